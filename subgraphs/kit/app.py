@@ -1,0 +1,165 @@
+"""The ASGI app factory every subgraph uses: GraphQL at /graphql, auth, health.
+
+A subgraph supplies its strawberry schema and a context factory; the factory
+here owns the process-wide resources (database engine, Redis, token verifier,
+clients of other subgraphs) and the request plumbing around them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.federation import Schema
+
+from .auth import (
+    ANONYMOUS,
+    Identity,
+    InvalidToken,
+    JwksClient,
+    KeyLookup,
+    TokenVerifier,
+    bearer_token,
+)
+from .config import Settings
+from .db import Database
+from .service_client import ServiceClient
+
+
+@dataclass
+class Runtime:
+    """Process-wide resources of one subgraph, shared by all its requests."""
+
+    name: str
+    settings: Settings
+    db: Database
+    redis: aioredis.Redis
+    verifier: TokenVerifier
+    clients: dict[str, ServiceClient] = field(default_factory=dict)
+
+    def client(self, target: str) -> ServiceClient:
+        if target not in self.clients:
+            self.clients[target] = ServiceClient(
+                target=target,
+                url=self.settings.url_of(target),
+                caller=self.name,
+                secret=self.settings.service_secret,
+            )
+        return self.clients[target]
+
+    def redis_key(self, *parts: str) -> str:
+        return self.settings.redis_prefix + ":".join((self.name, *parts))
+
+    async def close(self) -> None:
+        for client in self.clients.values():
+            await client.close()
+        await self.redis.aclose()
+        await self.db.dispose()
+
+
+@dataclass
+class RequestContext:
+    """What every resolver sees as ``info.context``; subgraphs subclass it to add loaders."""
+
+    runtime: Runtime
+    identity: Identity
+    request: Request | WebSocket | None = None
+
+
+ContextFactory = Callable[[Runtime, Identity, Request | WebSocket], RequestContext]
+
+
+class _GraphQLView(GraphQL[RequestContext, None]):
+    def __init__(self, schema: Schema, make_context: ContextFactory) -> None:
+        super().__init__(schema, graphql_ide="graphiql", allow_queries_via_get=True)
+        self._make_context = make_context
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> RequestContext:
+        runtime: Runtime = request.app.state.runtime
+        identity: Identity = request.scope.get("identity", ANONYMOUS)
+        return self._make_context(runtime, identity, request)
+
+
+class _Authenticate:
+    """Verify the bearer token before GraphQL runs: a bad token is a 401, never anonymous."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            request = Request(scope)
+            try:
+                token = bearer_token(request.headers.get("authorization"))
+                runtime: Runtime = request.app.state.runtime
+                scope["identity"] = await runtime.verifier.verify(token) if token else ANONYMOUS
+            except InvalidToken as exc:
+                error = {"message": f"Invalid token: {exc}", "extensions": {"code": "UNAUTHENTICATED"}}
+                response = Response(
+                    orjson.dumps({"errors": [error]}),
+                    status_code=401,
+                    media_type="application/json",
+                    headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def create_app(
+    *,
+    name: str,
+    schema: Schema,
+    settings: Settings,
+    make_context: ContextFactory,
+    routes: Sequence[BaseRoute] = (),
+    public_key: Callable[[Runtime], KeyLookup] | None = None,
+    on_startup: Callable[[Runtime], Awaitable[None]] | None = None,
+) -> Starlette:
+    """Build one subgraph's ASGI app.
+
+    ``public_key`` lets the users subgraph verify access tokens from its own key
+    store; every other subgraph fetches the users subgraph's JWKS over HTTP.
+    """
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        db = Database(settings.database_url_for(name), name)
+        redis = aioredis.from_url(settings.redis_url)
+        runtime = Runtime(name=name, settings=settings, db=db, redis=redis, verifier=None)  # type: ignore[arg-type]
+        lookup = public_key(runtime) if public_key else JwksClient(settings.jwks_url).get
+        runtime.verifier = TokenVerifier(lookup, settings.service_secret)
+        app.state.runtime = runtime
+        if on_startup:
+            await on_startup(runtime)
+        try:
+            yield
+        finally:
+            await runtime.close()
+
+    async def health(request: Request) -> JSONResponse:
+        runtime: Runtime = request.app.state.runtime
+        async with runtime.db.read() as conn:
+            await conn.exec_driver_sql("SELECT 1")
+        return JSONResponse({"status": "ok", "subgraph": name})
+
+    graphql = _Authenticate(_GraphQLView(schema, make_context))
+    return Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/health", health),
+            *routes,
+        ],
+        lifespan=lifespan,
+    )

@@ -1,0 +1,218 @@
+"""Who is calling: token verification and the identity every resolver checks.
+
+Two kinds of bearer token reach a subgraph, told apart by their algorithm so
+one can never be passed off as the other:
+
+- ES256 access tokens issued by the users subgraph to shoppers, verified with
+  the public keys users publishes as JWKS;
+- HS256 internal tokens minted with the shared service secret by the router
+  (carrying the identity it verified) and by subgraphs calling each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import jwt
+from jwt.algorithms import ECAlgorithm
+
+from .errors import forbidden, unauthenticated
+
+ACCESS_ISSUER = "shopgraph-users"
+ACCESS_AUDIENCE = "shopgraph"
+ACCESS_ALGORITHM = "ES256"
+INTERNAL_ISSUER = "shopgraph-internal"
+INTERNAL_AUDIENCE = "shopgraph-subgraphs"
+INTERNAL_ALGORITHM = "HS256"
+# Internal tokens are minted per call; a short life bounds any replay.
+INTERNAL_TTL_SECONDS = 300
+ROLES = ("CUSTOMER", "ADMIN")
+
+
+class InvalidToken(Exception):
+    """The bearer token is not one we accept; the message says why (never the token)."""
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The verified caller: a user, a service, or a service acting for a user."""
+
+    user_id: uuid.UUID | None = None
+    role: str | None = None
+    service: str | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.user_id is not None and self.role == "ADMIN"
+
+    def require_user(self) -> uuid.UUID:
+        if self.user_id is None:
+            raise unauthenticated()
+        return self.user_id
+
+    def require_admin(self) -> uuid.UUID:
+        user_id = self.require_user()
+        if not self.is_admin:
+            raise forbidden("Only an administrator can do this.")
+        return user_id
+
+    def require_service(self, *names: str) -> str:
+        """Internal operations: only the named subgraphs (never the router) may call them."""
+        if self.service is None or self.service not in names:
+            raise forbidden("This operation is internal.")
+        return self.service
+
+    def can_see_user(self, user_id: uuid.UUID) -> bool:
+        """A user's own data: the user, an admin, or a subgraph acting on its own."""
+        if self.user_id is None:
+            return self.service is not None and self.service != "router"
+        return self.user_id == user_id or self.is_admin
+
+
+ANONYMOUS = Identity()
+
+
+def mint_internal_token(
+    secret: str,
+    service: str,
+    *,
+    user_id: uuid.UUID | None = None,
+    role: str | None = None,
+    ttl: int = INTERNAL_TTL_SECONDS,
+) -> str:
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "iss": INTERNAL_ISSUER,
+        "aud": INTERNAL_AUDIENCE,
+        "sub": f"service:{service}",
+        "iat": now,
+        "exp": now + ttl,
+    }
+    if user_id is not None:
+        claims["uid"] = str(user_id)
+        claims["role"] = role
+    return jwt.encode(claims, secret, algorithm=INTERNAL_ALGORITHM)
+
+
+KeyLookup = Callable[[str], Awaitable[dict[str, Any] | None]]
+
+
+class JwksClient:
+    """Public keys from a JWKS URL, cached; refetched (rate-limited) on an unknown kid."""
+
+    def __init__(self, url: str, *, min_refresh_seconds: float = 5.0) -> None:
+        self.url = url
+        self.min_refresh_seconds = min_refresh_seconds
+        self._keys: dict[str, dict[str, Any]] = {}
+        self._fetched_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def get(self, kid: str) -> dict[str, Any] | None:
+        if kid in self._keys:
+            return self._keys[kid]
+        async with self._lock:
+            if kid not in self._keys and time.monotonic() - self._fetched_at >= (
+                self.min_refresh_seconds if self._fetched_at else 0
+            ):
+                await self._refresh()
+        return self._keys.get(kid)
+
+    async def _refresh(self) -> None:
+        async with httpx.AsyncClient(timeout=5.0) as client:
+            response = await client.get(self.url)
+            response.raise_for_status()
+        self._keys = {k["kid"]: k for k in response.json().get("keys", []) if "kid" in k}
+        self._fetched_at = time.monotonic()
+
+
+class TokenVerifier:
+    def __init__(self, public_key: KeyLookup, service_secret: str) -> None:
+        self._public_key = public_key
+        self._service_secret = service_secret
+
+    async def verify(self, token: str) -> Identity:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise InvalidToken("malformed token") from exc
+        alg = header.get("alg")
+        if alg == ACCESS_ALGORITHM:
+            return await self._verify_access(token, header)
+        if alg == INTERNAL_ALGORITHM and self._service_secret:
+            return self._verify_internal(token)
+        raise InvalidToken(f"unsupported token algorithm {alg!r}")
+
+    async def _verify_access(self, token: str, header: dict[str, Any]) -> Identity:
+        kid = header.get("kid")
+        jwk = await self._public_key(kid) if isinstance(kid, str) else None
+        if jwk is None:
+            raise InvalidToken("unknown signing key")
+        key = ECAlgorithm.from_jwk(jwk)
+        claims = _decode(token, key, ACCESS_ALGORITHM, issuer=ACCESS_ISSUER, audience=ACCESS_AUDIENCE)
+        if claims.get("typ") != "access":
+            raise InvalidToken("not an access token")
+        return Identity(user_id=_uuid(claims.get("sub")), role=_role(claims.get("role")))
+
+    def _verify_internal(self, token: str) -> Identity:
+        claims = _decode(
+            token,
+            self._service_secret,
+            INTERNAL_ALGORITHM,
+            issuer=INTERNAL_ISSUER,
+            audience=INTERNAL_AUDIENCE,
+        )
+        sub = claims.get("sub", "")
+        if not isinstance(sub, str) or not sub.startswith("service:"):
+            raise InvalidToken("bad internal token subject")
+        uid = claims.get("uid")
+        return Identity(
+            user_id=_uuid(uid) if uid is not None else None,
+            role=_role(claims.get("role")) if uid is not None else None,
+            service=sub.removeprefix("service:"),
+        )
+
+
+def _decode(token: str, key: Any, alg: str, *, issuer: str, audience: str) -> dict[str, Any]:
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key,
+            algorithms=[alg],
+            issuer=issuer,
+            audience=audience,
+            options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+            leeway=5,
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise InvalidToken("token expired") from exc
+    except jwt.PyJWTError as exc:
+        raise InvalidToken(f"invalid token: {exc}") from exc
+    return claims
+
+
+def _uuid(value: object) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError as exc:
+        raise InvalidToken("bad subject") from exc
+
+
+def _role(value: object) -> str:
+    if value not in ROLES:
+        raise InvalidToken("bad role")
+    return str(value)
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise InvalidToken("Authorization must be 'Bearer <token>'")
+    return token.strip()

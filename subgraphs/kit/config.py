@@ -1,0 +1,64 @@
+"""Settings read from the environment, shared by every subgraph process.
+
+One dataclass, built once at start-up: code below the app factory never reads
+``os.environ`` itself, so tests can run several stacks side by side.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+SUBGRAPHS = ("users", "catalog", "cart", "orders")
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    redis_url: str
+    service_secret: str
+    # Per-subgraph database URLs; a subgraph missing here uses ``database_url``.
+    database_urls: dict[str, str] = field(default_factory=dict)
+    # Where each subgraph is served, for service-to-service calls and JWKS.
+    subgraph_urls: dict[str, str] = field(default_factory=dict)
+    redis_prefix: str = "shopgraph:"
+    currency: str = "USD"
+    access_token_ttl_seconds: int = 15 * 60
+    refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    # Failed logins per account (and per client address) before a lock-out.
+    login_max_failures: int = 5
+    login_lockout_seconds: int = 15 * 60
+
+    def database_url_for(self, subgraph: str) -> str:
+        return self.database_urls.get(subgraph, self.database_url)
+
+    def url_of(self, subgraph: str) -> str:
+        return self.subgraph_urls[subgraph]
+
+    @property
+    def jwks_url(self) -> str:
+        return self.subgraph_urls["users"].rsplit("/graphql", 1)[0] + "/.well-known/jwks.json"
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        """Read ``SHOPGRAPH_*`` / ``DATABASE_URL`` / ``REDIS_URL`` from the environment."""
+        env = os.environ
+        values: dict[str, object] = {
+            "database_url": env.get("DATABASE_URL", ""),
+            "redis_url": env.get("REDIS_URL", ""),
+            "service_secret": env.get("SHOPGRAPH_SERVICE_SECRET", ""),
+            "database_urls": {
+                name: env[f"{name.upper()}_DATABASE_URL"]
+                for name in SUBGRAPHS
+                if env.get(f"{name.upper()}_DATABASE_URL")
+            },
+            "subgraph_urls": {
+                name: env[f"SHOPGRAPH_{name.upper()}_URL"]
+                for name in SUBGRAPHS
+                if env.get(f"SHOPGRAPH_{name.upper()}_URL")
+            },
+            "redis_prefix": env.get("SHOPGRAPH_REDIS_PREFIX", "shopgraph:"),
+            "currency": env.get("SHOPGRAPH_CURRENCY", "USD"),
+        }
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
