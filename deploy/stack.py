@@ -1,0 +1,444 @@
+"""The whole stack in one process: databases, migrations, seeds, the subgraph servers.
+
+``Stack`` is an async context manager used by ``shopgraph dev`` and by the test
+suite. Real servers come from ``DATABASE_URL`` / ``REDIS_URL`` when set, else
+embedded ones are started. Each subgraph's ASGI app is served by its own
+uvicorn server on 127.0.0.1, all in the caller's event loop (``ThreadedStack``
+runs the same thing in a background thread with a loop of its own).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import importlib.util
+import inspect
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import asyncpg
+import httpx
+import redis.asyncio as aioredis
+import uvicorn
+from sqlalchemy.engine import make_url
+from starlette.applications import Starlette
+from starlette.types import ASGIApp
+
+from subgraphs.kit.config import SUBGRAPHS, Settings
+from subgraphs.kit.migrate import libpq_url, migrate
+
+from .embedded import EmbeddedPostgres, EmbeddedRedis
+
+T = TypeVar("T")
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# Where ``shopgraph dev`` keeps its embedded PostgreSQL cluster between runs.
+DEV_DATA_DIR = PROJECT_ROOT / ".shopgraph"
+DEV_PORT_BASE = 4000
+# The router builds its app from the running stack (its URLs and settings).
+RouterFactory = Callable[["Stack"], ASGIApp | Awaitable[ASGIApp]]
+
+
+def dev_ports(base: int = DEV_PORT_BASE) -> dict[str, int]:
+    """router on ``base``, then users, catalog, cart, orders on base+1..base+4."""
+    return {"router": base} | {name: base + 1 + i for i, name in enumerate(SUBGRAPHS)}
+
+
+def available_subgraphs() -> tuple[str, ...]:
+    """The subgraphs whose package has an ``app`` module (all four once they have landed)."""
+    return tuple(name for name in SUBGRAPHS if importlib.util.find_spec(f"subgraphs.{name}.app") is not None)
+
+
+def migrations_dir(subgraph: str) -> Path:
+    spec = importlib.util.find_spec(f"subgraphs.{subgraph}")
+    assert spec is not None and spec.submodule_search_locations, subgraph
+    return Path(next(iter(spec.submodule_search_locations))) / "migrations"
+
+
+async def migrate_all(settings: Settings, subgraphs: Sequence[str]) -> dict[str, list[str]]:
+    """Apply every subgraph's pending migrations; return the versions applied per subgraph."""
+    return {
+        name: await migrate(settings.database_url_for(name), name, migrations_dir(name)) for name in subgraphs
+    }
+
+
+@dataclass
+class SeedResult:
+    accounts: list[tuple[str, str, str]] = field(default_factory=list)  # (role, email, password)
+    products: int = 0
+
+
+async def seed_all(settings: Settings, subgraphs: Sequence[str]) -> SeedResult:
+    """Run the demo seeds that exist (``subgraphs.<name>.seed:seed``); they are idempotent."""
+    result = SeedResult()
+    for name in subgraphs:
+        if importlib.util.find_spec(f"subgraphs.{name}.seed") is None:
+            continue
+        seeded = await importlib.import_module(f"subgraphs.{name}.seed").seed(settings)
+        if name == "users":
+            result.accounts = list(seeded)
+        elif name == "catalog":
+            result.products = int(seeded)
+    return result
+
+
+@contextlib.contextmanager
+def backing_services(data_dir: Path | None = None) -> Iterator[tuple[str, str]]:
+    """(database URL, Redis URL): from the environment, else embedded servers for the duration.
+
+    ``data_dir`` keeps the embedded PostgreSQL cluster there between runs; None
+    makes a throw-away one.
+    """
+    with contextlib.ExitStack() as stack:
+        database_url = os.environ.get("DATABASE_URL") or ""
+        redis_url = os.environ.get("REDIS_URL") or ""
+        if not database_url:
+            database_url = stack.enter_context(EmbeddedPostgres(data_dir and data_dir / "postgres")).url
+        if not redis_url:
+            redis_url = stack.enter_context(EmbeddedRedis()).url
+        yield database_url, redis_url
+
+
+async def create_database(server_url: str, prefix: str = "shopgraph_test_") -> str:
+    """CREATE DATABASE <prefix><hex> on the server; return its URL."""
+    name = f"{prefix}{secrets.token_hex(6)}"
+    conn = await asyncpg.connect(libpq_url(server_url))
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+async def drop_database(url: str) -> None:
+    """DROP the database ``url`` names, connecting to the server's ``postgres`` database."""
+    target = make_url(url)
+    conn = await asyncpg.connect(libpq_url(target.set(database="postgres").render_as_string(False)))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def delete_redis_keys(redis_url: str, prefix: str) -> int:
+    """Delete every key under ``prefix`` (SCAN + DEL); return how many."""
+    client = aioredis.from_url(redis_url)
+    deleted = 0
+    try:
+        batch: list[bytes] = []
+        async for key in client.scan_iter(match=f"{prefix}*", count=1000):
+            batch.append(key)
+            if len(batch) >= 1000:
+                deleted += await client.delete(*batch)
+                batch.clear()
+        if batch:
+            deleted += await client.delete(*batch)
+    finally:
+        await client.aclose()
+    return deleted
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to its owner."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@dataclass
+class _Served:
+    server: _Server
+    task: asyncio.Task[None]
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise RuntimeError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    return sock
+
+
+class Stack:
+    """Databases + migrations + (seeds) + the subgraph servers, started and stopped together.
+
+    - ``fresh_database``: run in a new ``shopgraph_test_<hex>`` database (dropped at
+      exit) with a unique Redis key prefix (its keys deleted at exit).
+    - ``ports``: name -> port (``dev_ports()`` for the fixed dev ports); unlisted
+      services get free ports.
+    - ``router``: a factory for the router's ASGI app, served as ``"router"`` once
+      the subgraphs are healthy (the hook for ``router.http``).
+    """
+
+    def __init__(
+        self,
+        *,
+        subgraphs: Sequence[str] | None = None,
+        fresh_database: bool = False,
+        seed: bool = False,
+        host: str = "127.0.0.1",
+        ports: Mapping[str, int] | None = None,
+        data_dir: Path | None = None,
+        router: RouterFactory | None = None,
+        log_level: str = "warning",
+    ) -> None:
+        self.subgraphs = tuple(subgraphs) if subgraphs is not None else available_subgraphs()
+        self.fresh_database = fresh_database
+        self.seed = seed
+        self.host = host
+        self.ports = dict(ports or {})
+        self.data_dir = data_dir
+        self.router = router
+        self.log_level = log_level
+        self.settings: Settings | None = None
+        self.urls: dict[str, str] = {}  # name -> http://host:port/graphql
+        self.apps: dict[str, Starlette] = {}  # subgraph name -> its app (``app.state.runtime``)
+        self.router_app: ASGIApp | None = None
+        self.seeded = SeedResult()
+        self._served: dict[str, _Served] = {}
+        self._exit = contextlib.AsyncExitStack()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        try:
+            await self._start()
+        except BaseException:
+            await self._exit.aclose()
+            raise
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._exit.aclose()
+
+    async def _start(self) -> None:
+        database_url, redis_url = self._exit.enter_context(backing_services(self.data_dir))
+        overrides: dict[str, object] = {}
+        if self.fresh_database:
+            database_url = await create_database(database_url)
+            self._exit.push_async_callback(drop_database, database_url)
+            overrides["database_urls"] = {}  # one fresh database for every subgraph
+            overrides["redis_prefix"] = prefix = f"shopgraph_test_{secrets.token_hex(6)}:"
+            self._exit.push_async_callback(delete_redis_keys, redis_url, prefix)
+
+        # Listen first: every subgraph must know every other's URL before it starts.
+        sockets = {name: _bind(self.host, self.ports.get(name, 0)) for name in self.subgraphs}
+        for sock in sockets.values():
+            self._exit.callback(sock.close)
+        self.urls = {name: self._url_of(sock) + "/graphql" for name, sock in sockets.items()}
+        self.settings = settings = Settings.from_env(
+            database_url=database_url,
+            redis_url=redis_url,
+            service_secret=os.environ.get("SHOPGRAPH_SERVICE_SECRET") or secrets.token_urlsafe(32),
+            subgraph_urls=dict(self.urls),
+            **overrides,
+        )
+
+        await migrate_all(settings, self.subgraphs)
+        if self.seed:
+            self.seeded = await seed_all(settings, self.subgraphs)
+
+        # users first: the others fetch its JWKS to verify tokens.
+        for name in self.subgraphs:
+            app_module = importlib.import_module(f"subgraphs.{name}.app")
+            self.apps[name] = app_module.create_app(settings)
+            await self.serve_app(name, self.apps[name], sock=sockets[name])
+
+        if self.router is not None:
+            app = self.router(self)
+            self.router_app = router_app = await app if inspect.isawaitable(app) else app
+            sock = _bind(self.host, self.ports.get("router", 0))
+            self._exit.callback(sock.close)
+            self.urls["router"] = self._url_of(sock) + "/graphql"
+            await self.serve_app("router", router_app, sock=sock)
+
+    # -- serving ASGI apps ---------------------------------------------------------------------
+
+    async def serve_app(
+        self,
+        name: str,
+        app: ASGIApp,
+        *,
+        sock: socket.socket | None = None,
+        health_path: str = "/health",
+        startup_seconds: float = 60.0,
+    ) -> str:
+        """Serve ``app`` with uvicorn in this loop until the stack exits; return its base URL.
+
+        Waits for ASGI lifespan start-up and for ``health_path`` to answer 200.
+        """
+        if sock is None:
+            sock = _bind(self.host, self.ports.get(name, 0))
+            self._exit.callback(sock.close)
+        config = uvicorn.Config(
+            app,
+            lifespan="on",
+            log_config=None,
+            log_level=self.log_level,
+            access_log=False,
+            timeout_graceful_shutdown=5,
+        )
+        server = _Server(config)
+        task = asyncio.create_task(server.serve(sockets=[sock]), name=f"uvicorn-{name}")
+        self._served[name] = _Served(server, task)
+        self._exit.push_async_callback(self._stop_app, name)
+
+        base = self._url_of(sock)
+        deadline = time.monotonic() + startup_seconds
+        while not server.started:
+            if task.done():
+                task.result()  # re-raise its error, if it has one
+                raise RuntimeError(f"{name}: the server stopped during start-up (see the log above)")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{name}: not started within {startup_seconds:.0f}s")
+            await asyncio.sleep(0.02)
+        await self._wait_healthy(name, base + health_path, deadline)
+        return base
+
+    async def _wait_healthy(self, name: str, url: str, deadline: float) -> None:
+        last = "no answer"
+        async with httpx.AsyncClient(timeout=5) as client:
+            while time.monotonic() < deadline:
+                try:
+                    response = await client.get(url)
+                    if response.status_code == 200:
+                        return
+                    last = f"HTTP {response.status_code}: {response.text[:200]}"
+                except httpx.HTTPError as exc:
+                    last = repr(exc)
+                await asyncio.sleep(0.05)
+        raise RuntimeError(f"{name}: {url} not healthy ({last})")
+
+    async def _stop_app(self, name: str) -> None:
+        served = self._served.pop(name)
+        served.server.should_exit = True
+        try:
+            await asyncio.wait_for(asyncio.shield(served.task), timeout=15)
+        except TimeoutError:
+            served.server.force_exit = True
+            await served.task
+
+    def _url_of(self, sock: socket.socket) -> str:
+        host, port = sock.getsockname()[:2]
+        return f"http://{host}:{port}"
+
+    # -- conveniences ------------------------------------------------------------------------
+
+    def url(self, name: str) -> str:
+        """The GraphQL endpoint of a subgraph (or of the router)."""
+        return self.urls[name]
+
+    def base_url(self, name: str) -> str:
+        return self.urls[name].removesuffix("/graphql")
+
+    def start_in_thread(self, timeout: float = 300.0) -> ThreadedStack:
+        """Run this stack in a background thread with its own event loop (see ThreadedStack)."""
+        return ThreadedStack(self).start(timeout)
+
+
+class ThreadedStack:
+    """A ``Stack`` running in a thread of its own, usable from sync code and from any event loop.
+
+    The servers keep answering while the caller blocks (sync tests) or runs its
+    own loop (pytest-asyncio). ``run(coro)`` runs a coroutine in the stack's loop,
+    for anything bound to it (the apps' database engines, for instance).
+    """
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    @property
+    def settings(self) -> Settings:
+        assert self.stack.settings is not None, "the stack is not running"
+        return self.stack.settings
+
+    @property
+    def urls(self) -> dict[str, str]:
+        return self.stack.urls
+
+    @property
+    def apps(self) -> dict[str, Starlette]:
+        return self.stack.apps
+
+    @property
+    def seeded(self) -> SeedResult:
+        return self.stack.seeded
+
+    def url(self, name: str) -> str:
+        return self.stack.url(name)
+
+    def base_url(self, name: str) -> str:
+        return self.stack.base_url(name)
+
+    def start(self, timeout: float = 300.0) -> Self:
+        self._thread = threading.Thread(target=self._main, name="shopgraph-stack", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise RuntimeError(f"the stack did not start within {timeout:.0f}s")
+        if self._error is not None:
+            self._thread.join()
+            raise RuntimeError("the stack failed to start") from self._error
+        return self
+
+    def stop(self) -> None:
+        """Stop the stack and wait for it; re-raise an error from its shutdown."""
+        if self._thread is None:
+            return
+        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop may have ended already
+                self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join()
+        self._thread = None
+        if self._error is not None:
+            raise RuntimeError("the stack failed while stopping") from self._error
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = 60.0) -> T:
+        """Run ``coro`` in the stack's event loop and return its result."""
+        assert self._loop is not None, "the stack is not running"
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    def __enter__(self) -> Self:
+        return self if self._thread else self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def _main(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            loop.run_until_complete(self._serve())
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+            self._ready.set()
+
+    async def _serve(self) -> None:
+        self._stop = asyncio.Event()
+        try:
+            async with self.stack:
+                self._ready.set()
+                await self._stop.wait()
+        except BaseException as exc:  # reported by start() or stop()
+            self._error = exc
