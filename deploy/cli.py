@@ -1,0 +1,193 @@
+"""The ``shopgraph`` command: dev, migrate, seed, compose, router."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib
+import importlib.util
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .stack import (
+    DEV_DATA_DIR,
+    DEV_PORT_BASE,
+    PROJECT_ROOT,
+    Stack,
+    available_subgraphs,
+    backing_services,
+    dev_ports,
+    migrate_all,
+    seed_all,
+)
+
+# -- dev ---------------------------------------------------------------------------------------
+
+
+async def _dev(host: str, port_base: int) -> int:
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    assert main is not None
+    stop = asyncio.Event()
+    up = False
+
+    def on_signal() -> None:
+        # Before the stack is up, abandon the start-up (it cleans up after itself).
+        if stop.is_set():
+            return
+        stop.set()
+        print("\nStopping…", flush=True)
+        if not up:
+            main.cancel()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
+
+    stack = Stack(seed=True, host=host, ports=dev_ports(port_base), data_dir=DEV_DATA_DIR)
+    try:
+        async with stack:
+            up = True
+            _print_banner(stack)
+            await stop.wait()
+    except asyncio.CancelledError:
+        if not stop.is_set():
+            raise
+    print("Stopped.", flush=True)
+    return 0
+
+
+def _print_banner(stack: Stack) -> None:
+    lines = ["", "Shopgraph is running:"]
+    lines += [f"  {name:<8} {url}" for name, url in stack.urls.items()]
+    if "router" not in stack.urls:
+        lines.append("  router   not started yet (router.http is still to come)")
+    if stack.seeded.accounts:
+        lines.append("Demo accounts:")
+        lines += [f"  {role:<8} {email}  password: {password}" for role, email, password in stack.seeded.accounts]
+    if stack.seeded.products:
+        lines.append(f"Demo catalog: {stack.seeded.products} products")
+    lines.append("Press Ctrl-C to stop.")
+    print("\n".join(lines), flush=True)
+
+
+# -- migrate / seed ----------------------------------------------------------------------------
+
+
+async def _migrate() -> int:
+    from subgraphs.kit.config import Settings
+
+    with backing_services(DEV_DATA_DIR) as (database_url, redis_url):
+        settings = Settings.from_env(database_url=database_url, redis_url=redis_url)
+        for name, versions in (await migrate_all(settings, available_subgraphs())).items():
+            print(f"{name}: {', '.join(versions) if versions else 'up to date'}")
+    return 0
+
+
+async def _seed() -> int:
+    from subgraphs.kit.config import Settings
+
+    with backing_services(DEV_DATA_DIR) as (database_url, redis_url):
+        settings = Settings.from_env(database_url=database_url, redis_url=redis_url)
+        subgraphs = available_subgraphs()
+        await migrate_all(settings, subgraphs)
+        result = await seed_all(settings, subgraphs)
+    print(f"Seeded {result.products} products.")
+    for role, email, password in result.accounts:
+        print(f"  {role:<8} {email}  password: {password}")
+    return 0
+
+
+# -- compose -----------------------------------------------------------------------------------
+
+
+def _compose(out: Path, port_base: int) -> int:
+    out.mkdir(parents=True, exist_ok=True)
+    ports = dev_ports(port_base)
+    subgraphs: list[tuple[str, str, str]] = []  # (name, url, sdl)
+    for name in available_subgraphs():
+        sdl = importlib.import_module(f"subgraphs.{name}.schema").schema.as_str().rstrip() + "\n"
+        (out / f"{name}.graphql").write_text(sdl)
+        subgraphs.append((name, f"http://127.0.0.1:{ports[name]}/graphql", sdl))
+        print(f"wrote {out / f'{name}.graphql'}")
+    # The supergraph, from the router's own composition (router.compose).
+    if importlib.util.find_spec("router.compose") is None:
+        print("router.compose is not available yet: supergraph.graphql not written", file=sys.stderr)
+        return 0
+    compose = importlib.import_module("router.compose")
+    sources = [compose.SubgraphSource(name=name, url=url, sdl=sdl) for name, url, sdl in subgraphs]
+    try:
+        supergraph: str = compose.compose(sources)
+    except compose.CompositionError as exc:
+        print(f"composition failed:\n{exc}", file=sys.stderr)
+        return 1
+    (out / "supergraph.graphql").write_text(supergraph)
+    print(f"wrote {out / 'supergraph.graphql'}")
+    return 0
+
+
+# -- router ------------------------------------------------------------------------------------
+
+
+def _router(supergraph: Path, host: str, port: int) -> int:
+    try:
+        http = importlib.import_module("router.http")
+    except ImportError as exc:
+        print(f"the router is not available yet ({exc})", file=sys.stderr)
+        return 1
+    http.serve(str(supergraph), host, port)
+    return 0
+
+
+# -- entry point -------------------------------------------------------------------------------
+
+
+def parser() -> argparse.ArgumentParser:
+    cli = argparse.ArgumentParser(prog="shopgraph", description="Shopgraph: federated GraphQL shop backend.")
+    commands = cli.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    dev = commands.add_parser("dev", help="run the whole stack locally (embedded PG/Redis unless URLs are set)")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument(
+        "--port-base",
+        type=int,
+        default=DEV_PORT_BASE,
+        help="router on BASE, subgraphs on BASE+1..BASE+4 (default %(default)s)",
+    )
+    commands.add_parser("migrate", help="apply every subgraph's migrations")
+    commands.add_parser("seed", help="load the demo catalog and accounts (idempotent)")
+
+    compose = commands.add_parser("compose", help="write schema/<subgraph>.graphql (and the supergraph)")
+    compose.add_argument("--out", type=Path, default=PROJECT_ROOT / "schema")
+    compose.add_argument("--port-base", type=int, default=DEV_PORT_BASE, help="for the subgraph URLs")
+
+    router = commands.add_parser("router", help="run the router against a supergraph SDL file")
+    router.add_argument("--supergraph", type=Path, required=True)
+    router.add_argument("--host", default="127.0.0.1")
+    router.add_argument("--port", type=int, default=DEV_PORT_BASE)
+    return cli
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    with contextlib.suppress(KeyboardInterrupt):
+        if args.command == "dev":
+            return asyncio.run(_dev(args.host, args.port_base))
+        if args.command == "migrate":
+            return asyncio.run(_migrate())
+        if args.command == "seed":
+            return asyncio.run(_seed())
+        if args.command == "compose":
+            return _compose(args.out, args.port_base)
+        if args.command == "router":
+            return _router(args.supergraph, args.host, args.port)
+    return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
