@@ -326,10 +326,8 @@ class Merger:
             if s is None:
                 continue
             if s.kind == "interface":
-                key = next((k for k in s.all("key") if print_value(k.args["resolvable"]) != "false"
-                            if "resolvable" in k.args), None) if s.all("key") else None
-                if key is None and s.all("key"):
-                    key = next((k for k in s.all("key") if "resolvable" not in k.args), None)
+                key = next((k for k in s.all("key") if "resolvable" not in k.args
+                            or print_value(k.args["resolvable"]) != "false"), None)
                 if key is None:
                     continue
                 local = {t.name for t in self.subs[i].implementations(dest.name)}
@@ -524,7 +522,7 @@ class Merger:
             self.enum_usage.setdefault(base.name, set()).add("Input" if is_input else "Output")
         if incompatible:
             what = f'argument "{dest.name}.{fname}({arg}:)"' if arg else f'field "{dest.name}.{fname}"'
-            code = "ARGUMENT_TYPE_MISMATCH" if arg else "FIELD_TYPE_MISMATCH"
+            code = "FIELD_ARGUMENT_TYPE_MISMATCH" if arg else "FIELD_TYPE_MISMATCH"
             self.mismatch(code, f"Type of {what} is incompatible across subgraphs: it has ",
                           [f'type "{type_str(t)}"' if t else None for t in types],
                           f'type "{out.type}"', dest.name, fname)

@@ -341,5 +341,7 @@ def parse_subgraph(name: str, url: str, sdl: str) -> Subgraph:
                     f.name.value, f.type, _desc(f), {}, r.applied(f.directives), block,
                     f.default_value,
                 )
+    # Federation gives every subgraph a Query type (it hosts `_entities`/`_service`).
+    types.setdefault("Query", TypeDef("object", "Query", definition_blocks={0}))
     default_roots = {k: DEFAULT_ROOT_NAMES[k] for k in ROOT_KINDS if DEFAULT_ROOT_NAMES[k] in types}
     return Subgraph(name, url, r.version, types, directive_defs, default_roots)

@@ -1,0 +1,41 @@
+"""Fixtures for the composition tests: fixture subgraph sets and the npm oracle."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from router.compose import SubgraphSource
+
+ORACLE = Path(__file__).parent / "oracle"
+
+
+class Oracle:
+    """`@apollo/composition` from npm, run through tests/compose/oracle/compose.js."""
+
+    def compose(self, subgraphs: list[SubgraphSource]) -> dict[str, Any]:
+        payload = json.dumps([{"name": s.name, "url": s.url, "sdl": s.sdl} for s in subgraphs])
+        out = subprocess.run(
+            ["node", str(ORACLE / "compose.js")], input=payload, capture_output=True,
+            text=True, check=True, timeout=120,
+        )
+        result: dict[str, Any] = json.loads(out.stdout)
+        return result
+
+
+@pytest.fixture(scope="session")
+def oracle() -> Oracle:
+    """Installs the pinned npm packages on first use (node_modules is not committed)."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.fail("node and npm are needed to run the @apollo/composition oracle")
+    if not (ORACLE / "node_modules" / "@apollo" / "composition").is_dir():
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund"], cwd=ORACLE, check=True,
+            capture_output=True, timeout=600,
+        )
+    return Oracle()
