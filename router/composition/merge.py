@@ -4,13 +4,13 @@ Merger (merge.ts): same merge rules, same order of directive applications."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from graphql import ListTypeNode, NamedTypeNode, NonNullTypeNode, TypeNode
 
 from .issues import CompositionIssue, subgraph_list
-from .model import SArg, SDirectiveDef, SEnumValue, SField, Supergraph, SType
+from .model import SArg, SDirectiveDef, SEnumValue, SField, SType, Supergraph
 from .printer import directive, print_string, print_value
 from .subgraph import (
     EXECUTABLE_LOCATIONS,
@@ -185,7 +185,9 @@ class Merger:
         self.add_types_shallow()
         if self.issues:
             return self.result()
-        by_kind = lambda k: [t for t in self.types.values() if t.kind == k]  # noqa: E731
+        def by_kind(kind: str) -> list[SType]:
+            return [t for t in self.types.values() if t.kind == kind]
+
         for t in by_kind("object") + by_kind("interface"):
             for i, src in enumerate(self.sources(t.name, t.kind)):
                 for itf in src.interfaces if src else ():
@@ -229,10 +231,10 @@ class Merger:
             if len(distinct) > 1:
                 shown: list[str | None] = []
                 for i, k in enumerate(ks):
-                    t = self.subs[i].types.get(name)
-                    if k is None or t is None:
+                    sub_type = self.subs[i].types.get(name)
+                    if k is None or sub_type is None:
                         shown.append(None)
-                    elif t.kind == "object" and k == "interface":
+                    elif sub_type.kind == "object" and k == "interface":
                         shown.append("Interface Object Type (Object Type with @interfaceObject)")
                     else:
                         shown.append(labels[k])
@@ -360,7 +362,7 @@ class Merger:
         for i, f in enumerate(fsrcs):
             if f is not None and (f.has("shareable") or (dest.name, fname) in self.shareable[i]):
                 self.error("INVALID_FIELD_SHARING",
-                           f'Fields on root level subscription object cannot be marked as shareable',
+                           'Fields on root level subscription object cannot be marked as shareable',
                            dest.name, fname, self.names[i])
 
     def validate_override(self, dest: SType, f: SField, fsrcs: list[Field | None]) -> Overrides:
@@ -597,7 +599,9 @@ class Merger:
                 continue
             categorize(i, label, self.subs[i].types[dest.name], s)
         if non_shareable and (shareable or len(non_shareable) > 1):
-            which = _human_list([lbl for _, lbl in non_shareable], "subgraph", "subgraphs") if shareable else "all of them"
+            which = "all of them"
+            if shareable:
+                which = _human_list([lbl for _, lbl in non_shareable], "subgraph", "subgraphs")
             hint = ""
             unknown = next((lbl for i, lbl in non_shareable if i in ov.unknown_target), None)
             if unknown is not None:
@@ -746,4 +750,3 @@ def _parse_type(text: str) -> TypeNode:
     return parse_type(text, no_location=True)
 
 
-MergeFn = Callable[[Merger], None]

@@ -19,7 +19,7 @@ from graphql import (
 )
 from graphql.language.block_string import print_block_string
 
-from .model import SArg, SDirectiveDef, SField, Supergraph, SType
+from .model import SArg, SDirectiveDef, SField, SType, Supergraph
 
 LINK = "https://specs.apollo.dev/link/v1.0"
 INDENT = "  "
@@ -108,9 +108,9 @@ def print_value(v: ConstValueNode) -> str:
     if isinstance(v, NullValueNode):
         return "null"
     if isinstance(v, ListValueNode):
-        return "[" + ", ".join(print_value(x) for x in v.values) + "]"  # type: ignore[arg-type]
+        return "[" + ", ".join(print_value(x) for x in v.values) + "]"
     if isinstance(v, ObjectValueNode):
-        return "{" + ", ".join(f"{f.name.value}: {print_value(f.value)}" for f in v.fields) + "}"  # type: ignore[arg-type]
+        return "{" + ", ".join(f"{f.name.value}: {print_value(f.value)}" for f in v.fields) + "}"
     raise TypeError(f"unexpected value {v!r}")
 
 

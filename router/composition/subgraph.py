@@ -12,12 +12,14 @@ from dataclasses import dataclass, field
 
 from graphql import (
     ConstValueNode,
+    DirectiveDefinitionNode,
     DirectiveNode,
     EnumTypeDefinitionNode,
     EnumTypeExtensionNode,
     EnumValueDefinitionNode,
     FieldDefinitionNode,
     FieldNode,
+    GraphQLError,
     InlineFragmentNode,
     InputObjectTypeDefinitionNode,
     InputObjectTypeExtensionNode,
@@ -40,8 +42,6 @@ from graphql import (
     TypeNode,
     UnionTypeDefinitionNode,
     UnionTypeExtensionNode,
-    DirectiveDefinitionNode,
-    GraphQLError,
     parse,
 )
 
@@ -56,7 +56,7 @@ FEDERATION_DIRECTIVES = (
 NON_MERGED_TYPES = frozenset({
     "_Any", "_Entity", "_Service", "_FieldSet", "FieldSet", "federation__FieldSet",
     "link__Import", "link__Purpose", "federation__Scope", "federation__Policy",
-    "federation__ContextFieldValue", "link__Purpose",
+    "federation__ContextFieldValue",
 })
 NON_MERGED_QUERY_FIELDS = frozenset({"_entities", "_service"})
 BUILTIN_SCALARS = frozenset({"String", "Int", "Float", "Boolean", "ID"})
@@ -211,7 +211,7 @@ class _Resolver:
         for d in doc_directives:
             if d.name.value != "link":
                 continue
-            args = {a.name.value: a.value for a in d.arguments}
+            args = {a.name.value: a.value for a in d.arguments or ()}
             url = args.get("url")
             m = FEDERATION_URL.match(url.value) if isinstance(url, StringValueNode) else None
             if not m:
@@ -306,7 +306,7 @@ def parse_subgraph(name: str, url: str, sdl: str) -> Subgraph:
         kind = next((k for classes, k in _KINDS if isinstance(d, classes)), None)
         if kind is None:
             continue
-        tname = getattr(d, "name").value
+        tname: str = getattr(d, "name").value  # noqa: B009 (any type node)
         tname = renames.get(tname, tname)
         if tname in NON_MERGED_TYPES or tname.startswith("__"):
             continue

@@ -102,7 +102,7 @@ def test_invalid_set_fails_like_apollo(directory: Path, oracle: Oracle) -> None:
         compose(subgraphs)
     issue = next((i for i in info.value.issues if i.code == want["code"]), None)
     assert issue is not None, info.value.issues
-    assert want["subgraph"] in (issue.subgraph or "") and f'"{want["subgraph"]}' in issue.message or (
+    assert (want["subgraph"] in (issue.subgraph or "") and f'"{want["subgraph"]}' in issue.message) or (
         f"[{want['subgraph']}]" in issue.message
     ), issue
     assert issue.type_name == want["type"] and want["type"] in issue.message, issue
