@@ -49,9 +49,7 @@ class UserErrorCode(Enum):
 @strawberry.federation.type(shareable=True, description="An expected failure of a mutation.")
 class UserError:
     code: UserErrorCode
-    field: list[str] | None = strawberry.field(
-        description='Path to the input field at fault, e.g. ["input", "email"].'
-    )
+    field: list[str] | None = strawberry.field(description='Path to the input field at fault, e.g. ["input", "email"].')
     message: str
 
 

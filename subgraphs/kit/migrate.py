@@ -36,9 +36,7 @@ async def migrate(url: str, schema: str, directory: Path) -> list[str]:
                 " version text PRIMARY KEY,"
                 " applied_at timestamptz NOT NULL DEFAULT now())"
             )
-            done = {
-                r["version"] for r in await conn.fetch(f'SELECT version FROM "{schema}".schema_migrations')
-            }
+            done = {r["version"] for r in await conn.fetch(f'SELECT version FROM "{schema}".schema_migrations')}
             await conn.execute(f'SET LOCAL search_path TO "{schema}"')
             for path in migration_files(directory):
                 version = path.stem

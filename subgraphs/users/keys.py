@@ -39,9 +39,7 @@ class KeyStore:
             ).all()
             if not rows:
                 await conn.execute(insert(signing_keys).values(**_new_key()))
-                rows = (
-                    await conn.execute(select(signing_keys).where(signing_keys.c.retired_at.is_(None)))
-                ).all()
+                rows = (await conn.execute(select(signing_keys).where(signing_keys.c.retired_at.is_(None)))).all()
         newest = rows[0]
         private = serialization.load_pem_private_key(newest.private_pem.encode(), password=None)
         self._active = (newest.kid, private)

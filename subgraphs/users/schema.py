@@ -16,6 +16,7 @@ from strawberry.types import Info
 from subgraphs.kit.app import RequestContext
 from subgraphs.kit.errors import MaskUnexpectedErrors, UserError, UserInputError, payload_or_user_errors
 from subgraphs.kit.errors import UserErrorCode as Code
+from subgraphs.kit.inputs import sent_fields
 from subgraphs.kit.loaders import parse_uuid
 
 from .keys import KeyStore
@@ -226,11 +227,6 @@ class SetUserRoleInput:
 ADDRESS_FIELDS = ("name", "line1", "line2", "city", "region", "postal_code", "country", "phone")
 
 
-def _sent(input: object, names: tuple[str, ...]) -> dict[str, Any]:
-    """The fields the client actually sent (UNSET ones are left out)."""
-    return {n: getattr(input, n) for n in names if getattr(input, n) is not strawberry.UNSET}
-
-
 @strawberry.type
 class Query:
     @strawberry.field(description="The signed-in user, or null when anonymous.")
@@ -248,9 +244,7 @@ class Mutation:
     @strawberry.mutation(description="Create a customer account and sign in.")
     async def register(self, info: UsersInfo, input: RegisterInput) -> AuthPayload:
         async def run() -> AuthPayload:
-            return AuthPayload.of(
-                await info.context.accounts.register(input.email, input.password, input.name)
-            )
+            return AuthPayload.of(await info.context.accounts.register(input.email, input.password, input.name))
 
         return await payload_or_user_errors(AuthPayload, run())
 
@@ -281,13 +275,11 @@ class Mutation:
         user_id = info.context.identity.require_user()
 
         async def run() -> UserPayload:
-            sent = _sent(input, ("name", "email"))
+            sent = sent_fields(input, ("name", "email"))
             for key, value in sent.items():
                 if value is None:
                     raise UserInputError(Code.REQUIRED, f"{key} cannot be null.", ["input", key])
-            row = await info.context.accounts.update_profile(
-                user_id, name=sent.get("name"), email=sent.get("email")
-            )
+            row = await info.context.accounts.update_profile(user_id, name=sent.get("name"), email=sent.get("email"))
             return UserPayload(user=User.from_row(row))
 
         return await payload_or_user_errors(UserPayload, run())
@@ -297,9 +289,7 @@ class Mutation:
         user_id = info.context.identity.require_user()
 
         async def run() -> AddressPayload:
-            row = await info.context.accounts.add_address(
-                user_id, _sent(input, ADDRESS_FIELDS), input.is_default
-            )
+            row = await info.context.accounts.add_address(user_id, sent_fields(input, ADDRESS_FIELDS), input.is_default)
             return AddressPayload(address=Address.from_row(row), user=await load_user(info, user_id))
 
         return await payload_or_user_errors(AddressPayload, run())
@@ -310,7 +300,7 @@ class Mutation:
 
         async def run() -> AddressPayload:
             row = await info.context.accounts.update_address(
-                user_id, parse_uuid(input.id), _sent(input, ADDRESS_FIELDS), input.is_default
+                user_id, parse_uuid(input.id), sent_fields(input, ADDRESS_FIELDS), input.is_default
             )
             return AddressPayload(address=Address.from_row(row), user=await load_user(info, user_id))
 

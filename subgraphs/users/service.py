@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from subgraphs.kit.app import Runtime
 from subgraphs.kit.errors import UserErrorCode as Code
 from subgraphs.kit.errors import UserInputError
+from subgraphs.kit.inputs import camel
 
 from .keys import KeyStore
 from .models import addresses, refresh_tokens, users
@@ -105,9 +106,7 @@ class Accounts:
             async with self.db.transaction() as conn:
                 user = (
                     await conn.execute(
-                        insert(users)
-                        .values(email=email, name=name, password_hash=password_hash)
-                        .returning(users)
+                        insert(users).values(email=email, name=name, password_hash=password_hash).returning(users)
                     )
                 ).one()
                 return await self._start_session(conn, user)
@@ -129,9 +128,7 @@ class Accounts:
                 f"Too many failed sign-ins. Try again in {(ttl + 59) // 60} minute(s).",
             )
         async with self.db.read() as conn:
-            user = (
-                await conn.execute(select(users).where(func.lower(users.c.email) == email.lower()))
-            ).one_or_none()
+            user = (await conn.execute(select(users).where(func.lower(users.c.email) == email.lower()))).one_or_none()
         ok = await _verify_password(user.password_hash if user else _DUMMY_HASH, password)
         if user is None or not ok:
             async with self.runtime.redis.pipeline(transaction=True) as pipe:
@@ -143,9 +140,7 @@ class Accounts:
         async with self.db.transaction() as conn:
             if _hasher.check_needs_rehash(user.password_hash):
                 await conn.execute(
-                    update(users)
-                    .where(users.c.id == user.id)
-                    .values(password_hash=await hash_password(password))
+                    update(users).where(users.c.id == user.id).values(password_hash=await hash_password(password))
                 )
             return await self._start_session(conn, user)
 
@@ -154,9 +149,7 @@ class Accounts:
         token_id, secret = _split_refresh_token(token)
         async with self.db.transaction() as conn:
             row = (
-                await conn.execute(
-                    select(refresh_tokens).where(refresh_tokens.c.id == token_id).with_for_update()
-                )
+                await conn.execute(select(refresh_tokens).where(refresh_tokens.c.id == token_id).with_for_update())
             ).one_or_none()
             now = datetime.now(UTC)
             if row is None or not hmac.compare_digest(row.secret_hash, _hash_secret(secret)):
@@ -164,9 +157,7 @@ class Accounts:
             if row.revoked_at is not None or row.expires_at <= now:
                 raise _invalid_refresh()
             if row.used_at is None:
-                await conn.execute(
-                    update(refresh_tokens).where(refresh_tokens.c.id == row.id).values(used_at=now)
-                )
+                await conn.execute(update(refresh_tokens).where(refresh_tokens.c.id == row.id).values(used_at=now))
                 user = (await conn.execute(select(users).where(users.c.id == row.user_id))).one()
                 return await self._start_session(conn, user, family_id=row.family_id)
             await self._revoke_family(conn, row.family_id)
@@ -180,9 +171,7 @@ class Accounts:
     async def logout(self, token: str) -> None:
         token_id, secret = _split_refresh_token(token)
         async with self.db.transaction() as conn:
-            row = (
-                await conn.execute(select(refresh_tokens).where(refresh_tokens.c.id == token_id))
-            ).one_or_none()
+            row = (await conn.execute(select(refresh_tokens).where(refresh_tokens.c.id == token_id))).one_or_none()
             if row is None or not hmac.compare_digest(row.secret_hash, _hash_secret(secret)):
                 raise _invalid_refresh()
             await self._revoke_family(conn, row.family_id)
@@ -240,10 +229,7 @@ class Accounts:
         async with self.db.transaction() as conn:
             row: Row[Any] | None = (
                 await conn.execute(
-                    update(users)
-                    .where(users.c.id == user_id)
-                    .values(role=role, updated_at=func.now())
-                    .returning(users)
+                    update(users).where(users.c.id == user_id).values(role=role, updated_at=func.now()).returning(users)
                 )
             ).one_or_none()
         if row is None:
@@ -258,9 +244,7 @@ class Accounts:
             # Lock the user row: concurrent adds must not both become default or pass the cap.
             await conn.execute(select(users.c.id).where(users.c.id == user_id).with_for_update())
             count = (
-                await conn.execute(
-                    select(func.count()).select_from(addresses).where(addresses.c.user_id == user_id)
-                )
+                await conn.execute(select(func.count()).select_from(addresses).where(addresses.c.user_id == user_id))
             ).scalar_one()
             if count >= MAX_ADDRESSES:
                 raise UserInputError(Code.INVALID, f"At most {MAX_ADDRESSES} addresses per account.")
@@ -334,38 +318,31 @@ def clean_address(fields: dict[str, Any], *, partial: bool) -> dict[str, Any]:
     ``partial`` (updates) lets required fields be absent, never empty."""
     values: dict[str, Any] = {}
     for key, raw in fields.items():
-        path = ["input", _camel(key)]
+        path = ["input", camel(key)]
         value = str(raw).strip() if raw is not None else ""
         if not value:
             if key in REQUIRED_ADDRESS_FIELDS:
-                raise UserInputError(Code.REQUIRED, f"{_camel(key)} is required.", path)
+                raise UserInputError(Code.REQUIRED, f"{camel(key)} is required.", path)
             values[key] = None
         elif key == "country":
             if not re.fullmatch(r"[A-Za-z]{2}", value):
                 raise UserInputError(Code.INVALID, "Use a two-letter ISO country code.", path)
             values[key] = value.upper()
         elif len(value) > ADDRESS_LIMITS.get(key, 200):
-            raise UserInputError(Code.TOO_LONG, f"{_camel(key)} is too long.", path)
+            raise UserInputError(Code.TOO_LONG, f"{camel(key)} is too long.", path)
         else:
             values[key] = value
     if not partial:
         for key in REQUIRED_ADDRESS_FIELDS:
             if key not in values:
-                raise UserInputError(Code.REQUIRED, f"{_camel(key)} is required.", ["input", _camel(key)])
+                raise UserInputError(Code.REQUIRED, f"{camel(key)} is required.", ["input", camel(key)])
     return values
 
 
 async def _clear_default(conn: AsyncConnection, user_id: uuid.UUID) -> None:
     await conn.execute(
-        update(addresses)
-        .where(addresses.c.user_id == user_id, addresses.c.is_default)
-        .values(is_default=False)
+        update(addresses).where(addresses.c.user_id == user_id, addresses.c.is_default).values(is_default=False)
     )
-
-
-def _camel(snake: str) -> str:
-    head, *rest = snake.split("_")
-    return head + "".join(part.title() for part in rest)
 
 
 def _split_refresh_token(token: str) -> tuple[uuid.UUID, str]:

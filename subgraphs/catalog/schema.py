@@ -1,0 +1,456 @@
+"""The catalog subgraph's graph surface: categories, products, search, stock."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+from functools import cached_property
+from typing import Annotated, Any
+
+import strawberry
+from sqlalchemy import Row
+from strawberry.types import Info
+
+from subgraphs.kit.app import RequestContext
+from subgraphs.kit.errors import MaskUnexpectedErrors, UserError, UserInputError, bad_input, payload_or_user_errors
+from subgraphs.kit.errors import UserErrorCode as Code
+from subgraphs.kit.inputs import sent_fields
+from subgraphs.kit.loaders import parse_uuid
+from subgraphs.kit.money import Money, to_minor
+from subgraphs.kit.pagination import Connection, build_connection, decode_cursor, page_size
+
+from .loaders import Loaders
+from .service import Catalog, ProductQuery, SortKey
+
+
+@dataclass
+class CatalogContext(RequestContext):
+    @cached_property
+    def loaders(self) -> Loaders:
+        return Loaders(self.runtime.db)
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        return Catalog(self.runtime.db, self.runtime.settings.currency)
+
+    @property
+    def sees_archived(self) -> bool:
+        """Administrators and other subgraphs see archived products; shoppers do not."""
+        identity = self.identity
+        return identity.is_admin or (identity.service is not None and identity.service != "router")
+
+
+CatalogInfo = Info[CatalogContext, None]
+
+
+@strawberry.enum(name="ProductSortKey")
+class ProductSortKeyEnum(Enum):
+    RELEVANCE = "RELEVANCE"
+    PRICE = "PRICE"
+    NAME = "NAME"
+    NEWEST = "NEWEST"
+
+
+@strawberry.input
+class ProductFilter:
+    category_id: strawberry.ID | None = None
+    min_price: Decimal | None = None
+    max_price: Decimal | None = None
+    in_stock: bool | None = strawberry.field(default=None, description="true: only in stock; false: only sold out.")
+    include_archived: bool = strawberry.field(default=False, description="Administrators only.")
+
+
+@strawberry.federation.type(keys=["id"])
+class Category:
+    id: strawberry.ID
+    slug: str
+    name: str
+    description: str | None
+    uuid: strawberry.Private[uuid.UUID]
+
+    @strawberry.field(description="Products in this category (same arguments as Query.products).")
+    async def products(
+        self,
+        info: CatalogInfo,
+        first: int | None = None,
+        after: str | None = None,
+        search: str | None = None,
+        filter: ProductFilter | None = None,
+        sort_key: ProductSortKeyEnum | None = None,
+        reverse: bool = False,
+    ) -> Connection[Product]:
+        return await list_products(info, first, after, search, filter, sort_key, reverse, category_id=self.uuid)
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> Category:
+        return cls(
+            id=strawberry.ID(str(row.id)), slug=row.slug, name=row.name, description=row.description, uuid=row.id
+        )
+
+    @classmethod
+    async def resolve_reference(cls, info: CatalogInfo, id: strawberry.ID) -> Category | None:
+        key = parse_uuid(id)
+        row = await info.context.loaders.category.load(key) if key else None
+        return cls.from_row(row) if row else None
+
+
+@strawberry.federation.type(keys=["id", "sku"])
+class Product:
+    id: strawberry.ID
+    sku: str
+    name: str
+    description: str
+    price: Money
+    stock: int = strawberry.field(description="Units available to order now.")
+    image_url: str | None
+    active: bool = strawberry.field(description="False once archived: no longer sold.")
+    created_at: datetime
+    updated_at: datetime
+    category_uuid: strawberry.Private[uuid.UUID | None]
+
+    @strawberry.field
+    def in_stock(self) -> bool:
+        return self.stock > 0
+
+    @strawberry.field
+    async def category(self, info: CatalogInfo) -> Category | None:
+        if self.category_uuid is None:
+            return None
+        row = await info.context.loaders.category.load(self.category_uuid)
+        return Category.from_row(row) if row else None
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> Product:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            sku=row.sku,
+            name=row.name,
+            description=row.description,
+            price=Money.of(row.price_minor, row.currency),
+            stock=row.stock,
+            image_url=row.image_url,
+            active=row.active,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            category_uuid=row.category_id,
+        )
+
+    @classmethod
+    async def resolve_reference(
+        cls, info: CatalogInfo, id: strawberry.ID | None = None, sku: str | None = None
+    ) -> Product | None:
+        # References come from our own graph (a cart line, an order item), so an
+        # archived product still resolves: order history keeps its names.
+        loaders = info.context.loaders
+        if id is not None:
+            key = parse_uuid(id)
+            row = await loaders.product.load(key) if key else None
+        elif sku is not None:
+            row = await loaders.product_by_sku.load(sku.upper())
+        else:
+            row = None
+        return cls.from_row(row) if row else None
+
+
+async def list_products(
+    info: CatalogInfo,
+    first: int | None,
+    after: str | None,
+    search: str | None,
+    filter: ProductFilter | None,
+    sort_key: ProductSortKeyEnum | None,
+    reverse: bool,
+    category_id: uuid.UUID | None = None,
+) -> Connection[Product]:
+    ctx = info.context
+    size = page_size(first)
+    currency = ctx.runtime.settings.currency
+    f = filter or ProductFilter()
+    if f.include_archived and not ctx.sees_archived:
+        info.context.identity.require_admin()
+    if f.category_id is not None:
+        category_id = parse_uuid(f.category_id) or uuid.UUID(int=0)
+    query = ProductQuery(
+        search=search.strip() or None if search else None,
+        category_id=category_id,
+        min_price_minor=_price_bound(f.min_price, currency, "minPrice"),
+        max_price_minor=_price_bound(f.max_price, currency, "maxPrice"),
+        in_stock=f.in_stock,
+        visible_only=not f.include_archived,
+        sort=SortKey((sort_key or (ProductSortKeyEnum.RELEVANCE if search else ProductSortKeyEnum.NEWEST)).value),
+        reverse=reverse,
+    )
+    rows, listing = await ctx.catalog.list_products(query, size, decode_cursor(after, 2) if after else None)
+    return build_connection(
+        rows,
+        size,
+        after=after,
+        key_of=listing.cursor_key,
+        node_of=Product.from_row,
+        count=lambda: ctx.catalog.count_products(listing),
+    )
+
+
+def _price_bound(value: Decimal | None, currency: str, name: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        return to_minor(value, currency)
+    except ValueError as exc:
+        raise bad_input(f"`{name}` is not a valid {currency} amount.") from exc
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Browse or search products (a Relay connection, at most 100 a page).")
+    async def products(
+        self,
+        info: CatalogInfo,
+        first: int | None = None,
+        after: str | None = None,
+        search: Annotated[str | None, strawberry.argument(description="Full-text search, prefix-matching.")] = None,
+        filter: ProductFilter | None = None,
+        sort_key: Annotated[
+            ProductSortKeyEnum | None,
+            strawberry.argument(description="Default: RELEVANCE if searching, else NEWEST."),
+        ] = None,
+        reverse: bool = False,
+    ) -> Connection[Product]:
+        return await list_products(info, first, after, search, filter, sort_key, reverse)
+
+    @strawberry.field(description="One product by id or by SKU (exactly one of them).")
+    async def product(
+        self, info: CatalogInfo, id: strawberry.ID | None = None, sku: str | None = None
+    ) -> Product | None:
+        if (id is None) == (sku is None):
+            raise bad_input("Give exactly one of `id` and `sku`.")
+        product = await Product.resolve_reference(info, id=id, sku=sku)
+        if product is not None and not product.active and not info.context.sees_archived:
+            return None
+        return product
+
+    @strawberry.field
+    async def categories(self, info: CatalogInfo) -> list[Category]:
+        return [Category.from_row(r) for r in await info.context.catalog.list_categories()]
+
+    @strawberry.field(description="One category by id or by slug (exactly one of them).")
+    async def category(
+        self, info: CatalogInfo, id: strawberry.ID | None = None, slug: str | None = None
+    ) -> Category | None:
+        if (id is None) == (slug is None):
+            raise bad_input("Give exactly one of `id` and `slug`.")
+        if id is not None:
+            return await Category.resolve_reference(info, id)
+        row = await info.context.catalog.category_by_slug(slug or "")
+        return Category.from_row(row) if row else None
+
+
+# --- mutations -----------------------------------------------------------------
+
+
+@strawberry.type
+class ProductPayload:
+    product: Product | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class CategoryPayload:
+    category: Category | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class CreateCategoryInput:
+    slug: str
+    name: str
+    description: str | None = None
+
+
+@strawberry.input
+class CreateProductInput:
+    sku: str
+    name: str
+    description: str = ""
+    price: Decimal = strawberry.field(description='In the shop currency, e.g. "19.99".')
+    stock: int = 0
+    image_url: str | None = None
+    category_id: strawberry.ID | None = None
+    active: bool = True
+
+
+@strawberry.input
+class UpdateProductInput:
+    id: strawberry.ID
+    sku: str | None = strawberry.UNSET
+    name: str | None = strawberry.UNSET
+    description: str | None = strawberry.UNSET
+    price: Decimal | None = strawberry.UNSET
+    image_url: str | None = strawberry.UNSET
+    category_id: strawberry.ID | None = strawberry.UNSET
+    active: bool | None = strawberry.UNSET
+
+
+@strawberry.input
+class ArchiveProductInput:
+    id: strawberry.ID
+
+
+@strawberry.input
+class AdjustStockInput:
+    product_id: strawberry.ID
+    delta: int = strawberry.field(description="Units to add (negative to remove); stock never goes below zero.")
+
+
+@strawberry.federation.input(inaccessible=True)
+class StockLineInput:
+    product_id: strawberry.ID
+    quantity: int
+
+
+@strawberry.federation.input(inaccessible=True)
+class ReserveStockInput:
+    reservation_id: strawberry.ID
+    lines: list[StockLineInput]
+
+
+@strawberry.federation.input(inaccessible=True)
+class ReleaseStockInput:
+    reservation_id: strawberry.ID
+
+
+@strawberry.federation.type(inaccessible=True)
+class ReservedLine:
+    product_id: strawberry.ID
+    quantity: int
+    sku: str
+    name: str
+    unit_price: Money
+
+
+@strawberry.federation.type(inaccessible=True)
+class ReserveStockPayload:
+    lines: list[ReservedLine] | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.federation.type(inaccessible=True)
+class ReleaseStockPayload:
+    released: bool = False
+
+
+PRODUCT_FIELDS = ("sku", "name", "description", "price", "stock", "image_url", "category_id", "active")
+
+
+def _ids_to_uuids(fields: dict[str, Any]) -> dict[str, Any]:
+    if fields.get("category_id") is not None:
+        category = parse_uuid(fields["category_id"])
+        if category is None:
+            raise UserInputError(Code.NOT_FOUND, "No such category.", ["input", "categoryId"])
+        fields["category_id"] = category
+    return fields
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Administrators only.")
+    async def create_category(self, info: CatalogInfo, input: CreateCategoryInput) -> CategoryPayload:
+        info.context.identity.require_admin()
+
+        async def run() -> CategoryPayload:
+            row = await info.context.catalog.create_category(input.slug, input.name, input.description)
+            return CategoryPayload(category=Category.from_row(row))
+
+        return await payload_or_user_errors(CategoryPayload, run())
+
+    @strawberry.mutation(description="Administrators only.")
+    async def create_product(self, info: CatalogInfo, input: CreateProductInput) -> ProductPayload:
+        info.context.identity.require_admin()
+
+        async def run() -> ProductPayload:
+            fields = _ids_to_uuids(sent_fields(input, PRODUCT_FIELDS))
+            return ProductPayload(product=Product.from_row(await info.context.catalog.create_product(fields)))
+
+        return await payload_or_user_errors(ProductPayload, run())
+
+    @strawberry.mutation(description="Administrators only. Fields left out stay as they are.")
+    async def update_product(self, info: CatalogInfo, input: UpdateProductInput) -> ProductPayload:
+        info.context.identity.require_admin()
+
+        async def run() -> ProductPayload:
+            fields = _ids_to_uuids(sent_fields(input, PRODUCT_FIELDS[:4] + PRODUCT_FIELDS[5:]))
+            row = await info.context.catalog.update_product(parse_uuid(input.id), fields)
+            return ProductPayload(product=Product.from_row(row))
+
+        return await payload_or_user_errors(ProductPayload, run())
+
+    @strawberry.mutation(description="Administrators only. Archived products are no longer sold or listed.")
+    async def archive_product(self, info: CatalogInfo, input: ArchiveProductInput) -> ProductPayload:
+        info.context.identity.require_admin()
+
+        async def run() -> ProductPayload:
+            row = await info.context.catalog.update_product(parse_uuid(input.id), {"active": False})
+            return ProductPayload(product=Product.from_row(row))
+
+        return await payload_or_user_errors(ProductPayload, run())
+
+    @strawberry.mutation(description="Administrators only.")
+    async def adjust_stock(self, info: CatalogInfo, input: AdjustStockInput) -> ProductPayload:
+        info.context.identity.require_admin()
+
+        async def run() -> ProductPayload:
+            row = await info.context.catalog.adjust_stock(parse_uuid(input.product_id), input.delta)
+            return ProductPayload(product=Product.from_row(row))
+
+        return await payload_or_user_errors(ProductPayload, run())
+
+    @strawberry.federation.mutation(inaccessible=True, description="Internal: the orders subgraph only.")
+    async def reserve_stock(self, info: CatalogInfo, input: ReserveStockInput) -> ReserveStockPayload:
+        info.context.identity.require_service("orders")
+        reservation_id = parse_uuid(input.reservation_id)
+        if reservation_id is None:
+            raise bad_input("reservationId must be a UUID.")
+
+        async def run() -> ReserveStockPayload:
+            lines = []
+            for index, line in enumerate(input.lines):
+                product_id = parse_uuid(line.product_id)
+                if product_id is None:
+                    raise UserInputError(
+                        Code.PRODUCT_NOT_FOUND, "No such product.", ["input", "lines", str(index), "productId"]
+                    )
+                lines.append((product_id, line.quantity))
+            reserved = await info.context.catalog.reserve(reservation_id, lines)
+            return ReserveStockPayload(
+                lines=[
+                    ReservedLine(
+                        product_id=strawberry.ID(str(r.product_id)),
+                        quantity=r.quantity,
+                        sku=r.sku,
+                        name=r.name,
+                        unit_price=Money.of(r.unit_price_minor, r.currency),
+                    )
+                    for r in reserved
+                ]
+            )
+
+        return await payload_or_user_errors(ReserveStockPayload, run())
+
+    @strawberry.federation.mutation(inaccessible=True, description="Internal: the orders subgraph only.")
+    async def release_stock(self, info: CatalogInfo, input: ReleaseStockInput) -> ReleaseStockPayload:
+        info.context.identity.require_service("orders")
+        reservation_id = parse_uuid(input.reservation_id)
+        if reservation_id is None:
+            raise bad_input("reservationId must be a UUID.")
+        return ReleaseStockPayload(released=await info.context.catalog.release(reservation_id))
+
+
+schema = strawberry.federation.Schema(
+    query=Query,
+    mutation=Mutation,
+    types=[Product, Category],
+    extensions=[MaskUnexpectedErrors],
+)

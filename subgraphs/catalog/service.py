@@ -1,0 +1,419 @@
+"""Catalog rules: products, categories, search and stock. No GraphQL in here."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import ColumnElement, Float, Row, Select, func, insert, literal, select, text, tuple_, update
+from sqlalchemy.exc import IntegrityError
+
+from subgraphs.kit.db import Database
+from subgraphs.kit.errors import UserErrorCode as Code
+from subgraphs.kit.errors import UserInputError, bad_input
+from subgraphs.kit.inputs import camel
+from subgraphs.kit.money import to_minor
+
+from .models import categories, products, stock_reservations
+
+SKU_RE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,63}$")
+SLUG_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+MAX_STOCK = 1_000_000
+MAX_SEARCH_LENGTH = 200
+
+
+class SortKey(Enum):
+    RELEVANCE = "RELEVANCE"
+    PRICE = "PRICE"
+    NAME = "NAME"
+    NEWEST = "NEWEST"
+
+
+@dataclass(frozen=True)
+class ProductQuery:
+    """What a product listing asks for; ``visible_only`` hides archived products."""
+
+    search: str | None = None
+    category_id: uuid.UUID | None = None
+    min_price_minor: int | None = None
+    max_price_minor: int | None = None
+    in_stock: bool | None = None
+    visible_only: bool = True
+    sort: SortKey = SortKey.NEWEST
+    reverse: bool = False
+
+
+def prefix_tsquery(search: str) -> str | None:
+    """Words typed by a shopper → ``word1:* & word2:*`` (matches while typing)."""
+    words = re.findall(r"[0-9A-Za-z\u00C0-\u024F]+", search)
+    return " & ".join(f"{w}:*" for w in words[:12]) or None
+
+
+class ProductListing:
+    """Builds the filtered, keyset-paginated product query."""
+
+    def __init__(self, query: ProductQuery) -> None:
+        if query.search is not None and len(query.search) > MAX_SEARCH_LENGTH:
+            raise bad_input(f"`search` is at most {MAX_SEARCH_LENGTH} characters.")
+        self.query = query
+        self.tsquery = prefix_tsquery(query.search) if query.search else None
+        sort = query.sort
+        if sort is SortKey.RELEVANCE and self.tsquery is None:
+            sort = SortKey.NEWEST
+        self.sort = sort
+        # ts_rank is a float4; compare it as float8 so cursor values round-trip exactly.
+        rank = func.ts_rank(products.c.search, func.to_tsquery("english", self.tsquery)).cast(Float(precision=53))
+        self.sort_column: ColumnElement[Any] = {
+            SortKey.RELEVANCE: rank,
+            SortKey.PRICE: products.c.price_minor,
+            SortKey.NAME: products.c.name,
+            SortKey.NEWEST: products.c.created_at,
+        }[sort]
+        # Natural direction: cheapest / A→Z ascending; newest / most relevant first.
+        descending = sort in (SortKey.RELEVANCE, SortKey.NEWEST)
+        self.descending = descending != query.reverse
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        q = self.query
+        out: list[ColumnElement[bool]] = []
+        if q.visible_only:
+            out.append(products.c.active)
+        if self.tsquery is not None:
+            out.append(products.c.search.op("@@")(func.to_tsquery("english", self.tsquery)))
+        if q.category_id is not None:
+            out.append(products.c.category_id == q.category_id)
+        if q.min_price_minor is not None:
+            out.append(products.c.price_minor >= q.min_price_minor)
+        if q.max_price_minor is not None:
+            out.append(products.c.price_minor <= q.max_price_minor)
+        if q.in_stock is True:
+            out.append(products.c.stock > 0)
+        elif q.in_stock is False:
+            out.append(products.c.stock == 0)
+        return out
+
+    def page(self, limit: int, after: Sequence[Any] | None) -> Select[Any]:
+        statement = select(products, self.sort_column.label("sort_value")).where(*self.conditions())
+        if after is not None:
+            value, last_id = after
+            key = tuple_(self.sort_column, products.c.id)
+            bound = tuple_(literal(self._cursor_value(value)), literal(uuid.UUID(str(last_id))))
+            statement = statement.where(key < bound if self.descending else key > bound)
+        order = [self.sort_column, products.c.id]
+        statement = statement.order_by(*(c.desc() if self.descending else c.asc() for c in order))
+        return statement.limit(limit + 1)
+
+    def count(self) -> Select[Any]:
+        return select(func.count()).select_from(products).where(*self.conditions())
+
+    def cursor_key(self, row: Row[Any]) -> list[Any]:
+        value = row.sort_value
+        return [value.isoformat() if isinstance(value, datetime) else value, str(row.id)]
+
+    def _cursor_value(self, value: Any) -> Any:
+        try:
+            if self.sort is SortKey.NEWEST:
+                return datetime.fromisoformat(str(value))
+            if self.sort is SortKey.PRICE:
+                return int(value)
+            if self.sort is SortKey.RELEVANCE:
+                return float(value)
+            return str(value)
+        except (TypeError, ValueError) as exc:
+            raise bad_input("Invalid cursor.") from exc
+
+
+@dataclass(frozen=True)
+class ReservedLine:
+    product_id: uuid.UUID
+    quantity: int
+    sku: str
+    name: str
+    unit_price_minor: int
+    currency: str
+
+
+class Catalog:
+    def __init__(self, db: Database, currency: str) -> None:
+        self.db = db
+        self.currency = currency
+
+    # --- listing ------------------------------------------------------------
+
+    async def list_products(
+        self, query: ProductQuery, limit: int, after: Sequence[Any] | None
+    ) -> tuple[list[Row[Any]], ProductListing]:
+        listing = ProductListing(query)
+        async with self.db.read() as conn:
+            rows = list((await conn.execute(listing.page(limit, after))).all())
+        return rows, listing
+
+    async def count_products(self, listing: ProductListing) -> int:
+        async with self.db.read() as conn:
+            return int((await conn.execute(listing.count())).scalar_one())
+
+    async def list_categories(self) -> list[Row[Any]]:
+        async with self.db.read() as conn:
+            return list((await conn.execute(select(categories).order_by(categories.c.name))).all())
+
+    async def category_by_slug(self, slug: str) -> Row[Any] | None:
+        async with self.db.read() as conn:
+            row: Row[Any] | None = (
+                await conn.execute(select(categories).where(categories.c.slug == slug))
+            ).one_or_none()
+            return row
+
+    # --- administration -----------------------------------------------------
+
+    async def create_category(self, slug: str, name: str, description: str | None) -> Row[Any]:
+        slug = slug.strip().lower()
+        if not SLUG_RE.match(slug) or len(slug) > 100:
+            raise UserInputError(Code.INVALID, "Use lowercase letters, digits and dashes.", ["input", "slug"])
+        name = _text(name, "name", 100)
+        try:
+            async with self.db.transaction() as conn:
+                row: Row[Any] = (
+                    await conn.execute(
+                        insert(categories).values(slug=slug, name=name, description=description).returning(categories)
+                    )
+                ).one()
+                return row
+        except IntegrityError as exc:
+            raise UserInputError(Code.SLUG_TAKEN, "This slug is taken.", ["input", "slug"]) from exc
+
+    async def create_product(self, fields: dict[str, Any]) -> Row[Any]:
+        values = await self._clean_product(fields, partial=False)
+        values.setdefault("currency", self.currency)
+        try:
+            async with self.db.transaction() as conn:
+                row: Row[Any] = (await conn.execute(insert(products).values(**values).returning(products))).one()
+                return row
+        except IntegrityError as exc:
+            if "products_sku_key" in str(exc.orig):
+                raise UserInputError(Code.SKU_TAKEN, "This SKU is taken.", ["input", "sku"]) from exc
+            raise
+
+    async def update_product(self, product_id: uuid.UUID | None, fields: dict[str, Any]) -> Row[Any]:
+        values = await self._clean_product(fields, partial=True)
+        values["updated_at"] = func.now()
+        try:
+            async with self.db.transaction() as conn:
+                row: Row[Any] | None = (
+                    await conn.execute(
+                        update(products).where(products.c.id == product_id).values(**values).returning(products)
+                    )
+                ).one_or_none()
+        except IntegrityError as exc:
+            if "products_sku_key" in str(exc.orig):
+                raise UserInputError(Code.SKU_TAKEN, "This SKU is taken.", ["input", "sku"]) from exc
+            raise
+        if row is None:
+            raise UserInputError(Code.PRODUCT_NOT_FOUND, "No such product.", ["input", "id"])
+        return row
+
+    async def adjust_stock(self, product_id: uuid.UUID | None, delta: int) -> Row[Any]:
+        """Add (or with a negative delta, remove) stock; never below zero."""
+        if abs(delta) > MAX_STOCK:
+            raise UserInputError(Code.INVALID_QUANTITY, "Adjustment is too large.", ["input", "delta"])
+        async with self.db.transaction() as conn:
+            row: Row[Any] | None = (
+                await conn.execute(
+                    update(products)
+                    .where(products.c.id == product_id, products.c.stock + delta >= 0)
+                    .where(products.c.stock + delta <= MAX_STOCK)
+                    .values(stock=products.c.stock + delta, updated_at=func.now())
+                    .returning(products)
+                )
+            ).one_or_none()
+            if row is not None:
+                return row
+            exists = (await conn.execute(select(products.c.stock).where(products.c.id == product_id))).one_or_none()
+        if exists is None:
+            raise UserInputError(Code.PRODUCT_NOT_FOUND, "No such product.", ["input", "productId"])
+        raise UserInputError(
+            Code.STOCK_BELOW_ZERO,
+            f"Only {exists.stock} in stock; cannot remove {-delta}.",
+            ["input", "delta"],
+        )
+
+    async def _clean_product(self, fields: dict[str, Any], *, partial: bool) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for key, value in fields.items():
+            path = ["input", camel(key)]
+            if key == "sku":
+                sku = str(value or "").strip().upper()
+                if not SKU_RE.match(sku):
+                    raise UserInputError(Code.INVALID, "SKU: letters, digits, - and _, at most 64.", path)
+                values["sku"] = sku
+            elif key == "name":
+                values["name"] = _text(value, "name", 200)
+            elif key == "description":
+                description = (value or "").strip()
+                if len(description) > 5000:
+                    raise UserInputError(Code.TOO_LONG, "Description is at most 5000 characters.", path)
+                values["description"] = description
+            elif key == "price":
+                values["price_minor"] = self._price(value, path)
+            elif key == "stock":
+                if value is None or not 0 <= value <= MAX_STOCK:
+                    raise UserInputError(Code.INVALID_QUANTITY, f"Stock must be 0..{MAX_STOCK}.", path)
+                values["stock"] = value
+            elif key == "image_url":
+                url = (value or "").strip()
+                if url and (not re.match(r"^https?://\S+$", url) or len(url) > 2048):
+                    raise UserInputError(Code.INVALID, "Image URL must be an http(s) URL.", path)
+                values["image_url"] = url or None
+            elif key == "active":
+                if value is None:
+                    raise UserInputError(Code.REQUIRED, "active cannot be null.", path)
+                values["active"] = value
+            elif key == "category_id":
+                values["category_id"] = await self._category(value, path)
+        if not partial:
+            for key in ("sku", "name", "price_minor", "stock"):
+                if key not in values:
+                    raise UserInputError(Code.REQUIRED, f"{camel(key)} is required.", ["input", camel(key)])
+        return values
+
+    def _price(self, value: Any, path: list[str]) -> int:
+        if value is None:
+            raise UserInputError(Code.REQUIRED, "Price is required.", path)
+        try:
+            minor = to_minor(Decimal(str(value)), self.currency)
+        except (ValueError, ArithmeticError) as exc:
+            raise UserInputError(Code.INVALID_PRICE, f"Not a valid {self.currency} amount.", path) from exc
+        if minor < 0 or minor > 10**12:
+            raise UserInputError(Code.INVALID_PRICE, "Price must be between 0 and 10,000,000,000.", path)
+        return minor
+
+    async def _category(self, value: Any, path: list[str]) -> uuid.UUID | None:
+        if value is None:
+            return None
+        async with self.db.read() as conn:
+            found = (await conn.execute(select(categories.c.id).where(categories.c.id == value))).one_or_none()
+        if found is None:
+            raise UserInputError(Code.NOT_FOUND, "No such category.", path)
+        return value  # type: ignore[no-any-return]
+
+    # --- stock for orders -----------------------------------------------------
+
+    async def reserve(self, reservation_id: uuid.UUID, lines: Sequence[tuple[uuid.UUID, int]]) -> list[ReservedLine]:
+        """Take stock for every line, all or nothing; idempotent per reservation id."""
+        wanted: dict[uuid.UUID, int] = {}
+        for index, (product_id, quantity) in enumerate(lines):
+            if not 1 <= quantity <= 999:
+                raise UserInputError(Code.INVALID_QUANTITY, "Quantity must be 1..999.", ["input", "lines", str(index)])
+            wanted[product_id] = wanted.get(product_id, 0) + quantity
+        if not wanted:
+            raise UserInputError(Code.CART_EMPTY, "Nothing to reserve.", ["input", "lines"])
+        async with self.db.transaction() as conn:
+            # Serialise attempts with the same id; a repeat returns what the first took.
+            await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": str(reservation_id)})
+            previous = (
+                await conn.execute(select(stock_reservations).where(stock_reservations.c.id == reservation_id))
+            ).one_or_none()
+            if previous is not None:
+                return [_reserved_from_json(line) for line in previous.lines]
+            # Lock in id order so concurrent multi-line reservations cannot deadlock.
+            rows = {
+                r.id: r
+                for r in (
+                    await conn.execute(
+                        select(products)
+                        .where(products.c.id.in_(list(wanted)))
+                        .order_by(products.c.id)
+                        .with_for_update()
+                    )
+                ).all()
+            }
+            problems = _stock_problems(wanted, rows)
+            if problems:
+                raise problems[0]
+            for product_id, quantity in wanted.items():
+                await conn.execute(
+                    update(products)
+                    .where(products.c.id == product_id)
+                    .values(stock=products.c.stock - quantity, updated_at=func.now())
+                )
+            reserved = [
+                ReservedLine(
+                    product_id=pid,
+                    quantity=qty,
+                    sku=rows[pid].sku,
+                    name=rows[pid].name,
+                    unit_price_minor=rows[pid].price_minor,
+                    currency=rows[pid].currency,
+                )
+                for pid, qty in wanted.items()
+            ]
+            await conn.execute(
+                insert(stock_reservations).values(
+                    id=reservation_id, lines=[_reserved_to_json(line) for line in reserved]
+                )
+            )
+            return reserved
+
+    async def release(self, reservation_id: uuid.UUID) -> bool:
+        """Put a reservation's stock back; False if there was nothing (left) to release."""
+        async with self.db.transaction() as conn:
+            row = (
+                await conn.execute(
+                    update(stock_reservations)
+                    .where(stock_reservations.c.id == reservation_id, stock_reservations.c.released_at.is_(None))
+                    .values(released_at=func.now())
+                    .returning(stock_reservations.c.lines)
+                )
+            ).one_or_none()
+            if row is None:
+                return False
+            for line in sorted(row.lines, key=lambda line: line["product_id"]):
+                await conn.execute(
+                    update(products)
+                    .where(products.c.id == uuid.UUID(line["product_id"]))
+                    .values(stock=products.c.stock + line["quantity"], updated_at=func.now())
+                )
+            return True
+
+
+def _stock_problems(wanted: dict[uuid.UUID, int], rows: dict[uuid.UUID, Row[Any]]) -> list[UserInputError]:
+    problems = []
+    for product_id, quantity in wanted.items():
+        row = rows.get(product_id)
+        path = ["input", "lines", str(product_id)]
+        if row is None:
+            problems.append(UserInputError(Code.PRODUCT_NOT_FOUND, f"Product {product_id} does not exist.", path))
+        elif not row.active:
+            problems.append(UserInputError(Code.PRODUCT_INACTIVE, f"{row.name} is no longer sold.", path))
+        elif row.stock < quantity:
+            problems.append(UserInputError(Code.OUT_OF_STOCK, f"Only {row.stock} of {row.name} left in stock.", path))
+    return problems
+
+
+def _reserved_to_json(line: ReservedLine) -> dict[str, Any]:
+    return {
+        "product_id": str(line.product_id),
+        "quantity": line.quantity,
+        "sku": line.sku,
+        "name": line.name,
+        "unit_price_minor": line.unit_price_minor,
+        "currency": line.currency,
+    }
+
+
+def _reserved_from_json(data: dict[str, Any]) -> ReservedLine:
+    return ReservedLine(**{**data, "product_id": uuid.UUID(data["product_id"])})
+
+
+def _text(value: Any, field: str, limit: int) -> str:
+    cleaned = str(value or "").strip()
+    if not cleaned:
+        raise UserInputError(Code.REQUIRED, f"{field} is required.", ["input", field])
+    if len(cleaned) > limit:
+        raise UserInputError(Code.TOO_LONG, f"{field} is at most {limit} characters.", ["input", field])
+    return cleaned
