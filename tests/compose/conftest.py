@@ -5,12 +5,23 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from router.compose import SubgraphSource
+# pytest puts tests/ on sys.path (tests/conftest.py has no package), where the
+# tests/router/ package would shadow the real `router`; make the repo win.
+_REPO = str(Path(__file__).resolve().parents[2])
+if sys.path[0] != _REPO:
+    sys.path.insert(0, _REPO)
+    if "router" in sys.modules and not (sys.modules["router"].__file__ or "").startswith(
+        _REPO + "/router/"
+    ):
+        del sys.modules["router"]
+
+from router.compose import SubgraphSource  # noqa: E402
 
 ORACLE = Path(__file__).parent / "oracle"
 
