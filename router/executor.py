@@ -1,0 +1,255 @@
+"""Run query plans against subgraphs.
+
+Stages run in order, fetches within a stage concurrently. Entity fetches
+collect representations from the merged data (deduplicated), send one
+`_entities` request per plan node and merge results back in place. Identical
+in-flight subgraph requests are shared. A failing subgraph yields errors that
+name it; the rest of the data still comes back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+import orjson
+
+from router.operation import Field, Frag, Sel
+from router.planner import Fetch, QueryPlan
+
+Json = dict[str, Any]
+
+
+class SubgraphFailure(Exception):
+    def __init__(self, graph: str, code: str, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.graph = graph
+        self.code = code
+        self.status = status
+
+
+class Executor:
+    def __init__(
+        self, urls: Mapping[str, str], names: Mapping[str, str], client: httpx.AsyncClient,
+        timeout: float,
+    ) -> None:
+        self.urls = urls  # graph enum value -> URL
+        self.names = names  # graph enum value -> subgraph name
+        self.client = client
+        self.timeout = timeout
+        self._inflight: dict[tuple[str, bytes, tuple[tuple[str, str], ...]], asyncio.Future[Json]] = {}
+
+    async def execute(
+        self, plan: QueryPlan, variables: Json, headers: dict[str, str]
+    ) -> tuple[Json, list[Json]]:
+        data: Json = {}
+        errors: list[Json] = []
+        for stage in plan.stages:
+            if len(stage) == 1:
+                await self._run(stage[0], data, variables, headers, errors)
+            else:
+                await asyncio.gather(
+                    *(self._run(f, data, variables, headers, errors) for f in stage)
+                )
+        return data, errors
+
+    async def _run(self, f: Fetch, data: Json, variables: Json, headers: dict[str, str],
+                   errors: list[Json]) -> None:
+        vars_: Json = {v: variables[v] for v in f.variables if v in variables}
+        if not f.is_entity:
+            result = await self._fetch(f.graph, f.query, vars_, headers, errors, [])
+            if result is None:
+                return
+            d = result.get("data")
+            if isinstance(d, dict):
+                deep_merge(data, d)
+            for e in result.get("errors") or ():
+                errors.append(self._sub_error(f, e, None))
+            return
+        objs: list[tuple[Json, list[str | int]]] = []
+        _collect(data, f.path, 0, [], objs)
+        reps: list[Json] = []
+        index: dict[bytes, int] = {}
+        targets: list[list[tuple[Json, list[str | int]]]] = []
+        for obj, path in objs:
+            tn = obj.get("__typename")
+            sels = f.rep_sels.get(tn) if isinstance(tn, str) else None
+            if sels is None:
+                continue
+            rep = _extract(obj, sels)
+            if rep is None:
+                continue
+            rep["__typename"] = f.rep_typename[tn]  # type: ignore[index]
+            k = orjson.dumps(rep, option=orjson.OPT_SORT_KEYS)
+            i = index.get(k)
+            if i is None:
+                i = index[k] = len(reps)
+                reps.append(rep)
+                targets.append([])
+            targets[i].append((obj, path))
+        if not reps:
+            return
+        vars_["representations"] = reps
+        paths = [t[0][1] for t in targets]
+        result = await self._fetch(f.graph, f.query, vars_, headers, errors, paths)
+        if result is None:
+            return
+        d = result.get("data")
+        ents = d.get("_entities") if isinstance(d, dict) else None
+        if isinstance(ents, list):
+            for i, ent in enumerate(ents[: len(targets)]):
+                if isinstance(ent, dict):
+                    for obj, _ in targets[i]:
+                        deep_merge(obj, ent)
+        for e in result.get("errors") or ():
+            errors.append(self._sub_error(f, e, targets))
+
+    def _sub_error(self, f: Fetch, e: Any, targets: list[list[tuple[Json, list[str | int]]]] | None
+                   ) -> Json:
+        if not isinstance(e, dict):
+            e = {"message": str(e)}
+        out: Json = {"message": e.get("message", "Subgraph error")}
+        path = e.get("path")
+        if isinstance(path, list):
+            if targets is not None:
+                if len(path) >= 2 and path[0] == "_entities" and isinstance(path[1], int) \
+                        and path[1] < len(targets):
+                    out["path"] = targets[path[1]][0][1] + path[2:]
+            else:
+                out["path"] = path
+        ext = dict(e.get("extensions") or {})
+        ext.setdefault("code", "DOWNSTREAM_SERVICE_ERROR")
+        ext["serviceName"] = self.names.get(f.graph, f.graph)
+        out["extensions"] = ext
+        return out
+
+    async def _fetch(self, graph: str, query: str, variables: Json, headers: dict[str, str],
+                     errors: list[Json], paths: list[list[str | int]]) -> Json | None:
+        body = orjson.dumps({"query": query, "variables": variables})
+        key = (graph, body, tuple(sorted(headers.items())))
+        fut = self._inflight.get(key)
+        try:
+            if fut is None:
+                fut = asyncio.get_running_loop().create_future()
+                self._inflight[key] = fut
+                try:
+                    fut.set_result(await self._post(graph, body, headers))
+                except BaseException as e:
+                    fut.set_exception(e)
+                    fut.exception()  # mark retrieved: waiters (if any) re-raise it
+                    raise
+                finally:
+                    self._inflight.pop(key, None)
+                return fut.result()
+            return await asyncio.shield(fut)
+        except SubgraphFailure as sf:
+            name = self.names.get(graph, graph)
+            err: Json = {
+                "message": f"HTTP fetch failed from '{name}': {sf}",
+                "extensions": {"code": sf.code, "serviceName": name},
+            }
+            if sf.status is not None:
+                err["extensions"]["http"] = {"status": sf.status}
+            errors.append(err)
+            return None
+
+    async def _post(self, graph: str, body: bytes, headers: dict[str, str]) -> Json:
+        url = self.urls[graph]
+        try:
+            r = await self.client.post(
+                url, content=body, headers=headers, timeout=self.timeout
+            )
+        except httpx.TimeoutException as e:
+            raise SubgraphFailure(graph, "SUBREQUEST_TIMEOUT", f"timed out: {e!r}") from e
+        except httpx.HTTPError as e:
+            raise SubgraphFailure(graph, "SUBREQUEST_HTTP_ERROR", str(e) or repr(e)) from e
+        try:
+            parsed = orjson.loads(r.content)
+        except orjson.JSONDecodeError:
+            parsed = None
+        if r.status_code >= 400 and not (isinstance(parsed, dict) and
+                                         ("data" in parsed or "errors" in parsed)):
+            raise SubgraphFailure(
+                graph, "SUBREQUEST_HTTP_ERROR", f"{r.status_code}: {r.reason_phrase}",
+                r.status_code,
+            )
+        if not isinstance(parsed, dict):
+            raise SubgraphFailure(graph, "SUBREQUEST_MALFORMED_RESPONSE",
+                                  "subgraph response is not a GraphQL JSON object",
+                                  r.status_code)
+        return parsed
+
+
+def _collect(value: Any, path: tuple[str, ...], i: int, cur: list[str | int],
+             out: list[tuple[Json, list[str | int]]]) -> None:
+    if value is None:
+        return
+    if i == len(path):
+        if isinstance(value, dict):
+            out.append((value, cur))
+        return
+    seg = path[i]
+    if seg == "@":
+        if isinstance(value, list):
+            for j, item in enumerate(value):
+                _collect(item, path, i + 1, [*cur, j], out)
+        return
+    if isinstance(value, dict):
+        _collect(value.get(seg), path, i + 1, [*cur, seg], out)
+
+
+def _extract(obj: Json, sels: list[Sel]) -> Json | None:
+    out: Json = {}
+    for s in sels:
+        if isinstance(s, Frag):
+            tn = obj.get("__typename")
+            if s.type_cond is None or s.type_cond == tn:
+                sub = _extract(obj, s.sels)
+                if sub is None:
+                    return None
+                out.update(sub)
+            continue
+        assert isinstance(s, Field)
+        if s.key not in obj:
+            return None
+        v = obj[s.key]
+        if s.sels is not None and v is not None:
+            v = _extract_value(v, s.sels)
+            if v is _MISSING:
+                return None
+        out[s.key] = v
+    return out
+
+
+_MISSING: Any = object()
+
+
+def _extract_value(v: Any, sels: list[Sel]) -> Any:
+    if isinstance(v, list):
+        items = [_extract_value(x, sels) if x is not None else None for x in v]
+        return _MISSING if any(x is _MISSING for x in items) else items
+    if isinstance(v, dict):
+        r = _extract(v, sels)
+        return _MISSING if r is None else r
+    return v
+
+
+def deep_merge(target: Json, src: Json) -> None:
+    for k, v in src.items():
+        cur = target.get(k)
+        if cur is None:
+            target[k] = v
+        elif k == "__typename":
+            continue  # keep the concrete type (interface objects return the interface)
+        elif isinstance(cur, dict) and isinstance(v, dict):
+            deep_merge(cur, v)
+        elif isinstance(cur, list) and isinstance(v, list) and len(cur) == len(v):
+            for i, (a, b) in enumerate(zip(cur, v, strict=True)):
+                if isinstance(a, dict) and isinstance(b, dict):
+                    deep_merge(a, b)
+                elif a is None:
+                    cur[i] = b
+        else:
+            target[k] = v

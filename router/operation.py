@@ -1,0 +1,156 @@
+"""Normalized operations: fragments inlined, directives pre-printed.
+
+Both the planner (to build subgraph queries) and the response shaper (to walk
+results) consume this form, so it is computed once per cached document.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphql import (
+    DirectiveNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    VariableNode,
+    print_ast,
+)
+from graphql.language import Visitor, visit
+
+# A condition: (is_include, literal_or_variable_name). Literal: bool.
+Cond = tuple[bool, "bool | str"]
+
+
+@dataclass(eq=False)
+class Field:
+    key: str
+    name: str
+    args: str = ""  # printed "(a: 1)" or ""
+    dirs: str = ""  # printed @include/@skip (and nothing else)
+    conds: tuple[Cond, ...] = ()
+    sels: list[Sel] | None = None
+    variables: frozenset[str] = frozenset()
+
+
+@dataclass(eq=False)
+class Frag:
+    type_cond: str | None
+    sels: list[Sel] = field(default_factory=list)
+    dirs: str = ""
+    conds: tuple[Cond, ...] = ()
+    variables: frozenset[str] = frozenset()
+
+
+Sel = Field | Frag
+
+
+class _VarCollector(Visitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: set[str] = set()
+
+    def enter_variable(self, node: VariableNode, *_: Any) -> None:
+        self.names.add(node.name.value)
+
+
+def _vars_of(nodes: Any) -> frozenset[str]:
+    c = _VarCollector()
+    for n in nodes:
+        visit(n, c)
+    return frozenset(c.names)
+
+
+def _conds(directives: tuple[DirectiveNode, ...] | None) -> tuple[str, tuple[Cond, ...], list[Any]]:
+    printed: list[str] = []
+    conds: list[Cond] = []
+    nodes: list[Any] = []
+    for d in directives or ():
+        name = d.name.value
+        if name not in ("include", "skip"):
+            continue  # other executable directives are not forwarded
+        arg = d.arguments[0].value if d.arguments else None
+        if isinstance(arg, VariableNode):
+            conds.append((name == "include", arg.name.value))
+        else:
+            conds.append((name == "include", bool(getattr(arg, "value", False))))
+        printed.append(print_ast(d))
+        nodes.append(d)
+    return (" " + " ".join(printed)) if printed else "", tuple(conds), nodes
+
+
+def normalize(
+    sel_set: SelectionSetNode | None, fragments: dict[str, FragmentDefinitionNode]
+) -> list[Sel]:
+    out: list[Sel] = []
+    for s in sel_set.selections if sel_set else ():
+        dirs, conds, dnodes = _conds(s.directives)
+        if isinstance(s, FieldNode):
+            args = ""
+            var_nodes: list[Any] = list(dnodes)
+            if s.arguments:
+                args = "(" + ", ".join(print_ast(a) for a in s.arguments) + ")"
+                var_nodes.extend(s.arguments)
+            out.append(
+                Field(
+                    key=s.alias.value if s.alias else s.name.value,
+                    name=s.name.value,
+                    args=args,
+                    dirs=dirs,
+                    conds=conds,
+                    sels=normalize(s.selection_set, fragments) if s.selection_set else None,
+                    variables=_vars_of(var_nodes),
+                )
+            )
+        elif isinstance(s, InlineFragmentNode):
+            out.append(
+                Frag(
+                    s.type_condition.name.value if s.type_condition else None,
+                    normalize(s.selection_set, fragments),
+                    dirs, conds, _vars_of(dnodes),
+                )
+            )
+        elif isinstance(s, FragmentSpreadNode):
+            fd = fragments[s.name.value]
+            out.append(
+                Frag(
+                    fd.type_condition.name.value,
+                    normalize(fd.selection_set, fragments),
+                    dirs, conds, _vars_of(dnodes),
+                )
+            )
+    return out
+
+
+def conds_pass(conds: tuple[Cond, ...], variables: dict[str, Any]) -> bool:
+    for is_include, v in conds:
+        val = variables.get(v) if isinstance(v, str) else v
+        if bool(val) != is_include:
+            return False
+    return True
+
+
+@dataclass
+class Operation:
+    kind: str  # query | mutation | subscription
+    name: str | None
+    sels: list[Sel]
+    var_defs: dict[str, str]  # name -> printed definition "$x: Int = 3"
+    node: OperationDefinitionNode
+
+
+def build_operation(
+    op: OperationDefinitionNode, fragments: dict[str, FragmentDefinitionNode]
+) -> Operation:
+    var_defs = {v.variable.name.value: print_ast(v) for v in op.variable_definitions or ()}
+    return Operation(
+        op.operation.value,
+        op.name.value if op.name else None,
+        normalize(op.selection_set, fragments),
+        var_defs,
+        op,
+    )

@@ -1,0 +1,539 @@
+"""Operation -> query plan.
+
+A plan is a DAG of fetches; each fetch targets one subgraph at one response path
+(`@` marks list flattening, as in Apollo's `Flatten` nodes). Root fetches run
+the operation's root fields; entity fetches call `_entities` with
+representations collected from data already fetched. The DAG is laid out as a
+Sequence of Parallel stages for execution (and display, like Apollo's plans).
+
+Planning is greedy: stay in the current subgraph while it can resolve a field
+(fewest fetches), otherwise jump through an entity key to a subgraph that can,
+grouping every field needing the same jump at the same path into one fetch.
+Keys and @requires fields needed to build representations are planned like
+client fields in the source subgraph, so they may themselves need jumps (a
+@requires served by a third subgraph becomes a dependency).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphql import FieldNode, InlineFragmentNode, SelectionSetNode, print_ast
+
+from router.operation import Field, Frag, Operation, Sel
+from router.supergraph import Supergraph, parse_field_set
+
+
+class PlanningError(Exception):
+    """The operation cannot be routed over this supergraph."""
+
+
+# ---- subgraph selection trees (what is sent) ---------------------------------
+@dataclass(eq=False)
+class SgSet:
+    items: dict[str, SgField | SgFrag] = field(default_factory=dict)
+
+    def field(self, key: str, name: str, args: str = "", dirs: str = "") -> SgField:
+        sig = f"{key}:{name}{args}{dirs}"
+        f = self.items.get(sig)
+        if f is None:
+            f = self.items[sig] = SgField(key, name, args, dirs)
+        assert isinstance(f, SgField)
+        return f
+
+    def frag(self, type_cond: str | None, dirs: str = "") -> SgFrag:
+        sig = f"...{type_cond}{dirs}"
+        f = self.items.get(sig)
+        if f is None:
+            f = self.items[sig] = SgFrag(type_cond, dirs)
+        assert isinstance(f, SgFrag)
+        return f
+
+    def render(self) -> str:
+        return "{" + " ".join(i.render() for i in self.items.values()) + "}"
+
+
+@dataclass(eq=False)
+class SgField:
+    key: str
+    name: str
+    args: str
+    dirs: str
+    children: SgSet | None = None
+
+    def sub(self) -> SgSet:
+        if self.children is None:
+            self.children = SgSet()
+        return self.children
+
+    def render(self) -> str:
+        head = self.name if self.key == self.name else f"{self.key}:{self.name}"
+        s = head + self.args + self.dirs
+        if self.children is not None:
+            s += self.children.render() if self.children.items else "{__typename}"
+        return s
+
+
+@dataclass(eq=False)
+class SgFrag:
+    type_cond: str | None
+    dirs: str
+    children: SgSet = field(default_factory=SgSet)
+
+    def render(self) -> str:
+        on = f" on {self.type_cond}" if self.type_cond else ""
+        return f"...{on}{self.dirs}{self.children.render()}"
+
+
+# ---- plan nodes ----------------------------------------------------------------
+@dataclass(eq=False)
+class Fetch:
+    id: int
+    graph: str
+    path: tuple[str, ...]
+    is_entity: bool
+    selection: SgSet = field(default_factory=SgSet)
+    deps: set[Fetch] = field(default_factory=set)
+    # entity fetch: typename in data -> selection to build the representation
+    rep_sels: dict[str, list[Sel]] = field(default_factory=dict)
+    # typename in data -> __typename sent in representation (interface objects)
+    rep_typename: dict[str, str] = field(default_factory=dict)
+    variables: set[str] = field(default_factory=set)
+    query: str = ""
+    # planning state
+    entity_sels: dict[str, list[Sel]] = field(default_factory=dict)
+    entity_provided: dict[str, Any] = field(default_factory=dict)
+    out_for_type: dict[tuple[tuple[str, ...], str], tuple[SgSet, Any]] = field(
+        default_factory=dict
+    )
+    mutation_group: int = 0
+
+    def __repr__(self) -> str:
+        return f"Fetch#{self.id}({self.graph} @ {'.'.join(self.path) or '<root>'})"
+
+
+@dataclass
+class QueryPlan:
+    kind: str
+    stages: list[list[Fetch]]  # Sequence of Parallel stages
+    fetches: list[Fetch]
+
+    def describe(self) -> str:
+        lines = ["QueryPlan { Sequence {"]
+        for stage in self.stages:
+            lines.append("  Parallel {")
+            for f in stage:
+                where = ".".join(f.path)
+                lines.append(f"    Flatten({where}) Fetch({f.graph}) {f.query}" if f.is_entity
+                             else f"    Fetch({f.graph}) {f.query}")
+            lines.append("  }")
+        lines.append("} }")
+        return "\n".join(lines)
+
+
+def _fieldset_sels(sel_set: SelectionSetNode) -> list[Sel]:
+    out: list[Sel] = []
+    for s in sel_set.selections:
+        if isinstance(s, FieldNode):
+            args = ""
+            if s.arguments:
+                args = "(" + ", ".join(print_ast(a) for a in s.arguments) + ")"
+            out.append(Field(s.name.value, s.name.value, args, sels=(
+                _fieldset_sels(s.selection_set) if s.selection_set else None)))
+        elif isinstance(s, InlineFragmentNode):
+            tc = s.type_condition.name.value if s.type_condition else None
+            out.append(Frag(tc, _fieldset_sels(s.selection_set)))
+    return out
+
+
+class Planner:
+    def __init__(self, sg: Supergraph) -> None:
+        self.sg = sg
+        self._fs_cache: dict[str, list[Sel]] = {}
+
+    def fieldset(self, fields: str) -> list[Sel]:
+        r = self._fs_cache.get(fields)
+        if r is None:
+            r = self._fs_cache[fields] = _fieldset_sels(parse_field_set(fields))
+        return r
+
+    def plan(self, op: Operation) -> QueryPlan:
+        return _PlanBuilder(self, op).build()
+
+
+def _applies(sg: Supergraph, type_cond: str | None, concrete: str) -> bool:
+    if type_cond is None or type_cond == concrete:
+        return True
+    return sg.is_abstract(type_cond) and concrete in sg.possible_types(type_cond)
+
+
+def _provided_map(sels: list[Sel], concrete: str, sg: Supergraph) -> dict[str, Any]:
+    """@provides field set -> {field name: nested map} for one concrete type."""
+    out: dict[str, Any] = {}
+    for s in sels:
+        if isinstance(s, Frag):
+            if _applies(sg, s.type_cond, concrete):
+                out.update(_provided_map(s.sels, concrete, sg))
+        else:
+            out[s.name] = s.sels or []
+    return out
+
+
+class _PlanBuilder:
+    def __init__(self, planner: Planner, op: Operation) -> None:
+        self.p = planner
+        self.sg = planner.sg
+        self.op = op
+        self.fetches: list[Fetch] = []
+        # (source fetch id, path, target graph) -> entity fetch
+        self.jumps: dict[tuple[int, tuple[str, ...], str], Fetch] = {}
+        self.touched: set[Fetch] | None = None
+
+    def new_fetch(self, graph: str, path: tuple[str, ...], is_entity: bool) -> Fetch:
+        f = Fetch(len(self.fetches), graph, path, is_entity)
+        self.fetches.append(f)
+        return f
+
+    # -- entry -------------------------------------------------------------------
+    def build(self) -> QueryPlan:
+        root = self.sg.root_types.get(self.op.kind)
+        if root is None or root not in self.sg.types:
+            raise PlanningError(f"the schema has no {self.op.kind} type")
+        fields = self.flatten(self.op.sels, root)
+        groups: list[tuple[str, list[Sel]]] = []
+        chosen = self.choose_root_graphs(root, fields)
+        for s, g in zip(fields, chosen, strict=True):
+            if g is None:
+                continue
+            if self.op.kind == "mutation":
+                # Consecutive fields to one subgraph share a fetch; order is kept.
+                if groups and groups[-1][0] == g:
+                    groups[-1][1].append(s)
+                else:
+                    groups.append((g, [s]))
+            else:
+                for gg, lst in groups:
+                    if gg == g:
+                        lst.append(s)
+                        break
+                else:
+                    groups.append((g, [s]))
+        for i, (g, sels) in enumerate(groups):
+            f = self.new_fetch(g, (), False)
+            f.mutation_group = i
+            self.plan_sels(f, g, root, sels, (), f.selection, None)
+            self.drain(f)
+        for f in self.fetches:
+            f.query = self.render(f)
+        return QueryPlan(self.op.kind, self.stages(), self.fetches)
+
+    def choose_root_graphs(self, root: str, fields: list[Sel]) -> list[str | None]:
+        counts: dict[str, int] = {}
+        cands: list[list[str]] = []
+        for s in fields:
+            gs: list[str] = []
+            if isinstance(s, Field) and not s.name.startswith("__"):
+                gs = self.sg.field_graphs(root, s.name)
+                if not gs:
+                    raise PlanningError(f"no subgraph can resolve {root}.{s.name}")
+            cands.append(gs)
+            for g in gs:
+                counts[g] = counts.get(g, 0) + 1
+        out: list[str | None] = []
+        for s, gs in zip(fields, cands, strict=True):
+            if not gs:
+                # __typename / introspection / conditional fragments at the root
+                out.append(None if isinstance(s, Field) else self._frag_root_graph(root, s))
+                continue
+            out.append(max(gs, key=lambda g: counts[g]))
+        return out
+
+    def _frag_root_graph(self, root: str, s: Sel) -> str | None:
+        assert isinstance(s, Frag)
+        for inner in self.flatten(s.sels, root):
+            if isinstance(inner, Field) and not inner.name.startswith("__"):
+                gs = self.sg.field_graphs(root, inner.name)
+                if gs:
+                    return gs[0]
+        return None
+
+    # -- selection flattening ------------------------------------------------------
+    def flatten(self, sels: list[Sel], concrete: str) -> list[Sel]:
+        """Inline fragments that apply to `concrete`; conditional ones are kept
+        (type-less) so their @include/@skip still reach the subgraph."""
+        out: list[Sel] = []
+        for s in sels:
+            if isinstance(s, Field):
+                out.append(s)
+            elif _applies(self.sg, s.type_cond, concrete):
+                if s.dirs:
+                    out.append(Frag(None, self.flatten(s.sels, concrete), s.dirs, s.conds,
+                                    s.variables))
+                else:
+                    out.extend(self.flatten(s.sels, concrete))
+        return out
+
+    # -- core ----------------------------------------------------------------------
+    def plan_sels(
+        self, fetch: Fetch, graph: str, parent: str, sels: list[Sel], path: tuple[str, ...],
+        out: SgSet, provided: dict[str, Any] | None,
+    ) -> None:
+        sg = self.sg
+        tm = sg.types[parent]
+        tig = tm.graphs.get(graph)
+        if tm.kind in ("interface", "union") and not (tig and tig.is_interface_object):
+            out.field("__typename", "__typename")
+            for p in sg.possible_types_in(parent, graph):
+                sub = self.flatten(sels, p)
+                if not sub:
+                    continue
+                frag = out.frag(p)
+                self.plan_sels(fetch, graph, p, sub, path, frag.children, provided)
+            return
+        fetch.out_for_type.setdefault((path, parent), (out, provided))
+        for s in self.flatten(sels, parent):
+            if isinstance(s, Frag):
+                frag = out.frag(None, s.dirs)
+                fetch.variables |= s.variables
+                self.plan_sels(fetch, graph, parent, s.sels, path, frag.children, provided)
+                continue
+            if s.name == "__typename":
+                if tig and tig.is_interface_object:
+                    # The subgraph only knows the interface; the concrete
+                    # typename comes from elsewhere (see jump()).
+                    self.jump(fetch, graph, parent, s, path, out, provided, need_typename=True)
+                else:
+                    out.field(s.key, "__typename", "", s.dirs)
+                    fetch.variables |= s.variables
+                continue
+            fm = tm.fields.get(s.name)
+            if fm is None:
+                raise PlanningError(f"unknown field {parent}.{s.name}")
+            local = graph in sg.field_graphs(parent, s.name)
+            join = sg.field_join(parent, s.name, graph)
+            if provided is not None and s.name in provided:
+                local = True
+            elif local and join is not None and join.requires and not (
+                fetch.is_entity and path == fetch.path
+            ):
+                local = False  # @requires only works through _entities
+            if local:
+                self.emit_local(fetch, graph, parent, s, path, out, provided)
+            else:
+                self.jump(fetch, graph, parent, s, path, out, provided)
+
+    def emit_local(
+        self, fetch: Fetch, graph: str, parent: str, s: Field, path: tuple[str, ...],
+        out: SgSet, provided: dict[str, Any] | None,
+    ) -> None:
+        fm = self.sg.types[parent].fields[s.name]
+        fetch.variables |= s.variables
+        f = out.field(s.key, s.name, s.args, s.dirs)
+        if s.sels is None:
+            return
+        rt = fm.type_name
+        sub_path = path + (s.key,) + ("@",) * _list_depth(fm.type_node)
+        sub_provided: dict[str, Any] | None = None
+        join = self.sg.field_join(parent, s.name, graph)
+        if provided is not None and s.name in provided and provided[s.name]:
+            sub_provided = {"__sels": provided[s.name]}
+        elif join is not None and join.provides:
+            sub_provided = {"__sels": self.p.fieldset(join.provides)}
+        self.plan_typed(fetch, graph, rt, s.sels, sub_path, f.sub(), sub_provided)
+
+    def plan_typed(
+        self, fetch: Fetch, graph: str, type_name: str, sels: list[Sel],
+        path: tuple[str, ...], out: SgSet, provided: dict[str, Any] | None,
+    ) -> None:
+        """Plan a sub-selection; @provides maps are resolved per concrete type."""
+        if provided is None:
+            self.plan_sels(fetch, graph, type_name, sels, path, out, None)
+            return
+        psels = provided["__sels"]
+        if not self.sg.is_abstract(type_name):
+            self.plan_sels(fetch, graph, type_name, sels, path, out,
+                           self._wrap(_provided_map(psels, type_name, self.sg)))
+            return
+        out.field("__typename", "__typename")
+        for p in self.sg.possible_types_in(type_name, graph):
+            sub = self.flatten(sels, p)
+            if sub:
+                self.plan_sels(fetch, graph, p, sub, path, out.frag(p).children,
+                               self._wrap(_provided_map(psels, p, self.sg)))
+
+    @staticmethod
+    def _wrap(m: dict[str, Any]) -> dict[str, Any]:
+        # Nested provided maps use the same {"__sels": [...]} convention lazily.
+        return {k: v for k, v in m.items()}
+
+    def jump(
+        self, fetch: Fetch, graph: str, parent: str, s: Field, path: tuple[str, ...],
+        out: SgSet, provided: dict[str, Any] | None, need_typename: bool = False,
+    ) -> None:
+        sg = self.sg
+        cands = [g for g in sg.field_graphs(parent, s.name) if self._reachable(parent, g)]
+        if need_typename:
+            cands = [
+                g for g in sg.types[parent].graphs
+                if g != graph and self._reachable(parent, g)
+                and not sg.types[parent].graphs[g].is_interface_object
+            ]
+        if not cands:
+            iface_graphs = self._interface_object_cands(parent, s.name)
+            cands = iface_graphs
+        if not cands:
+            raise PlanningError(
+                f"cannot plan {parent}.{s.name}: no subgraph reachable from {graph!r} resolves it"
+            )
+        existing = [g for g in cands if (fetch.id, path, g) in self.jumps]
+        target = existing[0] if existing else cands[0]
+        jf = self.jumps.get((fetch.id, path, target))
+        if jf is None:
+            jf = self.new_fetch(target, path, True)
+            jf.deps.add(fetch)
+            jf.mutation_group = fetch.mutation_group
+            self.jumps[(fetch.id, path, target)] = jf
+        if self.touched is not None:
+            self.touched.add(jf)
+        jt = self._jump_type(parent, target)
+        jf.entity_sels.setdefault(parent, []).append(s)
+        jf.rep_typename[parent] = jt
+        # Requirements for the representation are planned in drain().
+        need = jf.rep_sels.setdefault(parent, [])
+        if not need:
+            key = self._choose_key(jt, target, graph, parent)
+            need.append(Field("__typename", "__typename"))
+            need.extend(self.p.fieldset(key))
+        join = sg.field_join(jt, s.name, target) or sg.field_join(parent, s.name, target)
+        if join is not None and join.requires:
+            need.extend(self.p.fieldset(join.requires))
+        fetch.out_for_type.setdefault((path, parent), (out, provided))
+
+    def _interface_object_cands(self, parent: str, field_name: str) -> list[str]:
+        # A field defined on an interface object is resolvable for every
+        # implementation of that interface.
+        out: list[str] = []
+        for iface in self.sg.types[parent].all_interfaces:
+            for g in self.sg.interface_object_graphs(iface):
+                if g in self.sg.field_graphs(iface, field_name) and self.sg.resolvable_keys(
+                    iface, g
+                ):
+                    out.append(g)
+        return out
+
+    def _jump_type(self, parent: str, target: str) -> str:
+        """Type name to use in representations sent to `target`."""
+        tm = self.sg.types[parent]
+        if target in tm.graphs:
+            return parent
+        for iface in tm.all_interfaces:
+            it = self.sg.types[iface].graphs.get(target)
+            if it is not None and it.is_interface_object:
+                return iface
+        return parent
+
+    def _reachable(self, type_name: str, graph: str) -> bool:
+        return bool(self.sg.resolvable_keys(type_name, graph))
+
+    def _choose_key(self, jt: str, target: str, source: str, parent: str) -> str:
+        keys = self.sg.resolvable_keys(jt, target)
+        if not keys:
+            raise PlanningError(f"{jt} has no resolvable key in subgraph {target!r}")
+        for k in keys:
+            if all(
+                isinstance(s, Field) and source in self.sg.field_graphs(parent, s.name)
+                for s in self.p.fieldset(k.fields)
+            ):
+                return k.fields
+        return keys[0].fields
+
+    def drain(self, fetch: Fetch) -> None:
+        """Plan representation requirements of jumps out of `fetch`, then the
+        jumped-to fetches themselves (recursively)."""
+        done: dict[tuple[Fetch, str], int] = {}
+        progress = True
+        while progress:
+            progress = False
+            for (fid, _, _), jf in list(self.jumps.items()):
+                if fid != fetch.id:
+                    continue
+                for parent, need in list(jf.rep_sels.items()):
+                    start = done.get((jf, parent), 0)
+                    if start >= len(need):
+                        continue
+                    progress = True
+                    done[(jf, parent)] = len(need)
+                    out, provided = fetch.out_for_type[(jf.path, parent)]
+                    self.touched = set()
+                    self.plan_sels(
+                        fetch, fetch.graph, parent, need[start:], jf.path, out, provided
+                    )
+                    for other in self.touched:
+                        if other is not jf:
+                            jf.deps.add(other)
+                    self.touched = None
+        children = [jf for (fid, _, _), jf in self.jumps.items() if fid == fetch.id]
+        for jf in children:
+            if jf.selection.items:
+                continue
+            ent = jf.selection.field("_entities", "_entities", "(representations:$representations)")
+            for parent, sels in jf.entity_sels.items():
+                jt = jf.rep_typename[parent]
+                frag = ent.sub().frag(jt)
+                if jt != parent:
+                    # interface object: the subgraph sees the interface type
+                    self.plan_sels(jf, jf.graph, jt, sels, jf.path, frag.children, None)
+                else:
+                    self.plan_sels(jf, jf.graph, parent, sels, jf.path, frag.children, None)
+            self.drain(jf)
+
+    # -- output --------------------------------------------------------------------
+    def render(self, f: Fetch) -> str:
+        defs = [self.op.var_defs[v] for v in sorted(f.variables) if v in self.op.var_defs]
+        if f.is_entity:
+            defs.insert(0, "$representations:[_Any!]!")
+            kind = "query"
+        else:
+            kind = self.op.kind
+        head = kind + ("(" + ",".join(defs) + ")" if defs else "")
+        return head + f.selection.render()
+
+    def stages(self) -> list[list[Fetch]]:
+        level: dict[Fetch, int] = {}
+
+        def lv(f: Fetch) -> int:
+            if f not in level:
+                level[f] = 1 + max((lv(d) for d in f.deps), default=-1)
+            return level[f]
+
+        if self.op.kind == "mutation":
+            stages: list[list[Fetch]] = []
+            groups = sorted({f.mutation_group for f in self.fetches})
+            for g in groups:
+                members = [f for f in self.fetches if f.mutation_group == g]
+                base = len(stages)
+                for f in members:
+                    lvl = lv(f) - min(lv(m) for m in members) + base
+                    while len(stages) <= lvl:
+                        stages.append([])
+                    stages[lvl].append(f)
+            return stages
+        out: list[list[Fetch]] = []
+        for f in self.fetches:
+            lvl = lv(f)
+            while len(out) <= lvl:
+                out.append([])
+            out[lvl].append(f)
+        return out
+
+
+def _list_depth(t: Any) -> int:
+    from graphql import ListTypeNode, NonNullTypeNode
+
+    n = 0
+    while isinstance(t, (NonNullTypeNode, ListTypeNode)):
+        if isinstance(t, ListTypeNode):
+            n += 1
+        t = t.type
+    return n

@@ -1,0 +1,166 @@
+"""Shape merged subgraph data into the client's response, per the GraphQL spec.
+
+Fields come out in requested order under their aliases; `null` in a non-null
+position propagates to the nearest nullable parent; only what the client asked
+for is returned (keys/requires fetched for planning are dropped).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graphql import (
+    GraphQLInterfaceType,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLSchema,
+    GraphQLUnionType,
+)
+
+from router.operation import Cond, Field, Frag, Sel, conds_pass
+
+_INVALID: Any = object()  # a null that must propagate to the parent
+
+# collected field: response key -> (field name, [(conds, sub-selections)])
+Collected = list[tuple[str, str, list[tuple[tuple[Cond, ...], list[Sel] | None]]]]
+
+
+class Shaper:
+    """Per-schema shaper; caches field collection per (selection, type)."""
+
+    def __init__(self, schema: GraphQLSchema) -> None:
+        self.schema = schema
+        self._collected: dict[tuple[int, str], tuple[list[Sel], Collected]] = {}
+
+    def collect(self, sels: list[Sel], type_name: str) -> Collected:
+        k = (id(sels), type_name)
+        hit = self._collected.get(k)
+        if hit is not None and hit[0] is sels:
+            return hit[1]
+        order: dict[str, tuple[str, list[tuple[tuple[Cond, ...], list[Sel] | None]]]] = {}
+        self._collect(sels, type_name, (), order)
+        res: Collected = [(key, name, variants) for key, (name, variants) in order.items()]
+        self._collected[k] = (sels, res)  # keep `sels` alive so id() stays unique
+        return res
+
+    def _collect(
+        self, sels: list[Sel], type_name: str, conds: tuple[Cond, ...],
+        order: dict[str, tuple[str, list[tuple[tuple[Cond, ...], list[Sel] | None]]]],
+    ) -> None:
+        for s in sels:
+            if isinstance(s, Field):
+                entry = order.get(s.key)
+                if entry is None:
+                    entry = order[s.key] = (s.name, [])
+                entry[1].append((conds + s.conds, s.sels))
+            elif isinstance(s, Frag) and self._applies(s.type_cond, type_name):
+                self._collect(s.sels, type_name, conds + s.conds, order)
+
+    def _applies(self, cond: str | None, type_name: str) -> bool:
+        if cond is None or cond == type_name:
+            return True
+        t = self.schema.type_map.get(cond)
+        o = self.schema.type_map.get(type_name)
+        if isinstance(t, (GraphQLInterfaceType, GraphQLUnionType)) and isinstance(
+            o, GraphQLObjectType
+        ):
+            return self.schema.is_sub_type(t, o)
+        return False
+
+    def shape(
+        self, root_type: GraphQLObjectType, sels: list[Sel], data: dict[str, Any] | None,
+        variables: dict[str, Any], errors: list[dict[str, Any]],
+    ) -> dict[str, Any] | None:
+        ctx = _Ctx(self, variables, errors)
+        r = ctx.obj(data or {}, root_type, sels, [])
+        return None if r is _INVALID or r is None else r  # type: ignore[no-any-return]
+
+
+class _Ctx:
+    __slots__ = ("error_paths", "errors", "shaper", "variables")
+
+    def __init__(self, shaper: Shaper, variables: dict[str, Any],
+                 errors: list[dict[str, Any]]) -> None:
+        self.shaper = shaper
+        self.variables = variables
+        self.errors = errors
+        self.error_paths = [tuple(e["path"]) for e in errors if e.get("path")]
+
+    def obj(self, value: dict[str, Any], t: GraphQLObjectType, sels: list[Sel],
+            path: list[str | int]) -> Any:
+        out: dict[str, Any] = {}
+        fields = t.fields
+        variables = self.variables
+        for key, name, variants in self.shaper.collect(sels, t.name):
+            subs: list[Sel] | None = None
+            hit = False
+            for conds, s in variants:
+                if not conds or conds_pass(conds, variables):
+                    hit = True
+                    if s is not None:
+                        subs = s if subs is None else subs + s
+            if not hit:
+                continue
+            if name == "__typename":
+                out[key] = t.name
+                continue
+            fdef = fields.get(name)
+            if fdef is None:  # introspection fields are merged in by http.py
+                out[key] = value.get(key)
+                continue
+            r = self.complete(value.get(key), fdef.type, subs, path, key, t.name, name)
+            if r is _INVALID:
+                return _INVALID
+            out[key] = r
+        return out
+
+    def complete(self, v: Any, t: Any, subs: list[Sel] | None, parent_path: list[str | int],
+                 key: str | int, parent_type: str, fname: str) -> Any:
+        if isinstance(t, GraphQLNonNull):
+            r = self.complete(v, t.of_type, subs, parent_path, key, parent_type, fname)
+            if r is None or r is _INVALID:
+                if r is None:
+                    self.null_error(parent_path + [key], parent_type, fname)
+                return _INVALID
+            return r
+        if v is None:
+            return None
+        if isinstance(t, GraphQLList):
+            if not isinstance(v, list):
+                return None
+            p = parent_path + [key]
+            out = []
+            inner = t.of_type
+            for i, item in enumerate(v):
+                r = self.complete(item, inner, subs, p, i, parent_type, fname)
+                if r is _INVALID:
+                    return None
+                out.append(r)
+            return out
+        if subs is None:
+            return v  # leaf: subgraphs already serialized scalars/enums
+        if not isinstance(v, dict):
+            return None
+        if isinstance(t, GraphQLObjectType):
+            ot = t
+        else:
+            tn = v.get("__typename")
+            found = self.shaper.schema.type_map.get(tn) if isinstance(tn, str) else None
+            if not isinstance(found, GraphQLObjectType):
+                return None
+            ot = found
+        r = self.obj(v, ot, subs, parent_path + [key])
+        return None if r is _INVALID else r
+
+    def null_error(self, path: list[str | int], parent_type: str, fname: str) -> None:
+        tp = tuple(path)
+        n = len(tp)
+        for ep in self.error_paths:
+            if ep[:n] == tp or tp[: len(ep)] == ep:
+                return  # a subgraph already explained this null
+        self.errors.append({
+            "message": f"Cannot return null for non-nullable field {parent_type}.{fname}.",
+            "path": path,
+        })
+        self.error_paths.append(tp)

@@ -1,0 +1,193 @@
+"""Router test harness: fixture subgraphs on a real uvicorn server, supergraphs
+composed by @apollo/composition (npm), Apollo Gateway as a node process, and
+our router on uvicorn, all on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fixtures import edge, shop
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+from strawberry.asgi import GraphQL
+from strawberry.federation import Schema
+
+from router.config import Settings
+from router.http import create_app
+
+ORACLE = Path(__file__).parent / "oracle"
+SETS: dict[str, dict[str, Schema]] = {"shop": shop.SUBGRAPHS, "edge": edge.SUBGRAPHS}
+
+
+def _npm_ready() -> None:
+    if (ORACLE / "node_modules" / "@apollo" / "gateway").is_dir():
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.skip("npm is not installed")
+    subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=ORACLE, check=True,
+                   capture_output=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ThreadServer:
+    """uvicorn in a background thread with its own event loop."""
+
+    def __init__(self, app: Any, port: int | None = None) -> None:
+        self.port = port or free_port()
+        cfg = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                             lifespan="on", access_log=False)
+        self.server = uvicorn.Server(cfg)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> ThreadServer:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@dataclass
+class Counter:
+    """Counts subgraph requests (per subgraph) to check plan shapes."""
+
+    counts: dict[str, int]
+
+    def reset(self) -> None:
+        self.counts.clear()
+
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def subgraph_app(counter: Counter) -> Starlette:
+    routes: list[Any] = []
+    for set_name, graphs in SETS.items():
+        for name, schema in graphs.items():
+            routes.append(Mount(f"/{set_name}/{name}", GraphQL(schema)))
+
+    async def broken(_: Request) -> Response:
+        return Response("upstream exploded", status_code=500)
+
+    routes.insert(0, Route("/broken", broken, methods=["POST"]))
+    app = Starlette(routes=routes)
+
+    async def counting(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            key = scope["path"].strip("/")
+            counter.counts[key] = counter.counts.get(key, 0) + 1
+        await app(scope, receive, send)
+
+    return counting  # type: ignore[return-value]
+
+
+def sdl_of(schema: Schema) -> str:
+    r = schema.execute_sync("{ _service { sdl } }")
+    assert r.data is not None
+    return str(r.data["_service"]["sdl"])
+
+
+def compose(set_name: str, base_url: str, overrides: dict[str, str] | None = None) -> str:
+    _npm_ready()
+    services = [
+        {"name": n, "url": (overrides or {}).get(n, f"{base_url}/{set_name}/{n}/"),
+         "sdl": sdl_of(s)}
+        for n, s in SETS[set_name].items()
+    ]
+    r = subprocess.run(["node", "compose.mjs"], cwd=ORACLE, input=json.dumps(services),
+                       capture_output=True, text=True, check=False)
+    if r.returncode != 0:
+        raise RuntimeError(f"composition of {set_name} failed:\n{r.stderr}")
+    return r.stdout
+
+
+class Gateway:
+    def __init__(self, supergraph: str, tmp: Path) -> None:
+        self.file = tmp / "supergraph.graphql"
+        self.file.write_text(supergraph)
+        self.port = free_port()
+        self.proc: subprocess.Popen[str] | None = None
+
+    def __enter__(self) -> Gateway:
+        self.proc = subprocess.Popen(
+            ["node", "gateway.mjs", str(self.file), str(self.port)], cwd=ORACLE,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env={**os.environ, "NODE_ENV": "production"},
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line.startswith("ready"):
+            self.proc.kill()
+            raise RuntimeError(f"gateway did not start: {line}{self.proc.stdout.read()}")
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/graphql"
+
+
+@dataclass
+class Stack:
+    supergraph: str
+    router_url: str
+    gateway_url: str | None
+    counter: Counter
+
+
+def make_stack(set_name: str, subgraphs: ThreadServer, counter: Counter,
+           tmp: Path, gateway: bool = True, **settings: Any) -> Iterator[Stack]:
+    sdl = compose(set_name, subgraphs.url)
+    with ThreadServer(create_app(sdl, Settings(**settings))) as router:
+        if gateway:
+            with Gateway(sdl, tmp) as gw:
+                yield Stack(sdl, router.url + "/graphql", gw.url, counter)
+        else:
+            yield Stack(sdl, router.url + "/graphql", None, counter)
+
+
+async def gql(client: httpx.AsyncClient, url: str, query: str,
+              variables: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
+    r = await client.post(url, json={"query": query, "variables": variables or {}}, **kw)
+    assert r.status_code < 500, r.text
+    return r.json()  # type: ignore[no-any-return]
+
