@@ -14,12 +14,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .stack import (
-    DEV_DATA_DIR,
-    DEV_PORT_BASE,
+        DEV_PORT_BASE,
     PROJECT_ROOT,
     Stack,
     available_subgraphs,
     backing_services,
+    dev_data_dir,
     dev_ports,
     migrate_all,
     seed_all,
@@ -47,7 +47,7 @@ async def _dev(host: str, port_base: int) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
 
-    stack = Stack(seed=True, host=host, ports=dev_ports(port_base), data_dir=DEV_DATA_DIR)
+    stack = Stack(seed=True, host=host, ports=dev_ports(port_base), data_dir=dev_data_dir())
     try:
         async with stack:
             up = True
@@ -80,7 +80,7 @@ def _print_banner(stack: Stack) -> None:
 async def _migrate() -> int:
     from subgraphs.kit.config import Settings
 
-    with backing_services(DEV_DATA_DIR) as (database_url, redis_url):
+    with backing_services(dev_data_dir()) as (database_url, redis_url):
         settings = Settings.from_env(database_url=database_url, redis_url=redis_url)
         for name, versions in (await migrate_all(settings, available_subgraphs())).items():
             print(f"{name}: {', '.join(versions) if versions else 'up to date'}")
@@ -90,7 +90,7 @@ async def _migrate() -> int:
 async def _seed() -> int:
     from subgraphs.kit.config import Settings
 
-    with backing_services(DEV_DATA_DIR) as (database_url, redis_url):
+    with backing_services(dev_data_dir()) as (database_url, redis_url):
         settings = Settings.from_env(database_url=database_url, redis_url=redis_url)
         subgraphs = available_subgraphs()
         await migrate_all(settings, subgraphs)

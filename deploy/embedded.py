@@ -50,9 +50,7 @@ def _die_with_parent(sig: int) -> None:
     _libc.prctl(_PR_SET_PDEATHSIG, sig)
 
 
-def _spawn(
-    args: list[str], log: IO[bytes], *, user: str | None, death_signal: int
-) -> subprocess.Popen[bytes]:
+def _spawn(args: list[str], log: IO[bytes], *, user: str | None, death_signal: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         args,
         stdin=subprocess.DEVNULL,
@@ -104,6 +102,11 @@ class _Server:
         raise NotImplementedError
 
     @property
+    def scratch_dir(self) -> Path | None:
+        """The temporary directory (log, throw-away data) removed on stop."""
+        return self._scratch
+
+    @property
     def pid(self) -> int | None:
         return self.proc.pid if self.proc else None
 
@@ -135,9 +138,7 @@ class EmbeddedPostgres(_Server):
 
     name = "PostgreSQL"
 
-    def __init__(
-        self, data_dir: Path | None = None, *, port: int | None = None, user: str = "postgres"
-    ) -> None:
+    def __init__(self, data_dir: Path | None = None, *, port: int | None = None, user: str = "postgres") -> None:
         super().__init__()
         self.data_dir = data_dir
         self.port = port or 0
@@ -190,9 +191,7 @@ class EmbeddedPostgres(_Server):
         with contextlib.suppress(KeyError):
             pwd.getpwnam(PG_SYSTEM_USER)
             return PG_SYSTEM_USER
-        subprocess.run(
-            ["useradd", "--system", "--no-create-home", PG_SYSTEM_USER], check=True, capture_output=True
-        )
+        subprocess.run(["useradd", "--system", "--no-create-home", PG_SYSTEM_USER], check=True, capture_output=True)
         return PG_SYSTEM_USER
 
     def _share_with(self, os_user: str, pgdata: Path) -> None:

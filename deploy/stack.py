@@ -40,11 +40,14 @@ from .embedded import EmbeddedPostgres, EmbeddedRedis
 
 T = TypeVar("T")
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-# Where ``shopgraph dev`` keeps its embedded PostgreSQL cluster between runs.
-DEV_DATA_DIR = PROJECT_ROOT / ".shopgraph"
 DEV_PORT_BASE = 4000
 # The router builds its app from the running stack (its URLs and settings).
 RouterFactory = Callable[["Stack"], ASGIApp | Awaitable[ASGIApp]]
+
+
+def dev_data_dir() -> Path:
+    """Where ``shopgraph dev`` keeps its embedded PostgreSQL cluster between runs."""
+    return Path(os.environ.get("SHOPGRAPH_DATA_DIR") or PROJECT_ROOT / ".shopgraph")
 
 
 def dev_ports(base: int = DEV_PORT_BASE) -> dict[str, int]:
@@ -65,9 +68,7 @@ def migrations_dir(subgraph: str) -> Path:
 
 async def migrate_all(settings: Settings, subgraphs: Sequence[str]) -> dict[str, list[str]]:
     """Apply every subgraph's pending migrations; return the versions applied per subgraph."""
-    return {
-        name: await migrate(settings.database_url_for(name), name, migrations_dir(name)) for name in subgraphs
-    }
+    return {name: await migrate(settings.database_url_for(name), name, migrations_dir(name)) for name in subgraphs}
 
 
 @dataclass
