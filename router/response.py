@@ -162,5 +162,6 @@ class _Ctx:
         self.errors.append({
             "message": f"Cannot return null for non-nullable field {parent_type}.{fname}.",
             "path": path,
+            "extensions": {"code": "INVALID_GRAPHQL"},
         })
         self.error_paths.append(tp)

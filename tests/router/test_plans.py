@@ -1,0 +1,67 @@
+"""Plan shape: subgraph requests do not grow with list sizes; plans are cached."""
+
+from __future__ import annotations
+
+import httpx
+from router_harness import Stack, gql
+
+from router.operation import build_operation
+from router.planner import Planner
+from router.supergraph import Supergraph
+
+DEEP = """query($n: Int!) { topProducts(first: $n) { name inStock shippingEstimate
+  reviews { id author { name username reviews { product { name inStock } } } } } }"""
+
+
+async def _count(client: httpx.AsyncClient, stack: Stack, n: int) -> int:
+    stack.counter.reset()
+    body = await gql(client, stack.router_url, DEEP, {"n": n})
+    assert body["data"]["topProducts"] is not None or body.get("errors")
+    assert len(body["data"]["topProducts"] or []) == n
+    return stack.counter.total()
+
+
+async def test_request_count_independent_of_list_size(
+    client: httpx.AsyncClient, shop_stack: Stack
+) -> None:
+    two = await _count(client, shop_stack, 2)
+    hundred = await _count(client, shop_stack, 100)
+    assert two == hundred
+    assert two <= 8
+
+
+def _plan(sdl: str, query: str) -> str:
+    from graphql import parse
+
+    doc = parse(query)
+    op = build_operation(doc.definitions[0], {})  # type: ignore[arg-type]
+    return Planner(Supergraph(sdl)).plan(op).describe()
+
+
+def test_requires_from_third_subgraph_is_sequenced(edge_stack: Stack) -> None:
+    plan = _plan(edge_stack.supergraph, "{ books { shippingCost } }")
+    stages = plan.split("  Parallel {")[1:]
+    assert len(stages) == 3, plan  # catalog -> people (weight) -> shipping
+    assert "Fetch(CATALOG)" in stages[0]
+    assert "Fetch(PEOPLE)" in stages[1]
+    assert "Fetch(SHIPPING)" in stages[2]
+
+
+def test_shareable_field_stays_in_current_subgraph(edge_stack: Stack) -> None:
+    plan = _plan(edge_stack.supergraph, "{ books { isbn title } }")
+    assert plan.count("Fetch(") == 1, plan
+
+
+def test_provides_avoids_a_fetch(shop_stack: Stack) -> None:
+    plan = _plan(shop_stack.supergraph, "{ reviews { author { username } } }")
+    assert plan.count("Fetch(") == 1, plan
+
+
+async def test_representations_are_deduplicated(
+    client: httpx.AsyncClient, shop_stack: Stack
+) -> None:
+    # 8 reviews by 4 authors: one accounts request for 4 distinct users
+    shop_stack.counter.reset()
+    body = await gql(client, shop_stack.router_url, "{ reviews { author { name } } }")
+    assert len(body["data"]["reviews"]) == 9
+    assert shop_stack.counter.counts.get("shop/accounts") == 1
