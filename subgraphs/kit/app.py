@@ -76,6 +76,10 @@ class RequestContext:
     identity: Identity
     request: Request | WebSocket | None = None
 
+    def reset_loaders(self) -> None:
+        """Forget what this request loaded: after a mutation, later fields must see the change."""
+        self.__dict__.pop("loaders", None)
+
 
 ContextFactory = Callable[[Runtime, Identity, Request | WebSocket], RequestContext]
 

@@ -8,6 +8,7 @@ shopper, that shopper).
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -32,19 +33,21 @@ class ServiceClient:
             fetch_schema_from_transport=False,
         )
         self._session: AsyncClientSession | None = None
+        self._connecting = asyncio.Lock()
 
     async def execute(
         self,
-        request: GraphQLRequest,
+        document: GraphQLRequest,
+        variables: dict[str, Any] | None = None,
         *,
         user_id: uuid.UUID | None = None,
         role: str | None = None,
     ) -> dict[str, Any]:
         token = mint_internal_token(self._secret, self.caller, user_id=user_id, role=role)
         try:
-            if self._session is None:
-                self._session = await self._client.connect_async()  # type: ignore[no-untyped-call]
-            result: dict[str, Any] = await self._session.execute(
+            session = self._session or await self._connect()
+            request = GraphQLRequest(document, variable_values=variables)
+            result: dict[str, Any] = await session.execute(
                 request, extra_args={"headers": {"Authorization": f"Bearer {token}"}}
             )
         except TransportQueryError as exc:
@@ -52,6 +55,12 @@ class ServiceClient:
         except (TransportError, OSError) as exc:
             raise ApiError(f"The {self.target} service is unavailable.", "SERVICE_UNAVAILABLE") from exc
         return result
+
+    async def _connect(self) -> AsyncClientSession:
+        async with self._connecting:  # concurrent first calls share one connection pool
+            if self._session is None:
+                self._session = await self._client.connect_async()  # type: ignore[no-untyped-call]
+            return self._session
 
     async def close(self) -> None:
         if self._session is not None:

@@ -1,0 +1,248 @@
+"""The cart subgraph's graph surface: the signed-in shopper's cart, and User.cart."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cached_property
+from typing import Any
+
+import strawberry
+from sqlalchemy import Row
+from strawberry.federation.schema_directives import Key
+from strawberry.federation.types import FieldSet
+from strawberry.types import Info
+
+from subgraphs.kit.app import RequestContext
+from subgraphs.kit.errors import MaskUnexpectedErrors, UserError, UserInputError, bad_input, payload_or_user_errors
+from subgraphs.kit.errors import UserErrorCode as Code
+from subgraphs.kit.loaders import parse_uuid
+from subgraphs.kit.money import Money
+
+from .loaders import Loaders
+from .service import Carts
+
+
+@dataclass
+class CartContext(RequestContext):
+    @cached_property
+    def loaders(self) -> Loaders:
+        return Loaders(self.runtime.db, self.runtime.client("catalog"))
+
+    @cached_property
+    def carts(self) -> Carts:
+        return Carts(self.runtime.db, self.loaders.product.load)
+
+    @property
+    def currency(self) -> str:
+        return self.runtime.settings.currency
+
+
+CartInfo = Info[CartContext, None]
+
+
+@strawberry.federation.type(keys=[Key(fields=FieldSet("id"), resolvable=False)])
+class Product:
+    id: strawberry.ID
+
+
+@strawberry.type(description="One product in a cart, priced at the catalog's current price.")
+class CartItem:
+    id: strawberry.ID
+    quantity: int
+    product_id: strawberry.Private[uuid.UUID]
+
+    @strawberry.field
+    def product(self) -> Product:
+        return Product(id=strawberry.ID(str(self.product_id)))
+
+    @strawberry.field
+    async def unit_price(self, info: CartInfo) -> Money:
+        return Money.of(await _unit_price(info, self.product_id), info.context.currency)
+
+    @strawberry.field
+    async def line_total(self, info: CartInfo) -> Money:
+        return Money.of(await _unit_price(info, self.product_id) * self.quantity, info.context.currency)
+
+    @strawberry.field(description="False when the product was archived or has less stock than this quantity.")
+    async def available(self, info: CartInfo) -> bool:
+        product = await info.context.loaders.product.load(self.product_id)
+        return product is not None and product.active and product.stock >= self.quantity
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> CartItem:
+        return cls(id=strawberry.ID(str(row.id)), quantity=row.quantity, product_id=row.product_id)
+
+
+async def _unit_price(info: CartInfo, product_id: uuid.UUID) -> int:
+    product = await info.context.loaders.product.load(product_id)
+    return product.price_minor if product else 0
+
+
+@strawberry.federation.type(keys=["id"], description="A shopper's cart; one per signed-in user.")
+class Cart:
+    id: strawberry.ID
+    updated_at: datetime
+    pk: strawberry.Private[uuid.UUID]
+    owner_id: strawberry.Private[uuid.UUID]
+
+    @strawberry.field
+    async def items(self, info: CartInfo) -> list[CartItem]:
+        return [CartItem.from_row(r) for r in await info.context.loaders.items.load(self.pk)]
+
+    @strawberry.field
+    async def total_quantity(self, info: CartInfo) -> int:
+        return sum(r.quantity for r in await info.context.loaders.items.load(self.pk))
+
+    @strawberry.field(description="Sum of the lines at current catalog prices, before shipping.")
+    async def subtotal(self, info: CartInfo) -> Money:
+        rows = await info.context.loaders.items.load(self.pk)
+        products = await info.context.loaders.product.load_many([r.product_id for r in rows])
+        total = sum(p.price_minor * r.quantity for r, p in zip(rows, products, strict=True) if p is not None)
+        return Money.of(total, info.context.currency)
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> Cart:
+        return cls(id=strawberry.ID(str(row.id)), updated_at=row.updated_at, pk=row.id, owner_id=row.user_id)
+
+    @classmethod
+    async def resolve_reference(cls, info: CartInfo, id: strawberry.ID) -> Cart | None:
+        key = parse_uuid(id)
+        row = await info.context.loaders.cart.load(key) if key else None
+        if row is None or not info.context.identity.can_see_user(row.user_id):
+            return None
+        return cls.from_row(row)
+
+
+async def cart_of(info: CartInfo, user_id: uuid.UUID) -> Cart:
+    return Cart.from_row(await info.context.loaders.cart_of_user.load(user_id))
+
+
+@strawberry.federation.type(keys=["id"])
+class User:
+    id: strawberry.ID
+
+    @strawberry.field(description="The user's cart; null unless you are this user or an administrator.")
+    async def cart(self, info: CartInfo) -> Cart | None:
+        user_id = parse_uuid(self.id)
+        if user_id is None or not info.context.identity.can_see_user(user_id):
+            return None
+        return await cart_of(info, user_id)
+
+    @classmethod
+    def resolve_reference(cls, id: strawberry.ID) -> User:
+        return cls(id=id)
+
+
+@strawberry.type
+class CartPayload:
+    cart: Cart | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class AddToCartInput:
+    product_id: strawberry.ID
+    quantity: int = 1
+
+
+@strawberry.input
+class UpdateCartItemInput:
+    product_id: strawberry.ID
+    quantity: int
+
+
+@strawberry.input
+class RemoveFromCartInput:
+    product_id: strawberry.ID
+
+
+@strawberry.federation.input(inaccessible=True)
+class CheckoutLineInput:
+    product_id: strawberry.ID
+    quantity: int
+
+
+@strawberry.federation.input(inaccessible=True)
+class CompleteCheckoutInput:
+    user_id: strawberry.ID
+    checkout_id: strawberry.ID
+    lines: list[CheckoutLineInput]
+
+
+@strawberry.federation.type(inaccessible=True)
+class CompleteCheckoutPayload:
+    removed: bool
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="The signed-in shopper's cart.")
+    async def cart(self, info: CartInfo) -> Cart:
+        return await cart_of(info, info.context.identity.require_user())
+
+
+async def _change(info: CartInfo, change: Any) -> CartPayload:
+    """Run a cart change for the signed-in user and return the updated cart."""
+    user_id = info.context.identity.require_user()
+
+    async def run() -> CartPayload:
+        await change(user_id)
+        info.context.reset_loaders()
+        return CartPayload(cart=await cart_of(info, user_id))
+
+    return await payload_or_user_errors(CartPayload, run())
+
+
+def _product_id(value: strawberry.ID) -> uuid.UUID:
+    product_id = parse_uuid(value)
+    if product_id is None:
+        raise UserInputError(Code.PRODUCT_NOT_FOUND, "No such product.", ["input", "productId"])
+    return product_id
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Add a product (or more of it) to the cart.")
+    async def add_to_cart(self, info: CartInfo, input: AddToCartInput) -> CartPayload:
+        carts = info.context.carts
+        return await _change(
+            info, lambda user: carts.set_quantity(user, _product_id(input.product_id), input.quantity, add=True)
+        )
+
+    @strawberry.mutation(description="Set the quantity of a product already in the cart (1..99).")
+    async def update_cart_item(self, info: CartInfo, input: UpdateCartItemInput) -> CartPayload:
+        carts = info.context.carts
+        return await _change(
+            info, lambda user: carts.set_quantity(user, _product_id(input.product_id), input.quantity, add=False)
+        )
+
+    @strawberry.mutation
+    async def remove_from_cart(self, info: CartInfo, input: RemoveFromCartInput) -> CartPayload:
+        carts = info.context.carts
+        return await _change(info, lambda user: carts.remove(user, _product_id(input.product_id)))
+
+    @strawberry.mutation
+    async def clear_cart(self, info: CartInfo) -> CartPayload:
+        return await _change(info, info.context.carts.clear)
+
+    @strawberry.federation.mutation(inaccessible=True, description="Internal: the orders subgraph only.")
+    async def complete_checkout(self, info: CartInfo, input: CompleteCheckoutInput) -> CompleteCheckoutPayload:
+        info.context.identity.require_service("orders")
+        user_id, checkout_id = parse_uuid(input.user_id), parse_uuid(input.checkout_id)
+        lines = [(parse_uuid(line.product_id), line.quantity) for line in input.lines]
+        if user_id is None or checkout_id is None or any(pid is None for pid, _ in lines):
+            raise bad_input("userId, checkoutId and productId must be UUIDs.")
+        removed = await info.context.carts.complete_checkout(
+            user_id, checkout_id, [(pid, qty) for pid, qty in lines if pid is not None]
+        )
+        return CompleteCheckoutPayload(removed=removed)
+
+
+schema = strawberry.federation.Schema(
+    query=Query,
+    mutation=Mutation,
+    types=[Cart, User, Product],
+    extensions=[MaskUnexpectedErrors],
+)
