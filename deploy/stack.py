@@ -368,6 +368,10 @@ class ThreadedStack:
         self._error: BaseException | None = None
 
     @property
+    def subgraphs(self) -> tuple[str, ...]:
+        return self.stack.subgraphs
+
+    @property
     def settings(self) -> Settings:
         assert self.stack.settings is not None, "the stack is not running"
         return self.stack.settings

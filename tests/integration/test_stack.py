@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -20,22 +21,22 @@ import redis.asyncio as aioredis
 from sqlalchemy.engine import make_url
 
 from deploy.embedded import EmbeddedPostgres, EmbeddedRedis
-from deploy.stack import Stack, ThreadedStack, available_subgraphs
+from deploy.stack import Stack, ThreadedStack
 from subgraphs.kit.migrate import libpq_url
 from tests.support.graphql import gql, gql_sync
 from tests.support.processes import descendants, wait_gone
 
 
 def test_every_subgraph_is_healthy(stack: ThreadedStack, sync_client: httpx.Client) -> None:
-    assert set(stack.urls) >= set(available_subgraphs())
-    for name in available_subgraphs():
+    assert set(stack.urls) >= set(stack.subgraphs)
+    for name in stack.subgraphs:
         response = sync_client.get(stack.base_url(name) + "/health")
         assert response.status_code == 200
         assert response.json() == {"status": "ok", "subgraph": name}
 
 
 async def test_subgraphs_answer_graphql_from_an_async_test(stack: ThreadedStack) -> None:
-    for name in available_subgraphs():
+    for name in stack.subgraphs:
         result = await gql(stack.url(name), "{ _service { sdl } }")
         assert "@key" in result["data"]["_service"]["sdl"], name
 
@@ -128,10 +129,12 @@ def _run_dev_and_interrupt(data_dir: Path) -> None:
             assert time.monotonic() < deadline, "".join(output)
             output.append(line)
         text = "".join(output)
-        for i, name in enumerate(available_subgraphs(), start=1):
-            assert f"http://127.0.0.1:{base + i}/graphql" in text
-            response = httpx.get(f"http://127.0.0.1:{base + i}/health", timeout=10)
-            assert response.json() == {"status": "ok", "subgraph": name}
+        served = dict(re.findall(r"^\s+(\w+)\s+(http://\S+)/graphql$", text, re.MULTILINE))
+        assert served, text
+        assert served["users"] == f"http://127.0.0.1:{base + 1}"  # the dev port layout
+        for name, url in served.items():
+            response = httpx.get(url + "/health", timeout=10)
+            assert response.status_code == 200 and response.json()["status"] == "ok", name
 
         children = descendants(proc.pid)
         assert children, "the embedded servers run as children of shopgraph dev"
