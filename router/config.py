@@ -20,6 +20,7 @@ class Settings:
     graphiql: bool = True
     jwks_url: str | None = None
     service_secret: str | None = None
+    jwks_min_refetch: float = 10.0  # seconds between JWKS refetches on unknown kids
     # graph enum value (upper-cased) -> URL; overrides join__Graph(url:)
     subgraph_urls: Mapping[str, str] = field(default_factory=dict)
 

@@ -177,7 +177,8 @@ class GraphQLEndpoint:
         if self.verifier is None:
             if not self.settings.jwks_url:
                 return None  # no JWKS configured: tokens are not interpreted
-            self.verifier = JWKSVerifier(self.settings.jwks_url, self.pipeline_client)
+            self.verifier = JWKSVerifier(self.settings.jwks_url, self.pipeline_client,
+                                         self.settings.jwks_min_refetch)
         return await self.verifier.verify(token)
 
     pipeline_client: httpx.AsyncClient

@@ -5,6 +5,7 @@ our router on uvicorn, all on 127.0.0.1.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -101,7 +102,12 @@ def subgraph_app(counter: Counter) -> Starlette:
     async def broken(_: Request) -> Response:
         return Response("upstream exploded", status_code=500)
 
+    async def slow(_: Request) -> Response:
+        await asyncio.sleep(3)
+        return Response(b'{"data": null}', media_type="application/json")
+
     routes.insert(0, Route("/broken", broken, methods=["POST"]))
+    routes.insert(0, Route("/slow", slow, methods=["POST"]))
     app = Starlette(routes=routes)
 
     async def counting(scope: Any, receive: Any, send: Any) -> None:

@@ -1,0 +1,147 @@
+"""Client JWT verification against a JWKS and identity forwarding to subgraphs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from fixtures.shop import SERVICE_SECRET
+from router_harness import ThreadServer, compose
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from router.config import Settings
+from router.http import create_app
+
+
+class Keys:
+    def __init__(self) -> None:
+        self.keys: dict[str, ec.EllipticCurvePrivateKey] = {}
+        self.fetches = 0
+        self.add("k1")
+
+    def add(self, kid: str) -> None:
+        self.keys[kid] = ec.generate_private_key(ec.SECP256R1())
+
+    def jwks(self) -> dict[str, Any]:
+        out = []
+        for kid, k in self.keys.items():
+            jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(k.public_key()))
+            jwk.update({"kid": kid, "alg": "ES256", "use": "sig"})
+            out.append(jwk)
+        return {"keys": out}
+
+    def token(self, kid: str = "k1", **over: Any) -> str:
+        now = int(time.time())
+        claims = {"iss": "shopgraph-users", "aud": "shopgraph", "sub": "u2", "uid": "u2",
+                  "role": "CUSTOMER", "iat": now, "exp": now + 300}
+        claims.update(over)
+        return jwt.encode(claims, self.keys[kid], algorithm="ES256", headers={"kid": kid})
+
+
+@pytest.fixture(scope="module")
+def keys() -> Keys:
+    return Keys()
+
+
+@pytest.fixture(scope="module")
+def auth_router(keys: Keys, subgraphs: ThreadServer) -> Iterator[str]:
+    async def jwks(_: Request) -> JSONResponse:
+        keys.fetches += 1
+        return JSONResponse(keys.jwks())
+
+    with ThreadServer(Starlette(routes=[Route("/jwks", jwks)])) as js:
+        settings = Settings(jwks_url=js.url + "/jwks", service_secret=SERVICE_SECRET,
+                            jwks_min_refetch=0.5)
+        with ThreadServer(create_app(compose("shop", subgraphs.url), settings)) as r:
+            yield r.url + "/graphql"
+
+
+async def _whoami(client: httpx.AsyncClient, url: str, token: str | None) -> httpx.Response:
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    return await client.post(url, json={"query": "{ whoami }"}, headers=headers)
+
+
+async def test_anonymous_gets_internal_token_without_identity(
+    client: httpx.AsyncClient, auth_router: str
+) -> None:
+    r = await _whoami(client, auth_router, None)
+    assert r.json() == {"data": {"whoami": "service:router|-|-"}}
+
+
+async def test_valid_token_forwards_identity(client: httpx.AsyncClient, auth_router: str,
+                                             keys: Keys) -> None:
+    r = await _whoami(client, auth_router, keys.token(role="ADMIN"))
+    assert r.json() == {"data": {"whoami": "service:router|u2|ADMIN"}}
+
+
+def _none_token() -> str:
+    import base64
+
+    def b64(d: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()
+
+    return f"{b64({'alg': 'none', 'kid': 'k1'})}.{b64({'sub': 'u1', 'uid': 'u1'})}."
+
+
+@pytest.mark.parametrize("kind", ["expired", "none", "tampered", "garbage", "wrong_aud",
+                                  "hs256", "internal"])
+async def test_bad_tokens_are_401(client: httpx.AsyncClient, auth_router: str, keys: Keys,
+                                  kind: str) -> None:
+    if kind == "expired":
+        token = keys.token(exp=int(time.time()) - 10)
+    elif kind == "none":
+        token = _none_token()
+    elif kind == "tampered":
+        h, p, s = keys.token().split(".")
+        token = f"{h}.{p[:-4]}AAAA.{s}"
+    elif kind == "garbage":
+        token = "not-a-jwt"
+    elif kind == "wrong_aud":
+        token = keys.token(aud="other")
+    elif kind == "hs256":
+        token = jwt.encode({"sub": "u1"}, "secret", algorithm="HS256", headers={"kid": "k1"})
+    else:  # a client forging the internal token
+        token = jwt.encode({"iss": "shopgraph-internal", "aud": "shopgraph-subgraphs",
+                            "sub": "service:router", "uid": "u1", "role": "ADMIN",
+                            "exp": int(time.time()) + 60}, SERVICE_SECRET, algorithm="HS256")
+    r = await _whoami(client, auth_router, token)
+    assert r.status_code == 401, r.text
+    err = r.json()["errors"][0]
+    assert err["extensions"]["code"] == "UNAUTHENTICATED"
+    assert err["message"]
+
+
+async def test_unknown_kid_refetches_jwks(client: httpx.AsyncClient, auth_router: str,
+                                          keys: Keys) -> None:
+    await _whoami(client, auth_router, keys.token())
+    await asyncio.sleep(0.6)
+    before = keys.fetches
+    keys.add("k2")
+    r = await _whoami(client, auth_router, keys.token(kid="k2", uid="u3"))
+    assert r.json() == {"data": {"whoami": "service:router|u3|CUSTOMER"}}
+    assert keys.fetches == before + 1
+    # unknown kids right after a fetch do not hammer the JWKS endpoint
+    keys.add("k3")
+    keys.add("k4")
+    for kid in ("k3", "k4"):
+        r = await _whoami(client, auth_router, keys.token(kid=kid))
+        assert r.status_code == 401
+    assert keys.fetches == before + 1
+
+
+async def test_no_secret_forwards_nothing(client: httpx.AsyncClient, subgraphs: ThreadServer
+                                          ) -> None:
+    with ThreadServer(create_app(compose("shop", subgraphs.url), Settings())) as r:
+        resp = await client.post(r.url + "/graphql", json={"query": "{ whoami }"},
+                                 headers={"authorization": "Bearer forged"})
+        assert resp.json() == {"data": {"whoami": "no-token"}}
