@@ -78,12 +78,11 @@ class GraphQLEndpoint:
 
     async def handle(self, request: Request) -> Response:
         media = _media_type(request)
-        if request.method == "GET" and media is None or (
+        if ((request.method == "GET" and media is None) or (
             request.method == "GET" and "text/html" in request.headers.get("accept", "")
             and "query" not in request.query_params
-        ):
-            if self.settings.graphiql:
-                return HTMLResponse(GRAPHIQL_HTML)
+        )) and self.settings.graphiql:
+            return HTMLResponse(GRAPHIQL_HTML)
         if media is None:
             return _respond({"errors": [{"message": "Not acceptable: use application/json or "
                                          f"{GRAPHQL_RESPONSE}"}]}, 406, JSON)

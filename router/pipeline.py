@@ -186,7 +186,8 @@ class Pipeline:
         except PlanningError as e:
             raise RequestError([_err(str(e), "QUERY_PLANNING_FAILED")], status=500) from e
         assert doc.node is not None
-        p = Prepared(op, _introspection_doc(doc.node, node) if intro else doc.node, plan, root, intro, intro and not plan.fetches,
+        document = _introspection_doc(doc.node, node) if intro else doc.node
+        p = Prepared(op, document, plan, root, intro, intro and not plan.fetches,
                      bool(node.variable_definitions))
         self.prepared.put((key, op_name), p)
         return p

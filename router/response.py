@@ -74,7 +74,7 @@ class Shaper:
     ) -> dict[str, Any] | None:
         ctx = _Ctx(self, variables, errors)
         r = ctx.obj(data or {}, root_type, sels, [])
-        return None if r is _INVALID or r is None else r  # type: ignore[no-any-return]
+        return None if r is _INVALID or r is None else r
 
 
 class _Ctx:
@@ -121,7 +121,7 @@ class _Ctx:
             r = self.complete(v, t.of_type, subs, parent_path, key, parent_type, fname)
             if r is None or r is _INVALID:
                 if r is None:
-                    self.null_error(parent_path + [key], parent_type, fname)
+                    self.null_error([*parent_path, key], parent_type, fname)
                 return _INVALID
             return r
         if v is None:
@@ -129,7 +129,7 @@ class _Ctx:
         if isinstance(t, GraphQLList):
             if not isinstance(v, list):
                 return None
-            p = parent_path + [key]
+            p = [*parent_path, key]
             out = []
             inner = t.of_type
             for i, item in enumerate(v):
@@ -150,7 +150,7 @@ class _Ctx:
             if not isinstance(found, GraphQLObjectType):
                 return None
             ot = found
-        r = self.obj(v, ot, subs, parent_path + [key])
+        r = self.obj(v, ot, subs, [*parent_path, key])
         return None if r is _INVALID else r
 
     def null_error(self, path: list[str | int], parent_type: str, fname: str) -> None:

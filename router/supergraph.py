@@ -13,7 +13,6 @@ from functools import cached_property
 from typing import Any
 
 from graphql import (
-    ArgumentNode,
     BooleanValueNode,
     DefinitionNode,
     DirectiveDefinitionNode,
@@ -363,7 +362,7 @@ class _ApiSchemaBuilder:
 
     def __init__(self, sg: Supergraph) -> None:
         self.sg = sg
-        self.prefixes = tuple(f"{p}__" for p in sg._names.values()) + ("core__",)
+        self.prefixes = (*tuple(f"{p}__" for p in sg._names.values()), "core__")
         self.machinery = set(sg._names.values()) | {"core"}
         self.inaccessible = sg._names.get("inaccessible", "inaccessible")
 
@@ -376,7 +375,7 @@ class _ApiSchemaBuilder:
             for d in getattr(node, "directives", None) or ()
         )
 
-    def _dirs(self, dirs: tuple[DirectiveNode, ...] | None) -> tuple[DirectiveNode, ...]:
+    def _dirs(self, dirs: tuple[DirectiveNode, ...] | None) -> Any:
         return tuple(d for d in dirs or () if not self._is_machinery(d.name.value))
 
     def build(self) -> DocumentNode:
