@@ -13,6 +13,7 @@ import strawberry
 from sqlalchemy import Row
 from strawberry.types import Info
 
+from subgraphs.kit.address import ADDRESS_FIELDS
 from subgraphs.kit.app import RequestContext
 from subgraphs.kit.errors import MaskUnexpectedErrors, UserError, UserInputError, payload_or_user_errors
 from subgraphs.kit.errors import UserErrorCode as Code
@@ -222,9 +223,6 @@ class DeleteAddressInput:
 class SetUserRoleInput:
     user_id: strawberry.ID
     role: Role
-
-
-ADDRESS_FIELDS = ("name", "line1", "line2", "city", "region", "postal_code", "country", "phone")
 
 
 @strawberry.type

@@ -18,10 +18,10 @@ from sqlalchemy import Row, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from subgraphs.kit.address import clean_address
 from subgraphs.kit.app import Runtime
 from subgraphs.kit.errors import UserErrorCode as Code
 from subgraphs.kit.errors import UserInputError
-from subgraphs.kit.inputs import camel
 
 from .keys import KeyStore
 from .models import addresses, refresh_tokens, users
@@ -299,44 +299,6 @@ class Accounts:
                     .scalar_subquery()
                 )
                 await conn.execute(update(addresses).where(addresses.c.id == oldest).values(is_default=True))
-
-
-ADDRESS_LIMITS = {
-    "name": 200,
-    "line1": 200,
-    "line2": 200,
-    "city": 100,
-    "region": 100,
-    "postal_code": 20,
-    "phone": 40,
-}
-REQUIRED_ADDRESS_FIELDS = ("name", "line1", "city", "postal_code", "country")
-
-
-def clean_address(fields: dict[str, Any], *, partial: bool) -> dict[str, Any]:
-    """Trim and check an address. ``fields`` holds only what the client sent;
-    ``partial`` (updates) lets required fields be absent, never empty."""
-    values: dict[str, Any] = {}
-    for key, raw in fields.items():
-        path = ["input", camel(key)]
-        value = str(raw).strip() if raw is not None else ""
-        if not value:
-            if key in REQUIRED_ADDRESS_FIELDS:
-                raise UserInputError(Code.REQUIRED, f"{camel(key)} is required.", path)
-            values[key] = None
-        elif key == "country":
-            if not re.fullmatch(r"[A-Za-z]{2}", value):
-                raise UserInputError(Code.INVALID, "Use a two-letter ISO country code.", path)
-            values[key] = value.upper()
-        elif len(value) > ADDRESS_LIMITS.get(key, 200):
-            raise UserInputError(Code.TOO_LONG, f"{camel(key)} is too long.", path)
-        else:
-            values[key] = value
-    if not partial:
-        for key in REQUIRED_ADDRESS_FIELDS:
-            if key not in values:
-                raise UserInputError(Code.REQUIRED, f"{camel(key)} is required.", ["input", camel(key)])
-    return values
 
 
 async def _clear_default(conn: AsyncConnection, user_id: uuid.UUID) -> None:

@@ -1,0 +1,22 @@
+"""ASGI app of the orders subgraph."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.websockets import WebSocket
+
+from subgraphs.kit.app import RequestContext, Runtime
+from subgraphs.kit.app import create_app as create_subgraph_app
+from subgraphs.kit.auth import Identity
+from subgraphs.kit.config import Settings
+
+from .schema import OrdersContext, schema
+
+
+def make_context(runtime: Runtime, identity: Identity, request: Request | WebSocket) -> RequestContext:
+    return OrdersContext(runtime=runtime, identity=identity, request=request)
+
+
+def create_app(settings: Settings) -> Starlette:
+    return create_subgraph_app(name="orders", schema=schema, settings=settings, make_context=make_context)

@@ -1,0 +1,92 @@
+"""Per-request dataloaders of the orders subgraph.
+
+``User.orders`` for many users at once is one LATERAL query per distinct page
+request, not one query per user.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, func, literal, select, tuple_
+from sqlalchemy.dialects.postgresql import UUID, array
+from strawberry.dataloader import DataLoader
+
+from subgraphs.kit.db import Database
+from subgraphs.kit.loaders import many_per_key, one_per_key
+
+from .models import order_items, orders
+
+
+@dataclass(frozen=True)
+class PageKey:
+    """One user's page of orders: ``after`` is the decoded cursor (created_at, id)."""
+
+    user_id: uuid.UUID
+    limit: int
+    after: tuple[datetime, uuid.UUID] | None
+    status: str | None
+
+
+class Loaders:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.order = DataLoader[uuid.UUID, Row[Any] | None](self._orders)
+        self.items = DataLoader[uuid.UUID, list[Row[Any]]](self._items)
+        self.page = DataLoader[PageKey, list[Row[Any]]](self._pages)
+        self.count = DataLoader[tuple[uuid.UUID, str | None], int](self._counts)
+
+    async def _orders(self, ids: list[uuid.UUID]) -> list[Row[Any] | None]:
+        async with self.db.read() as conn:
+            rows = (await conn.execute(select(orders).where(orders.c.id.in_(ids)))).all()
+        return one_per_key(ids, rows, lambda r: r.id)
+
+    async def _items(self, order_ids: list[uuid.UUID]) -> list[list[Row[Any]]]:
+        async with self.db.read() as conn:
+            rows = (
+                await conn.execute(
+                    select(order_items)
+                    .where(order_items.c.order_id.in_(order_ids))
+                    .order_by(order_items.c.order_id, order_items.c.position)
+                )
+            ).all()
+        return many_per_key(order_ids, rows, lambda r: r.order_id)
+
+    async def _pages(self, keys: list[PageKey]) -> list[list[Row[Any]]]:
+        groups: dict[tuple[Any, ...], list[uuid.UUID]] = defaultdict(list)
+        for key in keys:
+            groups[(key.limit, key.after, key.status)].append(key.user_id)
+        found: dict[PageKey, list[Row[Any]]] = {}
+        async with self.db.read() as conn:
+            for (limit, after, status), user_ids in groups.items():
+                users = func.unnest(array(user_ids, type_=UUID(as_uuid=True))).table_valued("user_id").alias("u")
+                page = select(orders).where(orders.c.user_id == users.c.user_id)
+                if status is not None:
+                    page = page.where(orders.c.status == status)
+                if after is not None:
+                    page = page.where(
+                        tuple_(orders.c.created_at, orders.c.id) < tuple_(literal(after[0]), literal(after[1]))
+                    )
+                lateral = page.order_by(orders.c.created_at.desc(), orders.c.id.desc()).limit(limit).lateral("o")
+                rows = (await conn.execute(select(lateral).select_from(users).join(lateral, literal(True)))).all()
+                for user_id in user_ids:
+                    found[PageKey(user_id, limit, after, status)] = []
+                for row in rows:
+                    found[PageKey(row.user_id, limit, after, status)].append(row)
+        return [found[k] for k in keys]
+
+    async def _counts(self, keys: list[tuple[uuid.UUID, str | None]]) -> list[int]:
+        counts: dict[tuple[uuid.UUID, str | None], int] = {}
+        async with self.db.read() as conn:
+            for status in {s for _, s in keys}:
+                user_ids = [u for u, s in keys if s == status]
+                query = select(orders.c.user_id, func.count()).where(orders.c.user_id.in_(user_ids))
+                if status is not None:
+                    query = query.where(orders.c.status == status)
+                for user_id, n in (await conn.execute(query.group_by(orders.c.user_id))).all():
+                    counts[(user_id, status)] = n
+        return [counts.get(k, 0) for k in keys]

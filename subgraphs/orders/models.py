@@ -1,0 +1,55 @@
+"""Tables of the orders schema (SQLAlchemy Core; DDL lives in migrations/)."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, String, Table, Text
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+from subgraphs.kit.db import created_at, uuid_pk
+from subgraphs.kit.outbox import outbox_table
+
+metadata = MetaData()
+
+orders = Table(
+    "orders",
+    metadata,
+    uuid_pk(),
+    Column("number", BigInteger, nullable=False),
+    Column("user_id", UUID(as_uuid=True), nullable=False),
+    Column("status", Text, nullable=False),
+    Column("idempotency_key", Text, nullable=False),
+    Column("reservation_id", UUID(as_uuid=True), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("subtotal_minor", BigInteger, nullable=False),
+    Column("shipping_minor", BigInteger, nullable=False),
+    Column("total_minor", BigInteger, nullable=False),
+    Column("shipping_address", JSONB, nullable=False),
+    created_at(),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+order_items = Table(
+    "order_items",
+    metadata,
+    uuid_pk(),
+    Column("order_id", UUID(as_uuid=True), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("product_id", UUID(as_uuid=True), nullable=False),
+    Column("sku", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("unit_price_minor", BigInteger, nullable=False),
+    Column("quantity", Integer, nullable=False),
+)
+
+order_status_changes = Table(
+    "order_status_changes",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("order_id", UUID(as_uuid=True), nullable=False),
+    Column("from_status", Text),
+    Column("to_status", Text, nullable=False),
+    Column("changed_by", UUID(as_uuid=True)),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+)
+
+outbox = outbox_table(metadata)
