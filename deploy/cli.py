@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import importlib
 import importlib.util
 import logging
@@ -14,21 +13,24 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .stack import (
-        DEV_PORT_BASE,
+    DEV_PORT_BASE,
     PROJECT_ROOT,
     Stack,
     available_subgraphs,
     backing_services,
+    compose_router,
     dev_data_dir,
     dev_ports,
     migrate_all,
+    router_available,
     seed_all,
+    subgraph_sdl,
 )
 
 # -- dev ---------------------------------------------------------------------------------------
 
 
-async def _dev(host: str, port_base: int) -> int:
+async def _dev(host: str, port_base: int, with_router: bool) -> int:
     loop = asyncio.get_running_loop()
     main = asyncio.current_task()
     assert main is not None
@@ -47,7 +49,8 @@ async def _dev(host: str, port_base: int) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
 
-    stack = Stack(seed=True, host=host, ports=dev_ports(port_base), data_dir=dev_data_dir())
+    router = compose_router if with_router and router_available() else None
+    stack = Stack(seed=True, host=host, ports=dev_ports(port_base), data_dir=dev_data_dir(), router=router)
     try:
         async with stack:
             up = True
@@ -63,8 +66,10 @@ async def _dev(host: str, port_base: int) -> int:
 def _print_banner(stack: Stack) -> None:
     lines = ["", "Shopgraph is running:"]
     lines += [f"  {name:<8} {url}" for name, url in stack.urls.items()]
-    if "router" not in stack.urls:
-        lines.append("  router   not started yet (router.http is still to come)")
+    if "router" in stack.urls:
+        lines.append(f"GraphiQL: {stack.urls['router']} (in a browser)")
+    else:
+        lines.append("  router   not started (--no-router, or the router package is not available)")
     if stack.seeded.accounts:
         lines.append("Demo accounts:")
         lines += [f"  {role:<8} {email}  password: {password}" for role, email, password in stack.seeded.accounts]
@@ -109,7 +114,7 @@ def _compose(out: Path, port_base: int) -> int:
     ports = dev_ports(port_base)
     subgraphs: list[tuple[str, str, str]] = []  # (name, url, sdl)
     for name in available_subgraphs():
-        sdl = importlib.import_module(f"subgraphs.{name}.schema").schema.as_str().rstrip() + "\n"
+        sdl = subgraph_sdl(name)
         (out / f"{name}.graphql").write_text(sdl)
         subgraphs.append((name, f"http://127.0.0.1:{ports[name]}/graphql", sdl))
         print(f"wrote {out / f'{name}.graphql'}")
@@ -157,6 +162,7 @@ def parser() -> argparse.ArgumentParser:
         default=DEV_PORT_BASE,
         help="router on BASE, subgraphs on BASE+1..BASE+4 (default %(default)s)",
     )
+    dev.add_argument("--no-router", dest="router", action="store_false", help="serve the subgraphs only")
     commands.add_parser("migrate", help="apply every subgraph's migrations")
     commands.add_parser("seed", help="load the demo catalog and accounts (idempotent)")
 
@@ -175,9 +181,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    with contextlib.suppress(KeyboardInterrupt):
+    try:
         if args.command == "dev":
-            return asyncio.run(_dev(args.host, args.port_base))
+            return asyncio.run(_dev(args.host, args.port_base, args.router))
         if args.command == "migrate":
             return asyncio.run(_migrate())
         if args.command == "seed":
@@ -186,7 +192,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _compose(args.out, args.port_base)
         if args.command == "router":
             return _router(args.supergraph, args.host, args.port)
-    return 130
+    except KeyboardInterrupt:
+        return 130
+    except RuntimeError as exc:  # start-up problems we can explain (port taken, server failed)
+        print(f"shopgraph {args.command}: {exc}", file=sys.stderr)
+        return 1
+    raise AssertionError(args.command)
 
 
 if __name__ == "__main__":

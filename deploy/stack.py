@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import importlib
 import importlib.util
 import inspect
@@ -58,6 +59,34 @@ def dev_ports(base: int = DEV_PORT_BASE) -> dict[str, int]:
 def available_subgraphs() -> tuple[str, ...]:
     """The subgraphs whose package has an ``app`` module (all four once they have landed)."""
     return tuple(name for name in SUBGRAPHS if importlib.util.find_spec(f"subgraphs.{name}.app") is not None)
+
+
+def router_available() -> bool:
+    return all(importlib.util.find_spec(m) is not None for m in ("router.compose", "router.http"))
+
+
+def subgraph_sdl(subgraph: str) -> str:
+    """The subgraph's Federation 2 SDL, as ``_service { sdl }`` serves it."""
+    sdl: str = importlib.import_module(f"subgraphs.{subgraph}.schema").schema.as_str()
+    return sdl.rstrip() + "\n"
+
+
+def compose_router(stack: Stack) -> ASGIApp:
+    """The router over the running subgraphs: their SDL composed by ``router.compose``,
+    served by ``router.http``, verifying tokens with the users JWKS."""
+    compose = importlib.import_module("router.compose")
+    http = importlib.import_module("router.http")
+    assert stack.settings is not None
+    sources = [
+        compose.SubgraphSource(name=name, url=stack.urls[name], sdl=subgraph_sdl(name)) for name in stack.subgraphs
+    ]
+    settings = dataclasses.replace(
+        http.Settings.from_env(),
+        jwks_url=stack.settings.jwks_url,
+        service_secret=stack.settings.service_secret,
+    )
+    app: ASGIApp = http.create_app(compose.compose(sources), settings)
+    return app
 
 
 def migrations_dir(subgraph: str) -> Path:
@@ -179,8 +208,9 @@ class Stack:
       exit) with a unique Redis key prefix (its keys deleted at exit).
     - ``ports``: name -> port (``dev_ports()`` for the fixed dev ports); unlisted
       services get free ports.
-    - ``router``: a factory for the router's ASGI app, served as ``"router"`` once
-      the subgraphs are healthy (the hook for ``router.http``).
+    - ``router``: a factory for the router's ASGI app (``compose_router`` for ours),
+      served as ``"router"`` once the subgraphs are healthy; or call
+      ``start_router()`` on a running stack.
     """
 
     def __init__(
@@ -260,12 +290,17 @@ class Stack:
             await self.serve_app(name, self.apps[name], sock=sockets[name])
 
         if self.router is not None:
-            app = self.router(self)
-            self.router_app = router_app = await app if inspect.isawaitable(app) else app
-            sock = _bind(self.host, self.ports.get("router", 0))
-            self._exit.callback(sock.close)
-            self.urls["router"] = self._url_of(sock) + "/graphql"
-            await self.serve_app("router", router_app, sock=sock)
+            await self.start_router(self.router)
+
+    async def start_router(self, factory: RouterFactory | None = None) -> str:
+        """Serve the router (default: ``compose_router``) on the running stack; return its URL."""
+        app = (factory or compose_router)(self)
+        self.router_app = router_app = await app if inspect.isawaitable(app) else app
+        sock = _bind(self.host, self.ports.get("router", 0))
+        self._exit.callback(sock.close)
+        self.urls["router"] = self._url_of(sock) + "/graphql"
+        await self.serve_app("router", router_app, sock=sock)
+        return self.urls["router"]
 
     # -- serving ASGI apps ---------------------------------------------------------------------
 
@@ -393,6 +428,10 @@ class ThreadedStack:
 
     def base_url(self, name: str) -> str:
         return self.stack.base_url(name)
+
+    def start_router(self, factory: RouterFactory | None = None) -> str:
+        """Add the router to the running stack (see ``Stack.start_router``); return its URL."""
+        return self.run(self.stack.start_router(factory))
 
     def start(self, timeout: float = 300.0) -> Self:
         self._thread = threading.Thread(target=self._main, name="shopgraph-stack", daemon=True)
