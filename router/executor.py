@@ -39,7 +39,9 @@ class Executor:
         self.names = names  # graph enum value -> subgraph name
         self.client = client
         self.timeout = timeout
-        self._inflight: dict[tuple[str, bytes, tuple[tuple[str, str], ...]], asyncio.Future[Json]] = {}
+        self._inflight: dict[
+            tuple[str, bytes, tuple[tuple[str, str], ...]], asyncio.Future[tuple[int, str, bytes]]
+        ] = {}
 
     async def execute(
         self, plan: QueryPlan, variables: Json, headers: dict[str, str]
@@ -129,21 +131,24 @@ class Executor:
                      errors: list[Json], paths: list[list[str | int]]) -> Json | None:
         body = orjson.dumps({"query": query, "variables": variables})
         key = (graph, body, tuple(sorted(headers.items())))
-        fut = self._inflight.get(key)
         try:
+            fut = self._inflight.get(key)
             if fut is None:
                 fut = asyncio.get_running_loop().create_future()
                 self._inflight[key] = fut
                 try:
-                    fut.set_result(await self._post(graph, body, headers))
+                    raw = await self._post(graph, body, headers)
+                    fut.set_result(raw)
                 except BaseException as e:
                     fut.set_exception(e)
                     fut.exception()  # mark retrieved: waiters (if any) re-raise it
                     raise
                 finally:
                     self._inflight.pop(key, None)
-                return fut.result()
-            return await asyncio.shield(fut)
+            else:
+                raw = await asyncio.shield(fut)
+            # Each consumer parses its own copy: merged data is mutated in place.
+            return self._parse(graph, *raw)
         except SubgraphFailure as sf:
             name = self.names.get(graph, graph)
             err: Json = {
@@ -155,30 +160,31 @@ class Executor:
             errors.append(err)
             return None
 
-    async def _post(self, graph: str, body: bytes, headers: dict[str, str]) -> Json:
-        url = self.urls[graph]
+    async def _post(self, graph: str, body: bytes, headers: dict[str, str]
+                    ) -> tuple[int, str, bytes]:
         try:
             r = await self.client.post(
-                url, content=body, headers=headers, timeout=self.timeout
+                self.urls[graph], content=body, headers=headers, timeout=self.timeout
             )
         except httpx.TimeoutException as e:
-            raise SubgraphFailure(graph, "SUBREQUEST_TIMEOUT", f"timed out: {e!r}") from e
+            raise SubgraphFailure(graph, "SUBREQUEST_TIMEOUT",
+                                  f"timed out after {self.timeout}s") from e
         except httpx.HTTPError as e:
             raise SubgraphFailure(graph, "SUBREQUEST_HTTP_ERROR", str(e) or repr(e)) from e
+        return r.status_code, r.reason_phrase, r.content
+
+    @staticmethod
+    def _parse(graph: str, status: int, reason: str, content: bytes) -> Json:
         try:
-            parsed = orjson.loads(r.content)
+            parsed = orjson.loads(content)
         except orjson.JSONDecodeError:
             parsed = None
-        if r.status_code >= 400 and not (isinstance(parsed, dict) and
-                                         ("data" in parsed or "errors" in parsed)):
-            raise SubgraphFailure(
-                graph, "SUBREQUEST_HTTP_ERROR", f"{r.status_code}: {r.reason_phrase}",
-                r.status_code,
-            )
+        if status >= 400 and not (isinstance(parsed, dict) and
+                                  ("data" in parsed or "errors" in parsed)):
+            raise SubgraphFailure(graph, "SUBREQUEST_HTTP_ERROR", f"{status}: {reason}", status)
         if not isinstance(parsed, dict):
             raise SubgraphFailure(graph, "SUBREQUEST_MALFORMED_RESPONSE",
-                                  "subgraph response is not a GraphQL JSON object",
-                                  r.status_code)
+                                  "subgraph response is not a GraphQL JSON object", status)
         return parsed
 
 

@@ -106,6 +106,11 @@ def subgraph_app(counter: Counter) -> Starlette:
         await asyncio.sleep(3)
         return Response(b'{"data": null}', media_type="application/json")
 
+    async def slowish(_: Request) -> Response:
+        await asyncio.sleep(0.3)
+        return Response(b'{"data": {"me": {"name": "Slow"}}}', media_type="application/json")
+
+    routes.insert(0, Route("/slowish", slowish, methods=["POST"]))
     routes.insert(0, Route("/broken", broken, methods=["POST"]))
     routes.insert(0, Route("/slow", slow, methods=["POST"]))
     app = Starlette(routes=routes)

@@ -109,7 +109,7 @@ async def test_bad_tokens_are_401(client: httpx.AsyncClient, auth_router: str, k
     elif kind == "wrong_aud":
         token = keys.token(aud="other")
     elif kind == "hs256":
-        token = jwt.encode({"sub": "u1"}, "secret", algorithm="HS256", headers={"kid": "k1"})
+        token = jwt.encode({"sub": "u1"}, "s" * 32, algorithm="HS256", headers={"kid": "k1"})
     else:  # a client forging the internal token
         token = jwt.encode({"iss": "shopgraph-internal", "aud": "shopgraph-subgraphs",
                             "sub": "service:router", "uid": "u1", "role": "ADMIN",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -27,6 +28,15 @@ SHOP_OPS: list[tuple[str, dict[str, Any]]] = [
      {}),
     ("{ a: me { name } b: me { username } }", {}),
     ("{ topProducts(first: 2) { upc } inventorySize }", {}),
+    # error mid-list inside an _entities fetch: path rewritten to client paths
+    ("{ topProducts(first: 3) { upc reviews { id body } } }", {}),
+    ("{ me { reviews { id body } } }", {}),
+    ("query($s: Boolean = false) { topProducts(first: 2) { ... @skip(if: $s) { name } "
+     "... on Product @include(if: $s) { inStock } } }", {}),
+    ("{ topProducts(first: 2) { id: upc upc: name } }", {}),
+    ("{ reviews { author { ... on User { name } } product { upc: sku } } }", {}),
+    ("query Many($u: String!) { product(upc: $u) { reviews { author { reviews { product "
+     "{ name shippingEstimate } } } } } }", {"u": "p2"}),
 ]
 
 EDGE_OPS: list[tuple[str, dict[str, Any]]] = [
@@ -41,6 +51,9 @@ EDGE_OPS: list[tuple[str, dict[str, Any]]] = [
     ("{ search { __typename ... on Media { id title } } }", {}),
     ("fragment M on Media { title } { media { ...M ... on Book { author { name } } } }", {}),
     ("{ authors { name country } carriers reviewTotal }", {}),
+    ("{ books { editions { book { shippingCost rating } } } }", {}),
+    ("{ search(term: \"x\") { ... on Media { reviewCount } ... on Book { weight } } }", {}),
+    ("{ media { ... on Movie { id } ... on Book { title author { id } } } }", {}),
 ]
 
 
@@ -58,7 +71,8 @@ def _norm(body: dict[str, Any]) -> dict[str, Any]:
     all_errors = list(body.get("errors") or ()) + list(
         (body.get("extensions") or {}).get("valueCompletion") or ())
     errors = sorted(tuple(str(p) for p in e.get("path") or ()) for e in all_errors)
-    return {"data": body.get("data"), "error_paths": errors,
+    # json.dumps keeps key order: responses must list fields in requested order
+    return {"data": json.dumps(body.get("data")), "error_paths": errors,
             "has_errors": bool(all_errors)}
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import httpx
-from router_harness import Stack, gql
+import asyncio
 
+import httpx
+from router_harness import Counter, Stack, ThreadServer, compose, gql
+
+from router.config import Settings
+from router.http import create_app
 from router.operation import build_operation
 from router.planner import Planner
 from router.supergraph import Supergraph
@@ -65,3 +69,16 @@ async def test_representations_are_deduplicated(
     body = await gql(client, shop_stack.router_url, "{ reviews { author { name } } }")
     assert len(body["data"]["reviews"]) == 9
     assert shop_stack.counter.counts.get("shop/accounts") == 1
+
+
+async def test_identical_inflight_requests_are_shared(
+    client: httpx.AsyncClient, subgraphs: ThreadServer, counter: Counter
+) -> None:
+    settings = Settings(subgraph_urls={"ACCOUNTS": subgraphs.url + "/slowish"})
+    with ThreadServer(create_app(compose("shop", subgraphs.url), settings)) as router:
+        counter.reset()
+        bodies = await asyncio.gather(
+            *(gql(client, router.url + "/graphql", "{ me { name } }") for _ in range(5))
+        )
+        assert all(b == {"data": {"me": {"name": "Slow"}}} for b in bodies)
+        assert counter.counts == {"slowish": 1}
