@@ -138,6 +138,9 @@ def _compose(out: Path, port_base: int) -> int:
 
 
 def _router(supergraph: Path, host: str, port: int) -> int:
+    if not supergraph.is_file():
+        print(f"shopgraph router: no supergraph file at {supergraph} (try `shopgraph compose`)", file=sys.stderr)
+        return 2
     try:
         http = importlib.import_module("router.http")
     except ImportError as exc:
