@@ -53,9 +53,9 @@ class Settings:
                 if env.get(f"{name.upper()}_DATABASE_URL")
             },
             "subgraph_urls": {
-                name: env[f"SHOPGRAPH_{name.upper()}_URL"]
+                name: env[f"SHOPGRAPH_SUBGRAPH_{name.upper()}_URL"]
                 for name in SUBGRAPHS
-                if env.get(f"SHOPGRAPH_{name.upper()}_URL")
+                if env.get(f"SHOPGRAPH_SUBGRAPH_{name.upper()}_URL")
             },
             "redis_prefix": env.get("SHOPGRAPH_REDIS_PREFIX", "shopgraph:"),
             "currency": env.get("SHOPGRAPH_CURRENCY", "USD"),

@@ -63,7 +63,8 @@ class Loaders:
         found: dict[PageKey, list[Row[Any]]] = {}
         async with self.db.read() as conn:
             for (limit, after, status), user_ids in groups.items():
-                users = func.unnest(array(user_ids, type_=UUID(as_uuid=True))).table_valued("user_id").render_derived(name="u")
+                ids = array(user_ids, type_=UUID(as_uuid=True))
+                users = func.unnest(ids).table_valued("user_id").render_derived(name="u")
                 page = select(orders).where(orders.c.user_id == users.c.user_id)
                 if status is not None:
                     page = page.where(orders.c.status == status)
