@@ -128,7 +128,7 @@ def create_app(
     settings: Settings,
     make_context: ContextFactory,
     routes: Sequence[BaseRoute] = (),
-    public_key: Callable[[Runtime], KeyLookup] | None = None,
+    public_key: KeyLookup | None = None,
     on_startup: Callable[[Runtime], Awaitable[None]] | None = None,
 ) -> Starlette:
     """Build one subgraph's ASGI app.
@@ -141,9 +141,8 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         db = Database(settings.database_url_for(name), name)
         redis = aioredis.from_url(settings.redis_url)
-        runtime = Runtime(name=name, settings=settings, db=db, redis=redis, verifier=None)  # type: ignore[arg-type]
-        lookup = public_key(runtime) if public_key else JwksClient(settings.jwks_url).get
-        runtime.verifier = TokenVerifier(lookup, settings.service_secret)
+        verifier = TokenVerifier(public_key or JwksClient(settings.jwks_url).get, settings.service_secret)
+        runtime = Runtime(name=name, settings=settings, db=db, redis=redis, verifier=verifier)
         app.state.runtime = runtime
         if on_startup:
             await on_startup(runtime)

@@ -36,6 +36,6 @@ def create_app(settings: Settings) -> Starlette:
         settings=settings,
         make_context=make_context,
         routes=[Route("/.well-known/jwks.json", jwks)],
-        public_key=lambda runtime: keys.public_key,
+        public_key=keys.public_key,
         on_startup=load_keys,
     )
