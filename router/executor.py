@@ -225,7 +225,7 @@ def _extract(obj: Json, sels: list[Sel]) -> Json | None:
             v = _extract_value(v, s.sels)
             if v is _MISSING:
                 return None
-        out[s.key] = v
+        out[s.name] = v  # representations use field names (internal aliases dropped)
     return out
 
 

@@ -139,7 +139,9 @@ def _fieldset_sels(sel_set: SelectionSetNode) -> list[Sel]:
             args = ""
             if s.arguments:
                 args = "(" + ", ".join(print_ast(a) for a in s.arguments) + ")"
-            out.append(Field(s.name.value, s.name.value, args, sels=(
+            # Internal alias: keys/@requires never collide with client aliases.
+            name = s.name.value
+            out.append(Field(f"_fk_{name}", name, args, sels=(
                 _fieldset_sels(s.selection_set) if s.selection_set else None)))
         elif isinstance(s, InlineFragmentNode):
             tc = s.type_condition.name.value if s.type_condition else None

@@ -88,3 +88,15 @@ async def test_edge_same_as_gateway(client: httpx.AsyncClient, edge_stack: Stack
                                     variables: dict[str, Any]) -> None:
     ours, theirs = await _both(client, edge_stack, query, variables)
     assert _norm(ours) == _norm(theirs), (ours, theirs)
+
+
+async def test_alias_colliding_with_key_field(client: httpx.AsyncClient, shop_stack: Stack
+                                              ) -> None:
+    # Apollo Gateway 2.14 answers this wrongly (returns the key under the alias);
+    # the spec answer is the aliased field's own value.
+    body = await gql(client, shop_stack.router_url,
+                     "{ topProducts(first: 2) { upc: sku sku: upc inStock } }")
+    assert body == {"data": {"topProducts": [
+        {"upc": "sku-1", "sku": "p1", "inStock": True},
+        {"upc": "sku-2", "sku": "p2", "inStock": False},
+    ]}}
