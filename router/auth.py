@@ -85,6 +85,8 @@ class JWKSVerifier:
             raise AuthError("access token expired") from e
         except jwt.PyJWTError as e:
             raise AuthError(f"invalid access token: {e}") from e
+        if claims.get("typ", "access") != "access":
+            raise AuthError("not an access token")
         uid = claims.get("uid", claims.get("sub"))
         role = claims.get("role", "CUSTOMER")
         if not isinstance(uid, (str, int)) or role not in ROLES:

@@ -94,7 +94,7 @@ def _none_token() -> str:
 
 
 @pytest.mark.parametrize("kind", ["expired", "none", "tampered", "garbage", "wrong_aud",
-                                  "hs256", "internal"])
+                                  "hs256", "internal", "refresh"])
 async def test_bad_tokens_are_401(client: httpx.AsyncClient, auth_router: str, keys: Keys,
                                   kind: str) -> None:
     if kind == "expired":
@@ -106,6 +106,8 @@ async def test_bad_tokens_are_401(client: httpx.AsyncClient, auth_router: str, k
         token = f"{h}.{p[:-4]}AAAA.{s}"
     elif kind == "garbage":
         token = "not-a-jwt"
+    elif kind == "refresh":
+        token = keys.token(typ="refresh")
     elif kind == "wrong_aud":
         token = keys.token(aud="other")
     elif kind == "hs256":
