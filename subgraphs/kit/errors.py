@@ -93,7 +93,8 @@ def _is_unexpected(error: GraphQLError) -> bool:
     # Validation/parse errors and our own ApiErrors are meant for the client;
     # anything raised from deeper (a bug, a driver error) is masked.
     original = error.original_error
-    if original is None:
+    # No path: a request error (syntax, validation, variable coercion), the client's to see.
+    if original is None or error.path is None:
         return False
     if isinstance(original, GraphQLError):
         return not (original.extensions or {}).get("code")
