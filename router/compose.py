@@ -32,8 +32,9 @@ def compose(subgraphs: list[SubgraphSource]) -> str:
     seen: set[str] = set()
     for src in subgraphs:
         if src.name in seen:
-            issues.append(CompositionIssue(
-                "INVALID_SUBGRAPH_NAME", f'A subgraph named "{src.name}" is listed twice', src.name))
+            issues.append(
+                CompositionIssue("INVALID_SUBGRAPH_NAME", f'A subgraph named "{src.name}" is listed twice', src.name)
+            )
             continue
         seen.add(src.name)
         try:

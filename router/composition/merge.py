@@ -54,8 +54,7 @@ class Merger:
         self.names = [s.name for s in self.subs]
         enum_names = [graph_enum_name(s.name) for s in self.subs]
         self.graph = [
-            f"{e}_{enum_names[:i].count(e) + 1}" if enum_names.count(e) > 1 else e
-            for i, e in enumerate(enum_names)
+            f"{e}_{enum_names[:i].count(e) + 1}" if enum_names.count(e) > 1 else e for i, e in enumerate(enum_names)
         ]
         self.issues: list[CompositionIssue] = []
         self.types: dict[str, SType] = {}
@@ -65,19 +64,29 @@ class Merger:
         self.used = [used_fields(s) for s in self.subs]
         self.provided = [provided_fields(s) for s in self.subs]
         self.shareable = [self._shareables(s) for s in self.subs]
-        self.uses = {
-            name: any(self._uses_directive(s, name) for s in self.subs)
-            for name in ("tag", "inaccessible")
-        }
+        self.uses = {name: any(self._uses_directive(s, name) for s in self.subs) for name in ("tag", "inaccessible")}
 
     # ----- helpers -------------------------------------------------------------------------
 
-    def error(self, code: str, msg: str, type_name: str | None = None,
-              field_name: str | None = None, subgraph: str | None = None) -> None:
+    def error(
+        self,
+        code: str,
+        msg: str,
+        type_name: str | None = None,
+        field_name: str | None = None,
+        subgraph: str | None = None,
+    ) -> None:
         self.issues.append(CompositionIssue(code, msg, subgraph, type_name, field_name))
 
-    def mismatch(self, code: str, msg: str, values: Sequence[str | None], chosen: str,
-                 type_name: str, field_name: str | None = None) -> None:
+    def mismatch(
+        self,
+        code: str,
+        msg: str,
+        values: Sequence[str | None],
+        chosen: str,
+        type_name: str,
+        field_name: str | None = None,
+    ) -> None:
         """Apollo's reportMismatchError: the supergraph's value first, then the others."""
         groups: dict[str, list[str]] = {}
         for i, v in enumerate(values):
@@ -92,8 +101,9 @@ class Merger:
     @staticmethod
     def _uses_directive(s: Subgraph, name: str) -> bool:
         for t in s.types.values():
-            if t.has(name) or any(v.directives and any(d.name == name for d in v.directives)
-                                  for v in t.values.values()):
+            if t.has(name) or any(
+                v.directives and any(d.name == name for d in v.directives) for v in t.values.values()
+            ):
                 return True
             for f in t.fields.values():
                 if f.has(name) or any(any(d.name == name for d in a.directives) for a in f.args.values()):
@@ -145,9 +155,7 @@ class Merger:
 
     # ----- applied directives -------------------------------------------------------------
 
-    def merge_applied(
-        self, sources: Sequence[Sequence[Applied] | None], now: list[str], late: list[str]
-    ) -> None:
+    def merge_applied(self, sources: Sequence[Sequence[Applied] | None], now: list[str], late: list[str]) -> None:
         """@inaccessible is merged right away, the others at the very end (Apollo's order)."""
         names: list[str] = []
         for ds in sources:
@@ -185,6 +193,7 @@ class Merger:
         self.add_types_shallow()
         if self.issues:
             return self.result()
+
         def by_kind(kind: str) -> list[SType]:
             return [t for t in self.types.values() if t.kind == kind]
 
@@ -193,8 +202,9 @@ class Merger:
                 for itf in src.interfaces if src else ():
                     if itf not in t.interfaces:
                         t.interfaces.append(itf)
-                    t.directives.append(directive("join__implements", [
-                        ("graph", self.graph[i]), ("interface", print_string(itf))]))
+                    t.directives.append(
+                        directive("join__implements", [("graph", self.graph[i]), ("interface", print_string(itf))])
+                    )
         for t in by_kind("union"):
             self.merge_type(t)
         for t in by_kind("scalar") + by_kind("input") + by_kind("interface") + by_kind("object"):
@@ -209,12 +219,19 @@ class Merger:
         return self.result()
 
     def result(self) -> Supergraph:
-        roots = {k: v for k, v in (("query", "Query"), ("mutation", "Mutation"),
-                                    ("subscription", "Subscription")) if v in self.types}
+        roots = {
+            k: v
+            for k, v in (("query", "Query"), ("mutation", "Mutation"), ("subscription", "Subscription"))
+            if v in self.types
+        }
         return Supergraph(
             self.join_version,
             [(self.graph[i], s.name, s.url) for i, s in enumerate(self.subs)],
-            roots, self.types, self.merge_directive_defs(), self.uses["tag"], self.uses["inaccessible"],
+            roots,
+            self.types,
+            self.merge_directive_defs(),
+            self.uses["tag"],
+            self.uses["inaccessible"],
         )
 
     def add_types_shallow(self) -> None:
@@ -224,8 +241,14 @@ class Merger:
                 kinds.setdefault(t.name, [None] * self.n)[i] = t.merged_kind
                 if t.name not in self.types:
                     self.types[t.name] = SType(t.merged_kind, t.name)
-        labels = {"object": "Object Type", "interface": "Interface Type", "union": "Union Type",
-                  "enum": "Enum Type", "input": "Input Object Type", "scalar": "Scalar Type"}
+        labels = {
+            "object": "Object Type",
+            "interface": "Interface Type",
+            "union": "Union Type",
+            "enum": "Enum Type",
+            "input": "Input Object Type",
+            "scalar": "Scalar Type",
+        }
         for name, ks in kinds.items():
             distinct = {k for k in ks if k}
             if len(distinct) > 1:
@@ -239,8 +262,9 @@ class Merger:
                     else:
                         shown.append(labels[k])
                 first = next(k for k in shown if k)
-                self.mismatch("TYPE_KIND_MISMATCH", f'Type "{name}" has mismatched kind: it is defined as ',
-                              shown, first, name)
+                self.mismatch(
+                    "TYPE_KIND_MISMATCH", f'Type "{name}" has mismatched kind: it is defined as ', shown, first, name
+                )
             elif distinct == {"interface"} and not any(
                 s.types.get(name) is not None and s.types[name].kind == "interface" for s in self.subs
             ):
@@ -249,7 +273,9 @@ class Merger:
                     "INTERFACE_OBJECT_USAGE_ERROR",
                     f'Type "{name}" is declared with @interfaceObject in all the subgraphs in which it is '
                     f"defined (it is defined in {subgraph_list(defining)} but should be defined as an "
-                    "interface in at least one subgraph)", name, subgraph=", ".join(defining),
+                    "interface in at least one subgraph)",
+                    name,
+                    subgraph=", ".join(defining),
                 )
 
     def merge_type(self, dest: SType) -> None:
@@ -262,7 +288,9 @@ class Merger:
                     self.error(
                         "EXTENSION_WITH_NO_BASE",
                         f'[{self.names[i]}] Type "{dest.name}" is an extension type, but there is no type '
-                        f'definition for "{dest.name}" in any subgraph.', dest.name, subgraph=self.names[i],
+                        f'definition for "{dest.name}" in any subgraph.',
+                        dest.name,
+                        subgraph=self.names[i],
                     )
         dest.description = self.description([s.description if s else None for s in srcs])
         for i, s in enumerate(srcs):
@@ -271,16 +299,24 @@ class Merger:
             itf_obj = "true" if s.kind == "object" and s.has("interfaceObject") else None
             keys = s.all("key")
             if not keys:
-                dest.directives.append(directive("join__type", [
-                    ("graph", self.graph[i]), ("isInterfaceObject", itf_obj)]))
+                dest.directives.append(
+                    directive("join__type", [("graph", self.graph[i]), ("isInterfaceObject", itf_obj)])
+                )
             for k in keys:
                 ext = "true" if k.block in s.extension_blocks or s.has("extends") else None
                 resolvable = k.args.get("resolvable")
-                dest.directives.append(directive("join__type", [
-                    ("graph", self.graph[i]), ("key", print_string(k.str_arg("fields") or "")),
-                    ("extension", ext), ("resolvable", print_value(resolvable) if resolvable else None),
-                    ("isInterfaceObject", itf_obj),
-                ]))
+                dest.directives.append(
+                    directive(
+                        "join__type",
+                        [
+                            ("graph", self.graph[i]),
+                            ("key", print_string(k.str_arg("fields") or "")),
+                            ("extension", ext),
+                            ("resolvable", print_value(resolvable) if resolvable else None),
+                            ("isInterfaceObject", itf_obj),
+                        ],
+                    )
+                )
         self.merge_applied([s.directives if s else None for s in srcs], dest.directives, dest.late)
         if dest.kind in ("object", "interface"):
             self.merge_composite(dest, srcs)
@@ -328,14 +364,21 @@ class Merger:
             if s is None:
                 continue
             if s.kind == "interface":
-                key = next((k for k in s.all("key") if "resolvable" not in k.args
-                            or print_value(k.args["resolvable"]) != "false"), None)
+                key = next(
+                    (
+                        k
+                        for k in s.all("key")
+                        if "resolvable" not in k.args or print_value(k.args["resolvable"]) != "false"
+                    ),
+                    None,
+                )
                 if key is None:
                     continue
                 local = {t.name for t in self.subs[i].implementations(dest.name)}
                 missing = [n for n in impls if n not in local]
                 if missing:
                     from .validate import print_applied
+
                     listed = _human_list([f'"{m}"' for m in missing], "type", "types")
                     self.error(
                         "INTERFACE_KEY_MISSING_IMPLEMENTATION_TYPE",
@@ -344,7 +387,8 @@ class Merger:
                         f'some of the supergraph implementation types of "{dest.name}". Subgraph '
                         f'"{self.names[i]}" should define {listed} (and have '
                         f'{"them" if len(missing) > 1 else "it"} implement "{dest.name}").',
-                        dest.name, subgraph=self.names[i],
+                        dest.name,
+                        subgraph=self.names[i],
                     )
             else:
                 defined = [n for n in impls if n in self.subs[i].types]
@@ -355,15 +399,20 @@ class Merger:
                         f'[{self.names[i]}] Interface type "{dest.name}" is defined as an @interfaceObject in '
                         f'subgraph "{self.names[i]}" so that subgraph should not define any of the '
                         f'implementation types of "{dest.name}", but it defines {listed}',
-                        dest.name, subgraph=self.names[i],
+                        dest.name,
+                        subgraph=self.names[i],
                     )
 
     def validate_subscription_field(self, dest: SType, fname: str, fsrcs: list[Field | None]) -> None:
         for i, f in enumerate(fsrcs):
             if f is not None and (f.has("shareable") or (dest.name, fname) in self.shareable[i]):
-                self.error("INVALID_FIELD_SHARING",
-                           'Fields on root level subscription object cannot be marked as shareable',
-                           dest.name, fname, self.names[i])
+                self.error(
+                    "INVALID_FIELD_SHARING",
+                    "Fields on root level subscription object cannot be marked as shareable",
+                    dest.name,
+                    fname,
+                    self.names[i],
+                )
 
     def validate_override(self, dest: SType, f: SField, fsrcs: list[Field | None]) -> Overrides:
         ov = Overrides()
@@ -375,14 +424,24 @@ class Merger:
             me = self.names[i]
             src_type = self.subs[i].types[dest.name]
             if src_type.kind == "interface":
-                self.error("OVERRIDE_ON_INTERFACE",
-                           f'@override cannot be used on field "{coord}" on subgraph "{me}": @override is '
-                           "not supported on interface type fields.", dest.name, f.name, me)
+                self.error(
+                    "OVERRIDE_ON_INTERFACE",
+                    f'@override cannot be used on field "{coord}" on subgraph "{me}": @override is '
+                    "not supported on interface type fields.",
+                    dest.name,
+                    f.name,
+                    me,
+                )
                 continue
             if src_type.has("interfaceObject"):
-                self.error("OVERRIDE_COLLISION_WITH_ANOTHER_DIRECTIVE",
-                           "@override is not yet supported on fields of @interfaceObject types: cannot be "
-                           f'used on field "{coord}" on subgraph "{me}".', dest.name, f.name, me)
+                self.error(
+                    "OVERRIDE_COLLISION_WITH_ANOTHER_DIRECTIVE",
+                    "@override is not yet supported on fields of @interfaceObject types: cannot be "
+                    f'used on field "{coord}" on subgraph "{me}".',
+                    dest.name,
+                    f.name,
+                    me,
+                )
                 continue
             frm = d.str_arg("from") or ""
             if frm not in self.names:
@@ -390,14 +449,22 @@ class Merger:
                 continue
             j = self.names.index(frm)
             if frm == me:
-                self.error("OVERRIDE_FROM_SELF_ERROR",
-                           f'Source and destination subgraphs "{frm}" are the same for overridden field '
-                           f'"{coord}"', dest.name, f.name, me)
+                self.error(
+                    "OVERRIDE_FROM_SELF_ERROR",
+                    f'Source and destination subgraphs "{frm}" are the same for overridden field "{coord}"',
+                    dest.name,
+                    f.name,
+                    me,
+                )
             elif j in with_override:
-                self.error("OVERRIDE_SOURCE_HAS_OVERRIDE",
-                           f'Field "{coord}" on subgraph "{me}" is also marked with directive @override in '
-                           f'subgraph "{frm}". Only one @override directive is allowed per field.',
-                           dest.name, f.name, me)
+                self.error(
+                    "OVERRIDE_SOURCE_HAS_OVERRIDE",
+                    f'Field "{coord}" on subgraph "{me}" is also marked with directive @override in '
+                    f'subgraph "{frm}". Only one @override directive is allowed per field.',
+                    dest.name,
+                    f.name,
+                    me,
+                )
             elif fsrcs[j] is None:
                 continue
             else:
@@ -408,10 +475,14 @@ class Merger:
                 if conflict is None and self.is_ext(i, dest.name, fsrcs[i]):  # type: ignore[arg-type]
                     conflict, where = "external", me
                 if conflict:
-                    self.error("OVERRIDE_COLLISION_WITH_ANOTHER_DIRECTIVE",
-                               f'@override cannot be used on field "{coord}" on subgraph "{me}" since '
-                               f'"{coord}" on "{where}" is marked with directive "@{conflict}"',
-                               dest.name, f.name, me)
+                    self.error(
+                        "OVERRIDE_COLLISION_WITH_ANOTHER_DIRECTIVE",
+                        f'@override cannot be used on field "{coord}" on subgraph "{me}" since '
+                        f'"{coord}" on "{where}" is marked with directive "@{conflict}"',
+                        dest.name,
+                        f.name,
+                        me,
+                    )
                     continue
                 if not self.is_ext(j, dest.name, src):
                     (ov.used if (dest.name, f.name) in self.used[j] else ov.unused).add(j)
@@ -421,26 +492,36 @@ class Merger:
                     if LABEL.match(label) or (m and 0 <= float(m.group(1)) <= 100):
                         ov.labels[i] = ov.labels[j] = label
                     else:
-                        self.error("OVERRIDE_LABEL_INVALID",
-                                   f'Invalid @override label "{label}" on field "{coord}" on subgraph "{me}": '
-                                   "labels must start with a letter and after that may contain alphanumerics, "
-                                   "underscores, minuses, colons, periods, or slashes. Alternatively, labels "
-                                   'may be of the form "percent(x)" where x is a float between 0-100 inclusive.',
-                                   dest.name, f.name, me)
+                        self.error(
+                            "OVERRIDE_LABEL_INVALID",
+                            f'Invalid @override label "{label}" on field "{coord}" on subgraph "{me}": '
+                            "labels must start with a letter and after that may contain alphanumerics, "
+                            "underscores, minuses, colons, periods, or slashes. Alternatively, labels "
+                            'may be of the form "percent(x)" where x is a float between 0-100 inclusive.',
+                            dest.name,
+                            f.name,
+                            me,
+                        )
         return ov
 
     def merge_field(self, dest: SType, f: SField, fsrcs: list[Field | None], ov: Overrides) -> None:
         ext = [s is not None and self.is_ext(i, dest.name, s) for i, s in enumerate(fsrcs)]
         every_external = all(
-            ext[i] if s is not None else all(
-                is_external(self.subs[i], t, x) for t, x in self.itf_object_fields(dest, f.name, i))
+            ext[i]
+            if s is not None
+            else all(is_external(self.subs[i], t, x) for t, x in self.itf_object_fields(dest, f.name, i))
             for i, s in enumerate(fsrcs)
         )
         if every_external:
             defining = [self.names[i] for i, s in enumerate(fsrcs) if s is not None]
-            self.error("EXTERNAL_MISSING_ON_BASE",
-                       f'Field "{dest.name}.{f.name}" is marked @external on all the subgraphs in which it '
-                       f"is listed ({subgraph_list(defining)}).", dest.name, f.name, ", ".join(defining))
+            self.error(
+                "EXTERNAL_MISSING_ON_BASE",
+                f'Field "{dest.name}.{f.name}" is marked @external on all the subgraphs in which it '
+                f"is listed ({subgraph_list(defining)}).",
+                dest.name,
+                f.name,
+                ", ".join(defining),
+            )
             return
         without = [None if ext[i] else s for i, s in enumerate(fsrcs)]
         if any(without):
@@ -459,20 +540,34 @@ class Merger:
             arg_srcs = [s.args.get(name) if s else None for s in srcs]
             missing = [self.names[i] for i, s in enumerate(srcs) if s and name not in s.args]
             if missing:
-                required = [self.names[i] for i, a in enumerate(arg_srcs)
-                            if a and isinstance(a.type, NonNullTypeNode) and a.default is None]
+                required = [
+                    self.names[i]
+                    for i, a in enumerate(arg_srcs)
+                    if a and isinstance(a.type, NonNullTypeNode) and a.default is None
+                ]
                 if required:
-                    self.error("REQUIRED_ARGUMENT_MISSING_IN_SOME_SUBGRAPH",
-                               f'Argument "{dest.name}.{f.name}({name}:)" is required in some subgraphs but '
-                               f"does not appear in all subgraphs: it is required in {subgraph_list(required)} "
-                               f"but does not appear in {subgraph_list(missing)}", dest.name, f.name,
-                               ", ".join(required + missing))
+                    self.error(
+                        "REQUIRED_ARGUMENT_MISSING_IN_SOME_SUBGRAPH",
+                        f'Argument "{dest.name}.{f.name}({name}:)" is required in some subgraphs but '
+                        f"does not appear in all subgraphs: it is required in {subgraph_list(required)} "
+                        f"but does not appear in {subgraph_list(missing)}",
+                        dest.name,
+                        f.name,
+                        ", ".join(required + missing),
+                    )
                 continue
             arg = f.args[name] = SArg(name, "")
             self.merge_input_value(dest, f.name, name, arg_srcs, arg, "Argument")
 
-    def merge_input_value(self, dest: SType, fname: str, arg_name: str | None,
-                          srcs: Sequence[InputValue | Field | None], out: SArg | SField, kind: str) -> bool:
+    def merge_input_value(
+        self,
+        dest: SType,
+        fname: str,
+        arg_name: str | None,
+        srcs: Sequence[InputValue | Field | None],
+        out: SArg | SField,
+        kind: str,
+    ) -> bool:
         """Shared by arguments and input fields: intersection semantics, defaults must agree."""
         out.description = self.description([s.description if s else None for s in srcs])
         late: list[str] = []
@@ -490,16 +585,21 @@ class Merger:
             self.mismatch(
                 "ARGUMENT_DEFAULT_MISMATCH" if kind == "Argument" else "INPUT_FIELD_DEFAULT_MISMATCH",
                 f"{kind} {coord} has incompatible default values across subgraphs: it has ",
-                [None if s is None else (f"default value {d}" if d else "no default value")
-                 for s, d in zip(srcs, defaults, strict=True)],
-                f"default value {seen[0]}" if seen[0] else "no default value", dest.name, fname,
+                [
+                    None if s is None else (f"default value {d}" if d else "no default value")
+                    for s, d in zip(srcs, defaults, strict=True)
+                ],
+                f"default value {seen[0]}" if seen[0] else "no default value",
+                dest.name,
+                fname,
             )
         elif len(distinct) == 1 and None not in seen:
             out.default = seen[0]
         return all_equal
 
-    def merge_type_ref(self, dest: SType, fname: str, arg: str | None, types: list[TypeNode | None],
-                       out: SArg | SField, is_input: bool) -> bool:
+    def merge_type_ref(
+        self, dest: SType, fname: str, arg: str | None, types: list[TypeNode | None], out: SArg | SField, is_input: bool
+    ) -> bool:
         chosen: TypeNode | None = None
         subtypes = incompatible = False
         for t in types:
@@ -525,13 +625,19 @@ class Merger:
         if incompatible:
             what = f'argument "{dest.name}.{fname}({arg}:)"' if arg else f'field "{dest.name}.{fname}"'
             code = "FIELD_ARGUMENT_TYPE_MISMATCH" if arg else "FIELD_TYPE_MISMATCH"
-            self.mismatch(code, f"Type of {what} is incompatible across subgraphs: it has ",
-                          [f'type "{type_str(t)}"' if t else None for t in types],
-                          f'type "{out.type}"', dest.name, fname)
+            self.mismatch(
+                code,
+                f"Type of {what} is incompatible across subgraphs: it has ",
+                [f'type "{type_str(t)}"' if t else None for t in types],
+                f'type "{out.type}"',
+                dest.name,
+                fname,
+            )
         return not (incompatible or subtypes)
 
-    def validate_external(self, dest: SType, f: SField, fsrcs: list[Field | None], ext: list[bool],
-                          all_equal: bool) -> None:
+    def validate_external(
+        self, dest: SType, f: SField, fsrcs: list[Field | None], ext: list[bool], all_equal: bool
+    ) -> None:
         merged = _parse_type(f.type)
         bad = False
         for i, s in enumerate(fsrcs):
@@ -540,14 +646,19 @@ class Merger:
             if not (type_str(s.type) == f.type or (not all_equal and self.is_subtype(merged, s.type))):
                 bad = True
         if bad:
-            self.mismatch("EXTERNAL_TYPE_MISMATCH",
-                          f'Type of field "{dest.name}.{f.name}" is incompatible across subgraphs (where '
-                          "marked @external): it has ",
-                          [f'type "{type_str(s.type)}"' if s else None for s in fsrcs],
-                          f'type "{f.type}"', dest.name, f.name)
+            self.mismatch(
+                "EXTERNAL_TYPE_MISMATCH",
+                f'Type of field "{dest.name}.{f.name}" is incompatible across subgraphs (where '
+                "marked @external): it has ",
+                [f'type "{type_str(s.type)}"' if s else None for s in fsrcs],
+                f'type "{f.type}"',
+                dest.name,
+                f.name,
+            )
 
-    def add_join_field(self, dest: SType, f: SField, fsrcs: Sequence[Field | None], ext: list[bool],
-                       all_equal: bool, ov: Overrides) -> None:
+    def add_join_field(
+        self, dest: SType, f: SField, fsrcs: Sequence[Field | None], ext: list[bool], all_equal: bool, ov: Overrides
+    ) -> None:
         srcs = self.sources(dest.name, dest.kind)
         needed = not all_equal or bool(ov.used) or bool(ov.labels)
         for i, s in enumerate(fsrcs):
@@ -563,16 +674,21 @@ class Merger:
             if s is None or (i in ov.unused and i not in ov.labels):
                 continue
             req, prov, over = s.get("requires"), s.get("provides"), s.get("override")
-            f.directives.append(directive("join__field", [
-                ("graph", self.graph[i]),
-                ("requires", print_string(req.str_arg("fields") or "") if req else None),
-                ("provides", print_string(prov.str_arg("fields") or "") if prov else None),
-                ("override", print_string(over.str_arg("from") or "") if over else None),
-                ("type", None if all_equal else print_string(type_str(s.type))),
-                ("external", "true" if ext[i] else None),
-                ("usedOverridden", "true" if i in ov.used else None),
-                ("overrideLabel", print_string(ov.labels[i]) if i in ov.labels else None),
-            ]))
+            f.directives.append(
+                directive(
+                    "join__field",
+                    [
+                        ("graph", self.graph[i]),
+                        ("requires", print_string(req.str_arg("fields") or "") if req else None),
+                        ("provides", print_string(prov.str_arg("fields") or "") if prov else None),
+                        ("override", print_string(over.str_arg("from") or "") if over else None),
+                        ("type", None if all_equal else print_string(type_str(s.type))),
+                        ("external", "true" if ext[i] else None),
+                        ("usedOverridden", "true" if i in ov.used else None),
+                        ("overrideLabel", print_string(ov.labels[i]) if i in ov.labels else None),
+                    ],
+                )
+            )
 
     def validate_sharing(self, dest: SType, fname: str, fsrcs: list[Field | None], ov: Overrides) -> None:
         resolving: list[str] = []
@@ -605,14 +721,20 @@ class Merger:
             hint = ""
             unknown = next((lbl for i, lbl in non_shareable if i in ov.unknown_target), None)
             if unknown is not None:
-                hint = (f' (please note that "{dest.name}.{fname}" has an @override directive in {unknown} '
-                        "that targets an unknown subgraph so this could be due to misspelling the "
-                        "@override(from:) argument)")
-            self.error("INVALID_FIELD_SHARING",
-                       f'Non-shareable field "{dest.name}.{fname}" is resolved from multiple subgraphs: it is '
-                       f"resolved from {_human_list(resolving, 'subgraph', 'subgraphs')} and defined as "
-                       f"non-shareable in {which}{hint}",
-                       dest.name, fname, ", ".join(self.names[i] for i, _ in non_shareable))
+                hint = (
+                    f' (please note that "{dest.name}.{fname}" has an @override directive in {unknown} '
+                    "that targets an unknown subgraph so this could be due to misspelling the "
+                    "@override(from:) argument)"
+                )
+            self.error(
+                "INVALID_FIELD_SHARING",
+                f'Non-shareable field "{dest.name}.{fname}" is resolved from multiple subgraphs: it is '
+                f"resolved from {_human_list(resolving, 'subgraph', 'subgraphs')} and defined as "
+                f"non-shareable in {which}{hint}",
+                dest.name,
+                fname,
+                ", ".join(self.names[i] for i, _ in non_shareable),
+            )
 
     def merge_union(self, dest: SType, srcs: list[TypeDef | None]) -> None:
         for s in srcs:
@@ -622,8 +744,9 @@ class Merger:
         for m in dest.members:
             for i, s in enumerate(srcs):
                 if s is not None and m in s.members:
-                    dest.directives.append(directive("join__unionMember", [
-                        ("graph", self.graph[i]), ("member", print_string(m))]))
+                    dest.directives.append(
+                        directive("join__unionMember", [("graph", self.graph[i]), ("member", print_string(m))])
+                    )
 
     def merge_enum(self, dest: SType, srcs: list[TypeDef | None]) -> None:
         usage = self.enum_usage.get(dest.name, {"Output"})
@@ -634,26 +757,33 @@ class Merger:
             vsrcs = [s.values.get(name) if s else None for s in srcs]
             value.description = self.description([v.description if v else None for v in vsrcs])
             self.merge_applied([v.directives if v else None for v in vsrcs], value.directives, value.late)
-            value.directives += [directive("join__enumValue", [("graph", self.graph[i])])
-                                 for i, v in enumerate(vsrcs) if v]
+            value.directives += [
+                directive("join__enumValue", [("graph", self.graph[i])]) for i, v in enumerate(vsrcs) if v
+            ]
             inaccessible = any(d.startswith("@inaccessible") for d in value.directives)
             missing = [self.names[i] for i, s in enumerate(srcs) if s and name not in s.values]
             if inaccessible or usage == {"Output"} or not missing:
                 continue
             if usage == {"Input", "Output"}:
                 having = [self.names[i] for i, v in enumerate(vsrcs) if v]
-                self.error("ENUM_VALUE_MISMATCH",
-                           f'Enum type "{dest.name}" is used as both input type and output type, but value '
-                           f'"{name}" is not defined in all the subgraphs defining "{dest.name}": "{name}" is '
-                           f"defined in {subgraph_list(having)} but not in {subgraph_list(missing)}",
-                           dest.name, subgraph=", ".join(missing))
+                self.error(
+                    "ENUM_VALUE_MISMATCH",
+                    f'Enum type "{dest.name}" is used as both input type and output type, but value '
+                    f'"{name}" is not defined in all the subgraphs defining "{dest.name}": "{name}" is '
+                    f"defined in {subgraph_list(having)} but not in {subgraph_list(missing)}",
+                    dest.name,
+                    subgraph=", ".join(missing),
+                )
             else:
                 del dest.values[name]
         if not dest.values:
-            self.error("EMPTY_MERGED_ENUM_TYPE",
-                       f'None of the values of enum type "{dest.name}" are defined consistently in all the '
-                       "subgraphs defining that type. As only values common to all subgraphs are merged, this "
-                       "would result in an empty type.", dest.name)
+            self.error(
+                "EMPTY_MERGED_ENUM_TYPE",
+                f'None of the values of enum type "{dest.name}" are defined consistently in all the '
+                "subgraphs defining that type. As only values common to all subgraphs are merged, this "
+                "would result in an empty type.",
+                dest.name,
+            )
 
     def merge_input(self, dest: SType, srcs: list[TypeDef | None]) -> None:
         for fname, fsrcs in self.field_sources(dest, srcs).items():
@@ -664,20 +794,30 @@ class Merger:
             missing = [self.names[i] for i, s in enumerate(srcs) if s and fsrcs[i] is None]
             if inaccessible or not missing:
                 continue
-            required = [self.names[i] for i, s in enumerate(fsrcs)
-                        if s and isinstance(s.type, NonNullTypeNode) and s.default is None]
+            required = [
+                self.names[i]
+                for i, s in enumerate(fsrcs)
+                if s and isinstance(s.type, NonNullTypeNode) and s.default is None
+            ]
             if required:
-                self.error("REQUIRED_INPUT_FIELD_MISSING_IN_SOME_SUBGRAPH",
-                           f'Input object field "{dest.name}.{fname}" is required in some subgraphs but does '
-                           f"not appear in all subgraphs: it is required in {subgraph_list(required)} but "
-                           f"does not appear in {subgraph_list(missing)}", dest.name, fname,
-                           ", ".join(required + missing))
+                self.error(
+                    "REQUIRED_INPUT_FIELD_MISSING_IN_SOME_SUBGRAPH",
+                    f'Input object field "{dest.name}.{fname}" is required in some subgraphs but does '
+                    f"not appear in all subgraphs: it is required in {subgraph_list(required)} but "
+                    f"does not appear in {subgraph_list(missing)}",
+                    dest.name,
+                    fname,
+                    ", ".join(required + missing),
+                )
             del dest.fields[fname]
         if not dest.fields:
-            self.error("EMPTY_MERGED_INPUT_TYPE",
-                       f'None of the fields of input object type "{dest.name}" are consistently defined in all '
-                       "the subgraphs defining that type. As only fields common to all subgraphs are merged, "
-                       "this would result in an empty type.", dest.name)
+            self.error(
+                "EMPTY_MERGED_INPUT_TYPE",
+                f'None of the fields of input object type "{dest.name}" are consistently defined in all '
+                "the subgraphs defining that type. As only fields common to all subgraphs are merged, "
+                "this would result in an empty type.",
+                dest.name,
+            )
 
     def add_interface_object_fields(self) -> None:
         """Fields an @interfaceObject provides reach every implementation of the interface."""
@@ -687,11 +827,21 @@ class Merger:
                 for fname, itf_field in itf.fields.items():
                     if fname in t.fields or not self.provided_by_itf_object(fname, itf_name):
                         continue
-                    copied = SField(fname, itf_field.type, itf_field.description, {
-                        n: SArg(a.name, a.type, a.description, a.default,
-                                [d for d in a.directives if not d.startswith("@join__")])
-                        for n, a in itf_field.args.items()
-                    })
+                    copied = SField(
+                        fname,
+                        itf_field.type,
+                        itf_field.description,
+                        {
+                            n: SArg(
+                                a.name,
+                                a.type,
+                                a.description,
+                                a.default,
+                                [d for d in a.directives if not d.startswith("@join__")],
+                            )
+                            for n, a in itf_field.args.items()
+                        },
+                    )
                     copied.directives = [d for d in itf_field.all_directives() if not d.startswith("@join__")]
                     copied.directives.append("@join__field")
                     t.fields[fname] = copied
@@ -710,14 +860,26 @@ class Merger:
                 for fname in self.types[itf_name].fields:
                     if fname in t.fields:
                         continue
-                    with_field = [s.name for s in self.subs if s.types.get(itf_name) is not None
-                                  and s.types[itf_name].kind == "interface" and fname in s.types[itf_name].fields]
-                    implementing = [s.name for s in self.subs if s.types.get(t.name) is not None
-                                    and itf_name in s.types[t.name].interfaces]
-                    self.error("INTERFACE_FIELD_NO_IMPLEM",
-                               f'Interface field "{itf_name}.{fname}" is declared in {subgraph_list(with_field)} '
-                               f'but type "{t.name}", which implements "{itf_name}" only in '
-                               f'{subgraph_list(implementing)} does not have field "{fname}".', t.name, fname)
+                    with_field = [
+                        s.name
+                        for s in self.subs
+                        if s.types.get(itf_name) is not None
+                        and s.types[itf_name].kind == "interface"
+                        and fname in s.types[itf_name].fields
+                    ]
+                    implementing = [
+                        s.name
+                        for s in self.subs
+                        if s.types.get(t.name) is not None and itf_name in s.types[t.name].interfaces
+                    ]
+                    self.error(
+                        "INTERFACE_FIELD_NO_IMPLEM",
+                        f'Interface field "{itf_name}.{fname}" is declared in {subgraph_list(with_field)} '
+                        f'but type "{t.name}", which implements "{itf_name}" only in '
+                        f'{subgraph_list(implementing)} does not have field "{fname}".',
+                        t.name,
+                        fname,
+                    )
 
     def merge_directive_defs(self) -> dict[str, SDirectiveDef]:
         """Executable directives survive only if every subgraph defines them (intersection)."""
@@ -727,13 +889,16 @@ class Merger:
             defs = [s.directive_defs.get(name) for s in self.subs]
             if any(x is None for x in defs):
                 continue
-            locations = [loc for loc in d.locations if loc in EXECUTABLE_LOCATIONS
-                         and all(loc in x.locations for x in defs if x)]
+            locations = [
+                loc for loc in d.locations if loc in EXECUTABLE_LOCATIONS and all(loc in x.locations for x in defs if x)
+            ]
             if not locations:
                 continue
-            args = [SArg(a.name, type_str(a.type), a.description,
-                         print_value(a.default) if a.default is not None else None)
-                    for a in d.args.values() if all(x and a.name in x.args for x in defs)]
+            args = [
+                SArg(a.name, type_str(a.type), a.description, print_value(a.default) if a.default is not None else None)
+                for a in d.args.values()
+                if all(x and a.name in x.args for x in defs)
+            ]
             out[name] = SDirectiveDef(name, args, all(x.repeatable for x in defs if x), locations, d.description)
         return out
 
@@ -748,5 +913,3 @@ def _parse_type(text: str) -> TypeNode:
     from graphql.language.parser import parse_type
 
     return parse_type(text, no_location=True)
-
-

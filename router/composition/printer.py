@@ -25,8 +25,7 @@ LINK = "https://specs.apollo.dev/link/v1.0"
 INDENT = "  "
 
 _LINK_DEFS = {
-    "link": "directive @link(url: String, as: String, for: link__Purpose, import: [link__Import]) "
-    "repeatable on SCHEMA",
+    "link": "directive @link(url: String, as: String, for: link__Purpose, import: [link__Import]) repeatable on SCHEMA",
     "link__Import": "scalar link__Import",
     "link__Purpose": 'enum link__Purpose {\n  """\n  `SECURITY` features provide metadata necessary to '
     'securely resolve fields.\n  """\n  SECURITY\n\n  """\n  `EXECUTION` features provide metadata '
@@ -53,16 +52,14 @@ def _join_defs(version: tuple[int, int]) -> dict[str, str]:
         field_args += ", contextArguments: [join__ContextArgument!]"
     defs = {
         "join__enumValue": "directive @join__enumValue(graph: join__Graph!) repeatable on ENUM_VALUE",
-        "join__field": f"directive @join__field({field_args}) repeatable on FIELD_DEFINITION | "
-        "INPUT_FIELD_DEFINITION",
+        "join__field": f"directive @join__field({field_args}) repeatable on FIELD_DEFINITION | INPUT_FIELD_DEFINITION",
         "join__graph": "directive @join__graph(name: String!, url: String!) on ENUM_VALUE",
         "join__implements": "directive @join__implements(graph: join__Graph!, interface: String!) "
         "repeatable on OBJECT | INTERFACE",
         "join__type": "directive @join__type(graph: join__Graph!, key: join__FieldSet, extension: "
         "Boolean! = false, resolvable: Boolean! = true, isInterfaceObject: Boolean! = false) "
         "repeatable on OBJECT | INTERFACE | UNION | ENUM | INPUT_OBJECT | SCALAR",
-        "join__unionMember": "directive @join__unionMember(graph: join__Graph!, member: String!) "
-        "repeatable on UNION",
+        "join__unionMember": "directive @join__unionMember(graph: join__Graph!, member: String!) repeatable on UNION",
         "join__FieldSet": "scalar join__FieldSet",
     }
     if version >= (0, 4):
@@ -147,10 +144,7 @@ def _args(args: list[SArg], indent: str = "") -> str:
         return ""
     if all(not a.description for a in args):
         return "(" + ", ".join(_arg(a) for a in args) + ")"
-    lines = [
-        _description(a.description, "  " + indent, i == 0) + "  " + indent + _arg(a)
-        for i, a in enumerate(args)
-    ]
+    lines = [_description(a.description, "  " + indent, i == 0) + "  " + indent + _arg(a) for i, a in enumerate(args)]
     return "(\n" + "\n".join(lines) + "\n" + indent + ")"
 
 
@@ -162,8 +156,10 @@ def _field(f: SField, is_input: bool, first: bool) -> str:
     default = f" = {f.default}" if is_input and f.default is not None else ""
     args = "" if is_input else _args(list(f.args.values()), INDENT)
     return (
-        _description(f.description, INDENT, first) + INDENT
-        + f"{f.name}{args}: {f.type}{default}" + _applied(f.all_directives())
+        _description(f.description, INDENT, first)
+        + INDENT
+        + f"{f.name}{args}: {f.type}{default}"
+        + _applied(f.all_directives())
     )
 
 
@@ -175,8 +171,11 @@ def print_type(t: SType) -> str:
         impls = " implements " + " & ".join(t.interfaces) if t.interfaces else ""
         fields = [_field(f, t.kind == "input", i == 0) for i, f in enumerate(t.fields.values())]
         return (
-            head + f"{keyword} {t.name}{impls}" + _applied(dirs, True, bool(fields))
-            + (" " if not dirs and fields else "") + _block(fields)
+            head
+            + f"{keyword} {t.name}{impls}"
+            + _applied(dirs, True, bool(fields))
+            + (" " if not dirs and fields else "")
+            + _block(fields)
         )
     if t.kind == "union":
         members = " = " + " | ".join(t.members) if t.members else ""
@@ -187,16 +186,22 @@ def print_type(t: SType) -> str:
             for i, v in enumerate(t.values.values())
         ]
         return (
-            head + f"enum {t.name}" + _applied(dirs, True, bool(values))
-            + (" " if not dirs and values else "") + _block(values)
+            head
+            + f"enum {t.name}"
+            + _applied(dirs, True, bool(values))
+            + (" " if not dirs and values else "")
+            + _block(values)
         )
     return head + f"scalar {t.name}" + _applied(dirs, True, False)
 
 
 def print_directive_def(d: SDirectiveDef) -> str:
     return (
-        _description(d.description) + f"directive @{d.name}{_args(d.args)}"
-        + (" repeatable" if d.repeatable else "") + " on " + " | ".join(d.locations)
+        _description(d.description)
+        + f"directive @{d.name}{_args(d.args)}"
+        + (" repeatable" if d.repeatable else "")
+        + " on "
+        + " | ".join(d.locations)
     )
 
 
@@ -209,9 +214,15 @@ def print_supergraph(sg: Supergraph) -> str:
     if sg.uses_tag:
         links.append(directive("link", [("url", print_string("https://specs.apollo.dev/tag/v0.3"))]))
     if sg.uses_inaccessible:
-        links.append(directive("link", [
-            ("url", print_string("https://specs.apollo.dev/inaccessible/v0.2")), ("for", "SECURITY"),
-        ]))
+        links.append(
+            directive(
+                "link",
+                [
+                    ("url", print_string("https://specs.apollo.dev/inaccessible/v0.2")),
+                    ("for", "SECURITY"),
+                ],
+            )
+        )
     roots = [f"{INDENT}{k}: {sg.roots[k]}" for k in ("query", "mutation", "subscription") if k in sg.roots]
     schema = "schema" + _applied(links, True, bool(roots)) + _block(roots)
 

@@ -47,27 +47,59 @@ from graphql import (
 
 FEDERATION_URL = re.compile(r"^https://specs\.apollo\.dev/federation/v(\d+)\.(\d+)$")
 FEDERATION_DIRECTIVES = (
-    "key", "requires", "provides", "external", "tag", "extends", "shareable",
-    "inaccessible", "override", "composeDirective", "interfaceObject",
-    "authenticated", "requiresScopes", "policy", "context", "fromContext",
-    "cost", "listSize",
+    "key",
+    "requires",
+    "provides",
+    "external",
+    "tag",
+    "extends",
+    "shareable",
+    "inaccessible",
+    "override",
+    "composeDirective",
+    "interfaceObject",
+    "authenticated",
+    "requiresScopes",
+    "policy",
+    "context",
+    "fromContext",
+    "cost",
+    "listSize",
 )
 # Types and fields that federation adds to every subgraph; never merged.
-NON_MERGED_TYPES = frozenset({
-    "_Any", "_Entity", "_Service", "_FieldSet", "FieldSet", "federation__FieldSet",
-    "link__Import", "link__Purpose", "federation__Scope", "federation__Policy",
-    "federation__ContextFieldValue",
-})
+NON_MERGED_TYPES = frozenset(
+    {
+        "_Any",
+        "_Entity",
+        "_Service",
+        "_FieldSet",
+        "FieldSet",
+        "federation__FieldSet",
+        "link__Import",
+        "link__Purpose",
+        "federation__Scope",
+        "federation__Policy",
+        "federation__ContextFieldValue",
+    }
+)
 NON_MERGED_QUERY_FIELDS = frozenset({"_entities", "_service"})
 BUILTIN_SCALARS = frozenset({"String", "Int", "Float", "Boolean", "ID"})
 BUILTIN_DIRECTIVES = frozenset({"include", "skip", "deprecated", "specifiedBy", "oneOf"})
 ROOT_KINDS = ("query", "mutation", "subscription")
 DEFAULT_ROOT_NAMES = {"query": "Query", "mutation": "Mutation", "subscription": "Subscription"}
 
-EXECUTABLE_LOCATIONS = frozenset({
-    "QUERY", "MUTATION", "SUBSCRIPTION", "FIELD", "FRAGMENT_DEFINITION",
-    "FRAGMENT_SPREAD", "INLINE_FRAGMENT", "VARIABLE_DEFINITION",
-})
+EXECUTABLE_LOCATIONS = frozenset(
+    {
+        "QUERY",
+        "MUTATION",
+        "SUBSCRIPTION",
+        "FIELD",
+        "FRAGMENT_DEFINITION",
+        "FRAGMENT_SPREAD",
+        "INLINE_FRAGMENT",
+        "VARIABLE_DEFINITION",
+    }
+)
 
 
 class SubgraphParseError(Exception):
@@ -264,8 +296,12 @@ _KINDS: list[tuple[tuple[type, ...], str]] = [
     ((ScalarTypeDefinitionNode, ScalarTypeExtensionNode), "scalar"),
 ]
 _EXTENSIONS = (
-    ObjectTypeExtensionNode, InterfaceTypeExtensionNode, UnionTypeExtensionNode,
-    EnumTypeExtensionNode, InputObjectTypeExtensionNode, ScalarTypeExtensionNode,
+    ObjectTypeExtensionNode,
+    InterfaceTypeExtensionNode,
+    UnionTypeExtensionNode,
+    EnumTypeExtensionNode,
+    InputObjectTypeExtensionNode,
+    ScalarTypeExtensionNode,
 )
 
 
@@ -286,7 +322,7 @@ def parse_subgraph(name: str, url: str, sdl: str) -> Subgraph:
         raise SubgraphParseError(
             "UNSUPPORTED_FEDERATION_VERSION",
             f'[{name}] Subgraph "{name}" does not @link the Federation 2 spec '
-            '(https://specs.apollo.dev/federation/v2.x); Federation 1 subgraphs are not supported',
+            "(https://specs.apollo.dev/federation/v2.x); Federation 1 subgraphs are not supported",
         )
     # Root types are merged under their default names, whatever the subgraph calls them.
     renames = {t: DEFAULT_ROOT_NAMES[k] for k, t in roots.items()}
@@ -299,8 +335,11 @@ def parse_subgraph(name: str, url: str, sdl: str) -> Subgraph:
             if dname in r.names or dname in ("link", "core") or dname in BUILTIN_DIRECTIVES:
                 continue
             directive_defs[dname] = DirectiveDef(
-                dname, {a.name.value: _input_value(r, a) for a in d.arguments or ()},
-                d.repeatable, [loc.value for loc in d.locations], _desc(d),
+                dname,
+                {a.name.value: _input_value(r, a) for a in d.arguments or ()},
+                d.repeatable,
+                [loc.value for loc in d.locations],
+                _desc(d),
             )
             continue
         kind = next((k for classes, k in _KINDS if isinstance(d, classes)), None)
@@ -315,9 +354,7 @@ def parse_subgraph(name: str, url: str, sdl: str) -> Subgraph:
         if t is None:
             t = types[tname] = TypeDef(kind, tname)
         elif t.kind != kind:
-            raise SubgraphParseError(
-                "INVALID_GRAPHQL", f'[{name}] Type "{tname}" is defined with different kinds'
-            )
+            raise SubgraphParseError("INVALID_GRAPHQL", f'[{name}] Type "{tname}" is defined with different kinds')
         (t.extension_blocks if isinstance(d, _EXTENSIONS) else t.definition_blocks).add(block)
         if t.description is None:
             t.description = _desc(d)
@@ -332,13 +369,16 @@ def parse_subgraph(name: str, url: str, sdl: str) -> Subgraph:
                 continue
             if isinstance(f, FieldDefinitionNode):
                 args = {a.name.value: _input_value(r, a) for a in f.arguments or ()}
-                t.fields[f.name.value] = Field(
-                    f.name.value, f.type, _desc(f), args, r.applied(f.directives), block
-                )
+                t.fields[f.name.value] = Field(f.name.value, f.type, _desc(f), args, r.applied(f.directives), block)
             else:
                 assert isinstance(f, InputValueDefinitionNode)
                 t.fields[f.name.value] = Field(
-                    f.name.value, f.type, _desc(f), {}, r.applied(f.directives), block,
+                    f.name.value,
+                    f.type,
+                    _desc(f),
+                    {},
+                    r.applied(f.directives),
+                    block,
                     f.default_value,
                 )
     # Federation gives every subgraph a Query type (it hosts `_entities`/`_service`).

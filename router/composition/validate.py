@@ -42,9 +42,7 @@ def print_applied(d: Applied) -> str:
     return f"@{d.source_name or d.name}" + (f"({args})" if args else "")
 
 
-def walk_field_set(
-    sub: Subgraph, parent: TypeDef, fields: str, implementations: bool = False
-) -> Iterator[Target]:
+def walk_field_set(sub: Subgraph, parent: TypeDef, fields: str, implementations: bool = False) -> Iterator[Target]:
     """Yield every field a field set selects; raises FieldSetError if invalid."""
     try:
         sel = parse_field_set(fields)
@@ -53,15 +51,14 @@ def walk_field_set(
     yield from _walk(sub, parent, sel, False, implementations)
 
 
-def _walk(
-    sub: Subgraph, parent: TypeDef, sel: SelectionSetNode, ext: bool, impls: bool
-) -> Iterator[Target]:
+def _walk(sub: Subgraph, parent: TypeDef, sel: SelectionSetNode, ext: bool, impls: bool) -> Iterator[Target]:
     for s in field_set_selections(sel):
         if isinstance(s, InlineFragmentNode):
             cond = sub.types.get(s.type_condition.name.value) if s.type_condition else parent
             if cond is None:
                 raise FieldSetError(
-                    "INVALID_FIELDS", f'Unknown type "{s.type_condition.name.value}"'  # type: ignore[union-attr]
+                    "INVALID_FIELDS",
+                    f'Unknown type "{s.type_condition.name.value}"',  # type: ignore[union-attr]
                 )
             yield from _walk(sub, cond, s.selection_set, ext, impls)
             continue
@@ -71,9 +68,7 @@ def _walk(
             continue
         f = parent.fields.get(name)
         if f is None:
-            raise FieldSetError(
-                "INVALID_FIELDS", f'Cannot query field "{name}" on type "{parent.name}"'
-            )
+            raise FieldSetError("INVALID_FIELDS", f'Cannot query field "{name}" on type "{parent.name}"')
         if s.alias is not None:
             raise FieldSetError(
                 "INVALID_FIELDS",
@@ -156,7 +151,11 @@ def validate_subgraph(sub: Subgraph) -> list[CompositionIssue]:
         issues.append(CompositionIssue(code, f"[{sub.name}] {msg}", sub.name, type_name, field_name))
 
     def check(
-        directive: str, parent: TypeDef, d: Applied, where: str, owner: tuple[str, str | None],
+        directive: str,
+        parent: TypeDef,
+        d: Applied,
+        where: str,
+        owner: tuple[str, str | None],
         on_field: Callable[[Target], None],
     ) -> None:
         prefix = f"On {where}, for {print_applied(d)}: "
@@ -179,6 +178,7 @@ def validate_subgraph(sub: Subgraph) -> list[CompositionIssue]:
 
     for t in sub.types.values():
         for k in t.all("key"):
+
             def on_key(x: Target, t: TypeDef = t) -> None:
                 if x.field.args:
                     raise FieldSetError(
@@ -193,6 +193,7 @@ def validate_subgraph(sub: Subgraph) -> list[CompositionIssue]:
                         "FIELDS_SELECT_INVALID_TYPE",
                         f'field "{x.type.name}.{x.field.name}" is a {kind} type which is not allowed in @key',
                     )
+
             check("key", t, k, f'type "{t.name}"', (t.name, None), on_key)
         for f in t.fields.values():
             for name in ("requires", "provides"):
@@ -207,7 +208,8 @@ def validate_subgraph(sub: Subgraph) -> list[CompositionIssue]:
                             "PROVIDES_ON_NON_OBJECT_FIELD",
                             f'Invalid @provides directive on field "{t.name}.{f.name}": field has '
                             f'type "{_type_text(f)}" which is not a Composite Type',
-                            t.name, f.name,
+                            t.name,
+                            f.name,
                         )
                         continue
                     parent = target
@@ -219,6 +221,7 @@ def validate_subgraph(sub: Subgraph) -> list[CompositionIssue]:
                             f'field "{x.type.name}.{x.field.name}" should not be part of a @{name} '
                             "since it is already provided by this subgraph (it is not marked @external)",
                         )
+
                 check(name, parent, d, f'field "{t.name}.{f.name}"', (t.name, f.name), on_field)
     if not issues:
         used = used_fields(sub)
@@ -231,7 +234,8 @@ def validate_subgraph(sub: Subgraph) -> list[CompositionIssue]:
                         "federation directive (@key, @provides, @requires) or to satisfy an "
                         "interface; the field declaration has no use and should be removed (or the "
                         "field should not be @external).",
-                        t.name, f.name,
+                        t.name,
+                        f.name,
                     )
     return issues
 

@@ -16,9 +16,7 @@ import pytest
 _REPO = str(Path(__file__).resolve().parents[2])
 if sys.path[0] != _REPO:
     sys.path.insert(0, _REPO)
-    if "router" in sys.modules and not (sys.modules["router"].__file__ or "").startswith(
-        _REPO + "/router/"
-    ):
+    if "router" in sys.modules and not (sys.modules["router"].__file__ or "").startswith(_REPO + "/router/"):
         del sys.modules["router"]
 
 from router.compose import SubgraphSource  # noqa: E402
@@ -32,8 +30,12 @@ class Oracle:
     def compose(self, subgraphs: list[SubgraphSource]) -> dict[str, Any]:
         payload = json.dumps([{"name": s.name, "url": s.url, "sdl": s.sdl} for s in subgraphs])
         out = subprocess.run(
-            ["node", str(ORACLE / "compose.js")], input=payload, capture_output=True,
-            text=True, check=True, timeout=120,
+            ["node", str(ORACLE / "compose.js")],
+            input=payload,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
         )
         result: dict[str, Any] = json.loads(out.stdout)
         return result
@@ -46,7 +48,10 @@ def oracle() -> Oracle:
         pytest.fail("node and npm are needed to run the @apollo/composition oracle")
     if not (ORACLE / "node_modules" / "@apollo" / "composition").is_dir():
         subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund"], cwd=ORACLE, check=True,
-            capture_output=True, timeout=600,
+            ["npm", "ci", "--no-audit", "--no-fund"],
+            cwd=ORACLE,
+            check=True,
+            capture_output=True,
+            timeout=600,
         )
     return Oracle()

@@ -35,9 +35,7 @@ def load_set(directory: Path) -> list[SubgraphSource]:
 
 def _valid_sets() -> list[Any]:
     sets: list[Any] = [
-        pytest.param(d, id=d.name)
-        for d in sorted(FIXTURES.iterdir())
-        if d.is_dir() and d.name != "errors"
+        pytest.param(d, id=d.name) for d in sorted(FIXTURES.iterdir()) if d.is_dir() and d.name != "errors"
     ]
     product = REPO / "schema"
     if any(p.name != "supergraph.graphql" for p in product.glob("*.graphql")):
@@ -86,9 +84,7 @@ def test_supergraph_matches_apollo(directory: Path, oracle: Oracle) -> None:
 
 
 def _error_cases() -> list[Any]:
-    return [
-        pytest.param(d, id=d.name) for d in sorted((FIXTURES / "errors").iterdir()) if d.is_dir()
-    ]
+    return [pytest.param(d, id=d.name) for d in sorted((FIXTURES / "errors").iterdir()) if d.is_dir()]
 
 
 @pytest.mark.parametrize("directory", _error_cases())
