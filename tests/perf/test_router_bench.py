@@ -1,0 +1,255 @@
+"""Benchmark: our router vs Apollo Gateway over the same four subgraphs.
+
+Both routers run side by side (one process each), over one subgraph stack (its
+own process), and are loaded one after the other with the same requests by
+autocannon. Two scenarios:
+
+- ``storefront-home``: the storefront's home query for a signed-in shopper with
+  a cart and orders: users -> (cart, orders) -> catalog, lists three levels deep.
+- ``admin-varying-vars``: an admin dashboard query whose variables differ on
+  every request (orders page size and status, product search, price filter,
+  sort), fanning out over all four subgraphs.
+
+Reported per router: requests/s, p50/p99 latency, the router process's CPU time
+per request (psutil) and the subgraph stack's; with the ratios. Written to
+tests/perf/results/latest.json and printed. Only correctness is asserted (the
+routers answer identically, without errors); never timings.
+
+SHOPGRAPH_BENCH_SECONDS (default 5) per router per scenario,
+SHOPGRAPH_BENCH_WARMUP (default 2), SHOPGRAPH_BENCH_CONNECTIONS (default 16).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import random
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import pytest
+
+from tests.perf import bench
+
+pytestmark = pytest.mark.perf
+
+HOME = """query StorefrontHome {
+  me {
+    name email
+    cart {
+      totalQuantity subtotal { amount currencyCode }
+      items { quantity product { name price { amount currencyCode } category { name } } }
+    }
+    orders(first: 10) {
+      totalCount
+      edges { node {
+        number status total { amount currencyCode }
+        items { quantity unitPrice { amount } product { name sku price { amount } } }
+      } }
+    }
+  }
+}"""
+
+DASHBOARD = """query AdminDashboard($orders: Int!, $status: OrderStatus, $products: Int!,
+    $search: String, $minPrice: Decimal, $sort: ProductSortKey, $reverse: Boolean!) {
+  me { name cart { totalQuantity items { quantity product { name } } } }
+  allOrders(first: $orders, status: $status) {
+    totalCount
+    edges { node {
+      number status total { amount }
+      user { email name }
+      items { quantity product { name price { amount currencyCode } category { name } } }
+    } }
+  }
+  products(first: $products, search: $search, filter: { minPrice: $minPrice },
+           sortKey: $sort, reverse: $reverse) {
+    totalCount
+    edges { node { sku name price { amount } inStock category { name slug } } }
+  }
+}"""
+
+SEARCHES = [None, None, "headphones", "laptop", "knife", "speaker", "mixer", "keyboard", "lamp", "pro"]
+SORTS = [None, "PRICE", "NAME", "NEWEST"]
+ADDRESS = {
+    "name": "Sam Shopper",
+    "line1": "1 Demo Street",
+    "city": "Springfield",
+    "postalCode": "12345",
+    "country": "US",
+}
+
+
+@dataclass
+class Scenario:
+    name: str
+    description: str
+    token: str
+    bodies: list[bytes]
+
+
+def _call(url: str, query: str, variables: dict[str, Any] | None = None, token: str | None = None) -> dict[str, Any]:
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    r = httpx.post(
+        url, json={"query": query, "variables": variables or {}}, headers=headers, timeout=60, trust_env=False
+    )
+    payload: dict[str, Any] = r.json()
+    assert not payload.get("errors"), payload
+    return payload["data"]  # type: ignore[no-any-return]
+
+
+def _login(urls: dict[str, str], email: str, password: str) -> str:
+    d = _call(
+        urls["users"],
+        "mutation($i: LoginInput!) { login(input: $i) { accessToken userErrors { code message } } }",
+        {"i": {"email": email, "password": password}},
+    )
+    assert not d["login"]["userErrors"], d
+    return str(d["login"]["accessToken"])
+
+
+def _fill_cart(urls: dict[str, str], token: str, product_ids: list[str]) -> None:
+    for pid in product_ids:
+        d = _call(
+            urls["cart"],
+            "mutation($i: AddToCartInput!) { addToCart(input: $i) { userErrors { code message } } }",
+            {"i": {"productId": pid, "quantity": 1}},
+            token,
+        )
+        assert not d["addToCart"]["userErrors"], d
+
+
+def seed(info: dict[str, Any]) -> tuple[str, str]:
+    """Orders and a cart for the demo shopper, a cart for the admin; their access tokens."""
+    urls: dict[str, str] = info["urls"]
+    accounts = {role: (email, password) for role, email, password in info["accounts"]}
+    shopper = _login(urls, *accounts["CUSTOMER"])
+    admin = _login(urls, *accounts["ADMIN"])
+    d = _call(urls["catalog"], "{ products(first: 100, filter: { inStock: true }) { edges { node { id } } } }")
+    ids = [e["node"]["id"] for e in d["products"]["edges"]]
+    rng = random.Random(7)
+    for _ in range(12):
+        _fill_cart(urls, shopper, rng.sample(ids, 3))
+        d = _call(
+            urls["orders"],
+            "mutation($i: CheckoutInput!) { checkout(input: $i) { order { id } userErrors { code message } } }",
+            {"i": {"idempotencyKey": str(uuid.uuid4()), "shippingAddress": ADDRESS}},
+            shopper,
+        )
+        assert not d["checkout"]["userErrors"], d
+    _fill_cart(urls, shopper, rng.sample(ids, 6))
+    _fill_cart(urls, admin, rng.sample(ids, 2))
+    return shopper, admin
+
+
+def scenarios(shopper: str, admin: str) -> list[Scenario]:
+    rng = random.Random(11)
+    bodies: list[bytes] = []
+    seen: set[bytes] = set()
+    while len(bodies) < 400:
+        variables = {
+            "orders": rng.randint(3, 12),
+            "status": rng.choice([None, None, None, "PENDING"]),
+            "products": rng.randint(5, 20),
+            "search": rng.choice(SEARCHES),
+            "minPrice": rng.choice([None, str(rng.randint(0, 300))]),
+            "sort": rng.choice(SORTS),
+            "reverse": rng.random() < 0.5,
+        }
+        body = json.dumps({"query": DASHBOARD, "operationName": "AdminDashboard", "variables": variables}).encode()
+        if body not in seen:
+            seen.add(body)
+            bodies.append(body)
+    return [
+        Scenario(
+            "storefront-home",
+            "storefront home query (shopper: cart of 6, 12 orders x 3 items), same request every time",
+            shopper,
+            [json.dumps({"query": HOME, "operationName": "StorefrontHome"}).encode()],
+        ),
+        Scenario(
+            "admin-varying-vars",
+            "admin dashboard query, different variables on every request (400 distinct bodies, round-robin)",
+            admin,
+            bodies,
+        ),
+    ]
+
+
+def check_identical(urls: list[str], sc: Scenario, sample: int) -> None:
+    """Every router gives the same JSON for the same request, with data and no errors."""
+    step = max(1, len(sc.bodies) // sample)
+    with httpx.Client(timeout=60, trust_env=False) as client:
+        for body in sc.bodies[::step]:
+            answers = []
+            for url in urls:
+                r = client.post(
+                    url,
+                    content=body,
+                    headers={"content-type": "application/json", "authorization": f"Bearer {sc.token}"},
+                )
+                assert r.status_code == 200, r.text
+                answers.append(r.json())
+            assert not answers[0].get("errors"), answers[0]
+            assert answers[0]["data"], answers[0]
+            for other in answers[1:]:
+                assert other == answers[0], (sc.name, body)
+
+
+@pytest.fixture(scope="module")
+def perf_tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("perf")
+
+
+@pytest.fixture(scope="module")
+def subgraph_stack() -> Iterator[bench.Proc]:
+    bench.npm_ci(bench.HERE, "autocannon")
+    bench.npm_ci(bench.ORACLE, "@apollo/gateway")
+    with bench.stack_process() as stack:
+        yield stack
+
+
+def test_router_vs_apollo_gateway(subgraph_stack: bench.Proc, perf_tmp: Path) -> None:
+    seconds = bench.env_float("SHOPGRAPH_BENCH_SECONDS", 5)
+    warmup = bench.env_float("SHOPGRAPH_BENCH_WARMUP", 2)
+    connections = bench.env_int("SHOPGRAPH_BENCH_CONNECTIONS", 16)
+    info = subgraph_stack.info
+    shopper, admin = seed(info)
+    supergraph = bench.supergraph_for(dict(info["urls"]), perf_tmp / "supergraph.graphql")
+    jwks, secret = info["jwks_url"], info["service_secret"]
+
+    results: list[dict[str, Any]] = []
+    with bench.our_router(supergraph, jwks, secret) as ours, bench.apollo_gateway(supergraph, jwks, secret) as peer:
+        for sc in scenarios(shopper, admin):
+            check_identical([ours.url, peer.url], sc, sample=40)
+            headers = {"authorization": f"Bearer {sc.token}"}
+            ms = [
+                bench.measure(r, subgraph_stack, headers, sc.bodies, seconds, warmup, connections, perf_tmp)
+                for r in (ours, peer)
+            ]
+            check_identical([ours.url, peer.url], sc, sample=10)  # still identical after load
+            results.append(
+                {
+                    "name": sc.name,
+                    "description": sc.description,
+                    "measurements": [bench.as_dict(m) for m in ms],
+                    "ratios": bench.ratios(*ms),
+                }
+            )
+            for m in ms:
+                assert m.errors == 0 and m.bad == 0, (sc.name, m)
+                assert m.requests > 0, (sc.name, m)
+
+    payload = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": {"cpus": psutil.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "settings": {"seconds": seconds, "warmup": warmup, "connections": connections},
+        "scenarios": results,
+    }
+    out = bench.write_results(payload)
+    print(f"\n{bench.table(results)}\n(written to {out})")
