@@ -1,9 +1,10 @@
-"""The ``shopgraph`` command: dev, migrate, seed, compose, router."""
+"""The ``shopgraph`` command: dev, migrate, seed, compose, router, relay."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib
 import importlib.util
 import logging
@@ -150,6 +151,28 @@ def _router(supergraph: Path, host: str, port: int) -> int:
     return 0
 
 
+# -- relay -------------------------------------------------------------------------------------
+
+
+async def _relay() -> int:
+    """The orders outbox relay on its own (run the apps with SHOPGRAPH_OUTBOX_RELAY=0 then)."""
+    from subgraphs.kit.config import Settings
+    from subgraphs.orders.events import relay
+
+    settings = Settings.from_env()
+    if not settings.database_url or not settings.redis_url:
+        print("shopgraph relay: set DATABASE_URL and REDIS_URL", file=sys.stderr)
+        return 2
+    task = asyncio.create_task(relay(settings).run())
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    print(f"relaying orders.outbox to {settings.redis_prefix}orders:events", flush=True)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return 0
+
+
 # -- entry point -------------------------------------------------------------------------------
 
 
@@ -177,6 +200,8 @@ def parser() -> argparse.ArgumentParser:
     router.add_argument("--supergraph", type=Path, required=True)
     router.add_argument("--host", default="127.0.0.1")
     router.add_argument("--port", type=int, default=DEV_PORT_BASE)
+
+    commands.add_parser("relay", help="publish the orders outbox to Redis (DATABASE_URL, REDIS_URL)")
     return cli
 
 
@@ -195,6 +220,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _compose(args.out, args.port_base)
         if args.command == "router":
             return _router(args.supergraph, args.host, args.port)
+        if args.command == "relay":
+            return asyncio.run(_relay())
     except KeyboardInterrupt:
         return 130
     except RuntimeError as exc:  # start-up problems we can explain (port taken, server failed)

@@ -211,6 +211,7 @@ class Stack:
     - ``router``: a factory for the router's ASGI app (``compose_router`` for ours),
       served as ``"router"`` once the subgraphs are healthy; or call
       ``start_router()`` on a running stack.
+    - ``settings_overrides``: Settings fields to set, e.g. ``{"outbox_relay": False}``.
     """
 
     def __init__(
@@ -224,6 +225,7 @@ class Stack:
         data_dir: Path | None = None,
         router: RouterFactory | None = None,
         log_level: str = "warning",
+        settings_overrides: Mapping[str, object] | None = None,
     ) -> None:
         self.subgraphs = tuple(subgraphs) if subgraphs is not None else available_subgraphs()
         self.fresh_database = fresh_database
@@ -233,6 +235,7 @@ class Stack:
         self.data_dir = data_dir
         self.router = router
         self.log_level = log_level
+        self.settings_overrides = dict(settings_overrides or {})
         self.settings: Settings | None = None
         self.urls: dict[str, str] = {}  # name -> http://host:port/graphql
         self.apps: dict[str, Starlette] = {}  # subgraph name -> its app (``app.state.runtime``)
@@ -258,6 +261,8 @@ class Stack:
 
     async def _start(self) -> None:
         database_url, redis_url = self._exit.enter_context(backing_services(self.data_dir))
+        extra = dict(self.settings_overrides)
+        redis_url = str(extra.pop("redis_url", redis_url))  # a Redis of the caller's (tests restart one)
         overrides: dict[str, object] = {}
         if self.fresh_database:
             database_url = await create_database(database_url)
@@ -276,7 +281,7 @@ class Stack:
             redis_url=redis_url,
             service_secret=os.environ.get("SHOPGRAPH_SERVICE_SECRET") or secrets.token_urlsafe(32),
             subgraph_urls=dict(self.urls),
-            **overrides,
+            **(overrides | extra),
         )
 
         await migrate_all(settings, self.subgraphs)

@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import timedelta
+from typing import Any, TypeVar, cast
 
 import orjson
 import redis.asyncio as aioredis
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.federation import Schema
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from .auth import (
     ANONYMOUS,
@@ -35,6 +38,9 @@ from .auth import (
 from .config import Settings
 from .db import Database
 from .service_client import ServiceClient
+from .websocket import AuthenticatingTransportWS
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -47,6 +53,14 @@ class Runtime:
     redis: aioredis.Redis
     verifier: TokenVerifier
     clients: dict[str, ServiceClient] = field(default_factory=dict)
+    # Long-lived parts a subgraph adds at start-up (its event hub, say), one per type.
+    parts: dict[type[Any], Any] = field(default_factory=dict)
+
+    def provide(self, part: object) -> None:
+        self.parts[type(part)] = part
+
+    def get(self, kind: type[T]) -> T:
+        return cast(T, self.parts[kind])
 
     def client(self, target: str) -> ServiceClient:
         if target not in self.clients:
@@ -85,8 +99,18 @@ ContextFactory = Callable[[Runtime, Identity, Request | WebSocket], RequestConte
 
 
 class _GraphQLView(GraphQL[RequestContext, None]):
+    # Subscriptions over WebSocket speak graphql-transport-ws only (what routers and
+    # graphql-ws clients use); the token comes with connection_init.
+    graphql_transport_ws_handler_class = AuthenticatingTransportWS
+
     def __init__(self, schema: Schema, make_context: ContextFactory) -> None:
-        super().__init__(schema, graphql_ide="graphiql", allow_queries_via_get=True)
+        super().__init__(
+            schema,
+            graphql_ide="graphiql",
+            allow_queries_via_get=True,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            connection_init_wait_timeout=timedelta(seconds=10),
+        )
         self._make_context = make_context
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> RequestContext:
@@ -130,11 +154,14 @@ def create_app(
     routes: Sequence[BaseRoute] = (),
     public_key: KeyLookup | None = None,
     on_startup: Callable[[Runtime], Awaitable[None]] | None = None,
+    background: Sequence[Callable[[Runtime], AbstractAsyncContextManager[None]]] = (),
 ) -> Starlette:
     """Build one subgraph's ASGI app.
 
     ``public_key`` lets the users subgraph verify access tokens from its own key
     store; every other subgraph fetches the users subgraph's JWKS over HTTP.
+    ``background`` are entered after start-up and left at shutdown, in reverse
+    (long-running tasks such as an outbox relay).
     """
 
     @contextlib.asynccontextmanager
@@ -144,10 +171,13 @@ def create_app(
         verifier = TokenVerifier(public_key or JwksClient(settings.jwks_url).get, settings.service_secret)
         runtime = Runtime(name=name, settings=settings, db=db, redis=redis, verifier=verifier)
         app.state.runtime = runtime
-        if on_startup:
-            await on_startup(runtime)
         try:
-            yield
+            if on_startup:
+                await on_startup(runtime)
+            async with contextlib.AsyncExitStack() as parts:
+                for part in background:
+                    await parts.enter_async_context(part(runtime))
+                yield
         finally:
             await runtime.close()
 
@@ -161,6 +191,7 @@ def create_app(
     return Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
             Route("/health", health),
             *routes,
         ],

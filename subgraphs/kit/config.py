@@ -28,6 +28,8 @@ class Settings:
     # Failed logins per account (and per client address) before a lock-out.
     login_max_failures: int = 5
     login_lockout_seconds: int = 15 * 60
+    # Run the outbox relay inside the app (off when a standalone `shopgraph relay` does it).
+    outbox_relay: bool = True
 
     def database_url_for(self, subgraph: str) -> str:
         return self.database_urls.get(subgraph, self.database_url)
@@ -59,6 +61,7 @@ class Settings:
             },
             "redis_prefix": env.get("SHOPGRAPH_REDIS_PREFIX", "shopgraph:"),
             "currency": env.get("SHOPGRAPH_CURRENCY", "USD"),
+            "outbox_relay": env.get("SHOPGRAPH_OUTBOX_RELAY", "1").strip().lower() not in ("0", "false", "off", "no"),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

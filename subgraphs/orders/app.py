@@ -11,6 +11,7 @@ from subgraphs.kit.app import create_app as create_subgraph_app
 from subgraphs.kit.auth import Identity
 from subgraphs.kit.config import Settings
 
+from .events import order_events
 from .schema import OrdersContext, schema
 
 
@@ -19,4 +20,6 @@ def make_context(runtime: Runtime, identity: Identity, request: Request | WebSoc
 
 
 def create_app(settings: Settings) -> Starlette:
-    return create_subgraph_app(name="orders", schema=schema, settings=settings, make_context=make_context)
+    return create_subgraph_app(
+        name="orders", schema=schema, settings=settings, make_context=make_context, background=[order_events]
+    )

@@ -25,6 +25,7 @@ from subgraphs.kit.pagination import Connection, build_connection, decode_cursor
 from .loaders import Loaders, PageKey
 from .models import orders
 from .service import Orders, Status, order_number, parse_order_number
+from .subscriptions import Subscription
 
 
 @dataclass
@@ -324,6 +325,7 @@ class Mutation:
 schema = strawberry.federation.Schema(
     query=Query,
     mutation=Mutation,
+    subscription=Subscription,
     types=[Order, User, Product],
     extensions=[MaskUnexpectedErrors],
 )

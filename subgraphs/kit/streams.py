@@ -1,0 +1,285 @@
+"""Fan-out of an outbox's events to in-process subscribers: one Redis reader per process.
+
+The hub reads the relay's stream (XREAD BLOCK) and hands each event, in id
+order, to every subscriber's bounded queue. PostgreSQL stays the source of
+truth, so nothing Redis forgets is lost:
+
+- each stream entry names the event before it (``prev``); when that is newer
+  than the last event the hub delivered, the stream lost entries (Redis
+  restarted empty, or trimmed past a slow reader) and the hub takes the missing
+  range from the outbox table before going on;
+- after any Redis error, and whenever a read times out idle, the hub checks the
+  outbox for published events it has not delivered;
+- a subscriber that resumes ``after`` an id replays from the outbox up to the
+  hub's position, then continues live: no gap and no duplicate, because
+  committed outbox ids form a prefix (see ``kit.outbox``) and the hand-over
+  happens in one step of the event loop.
+
+A subscriber whose queue fills up is dropped with ``SubscriberTooSlow`` (it can
+resume from its last id) rather than letting memory grow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import Any, Generic, Protocol, TypeVar
+
+import orjson
+import redis.asyncio as aioredis
+from sqlalchemy import Table
+
+from .db import Database
+from .outbox import OutboxEvent, last_event_id, read_events
+
+log = logging.getLogger("shopgraph.streams")
+
+
+class HasId(Protocol):
+    @property
+    def id(self) -> int: ...
+
+
+E = TypeVar("E", bound=HasId)
+Enrich = Callable[[Sequence[OutboxEvent]], Awaitable[Sequence[E]]]
+
+
+class SubscriberTooSlow(Exception):
+    """The subscriber fell too far behind; resume with ``after`` its last id."""
+
+    def __init__(self, last_id: int | None) -> None:
+        super().__init__(f"Too slow to keep up with the events; resubscribe with after: {last_id or 0}.")
+        self.last_id = last_id
+
+
+class HubClosed(Exception):
+    """The process is shutting down."""
+
+
+class _Queue(Generic[E]):
+    __slots__ = ("closed", "items", "limit", "overflowed", "ready")
+
+    def __init__(self, limit: int) -> None:
+        self.items: deque[E] = deque()
+        self.limit = limit
+        self.ready = asyncio.Event()
+        self.overflowed = False
+        self.closed = False
+
+    def push(self, events: Sequence[E]) -> bool:
+        if len(self.items) + len(events) > self.limit:
+            self.overflowed = True
+            self.items.clear()
+        else:
+            self.items.extend(events)
+        self.ready.set()
+        return not self.overflowed
+
+
+def decode_entry(event_id: int, fields: dict[bytes, bytes]) -> OutboxEvent:
+    return OutboxEvent(
+        id=event_id,
+        event_type=fields[b"type"].decode(),
+        aggregate_id=uuid.UUID(fields[b"aggregate"].decode()),
+        payload=orjson.loads(fields[b"payload"]),
+        created_at=datetime.fromisoformat(fields[b"created"].decode()),
+    )
+
+
+class Subscription(Generic[E]):
+    """One subscriber's place in the hub: events after ``head`` arrive in its queue."""
+
+    def __init__(self, hub: EventHub[E], queue: _Queue[E], head: int) -> None:
+        self.hub = hub
+        self.queue = queue
+        self.head = head
+
+    async def events(self, after: int | None) -> AsyncIterator[E]:
+        """Events after ``after`` (None: after ``head``): those up to ``head`` from PostgreSQL, then live."""
+        cursor = after
+        while cursor is not None and cursor < self.head:
+            page = await self.hub.replay(cursor, upto=self.head)
+            if not page:
+                break
+            for event in page:
+                cursor = event.id
+                yield event
+        queue = self.queue
+        while True:
+            if queue.overflowed:
+                raise SubscriberTooSlow(cursor)
+            if not queue.items:
+                if queue.closed:
+                    raise HubClosed("The server is shutting down; resubscribe.")
+                queue.ready.clear()
+                await queue.ready.wait()
+                continue
+            event = queue.items.popleft()
+            if cursor is None or event.id > cursor:
+                cursor = event.id
+                yield event
+
+    def close(self) -> None:
+        self.hub.unsubscribe(self)
+
+
+class EventHub(Generic[E]):
+    def __init__(
+        self,
+        *,
+        db: Database,
+        table: Table,
+        redis_url: str,
+        stream: str,
+        enrich: Enrich[E],
+        queue_limit: int = 2000,
+        page_size: int = 500,
+        block_ms: int = 2000,
+    ) -> None:
+        self.db = db
+        self.table = table
+        self.redis_url = redis_url
+        self.stream = stream
+        self.enrich = enrich
+        self.queue_limit = queue_limit
+        self.page_size = page_size
+        self.block_ms = block_ms
+        self.last_id = 0  # the newest event handed to subscribers
+        self._queues: set[_Queue[E]] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._queues)
+
+    async def start(self) -> None:
+        async with self.db.read() as conn:
+            self.last_id = await last_event_id(conn, self.table)
+        self._task = asyncio.create_task(self._run(), name=f"event-hub:{self.stream}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for queue in self._queues:
+            queue.closed = True
+            queue.ready.set()
+
+    # -- subscribers -------------------------------------------------------------------------
+
+    def subscribe(self) -> Subscription[E]:
+        """Register now: the subscription gets every event after ``head`` (the hub's position now)."""
+        subscription = Subscription(self, _Queue(self.queue_limit), self.last_id)
+        self._queues.add(subscription.queue)  # same loop step as reading ``head``: the hand-over point
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription[E]) -> None:
+        self._queues.discard(subscription.queue)
+
+    async def events(self, after: int | None = None) -> AsyncIterator[E]:
+        """Every event after ``after`` (None: from now on), in id order, each once."""
+        cursor = after
+        if cursor is not None:
+            # Catch up from PostgreSQL first, without a queue filling up meanwhile.
+            while True:
+                page = await self.replay(cursor, published_only=True)
+                for event in page:
+                    cursor = event.id
+                    yield event
+                if len(page) < self.page_size:
+                    break
+        subscription = self.subscribe()
+        try:
+            async for event in subscription.events(cursor):
+                yield event
+        finally:
+            subscription.close()
+
+    async def replay(self, after: int, *, upto: int | None = None, published_only: bool = False) -> Sequence[E]:
+        async with self.db.read() as conn:
+            found = await read_events(
+                conn, self.table, after=after, upto=upto, limit=self.page_size, published_only=published_only
+            )
+        return await self.enrich(found) if found else []
+
+    def _deliver(self, events: Sequence[E]) -> None:
+        if not events:
+            return
+        self.last_id = events[-1].id
+        for queue in list(self._queues):
+            if not queue.push(events):
+                self._queues.discard(queue)
+
+    # -- the reader --------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        redis: aioredis.Redis | None = None
+        backoff = 0.05
+        try:
+            while True:
+                try:
+                    if redis is None:
+                        redis = aioredis.from_url(
+                            self.redis_url, socket_timeout=self.block_ms / 1000 + 5, socket_connect_timeout=2
+                        )
+                        await redis.ping()
+                        await self._catch_up()  # what the stream may have lost while we were away
+                    reply: Any = await redis.xread(
+                        {self.stream: f"{self.last_id}-0"}, count=self.page_size, block=self.block_ms
+                    )
+                    if reply:
+                        await self._take(reply[0][1])
+                    else:
+                        await self._catch_up()
+                    backoff = 0.05
+                except Exception as exc:
+                    log.warning("event hub %s: %s; retrying in %.2fs", self.stream, exc, backoff)
+                    if redis is not None:
+                        with contextlib.suppress(Exception):
+                            await redis.aclose()
+                        redis = None
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 2.0)
+        finally:
+            if redis is not None:
+                with contextlib.suppress(Exception):
+                    await redis.aclose()
+
+    async def _take(self, entries: Sequence[tuple[bytes, dict[bytes, bytes]]]) -> None:
+        batch: list[OutboxEvent] = []
+        cursor = self.last_id
+        for entry_id, fields in entries:
+            event_id = int(entry_id.split(b"-", 1)[0])
+            if event_id <= cursor:
+                continue
+            prev = int(fields.get(b"prev", b"0"))
+            if prev > cursor:
+                # The stream lost (cursor, prev]: deliver what we have, then those, from PostgreSQL.
+                if batch:
+                    self._deliver(await self.enrich(batch))
+                    batch = []
+                await self._deliver_range(cursor, prev)
+            batch.append(decode_entry(event_id, fields))
+            cursor = event_id
+        if batch:
+            self._deliver(await self.enrich(batch))
+
+    async def _catch_up(self) -> None:
+        async with self.db.read() as conn:
+            newest = await last_event_id(conn, self.table)
+        if newest > self.last_id:
+            await self._deliver_range(self.last_id, newest)
+
+    async def _deliver_range(self, after: int, upto: int) -> None:
+        while after < upto:
+            page = await self.replay(after, upto=upto)
+            if not page:
+                return
+            self._deliver(page)
+            after = page[-1].id

@@ -1,0 +1,99 @@
+"""Who is on a WebSocket: graphql-transport-ws with the token in ``connection_init``.
+
+HTTP requests are authenticated by the app's middleware from their headers; a
+WebSocket carries its token in the ``connection_init`` payload instead
+(``{"Authorization": "Bearer <token>"}``; ``authorization`` and a bare
+``token`` are accepted too), falling back to the upgrade request's
+``Authorization`` header. The identity then holds for the whole connection:
+
+- a bad token closes the connection with 4401 and the reason (never silently
+  anonymous);
+- a token's expiry closes the connection with 4401 "Token expired", so a
+  subscription never outlives the credential that authorised it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import jwt
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
+
+from .auth import InvalidToken, bearer_token
+
+if TYPE_CHECKING:
+    from .app import RequestContext, Runtime  # noqa: F401 (RequestContext: the handler's type argument)
+
+log = logging.getLogger("shopgraph.websocket")
+
+# Close codes, in graphql-ws' 44xx family: 4401 is its "Unauthorized".
+CLOSE_UNAUTHORIZED = 4401
+_MAX_REASON_BYTES = 123  # a close frame's reason must fit in 123 bytes
+
+
+def close_reason(text: str) -> str:
+    return text.encode()[:_MAX_REASON_BYTES].decode(errors="ignore")
+
+
+def connection_token(payload: dict[str, Any], header: str | None) -> str | None:
+    """The bearer token of a connection: from connection_init's payload, else the upgrade header."""
+    for key in ("Authorization", "authorization"):
+        value = payload.get(key)
+        if value is not None:
+            if not isinstance(value, str):
+                raise InvalidToken("Authorization must be 'Bearer <token>'")
+            return bearer_token(value)
+    token = payload.get("token")
+    if token is not None:
+        if not isinstance(token, str) or not token.strip():
+            raise InvalidToken("token must be a non-empty string")
+        return token.strip()
+    return bearer_token(header)
+
+
+def token_expiry(token: str) -> float | None:
+    """``exp`` of a token already verified (so its claims can be trusted)."""
+    exp = jwt.decode(token, options={"verify_signature": False}).get("exp")
+    return float(exp) if isinstance(exp, int | float) else None
+
+
+class AuthenticatingTransportWS(BaseGraphQLTransportWSHandler["RequestContext", None]):
+    """strawberry's graphql-transport-ws handler, authenticating at connection_init."""
+
+    _expiry: asyncio.Task[None] | None = None
+
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        payload = message.get("payload")
+        if self.connection_init_received or self.connection_timed_out or not isinstance(payload, dict | None):
+            await super().handle_connection_init(message)  # strawberry refuses these itself
+            return
+        context = self.context
+        runtime: Runtime = context.runtime
+        header = context.request.headers.get("authorization") if context.request is not None else None
+        try:
+            token = connection_token(payload or {}, header)
+            if token is not None:
+                context.identity = await runtime.verifier.verify(token)
+                expires_at = token_expiry(token)
+                if expires_at is not None:
+                    self._expiry = asyncio.create_task(self._close_at(expires_at))
+        except InvalidToken as exc:
+            await self.websocket.close(CLOSE_UNAUTHORIZED, close_reason(f"Invalid token: {exc}"))
+            return
+        await super().handle_connection_init(message)
+
+    async def _close_at(self, expires_at: float) -> None:
+        await asyncio.sleep(max(0.0, expires_at - time.time()))
+        log.info("closing a WebSocket: its token expired")
+        with contextlib.suppress(Exception):  # the peer may be gone already
+            await self.websocket.close(CLOSE_UNAUTHORIZED, "Token expired")
+
+    async def shutdown(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+        await super().shutdown()
