@@ -82,6 +82,11 @@ class Orders:
 
         lines = await clients.cart_lines(self.cart, user_id, viewer.role)
         if not lines:
+            # A concurrent retry with this key may have placed the order and
+            # emptied the cart since we looked: then that order is the answer.
+            placed = await self._by_key(user_id, key)
+            if placed is not None:
+                return placed
             raise UserInputError(Code.CART_EMPTY, "The cart is empty.", ["input"])
         reservation_id = uuid.uuid5(RESERVATION_NAMESPACE, f"{user_id}:{key}")
         priced = await clients.reserve_stock(self.catalog, reservation_id, lines)
