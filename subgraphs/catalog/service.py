@@ -6,7 +6,7 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Any
@@ -101,9 +101,9 @@ class ProductListing:
     def page(self, limit: int, after: Sequence[Any] | None) -> Select[Any]:
         statement = select(products, self.sort_column.label("sort_value")).where(*self.conditions())
         if after is not None:
-            value, last_id = after
+            value, last_id = self._cursor_key(after)
             key = tuple_(self.sort_column, products.c.id)
-            bound = tuple_(literal(self._cursor_value(value)), literal(uuid.UUID(str(last_id))))
+            bound = tuple_(literal(value), literal(last_id))
             statement = statement.where(key < bound if self.descending else key > bound)
         order = [self.sort_column, products.c.id]
         statement = statement.order_by(*(c.desc() if self.descending else c.asc() for c in order))
@@ -116,17 +116,26 @@ class ProductListing:
         value = row.sort_value
         return [value.isoformat() if isinstance(value, datetime) else value, str(row.id)]
 
-    def _cursor_value(self, value: Any) -> Any:
+    def _cursor_key(self, after: Sequence[Any]) -> tuple[Any, uuid.UUID]:
+        """A client's cursor back into (sort value, id): a forged one is a client error, never a 500."""
+        value, last_id = after
         try:
-            if self.sort is SortKey.NEWEST:
-                return datetime.fromisoformat(str(value))
-            if self.sort is SortKey.PRICE:
-                return int(value)
-            if self.sort is SortKey.RELEVANCE:
-                return float(value)
-            return str(value)
-        except (TypeError, ValueError) as exc:
+            return self._cursor_value(value), uuid.UUID(str(last_id))
+        except (TypeError, ValueError, OverflowError) as exc:
             raise bad_input("Invalid cursor.") from exc
+
+    def _cursor_value(self, value: Any) -> Any:
+        if self.sort is SortKey.NEWEST:
+            # Normalised here, so a date PostgreSQL cannot hold fails now rather than in the driver.
+            return datetime.fromisoformat(str(value)).astimezone(UTC)
+        if self.sort is SortKey.PRICE:
+            price = int(value)
+            if not -(2**63) <= price < 2**63:
+                raise ValueError("price out of range")
+            return price
+        if self.sort is SortKey.RELEVANCE:
+            return float(value)
+        return str(value)
 
 
 @dataclass(frozen=True)
@@ -236,6 +245,10 @@ class Catalog:
             exists = (await conn.execute(select(products.c.stock).where(products.c.id == product_id))).one_or_none()
         if exists is None:
             raise UserInputError(Code.PRODUCT_NOT_FOUND, "No such product.", ["input", "productId"])
+        if delta > 0:
+            raise UserInputError(
+                Code.INVALID_QUANTITY, f"Stock is at most {MAX_STOCK}; {exists.stock} now.", ["input", "delta"]
+            )
         raise UserInputError(
             Code.STOCK_BELOW_ZERO,
             f"Only {exists.stock} in stock; cannot remove {-delta}.",
