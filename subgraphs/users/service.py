@@ -120,21 +120,20 @@ class Accounts:
     async def login(self, email: str, password: str) -> Session:
         email = email.strip()
         failures_key = self.runtime.redis_key("login-failures", email.lower())
-        failures = int(await self.runtime.redis.get(failures_key) or 0)
-        if failures >= self.settings.login_max_failures:
+        # Count the attempt before checking the password, atomically: concurrent guesses
+        # cannot all slip past the limit while their (slow) hashes are being verified.
+        attempts = int(await self.runtime.redis.incr(failures_key))
+        if attempts > self.settings.login_max_failures:
             ttl = max(int(await self.runtime.redis.ttl(failures_key)), 1)
             raise UserInputError(
                 Code.ACCOUNT_LOCKED,
                 f"Too many failed sign-ins. Try again in {(ttl + 59) // 60} minute(s).",
             )
+        await self.runtime.redis.expire(failures_key, self.settings.login_lockout_seconds)
         async with self.db.read() as conn:
             user = (await conn.execute(select(users).where(func.lower(users.c.email) == email.lower()))).one_or_none()
         ok = await _verify_password(user.password_hash if user else _DUMMY_HASH, password)
         if user is None or not ok:
-            async with self.runtime.redis.pipeline(transaction=True) as pipe:
-                pipe.incr(failures_key)
-                pipe.expire(failures_key, self.settings.login_lockout_seconds)
-                await pipe.execute()
             raise UserInputError(Code.INVALID_CREDENTIALS, "Wrong email or password.")
         await self.runtime.redis.delete(failures_key)
         async with self.db.transaction() as conn:
