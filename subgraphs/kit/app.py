@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.federation import Schema
-from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, MULTIPART_SUBSCRIPTION_PROTOCOL
 
 from .auth import (
     ANONYMOUS,
@@ -99,8 +99,8 @@ ContextFactory = Callable[[Runtime, Identity, Request | WebSocket], RequestConte
 
 
 class _GraphQLView(GraphQL[RequestContext, None]):
-    # Subscriptions over WebSocket speak graphql-transport-ws only (what routers and
-    # graphql-ws clients use); the token comes with connection_init.
+    # Subscriptions: over WebSocket graphql-transport-ws only (what routers and graphql-ws
+    # clients use; the token comes with connection_init), and over HTTP multipart.
     graphql_transport_ws_handler_class = AuthenticatingTransportWS
 
     def __init__(self, schema: Schema, make_context: ContextFactory) -> None:
@@ -108,7 +108,7 @@ class _GraphQLView(GraphQL[RequestContext, None]):
             schema,
             graphql_ide="graphiql",
             allow_queries_via_get=True,
-            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, MULTIPART_SUBSCRIPTION_PROTOCOL),
             connection_init_wait_timeout=timedelta(seconds=10),
         )
         self._make_context = make_context

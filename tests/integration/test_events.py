@@ -18,6 +18,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import httpx
 import pytest
 from gql.transport.exceptions import TransportError
 from sqlalchemy import func, select
@@ -433,3 +434,16 @@ async def test_redis_restart_loses_nothing(faults: _FaultStack, fault_db: Databa
     # A subscriber arriving after the restart resumes from PostgreSQL, not the emptied stream.
     async with subscription(faults.stack.url("orders"), ORDER_EVENTS, {"after": str(marker - 1)}, token) as feed:
         assert _ids(await feed.wait(101)) == emitted
+
+
+async def test_multipart_http_subscriptions_are_authorised_too(stack: ThreadedStack) -> None:
+    """The subgraph also streams subscriptions over multipart HTTP; the same rules apply."""
+    customer = mint_internal_token(stack.settings.service_secret, "router", user_id=uuid.uuid4(), role="CUSTOMER")
+    headers = {"Authorization": f"Bearer {customer}", "Accept": 'multipart/mixed;subscriptionSpec="1.0"'}
+    async with httpx.AsyncClient(timeout=15) as client:
+        response = await client.post(
+            stack.url("orders"), json={"query": "subscription { orderEvents { id } }"}, headers=headers
+        )
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("multipart/mixed")
+    assert '"FORBIDDEN"' in response.text and '"orderEvents"' not in response.text.split("errors")[0]
