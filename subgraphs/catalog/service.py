@@ -11,7 +11,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, Row, Select, func, insert, literal, select, text, tuple_, update
+from sqlalchemy import ColumnElement, Float, Row, Select, delete, func, insert, literal, select, text, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
 from subgraphs.kit.db import Database
@@ -331,8 +331,12 @@ class Catalog:
             previous = (
                 await conn.execute(select(stock_reservations).where(stock_reservations.c.id == reservation_id))
             ).one_or_none()
-            if previous is not None:
+            if previous is not None and previous.released_at is None:
                 return [_reserved_from_json(line) for line in previous.lines]
+            if previous is not None:
+                # Released (its checkout failed and gave the stock back): a retry takes
+                # the stock again, or the order it makes would hold none.
+                await conn.execute(delete(stock_reservations).where(stock_reservations.c.id == reservation_id))
             # Lock in id order so concurrent multi-line reservations cannot deadlock.
             rows = {
                 r.id: r

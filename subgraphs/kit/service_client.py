@@ -12,9 +12,10 @@ import asyncio
 import uuid
 from typing import Any
 
+import httpx
 from gql import Client, GraphQLRequest
 from gql.client import AsyncClientSession
-from gql.transport.exceptions import TransportError, TransportQueryError
+from gql.transport.exceptions import TransportConnectionFailed, TransportError, TransportQueryError
 from gql.transport.httpx import HTTPXAsyncTransport
 
 from .auth import mint_internal_token
@@ -29,7 +30,11 @@ class ServiceClient:
         self.caller = caller
         self._secret = secret
         self._client = Client(
-            transport=HTTPXAsyncTransport(url=url, timeout=10.0),
+            # Idle connections are dropped before the server's keep-alive (uvicorn: 5 s)
+            # closes them, so a request rarely lands on a connection being closed.
+            transport=HTTPXAsyncTransport(
+                url=url, timeout=10.0, limits=httpx.Limits(max_connections=100, keepalive_expiry=2.0)
+            ),
             fetch_schema_from_transport=False,
         )
         self._session: AsyncClientSession | None = None
@@ -44,12 +49,17 @@ class ServiceClient:
         role: str | None = None,
     ) -> dict[str, Any]:
         token = mint_internal_token(self._secret, self.caller, user_id=user_id, role=role)
+        request = GraphQLRequest(document, variable_values=variables)
+        headers = {"Authorization": f"Bearer {token}"}
         try:
             session = self._session or await self._connect()
-            request = GraphQLRequest(document, variable_values=variables)
-            result: dict[str, Any] = await session.execute(
-                request, extra_args={"headers": {"Authorization": f"Bearer {token}"}}
-            )
+            try:
+                result: dict[str, Any] = await session.execute(request, extra_args={"headers": headers})
+            except TransportConnectionFailed:
+                # A pooled connection closed under us: retry once on a fresh one. Every
+                # internal operation is idempotent (reads, or keyed by a reservation /
+                # checkout id), so a repeat cannot apply a change twice.
+                result = await session.execute(request, extra_args={"headers": headers})
         except TransportQueryError as exc:
             raise ApiError(f"The {self.target} service refused the call: {exc}", "SERVICE_ERROR") from exc
         except (TransportError, OSError) as exc:

@@ -599,8 +599,9 @@ async def test_default_sort_is_newest_first(
         ({"inStock": True}, lambda n, p, s: s > 0),
         ({"inStock": False}, lambda n, p, s: s == 0),
         ({"inStock": True, "maxPrice": "5"}, lambda n, p, s: s > 0 and p <= 5),
+        ({"minPrice": "-5", "maxPrice": "90000000000000000"}, lambda n, p, s: True),
     ],
-    ids=["min", "max", "range", "free", "empty-range", "in-stock", "sold-out", "combined"],
+    ids=["min", "max", "range", "free", "empty-range", "in-stock", "sold-out", "combined", "unbounded"],
 )
 async def test_filters_select_exactly_the_matching_products(
     stack: ThreadedStack,
@@ -679,6 +680,8 @@ BAD_LISTINGS: dict[str, dict[str, Any]] = {
     "search-too-long": {"search": "lamp " * 41},
     "min-price-sub-cent": {"filter": {"minPrice": "1.005"}},
     "max-price-sub-cent": {"filter": {"maxPrice": "0.001"}},
+    "min-price-huge": {"filter": {"minPrice": "1e30"}},
+    "max-price-huge-negative": {"filter": {"maxPrice": "-1e30"}},
 }
 
 
@@ -854,6 +857,23 @@ async def test_release_puts_stock_back_once(stack: ThreadedStack, client: httpx.
     assert data(await release(stack, client, reservation))["releaseStock"] == {"released": False}
     assert data(await release(stack, client, str(uuid.uuid4())))["releaseStock"] == {"released": False}
     assert [await stock_of(stack, admin, p["id"]) for p in (a, b)] == [4, 3]
+
+
+async def test_a_released_reservation_retried_takes_the_stock_again(
+    stack: ThreadedStack, client: httpx.AsyncClient, admin: str
+) -> None:
+    # Orders releases a reservation when its checkout fails; the shopper's retry
+    # (same key, same reservation id) must hold stock again, or it would oversell.
+    product = await create_product(stack, admin, stock=5)
+    reservation = str(uuid.uuid4())
+    assert data(await reserve(stack, client, [(product["id"], 2)], reservation))["reserveStock"]["userErrors"] == []
+    assert data(await release(stack, client, reservation))["releaseStock"] == {"released": True}
+    assert await stock_of(stack, admin, product["id"]) == 5
+    again = data(await reserve(stack, client, [(product["id"], 3)], reservation))["reserveStock"]
+    assert again["userErrors"] == [] and again["lines"][0]["quantity"] == 3
+    assert await stock_of(stack, admin, product["id"]) == 2
+    assert data(await release(stack, client, reservation))["releaseStock"] == {"released": True}
+    assert await stock_of(stack, admin, product["id"]) == 5
 
 
 async def test_releasing_an_archived_products_stock_still_works(
