@@ -198,9 +198,12 @@ def _price_bound(value: Decimal | None, currency: str, name: str) -> int | None:
     if value is None:
         return None
     try:
-        return to_minor(value, currency)
+        minor = to_minor(value, currency)
     except ValueError as exc:
         raise bad_input(f"`{name}` is not a valid {currency} amount.") from exc
+    if not -(2**63) <= minor < 2**63:  # what PostgreSQL's bigint can compare against
+        raise bad_input(f"`{name}` is out of range.")
+    return minor
 
 
 @strawberry.type
