@@ -108,18 +108,24 @@ class InternalTokens:
         hit = self._cache.get(identity)
         if hit is not None and now - hit[0] < self.reuse:
             return hit[1]
-        claims: dict[str, Any] = {
-            "iss": INTERNAL_ISSUER, "aud": INTERNAL_AUDIENCE, "sub": "service:router",
-            "iat": int(now), "exp": int(now) + self.ttl,
-        }
-        if identity is not None:
-            claims["uid"] = identity.uid
-            claims["role"] = identity.role
-        value = "Bearer " + jwt.encode(claims, self.secret, algorithm="HS256")
+        value = self.header_until(identity, now + self.ttl)
         if len(self._cache) > 10_000:
             self._cache.clear()
         self._cache[identity] = (now, value)
         return value
+
+    def header_until(self, identity: Identity | None, expires_at: float) -> str:
+        """A token valid until ``expires_at``: for a long-lived subgraph connection
+        (a subscription), which the subgraph closes when its token expires."""
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": INTERNAL_ISSUER, "aud": INTERNAL_AUDIENCE, "sub": "service:router",
+            "iat": now, "exp": int(expires_at),
+        }
+        if identity is not None:
+            claims["uid"] = identity.uid
+            claims["role"] = identity.role
+        return "Bearer " + jwt.encode(claims, self.secret, algorithm="HS256")
 
 
 def bearer(authorization: str | None) -> str | None:

@@ -23,6 +23,11 @@ class Settings:
     jwks_min_refetch: float = 10.0  # seconds between JWKS refetches on unknown kids
     # graph enum value (upper-cased) -> URL; overrides join__Graph(url:)
     subgraph_urls: Mapping[str, str] = field(default_factory=dict)
+    # subscriptions (see router/subscriptions.py)
+    max_subscriptions_per_connection: int = 100
+    subscription_buffer: int = 1024  # events queued per subscriber before it is dropped as too slow
+    subscription_heartbeat: float = 5.0  # seconds between SSE/multipart keep-alives
+    subscription_anonymous_ttl: int = 3600  # upstream connection lifetime when the client has no token
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -47,6 +52,9 @@ class Settings:
             jwks_url=e.get("SHOPGRAPH_JWKS_URL") or None,
             service_secret=e.get("SHOPGRAPH_SERVICE_SECRET") or None,
             subgraph_urls=urls,
+            max_subscriptions_per_connection=int(num("SHOPGRAPH_MAX_SUBSCRIPTIONS_PER_CONNECTION", 100)),
+            subscription_buffer=int(num("SHOPGRAPH_SUBSCRIPTION_BUFFER", 1024)),
+            subscription_heartbeat=num("SHOPGRAPH_SUBSCRIPTION_HEARTBEAT", 5.0),
         )
 
 

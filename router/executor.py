@@ -44,11 +44,13 @@ class Executor:
         ] = {}
 
     async def execute(
-        self, plan: QueryPlan, variables: Json, headers: dict[str, str]
+        self, plan: QueryPlan, variables: Json, headers: dict[str, str],
+        data: Json | None = None, first_stage: int = 0,
     ) -> tuple[Json, list[Json]]:
-        data: Json = {}
+        """Run the plan; a subscription event passes its data as the result of stage 0."""
+        data = {} if data is None else data
         errors: list[Json] = []
-        for stage in plan.stages:
+        for stage in plan.stages[first_stage:]:
             if len(stage) == 1:
                 await self._run(stage[0], data, variables, headers, errors)
             else:

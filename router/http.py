@@ -8,7 +8,10 @@ Entry points:
   (synchronous, blocks) reads the supergraph file and runs the app with uvicorn.
 
 Routes: POST/GET ``/graphql`` (GET for queries only; GraphiQL when a browser
-asks for HTML), ``/health``. Responses are ``application/graphql-response+json``
+asks for HTML), ``/health``. Subscriptions (router/subscriptions.py): WebSocket
+``/graphql`` (graphql-transport-ws), and POST/GET ``/graphql`` with
+``Accept: text/event-stream`` (graphql-sse) or ``multipart/mixed;subscriptionSpec``.
+Responses are ``application/graphql-response+json``
 when the client accepts it (request errors -> 400) else ``application/json``
 (request errors -> 200, as legacy clients expect). Malformed requests are 400,
 bad tokens 401; nothing a client sends yields a 500 or a stack trace.
@@ -26,12 +29,16 @@ import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
 from router.auth import AuthError, Identity, InternalTokens, JWKSVerifier, bearer
 from router.config import Settings
 from router.pipeline import Pipeline, RequestError
+from router.streams import respond as stream_response
+from router.subscriptions import SSE, Caller, SubscriptionService, stream_mode, token_expiry
 from router.supergraph import Supergraph
+from router.ws import serve as serve_websocket
 
 log = logging.getLogger("shopgraph.router")
 
@@ -77,7 +84,8 @@ class GraphQLEndpoint:
         self.tokens = InternalTokens(settings.service_secret) if settings.service_secret else None
 
     async def handle(self, request: Request) -> Response:
-        media = _media_type(request)
+        stream = stream_mode(request.headers.get("accept", ""))
+        media = GRAPHQL_RESPONSE if stream == SSE else _media_type(request)
         if ((request.method == "GET" and media is None) or (
             request.method == "GET" and "text/html" in request.headers.get("accept", "")
             and "query" not in request.query_params
@@ -88,7 +96,7 @@ class GraphQLEndpoint:
                                          f"{GRAPHQL_RESPONSE}"}]}, 406, JSON)
         try:
             params = await self._params(request)
-            return await self._execute(request, params, media)
+            return await self._execute(request, params, media, stream)
         except _Bad as b:
             return _respond({"errors": [{"message": str(b), "extensions": {"code": b.code}}]},
                             b.status, media, b.headers)
@@ -155,14 +163,26 @@ class GraphQLEndpoint:
             raise _Bad(400, "'variables' must be a JSON object.")
         return params
 
-    async def _execute(self, request: Request, params: dict[str, Any], media: str) -> Response:
+    async def _execute(self, request: Request, params: dict[str, Any], media: str,
+                       stream: str | None) -> Response:
         identity = await self._identity(request)
         p = self.pipeline.prepare(params["query"], params.get("operationName"))
-        if request.method == "GET" and p.op.kind != "query":
+        if request.method == "GET" and p.op.kind != "query" and not (
+            stream and p.op.kind == "subscription"
+        ):
             raise _Bad(405, f"Can only perform a {p.op.kind} operation from a POST request.",
                        "METHOD_NOT_ALLOWED", {"Allow": "POST"})
         variables = params.get("variables")
         self.pipeline.coerce(p, variables)
+        if p.op.kind == "subscription" or stream == SSE:
+            if stream is None:
+                raise RequestError([{"message": "Subscriptions need a streaming transport: WebSocket "
+                                     "(graphql-transport-ws), Accept: text/event-stream or "
+                                     'Accept: multipart/mixed;subscriptionSpec="1.0".',
+                                     "extensions": {"code": "OPERATION_NOT_SUPPORTED"}}])
+            token = bearer(request.headers.get("authorization"))
+            caller = Caller(identity, token_expiry(token) if identity and token else None)
+            return stream_response(stream, self.subscriptions, p, variables, caller)
         headers = {"content-type": JSON, "accept": JSON}
         if self.tokens is not None:
             headers["authorization"] = self.tokens.header(identity)
@@ -170,7 +190,14 @@ class GraphQLEndpoint:
         return _respond(body, 200, media)
 
     async def _identity(self, request: Request) -> Identity | None:
-        token = bearer(request.headers.get("authorization"))
+        return await self.verify(bearer(request.headers.get("authorization")))
+
+    async def caller(self, token: str | None) -> Caller:
+        """A WebSocket's caller, from the token of its connection_init."""
+        identity = await self.verify(token)
+        return Caller(identity, token_expiry(token) if identity and token else None)
+
+    async def verify(self, token: str | None) -> Identity | None:
         if token is None:
             return None
         if self.verifier is None:
@@ -181,12 +208,14 @@ class GraphQLEndpoint:
         return await self.verifier.verify(token)
 
     pipeline_client: httpx.AsyncClient
+    subscriptions: SubscriptionService
 
 
 def create_app(supergraph_sdl: str, settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     pipeline = Pipeline(supergraph_sdl, settings)
     endpoint = GraphQLEndpoint(pipeline, settings)
+    subscriptions = endpoint.subscriptions = SubscriptionService(pipeline, settings, endpoint.tokens)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -196,6 +225,10 @@ def create_app(supergraph_sdl: str, settings: Settings | None = None) -> Starlet
             pipeline.bind(client)
             endpoint.pipeline_client = client
             yield
+            await subscriptions.close()
+
+    async def websocket(ws: WebSocket) -> None:
+        await serve_websocket(ws, subscriptions, endpoint.caller)
 
     async def health(_: Request) -> Response:
         return _respond({"status": "ok", "subgraphs": sorted(pipeline.urls)}, 200, JSON)
@@ -203,11 +236,13 @@ def create_app(supergraph_sdl: str, settings: Settings | None = None) -> Starlet
     app = Starlette(
         routes=[
             Route("/graphql", endpoint.handle, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", websocket),
             Route("/health", health, methods=["GET"]),
         ],
         lifespan=lifespan,
     )
     app.state.pipeline = pipeline
+    app.state.subscriptions = subscriptions
     return app
 
 
@@ -235,8 +270,27 @@ GRAPHIQL_HTML = """<!doctype html>
 <script crossorigin src="https://unpkg.com/react@18/umd/react.production.min.js"></script>
 <script crossorigin src="https://unpkg.com/react-dom@18/umd/react-dom.production.min.js"></script>
 <script crossorigin src="https://unpkg.com/graphiql@3/graphiql.min.js"></script>
+<script crossorigin src="https://unpkg.com/graphql-ws@5.16.2/umd/graphql-ws.min.js"></script>
 <script>
-  const fetcher = GraphiQL.createFetcher({ url: window.location.pathname });
+  // Subscriptions go over graphql-transport-ws to this same path; the headers
+  // tab (e.g. {"Authorization": "Bearer ..."}) is sent as connection_init payload.
+  const subscriptionUrl = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host
+    + location.pathname;
+  let wsHeaders = {};
+  const wsClient = {
+    subscribe(payload, sink) {
+      const client = graphqlWs.createClient({ url: subscriptionUrl, connectionParams: wsHeaders,
+                                              retryAttempts: 0 });
+      const done = (f) => (x) => { f(x); client.dispose(); };
+      const stop = client.subscribe(payload, { next: (v) => sink.next(v),
+        error: done((e) => sink.error(e instanceof CloseEvent
+          ? new Error(`connection closed: ${e.code} ${e.reason}`) : e)),
+        complete: done(() => sink.complete()) });
+      return () => { stop(); client.dispose(); };
+    },
+  };
+  const base = GraphiQL.createFetcher({ url: location.pathname, subscriptionUrl, wsClient });
+  const fetcher = (params, opts) => { wsHeaders = (opts && opts.headers) || {}; return base(params, opts); };
   ReactDOM.createRoot(document.getElementById('graphiql'))
     .render(React.createElement(GraphiQL, { fetcher, shouldPersistHeaders: true }));
 </script>

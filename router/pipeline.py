@@ -176,9 +176,6 @@ class Pipeline:
         if root is None:
             raise RequestError([_err(f"The schema has no {op.kind} type.",
                                      "GRAPHQL_VALIDATION_FAILED")])
-        if op.kind == "subscription":
-            raise RequestError([_err("Subscriptions are not supported over this transport.",
-                                     "OPERATION_NOT_SUPPORTED")])
         root_names = {s.name for s in op.sels if isinstance(s, Field)}
         intro = bool(root_names & {"__schema", "__type"})
         try:

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from fixtures import edge, shop
+from fixtures import edge, live, shop
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -33,7 +33,7 @@ from router.config import Settings
 from router.http import create_app
 
 ORACLE = Path(__file__).parent / "oracle"
-SETS: dict[str, dict[str, Schema]] = {"shop": shop.SUBGRAPHS, "edge": edge.SUBGRAPHS}
+SETS: dict[str, dict[str, Schema]] = {"shop": shop.SUBGRAPHS, "edge": edge.SUBGRAPHS, "live": live.SUBGRAPHS}
 
 
 def _npm_ready() -> None:

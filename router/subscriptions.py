@@ -1,0 +1,249 @@
+"""Client subscriptions: plan, forward to the owning subgraph, enrich each event.
+
+A subscription is planned like a query. Its root fetch (the one subscription
+field) is sent to the owning subgraph over graphql-transport-ws
+(router/upstream.py); every event the subgraph pushes is taken as that fetch's
+result, the rest of the plan (entity fetches to other subgraphs) runs on it
+and the response is shaped, exactly as for a query. Transports
+(router/ws.py, router/streams.py) consume :class:`Stream.events`.
+
+Each subscriber has a bounded buffer: a subscriber that cannot keep up is
+dropped (``SUBSCRIBER_TOO_SLOW``) rather than buffered without limit. A
+stream ends with ``UNAUTHENTICATED`` "Token expired" when the caller's token
+does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from router.auth import Identity, InternalTokens
+from router.config import Settings
+from router.pipeline import Pipeline, Prepared, RequestError
+from router.upstream import Message, UpstreamError, UpstreamPool
+
+Json = dict[str, Any]
+
+SSE = "sse"
+MULTIPART = "multipart"
+
+
+def stream_mode(accept: str) -> str | None:
+    """The streaming transport an Accept header asks for, if any."""
+    a = accept.lower()
+    if "text/event-stream" in a:
+        return SSE
+    if "multipart/mixed" in a and "subscriptionspec" in a:
+        return MULTIPART
+    return None
+
+
+def error(message: str, code: str) -> Json:
+    return {"message": message, "extensions": {"code": code}}
+
+
+class SubscriptionError(Exception):
+    """The subscription ended with errors (no more events)."""
+
+    def __init__(self, errors: list[Json]) -> None:
+        super().__init__(errors[0].get("message", "subscription failed") if errors else "")
+        self.errors = errors
+
+    @property
+    def code(self) -> str | None:
+        ext = self.errors[0].get("extensions") if self.errors else None
+        return ext.get("code") if isinstance(ext, dict) else None
+
+
+TOKEN_EXPIRED = "Token expired"
+TOO_SLOW = "SUBSCRIBER_TOO_SLOW"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """A verified client: its identity (None: anonymous) and when its token expires."""
+
+    identity: Identity | None = None
+    expires_at: float | None = None
+
+
+def token_expiry(token: str) -> float | None:
+    """``exp`` of a token that has already been verified."""
+    exp = jwt.decode(token, options={"verify_signature": False}).get("exp")
+    return float(exp) if isinstance(exp, int | float) else None
+
+
+class SubscriptionService:
+    def __init__(self, pipeline: Pipeline, settings: Settings, tokens: InternalTokens | None) -> None:
+        self.pipeline = pipeline
+        self.settings = settings
+        self.tokens = tokens
+        names = {g: info.name for g, info in pipeline.supergraph.graphs.items()}
+        self.pool = UpstreamPool(pipeline.urls, names, timeout=settings.subgraph_timeout)
+        self.active = 0  # open client subscriptions
+
+    def prepare(self, query: str, operation_name: str | None, variables: Json | None) -> Prepared:
+        p = self.pipeline.prepare(query, operation_name)
+        self.pipeline.coerce(p, variables)
+        if p.op.kind == "subscription" and (len(p.plan.stages) == 0 or len(p.plan.stages[0]) != 1):
+            raise RequestError(
+                [error("A subscription must select exactly one subgraph field.", "GRAPHQL_VALIDATION_FAILED")]
+            )
+        return p
+
+    def headers(self, caller: Caller) -> dict[str, str]:
+        h = {"content-type": "application/json", "accept": "application/json"}
+        if self.tokens is not None:
+            h["authorization"] = self.tokens.header(caller.identity)
+        return h
+
+    async def execute(self, p: Prepared, variables: Json | None, caller: Caller) -> Json:
+        """A query or mutation sent over a subscription transport."""
+        return await self.pipeline.run(p, dict(variables) if variables else None, self.headers(caller))
+
+    def open(
+        self, p: Prepared, variables: Json | None, caller: Caller, on_overflow: Callable[[], None] | None = None
+    ) -> Stream:
+        return Stream(self, p, dict(variables or {}), caller, on_overflow)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+
+class Stream:
+    """One client subscription: upstream events in, enriched results out."""
+
+    def __init__(
+        self,
+        service: SubscriptionService,
+        p: Prepared,
+        variables: Json,
+        caller: Caller,
+        on_overflow: Callable[[], None] | None,
+    ) -> None:
+        self.service = service
+        self.p = p
+        self.variables = variables
+        Pipeline._add_defaults(p, self.variables)
+        self.caller = caller
+        self.on_overflow = on_overflow
+        self.queue: asyncio.Queue[Message] = asyncio.Queue(service.settings.subscription_buffer)
+        self.fetch = p.plan.stages[0][0]
+
+    def _sink(self, msg: Message) -> None:
+        try:
+            self.queue.put_nowait(msg)
+        except asyncio.QueueFull:
+            while not self.queue.empty():  # drop what is buffered: the subscriber is gone
+                self.queue.get_nowait()
+            n = self.service.settings.subscription_buffer
+            self.queue.put_nowait(
+                (
+                    "closed",
+                    [error(f"Subscriber too slow: more than {n} events waiting; subscription dropped.", TOO_SLOW)],
+                )
+            )
+            if self.on_overflow is not None:
+                self.on_overflow()
+
+    async def events(self, heartbeat: float | None = None) -> AsyncIterator[Json | None]:
+        """Results in order; ``None`` after ``heartbeat`` idle seconds (keep-alive).
+
+        Raises SubscriptionError when the subscription fails; returns when it completes.
+        """
+        svc = self.service
+        c = self.caller
+        now = time.time()
+        exp = c.expires_at or now + svc.settings.subscription_anonymous_ttl
+        retire = c.expires_at or now + svc.settings.subscription_anonymous_ttl / 2
+        tokens = svc.tokens
+        up = svc.pool.connection(
+            self.fetch.graph,
+            (c.identity, c.expires_at),
+            lambda: tokens.header_until(c.identity, exp) if tokens is not None else None,
+            retire,
+            now,
+        )
+        vars_ = {v: self.variables[v] for v in self.fetch.variables if v in self.variables}
+        svc.active += 1
+        op_id: str | None = None
+        try:
+            try:
+                op_id = await up.subscribe({"query": self.fetch.query, "variables": vars_}, self._sink)
+            except UpstreamError as e:
+                raise SubscriptionError([e.error]) from e
+            while True:
+                kind, payload = await self._next(heartbeat)
+                if kind == "idle":
+                    yield None
+                elif kind == "next":
+                    yield await self._enrich(payload if isinstance(payload, dict) else {})
+                elif kind == "complete":
+                    op_id = None
+                    return
+                else:  # error | closed
+                    op_id = None
+                    errs = payload if isinstance(payload, list) else [payload]
+                    raise SubscriptionError([self._upstream_error(e) for e in errs])
+        finally:
+            svc.active -= 1
+            if op_id is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(up.unsubscribe(op_id))
+
+    async def _next(self, heartbeat: float | None) -> Message:
+        exp = self.caller.expires_at
+        timeout = heartbeat
+        if exp is not None:
+            left = exp - time.time()
+            if left <= 0:
+                raise SubscriptionError([error(TOKEN_EXPIRED, "UNAUTHENTICATED")])
+            timeout = left if timeout is None else min(timeout, left)
+        if timeout is None:
+            return await self.queue.get()
+        try:
+            async with asyncio.timeout(timeout):
+                return await self.queue.get()
+        except TimeoutError:
+            if exp is not None and time.time() >= exp:
+                raise SubscriptionError([error(TOKEN_EXPIRED, "UNAUTHENTICATED")]) from None
+            return ("idle", None)
+
+    def _upstream_error(self, e: Any) -> Json:
+        if not isinstance(e, dict):
+            e = {"message": str(e)}
+        out: Json = {"message": e.get("message", "Subgraph error")}
+        if isinstance(e.get("path"), list):
+            out["path"] = e["path"]
+        ext = dict(e.get("extensions") or {})
+        ext.setdefault("code", "DOWNSTREAM_SERVICE_ERROR")
+        ext.setdefault("serviceName", self.service.pool.names.get(self.fetch.graph, self.fetch.graph))
+        out["extensions"] = ext
+        return out
+
+    async def _enrich(self, payload: Json) -> Json:
+        svc = self.service
+        data = payload.get("data")
+        errors = [self._upstream_error(e) for e in payload.get("errors") or ()]
+        if isinstance(data, dict) and len(self.p.plan.stages) > 1:
+            executor = svc.pipeline.executor
+            assert executor is not None
+            _, more = await executor.execute(
+                self.p.plan, self.variables, svc.headers(self.caller), data=data, first_stage=1
+            )
+            errors.extend(more)
+        shaped = svc.pipeline.shaper.shape(
+            self.p.root, self.p.op.sels, data if isinstance(data, dict) else None, self.variables, errors
+        )
+        out: Json = {}
+        if errors:
+            out["errors"] = errors
+        out["data"] = shaped
+        return out

@@ -1,0 +1,230 @@
+"""The graphql-transport-ws protocol (npm ``graphql-ws``) for clients, on /graphql.
+
+The token comes in the ``connection_init`` payload (``Authorization`` or
+``authorization``: "Bearer <token>") or else the upgrade request's
+Authorization header. Close codes follow graphql-ws: 4400 bad message, 4401
+unauthorized (bad token, subscribe before ack, token expired — with the
+reason), 4406 wrong subprotocol, 4408 init timeout, 4409 duplicate id, 4429
+repeated init; 1013 when the client is too slow to keep up with its events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from router.auth import AuthError, bearer
+from router.pipeline import RequestError
+from router.subscriptions import TOO_SLOW, Caller, SubscriptionError, SubscriptionService, error
+
+PROTOCOL = "graphql-transport-ws"
+INIT_TIMEOUT = 10.0
+log = logging.getLogger("shopgraph.router.subscriptions")
+
+Authenticate = Callable[[str | None], Awaitable[Caller]]
+
+
+def _reason(text: str) -> str:
+    return text.encode()[:123].decode(errors="ignore")  # a close reason fits in 123 bytes
+
+
+class Connection:
+    def __init__(self, ws: WebSocket, service: SubscriptionService, authenticate: Authenticate) -> None:
+        self.ws = ws
+        self.service = service
+        self.authenticate = authenticate
+        self.caller: Caller | None = None
+        self.init_received = False
+        self.ops: dict[str, asyncio.Task[None]] = {}
+        self.closing = False
+        self.lock = asyncio.Lock()
+
+    async def run(self) -> None:
+        ws = self.ws
+        offered = ws.scope.get("subprotocols") or []
+        if PROTOCOL not in offered:
+            await ws.accept()
+            await ws.close(4406, "Subprotocol not acceptable")
+            return
+        await ws.accept(subprotocol=PROTOCOL)
+        timers = [asyncio.create_task(self._init_timeout())]
+        try:
+            while True:
+                raw = await ws.receive()
+                if raw["type"] == "websocket.disconnect":
+                    break
+                text = raw.get("text")
+                if text is None and raw.get("bytes") is not None:
+                    text = raw["bytes"].decode("utf-8", "replace")
+                if text is None:
+                    continue
+                timer = await self._handle(text)
+                if timer is not None:
+                    timers.append(timer)
+                if self.closing:
+                    break
+        except WebSocketDisconnect:
+            pass
+        finally:
+            for t in [*timers, *self.ops.values()]:
+                t.cancel()
+            await asyncio.gather(*timers, *self.ops.values(), return_exceptions=True)
+
+    async def close(self, code: int, reason: str) -> None:
+        if self.closing:
+            return
+        self.closing = True
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(5):
+                await self.ws.close(code, _reason(reason))
+
+    async def send(self, msg: dict[str, Any]) -> None:
+        if self.ws.application_state != WebSocketState.CONNECTED or self.closing:
+            return
+        async with self.lock:
+            await self.ws.send_text(orjson.dumps(msg).decode())
+
+    async def _init_timeout(self) -> None:
+        await asyncio.sleep(INIT_TIMEOUT)
+        if self.caller is None:
+            await self.close(4408, "Connection initialisation timeout")
+
+    async def _expire(self, at: float) -> None:
+        await asyncio.sleep(max(0.0, at - time.time()))
+        await self.close(4401, "Token expired")
+
+    async def _handle(self, text: str) -> asyncio.Task[None] | None:
+        try:
+            msg = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            await self.close(4400, "Invalid message received: not JSON")
+            return None
+        kind = msg.get("type") if isinstance(msg, dict) else None
+        if kind == "connection_init":
+            return await self._init(msg.get("payload"))
+        if kind == "ping":
+            await self.send({"type": "pong"})
+        elif kind == "pong":
+            pass
+        elif kind == "subscribe":
+            await self._subscribe(msg)
+        elif kind == "complete":
+            task = self.ops.pop(str(msg.get("id")), None)
+            if task is not None:
+                task.cancel()
+        else:
+            await self.close(4400, f"Invalid message received: unknown type {kind!r}")
+        return None
+
+    async def _init(self, payload: Any) -> asyncio.Task[None] | None:
+        if self.init_received:
+            await self.close(4429, "Too many initialisation requests")
+            return None
+        self.init_received = True
+        if payload is not None and not isinstance(payload, dict):
+            await self.close(4400, "Invalid message received: payload must be an object")
+            return None
+        try:
+            header: Any = None
+            for key in ("Authorization", "authorization"):
+                if payload and key in payload:
+                    header = payload[key]
+                    break
+            else:
+                header = self.ws.headers.get("authorization")
+            if header is not None and not isinstance(header, str):
+                raise AuthError("Authorization must be 'Bearer <token>'")
+            caller = await self.authenticate(bearer(header))
+        except AuthError as e:
+            await self.close(4401, f"Unauthorized: {e}")
+            return None
+        self.caller = caller
+        await self.send({"type": "connection_ack"})
+        if caller.expires_at is not None:
+            return asyncio.create_task(self._expire(caller.expires_at))
+        return None
+
+    async def _subscribe(self, msg: dict[str, Any]) -> None:
+        if self.caller is None:
+            await self.close(4401, "Unauthorized")
+            return
+        op_id = msg.get("id")
+        payload = msg.get("payload")
+        if (
+            not isinstance(op_id, str)
+            or not op_id
+            or not isinstance(payload, dict)
+            or not isinstance(payload.get("query"), str)
+        ):
+            await self.close(4400, "Invalid message received: subscribe needs an id and a query")
+            return
+        if op_id in self.ops:
+            await self.close(4409, f"Subscriber for {op_id} already exists")
+            return
+        limit = self.service.settings.max_subscriptions_per_connection
+        if len(self.ops) >= limit:
+            await self.send(
+                {
+                    "id": op_id,
+                    "type": "error",
+                    "payload": [
+                        error(f"Too many subscriptions on this connection (at most {limit}).", "TOO_MANY_SUBSCRIPTIONS")
+                    ],
+                }
+            )
+            return
+        task = asyncio.create_task(self._operation(op_id, payload, self.caller))
+        self.ops[op_id] = task
+
+    async def _operation(self, op_id: str, payload: dict[str, Any], caller: Caller) -> None:
+        variables = payload.get("variables")
+        op_name = payload.get("operationName")
+        try:
+            if variables is not None and not isinstance(variables, dict):
+                raise RequestError([error("'variables' must be a JSON object.", "BAD_REQUEST")])
+            if op_name is not None and not isinstance(op_name, str):
+                raise RequestError([error("'operationName' must be a string.", "BAD_REQUEST")])
+            p = self.service.prepare(payload["query"], op_name, variables)
+            if p.op.kind != "subscription":
+                single = await self.service.execute(p, variables, caller)
+                await self.send({"id": op_id, "type": "next", "payload": single})
+            else:
+
+                def overflow() -> None:  # the client does not keep up: drop it
+                    task = self.ops.pop(op_id, None)
+                    if task is not None:
+                        task.cancel()  # it is likely blocked writing to the client
+                    asyncio.get_running_loop().create_task(
+                        self.close(1013, "Subscriber too slow: event buffer overflowed")
+                    )
+
+                async for result in self.service.open(p, variables, caller, overflow).events():
+                    if result is not None:
+                        await self.send({"id": op_id, "type": "next", "payload": result})
+            await self.send({"id": op_id, "type": "complete"})
+        except RequestError as e:
+            await self.send({"id": op_id, "type": "error", "payload": e.errors})
+        except SubscriptionError as e:
+            if e.code != TOO_SLOW:
+                await self.send({"id": op_id, "type": "error", "payload": e.errors})
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("subscription %s failed", op_id)
+            await self.send(
+                {"id": op_id, "type": "error", "payload": [error("Internal server error", "INTERNAL_SERVER_ERROR")]}
+            )
+        finally:
+            if self.ops.get(op_id) is asyncio.current_task():
+                del self.ops[op_id]
+
+
+async def serve(ws: WebSocket, service: SubscriptionService, authenticate: Authenticate) -> None:
+    await Connection(ws, service, authenticate).run()
