@@ -28,11 +28,13 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, MULTIPART_SU
 
 from .auth import (
     ANONYMOUS,
+    ROUTER_ONLY_MESSAGE,
     Identity,
     InvalidToken,
     JwksClient,
     KeyLookup,
     TokenVerifier,
+    admitted,
     bearer_token,
 )
 from .config import Settings
@@ -131,18 +133,22 @@ class _Authenticate:
             try:
                 token = bearer_token(request.headers.get("authorization"))
                 runtime: Runtime = request.app.state.runtime
-                scope["identity"] = await runtime.verifier.verify(token) if token else ANONYMOUS
+                identity = await runtime.verifier.verify(token) if token else ANONYMOUS
             except InvalidToken as exc:
-                error = {"message": f"Invalid token: {exc}", "extensions": {"code": "UNAUTHENTICATED"}}
-                response = Response(
-                    orjson.dumps({"errors": [error]}),
-                    status_code=401,
-                    media_type="application/json",
-                    headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-                )
-                await response(scope, receive, send)
+                await _refuse(scope, receive, send, 401, f"Invalid token: {exc}", "UNAUTHENTICATED")
                 return
+            if not admitted(identity, router_only=runtime.settings.router_only):
+                await _refuse(scope, receive, send, 403, ROUTER_ONLY_MESSAGE, "FORBIDDEN")
+                return
+            scope["identity"] = identity
         await self.app(scope, receive, send)
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, message: str, code: str) -> None:
+    error = {"message": message, "extensions": {"code": code}}
+    headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if status == 401 else {}
+    response = Response(orjson.dumps({"errors": [error]}), status, headers, "application/json")
+    await response(scope, receive, send)
 
 
 def create_app(

@@ -39,6 +39,14 @@ class InvalidToken(Exception):
     """The bearer token is not one we accept; the message says why (never the token)."""
 
 
+ROUTER_ONLY_MESSAGE = "This subgraph accepts calls from the router only."
+
+
+def admitted(identity: Identity, *, router_only: bool) -> bool:
+    """In router-only mode, only internal tokens (router, other subgraphs) get in."""
+    return not router_only or identity.service is not None
+
+
 @dataclass(frozen=True)
 class Identity:
     """The verified caller: a user, a service, or a service acting for a user."""

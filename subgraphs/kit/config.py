@@ -28,6 +28,9 @@ class Settings:
     # Failed logins per account (and per client address) before a lock-out.
     login_max_failures: int = 5
     login_lockout_seconds: int = 15 * 60
+    # Refuse every caller but internal tokens (the router, other subgraphs): for
+    # deployments where clients must go through the router's limits.
+    router_only: bool = False
     # Run the outbox relay inside the app (off when a standalone `shopgraph relay` does it).
     outbox_relay: bool = True
 
@@ -61,6 +64,7 @@ class Settings:
             },
             "redis_prefix": env.get("SHOPGRAPH_REDIS_PREFIX", "shopgraph:"),
             "currency": env.get("SHOPGRAPH_CURRENCY", "USD"),
+            "router_only": env.get("SHOPGRAPH_ROUTER_ONLY", "0") not in ("0", "false", ""),
             "outbox_relay": env.get("SHOPGRAPH_OUTBOX_RELAY", "1").strip().lower() not in ("0", "false", "off", "no"),
         }
         values.update(overrides)

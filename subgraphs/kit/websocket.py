@@ -24,7 +24,7 @@ import jwt
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
 
-from .auth import InvalidToken, bearer_token
+from .auth import ROUTER_ONLY_MESSAGE, InvalidToken, admitted, bearer_token
 
 if TYPE_CHECKING:
     from .app import RequestContext, Runtime  # noqa: F401 (RequestContext: the handler's type argument)
@@ -33,6 +33,7 @@ log = logging.getLogger("shopgraph.websocket")
 
 # Close codes, in graphql-ws' 44xx family: 4401 is its "Unauthorized".
 CLOSE_UNAUTHORIZED = 4401
+CLOSE_FORBIDDEN = 4403
 _MAX_REASON_BYTES = 123  # a close frame's reason must fit in 123 bytes
 
 
@@ -79,11 +80,15 @@ class AuthenticatingTransportWS(BaseGraphQLTransportWSHandler["RequestContext", 
             token = connection_token(payload or {}, header)
             if token is not None:
                 context.identity = await runtime.verifier.verify(token)
+            if token is not None:
                 expires_at = token_expiry(token)
                 if expires_at is not None:
                     self._expiry = asyncio.create_task(self._close_at(expires_at))
         except InvalidToken as exc:
             await self.websocket.close(CLOSE_UNAUTHORIZED, close_reason(f"Invalid token: {exc}"))
+            return
+        if not admitted(context.identity, router_only=runtime.settings.router_only):
+            await self.websocket.close(CLOSE_FORBIDDEN, ROUTER_ONLY_MESSAGE)
             return
         await super().handle_connection_init(message)
 
