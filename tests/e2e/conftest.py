@@ -1,0 +1,99 @@
+"""The router and Apollo Gateway over the session's running stack (our four real subgraphs)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from deploy.stack import ThreadedStack
+from tests.e2e.storefront import Storefront
+
+ROOT = Path(__file__).resolve().parents[2]
+ORACLE = ROOT / "tests" / "router" / "oracle"
+SUPERGRAPH = ROOT / "schema" / "supergraph.graphql"
+_JOIN_GRAPH = re.compile(r'(@join__graph\(name: "(\w+)", url: ")([^"]*)(")')
+
+
+def supergraph_for(urls: dict[str, str]) -> str:
+    """The checked-in supergraph with each subgraph's ``join__Graph(url:)`` pointing at ``urls``."""
+    text, count = _JOIN_GRAPH.subn(lambda m: m[1] + urls[m[2]] + m[4], SUPERGRAPH.read_text())
+    assert count == 4, "expected four @join__graph entries in schema/supergraph.graphql"
+    return text
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _oracle_ready() -> None:
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed: Apollo Gateway cannot run")
+    if (ORACLE / "node_modules" / "@apollo" / "gateway").is_dir():
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.skip("npm is not installed")
+    subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=ORACLE, check=True, capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def router_url(stack: ThreadedStack) -> str:
+    """Our router (composed from the running subgraphs) served on the stack."""
+    return stack.urls.get("router") or stack.start_router()
+
+
+@pytest.fixture(scope="session")
+def gateway_url(stack: ThreadedStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Apollo Gateway over schema/supergraph.graphql and the running subgraphs; forwards Authorization."""
+    _oracle_ready()
+    file = tmp_path_factory.mktemp("apollo-gateway") / "supergraph.graphql"
+    file.write_text(supergraph_for({name: stack.urls[name] for name in ("users", "catalog", "cart", "orders")}))
+    port = _free_port()
+    proc = subprocess.Popen(
+        ["node", "gateway_forward_auth.mjs", str(file), str(port)],
+        cwd=ORACLE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "NODE_ENV": "production"},
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if not line.startswith("ready"):
+            proc.kill()
+            raise RuntimeError(f"Apollo Gateway did not start: {line}{proc.stdout.read()}")
+        yield f"http://127.0.0.1:{port}/graphql"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="session")
+async def e2e_client() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=30, trust_env=False) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def ours(router_url: str, e2e_client: httpx.AsyncClient) -> Storefront:
+    return Storefront(router_url, e2e_client)
+
+
+@pytest.fixture(scope="session")
+def theirs(gateway_url: str, e2e_client: httpx.AsyncClient) -> Storefront:
+    return Storefront(gateway_url, e2e_client)
