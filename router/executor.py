@@ -18,6 +18,7 @@ import orjson
 
 from router.operation import Field, Frag, Sel
 from router.planner import Fetch, QueryPlan
+from router.subgraph_client import SubgraphClient, SubgraphHTTPError, SubgraphTimeout
 
 Json = dict[str, Any]
 
@@ -37,7 +38,8 @@ class Executor:
     ) -> None:
         self.urls = urls  # graph enum value -> URL
         self.names = names  # graph enum value -> subgraph name
-        self.client = client
+        self.client = client  # general-purpose client (not used for subgraph queries)
+        self.http = SubgraphClient()  # pooled keep-alive connections for subgraph queries
         self.timeout = timeout
         self._inflight: dict[
             tuple[str, bytes, tuple[tuple[str, str], ...]], asyncio.Future[tuple[int, str, bytes]]
@@ -165,15 +167,16 @@ class Executor:
     async def _post(self, graph: str, body: bytes, headers: dict[str, str]
                     ) -> tuple[int, str, bytes]:
         try:
-            r = await self.client.post(
-                self.urls[graph], content=body, headers=headers, timeout=self.timeout
-            )
-        except httpx.TimeoutException as e:
+            return await self.http.post(self.urls[graph], body, headers, self.timeout)
+        except SubgraphTimeout as e:
             raise SubgraphFailure(graph, "SUBREQUEST_TIMEOUT",
                                   f"timed out after {self.timeout}s") from e
-        except httpx.HTTPError as e:
+        except SubgraphHTTPError as e:
             raise SubgraphFailure(graph, "SUBREQUEST_HTTP_ERROR", str(e) or repr(e)) from e
-        return r.status_code, r.reason_phrase, r.content
+
+    def close(self) -> None:
+        """Close the subgraph connections (at shutdown)."""
+        self.http.close()
 
     @staticmethod
     def _parse(graph: str, status: int, reason: str, content: bytes) -> Json:

@@ -225,6 +225,7 @@ def create_app(supergraph_sdl: str, settings: Settings | None = None) -> Starlet
             pipeline.bind(client)
             endpoint.pipeline_client = client
             yield
+            pipeline.close()
             await subscriptions.close()
 
     async def websocket(ws: WebSocket) -> None:

@@ -89,6 +89,11 @@ class Pipeline:
         names = {g: info.name for g, info in self.supergraph.graphs.items()}
         self.executor = Executor(self.urls, names, client, self.settings.subgraph_timeout)
 
+    def close(self) -> None:
+        """Release the executor's subgraph connections (at shutdown)."""
+        if self.executor is not None:
+            self.executor.close()
+
     # -- preparation (cached) ------------------------------------------------------
     def document(self, text: str, key: str) -> Document:
         d = self.docs.get(key)

@@ -1,0 +1,268 @@
+"""A small pooled HTTP/1.1 client for subgraph requests (the executor's hot path).
+
+Subgraph calls are all the same shape: a JSON POST to a handful of fixed URLs,
+over keep-alive connections, with a whole-request timeout. This client does just
+that on asyncio protocols with httptools' response parser, and skips what a
+general client costs per request (URL parsing, header models, cookie and
+redirect handling, pool scans): profiling showed httpx taking two thirds of the
+router's CPU time per request.
+
+- One pool of idle connections per (host, port); at most ``max_per_host`` open
+  connections each, further requests wait for one to come back.
+- A reused connection that the server closed before answering (keep-alive
+  expiry race) is retried once on a fresh connection; a request is never sent
+  twice once any response bytes came back.
+- Errors: ``SubgraphTimeout`` (connect + request + response exceeded the
+  timeout), ``SubgraphConnectionError`` (refused, reset, malformed response).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+import httptools
+
+
+class SubgraphHTTPError(Exception):
+    """The request failed without a complete HTTP response."""
+
+
+class SubgraphTimeout(SubgraphHTTPError):
+    pass
+
+
+class SubgraphConnectionError(SubgraphHTTPError):
+    pass
+
+
+class _Closed(SubgraphConnectionError):
+    """The connection was closed; ``retryable`` when no response bytes had arrived."""
+
+    def __init__(self, message: str, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+@dataclass(frozen=True)
+class _Target:
+    key: tuple[str, int]
+    host: str
+    port: int
+    head: bytes  # b"POST /path HTTP/1.1\r\nHost: host:port\r\n"
+
+
+class _Conn(asyncio.Protocol):
+    """One keep-alive connection; one request at a time."""
+
+    def __init__(self, pool: _HostPool) -> None:
+        self.pool = pool
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.waiter: asyncio.Future[tuple[int, str, bytes]] | None = None
+        self.reason = b""
+        self.chunks: list[bytes] = []
+        self.headers_done = False
+        self.received = False
+        self.closed = False
+
+    # -- asyncio.Protocol -----------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
+
+    def data_received(self, data: bytes) -> None:
+        self.received = True
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as e:
+            self._fail(SubgraphConnectionError(f"malformed HTTP response: {e}"))
+            self.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.pool.forget(self)
+        w = self.waiter
+        if w is not None and not w.done():
+            if self.headers_done and self.parser.get_status_code():
+                # a body delimited by the end of the connection
+                self._resolve(False)
+            else:
+                self._fail(_Closed("connection closed by the subgraph", retryable=not self.received))
+
+    # -- httptools callbacks --------------------------------------------------------------
+    def on_status(self, status: bytes) -> None:
+        self.reason += status
+
+    def on_headers_complete(self) -> None:
+        self.headers_done = True
+
+    def on_body(self, body: bytes) -> None:
+        self.chunks.append(body)
+
+    def on_message_complete(self) -> None:
+        self._resolve(self.parser.should_keep_alive())
+
+    # -- requests -------------------------------------------------------------------------
+    def send(self, data: bytes, waiter: asyncio.Future[tuple[int, str, bytes]]) -> None:
+        self.waiter = waiter
+        self.reason = b""
+        self.chunks = []
+        self.headers_done = False
+        self.received = False
+        assert self.transport is not None
+        self.transport.write(data)
+
+    def _resolve(self, keep_alive: bool) -> None:
+        w = self.waiter
+        self.waiter = None
+        body = b"".join(self.chunks)
+        self.chunks = []
+        if w is not None and not w.done():
+            w.set_result((self.parser.get_status_code(), self.reason.decode("latin-1"), body))
+        if keep_alive and not self.closed:
+            self.pool.release(self)
+        else:
+            self.close()
+
+    def _fail(self, exc: Exception) -> None:
+        w = self.waiter
+        self.waiter = None
+        if w is not None and not w.done():
+            w.set_exception(exc)
+
+    def close(self) -> None:
+        self.closed = True
+        self.pool.forget(self)
+        if self.transport is not None:
+            self.transport.close()
+
+
+class _HostPool:
+    def __init__(self, target: _Target, limit: int) -> None:
+        self.target = target
+        self.limit = limit
+        self.idle: deque[_Conn] = deque()
+        self.open: set[_Conn] = set()
+        self.waiters: deque[asyncio.Future[_Conn | None]] = deque()
+
+    async def acquire(self, loop: asyncio.AbstractEventLoop, timeout: float) -> tuple[_Conn, bool]:
+        """A connection for one request, and whether it was reused."""
+        while self.idle:
+            c = self.idle.pop()  # most recently used: least likely to have expired
+            if not c.closed and c.transport is not None and not c.transport.is_closing():
+                return c, True
+        if len(self.open) >= self.limit:
+            fut: asyncio.Future[_Conn | None] = loop.create_future()
+            self.waiters.append(fut)
+            try:
+                got = await fut
+            finally:
+                if not fut.done():
+                    fut.cancel()
+            if got is not None:
+                return got, True
+        return await self._connect(loop, timeout), False
+
+    async def _connect(self, loop: asyncio.AbstractEventLoop, timeout: float) -> _Conn:
+        t = self.target
+        conn = _Conn(self)
+        self.open.add(conn)
+        try:
+            await asyncio.wait_for(loop.create_connection(lambda: conn, t.host, t.port), timeout)
+        except TimeoutError as e:
+            self.forget(conn)
+            raise SubgraphTimeout(f"connecting to {t.host}:{t.port} timed out") from e
+        except OSError as e:
+            self.forget(conn)
+            raise SubgraphConnectionError(
+                f"cannot connect to {t.host}:{t.port}: {e.strerror or e}") from e
+        return conn
+
+    def release(self, conn: _Conn) -> None:
+        while self.waiters:
+            w = self.waiters.popleft()
+            if not w.done():
+                w.set_result(conn)
+                return
+        self.idle.append(conn)
+
+    def forget(self, conn: _Conn) -> None:
+        if conn in self.open:
+            self.open.discard(conn)
+            # a slot is free: let one waiter open a new connection
+            while self.waiters:
+                w = self.waiters.popleft()
+                if not w.done():
+                    w.set_result(None)
+                    break
+
+    def close(self) -> None:
+        for c in list(self.open):
+            c.close()
+        self.idle.clear()
+
+
+class SubgraphClient:
+    """POST bytes to subgraph URLs over pooled keep-alive HTTP/1.1 connections."""
+
+    def __init__(self, max_per_host: int = 256) -> None:
+        self.max_per_host = max_per_host
+        self._targets: dict[str, _Target] = {}
+        self._pools: dict[tuple[str, int], _HostPool] = {}
+
+    def _target(self, url: str) -> _Target:
+        t = self._targets.get(url)
+        if t is None:
+            u = urlsplit(url)
+            if u.scheme != "http" or not u.hostname:
+                raise SubgraphConnectionError(f"unsupported subgraph URL {url!r} (http:// only)")
+            port = u.port or 80
+            path = (u.path or "/") + (f"?{u.query}" if u.query else "")
+            host = u.hostname if u.port is None else f"{u.hostname}:{port}"
+            head = f"POST {path} HTTP/1.1\r\nHost: {host}\r\n".encode("latin-1")
+            t = self._targets[url] = _Target((u.hostname, port), u.hostname, port, head)
+        return t
+
+    async def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float
+                   ) -> tuple[int, str, bytes]:
+        """(status, reason phrase, body) of a POST; raises SubgraphHTTPError subclasses."""
+        t = self._target(url)
+        pool = self._pools.get(t.key)
+        if pool is None:
+            pool = self._pools[t.key] = _HostPool(t, self.max_per_host)
+        head = t.head + "".join(f"{k}: {v}\r\n" for k, v in headers.items()).encode("latin-1")
+        data = b"%sContent-Length: %d\r\n\r\n%s" % (head, len(body), body)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        for attempt in (0, 1):
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            conn, reused = await pool.acquire(loop, remaining)
+            fut: asyncio.Future[tuple[int, str, bytes]] = loop.create_future()
+            handle = loop.call_at(deadline, _expire, fut)
+            try:
+                conn.send(data, fut)
+                return await fut
+            except _Closed as e:
+                if not (reused and e.retryable and attempt == 0):
+                    raise SubgraphConnectionError(str(e)) from None
+            except BaseException:
+                conn.close()  # timed out or cancelled mid-request: the connection is unusable
+                raise
+            finally:
+                handle.cancel()
+        raise SubgraphTimeout(f"no response within {timeout}s")
+
+    def close(self) -> None:
+        for p in self._pools.values():
+            p.close()
+        self._pools.clear()
+
+
+def _expire(fut: asyncio.Future[Any]) -> None:
+    if not fut.done():
+        fut.set_exception(SubgraphTimeout("no response in time"))
