@@ -16,6 +16,8 @@ from typing import Any, TypeVar, cast
 
 import orjson
 import redis.asyncio as aioredis
+from cross_web import HTTPException
+from graphql import GraphQLError, OperationType, get_operation_ast, parse
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -114,6 +116,23 @@ class _GraphQLView(GraphQL[RequestContext, None]):
             connection_init_wait_timeout=timedelta(seconds=10),
         )
         self._make_context = make_context
+
+    async def execute_single(self, *args: Any, **kwargs: Any) -> Any:
+        # Over plain HTTP a subscription would run as a query and fail obscurely;
+        # say what to use instead (multipart requests never reach this method).
+        data = kwargs.get("request_data")
+        if data is not None and "subscription" in (data.query or ""):
+            try:
+                operation = get_operation_ast(parse(data.query), data.operation_name)
+            except GraphQLError:
+                operation = None  # let strawberry report the syntax error as usual
+            if operation is not None and operation.operation is OperationType.SUBSCRIPTION:
+                raise HTTPException(
+                    400,
+                    "Subscriptions need a WebSocket (graphql-transport-ws) or multipart HTTP "
+                    '(Accept: multipart/mixed;subscriptionSpec="1.0").',
+                )
+        return await super().execute_single(*args, **kwargs)
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> RequestContext:
         runtime: Runtime = request.app.state.runtime

@@ -447,3 +447,14 @@ async def test_multipart_http_subscriptions_are_authorised_too(stack: ThreadedSt
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("multipart/mixed")
     assert '"FORBIDDEN"' in response.text and '"orderEvents"' not in response.text.split("errors")[0]
+
+
+async def test_a_subscription_over_plain_http_is_a_clear_400(stack: ThreadedStack, admin: str) -> None:
+    async with httpx.AsyncClient(timeout=10) as client:
+        response = await client.post(
+            stack.url("orders"),
+            json={"query": "subscription { orderEvents { id } }"},
+            headers={"Authorization": f"Bearer {admin}"},
+        )
+    assert response.status_code == 400
+    assert "multipart" in response.text and "WebSocket" in response.text
