@@ -85,7 +85,7 @@ class GraphQLEndpoint:
 
     async def handle(self, request: Request) -> Response:
         stream = stream_mode(request.headers.get("accept", ""))
-        media = GRAPHQL_RESPONSE if stream == SSE else _media_type(request)
+        media = GRAPHQL_RESPONSE if stream == SSE else _media_type(request) or (JSON if stream else None)
         if ((request.method == "GET" and media is None) or (
             request.method == "GET" and "text/html" in request.headers.get("accept", "")
             and "query" not in request.query_params

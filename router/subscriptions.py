@@ -232,16 +232,16 @@ class Stream:
         svc = self.service
         data = payload.get("data")
         errors = [self._upstream_error(e) for e in payload.get("errors") or ()]
-        if isinstance(data, dict) and len(self.p.plan.stages) > 1:
+        if not isinstance(data, dict):  # refused or failed upstream: its errors say why
+            return {"errors": errors, "data": None}
+        if len(self.p.plan.stages) > 1:
             executor = svc.pipeline.executor
             assert executor is not None
             _, more = await executor.execute(
                 self.p.plan, self.variables, svc.headers(self.caller), data=data, first_stage=1
             )
             errors.extend(more)
-        shaped = svc.pipeline.shaper.shape(
-            self.p.root, self.p.op.sels, data if isinstance(data, dict) else None, self.variables, errors
-        )
+        shaped = svc.pipeline.shaper.shape(self.p.root, self.p.op.sels, data, self.variables, errors)
         out: Json = {}
         if errors:
             out["errors"] = errors
