@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from deploy.stack import ThreadedStack
 from subgraphs.kit.auth import ACCESS_AUDIENCE, ACCESS_ISSUER, JwksClient, TokenVerifier, mint_internal_token
 from tests.integration.helpers import (
+    LOGIN,
     LOGOUT,
     ME,
     REFRESH,
@@ -184,6 +185,25 @@ async def test_register_without_a_required_argument_is_a_graphql_error(
     assert body["data"] is None
     assert ["password" in e["message"] for e in body["errors"]] == [True]
     assert "INTERNAL_SERVER_ERROR" not in error_codes(body)
+
+
+NUL_INPUTS = {
+    "register-name": (REGISTER, {"input": {"email": "nul@example.com", "password": STRONG_PASSWORD, "name": "a\x00b"}}),
+    "login-email": (LOGIN, {"input": {"email": "n\x00ul@example.com", "password": STRONG_PASSWORD}}),
+}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="kit bug: a NUL character in any string input reaches PostgreSQL and comes back INTERNAL_SERVER_ERROR",
+)
+@pytest.mark.parametrize("case", sorted(NUL_INPUTS))
+async def test_nul_characters_in_input_are_not_a_server_error(
+    stack: ThreadedStack, client: httpx.AsyncClient, case: str
+) -> None:
+    query, variables = NUL_INPUTS[case]
+    result = await gql(stack.url("users"), query, variables, client=client)
+    assert "INTERNAL_SERVER_ERROR" not in error_codes(result)
 
 
 # --- sign-in and lock-out ----------------------------------------------------------------
