@@ -28,6 +28,7 @@ class Settings:
     subscription_buffer: int = 1024  # events queued per subscriber before it is dropped as too slow
     subscription_heartbeat: float = 5.0  # seconds between SSE/multipart keep-alives
     subscription_anonymous_ttl: int = 3600  # upstream connection lifetime when the client has no token
+    upstream_subscriptions: int = 100  # subscriptions multiplexed on one subgraph WebSocket
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

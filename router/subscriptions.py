@@ -86,7 +86,9 @@ class SubscriptionService:
         self.settings = settings
         self.tokens = tokens
         names = {g: info.name for g, info in pipeline.supergraph.graphs.items()}
-        self.pool = UpstreamPool(pipeline.urls, names, timeout=settings.subgraph_timeout)
+        self.pool = UpstreamPool(
+            pipeline.urls, names, timeout=settings.subgraph_timeout, per_connection=settings.upstream_subscriptions
+        )
         self.active = 0  # open client subscriptions
 
     def prepare(self, query: str, operation_name: str | None, variables: Json | None) -> Prepared:

@@ -67,6 +67,11 @@ class Upstream:
         self.reader: asyncio.Task[None] | None = None
         self.idle: asyncio.TimerHandle | None = None
         self.closed = False
+        self.pending = 0  # subscriptions being started on this connection
+
+    @property
+    def load(self) -> int:
+        return len(self.sinks) + self.pending
 
     async def _open(self) -> None:
         url = ws_url(self.pool.urls[self.graph])
@@ -138,6 +143,12 @@ class Upstream:
 
     async def subscribe(self, payload: Json, sink: Sink) -> str:
         try:
+            return await self._subscribe(payload, sink)
+        finally:
+            self.pending -= 1
+
+    async def _subscribe(self, payload: Json, sink: Sink) -> str:
+        try:
             await asyncio.shield(self.ready)
         except UpstreamError:
             self.closed = True
@@ -199,26 +210,42 @@ class UpstreamPool:
         timeout: float,
         linger: float = 5.0,
         max_message: int = 16 * 1024 * 1024,
+        per_connection: int = 100,
     ) -> None:
         self.urls = urls
         self.names = names
         self.timeout = timeout
         self.linger = linger
         self.max_message = max_message
-        self.conns: dict[Hashable, Upstream] = {}
+        self.per_connection = per_connection  # subgraphs cap operations per connection (strawberry: 100)
+        self.conns: dict[Hashable, list[Upstream]] = {}
 
     def connection(
         self, graph: str, caller: Hashable, auth: Callable[[], str | None], retire_at: float, now: float
     ) -> Upstream:
+        """A connection with room for one more subscription (call ``subscribe`` on it next)."""
         key = (graph, caller)
-        up = self.conns.get(key)
-        if up is None or up.closed or up.retire_at <= now:
-            up = self.conns[key] = Upstream(self, key, graph, auth(), retire_at)
+        ups = self.conns.setdefault(key, [])
+        for up in ups:
+            if not up.closed and up.retire_at > now and up.load < self.per_connection:
+                break
+        else:
+            up = Upstream(self, key, graph, auth(), retire_at)
+            ups.append(up)
+        up.pending += 1
         return up
 
     def forget(self, up: Upstream) -> None:
-        if self.conns.get(up.key) is up:
-            del self.conns[up.key]
+        ups = self.conns.get(up.key)
+        if ups is not None and up in ups:
+            ups.remove(up)
+            if not ups:
+                del self.conns[up.key]
+
+    @property
+    def connections(self) -> int:
+        return sum(len(ups) for ups in self.conns.values())
 
     async def close(self) -> None:
-        await asyncio.gather(*(u.close() for u in list(self.conns.values())), return_exceptions=True)
+        ups = [u for lst in self.conns.values() for u in lst]
+        await asyncio.gather(*(u.close() for u in ups), return_exceptions=True)
