@@ -148,7 +148,7 @@ class _HostPool:
         self.open: set[_Conn] = set()
         self.waiters: deque[asyncio.Future[_Conn | None]] = deque()
 
-    async def acquire(self, loop: asyncio.AbstractEventLoop, timeout: float) -> tuple[_Conn, bool]:
+    async def acquire(self, loop: asyncio.AbstractEventLoop, time_limit: float) -> tuple[_Conn, bool]:
         """A connection for one request, and whether it was reused."""
         while self.idle:
             c = self.idle.pop()  # most recently used: least likely to have expired
@@ -164,14 +164,14 @@ class _HostPool:
                     fut.cancel()
             if got is not None:
                 return got, True
-        return await self._connect(loop, timeout), False
+        return await self._connect(loop, time_limit), False
 
-    async def _connect(self, loop: asyncio.AbstractEventLoop, timeout: float) -> _Conn:
+    async def _connect(self, loop: asyncio.AbstractEventLoop, time_limit: float) -> _Conn:
         t = self.target
         conn = _Conn(self)
         self.open.add(conn)
         try:
-            await asyncio.wait_for(loop.create_connection(lambda: conn, t.host, t.port), timeout)
+            await asyncio.wait_for(loop.create_connection(lambda: conn, t.host, t.port), time_limit)
         except TimeoutError as e:
             self.forget(conn)
             raise SubgraphTimeout(f"connecting to {t.host}:{t.port} timed out") from e
@@ -226,7 +226,7 @@ class SubgraphClient:
             t = self._targets[url] = _Target((u.hostname, port), u.hostname, port, head)
         return t
 
-    async def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float
+    async def post(self, url: str, body: bytes, headers: dict[str, str], time_limit: float
                    ) -> tuple[int, str, bytes]:
         """(status, reason phrase, body) of a POST; raises SubgraphHTTPError subclasses."""
         t = self._target(url)
@@ -236,7 +236,7 @@ class SubgraphClient:
         head = t.head + "".join(f"{k}: {v}\r\n" for k, v in headers.items()).encode("latin-1")
         data = b"%sContent-Length: %d\r\n\r\n%s" % (head, len(body), body)
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + time_limit
         for attempt in (0, 1):
             remaining = deadline - loop.time()
             if remaining <= 0:
@@ -255,7 +255,7 @@ class SubgraphClient:
                 raise
             finally:
                 handle.cancel()
-        raise SubgraphTimeout(f"no response within {timeout}s")
+        raise SubgraphTimeout(f"no response within {time_limit}s")
 
     def close(self) -> None:
         for p in self._pools.values():

@@ -154,6 +154,24 @@ def stack_process() -> Iterator[Proc]:
         _stop(popen, 60)
 
 
+@contextmanager
+def replay_process(upstreams: Mapping[str, str]) -> Iterator[Proc]:
+    """Record-and-replay stand-ins for the subgraphs (``replay.mjs``), one node process."""
+    popen = subprocess.Popen(
+        ["node", str(HERE / "replay.mjs"), json.dumps(dict(upstreams))],
+        cwd=HERE,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        urls = json.loads(_ready_line(popen, "the replay subgraphs", "ready ", 30))
+        _drain(popen.stdout)
+        yield Proc("replay", popen, info={"urls": urls})
+    finally:
+        _stop(popen)
+
+
 def _drain(stream: IO[str] | None) -> None:
     """Keep reading a child's output so it never blocks on a full pipe."""
 
@@ -242,8 +260,15 @@ class Measurement:
 
 
 def load(
-    url: str, headers: Mapping[str, str], bodies: Sequence[bytes], seconds: float, connections: int, tmp: Path
+    url: str,
+    headers: Mapping[str, str],
+    bodies: Sequence[bytes],
+    seconds: float,
+    connections: int,
+    tmp: Path,
+    amount: int = 0,
 ) -> dict[str, Any]:
+    """Run autocannon for ``seconds`` (or for ``amount`` requests); its figures."""
     cfg = tmp / "load.json"
     cfg.write_text(
         json.dumps(
@@ -253,6 +278,7 @@ def load(
                 "bodies": [b.decode() for b in bodies],
                 "connections": connections,
                 "duration": seconds,
+                "amount": amount,
             }
         )
     )
@@ -262,7 +288,7 @@ def load(
         capture_output=True,
         text=True,
         check=False,
-        timeout=seconds + 120,
+        timeout=seconds + 300,
     )
     if r.returncode != 0:
         raise RuntimeError(f"load generator failed:\n{r.stderr}")
@@ -279,7 +305,10 @@ def measure(
     warmup: float,
     connections: int,
     tmp: Path,
+    prime: bool = False,
 ) -> Measurement:
+    if prime:  # every distinct request once (replay mode: records the subgraph answers)
+        load(router.url, headers, bodies, 0, connections, tmp, amount=max(len(bodies), connections))
     if warmup > 0:
         load(router.url, headers, bodies, warmup, connections, tmp)
     time.sleep(0.5)  # let the warm-up's last responses settle
@@ -325,20 +354,20 @@ def ratios(ours: Measurement, peer: Measurement) -> dict[str, float]:
 
 def table(results: Sequence[Mapping[str, Any]]) -> str:
     head = (
-        f"{'scenario':<22} {'router':<15} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'mode:scenario':<26} {'router':<15} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
         f"{'CPU ms/req':>10} {'subgraphs CPU ms/req':>20}"
     )
     lines = [head, "-" * len(head)]
     for sc in results:
         for m in sc["measurements"]:
             lines.append(
-                f"{sc['name']:<22} {m['router']:<15} {m['rps']:>8.1f} {m['p50_ms']:>8.1f} "
+                f"{sc['mode'] + ':' + sc['name']:<26} {m['router']:<15} {m['rps']:>8.1f} {m['p50_ms']:>8.1f} "
                 f"{m['p99_ms']:>8.1f} {m['cpu_ms_per_request']:>10.2f} "
                 f"{m['subgraphs_cpu_ms_per_request']:>20.2f}"
             )
         r = sc["ratios"]
         lines.append(
-            f"{'':<22} {'ours/peer':<15} {r['rps']:>7.2f}x {r['p50']:>7.2f}x {r['p99']:>7.2f}x "
+            f"{'':<26} {'ours/peer':<15} {r['rps']:>7.2f}x {r['p50']:>7.2f}x {r['p99']:>7.2f}x "
             f"{r['cpu_per_request']:>9.2f}x   (>1: ours better)"
         )
     return "\n".join(lines)

@@ -1,6 +1,6 @@
 // Load generator for the router benchmark: autocannon over a list of request bodies.
 // usage: node load.mjs CONFIG.json  -> prints one JSON result line on stdout.
-// CONFIG: { url, headers, bodies: [string], connections, duration (s), pipelining? }
+// CONFIG: { url, headers, bodies: [string], connections, duration (s) | amount (requests) }
 // Bodies are sent round-robin (one body: the same request every time). A response
 // counts as bad unless it is HTTP 200 with no "errors" key.
 import { readFileSync } from "node:fs";
@@ -35,8 +35,7 @@ const r = await autocannon({
   method: "POST",
   headers: cfg.headers,
   connections: cfg.connections,
-  pipelining: cfg.pipelining ?? 1,
-  duration: cfg.duration,
+  ...(cfg.amount ? { amount: cfg.amount } : { duration: cfg.duration }),
   requests: [request],
   timeout: 30,
 });
