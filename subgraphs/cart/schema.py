@@ -15,10 +15,11 @@ from strawberry.federation.types import FieldSet
 from strawberry.types import Info
 
 from subgraphs.kit.app import RequestContext
-from subgraphs.kit.errors import MaskUnexpectedErrors, UserError, UserInputError, bad_input, payload_or_user_errors
+from subgraphs.kit.errors import UserError, UserInputError, bad_input, payload_or_user_errors
 from subgraphs.kit.errors import UserErrorCode as Code
 from subgraphs.kit.loaders import parse_uuid
 from subgraphs.kit.money import Money
+from subgraphs.kit.schema import federated_schema
 
 from .loaders import Loaders
 from .service import Carts
@@ -240,9 +241,8 @@ class Mutation:
         return CompleteCheckoutPayload(removed=removed)
 
 
-schema = strawberry.federation.Schema(
+schema = federated_schema(
     query=Query,
     mutation=Mutation,
     types=[Cart, User, Product],
-    extensions=[MaskUnexpectedErrors],
 )

@@ -15,12 +15,13 @@ from sqlalchemy import Row
 from strawberry.types import Info
 
 from subgraphs.kit.app import RequestContext
-from subgraphs.kit.errors import MaskUnexpectedErrors, UserError, UserInputError, bad_input, payload_or_user_errors
+from subgraphs.kit.errors import UserError, UserInputError, bad_input, payload_or_user_errors
 from subgraphs.kit.errors import UserErrorCode as Code
 from subgraphs.kit.inputs import sent_fields
 from subgraphs.kit.loaders import parse_uuid
 from subgraphs.kit.money import Money, to_minor
 from subgraphs.kit.pagination import Connection, build_connection, decode_cursor, page_size
+from subgraphs.kit.schema import federated_schema
 
 from .loaders import Loaders
 from .service import Catalog, ProductQuery, SortKey
@@ -451,9 +452,8 @@ class Mutation:
         return ReleaseStockPayload(released=await info.context.catalog.release(reservation_id))
 
 
-schema = strawberry.federation.Schema(
+schema = federated_schema(
     query=Query,
     mutation=Mutation,
     types=[Product, Category],
-    extensions=[MaskUnexpectedErrors],
 )

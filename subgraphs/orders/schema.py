@@ -16,11 +16,12 @@ from strawberry.types import Info
 
 from subgraphs.kit.address import ADDRESS_FIELDS
 from subgraphs.kit.app import RequestContext
-from subgraphs.kit.errors import MaskUnexpectedErrors, UserError, bad_input, payload_or_user_errors
+from subgraphs.kit.errors import UserError, bad_input, payload_or_user_errors
 from subgraphs.kit.inputs import sent_fields
 from subgraphs.kit.loaders import parse_uuid
 from subgraphs.kit.money import Money
 from subgraphs.kit.pagination import Connection, build_connection, decode_cursor, page_size
+from subgraphs.kit.schema import federated_schema
 
 from .loaders import Loaders, PageKey
 from .models import orders
@@ -322,10 +323,9 @@ class Mutation:
         return await payload_or_user_errors(OrderPayload, run())
 
 
-schema = strawberry.federation.Schema(
+schema = federated_schema(
     query=Query,
     mutation=Mutation,
     subscription=Subscription,
     types=[Order, User, Product],
-    extensions=[MaskUnexpectedErrors],
 )

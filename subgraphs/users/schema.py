@@ -15,10 +15,11 @@ from strawberry.types import Info
 
 from subgraphs.kit.address import ADDRESS_FIELDS
 from subgraphs.kit.app import RequestContext
-from subgraphs.kit.errors import MaskUnexpectedErrors, UserError, UserInputError, payload_or_user_errors
+from subgraphs.kit.errors import UserError, UserInputError, payload_or_user_errors
 from subgraphs.kit.errors import UserErrorCode as Code
 from subgraphs.kit.inputs import sent_fields
 from subgraphs.kit.loaders import parse_uuid
+from subgraphs.kit.schema import federated_schema
 
 from .keys import KeyStore
 from .loaders import Loaders
@@ -328,9 +329,8 @@ class Mutation:
         return await payload_or_user_errors(UserPayload, run())
 
 
-schema = strawberry.federation.Schema(
+schema = federated_schema(
     query=Query,
     mutation=Mutation,
     types=[User],
-    extensions=[MaskUnexpectedErrors],
 )
