@@ -101,11 +101,27 @@ def _is_unexpected(error: GraphQLError) -> bool:
     return True
 
 
+def _request_error_code(error: GraphQLError) -> str:
+    """The code Apollo's servers give a request error, so clients branch on codes, not text."""
+    if error.message.startswith("Syntax Error"):
+        return "GRAPHQL_PARSE_FAILED"
+    if error.message.startswith("Variable '$"):
+        return "BAD_USER_INPUT"
+    return "GRAPHQL_VALIDATION_FAILED"
+
+
 class MaskUnexpectedErrors(MaskErrors):
     """Hide internals of unexpected errors but keep a machine-readable code."""
 
     def __init__(self) -> None:
         super().__init__(should_mask_error=_is_unexpected, error_message="Internal server error.")
+
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        processed = super()._process_errors(errors)
+        for error in processed:
+            if error.path is None and not (error.extensions or {}).get("code"):
+                error.extensions = {**(error.extensions or {}), "code": _request_error_code(error)}
+        return processed
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         log.error("unexpected error at %s", error.path, exc_info=error.original_error)
