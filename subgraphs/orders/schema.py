@@ -300,28 +300,22 @@ class Mutation:
 
     @strawberry.mutation(description="Cancel your order before it ships; its stock goes back on sale.")
     async def cancel_order(self, info: OrdersInfo, input: CancelOrderInput) -> OrderPayload:
-        viewer = info.context.identity
-        viewer.require_user()
-
-        async def run() -> OrderPayload:
-            row = await info.context.orders.change_status(viewer, parse_uuid(input.order_id), Status.CANCELLED)
-            info.context.reset_loaders()
-            return OrderPayload(order=Order.from_row(row))
-
-        return await payload_or_user_errors(OrderPayload, run())
+        info.context.identity.require_user()
+        return await _change_status(info, input.order_id, Status.CANCELLED)
 
     @strawberry.mutation(description="Move an order along its lifecycle (administrators only).")
     async def update_order_status(self, info: OrdersInfo, input: UpdateOrderStatusInput) -> OrderPayload:
-        viewer = info.context.identity
-        viewer.require_admin()
+        info.context.identity.require_admin()
+        return await _change_status(info, input.order_id, input.status)
 
-        async def run() -> OrderPayload:
-            row = await info.context.orders.change_status(viewer, parse_uuid(input.order_id), input.status)
-            info.context.reset_loaders()
-            return OrderPayload(order=Order.from_row(row))
 
-        return await payload_or_user_errors(OrderPayload, run())
+async def _change_status(info: OrdersInfo, order_id: strawberry.ID, status: Status) -> OrderPayload:
+    async def run() -> OrderPayload:
+        row = await info.context.orders.change_status(info.context.identity, parse_uuid(order_id), status)
+        info.context.reset_loaders()
+        return OrderPayload(order=Order.from_row(row))
 
+    return await payload_or_user_errors(OrderPayload, run())
 
 schema = federated_schema(
     query=Query,
