@@ -24,6 +24,20 @@ _INVALID: Any = object()  # a null that must propagate to the parent
 
 # collected field: response key -> (field name, [(conds, sub-selections)])
 Collected = list[tuple[str, str, list[tuple[tuple[Cond, ...], list[Sel] | None]]]]
+# shaping plan entry: (key, field name, conditional variants or None, merged
+# sub-selections when unconditional, field type or None for introspection fields)
+_Entry = tuple[str, str, list[tuple[tuple[Cond, ...], list[Sel] | None]] | None, list[Sel] | None, Any]
+# response path as a linked list (parent, key), built only into a list on errors
+Path = tuple[Any, str | int] | None
+
+
+def _path_list(path: Path) -> list[str | int]:
+    out: list[str | int] = []
+    while path is not None:
+        path, key = path
+        out.append(key)
+    out.reverse()
+    return out
 
 
 class Shaper:
@@ -32,6 +46,28 @@ class Shaper:
     def __init__(self, schema: GraphQLSchema) -> None:
         self.schema = schema
         self._collected: dict[tuple[int, str], tuple[list[Sel], Collected]] = {}
+        self._plans: dict[tuple[int, str], tuple[list[Sel], list[_Entry]]] = {}
+
+    def plan(self, sels: list[Sel], t: GraphQLObjectType) -> list[_Entry]:
+        """The collected fields of ``sels`` on ``t``, with their definitions; sub-selections
+        merged ahead of time when no @include/@skip applies (the common case)."""
+        k = (id(sels), t.name)
+        hit = self._plans.get(k)
+        if hit is not None and hit[0] is sels:
+            return hit[1]
+        entries: list[_Entry] = []
+        for key, name, variants in self.collect(sels, t.name):
+            fdef = t.fields.get(name)
+            static = all(not conds for conds, _ in variants)
+            subs: list[Sel] | None = None
+            if static:
+                for _, sub in variants:
+                    if sub is not None:
+                        subs = sub if subs is None else subs + sub
+            entries.append((key, name, None if static else variants, subs,
+                            None if fdef is None else fdef.type))
+        self._plans[k] = (sels, entries)  # keep `sels` alive so id() stays unique
+        return entries
 
     def collect(self, sels: list[Sel], type_name: str) -> Collected:
         k = (id(sels), type_name)
@@ -73,7 +109,7 @@ class Shaper:
         variables: dict[str, Any], errors: list[dict[str, Any]],
     ) -> dict[str, Any] | None:
         ctx = _Ctx(self, variables, errors)
-        r = ctx.obj(data or {}, root_type, sels, [])
+        r = ctx.obj(data or {}, root_type, sels, None)
         return None if r is _INVALID or r is None else r
 
 
@@ -88,48 +124,46 @@ class _Ctx:
         self.error_paths = [tuple(e["path"]) for e in errors if e.get("path")]
 
     def obj(self, value: dict[str, Any], t: GraphQLObjectType, sels: list[Sel],
-            path: list[str | int]) -> Any:
+            path: Path) -> Any:
         out: dict[str, Any] = {}
-        fields = t.fields
         variables = self.variables
-        for key, name, variants in self.shaper.collect(sels, t.name):
-            subs: list[Sel] | None = None
-            hit = False
-            for conds, s in variants:
-                if not conds or conds_pass(conds, variables):
-                    hit = True
-                    if s is not None:
-                        subs = s if subs is None else subs + s
-            if not hit:
-                continue
+        for key, name, variants, subs, ftype in self.shaper.plan(sels, t):
+            if variants is not None:  # conditional: @include/@skip decide per request
+                hit = False
+                for conds, s in variants:
+                    if not conds or conds_pass(conds, variables):
+                        hit = True
+                        if s is not None:
+                            subs = s if subs is None else subs + s
+                if not hit:
+                    continue
             if name == "__typename":
                 out[key] = t.name
                 continue
-            fdef = fields.get(name)
-            if fdef is None:  # introspection fields are merged in by http.py
+            if ftype is None:  # introspection fields are merged in by http.py
                 out[key] = value.get(key)
                 continue
-            r = self.complete(value.get(key), fdef.type, subs, path, key, t.name, name)
+            r = self.complete(value.get(key), ftype, subs, path, key, t.name, name)
             if r is _INVALID:
                 return _INVALID
             out[key] = r
         return out
 
-    def complete(self, v: Any, t: Any, subs: list[Sel] | None, parent_path: list[str | int],
+    def complete(self, v: Any, t: Any, subs: list[Sel] | None, parent_path: Path,
                  key: str | int, parent_type: str, fname: str) -> Any:
-        if isinstance(t, GraphQLNonNull):
+        if type(t) is GraphQLNonNull:
             r = self.complete(v, t.of_type, subs, parent_path, key, parent_type, fname)
             if r is None or r is _INVALID:
                 if r is None:
-                    self.null_error([*parent_path, key], parent_type, fname)
+                    self.null_error(_path_list((parent_path, key)), parent_type, fname)
                 return _INVALID
             return r
         if v is None:
             return None
-        if isinstance(t, GraphQLList):
-            if not isinstance(v, list):
+        if type(t) is GraphQLList:
+            if type(v) is not list:
                 return None
-            p = [*parent_path, key]
+            p = (parent_path, key)
             out = []
             inner = t.of_type
             for i, item in enumerate(v):
@@ -140,9 +174,9 @@ class _Ctx:
             return out
         if subs is None:
             return v  # leaf: subgraphs already serialized scalars/enums
-        if not isinstance(v, dict):
+        if type(v) is not dict:
             return None
-        if isinstance(t, GraphQLObjectType):
+        if type(t) is GraphQLObjectType:
             ot = t
         else:
             tn = v.get("__typename")
@@ -150,7 +184,7 @@ class _Ctx:
             if not isinstance(found, GraphQLObjectType):
                 return None
             ot = found
-        r = self.obj(v, ot, subs, [*parent_path, key])
+        r = self.obj(v, ot, subs, (parent_path, key))
         return None if r is _INVALID else r
 
     def null_error(self, path: list[str | int], parent_type: str, fname: str) -> None:
