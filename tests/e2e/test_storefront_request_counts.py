@@ -9,6 +9,7 @@ to the orders event hub's background polling of its outbox.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -206,3 +207,17 @@ async def test_order_history_page_costs_the_same_for_100_orders(
     assert big_result["data"]["me"]["orders"]["totalCount"] == 100
     assert big.requests == small.requests
     assert big.statements == small.statements
+
+
+@pytest.mark.parametrize("query", [DONE_WHEN, HUNDRED], ids=["done-when", "hundred-orders"])
+async def test_no_more_subgraph_requests_than_apollo_gateway(
+    stack: ThreadedStack, shoppers: Shoppers, meter: Meter, ours: Storefront, theirs: Storefront, query: str
+) -> None:
+    """The same plan shape as Apollo Gateway's: no extra fetches, the same SQL downstream."""
+    mine, _ = await _cost(meter, ours, query, shoppers.big)
+    # Apollo Gateway only forwards a token: give it the internal one our router would forward.
+    internal = shoppers.big.internal_token(stack.settings.service_secret)
+    forwarded = dataclasses.replace(shoppers.big, access_token=internal)
+    apollo, _ = await _cost(meter, theirs, query, forwarded)
+    assert sum(mine.requests.values()) <= sum(apollo.requests.values()), (mine, apollo)
+    assert mine.statements == apollo.statements
