@@ -8,7 +8,8 @@ Entry points:
   (synchronous, blocks) reads the supergraph file and runs the app with uvicorn.
 
 Routes: POST/GET ``/graphql`` (GET for queries only; GraphiQL when a browser
-asks for HTML), ``/health``. Subscriptions (router/subscriptions.py): WebSocket
+asks for HTML; its assets on ``/graphiql/…``, router/graphiql.py), ``/health``.
+Subscriptions (router/subscriptions.py): WebSocket
 ``/graphql`` (graphql-transport-ws), and POST/GET ``/graphql`` with
 ``Accept: text/event-stream`` (graphql-sse) or ``multipart/mixed;subscriptionSpec``.
 Responses are ``application/graphql-response+json``
@@ -32,6 +33,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
+from router import graphiql
 from router.auth import AuthError, Identity, InternalTokens, JWKSVerifier, bearer
 from router.config import Settings
 from router.pipeline import Pipeline, RequestError
@@ -90,7 +92,7 @@ class GraphQLEndpoint:
             request.method == "GET" and "text/html" in request.headers.get("accept", "")
             and "query" not in request.query_params
         )) and self.settings.graphiql:
-            return HTMLResponse(GRAPHIQL_HTML)
+            return HTMLResponse(graphiql.page(request))
         if media is None:
             return _respond({"errors": [{"message": "Not acceptable: use application/json or "
                                          f"{GRAPHQL_RESPONSE}"}]}, 406, JSON)
@@ -239,6 +241,7 @@ def create_app(supergraph_sdl: str, settings: Settings | None = None) -> Starlet
             Route("/graphql", endpoint.handle, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", websocket),
             Route("/health", health, methods=["GET"]),
+            *(graphiql.routes() if settings.graphiql else []),
         ],
         lifespan=lifespan,
     )
@@ -256,45 +259,3 @@ def serve(supergraph_path: str, host: str = "127.0.0.1", port: int = 4000) -> No
     app = create_app(sdl, Settings.from_env())
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False,
                 loop="uvloop", http="httptools")
-
-
-GRAPHIQL_HTML = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>Shopgraph GraphiQL</title>
-<style>body{margin:0;height:100vh}#graphiql{height:100vh}</style>
-<link rel="stylesheet" href="https://unpkg.com/graphiql@3/graphiql.min.css">
-</head>
-<body>
-<div id="graphiql">Loading GraphiQL…</div>
-<script crossorigin src="https://unpkg.com/react@18/umd/react.production.min.js"></script>
-<script crossorigin src="https://unpkg.com/react-dom@18/umd/react-dom.production.min.js"></script>
-<script crossorigin src="https://unpkg.com/graphiql@3/graphiql.min.js"></script>
-<script crossorigin src="https://unpkg.com/graphql-ws@5.16.2/umd/graphql-ws.min.js"></script>
-<script>
-  // Subscriptions go over graphql-transport-ws to this same path; the headers
-  // tab (e.g. {"Authorization": "Bearer ..."}) is sent as connection_init payload.
-  const subscriptionUrl = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host
-    + location.pathname;
-  let wsHeaders = {};
-  const wsClient = {
-    subscribe(payload, sink) {
-      const client = graphqlWs.createClient({ url: subscriptionUrl, connectionParams: wsHeaders,
-                                              retryAttempts: 0 });
-      const done = (f) => (x) => { f(x); client.dispose(); };
-      const stop = client.subscribe(payload, { next: (v) => sink.next(v),
-        error: done((e) => sink.error(e instanceof CloseEvent
-          ? new Error(`connection closed: ${e.code} ${e.reason}`) : e)),
-        complete: done(() => sink.complete()) });
-      return () => { stop(); client.dispose(); };
-    },
-  };
-  const base = GraphiQL.createFetcher({ url: location.pathname, subscriptionUrl, wsClient });
-  const fetcher = (params, opts) => { wsHeaders = (opts && opts.headers) || {}; return base(params, opts); };
-  ReactDOM.createRoot(document.getElementById('graphiql'))
-    .render(React.createElement(GraphiQL, { fetcher, shouldPersistHeaders: true }));
-</script>
-</body>
-</html>
-"""

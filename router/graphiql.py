@@ -1,0 +1,177 @@
+"""GraphiQL for the router: the page, and the browser builds it loads, served by the router itself.
+
+- ``page(request) -> str`` is the GraphiQL HTML for ``GET /graphql`` from a browser. Queries and
+  mutations are POSTed to the page's own path; subscriptions go over graphql-transport-ws to the
+  same path, with the *Headers* tab (e.g. ``{"Authorization": "Bearer …"}``) sent as the
+  ``connection_init`` payload.
+- ``routes() -> list[Route]`` serves the pinned React, GraphiQL and graphql-ws browser builds under
+  ``/graphiql/`` from ``router/graphiql_assets/node_modules`` (``npm ci`` there installs them), so
+  GraphiQL works with no internet. When they are not installed the page loads the very same
+  versions from a public CDN instead.
+- ``ensure_assets() -> bool`` installs them with ``npm ci`` when they are missing and npm is
+  available (what ``shopgraph dev`` calls); it never raises.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+log = logging.getLogger("shopgraph.router.graphiql")
+
+ASSETS_DIR = Path(__file__).resolve().parent / "graphiql_assets"
+NODE_MODULES = ASSETS_DIR / "node_modules"
+CDN = "https://unpkg.com"
+PREFIX = "/graphiql/"
+INSTALL_TIMEOUT = 300.0  # seconds for `npm ci`
+
+# Pinned versions: the same as router/graphiql_assets/package.json (a unit test keeps them equal).
+VERSIONS = {
+    "react": "18.3.1",
+    "react-dom": "18.3.1",
+    "graphiql": "3.8.3",
+    "graphql-ws": "5.16.2",
+}
+
+
+@dataclass(frozen=True)
+class Asset:
+    package: str
+    path: str  # within the package
+    media_type: str
+
+    @property
+    def file(self) -> Path:
+        return NODE_MODULES / self.package / self.path
+
+    @property
+    def cdn_url(self) -> str:
+        return f"{CDN}/{self.package}@{VERSIONS[self.package]}/{self.path}"
+
+
+JS = "text/javascript; charset=utf-8"
+ASSETS = {
+    "react.production.min.js": Asset("react", "umd/react.production.min.js", JS),
+    "react-dom.production.min.js": Asset("react-dom", "umd/react-dom.production.min.js", JS),
+    "graphiql.min.js": Asset("graphiql", "graphiql.min.js", JS),
+    "graphiql.min.css": Asset("graphiql", "graphiql.min.css", "text/css; charset=utf-8"),
+    "graphql-ws.min.js": Asset("graphql-ws", "umd/graphql-ws.min.js", JS),
+}
+_SCRIPTS = ("react.production.min.js", "react-dom.production.min.js", "graphiql.min.js", "graphql-ws.min.js")
+
+
+def assets_installed() -> bool:
+    """Whether every asset the page needs is installed locally."""
+    return all(a.file.is_file() for a in ASSETS.values())
+
+
+def asset_urls(root_path: str = "") -> dict[str, str]:
+    """Asset name -> the URL the page loads it from: the router's own copy when installed, else the CDN."""
+    if assets_installed():
+        return {name: f"{root_path}{PREFIX}{name}?v={VERSIONS[a.package]}" for name, a in ASSETS.items()}
+    return {name: a.cdn_url for name, a in ASSETS.items()}
+
+
+def page(request: Request) -> str:
+    """The GraphiQL page for a browser's ``GET`` of the GraphQL path."""
+    urls = {k: html.escape(v, quote=True) for k, v in asset_urls(str(request.scope.get("root_path", ""))).items()}
+    local = not urls["graphiql.min.js"].startswith(CDN)
+    cross = "" if local else " crossorigin"
+    scripts = "\n".join(f'<script{cross} src="{urls[name]}"></script>' for name in _SCRIPTS)
+    return _PAGE.format(css=urls["graphiql.min.css"], scripts=scripts, source=json.dumps("local" if local else "cdn"))
+
+
+async def _asset(request: Request) -> Response:
+    asset = ASSETS.get(str(request.path_params["name"]))
+    if asset is None or not asset.file.is_file():
+        return PlainTextResponse("Not found", status_code=404)
+    return FileResponse(asset.file, media_type=asset.media_type, headers={"Cache-Control": "public, max-age=86400"})
+
+
+def routes() -> list[Route]:
+    """The static routes of the GraphiQL assets (``GET /graphiql/{name}``)."""
+    return [Route(PREFIX + "{name}", _asset, methods=["GET", "HEAD"])]
+
+
+def ensure_assets(timeout: float = INSTALL_TIMEOUT) -> bool:
+    """Install the GraphiQL assets with ``npm ci`` if they are missing; True when they are installed.
+
+    Never raises: without npm, or when the install fails, it logs that GraphiQL loads from the CDN.
+    """
+    if assets_installed():
+        return True
+    npm = shutil.which("npm")
+    if npm is None:
+        log.warning("GraphiQL: npm not found, so its assets are not installed; the page loads them from %s", CDN)
+        return False
+    log.warning("GraphiQL: installing its assets once with `npm ci` in %s …", ASSETS_DIR)
+    try:
+        done = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=ASSETS_DIR,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError) as e:
+        log.warning("GraphiQL: `npm ci` failed (%s); the page loads its assets from %s", e, CDN)
+        return False
+    if done.returncode != 0 or not assets_installed():
+        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+        log.warning("GraphiQL: `npm ci` failed (%s); the page loads its assets from %s", " | ".join(tail), CDN)
+        return False
+    return True
+
+
+_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>Shopgraph GraphiQL</title>
+<style>body{{margin:0;height:100vh}}#graphiql{{height:100vh}}</style>
+<link rel="stylesheet" href="{css}">
+</head>
+<body>
+<div id="graphiql">Loading GraphiQL…</div>
+{scripts}
+<script>
+  // Assets from the router itself ("local") or a CDN ("cdn").
+  window.SHOPGRAPH_GRAPHIQL_ASSETS = {source};
+  // Subscriptions go over graphql-transport-ws to this same path; the headers
+  // tab (e.g. {{"Authorization": "Bearer ..."}}) is sent as connection_init payload.
+  const subscriptionUrl = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host
+    + location.pathname;
+  let wsHeaders = {{}};
+  const wsClient = {{
+    subscribe(payload, sink) {{
+      const client = graphqlWs.createClient({{ url: subscriptionUrl, connectionParams: wsHeaders,
+                                              retryAttempts: 0 }});
+      const done = (f) => (x) => {{ f(x); client.dispose(); }};
+      const stop = client.subscribe(payload, {{ next: (v) => sink.next(v),
+        error: done((e) => sink.error(e instanceof CloseEvent
+          ? new Error(`connection closed: ${{e.code}} ${{e.reason}}`) : e)),
+        complete: done(() => sink.complete()) }});
+      return () => {{ stop(); client.dispose(); }};
+    }},
+  }};
+  const base = GraphiQL.createFetcher({{ url: location.pathname, subscriptionUrl, wsClient }});
+  const fetcher = (params, opts) => {{
+    wsHeaders = (opts && opts.headers) || {{}};
+    return base(params, opts);
+  }};
+  ReactDOM.createRoot(document.getElementById('graphiql'))
+    .render(React.createElement(GraphiQL, {{ fetcher, shouldPersistHeaders: true }}));
+</script>
+</body>
+</html>
+"""
