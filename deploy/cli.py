@@ -31,7 +31,14 @@ from .stack import (
 # -- dev ---------------------------------------------------------------------------------------
 
 
+def _graphiql_assets() -> None:
+    """Install the router's GraphiQL assets if missing (a cheap check; without npm, GraphiQL uses a CDN)."""
+    importlib.import_module("router.graphiql").ensure_assets()
+
+
 async def _dev(host: str, port_base: int, with_router: bool) -> int:
+    if with_router and router_available():
+        _graphiql_assets()  # before the signal handlers: Ctrl-C stops an install like any start-up
     loop = asyncio.get_running_loop()
     main = asyncio.current_task()
     assert main is not None

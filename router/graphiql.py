@@ -113,7 +113,7 @@ def ensure_assets(timeout: float = INSTALL_TIMEOUT) -> bool:
     if npm is None:
         log.warning("GraphiQL: npm not found, so its assets are not installed; the page loads them from %s", CDN)
         return False
-    log.warning("GraphiQL: installing its assets once with `npm ci` in %s …", ASSETS_DIR)
+    log.info("GraphiQL: installing its assets once with `npm ci` in %s …", ASSETS_DIR)
     try:
         done = subprocess.run(
             [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
