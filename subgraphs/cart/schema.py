@@ -54,8 +54,10 @@ class CartItem:
     quantity: int
     product_id: strawberry.Private[uuid.UUID]
 
-    @strawberry.field
-    def product(self) -> Product:
+    # Nullable on purpose: a product the catalog cannot resolve (or a catalog
+    # outage) nulls this field only, not the whole order history / cart.
+    @strawberry.field(description="Null only if the catalog cannot resolve it, so one bad line never hides the cart.")
+    def product(self) -> Product | None:
         return Product(id=strawberry.ID(str(self.product_id)))
 
     @strawberry.field

@@ -40,12 +40,14 @@ class StatementCounter:
 class Database:
     """The engine of one subgraph, its schema on the search path."""
 
-    def __init__(self, url: str, schema: str, *, pool_size: int = 10) -> None:
+    # Kept small: four subgraphs (and a test stack beside a benchmark stack) share
+    # one server's max_connections (100 by default); overflow connections close after use.
+    def __init__(self, url: str, schema: str, *, pool_size: int = 5, max_overflow: int = 10) -> None:
         self.schema = schema
         self.engine: AsyncEngine = create_async_engine(
             async_url(url),
             pool_size=pool_size,
-            max_overflow=pool_size,
+            max_overflow=max_overflow,
             pool_pre_ping=False,
             connect_args={"server_settings": {"search_path": schema, "application_name": schema}},
         )

@@ -74,8 +74,10 @@ class OrderItem:
     line_total: Money
     product_id: strawberry.Private[uuid.UUID]
 
-    @strawberry.field
-    def product(self) -> Product:
+    # Nullable on purpose: a product the catalog cannot resolve (or a catalog
+    # outage) nulls this field only, not the whole order history / cart.
+    @strawberry.field(description="Null only if the catalog cannot resolve it; the item keeps its own sku and name.")
+    def product(self) -> Product | None:
         return Product(id=strawberry.ID(str(self.product_id)))
 
     @classmethod
