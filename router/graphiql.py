@@ -138,6 +138,7 @@ _PAGE = """<!doctype html>
 <head>
 <meta charset="utf-8">
 <title>Shopgraph GraphiQL</title>
+<link rel="icon" href="data:,">
 <style>body{{margin:0;height:100vh}}#graphiql{{height:100vh}}</style>
 <link rel="stylesheet" href="{css}">
 </head>

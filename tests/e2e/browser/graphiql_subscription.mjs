@@ -61,6 +61,7 @@ try {
   const origin = new URL(url).origin;
   page.on('console', (m) => consoleLines.push(`${m.type()}: ${m.text()}`));
   page.on('pageerror', (e) => consoleLines.push(`pageerror: ${e.message}`));
+  page.on('response', (r) => r.status() >= 400 && consoleLines.push(`HTTP ${r.status()}: ${r.url()}`));
   page.on('request', (r) => {
     const u = r.url();
     if (!u.startsWith(origin) && !u.startsWith(origin.replace(/^http/, 'ws')) && !u.startsWith('data:')) offsite.push(u);
@@ -73,10 +74,20 @@ try {
   await typeInto('.graphiql-editor-tool .graphiql-editor:not(.hidden)', headers);
   await typeInto('.graphiql-query-editor', query);
   await page.getByRole('button', { name: /prettify/i }).click();
+  // GraphiQL parses the editor's text after a short debounce and picks the transport (WebSocket
+  // for a subscription) from that parse: wait for it, as a person's pause before running does.
+  await page.waitForFunction(() => {
+    const cm = document.querySelector('.graphiql-query-editor .CodeMirror')?.CodeMirror;
+    const ops = cm?.documentAST?.definitions || [];
+    return ops.some((d) => d.kind === 'OperationDefinition' && d.operation === 'subscription');
+  });
 
   await page.locator('button.graphiql-execute-button').click();
-  // While a subscription runs, GraphiQL turns the run button into a stop button.
-  await page.getByRole('button', { name: /stop/i }).waitFor({ state: 'visible' });
+  // While a subscription runs, GraphiQL turns the run button into a stop button; when it is
+  // refused instead, the result pane shows why.
+  const stop = page.getByRole('button', { name: /stop/i });
+  await stop.or(page.locator('.result-window .CodeMirror-code:has-text("errors")')).first().waitFor();
+  if (!(await stop.isVisible())) throw new Error(`GraphiQL did not run it: ${await editorText('.result-window')}`);
   say('running');
 
   const until = Date.now() + timeout;
