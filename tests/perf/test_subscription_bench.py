@@ -30,17 +30,17 @@ import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "router"))  # the router tests' fixture subgraphs
-from router_harness import (
+from websockets.asyncio.client import ClientConnection, connect
+
+from tests.router.fixtures.shop import SERVICE_SECRET
+from tests.router.router_harness import (
     Counter,
     ThreadServer,
     compose,
     free_port,
     subgraph_app,
 )
-from subs_support import Keys
-from websockets.asyncio.client import ClientConnection, connect
-
-from tests.router.fixtures.shop import SERVICE_SECRET
+from tests.router.subs_support import Keys
 
 pytestmark = pytest.mark.perf
 RESULTS = Path(__file__).parent / "results" / "subscriptions.json"

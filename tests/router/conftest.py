@@ -6,7 +6,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
-from router_harness import Counter, Stack, ThreadServer, make_stack, subgraph_app
+
+from tests.router.router_harness import Counter, Stack, ThreadServer, make_stack, subgraph_app
 
 
 @pytest.fixture(scope="session")

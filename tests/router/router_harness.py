@@ -21,7 +21,6 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from fixtures import edge, live, shop
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -31,6 +30,7 @@ from strawberry.federation import Schema
 
 from router.config import Settings
 from router.http import create_app
+from tests.router.fixtures import edge, live, shop
 
 ORACLE = Path(__file__).parent / "oracle"
 SETS: dict[str, dict[str, Schema]] = {"shop": shop.SUBGRAPHS, "edge": edge.SUBGRAPHS, "live": live.SUBGRAPHS}

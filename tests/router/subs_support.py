@@ -19,8 +19,6 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
-from fixtures.shop import SERVICE_SECRET
-from router_harness import ThreadServer, compose
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -29,6 +27,8 @@ from starlette.routing import Route
 from router.config import Settings
 from router.http import create_app
 from router.subscriptions import SubscriptionService
+from tests.router.fixtures.shop import SERVICE_SECRET
+from tests.router.router_harness import ThreadServer, compose
 
 NODE_CLIENTS = Path(__file__).parent / "subs_oracle"
 

@@ -12,8 +12,6 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
-from fixtures.shop import SERVICE_SECRET
-from router_harness import ThreadServer, compose
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -21,6 +19,8 @@ from starlette.routing import Route
 
 from router.config import Settings
 from router.http import create_app
+from tests.router.fixtures.shop import SERVICE_SECRET
+from tests.router.router_harness import ThreadServer, compose
 
 
 class Keys:

@@ -7,7 +7,8 @@ from typing import Any
 
 import httpx
 import pytest
-from router_harness import Stack, gql
+
+from tests.router.router_harness import Stack, gql
 
 SHOP_OPS: list[tuple[str, dict[str, Any]]] = [
     ("{ topProducts { upc name price } }", {}),

@@ -7,10 +7,10 @@ from typing import Any
 
 import httpx
 import pytest
-from router_harness import Counter, Stack, ThreadServer, compose, gql
 
 from router.config import Settings
 from router.http import create_app
+from tests.router.router_harness import Counter, Stack, ThreadServer, compose, gql
 
 GQL_RESP = "application/graphql-response+json"
 

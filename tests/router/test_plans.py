@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 
 import httpx
-from router_harness import Counter, Stack, ThreadServer, compose, gql
 
 from router.config import Settings
 from router.http import create_app
 from router.operation import build_operation
 from router.planner import Planner
 from router.supergraph import Supergraph
+from tests.router.router_harness import Counter, Stack, ThreadServer, compose, gql
 
 DEEP = """query($n: Int!) { topProducts(first: $n) { name inStock shippingEstimate
   reviews { id author { name username reviews { product { name inStock } } } } } }"""

@@ -7,8 +7,9 @@ import asyncio
 import json
 from typing import Any
 
-from subs_support import Live, live
 from websockets.asyncio.client import connect
+
+from tests.router.subs_support import Live, live
 
 __all__ = ["live"]
 

@@ -11,7 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
-from subs_support import EVENTS, Live, live, node_clients
+
+from tests.router.subs_support import EVENTS, Live, live, node_clients
 
 __all__ = ["live"]
 

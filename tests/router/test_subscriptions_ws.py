@@ -12,10 +12,11 @@ import pytest
 from gql import Client, gql
 from gql.transport.exceptions import TransportQueryError
 from gql.transport.websockets import WebsocketsTransport
-from router_harness import ThreadServer
-from subs_support import EVENTS, Live, live, start_live
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+
+from tests.router.router_harness import ThreadServer
+from tests.router.subs_support import EVENTS, Live, live, start_live
 
 __all__ = ["live"]
 
