@@ -319,6 +319,7 @@ async def _change_status(info: OrdersInfo, order_id: strawberry.ID, status: Stat
 
     return await payload_or_user_errors(OrderPayload, run())
 
+
 schema = federated_schema(
     query=Query,
     mutation=Mutation,

@@ -22,14 +22,12 @@ def subgraphs(counter: Counter) -> Iterator[ThreadServer]:
 
 
 @pytest.fixture(scope="session")
-def shop_stack(subgraphs: ThreadServer, counter: Counter,
-               tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def shop_stack(subgraphs: ThreadServer, counter: Counter, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     yield from make_stack("shop", subgraphs, counter, tmp_path_factory.mktemp("shop"))
 
 
 @pytest.fixture(scope="session")
-def edge_stack(subgraphs: ThreadServer, counter: Counter,
-               tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def edge_stack(subgraphs: ThreadServer, counter: Counter, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     yield from make_stack("edge", subgraphs, counter, tmp_path_factory.mktemp("edge"))
 
 
@@ -37,5 +35,3 @@ def edge_stack(subgraphs: ThreadServer, counter: Counter,
 async def client() -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(timeout=30, trust_env=False) as c:
         yield c
-
-

@@ -42,8 +42,7 @@ def _npm_ready() -> None:
     npm = shutil.which("npm")
     if npm is None:
         pytest.skip("npm is not installed")
-    subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=ORACLE, check=True,
-                   capture_output=True)
+    subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=ORACLE, check=True, capture_output=True)
 
 
 def free_port() -> int:
@@ -57,8 +56,9 @@ class ThreadServer:
 
     def __init__(self, app: Any, port: int | None = None) -> None:
         self.port = port or free_port()
-        cfg = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                             lifespan="on", access_log=False)
+        cfg = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on", access_log=False
+        )
         self.server = uvicorn.Server(cfg)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -133,12 +133,12 @@ def sdl_of(schema: Schema) -> str:
 def compose(set_name: str, base_url: str, overrides: dict[str, str] | None = None) -> str:
     _npm_ready()
     services = [
-        {"name": n, "url": (overrides or {}).get(n, f"{base_url}/{set_name}/{n}/"),
-         "sdl": sdl_of(s)}
+        {"name": n, "url": (overrides or {}).get(n, f"{base_url}/{set_name}/{n}/"), "sdl": sdl_of(s)}
         for n, s in SETS[set_name].items()
     ]
-    r = subprocess.run(["node", "compose.mjs"], cwd=ORACLE, input=json.dumps(services),
-                       capture_output=True, text=True, check=False)
+    r = subprocess.run(
+        ["node", "compose.mjs"], cwd=ORACLE, input=json.dumps(services), capture_output=True, text=True, check=False
+    )
     if r.returncode != 0:
         raise RuntimeError(f"composition of {set_name} failed:\n{r.stderr}")
     return r.stdout
@@ -153,8 +153,11 @@ class Gateway:
 
     def __enter__(self) -> Gateway:
         self.proc = subprocess.Popen(
-            ["node", "gateway.mjs", str(self.file), str(self.port)], cwd=ORACLE,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            ["node", "gateway.mjs", str(self.file), str(self.port)],
+            cwd=ORACLE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
             env={**os.environ, "NODE_ENV": "production"},
         )
         assert self.proc.stdout is not None
@@ -185,8 +188,9 @@ class Stack:
     counter: Counter
 
 
-def make_stack(set_name: str, subgraphs: ThreadServer, counter: Counter,
-           tmp: Path, gateway: bool = True, **settings: Any) -> Iterator[Stack]:
+def make_stack(
+    set_name: str, subgraphs: ThreadServer, counter: Counter, tmp: Path, gateway: bool = True, **settings: Any
+) -> Iterator[Stack]:
     sdl = compose(set_name, subgraphs.url)
     with ThreadServer(create_app(sdl, Settings(**settings))) as router:
         if gateway:
@@ -196,9 +200,9 @@ def make_stack(set_name: str, subgraphs: ThreadServer, counter: Counter,
             yield Stack(sdl, router.url + "/graphql", None, counter)
 
 
-async def gql(client: httpx.AsyncClient, url: str, query: str,
-              variables: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
+async def gql(
+    client: httpx.AsyncClient, url: str, query: str, variables: dict[str, Any] | None = None, **kw: Any
+) -> dict[str, Any]:
     r = await client.post(url, json={"query": query, "variables": variables or {}}, **kw)
     assert r.status_code < 500, r.text
     return r.json()  # type: ignore[no-any-return]
-

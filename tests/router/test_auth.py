@@ -42,8 +42,15 @@ class Keys:
 
     def token(self, kid: str = "k1", **over: Any) -> str:
         now = int(time.time())
-        claims = {"iss": "shopgraph-users", "aud": "shopgraph", "sub": "u2", "uid": "u2",
-                  "role": "CUSTOMER", "iat": now, "exp": now + 300}
+        claims = {
+            "iss": "shopgraph-users",
+            "aud": "shopgraph",
+            "sub": "u2",
+            "uid": "u2",
+            "role": "CUSTOMER",
+            "iat": now,
+            "exp": now + 300,
+        }
         claims.update(over)
         return jwt.encode(claims, self.keys[kid], algorithm="ES256", headers={"kid": kid})
 
@@ -60,8 +67,7 @@ def auth_router(keys: Keys, subgraphs: ThreadServer) -> Iterator[str]:
         return JSONResponse(keys.jwks())
 
     with ThreadServer(Starlette(routes=[Route("/jwks", jwks)])) as js:
-        settings = Settings(jwks_url=js.url + "/jwks", service_secret=SERVICE_SECRET,
-                            jwks_min_refetch=0.5)
+        settings = Settings(jwks_url=js.url + "/jwks", service_secret=SERVICE_SECRET, jwks_min_refetch=0.5)
         with ThreadServer(create_app(compose("shop", subgraphs.url), settings)) as r:
             yield r.url + "/graphql"
 
@@ -71,15 +77,12 @@ async def _whoami(client: httpx.AsyncClient, url: str, token: str | None) -> htt
     return await client.post(url, json={"query": "{ whoami }"}, headers=headers)
 
 
-async def test_anonymous_gets_internal_token_without_identity(
-    client: httpx.AsyncClient, auth_router: str
-) -> None:
+async def test_anonymous_gets_internal_token_without_identity(client: httpx.AsyncClient, auth_router: str) -> None:
     r = await _whoami(client, auth_router, None)
     assert r.json() == {"data": {"whoami": "service:router|-|-"}}
 
 
-async def test_valid_token_forwards_identity(client: httpx.AsyncClient, auth_router: str,
-                                             keys: Keys) -> None:
+async def test_valid_token_forwards_identity(client: httpx.AsyncClient, auth_router: str, keys: Keys) -> None:
     r = await _whoami(client, auth_router, keys.token(role="ADMIN"))
     assert r.json() == {"data": {"whoami": "service:router|u2|ADMIN"}}
 
@@ -93,10 +96,10 @@ def _none_token() -> str:
     return f"{b64({'alg': 'none', 'kid': 'k1'})}.{b64({'sub': 'u1', 'uid': 'u1'})}."
 
 
-@pytest.mark.parametrize("kind", ["expired", "none", "tampered", "garbage", "wrong_aud",
-                                  "hs256", "internal", "refresh"])
-async def test_bad_tokens_are_401(client: httpx.AsyncClient, auth_router: str, keys: Keys,
-                                  kind: str) -> None:
+@pytest.mark.parametrize(
+    "kind", ["expired", "none", "tampered", "garbage", "wrong_aud", "hs256", "internal", "refresh"]
+)
+async def test_bad_tokens_are_401(client: httpx.AsyncClient, auth_router: str, keys: Keys, kind: str) -> None:
     if kind == "expired":
         token = keys.token(exp=int(time.time()) - 10)
     elif kind == "none":
@@ -113,9 +116,18 @@ async def test_bad_tokens_are_401(client: httpx.AsyncClient, auth_router: str, k
     elif kind == "hs256":
         token = jwt.encode({"sub": "u1"}, "s" * 32, algorithm="HS256", headers={"kid": "k1"})
     else:  # a client forging the internal token
-        token = jwt.encode({"iss": "shopgraph-internal", "aud": "shopgraph-subgraphs",
-                            "sub": "service:router", "uid": "u1", "role": "ADMIN",
-                            "exp": int(time.time()) + 60}, SERVICE_SECRET, algorithm="HS256")
+        token = jwt.encode(
+            {
+                "iss": "shopgraph-internal",
+                "aud": "shopgraph-subgraphs",
+                "sub": "service:router",
+                "uid": "u1",
+                "role": "ADMIN",
+                "exp": int(time.time()) + 60,
+            },
+            SERVICE_SECRET,
+            algorithm="HS256",
+        )
     r = await _whoami(client, auth_router, token)
     assert r.status_code == 401, r.text
     err = r.json()["errors"][0]
@@ -123,8 +135,7 @@ async def test_bad_tokens_are_401(client: httpx.AsyncClient, auth_router: str, k
     assert err["message"]
 
 
-async def test_unknown_kid_refetches_jwks(client: httpx.AsyncClient, auth_router: str,
-                                          keys: Keys) -> None:
+async def test_unknown_kid_refetches_jwks(client: httpx.AsyncClient, auth_router: str, keys: Keys) -> None:
     await _whoami(client, auth_router, keys.token())
     await asyncio.sleep(0.6)
     before = keys.fetches
@@ -141,9 +152,9 @@ async def test_unknown_kid_refetches_jwks(client: httpx.AsyncClient, auth_router
     assert keys.fetches == before + 1
 
 
-async def test_no_secret_forwards_nothing(client: httpx.AsyncClient, subgraphs: ThreadServer
-                                          ) -> None:
+async def test_no_secret_forwards_nothing(client: httpx.AsyncClient, subgraphs: ThreadServer) -> None:
     with ThreadServer(create_app(compose("shop", subgraphs.url), Settings())) as r:
-        resp = await client.post(r.url + "/graphql", json={"query": "{ whoami }"},
-                                 headers={"authorization": "Bearer forged"})
+        resp = await client.post(
+            r.url + "/graphql", json={"query": "{ whoami }"}, headers={"authorization": "Bearer forged"}
+        )
         assert resp.json() == {"data": {"whoami": "no-token"}}

@@ -15,8 +15,7 @@ from tests.router.router_harness import Counter, Stack, ThreadServer, compose, g
 GQL_RESP = "application/graphql-response+json"
 
 
-async def _post(client: httpx.AsyncClient, url: str, body: Any, accept: str = GQL_RESP,
-                **kw: Any) -> httpx.Response:
+async def _post(client: httpx.AsyncClient, url: str, body: Any, accept: str = GQL_RESP, **kw: Any) -> httpx.Response:
     return await client.post(url, json=body, headers={"accept": accept}, **kw)
 
 
@@ -25,13 +24,10 @@ async def _post(client: httpx.AsyncClient, url: str, body: Any, accept: str = GQ
     [
         ({"query": "{ topProducts { "}, "GRAPHQL_PARSE_FAILED"),
         ({"query": "{ nope }"}, "GRAPHQL_VALIDATION_FAILED"),
-        ({"query": "query($n: Int!) { topProducts(first: $n) { upc } }",
-          "variables": {"n": "two"}}, "BAD_USER_INPUT"),
+        ({"query": "query($n: Int!) { topProducts(first: $n) { upc } }", "variables": {"n": "two"}}, "BAD_USER_INPUT"),
         ({"query": "query($n: Int!) { topProducts(first: $n) { upc } }"}, "BAD_USER_INPUT"),
-        ({"query": "query A { me { id } } query B { me { name } }"},
-         "GRAPHQL_VALIDATION_FAILED"),
-        ({"query": "query A { me { id } }", "operationName": "Z"},
-         "OPERATION_RESOLUTION_FAILURE"),
+        ({"query": "query A { me { id } } query B { me { name } }"}, "GRAPHQL_VALIDATION_FAILED"),
+        ({"query": "query A { me { id } }", "operationName": "Z"}, "OPERATION_RESOLUTION_FAILURE"),
         ({"query": "{ secret }"}, "GRAPHQL_VALIDATION_FAILED"),
     ],
 )
@@ -47,9 +43,7 @@ async def test_request_errors_are_400_with_graphql_response_json(
     assert out["errors"][0]["message"]
 
 
-async def test_request_errors_are_200_with_application_json(
-    client: httpx.AsyncClient, shop_stack: Stack
-) -> None:
+async def test_request_errors_are_200_with_application_json(client: httpx.AsyncClient, shop_stack: Stack) -> None:
     r = await _post(client, shop_stack.router_url, {"query": "{ nope }"}, "application/json")
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("application/json")
@@ -67,10 +61,10 @@ async def test_request_errors_are_200_with_application_json(
         (b'{"query": "' + b"a" * 2_000_000 + b'"}', "application/json", 413),
     ],
 )
-async def test_malformed_requests(client: httpx.AsyncClient, shop_stack: Stack,
-                                  content: bytes, ctype: str, status: int) -> None:
-    r = await client.post(shop_stack.router_url, content=content,
-                          headers={"content-type": ctype, "accept": GQL_RESP})
+async def test_malformed_requests(
+    client: httpx.AsyncClient, shop_stack: Stack, content: bytes, ctype: str, status: int
+) -> None:
+    r = await client.post(shop_stack.router_url, content=content, headers={"content-type": ctype, "accept": GQL_RESP})
     assert r.status_code == status, r.text
     assert r.json()["errors"][0]["message"]
 
@@ -97,10 +91,8 @@ async def test_graphiql_and_health(client: httpx.AsyncClient, shop_stack: Stack)
     assert r.json()["status"] == "ok"
 
 
-async def test_introspection_and_api_schema(client: httpx.AsyncClient, edge_stack: Stack
-                                            ) -> None:
-    body = await gql(client, edge_stack.router_url,
-                     '{ __type(name: "Book") { fields { name } } books { id } }')
+async def test_introspection_and_api_schema(client: httpx.AsyncClient, edge_stack: Stack) -> None:
+    body = await gql(client, edge_stack.router_url, '{ __type(name: "Book") { fields { name } } books { id } }')
     names = {f["name"] for f in body["data"]["__type"]["fields"]}
     assert "internalCode" not in names  # @inaccessible
     assert {"id", "title", "weight", "reviewCount"} <= names
@@ -115,12 +107,10 @@ async def test_mutations_run_in_order(client: httpx.AsyncClient, shop_stack: Sta
       b: renameProduct(upc: "p9", name: "second") { name inStock }
       c: renameProduct(upc: "p9", name: "third") { name } }"""
     body = await gql(client, shop_stack.router_url, q)
-    assert body == {"data": {"a": {"name": "first"}, "b": {"name": "second", "inStock": True},
-                             "c": {"name": "third"}}}
+    assert body == {"data": {"a": {"name": "first"}, "b": {"name": "second", "inStock": True}, "c": {"name": "third"}}}
 
 
-async def test_limits(client: httpx.AsyncClient, subgraphs: ThreadServer, counter: Counter
-                      ) -> None:
+async def test_limits(client: httpx.AsyncClient, subgraphs: ThreadServer, counter: Counter) -> None:
     sdl = compose("shop", subgraphs.url)
     app = create_app(sdl, Settings(max_depth=3, max_aliases=2))
     with ThreadServer(app) as router:
@@ -132,11 +122,14 @@ async def test_limits(client: httpx.AsyncClient, subgraphs: ThreadServer, counte
         assert r.status_code == 400 and "aliases" in r.json()["errors"][0]["message"]
 
 
-async def test_subgraph_failure_and_timeout(client: httpx.AsyncClient, subgraphs: ThreadServer,
-                                            counter: Counter, tmp_path: Path) -> None:
+async def test_subgraph_failure_and_timeout(
+    client: httpx.AsyncClient, subgraphs: ThreadServer, counter: Counter, tmp_path: Path
+) -> None:
     sdl = compose("shop", subgraphs.url)
-    settings = Settings(subgraph_timeout=0.5, subgraph_urls={
-        "INVENTORY": subgraphs.url + "/broken", "ACCOUNTS": subgraphs.url + "/slow"})
+    settings = Settings(
+        subgraph_timeout=0.5,
+        subgraph_urls={"INVENTORY": subgraphs.url + "/broken", "ACCOUNTS": subgraphs.url + "/slow"},
+    )
     with ThreadServer(create_app(sdl, settings)) as router:
         url = router.url + "/graphql"
         body = await gql(client, url, '{ product(upc: "p1") { name inStock } }')

@@ -25,9 +25,7 @@ async def _count(client: httpx.AsyncClient, stack: Stack, n: int) -> int:
     return stack.counter.total()
 
 
-async def test_request_count_independent_of_list_size(
-    client: httpx.AsyncClient, shop_stack: Stack
-) -> None:
+async def test_request_count_independent_of_list_size(client: httpx.AsyncClient, shop_stack: Stack) -> None:
     two = await _count(client, shop_stack, 2)
     hundred = await _count(client, shop_stack, 100)
     assert two == hundred
@@ -61,9 +59,7 @@ def test_provides_avoids_a_fetch(shop_stack: Stack) -> None:
     assert plan.count("Fetch(") == 1, plan
 
 
-async def test_representations_are_deduplicated(
-    client: httpx.AsyncClient, shop_stack: Stack
-) -> None:
+async def test_representations_are_deduplicated(client: httpx.AsyncClient, shop_stack: Stack) -> None:
     # 8 reviews by 4 authors: one accounts request for 4 distinct users
     shop_stack.counter.reset()
     body = await gql(client, shop_stack.router_url, "{ reviews { author { name } } }")
@@ -77,8 +73,6 @@ async def test_identical_inflight_requests_are_shared(
     settings = Settings(subgraph_urls={"ACCOUNTS": subgraphs.url + "/slowish"})
     with ThreadServer(create_app(compose("shop", subgraphs.url), settings)) as router:
         counter.reset()
-        bodies = await asyncio.gather(
-            *(gql(client, router.url + "/graphql", "{ me { name } }") for _ in range(5))
-        )
+        bodies = await asyncio.gather(*(gql(client, router.url + "/graphql", "{ me { name } }") for _ in range(5)))
         assert all(b == {"data": {"me": {"name": "Slow"}}} for b in bodies)
         assert counter.counts == {"slowish": 1}
