@@ -177,8 +177,7 @@ class _HostPool:
             raise SubgraphTimeout(f"connecting to {t.host}:{t.port} timed out") from e
         except OSError as e:
             self.forget(conn)
-            raise SubgraphConnectionError(
-                f"cannot connect to {t.host}:{t.port}: {e.strerror or e}") from e
+            raise SubgraphConnectionError(f"cannot connect to {t.host}:{t.port}: {e.strerror or e}") from e
         return conn
 
     def release(self, conn: _Conn) -> None:
@@ -226,8 +225,7 @@ class SubgraphClient:
             t = self._targets[url] = _Target((u.hostname, port), u.hostname, port, head)
         return t
 
-    async def post(self, url: str, body: bytes, headers: dict[str, str], time_limit: float
-                   ) -> tuple[int, str, bytes]:
+    async def post(self, url: str, body: bytes, headers: dict[str, str], time_limit: float) -> tuple[int, str, bytes]:
         """(status, reason phrase, body) of a POST; raises SubgraphHTTPError subclasses."""
         t = self._target(url)
         pool = self._pools.get(t.key)
