@@ -21,6 +21,7 @@ bad tokens 401; nothing a client sends yields a 500 or a stack trace.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -257,5 +258,6 @@ def serve(supergraph_path: str, host: str = "127.0.0.1", port: int = 4000) -> No
     with open(supergraph_path, encoding="utf-8") as fh:
         sdl = fh.read()
     app = create_app(sdl, Settings.from_env())
+    gc.freeze()  # the schema and plans are long-lived: keep them out of GC scans
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False,
                 loop="uvloop", http="httptools")
