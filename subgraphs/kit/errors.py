@@ -93,8 +93,9 @@ def _is_unexpected(error: GraphQLError) -> bool:
     # Validation/parse errors and our own ApiErrors are meant for the client;
     # anything raised from deeper (a bug, a driver error) is masked.
     original = error.original_error
-    # No path: a request error (syntax, validation, variable coercion), the client's to see.
-    if original is None or error.path is None:
+    if original is None:  # syntax and validation errors
+        return False
+    if error.path is None and error.message.startswith("Variable '$"):  # variable coercion
         return False
     if isinstance(original, GraphQLError):
         return not (original.extensions or {}).get("code")
