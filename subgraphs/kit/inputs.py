@@ -16,3 +16,14 @@ def camel(snake: str) -> str:
 def sent_fields(input: object, names: tuple[str, ...]) -> dict[str, Any]:
     """The input fields the client actually sent: UNSET ones are left out (partial updates)."""
     return {n: getattr(input, n) for n in names if getattr(input, n) is not strawberry.UNSET}
+
+
+def contains_nul(value: object) -> bool:
+    """True if a NUL character hides anywhere in a (JSON-like) value: PostgreSQL text cannot hold one."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(contains_nul(v) for v in value.values())
+    if isinstance(value, list):
+        return any(contains_nul(v) for v in value)
+    return False

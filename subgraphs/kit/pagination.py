@@ -11,11 +11,13 @@ import base64
 import binascii
 import json
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 import strawberry
 
 from .errors import bad_input
+from .inputs import contains_nul
 
 T = TypeVar("T")
 Row = TypeVar("Row")
@@ -66,9 +68,18 @@ def decode_cursor(cursor: str, arity: int) -> list[Any]:
         key = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
         raise bad_input("Invalid cursor.") from exc
-    if not isinstance(key, list) or len(key) != arity:
+    # A cursor is client input like any other: no NUL characters reach SQL through it either.
+    if not isinstance(key, list) or len(key) != arity or contains_nul(key):
         raise bad_input("Invalid cursor.")
     return key
+
+
+def cursor_timestamp(value: object) -> datetime:
+    """A timestamp from a cursor, in UTC: out-of-range or malformed is a client error, not a driver one."""
+    try:
+        return datetime.fromisoformat(str(value)).astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
+        raise bad_input("Invalid cursor.") from exc
 
 
 def page_size(first: int | None) -> int:

@@ -15,18 +15,9 @@ from strawberry.extensions import SchemaExtension
 from strawberry.federation import Schema
 
 from .errors import MaskUnexpectedErrors
+from .inputs import contains_nul
 
 NUL_MESSAGE = "Text cannot contain NUL (\\u0000) characters."
-
-
-def _has_nul(value: object) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
 
 
 class _NulLiteralFinder(Visitor):
@@ -45,7 +36,7 @@ class RefuseNulCharacters(SchemaExtension):
             finder = _NulLiteralFinder()
             visit(context.graphql_document, finder)
             literal = finder.found
-        if literal or _has_nul(context.variables):
+        if literal or contains_nul(context.variables):
             error = GraphQLError(NUL_MESSAGE, extensions={"code": "BAD_USER_INPUT"})
             context.result = ExecutionResult(data=None, errors=[error])
         yield

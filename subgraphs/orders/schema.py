@@ -20,7 +20,7 @@ from subgraphs.kit.errors import UserError, bad_input, payload_or_user_errors
 from subgraphs.kit.inputs import sent_fields
 from subgraphs.kit.loaders import parse_uuid
 from subgraphs.kit.money import Money
-from subgraphs.kit.pagination import Connection, build_connection, decode_cursor, page_size
+from subgraphs.kit.pagination import Connection, build_connection, cursor_timestamp, decode_cursor, page_size
 from subgraphs.kit.schema import federated_schema
 
 from .loaders import Loaders, PageKey
@@ -172,7 +172,7 @@ def _after(after: str | None) -> tuple[datetime, uuid.UUID] | None:
         return None
     created, order_id = decode_cursor(after, 2)
     try:
-        return datetime.fromisoformat(str(created)), uuid.UUID(str(order_id))
+        return cursor_timestamp(created), uuid.UUID(str(order_id))
     except ValueError as exc:
         raise bad_input("Invalid cursor.") from exc
 

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from deploy.stack import ThreadedStack
+from subgraphs.kit.pagination import encode_cursor
 from tests.integration.helpers import (
     Account,
     admin_token,
@@ -560,3 +561,17 @@ async def test_a_storm_of_retries_with_one_key_never_reports_an_empty_cart(stack
         assert len({r["order"]["id"] for r in results}) == 1
     assert await orders_of(stack, shopper.id) == 3
     assert await stock_of(stack, admin, item["id"]) == 97
+
+
+@pytest.mark.parametrize(
+    "key",
+    [["0001-01-01T00:00:00+01:00", str(uuid.UUID(int=1))], ["9999-12-31T23:59:59-05:00", str(uuid.UUID(int=1))]],
+)
+async def test_forged_order_cursors_are_bad_user_input(stack: ThreadedStack, admin: str, key: list[str]) -> None:
+    cursor = encode_cursor(key)
+    for query in (
+        "query($a: String) { allOrders(first: 2, after: $a) { totalCount } }",
+        "query($a: String) { orders(first: 2, after: $a) { totalCount } }",
+    ):
+        body = await gql(stack.url("orders"), query, {"a": cursor}, admin)
+        assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"], body

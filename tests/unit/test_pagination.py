@@ -15,6 +15,7 @@ from subgraphs.kit.pagination import (
     MAX_PAGE_SIZE,
     Connection,
     build_connection,
+    cursor_timestamp,
     decode_cursor,
     encode_cursor,
     page_size,
@@ -80,6 +81,8 @@ def _b64(raw: bytes) -> str:
         _b64(b"[1]"),  # wrong arity
         _b64(b"[1, 2, 3]"),
         encode_cursor([1, "a"])[:-3],  # truncated
+        encode_cursor(["a\x00b", "c"]),  # a NUL character PostgreSQL could not compare
+        encode_cursor([["\x00"], "c"]),
     ],
 )
 def test_forged_cursors_are_bad_user_input(cursor: str) -> None:
@@ -87,6 +90,19 @@ def test_forged_cursors_are_bad_user_input(cursor: str) -> None:
         decode_cursor(cursor, 2)
     assert _code(caught.value) == "BAD_USER_INPUT"
     assert caught.value.message == "Invalid cursor."
+
+
+@pytest.mark.parametrize(
+    "value", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-05:00", "yesterday", "2026-13-01T00:00:00", None]
+)
+def test_out_of_range_cursor_timestamps_are_bad_user_input(value: object) -> None:
+    with pytest.raises(GraphQLError) as caught:
+        cursor_timestamp(value)
+    assert _code(caught.value) == "BAD_USER_INPUT"
+
+
+def test_cursor_timestamps_are_normalised_to_utc() -> None:
+    assert cursor_timestamp("2026-11-21T08:00:00+02:00").isoformat() == "2026-11-21T06:00:00+00:00"
 
 
 # --- page sizes ----------------------------------------------------------------------------
