@@ -13,6 +13,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from subgraphs.kit.config import SUBGRAPHS
+
 from .stack import (
     DEV_PORT_BASE,
     PROJECT_ROOT,
@@ -158,6 +160,34 @@ def _router(supergraph: Path, host: str, port: int) -> int:
     return 0
 
 
+# -- serve -------------------------------------------------------------------------------------
+
+
+def _serve(subgraph: str, host: str, port: int) -> int:
+    """One subgraph on its own, configured only by the environment (how it runs in production)."""
+    import uvicorn
+
+    from subgraphs.kit.config import Settings
+
+    settings = Settings.from_env()
+    missing = [
+        name
+        for name, value in (
+            ("DATABASE_URL", settings.database_url_for(subgraph)),
+            ("REDIS_URL", settings.redis_url),
+            ("SHOPGRAPH_SERVICE_SECRET", settings.service_secret),
+            ("SHOPGRAPH_SUBGRAPH_USERS_URL", settings.subgraph_urls.get("users")),
+        )
+        if not value
+    ]
+    if missing:
+        print(f"shopgraph serve {subgraph}: set {', '.join(missing)}", file=sys.stderr)
+        return 2
+    app = importlib.import_module(f"subgraphs.{subgraph}.app").create_app(settings)
+    uvicorn.run(app, host=host, port=port, log_level="info")
+    return 0
+
+
 # -- relay -------------------------------------------------------------------------------------
 
 
@@ -208,6 +238,12 @@ def parser() -> argparse.ArgumentParser:
     router.add_argument("--host", default="127.0.0.1")
     router.add_argument("--port", type=int, default=DEV_PORT_BASE)
 
+    serve = commands.add_parser(
+        "serve", help="run one subgraph (configured by the environment; router-only unless SHOPGRAPH_ROUTER_ONLY=0)"
+    )
+    serve.add_argument("subgraph", choices=SUBGRAPHS)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, required=True)
     commands.add_parser("relay", help="publish the orders outbox to Redis (DATABASE_URL, REDIS_URL)")
     return cli
 
@@ -227,6 +263,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _compose(args.out, args.port_base)
         if args.command == "router":
             return _router(args.supergraph, args.host, args.port)
+        if args.command == "serve":
+            return _serve(args.subgraph, args.host, args.port)
         if args.command == "relay":
             return asyncio.run(_relay())
     except KeyboardInterrupt:

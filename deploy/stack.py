@@ -34,7 +34,7 @@ from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
-from subgraphs.kit.config import SUBGRAPHS, Settings
+from subgraphs.kit.config import SUBGRAPHS, Settings, env_flag
 from subgraphs.kit.migrate import libpq_url, migrate
 
 from .embedded import EmbeddedPostgres, EmbeddedRedis
@@ -281,7 +281,8 @@ class Stack:
             redis_url=redis_url,
             service_secret=os.environ.get("SHOPGRAPH_SERVICE_SECRET") or secrets.token_urlsafe(32),
             subgraph_urls=dict(self.urls),
-            **(overrides | extra),
+            # The all-in-one stack lets clients try the subgraphs directly unless told otherwise.
+            **({"router_only": env_flag("SHOPGRAPH_ROUTER_ONLY", default=False)} | overrides | extra),
         )
 
         await migrate_all(settings, self.subgraphs)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from .money import CurrencyCode
+
 SUBGRAPHS = ("users", "catalog", "cart", "orders")
 
 
@@ -64,8 +66,24 @@ class Settings:
             },
             "redis_prefix": env.get("SHOPGRAPH_REDIS_PREFIX", "shopgraph:"),
             "currency": env.get("SHOPGRAPH_CURRENCY", "USD"),
-            "router_only": env.get("SHOPGRAPH_ROUTER_ONLY", "0") not in ("0", "false", ""),
-            "outbox_relay": env.get("SHOPGRAPH_OUTBOX_RELAY", "1").strip().lower() not in ("0", "false", "off", "no"),
+            # Secure by default: only the all-in-one dev stack opens subgraphs to clients.
+            "router_only": env_flag("SHOPGRAPH_ROUTER_ONLY", default=True),
+            "outbox_relay": env_flag("SHOPGRAPH_OUTBOX_RELAY", default=True),
         }
         values.update(overrides)
-        return cls(**values)  # type: ignore[arg-type]
+        settings = cls(**values)  # type: ignore[arg-type]
+        if settings.currency not in CurrencyCode.__members__:
+            raise ValueError(f"SHOPGRAPH_CURRENCY={settings.currency!r} is not a supported ISO 4217 code")
+        return settings
+
+
+def env_flag(name: str, *, default: bool) -> bool:
+    """``1/true/on/yes`` or ``0/false/off/no`` (any case); unset or empty means ``default``."""
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "on", "yes"):
+        return True
+    if raw in ("0", "false", "off", "no"):
+        return False
+    raise ValueError(f"{name}={raw!r}: use 1/true/on/yes or 0/false/off/no")

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 import websockets
 
-from deploy.stack import Stack, ThreadedStack
+from deploy.embedded import free_port
+from deploy.stack import PROJECT_ROOT, Stack, ThreadedStack
 from subgraphs.kit.auth import ROUTER_ONLY_MESSAGE, mint_internal_token
 from tests.support.graphql import gql_sync
 
@@ -72,3 +78,40 @@ async def test_websockets_without_an_internal_token_are_closed(locked_stack: Thr
             await asyncio.wait_for(ws.recv(), 10)
     assert closed.value.rcvd is not None
     assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4403, ROUTER_ONLY_MESSAGE)
+
+
+def test_shopgraph_serve_runs_one_subgraph_router_only_by_default(stack: ThreadedStack) -> None:
+    port = free_port()
+    settings = stack.settings
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url,
+        "SHOPGRAPH_REDIS_PREFIX": settings.redis_prefix,
+        "SHOPGRAPH_SERVICE_SECRET": settings.service_secret,
+        "SHOPGRAPH_SUBGRAPH_USERS_URL": stack.url("users"),
+    }
+    env.pop("SHOPGRAPH_ROUTER_ONLY", None)
+    command = [sys.executable, "-m", "deploy.cli", "serve", "catalog", "--port", str(port)]
+    with subprocess.Popen(command, env=env, cwd=PROJECT_ROOT) as server:
+        try:
+            url = f"http://127.0.0.1:{port}/graphql"
+            _wait_for(f"http://127.0.0.1:{port}/health")
+            assert httpx.post(url, json={"query": PRODUCTS}).status_code == 403
+            token = mint_internal_token(settings.service_secret, "router")
+            assert gql_sync(url, PRODUCTS, token=token)["data"]["products"]["edges"]
+        finally:
+            server.send_signal(signal.SIGINT)
+            assert server.wait(timeout=20) == 0
+
+
+def _wait_for(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{url} did not come up in {timeout:.0f}s")
