@@ -24,6 +24,7 @@ from .stack import (
     compose_router,
     dev_data_dir,
     dev_ports,
+    freeze_startup_objects,
     migrate_all,
     router_available,
     seed_all,
@@ -184,6 +185,7 @@ def _serve(subgraph: str, host: str, port: int) -> int:
         print(f"shopgraph serve {subgraph}: set {', '.join(missing)}", file=sys.stderr)
         return 2
     app = importlib.import_module(f"subgraphs.{subgraph}.app").create_app(settings)
+    freeze_startup_objects()
     uvicorn.run(app, host=host, port=port, log_level="info")
     return 0
 

@@ -8,6 +8,7 @@ clients of other subgraphs) and the request plumbing around them.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from .auth import (
     InvalidToken,
     JwksClient,
     KeyLookup,
+    KeysUnavailable,
     TokenVerifier,
     admitted,
     bearer_token,
@@ -45,6 +47,9 @@ from .service_client import ServiceClient
 from .websocket import AuthenticatingTransportWS
 
 T = TypeVar("T")
+
+
+log = logging.getLogger("shopgraph.app")
 
 
 @dataclass
@@ -155,6 +160,10 @@ class _Authenticate:
                 identity = await runtime.verifier.verify(token) if token else ANONYMOUS
             except InvalidToken as exc:
                 await _refuse(scope, receive, send, 401, f"Invalid token: {exc}", "UNAUTHENTICATED")
+                return
+            except KeysUnavailable:
+                log.exception("token verification unavailable")
+                await _refuse(scope, receive, send, 503, "Cannot verify tokens right now.", "SERVICE_UNAVAILABLE")
                 return
             if not admitted(identity, router_only=runtime.settings.router_only):
                 await _refuse(scope, receive, send, 403, ROUTER_ONLY_MESSAGE, "FORBIDDEN")

@@ -39,6 +39,10 @@ class InvalidToken(Exception):
     """The bearer token is not one we accept; the message says why (never the token)."""
 
 
+class KeysUnavailable(Exception):
+    """The JWKS could not be fetched: tokens cannot be checked now (the caller's fault is not proven)."""
+
+
 ROUTER_ONLY_MESSAGE = "This subgraph accepts calls from the router only."
 
 
@@ -132,10 +136,14 @@ class JwksClient:
         return self._keys.get(kid)
 
     async def _refresh(self) -> None:
-        async with httpx.AsyncClient(timeout=5.0) as client:
-            response = await client.get(self.url)
-            response.raise_for_status()
-        self._keys = {k["kid"]: k for k in response.json().get("keys", []) if "kid" in k}
+        try:
+            async with httpx.AsyncClient(timeout=5.0) as client:
+                response = await client.get(self.url)
+                response.raise_for_status()
+            keys = response.json().get("keys", [])
+        except (httpx.HTTPError, ValueError, AttributeError) as exc:
+            raise KeysUnavailable(f"cannot fetch the signing keys from {self.url}") from exc
+        self._keys = {k["kid"]: k for k in keys if isinstance(k, dict) and "kid" in k}
         self._fetched_at = time.monotonic()
 
 

@@ -24,7 +24,7 @@ import jwt
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
 
-from .auth import ROUTER_ONLY_MESSAGE, InvalidToken, admitted, bearer_token
+from .auth import ROUTER_ONLY_MESSAGE, InvalidToken, KeysUnavailable, admitted, bearer_token
 
 if TYPE_CHECKING:
     from .app import RequestContext, Runtime  # noqa: F401 (RequestContext: the handler's type argument)
@@ -34,6 +34,7 @@ log = logging.getLogger("shopgraph.websocket")
 # Close codes, in graphql-ws' 44xx family: 4401 is its "Unauthorized".
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
+CLOSE_TRY_AGAIN = 1013  # RFC 6455: try again later
 _MAX_REASON_BYTES = 123  # a close frame's reason must fit in 123 bytes
 
 
@@ -86,6 +87,10 @@ class AuthenticatingTransportWS(BaseGraphQLTransportWSHandler["RequestContext", 
                     self._expiry = asyncio.create_task(self._close_at(expires_at))
         except InvalidToken as exc:
             await self.websocket.close(CLOSE_UNAUTHORIZED, close_reason(f"Invalid token: {exc}"))
+            return
+        except KeysUnavailable:
+            log.exception("token verification unavailable")
+            await self.websocket.close(CLOSE_TRY_AGAIN, "Cannot verify tokens right now.")
             return
         if not admitted(context.identity, router_only=runtime.settings.router_only):
             await self.websocket.close(CLOSE_FORBIDDEN, ROUTER_ONLY_MESSAGE)
