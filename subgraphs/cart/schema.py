@@ -33,7 +33,8 @@ class CartContext(RequestContext):
 
     @cached_property
     def carts(self) -> Carts:
-        return Carts(self.runtime.db, self.loaders.product.load)
+        # Through ``self.loaders`` at call time: reset_loaders() after a change must reach it.
+        return Carts(self.runtime.db, lambda product_id: self.loaders.product.load(product_id))
 
     @property
     def currency(self) -> str:

@@ -56,7 +56,7 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A connection for reads (autocommitted at the end)."""
+        """A connection for reads; whatever it wrote would be rolled back at the end (use ``transaction``)."""
         async with self.engine.connect() as conn:
             yield conn
 

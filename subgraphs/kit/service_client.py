@@ -9,6 +9,7 @@ shopper, that shopper).
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from typing import Any
 
@@ -20,6 +21,8 @@ from gql.transport.httpx import HTTPXAsyncTransport
 
 from .auth import mint_internal_token
 from .errors import ApiError
+
+log = logging.getLogger("shopgraph.service_client")
 
 
 class ServiceClient:
@@ -61,7 +64,9 @@ class ServiceClient:
                 # checkout id), so a repeat cannot apply a change twice.
                 result = await session.execute(request, extra_args={"headers": headers})
         except TransportQueryError as exc:
-            raise ApiError(f"The {self.target} service refused the call: {exc}", "SERVICE_ERROR") from exc
+            # The detail names internal operations: it goes to the log, not to the client.
+            log.error("%s -> %s refused a call: %s", self.caller, self.target, exc)
+            raise ApiError(f"The {self.target} service could not complete the request.", "SERVICE_ERROR") from exc
         except (TransportError, OSError) as exc:
             raise ApiError(f"The {self.target} service is unavailable.", "SERVICE_UNAVAILABLE") from exc
         return result
