@@ -189,6 +189,8 @@ class GraphQLEndpoint:
         headers = {"content-type": JSON, "accept": JSON}
         if self.tokens is not None:
             headers["authorization"] = self.tokens.header(identity)
+            # Subgraphs trust this from the router only (sign-in throttling is per client).
+            headers["x-shopgraph-client-address"] = request.client.host if request.client else "unknown"
         body = await self.pipeline.run(p, dict(variables) if variables else None, headers)
         return _respond(body, 200, media)
 

@@ -50,6 +50,8 @@ T = TypeVar("T")
 
 
 log = logging.getLogger("shopgraph.app")
+# Set by the router on every subgraph request: the address its client connected from.
+CLIENT_ADDRESS_HEADER = "x-shopgraph-client-address"
 
 
 @dataclass
@@ -98,6 +100,19 @@ class RequestContext:
     runtime: Runtime
     identity: Identity
     request: Request | WebSocket | None = None
+
+    @property
+    def client_address(self) -> str:
+        """The client's address. Behind the router the peer is the router, which names its
+        client in a header; the header is trusted from the router only."""
+        request = self.request
+        if request is None:
+            return "unknown"
+        if self.identity.service == "router":
+            forwarded = request.headers.get(CLIENT_ADDRESS_HEADER)
+            if forwarded:
+                return forwarded
+        return request.client.host if request.client else "unknown"
 
     def reset_loaders(self) -> None:
         """Forget what this request loaded: after a mutation, later fields must see the change."""

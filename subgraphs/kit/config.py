@@ -27,7 +27,7 @@ class Settings:
     currency: str = "USD"
     access_token_ttl_seconds: int = 15 * 60
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
-    # Failed logins per account (and per client address) before a lock-out.
+    # Failed logins per account and client address before a lock-out (ten times that per account).
     login_max_failures: int = 5
     login_lockout_seconds: int = 15 * 60
     # Refuse every caller but internal tokens (the router, other subgraphs): for

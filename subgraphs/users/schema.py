@@ -250,7 +250,9 @@ class Mutation:
     @strawberry.mutation(description="Sign in with email and password.")
     async def login(self, info: UsersInfo, input: LoginInput) -> AuthPayload:
         async def run() -> AuthPayload:
-            return AuthPayload.of(await info.context.accounts.login(input.email, input.password))
+            return AuthPayload.of(
+                await info.context.accounts.login(input.email, input.password, info.context.client_address)
+            )
 
         return await payload_or_user_errors(AuthPayload, run())
 

@@ -117,31 +117,47 @@ class Accounts:
                 ) from exc
             raise
 
-    async def login(self, email: str, password: str) -> Session:
+    async def login(self, email: str, password: str, client: str) -> Session:
         email = email.strip()
-        failures_key = self.runtime.redis_key("login-failures", email.lower())
-        # Count the attempt before checking the password, atomically: concurrent guesses
-        # cannot all slip past the limit while their (slow) hashes are being verified.
-        attempts = int(await self.runtime.redis.incr(failures_key))
-        if attempts > self.settings.login_max_failures:
-            ttl = max(int(await self.runtime.redis.ttl(failures_key)), 1)
-            raise UserInputError(
-                Code.ACCOUNT_LOCKED,
-                f"Too many failed sign-ins. Try again in {(ttl + 59) // 60} minute(s).",
-            )
-        await self.runtime.redis.expire(failures_key, self.settings.login_lockout_seconds)
+        # Two budgets of failed attempts: per account and client address (a guesser locks
+        # only itself out, not the owner signing in from elsewhere), and per account over
+        # all addresses, ten times larger (guessing spread over many addresses).
+        limit = self.settings.login_max_failures
+        budgets = [
+            (self.runtime.redis_key("login-failures", email.lower(), client), limit),
+            (self.runtime.redis_key("login-failures", email.lower()), limit * 10),
+        ]
+        attempts = await self._count_attempt([key for key, _ in budgets])
+        for (key, budget), count in zip(budgets, attempts, strict=True):
+            if count > budget:
+                ttl = max(int(await self.runtime.redis.ttl(key)), 1)
+                raise UserInputError(
+                    Code.ACCOUNT_LOCKED,
+                    f"Too many failed sign-ins. Try again in {(ttl + 59) // 60} minute(s).",
+                )
         async with self.db.read() as conn:
             user = (await conn.execute(select(users).where(func.lower(users.c.email) == email.lower()))).one_or_none()
         ok = await _verify_password(user.password_hash if user else _DUMMY_HASH, password)
         if user is None or not ok:
             raise UserInputError(Code.INVALID_CREDENTIALS, "Wrong email or password.")
-        await self.runtime.redis.delete(failures_key)
+        await self.runtime.redis.delete(*(key for key, _ in budgets))
         async with self.db.transaction() as conn:
             if _hasher.check_needs_rehash(user.password_hash):
                 await conn.execute(
                     update(users).where(users.c.id == user.id).values(password_hash=await hash_password(password))
                 )
             return await self._start_session(conn, user)
+
+    async def _count_attempt(self, keys: list[str]) -> list[int]:
+        """Count an attempt against each key, before the (slow) password check, atomically:
+        concurrent guesses cannot all slip past a limit, and no counter is left without
+        its expiry (which would lock an account for good)."""
+        async with self.runtime.redis.pipeline(transaction=True) as pipe:
+            for key in keys:
+                pipe.set(key, 0, ex=self.settings.login_lockout_seconds, nx=True)
+                pipe.incr(key)
+            results = await pipe.execute()
+        return [int(n) for n in results[1::2]]
 
     async def refresh(self, token: str) -> Session:
         """Spend a refresh token for a new pair; a token spent twice revokes its family."""

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from deploy.stack import ThreadedStack
+from subgraphs.kit.app import CLIENT_ADDRESS_HEADER
 from subgraphs.kit.auth import ACCESS_AUDIENCE, ACCESS_ISSUER, JwksClient, TokenVerifier, mint_internal_token
 from tests.integration.helpers import (
     LOGIN,
@@ -257,6 +258,60 @@ async def test_concurrent_guesses_cannot_get_past_the_lock_out(stack: ThreadedSt
     codes = sorted(user_error_codes(payload)[0] for payload in guesses)
     # At most `limit` passwords were actually tried; the rest were refused unchecked.
     assert codes == ["ACCOUNT_LOCKED"] * 3 + ["INVALID_CREDENTIALS"] * limit
+    assert user_error_codes(await login_payload(stack, account.email, account.password, client=client)) == [
+        "ACCOUNT_LOCKED"
+    ]
+
+
+async def _login_from(
+    stack: ThreadedStack, client: httpx.AsyncClient, email: str, password: str, address: str
+) -> dict[str, Any]:
+    """Sign in as the router does for a client at ``address`` (internal token + its client header)."""
+    token = mint_internal_token(stack.settings.service_secret, "router")
+    response = await client.post(
+        stack.url("users"),
+        json={"query": LOGIN, "variables": {"input": {"email": email, "password": password}}},
+        headers={"Authorization": f"Bearer {token}", CLIENT_ADDRESS_HEADER: address},
+    )
+    payload: dict[str, Any] = data(response.json())["login"]
+    return payload
+
+
+async def test_a_guesser_locks_out_only_itself(stack: ThreadedStack, client: httpx.AsyncClient) -> None:
+    account = await register(stack, client=client)
+    for attempt in range(stack.settings.login_max_failures):
+        payload = await _login_from(stack, client, account.email, f"guess-{attempt}", "203.0.113.7")
+        assert user_error_codes(payload) == ["INVALID_CREDENTIALS"]
+    locked = await _login_from(stack, client, account.email, account.password, "203.0.113.7")
+    assert user_error_codes(locked) == ["ACCOUNT_LOCKED"]
+    # The owner, signing in from elsewhere, is not locked out by someone else's guesses.
+    owner = await _login_from(stack, client, account.email, account.password, "198.51.100.20")
+    assert user_error_codes(owner) == [] and owner["accessToken"]
+
+
+async def test_guessing_spread_over_many_addresses_still_locks_the_account(
+    stack: ThreadedStack, client: httpx.AsyncClient
+) -> None:
+    account = await register(stack, client=client)
+    limit = stack.settings.login_max_failures
+    for attempt in range(limit * 10):
+        address = f"203.0.113.{attempt // (limit - 1)}"  # never `limit` failures from one address
+        payload = await _login_from(stack, client, account.email, f"guess-{attempt}", address)
+        assert user_error_codes(payload) == ["INVALID_CREDENTIALS"], attempt
+    locked = await _login_from(stack, client, account.email, account.password, "198.51.100.20")
+    assert user_error_codes(locked) == ["ACCOUNT_LOCKED"]
+
+
+async def test_clients_cannot_name_their_own_address(stack: ThreadedStack, client: httpx.AsyncClient) -> None:
+    # Without the router's token the header is ignored: a guesser cannot rotate fake addresses.
+    account = await register(stack, client=client)
+    for attempt in range(stack.settings.login_max_failures):
+        response = await client.post(
+            stack.url("users"),
+            json={"query": LOGIN, "variables": {"input": {"email": account.email, "password": f"g-{attempt}"}}},
+            headers={CLIENT_ADDRESS_HEADER: f"203.0.113.{attempt}"},
+        )
+        assert user_error_codes(data(response.json())["login"]) == ["INVALID_CREDENTIALS"]
     assert user_error_codes(await login_payload(stack, account.email, account.password, client=client)) == [
         "ACCOUNT_LOCKED"
     ]
