@@ -2,7 +2,7 @@
 
 - Expected failures (bad password, out of stock) are ``UserError`` values in a
   mutation payload. Services raise ``UserInputError``; the resolver turns it into
-  the payload (see ``user_errors``). One shared type and code enum for the whole
+  the payload (see ``payload_or_user_errors``). One shared type and code enum for the whole
   graph, so a client handles them the same way everywhere.
 - Unexpected failures are GraphQL errors carrying ``extensions.code``;
   anything without a code is masked, so no stack trace ever leaves a subgraph.
@@ -64,10 +64,6 @@ class UserInputError(Exception):
 
     def to_graphql(self) -> UserError:
         return UserError(code=self.code, field=self.field, message=self.message)
-
-
-def user_errors(exc: UserInputError) -> list[UserError]:
-    return [exc.to_graphql()]
 
 
 class ApiError(GraphQLError):

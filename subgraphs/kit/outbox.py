@@ -18,7 +18,6 @@ one, which is what makes "resume after id n" exact.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -111,7 +110,3 @@ async def last_event_id(conn: AsyncConnection, table: Table, *, published_only: 
     if published_only:
         query = query.where(table.c.published_at.is_not(None))
     return int((await conn.execute(query)).scalar_one())
-
-
-def event_ids(events: Sequence[OutboxEvent]) -> list[int]:
-    return [e.id for e in events]
