@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 import strawberry
-from graphql import ExecutionResult
+from strawberry.types import ExecutionResult
 
 from subgraphs.kit.errors import forbidden
 from subgraphs.kit.schema import federated_schema
@@ -78,7 +78,7 @@ async def test_request_errors_are_shown_with_their_code(
 
 async def _first(query: str) -> ExecutionResult:
     stream = await schema.subscribe(query)
-    if isinstance(stream, ExecutionResult):
+    if isinstance(stream, ExecutionResult):  # refused before it started
         return stream
     async for result in stream:
         return result
