@@ -1,18 +1,21 @@
 """The one way every subgraph builds its federated schema.
 
 Besides sparing four copies of the same call, it installs what every subgraph
-needs: masked unexpected errors, and a guard against NUL characters in input
+needs: masked unexpected errors, a guard against NUL characters in input
 (PostgreSQL cannot store them: caught at the edge, they are a clear input error
-instead of a failed statement deep in a resolver).
+instead of a failed statement deep in a resolver), and subscriptions that do
+not leak memory per event (see ``_PerEventExecutor``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 from graphql import ExecutionResult, GraphQLError, StringValueNode, Visitor, visit
 from strawberry.extensions import SchemaExtension
 from strawberry.federation import Schema
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from .errors import MaskUnexpectedErrors
 from .inputs import contains_nul
@@ -42,6 +45,23 @@ class RefuseNulCharacters(SchemaExtension):
         yield
 
 
+class _PerEventExecutor(StrawberryGraphQLCoreExecutionContext):
+    """graphql-core 3.3's per-event executor with a memo of its own.
+
+    Each subscription event runs on a shallow copy of the subscription's
+    executor, so all events share its ``_relevant_sub_fields`` memo — keyed by
+    the id of field lists built afresh for each event, which it keeps alive. A
+    long-lived subscription thus grew by an entry per event (for orderEvents:
+    ~10 objects per event per subscriber), bloating memory and making every
+    garbage collection slower, the worst of the fan-out's latency outliers.
+    """
+
+    def build_per_event_executor(self, payload: Any) -> Any:
+        executor = super().build_per_event_executor(payload)
+        executor._relevant_sub_fields = {}
+        return executor
+
+
 def federated_schema(
     *,
     query: type,
@@ -55,4 +75,5 @@ def federated_schema(
         subscription=subscription,
         types=types,
         extensions=[RefuseNulCharacters, MaskUnexpectedErrors],
+        execution_context_class=_PerEventExecutor,
     )
