@@ -7,6 +7,12 @@ result, the rest of the plan (entity fetches to other subgraphs) runs on it
 and the response is shaped, exactly as for a query. Transports
 (router/ws.py, router/streams.py) consume :class:`Stream.events`.
 
+Identical subscriptions (same operation, variables and caller) share the
+work per event: the subgraph pushes the same payload to each of them, so the
+first to take an event enriches and shapes it and the others await that one
+result (:class:`SharedResults`) — one entity fetch per event, not one per
+subscriber, and one result object the transports serialise once.
+
 Each subscriber has a bounded buffer: a subscriber that cannot keep up is
 dropped (``SUBSCRIBER_TOO_SLOW``) rather than buffered without limit. A
 stream ends with ``UNAUTHENTICATED`` "Token expired" when the caller's token
@@ -18,11 +24,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
 import jwt
+import orjson
 
 from router.auth import Identity, InternalTokens
 from router.config import Settings
@@ -80,6 +88,41 @@ def token_expiry(token: str) -> float | None:
     return float(exp) if isinstance(exp, int | float) else None
 
 
+class SharedResults:
+    """Results of identical subscriptions' events, computed once and shared for a short while.
+
+    Keyed by (operation, variables, caller, upstream payload). Entries live
+    ``ttl`` seconds — long enough for every subscriber of a burst to find it,
+    short enough that a later, equal payload sees fresh data from the other
+    subgraphs — and at most ``size`` are kept.
+    """
+
+    def __init__(self, ttl: float = 1.0, size: int = 4096) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._entries: OrderedDict[Hashable, tuple[float, Prepared, asyncio.Future[Json]]] = OrderedDict()
+
+    def get(self, key: Hashable, p: Prepared) -> asyncio.Future[Json] | None:
+        entry = self._entries.get(key)
+        if entry is None or entry[1] is not p or time.monotonic() - entry[0] > self.ttl:
+            return None
+        return entry[2]
+
+    def put(self, key: Hashable, p: Prepared, result: asyncio.Future[Json]) -> None:
+        now = time.monotonic()
+        entries = self._entries
+        entries[key] = (now, p, result)
+        entries.move_to_end(key)
+        while entries:
+            first = next(iter(entries.values()))
+            if len(entries) <= self.size and now - first[0] <= self.ttl:
+                break
+            entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
 class SubscriptionService:
     def __init__(self, pipeline: Pipeline, settings: Settings, tokens: InternalTokens | None) -> None:
         self.pipeline = pipeline
@@ -90,6 +133,7 @@ class SubscriptionService:
             pipeline.urls, names, timeout=settings.subgraph_timeout, per_connection=settings.upstream_subscriptions
         )
         self.active = 0  # open client subscriptions
+        self.shared = SharedResults()
 
     def prepare(self, query: str, operation_name: str | None, variables: Json | None) -> Prepared:
         p = self.pipeline.prepare(query, operation_name)
@@ -138,6 +182,8 @@ class Stream:
         self.on_overflow = on_overflow
         self.queue: asyncio.Queue[Message] = asyncio.Queue(service.settings.subscription_buffer)
         self.fetch = p.plan.stages[0][0]
+        # What makes two subscriptions' results for the same payload equal (``p`` itself is checked on use).
+        self.share_key = (id(p), orjson.dumps(self.variables, option=orjson.OPT_SORT_KEYS), caller.identity)
 
     def _sink(self, msg: Message) -> None:
         try:
@@ -186,7 +232,7 @@ class Stream:
                 if kind == "idle":
                     yield None
                 elif kind == "next":
-                    yield await self._enrich(payload if isinstance(payload, dict) else {})
+                    yield await self._result(payload if isinstance(payload, dict) else {})
                 elif kind == "complete":
                     op_id = None
                     return
@@ -229,6 +275,17 @@ class Stream:
         ext.setdefault("serviceName", self.service.pool.names.get(self.fetch.graph, self.fetch.graph))
         out["extensions"] = ext
         return out
+
+    async def _result(self, payload: Json) -> Json:
+        """The event's result, shared with identical subscriptions that got the same payload."""
+        shared = self.service.shared
+        key = (*self.share_key, orjson.dumps(payload))
+        result = shared.get(key, self.p)
+        if result is None:
+            # A task of its own: a subscriber leaving mid-way must not cancel it for the others.
+            result = asyncio.ensure_future(self._enrich(payload))
+            shared.put(key, self.p, result)
+        return await asyncio.shield(result)
 
     async def _enrich(self, payload: Json) -> Json:
         svc = self.service

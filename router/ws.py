@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -29,6 +30,28 @@ INIT_TIMEOUT = 10.0
 log = logging.getLogger("shopgraph.router.subscriptions")
 
 Authenticate = Callable[[str | None], Awaitable[Caller]]
+
+
+class _Encoded:
+    """Serialised results, by object: identical subscriptions share one result (see
+    ``SharedResults``), so its JSON is built once per event, not once per subscriber."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._texts: OrderedDict[int, tuple[Any, str]] = OrderedDict()
+
+    def __call__(self, result: dict[str, Any]) -> str:
+        hit = self._texts.get(id(result))
+        if hit is not None and hit[0] is result:  # the entry holds ``result``: its id cannot be reused meanwhile
+            return hit[1]
+        text = orjson.dumps(result).decode()
+        self._texts[id(result)] = (result, text)
+        if len(self._texts) > self.size:
+            self._texts.popitem(last=False)
+        return text
+
+
+_encoded = _Encoded()
 
 
 def _reason(text: str) -> str:
@@ -86,10 +109,13 @@ class Connection:
                 await self.ws.close(code, _reason(reason))
 
     async def send(self, msg: dict[str, Any]) -> None:
+        await self.send_text(orjson.dumps(msg).decode())
+
+    async def send_text(self, text: str) -> None:
         if self.ws.application_state != WebSocketState.CONNECTED or self.closing:
             return
         async with self.lock:
-            await self.ws.send_text(orjson.dumps(msg).decode())
+            await self.ws.send_text(text)
 
     async def _init_timeout(self) -> None:
         await asyncio.sleep(INIT_TIMEOUT)
@@ -205,9 +231,10 @@ class Connection:
                         self.close(1013, "Subscriber too slow: event buffer overflowed")
                     )
 
+                head = '{"id":' + orjson.dumps(op_id).decode() + ',"type":"next","payload":'
                 async for result in self.service.open(p, variables, caller, overflow).events():
                     if result is not None:
-                        await self.send({"id": op_id, "type": "next", "payload": result})
+                        await self.send_text(head + _encoded(result) + "}")
             await self.send({"id": op_id, "type": "complete"})
         except RequestError as e:
             await self.send({"id": op_id, "type": "error", "payload": e.errors})
