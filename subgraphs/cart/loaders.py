@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row
 from strawberry.dataloader import DataLoader
 
 from subgraphs.kit.db import Database
-from subgraphs.kit.loaders import many_per_key, one_per_key
+from subgraphs.kit.loaders import one_per_key, rows_by
 from subgraphs.kit.service_client import ServiceClient
 
 from .catalog_client import ProductInfo, fetch_products
@@ -33,20 +33,11 @@ class Loaders:
         return [r for r in found if r is not None]
 
     async def _carts(self, ids: list[uuid.UUID]) -> list[Row[Any] | None]:
-        async with self.db.read() as conn:
-            rows = (await conn.execute(select(carts).where(carts.c.id.in_(ids)))).all()
-        return one_per_key(ids, rows, lambda r: r.id)
+        return await rows_by(self.db, carts, carts.c.id, ids)
 
     async def _items(self, cart_ids: list[uuid.UUID]) -> list[list[Row[Any]]]:
-        async with self.db.read() as conn:
-            rows = (
-                await conn.execute(
-                    select(cart_items)
-                    .where(cart_items.c.cart_id.in_(cart_ids))
-                    .order_by(cart_items.c.added_at, cart_items.c.id)
-                )
-            ).all()
-        return many_per_key(cart_ids, rows, lambda r: r.cart_id)
+        order = (cart_items.c.added_at, cart_items.c.id)
+        return await rows_by(self.db, cart_items, cart_items.c.cart_id, cart_ids, many=True, order_by=order)
 
     async def _products(self, ids: list[uuid.UUID]) -> list[ProductInfo | None]:
         return await fetch_products(self.catalog, ids)

@@ -5,7 +5,12 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from typing import TypeVar
+from typing import Any, Literal, TypeVar, overload
+
+from sqlalchemy import ColumnElement, Row, Select, Table, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from .db import Database
 
 K = TypeVar("K", bound=Hashable)
 R = TypeVar("R")
@@ -32,3 +37,52 @@ def many_per_key(keys: Sequence[K], rows: Iterable[R], key_of: Callable[[R], K])
     for r in rows:
         groups[key_of(r)].append(r)
     return [groups.get(k, []) for k in keys]
+
+
+@overload
+async def rows_by(
+    db: Database | AsyncConnection,
+    source: Table | Select[Any],
+    column: ColumnElement[Any],
+    keys: Sequence[K],
+    *,
+    many: Literal[False] = False,
+    order_by: Sequence[ColumnElement[Any]] = (),
+) -> list[Row[Any] | None]: ...
+
+
+@overload
+async def rows_by(
+    db: Database | AsyncConnection,
+    source: Table | Select[Any],
+    column: ColumnElement[Any],
+    keys: Sequence[K],
+    *,
+    many: Literal[True],
+    order_by: Sequence[ColumnElement[Any]] = (),
+) -> list[list[Row[Any]]]: ...
+
+
+async def rows_by(
+    db: Database | AsyncConnection,
+    source: Table | Select[Any],
+    column: ColumnElement[Any],
+    keys: Sequence[K],
+    *,
+    many: bool = False,
+    order_by: Sequence[ColumnElement[Any]] = (),
+) -> list[Row[Any] | None] | list[list[Row[Any]]]:
+    """A dataloader's batch in one query: the rows of ``source`` whose ``column`` is in ``keys``,
+    aligned to ``keys``. One row (or None) per key, or with ``many`` a list per key in ``order_by``
+    order. ``column`` must be among the selected columns; ``db`` may be an open connection."""
+    statement = (select(source) if isinstance(source, Table) else source).where(column.in_(keys)).order_by(*order_by)
+    if isinstance(db, AsyncConnection):
+        rows = (await db.execute(statement)).all()
+    else:
+        async with db.read() as conn:
+            rows = (await conn.execute(statement)).all()
+
+    def key_of(row: Row[Any]) -> Any:
+        return row._mapping[column]
+
+    return many_per_key(keys, rows, key_of) if many else one_per_key(keys, rows, key_of)

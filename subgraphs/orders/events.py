@@ -20,12 +20,12 @@ from sqlalchemy import Row, select
 from subgraphs.kit.app import Runtime
 from subgraphs.kit.config import Settings
 from subgraphs.kit.db import Database
-from subgraphs.kit.loaders import many_per_key
 from subgraphs.kit.outbox import OutboxEvent
 from subgraphs.kit.relay import OutboxRelay
 from subgraphs.kit.streams import EventHub
 
-from .models import order_items, orders, outbox
+from .loaders import items_of_orders
+from .models import orders, outbox
 from .stats import SalesFeeds
 
 # Events after which an order never changes again.
@@ -63,14 +63,8 @@ async def enrich(db: Database, events: Sequence[OutboxEvent]) -> list[OrderEvent
     ids = list({e.aggregate_id for e in events})
     async with db.read() as conn:
         rows = {r.id: r for r in (await conn.execute(select(orders).where(orders.c.id.in_(ids)))).all()}
-        items = (
-            await conn.execute(
-                select(order_items)
-                .where(order_items.c.order_id.in_(ids))
-                .order_by(order_items.c.order_id, order_items.c.position)
-            )
-        ).all()
-    items_of = dict(zip(ids, many_per_key(ids, items, lambda r: r.order_id), strict=True))
+        items = await items_of_orders(conn, ids)
+    items_of = dict(zip(ids, items, strict=True))
     return [
         OrderEventRecord(
             id=e.id,

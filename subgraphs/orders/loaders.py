@@ -8,18 +8,26 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, func, literal, select, tuple_
 from sqlalchemy.dialects.postgresql import UUID, array
+from sqlalchemy.ext.asyncio import AsyncConnection
 from strawberry.dataloader import DataLoader
 
 from subgraphs.kit.db import Database
-from subgraphs.kit.loaders import many_per_key, one_per_key
+from subgraphs.kit.loaders import rows_by
 
 from .models import order_items, orders
+
+
+async def items_of_orders(db: Database | AsyncConnection, order_ids: Sequence[uuid.UUID]) -> list[list[Row[Any]]]:
+    """The items of each order, in their positions: one query (the loader's and the event feed's)."""
+    order = (order_items.c.order_id, order_items.c.position)
+    return await rows_by(db, order_items, order_items.c.order_id, order_ids, many=True, order_by=order)
 
 
 @dataclass(frozen=True)
@@ -41,20 +49,10 @@ class Loaders:
         self.count = DataLoader[tuple[uuid.UUID, str | None], int](self._counts)
 
     async def _orders(self, ids: list[uuid.UUID]) -> list[Row[Any] | None]:
-        async with self.db.read() as conn:
-            rows = (await conn.execute(select(orders).where(orders.c.id.in_(ids)))).all()
-        return one_per_key(ids, rows, lambda r: r.id)
+        return await rows_by(self.db, orders, orders.c.id, ids)
 
     async def _items(self, order_ids: list[uuid.UUID]) -> list[list[Row[Any]]]:
-        async with self.db.read() as conn:
-            rows = (
-                await conn.execute(
-                    select(order_items)
-                    .where(order_items.c.order_id.in_(order_ids))
-                    .order_by(order_items.c.order_id, order_items.c.position)
-                )
-            ).all()
-        return many_per_key(order_ids, rows, lambda r: r.order_id)
+        return await items_of_orders(self.db, order_ids)
 
     async def _pages(self, keys: list[PageKey]) -> list[list[Row[Any]]]:
         groups: dict[tuple[Any, ...], list[uuid.UUID]] = defaultdict(list)
