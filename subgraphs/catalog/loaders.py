@@ -1,17 +1,41 @@
-"""Per-request dataloaders of the catalog subgraph."""
+"""Per-request dataloaders of the catalog subgraph.
+
+``Category.products`` for many categories at once is one LATERAL query per distinct listing
+(search, filters, sort, page size, cursor), and its ``totalCount`` one ``GROUP BY`` query per
+distinct filter set, however many categories are listed.
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row
 from strawberry.dataloader import DataLoader
 
 from subgraphs.kit.db import Database
-from subgraphs.kit.loaders import one_per_key
+from subgraphs.kit.loaders import rows_by
 
 from .models import categories, products
+from .service import ProductListing, ProductQuery
+
+
+@dataclass(frozen=True)
+class CategoryPageKey:
+    """One page of one category's products: ``after`` is a cursor parsed by ``ProductListing.parse_cursor``."""
+
+    category_id: uuid.UUID
+    query: ProductQuery
+    limit: int
+    after: tuple[Any, uuid.UUID] | None
+
+
+@dataclass(frozen=True)
+class CategoryCountKey:
+    category_id: uuid.UUID
+    query: ProductQuery
 
 
 class Loaders:
@@ -20,18 +44,37 @@ class Loaders:
         self.product = DataLoader[uuid.UUID, Row[Any] | None](self._products)
         self.product_by_sku = DataLoader[str, Row[Any] | None](self._products_by_sku)
         self.category = DataLoader[uuid.UUID, Row[Any] | None](self._categories)
+        self.category_page = DataLoader[CategoryPageKey, list[Row[Any]]](self._category_pages)
+        self.category_count = DataLoader[CategoryCountKey, int](self._category_counts)
 
     async def _products(self, ids: list[uuid.UUID]) -> list[Row[Any] | None]:
-        async with self.db.read() as conn:
-            rows = (await conn.execute(select(products).where(products.c.id.in_(ids)))).all()
-        return one_per_key(ids, rows, lambda r: r.id)
+        return await rows_by(self.db, products, products.c.id, ids)
 
     async def _products_by_sku(self, skus: list[str]) -> list[Row[Any] | None]:
-        async with self.db.read() as conn:
-            rows = (await conn.execute(select(products).where(products.c.sku.in_(skus)))).all()
-        return one_per_key(skus, rows, lambda r: r.sku)
+        return await rows_by(self.db, products, products.c.sku, skus)
 
     async def _categories(self, ids: list[uuid.UUID]) -> list[Row[Any] | None]:
+        return await rows_by(self.db, categories, categories.c.id, ids)
+
+    async def _category_pages(self, keys: list[CategoryPageKey]) -> list[list[Row[Any]]]:
+        groups: dict[tuple[ProductQuery, int, tuple[Any, uuid.UUID] | None], list[uuid.UUID]] = defaultdict(list)
+        for key in keys:
+            groups[(key.query, key.limit, key.after)].append(key.category_id)
+        found: dict[CategoryPageKey, list[Row[Any]]] = {k: [] for k in keys}
         async with self.db.read() as conn:
-            rows = (await conn.execute(select(categories).where(categories.c.id.in_(ids)))).all()
-        return one_per_key(ids, rows, lambda r: r.id)
+            for (query, limit, after), category_ids in groups.items():
+                statement = ProductListing(query).pages(category_ids, limit, after)
+                for row in (await conn.execute(statement)).all():
+                    found[CategoryPageKey(row.category_id, query, limit, after)].append(row)
+        return [found[k] for k in keys]
+
+    async def _category_counts(self, keys: list[CategoryCountKey]) -> list[int]:
+        groups: dict[ProductQuery, list[uuid.UUID]] = defaultdict(list)
+        for key in keys:
+            groups[key.query].append(key.category_id)
+        counts: dict[CategoryCountKey, int] = {}
+        async with self.db.read() as conn:
+            for query, category_ids in groups.items():
+                for row in (await conn.execute(ProductListing(query).counts(category_ids))).all():
+                    counts[CategoryCountKey(row.category_id, query)] = row.total
+        return [counts.get(k, 0) for k in keys]

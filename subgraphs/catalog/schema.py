@@ -23,8 +23,8 @@ from subgraphs.kit.money import Money, to_minor
 from subgraphs.kit.pagination import Connection, build_connection, decode_cursor, page_size
 from subgraphs.kit.schema import federated_schema
 
-from .loaders import Loaders
-from .service import Catalog, ProductQuery, SortKey
+from .loaders import CategoryCountKey, CategoryPageKey, Loaders
+from .service import Catalog, ProductListing, ProductQuery, SortKey
 
 
 @dataclass
@@ -72,7 +72,12 @@ class Category:
     description: str | None
     uuid: strawberry.Private[uuid.UUID]
 
-    @strawberry.field(description="Products in this category (same arguments as Query.products).")
+    @strawberry.field(
+        description=(
+            "Products in this category (same arguments as Query.products). `filter.categoryId` narrows "
+            "within this category: another category's id gives an empty list."
+        )
+    )
     async def products(
         self,
         info: CatalogInfo,
@@ -83,7 +88,21 @@ class Category:
         sort_key: ProductSortKeyEnum | None = None,
         reverse: bool = False,
     ) -> Connection[Product]:
-        return await list_products(info, first, after, search, filter, sort_key, reverse, category_id=self.uuid)
+        # Batched across the categories of a request (one query per distinct listing), unlike Query.products.
+        loaders = info.context.loaders
+        size = page_size(first)
+        query = product_query(info, search, filter, sort_key, reverse)
+        listing = ProductListing(query)
+        cursor = listing.parse_cursor(decode_cursor(after, 2)) if after else None
+        rows = await loaders.category_page.load(CategoryPageKey(self.uuid, query, size, cursor))
+        return build_connection(
+            rows,
+            size,
+            after=after,
+            key_of=listing.cursor_key,
+            node_of=Product.from_row,
+            count=lambda: loaders.category_count.load(CategoryCountKey(self.uuid, query)),
+        )
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> Category:
@@ -156,6 +175,32 @@ class Product:
         return cls.from_row(row) if row else None
 
 
+def product_query(
+    info: CatalogInfo,
+    search: str | None,
+    filter: ProductFilter | None,
+    sort_key: ProductSortKeyEnum | None,
+    reverse: bool,
+) -> ProductQuery:
+    """The listing arguments of ``Query.products`` and ``Category.products``, checked."""
+    ctx = info.context
+    currency = ctx.runtime.settings.currency
+    f = filter or ProductFilter()
+    if f.include_archived and not ctx.sees_archived:
+        ctx.identity.require_admin()
+    return ProductQuery(
+        search=search.strip() or None if search else None,
+        # A malformed id matches no category (and so no product).
+        category_id=None if f.category_id is None else parse_uuid(f.category_id) or uuid.UUID(int=0),
+        min_price_minor=_price_bound(f.min_price, currency, "minPrice"),
+        max_price_minor=_price_bound(f.max_price, currency, "maxPrice"),
+        in_stock=f.in_stock,
+        visible_only=not f.include_archived,
+        sort=SortKey((sort_key or (ProductSortKeyEnum.RELEVANCE if search else ProductSortKeyEnum.NEWEST)).value),
+        reverse=reverse,
+    )
+
+
 async def list_products(
     info: CatalogInfo,
     first: int | None,
@@ -164,26 +209,10 @@ async def list_products(
     filter: ProductFilter | None,
     sort_key: ProductSortKeyEnum | None,
     reverse: bool,
-    category_id: uuid.UUID | None = None,
 ) -> Connection[Product]:
     ctx = info.context
     size = page_size(first)
-    currency = ctx.runtime.settings.currency
-    f = filter or ProductFilter()
-    if f.include_archived and not ctx.sees_archived:
-        info.context.identity.require_admin()
-    if f.category_id is not None:
-        category_id = parse_uuid(f.category_id) or uuid.UUID(int=0)
-    query = ProductQuery(
-        search=search.strip() or None if search else None,
-        category_id=category_id,
-        min_price_minor=_price_bound(f.min_price, currency, "minPrice"),
-        max_price_minor=_price_bound(f.max_price, currency, "maxPrice"),
-        in_stock=f.in_stock,
-        visible_only=not f.include_archived,
-        sort=SortKey((sort_key or (ProductSortKeyEnum.RELEVANCE if search else ProductSortKeyEnum.NEWEST)).value),
-        reverse=reverse,
-    )
+    query = product_query(info, search, filter, sort_key, reverse)
     rows, listing = await ctx.catalog.list_products(query, size, decode_cursor(after, 2) if after else None)
     return build_connection(
         rows,
@@ -238,7 +267,10 @@ class Query:
 
     @strawberry.field
     async def categories(self, info: CatalogInfo) -> list[Category]:
-        return [Category.from_row(r) for r in await info.context.catalog.list_categories()]
+        rows = await info.context.catalog.list_categories()
+        # Their products' `category` then costs no second lookup.
+        info.context.loaders.category.prime_many({r.id: r for r in rows})
+        return [Category.from_row(r) for r in rows]
 
     @strawberry.field(description="One category by id or by slug (exactly one of them).")
     async def category(
@@ -347,6 +379,8 @@ class ReleaseStockPayload:
 
 
 PRODUCT_FIELDS = ("sku", "name", "description", "price", "stock", "image_url", "category_id", "active")
+# What updateProduct may change: stock changes only through adjustStock (a delta, never a blind overwrite).
+UPDATABLE_PRODUCT_FIELDS = ("sku", "name", "description", "price", "image_url", "category_id", "active")
 
 
 def _ids_to_uuids(fields: dict[str, Any]) -> dict[str, Any]:
@@ -385,7 +419,7 @@ class Mutation:
         info.context.identity.require_admin()
 
         async def run() -> ProductPayload:
-            fields = _ids_to_uuids(sent_fields(input, PRODUCT_FIELDS[:4] + PRODUCT_FIELDS[5:]))
+            fields = _ids_to_uuids(sent_fields(input, UPDATABLE_PRODUCT_FIELDS))
             row = await info.context.catalog.update_product(parse_uuid(input.id), fields)
             return ProductPayload(product=Product.from_row(row))
 

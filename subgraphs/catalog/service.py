@@ -11,7 +11,22 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, Row, Select, delete, func, insert, literal, select, text, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Row,
+    Select,
+    UnaryExpression,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.exc import IntegrityError
 
 from subgraphs.kit.db import Database
@@ -101,23 +116,45 @@ class ProductListing:
     def page(self, limit: int, after: Sequence[Any] | None) -> Select[Any]:
         statement = select(products, self.sort_column.label("sort_value")).where(*self.conditions())
         if after is not None:
-            value, last_id = self._cursor_key(after)
+            value, last_id = self.parse_cursor(after)
             key = tuple_(self.sort_column, products.c.id)
             bound = tuple_(literal(value), literal(last_id))
             statement = statement.where(key < bound if self.descending else key > bound)
-        order = [self.sort_column, products.c.id]
-        statement = statement.order_by(*(c.desc() if self.descending else c.asc() for c in order))
+        statement = statement.order_by(*self._directed(self.sort_column, products.c.id))
         return statement.limit(limit + 1)
+
+    def pages(self, category_ids: Sequence[uuid.UUID], limit: int, after: Sequence[Any] | None) -> Select[Any]:
+        """``page`` for every category at once, in one statement: a LATERAL join of ``page`` over the ids,
+        so each category's page is its own indexed top-N. Rows come in page order; group them by
+        ``category_id``."""
+        # One uuid[] parameter, whatever the ids' Python type (asyncpg returns its own UUID class).
+        ids = literal(list(dict.fromkeys(category_ids)), ARRAY(UUID(as_uuid=True)))
+        wanted = func.unnest(ids).table_valued("category_id").render_derived(name="c")
+        page = self.page(limit, after).where(products.c.category_id == wanted.c.category_id).lateral("p")
+        statement = select(page).select_from(wanted).join(page, literal(True))
+        return statement.order_by(*self._directed(page.c.sort_value, page.c.id))
 
     def count(self) -> Select[Any]:
         return select(func.count()).select_from(products).where(*self.conditions())
+
+    def counts(self, category_ids: Sequence[uuid.UUID]) -> Select[Any]:
+        """``count`` for every category at once: rows of (category_id, count); a category with none is absent."""
+        return (
+            select(products.c.category_id, func.count().label("total"))
+            .where(*self.conditions(), products.c.category_id.in_(category_ids))
+            .group_by(products.c.category_id)
+        )
+
+    def _directed(self, *columns: ColumnElement[Any]) -> list[UnaryExpression[Any]]:
+        return [c.desc() if self.descending else c.asc() for c in columns]
 
     def cursor_key(self, row: Row[Any]) -> list[Any]:
         value = row.sort_value
         return [value.isoformat() if isinstance(value, datetime) else value, str(row.id)]
 
-    def _cursor_key(self, after: Sequence[Any]) -> tuple[Any, uuid.UUID]:
-        """A client's cursor back into (sort value, id): a forged one is a client error, never a 500."""
+    def parse_cursor(self, after: Sequence[Any]) -> tuple[Any, uuid.UUID]:
+        """A client's cursor back into (sort value, id): a forged one is a client error, never a 500.
+        The result is hashable and parses again to itself."""
         value, last_id = after
         try:
             return self._cursor_value(value), uuid.UUID(str(last_id))

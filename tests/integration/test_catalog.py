@@ -442,6 +442,31 @@ async def test_categories_by_id_and_slug_with_their_products(
     assert error_codes(both) == ["BAD_USER_INPUT"]
 
 
+CATEGORY_FILTERED = """
+    query($id: ID!, $filter: ProductFilter) {
+        category(id: $id) { products(filter: $filter) { totalCount edges { node { id } } } }
+    }
+"""
+
+
+async def test_category_products_filtered_by_category_stay_within_the_category(
+    stack: ThreadedStack, client: httpx.AsyncClient, admin: str
+) -> None:
+    lamps, chairs = await create_category(stack, admin), await create_category(stack, admin)
+    inside = {(await create_product(stack, admin, category_id=lamps["id"]))["id"] for _ in range(2)}
+    await create_product(stack, admin, category_id=chairs["id"])
+
+    async def lamps_filtered_by(category_id: str) -> tuple[int, set[str]]:
+        variables = {"id": lamps["id"], "filter": {"categoryId": category_id}}
+        found = data(await gql(stack.url("catalog"), CATEGORY_FILTERED, variables, client=client))["category"]
+        return found["products"]["totalCount"], {e["node"]["id"] for e in found["products"]["edges"]}
+
+    # The filter narrows within the parent category; it never lists another one.
+    assert await lamps_filtered_by(lamps["id"]) == (2, inside)
+    assert await lamps_filtered_by(chairs["id"]) == (0, set())
+    assert await lamps_filtered_by("not-a-uuid") == (0, set())
+
+
 @pytest.mark.parametrize(
     ("changes", "code", "field"),
     [

@@ -1,5 +1,6 @@
 """Query counts of the lists that fan out in cart, orders and catalog: the SQL statements (and, for the
-cart, the catalog requests) a query issues stay the same as the list grows.
+cart, the catalog requests) a query issues stay the same as the list grows. The batched category
+listings are also checked against the top-level listing they must agree with.
 
 Statements are read from each subgraph's own engine counter (``runtime.db.statements``).
 """
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 
 from deploy.stack import ThreadedStack
-from tests.integration.helpers import admin_token, data, register
+from tests.integration.helpers import admin_token, create_category, create_product, data, register
 from tests.integration.shop_helpers import (
     entities_query,
     fewest_statements,
@@ -127,3 +128,112 @@ async def test_cart_costs_the_same_for_2_and_50_lines(stack: ThreadedStack, admi
     assert all(i["available"] and i["unitPrice"] == {"amount": "1.25"} for i in large["items"])
     assert large_cost == small_cost
     assert small_cost["cart"] > 0 and small_cost["catalog"] > 0
+
+
+CATEGORY_PRODUCTS = "products(first: 3) { totalCount edges { node { name category { name } } } }"
+CATEGORY_ENTITIES = entities_query(f"... on Category {{ id {CATEGORY_PRODUCTS} }}")
+ALL_CATEGORIES = f"{{ categories {{ id {CATEGORY_PRODUCTS} }} }}"
+
+
+async def test_category_products_cost_the_same_for_2_and_all_categories(stack: ThreadedStack) -> None:
+    catalog = stack.url("catalog")
+    listed = data(await gql(catalog, "{ categories { id products(first: 1) { totalCount } } }"))["categories"]
+    stocked = [c["id"] for c in listed if c["products"]["totalCount"] >= 3]
+    assert len(stocked) >= 12  # the seeded catalog, plus whatever other tests added
+
+    async def entities(ids: list[str]) -> list[Any]:
+        reps = [{"__typename": "Category", "id": i} for i in ids]
+        found: list[Any] = data(await gql(catalog, CATEGORY_ENTITIES, {"reps": reps}))["_entities"]
+        return found
+
+    async def categories() -> list[Any]:
+        found: list[Any] = data(await gql(catalog, ALL_CATEGORIES))["categories"]
+        return found
+
+    few, few_cost = await fewest_statements(stack, ("catalog",), lambda: entities(stocked[:2]))
+    many, many_cost = await fewest_statements(stack, ("catalog",), lambda: entities(stocked))
+    every, every_cost = await fewest_statements(stack, ("catalog",), categories)
+    assert [c["id"] for c in many] == stocked and len(every) == len(listed)
+    for category in few + many:
+        assert category["products"]["totalCount"] >= 3 and len(category["products"]["edges"]) == 3
+    names = {c["id"]: c["name"] for c in data(await gql(catalog, "{ categories { id name } }"))["categories"]}
+    for category in many + every:
+        assert {e["node"]["category"]["name"] for e in category["products"]["edges"]} <= {names[category["id"]]}
+    # The categories (or their references), one page query, one count query; each product's category is
+    # already loaded.
+    assert few_cost == many_cost == every_cost == {"catalog": 3}
+
+
+CONNECTION = "totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor } edges { cursor node { id } }"
+ARGUMENTS = "first: 3, after: $after, search: $search, filter: $filter, sortKey: $sortKey, reverse: $reverse"
+VARIABLES = "$after: String, $search: String, $filter: ProductFilter, $sortKey: ProductSortKey, $reverse: Boolean!"
+BATCHED = f"query({VARIABLES}) {{ categories {{ id products({ARGUMENTS}) {{ {CONNECTION} }} }} }}"
+ONE_CATEGORY = f"query({VARIABLES}) {{ products({ARGUMENTS}) {{ {CONNECTION} }} }}"
+
+
+def second_pages(count: int) -> str:
+    """``count`` categories' next pages in one request (``$id<i>``, ``$after<i>``): each its own cursor,
+    so each its own batch group."""
+    declared = VARIABLES.replace("$after: String", "") + "".join(
+        f", $id{i}: ID!, $after{i}: String" for i in range(count)
+    )
+    fields = " ".join(
+        f"c{i}: category(id: $id{i}) {{ id products({ARGUMENTS.replace('$after', f'$after{i}')}) {{ {CONNECTION} }} }}"
+        for i in range(count)
+    )
+    return f"query({declared}) {{ {fields} }}"
+
+
+@pytest.mark.parametrize(
+    "listing",
+    [
+        {},
+        {"sortKey": "PRICE"},
+        {"sortKey": "NAME", "reverse": True},
+        {"filter": {"inStock": True, "minPrice": "5.00"}},
+        {"search": "tie"},
+    ],
+    ids=["newest", "price", "name-reversed", "filtered", "search"],
+)
+async def test_category_products_match_the_listing_filtered_by_category(
+    stack: ThreadedStack, admin: str, listing: dict[str, Any]
+) -> None:
+    catalog = stack.url("catalog")
+    # Beside the seeded ones: a category of price and name ties (keyset order by id), one with an
+    # archived product, one empty.
+    ties = await create_category(stack, admin, name="Ties")
+    for _ in range(5):
+        await create_product(stack, admin, name="Tie", price="7.00", category_id=ties["id"])
+    await create_product(stack, admin, name="Tie", price="7.00", category_id=ties["id"], active=False)
+    await create_category(stack, admin, name="Empty")
+    variables: dict[str, Any] = {"after": None, "search": None, "filter": None, "sortKey": None, "reverse": False}
+    variables |= listing
+
+    async def of_category(category_id: str, after: str | None = None) -> dict[str, Any]:
+        filter = {**(variables["filter"] or {}), "categoryId": category_id}
+        wanted = {**variables, "filter": filter, "after": after}
+        connection: dict[str, Any] = data(await gql(catalog, ONE_CATEGORY, wanted))["products"]
+        return connection
+
+    first = data(await gql(catalog, BATCHED, variables))["categories"]
+    assert len(first) >= 14
+    assert {c["id"]: c["products"]["totalCount"] for c in first}[ties["id"]] == 5  # a second page to follow
+    for category in first:
+        assert category["products"] == await of_category(category["id"]), category["id"]
+
+    # Second pages: each category after its own end cursor (one group per cursor) ...
+    cursors = {c["id"]: c["products"]["pageInfo"]["endCursor"] for c in first if c["products"]["edges"]}
+    paged = {k: v for k, v in variables.items() if k != "after"}
+    for i, (category_id, cursor) in enumerate(cursors.items()):
+        paged |= {f"id{i}": category_id, f"after{i}": cursor}
+    second = data(await gql(catalog, second_pages(len(cursors)), paged))
+    assert len(second) == len(cursors)
+    for category in second.values():
+        expected = await of_category(category["id"], cursors[category["id"]])
+        assert category["products"] == expected, category["id"]
+        assert category["products"]["pageInfo"]["hasPreviousPage"]
+    # ... and every category after one shared cursor (one group): a keyset position in each of them.
+    shared = cursors[ties["id"]] if ties["id"] in cursors else next(iter(cursors.values()))
+    after_shared = data(await gql(catalog, BATCHED, {**variables, "after": shared}))["categories"]
+    for category in after_shared:
+        assert category["products"] == await of_category(category["id"], shared), category["id"]
