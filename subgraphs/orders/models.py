@@ -26,6 +26,8 @@ orders = Table(
     Column("shipping_address", JSONB, nullable=False),
     created_at(),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # Set once catalog has taken back a cancelled order's stock (NULL: the sweeper retries).
+    Column("stock_released_at", DateTime(timezone=True)),
 )
 
 order_items = Table(
@@ -50,6 +52,17 @@ order_status_changes = Table(
     Column("to_status", Text, nullable=False),
     Column("changed_by", UUID(as_uuid=True)),
     Column("changed_at", DateTime(timezone=True), nullable=False),
+)
+
+# Checkouts between "about to reserve stock" and "order written" (see migrations/0003).
+pending_checkouts = Table(
+    "pending_checkouts",
+    metadata,
+    Column("reservation_id", UUID(as_uuid=True), primary_key=True),
+    Column("user_id", UUID(as_uuid=True), nullable=False),
+    Column("idempotency_key", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("released_at", DateTime(timezone=True)),
 )
 
 outbox = outbox_table(metadata)

@@ -3,33 +3,41 @@
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Row, func, insert, select, update
+from sqlalchemy import Row, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from subgraphs.kit.address import clean_address
 from subgraphs.kit.auth import Identity
 from subgraphs.kit.db import Database
+from subgraphs.kit.errors import ApiError, UserInputError
 from subgraphs.kit.errors import UserErrorCode as Code
-from subgraphs.kit.errors import UserInputError
 from subgraphs.kit.money import to_decimal
 from subgraphs.kit.outbox import record_event
 from subgraphs.kit.service_client import ServiceClient
 
 from . import clients
-from .models import order_items, order_status_changes, orders, outbox
+from .models import order_items, order_status_changes, orders, outbox, pending_checkouts
 
 log = logging.getLogger("shopgraph.orders")
 
 # Reservation ids are derived from (shopper, idempotency key): a retried
 # checkout reserves under the same id, so stock is never taken twice.
 RESERVATION_NAMESPACE = uuid.UUID("6c1f4a52-6f0e-4b1e-9a57-4f2d7c0e9b11")
+# Reserve-then-write rounds one checkout tries when its reservation is released under it.
+CHECKOUT_ROUNDS = 3
+# At most this many rows per sweep pass, and the pass stops after this many catalog failures.
+SWEEP_BATCH = 100
+SWEEP_MAX_FAILURES = 3
 
 
 class Status(Enum):
@@ -56,8 +64,24 @@ def order_number(number: int) -> str:
 
 
 def parse_order_number(text: str) -> int | None:
+    # ASCII digits only: str.isdigit() also accepts superscripts (which int() refuses)
+    # and the digits of other scripts (which int() reads).
     digits = text.strip().upper().removeprefix("SG-")
-    return int(digits) if digits.isdigit() and len(digits) < 18 else None
+    return int(digits) if re.fullmatch(r"[0-9]{1,17}", digits) else None
+
+
+class _ReservationReleased(Exception):
+    """The checkout's pending row was swept or released while it reserved: its stock may be gone."""
+
+
+@dataclass
+class SweepResult:
+    """What one sweep pass did."""
+
+    checkouts_released: int = 0  # abandoned checkouts whose reservation was given back
+    checkouts_cleared: int = 0  # leftover rows of checkouts whose order holds the stock
+    cancels_released: int = 0  # cancelled orders whose stock was given back
+    failures: int = 0  # catalog calls that failed (retried next pass)
 
 
 class Orders:
@@ -89,21 +113,86 @@ class Orders:
                 return placed
             raise UserInputError(Code.CART_EMPTY, "The cart is empty.", ["input"])
         reservation_id = uuid.uuid5(RESERVATION_NAMESPACE, f"{user_id}:{key}")
-        priced = await clients.reserve_stock(self.catalog, reservation_id, lines)
-        try:
-            order = await self._create(user_id, key, reservation_id, priced, shipping)
-        except IntegrityError:
-            # A concurrent checkout with the same key won the insert: it is this order.
-            winner = await self._by_key(user_id, key)
-            if winner is None:
-                await clients.release_stock(self.catalog, reservation_id)
+        for _ in range(CHECKOUT_ROUNDS):
+            # Noted before the stock is taken: if this request never gets to write its
+            # order (the process dies, the task is cancelled, the database fails), the
+            # sweeper finds the row and gives the stock back.
+            await self._note_pending(user_id, key, reservation_id)
+            try:
+                priced = await clients.reserve_stock(self.catalog, reservation_id, lines)
+            except UserInputError:
+                raise  # refused: nothing was taken (the sweeper drops the row)
+            except Exception:
+                # Catalog failed or timed out: it may have taken the stock all the same.
+                await self._give_back(reservation_id)
                 raise
-            order = winner
+            try:
+                order = await self._create(user_id, key, reservation_id, priced, shipping)
+            except _ReservationReleased:
+                # Released under us (by the sweeper, or by a failed attempt with the same
+                # key): the order a concurrent attempt wrote is the answer; else reserve
+                # again (catalog takes a released reservation's stock anew).
+                placed = await self._by_key(user_id, key)
+                if placed is None:
+                    continue
+                order = placed
+            except IntegrityError:
+                # A concurrent checkout with the same key won the insert: it is this order.
+                winner = await self._by_key(user_id, key)
+                if winner is None:
+                    await self._give_back(reservation_id)
+                    raise
+                order = winner
+            except Exception:
+                await self._give_back(reservation_id)
+                raise
+            await self._empty_cart(order)
+            return order
+        raise ApiError("The stock for this checkout could not be held; please try again.", "SERVICE_UNAVAILABLE")
+
+    async def _note_pending(self, user_id: uuid.UUID, key: str, reservation_id: uuid.UUID) -> None:
+        """Record (or renew, for a retry) the pending checkout of this reservation."""
+        statement = pg_insert(pending_checkouts).values(
+            reservation_id=reservation_id, user_id=user_id, idempotency_key=key, created_at=func.now()
+        )
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[pending_checkouts.c.reservation_id],
+                    set_={"created_at": func.now(), "released_at": None},
+                )
+            )
+
+    async def _give_back(self, reservation_id: uuid.UUID) -> None:
+        """Release what a failed attempt reserved, unless an order holds it.
+
+        Runs under the pending row's lock, the lock an attempt writing its order
+        takes first: a concurrent attempt with the same key either has written its
+        order (then the stock is that order's and stays) or will see the row marked
+        released and reserve again. The row itself stays for the sweeper, which
+        releases once more (a no-op unless an attempt reserved after us and then
+        died) before deleting it. Never raises: the caller is reporting its own error.
+        """
+        try:
+            async with self.db.transaction() as conn:
+                pending = (
+                    await conn.execute(
+                        select(pending_checkouts.c.reservation_id)
+                        .where(pending_checkouts.c.reservation_id == reservation_id)
+                        .with_for_update(skip_locked=True)
+                    )
+                ).one_or_none()
+                # No row: an attempt is writing its order (its outcome decides) or it is done.
+                if pending is None or await _order_status(conn, reservation_id) is not None:
+                    return
+                await clients.release_stock(self.catalog, reservation_id)
+                await conn.execute(
+                    update(pending_checkouts)
+                    .where(pending_checkouts.c.reservation_id == reservation_id)
+                    .values(released_at=func.now())
+                )
         except Exception:
-            await clients.release_stock(self.catalog, reservation_id)
-            raise
-        await self._empty_cart(order)
-        return order
+            log.warning("could not release reservation %s now; the sweeper will", reservation_id, exc_info=True)
 
     async def _create(
         self,
@@ -116,6 +205,17 @@ class Orders:
         currency = lines[0].currency
         subtotal = sum(line.unit_price_minor * line.quantity for line in lines)
         async with self.db.transaction() as conn:
+            # First, and under its row lock: the sweeper (or a failed attempt) cannot
+            # release this reservation while the order is being written.
+            pending = (
+                await conn.execute(
+                    delete(pending_checkouts)
+                    .where(pending_checkouts.c.reservation_id == reservation_id)
+                    .returning(pending_checkouts.c.released_at)
+                )
+            ).one_or_none()
+            if pending is None or pending.released_at is not None:
+                raise _ReservationReleased
             order: Row[Any] = (
                 await conn.execute(
                     insert(orders)
@@ -186,7 +286,7 @@ class Orders:
             return row
 
     async def change_status(self, viewer: Identity, order_id: uuid.UUID | None, to: Status) -> Row[Any]:
-        """Move an order along its lifecycle; a cancel puts the stock back."""
+        """Move an order along its lifecycle; a cancel puts the stock back once it has committed."""
         actor = viewer.require_user()
         async with self.db.transaction() as conn:
             order: Row[Any] | None = (
@@ -206,10 +306,6 @@ class Orders:
                     f"An order that is {current.value} cannot become {to.value}.",
                     ["input", "status"],
                 )
-            if to is Status.CANCELLED:
-                # Under the row lock, before the commit: if the catalog cannot
-                # take the stock back, the order stays as it was.
-                await clients.release_stock(self.catalog, order.reservation_id)
             updated: Row[Any] = (
                 await conn.execute(
                     update(orders)
@@ -231,7 +327,124 @@ class Orders:
                 )
             ).all()
             await _record(conn, f"order.{to.value.lower()}", updated, [tuple(i) for i in items])
-            return updated
+        if to is Status.CANCELLED:
+            # After the commit, never before: a cancel that did not commit must not put
+            # the stock back on sale. If catalog cannot be reached now (or this task is
+            # cancelled), stock_released_at stays NULL and the sweeper releases it.
+            try:
+                await self._release_cancelled(updated.id, updated.reservation_id)
+            except Exception:
+                log.warning("could not release the stock of cancelled order %s yet", updated.id, exc_info=True)
+        return updated
+
+    async def _release_cancelled(self, order_id: uuid.UUID, reservation_id: uuid.UUID) -> None:
+        await clients.release_stock(self.catalog, reservation_id)  # idempotent: only the first call gives back
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                update(orders)
+                .where(orders.c.id == order_id, orders.c.stock_released_at.is_(None))
+                .values(stock_released_at=func.now())
+            )
+
+    # --- the sweeper's passes (several replicas may run them at once: rows are claimed with SKIP LOCKED) ---
+
+    async def sweep(self, *, pending_older_than: float) -> SweepResult:
+        """Give back stock no order keeps: abandoned checkouts older than ``pending_older_than``
+        seconds, and cancelled orders whose release has not been confirmed."""
+        result = SweepResult()
+        await self._sweep_pending(pending_older_than, result)
+        await self._sweep_cancelled(result)
+        return result
+
+    async def _sweep_pending(self, older_than: float, result: SweepResult) -> None:
+        failed: list[uuid.UUID] = []
+        for _ in range(SWEEP_BATCH):
+            if len(failed) >= SWEEP_MAX_FAILURES:
+                return
+            try:
+                async with self.db.transaction() as conn:
+                    query = (
+                        select(pending_checkouts.c.reservation_id)
+                        .where(pending_checkouts.c.created_at < func.now() - timedelta(seconds=older_than))
+                        .order_by(pending_checkouts.c.created_at)
+                        .limit(1)
+                        .with_for_update(skip_locked=True)
+                    )
+                    if failed:
+                        query = query.where(pending_checkouts.c.reservation_id.not_in(failed))
+                    reservation_id = (await conn.execute(query)).scalar_one_or_none()
+                    if reservation_id is None:
+                        return
+                    status = await _order_status(conn, reservation_id)
+                    # An order that exists keeps its stock, unless it was cancelled (then
+                    # releasing again is harmless and catches a late re-reservation).
+                    released = status is None or status == Status.CANCELLED.value
+                    if released:
+                        await _release_or_fail(self.catalog, reservation_id)
+                    await conn.execute(
+                        delete(pending_checkouts).where(pending_checkouts.c.reservation_id == reservation_id)
+                    )
+            except _CatalogFailed as failure:
+                failed.append(failure.reservation_id)
+                result.failures += 1
+                continue
+            if released:
+                result.checkouts_released += 1
+            else:
+                result.checkouts_cleared += 1
+
+    async def _sweep_cancelled(self, result: SweepResult) -> None:
+        failed: list[uuid.UUID] = []
+        for _ in range(SWEEP_BATCH):
+            if len(failed) >= SWEEP_MAX_FAILURES:
+                return
+            try:
+                async with self.db.transaction() as conn:
+                    query = (
+                        select(orders.c.id, orders.c.reservation_id)
+                        .where(orders.c.status == Status.CANCELLED.value, orders.c.stock_released_at.is_(None))
+                        .order_by(orders.c.updated_at)
+                        .limit(1)
+                        .with_for_update(skip_locked=True)
+                    )
+                    if failed:
+                        query = query.where(orders.c.reservation_id.not_in(failed))
+                    order = (await conn.execute(query)).one_or_none()
+                    if order is None:
+                        return
+                    await _release_or_fail(self.catalog, order.reservation_id)
+                    await conn.execute(
+                        update(orders).where(orders.c.id == order.id).values(stock_released_at=func.now())
+                    )
+            except _CatalogFailed as failure:
+                failed.append(failure.reservation_id)
+                result.failures += 1
+                continue
+            result.cancels_released += 1
+
+
+class _CatalogFailed(Exception):
+    """A release the sweeper could not get done now (its transaction rolls back; the next pass retries)."""
+
+    def __init__(self, reservation_id: uuid.UUID) -> None:
+        super().__init__(str(reservation_id))
+        self.reservation_id = reservation_id
+
+
+async def _release_or_fail(catalog: ServiceClient, reservation_id: uuid.UUID) -> None:
+    try:
+        await clients.release_stock(catalog, reservation_id)
+    except Exception as exc:
+        log.warning("sweeper: could not release reservation %s: %s", reservation_id, exc)
+        raise _CatalogFailed(reservation_id) from exc
+
+
+async def _order_status(conn: AsyncConnection, reservation_id: uuid.UUID) -> str | None:
+    """The status of the order holding this reservation (the one of its shopper and key), if any."""
+    status: str | None = (
+        await conn.execute(select(orders.c.status).where(orders.c.reservation_id == reservation_id))
+    ).scalar_one_or_none()
+    return status
 
 
 async def _record(conn: AsyncConnection, event_type: str, order: Row[Any], items: Sequence[tuple[Any, ...]]) -> None:

@@ -127,6 +127,13 @@ async def test_order_numbers_are_unique_and_increasing(stack: ThreadedStack, adm
     assert [e["node"]["id"] for e in mine["edges"]] == [second["id"], first["id"]]  # newest first
 
 
+@pytest.mark.parametrize("number", ["SG-\u00b2", "SG-\u0661\u0662", "SG-\uff11", "SG-1e3", "SG-", "SG-" + "9" * 18])
+async def test_odd_order_numbers_are_no_order_not_a_server_error(stack: ThreadedStack, number: str) -> None:
+    shopper = await register(stack)
+    result = await gql(stack.url("orders"), ORDER_BY_NUMBER, {"number": number}, shopper.access_token)
+    assert data(result)["order"] is None
+
+
 async def test_the_same_idempotency_key_returns_the_same_order(stack: ThreadedStack, admin: str) -> None:
     shopper = await register(stack)
     item = await product(stack, admin, price="5.00", stock=10)
