@@ -4,7 +4,8 @@ Besides sparing four copies of the same call, it installs what every subgraph
 needs: masked unexpected errors, a guard against NUL characters in input
 (PostgreSQL cannot store them: caught at the edge, they are a clear input error
 instead of a failed statement deep in a resolver), and subscriptions that do
-not leak memory per event (see ``_PerEventExecutor``).
+not leak memory per event (see ``_PerEventExecutor``). Validation results are
+cached per document (most requests are the router's same few queries).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from graphql import ExecutionResult, GraphQLError, StringValueNode, Visitor, visit
-from strawberry.extensions import SchemaExtension
+from strawberry.extensions import SchemaExtension, ValidationCache
 from strawberry.federation import Schema
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
@@ -74,6 +75,7 @@ def federated_schema(
         mutation=mutation,
         subscription=subscription,
         types=types,
-        extensions=[RefuseNulCharacters, MaskUnexpectedErrors],
+        # Validation depends on the document only; the router sends the same few entity queries over and over.
+        extensions=[lambda: ValidationCache(maxsize=1024), RefuseNulCharacters, MaskUnexpectedErrors],
         execution_context_class=_PerEventExecutor,
     )
