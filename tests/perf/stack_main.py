@@ -1,7 +1,7 @@
 """The four subgraphs for the benchmark, in a process of their own.
 
 usage: python stack_main.py   -> one line ``ready {json}`` on stdout (subgraph URLs,
-JWKS URL, service secret, demo accounts, pid), then serves until stdin closes.
+JWKS URL, service secret, demo accounts, the orders database URL), then serves until stdin closes.
 
 A fresh database (dropped at exit) on DATABASE_URL, else on an embedded server,
 migrated and seeded with the demo data, exactly as the test suite's stack.
@@ -25,6 +25,7 @@ async def main() -> None:
             "jwks_url": stack.settings.jwks_url,
             "service_secret": stack.settings.service_secret,
             "accounts": stack.seeded.accounts,
+            "orders_database_url": stack.settings.database_url_for("orders"),
         }
         print("ready " + json.dumps(info), flush=True)
         await loop.run_in_executor(None, sys.stdin.read)  # until the parent closes stdin

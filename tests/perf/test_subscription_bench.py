@@ -1,17 +1,28 @@
-"""Benchmark: subscription event-to-client latency and router memory per subscription.
+"""Benchmark: order-event latency from COMMIT to the client, through the real pipeline, and router memory.
 
-The router runs in its own process (``router.http.serve``) over the "live"
-fixture subgraphs (tests/router/fixtures/live.py, in this process), whose
-``emit`` mutation stamps each event with its emit time. N subscribers (1, 100,
-1,000) are opened over WebSocket, 100 subscriptions per client connection; events
-are emitted at a steady pace for SHOPGRAPH_BENCH_SECONDS (default 3) per N,
-and every delivery's latency (receive time - emit time) is recorded. Memory
-per open subscription = (router RSS with N open - RSS before) / N (meaningful
-for N = 1,000). The clients and the feed subgraph share one Python process, so
-at 1,000 subscribers the client side's JSON decoding is part of the latency.
+Three processes besides pytest's: the stack (``stack_main.py``: the four real
+subgraphs on PostgreSQL + Redis, the orders outbox relay and event hub), the
+router (``shopgraph router --supergraph schema/supergraph.graphql``, subgraph
+URLs from SHOPGRAPH_SUBGRAPH_<NAME>_URL), and the subscribers
+(``tests.support.fanout_clients``: N graphql-transport-ws connections, one
+ADMIN ``orderEvents`` subscription each, enriched with ``order { number user
+{ email } }`` — so every event costs the router an entity fetch to users).
 
-Figures go to tests/perf/results/subscriptions.json and are printed; nothing
-is asserted about timings, only that every subscriber got every event in order.
+This process is the business: each event is one transaction on the orders
+database (the order row touched, then ``record_event``), and its timestamp is
+taken right after COMMIT returns. The clients stamp each delivery on arrival;
+latency = delivery - commit (one machine, one wall clock). Between the two:
+NOTIFY → relay → XADD → the orders hub's XREAD → the subgraph's
+graphql-transport-ws → the router (enrichment through users) → the client.
+
+For N = 1, 100 and 1,000 subscribers: open them, send warm-up events until each
+subscription has had one (so every one has reached the subgraph), then commit
+events at a steady pace for SHOPGRAPH_BENCH_SECONDS (default 2) and wait for
+every delivery. Router memory per open subscription = (router RSS with N open
+- RSS before they opened) / N (meaningful at 1,000; RSS moves in pages).
+
+Figures go to tests/perf/results/subscriptions.json and are printed; only
+correctness is asserted (each subscriber got every event, in order, once).
 """
 
 from __future__ import annotations
@@ -22,30 +33,37 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "router"))  # the router tests' fixture subgraphs
-from websockets.asyncio.client import ClientConnection, connect
-
-from tests.router.fixtures.shop import SERVICE_SECRET
-from tests.router.router_harness import (
-    Counter,
-    ThreadServer,
-    compose,
-    free_port,
-    subgraph_app,
-)
-from tests.router.subs_support import Keys
+from subgraphs.kit.db import Database
+from tests.perf.bench import ROOT, SUPERGRAPH, Proc, _drain, _stop, cpu_delta, env_float, free_port, stack_process
+from tests.support.fanout_clients import Fanout
+from tests.support.order_events import OrderChanges
 
 pytestmark = pytest.mark.perf
 RESULTS = Path(__file__).parent / "results" / "subscriptions.json"
-QUERY = "subscription { orderEvents { id emittedAt order { number user { email } } } }"
-PER_CONNECTION = 100
+QUERY = "subscription { orderEvents { id type order { number user { email } } } }"
+# Commits per second for each N: a steady pace the 2-core dev machine keeps up
+# with (beyond it, queues grow and the figures measure backlog, not latency).
+CASES = ((1, 50.0), (100, 20.0), (1000, 2.0))
+
+ADDRESS = {"name": "Ada Bench", "line1": "1 Bench Row", "city": "London", "postalCode": "N1 9GU", "country": "GB"}
+LOGIN = "mutation($input: LoginInput!) { login(input: $input) { accessToken userErrors { code } } }"
+REGISTER = (
+    "mutation($input: RegisterInput!) { register(input: $input) { accessToken user { email } userErrors { code } } }"
+)
+CREATE_PRODUCT = (
+    "mutation($input: CreateProductInput!) { createProduct(input: $input) { product { id } userErrors { code } } }"
+)
+ADD_TO_CART = "mutation($input: AddToCartInput!) { addToCart(input: $input) { userErrors { code message } } }"
+CHECKOUT = "mutation($input: CheckoutInput!) { checkout(input: $input) { order { id } userErrors { code message } } }"
 
 
 def rss(pid: int) -> int:
@@ -55,144 +73,159 @@ def rss(pid: int) -> int:
     raise RuntimeError("no VmRSS")
 
 
-class Router:
-    def __init__(self, sdl: str, tmp: Path, jwks_url: str) -> None:
-        self.file = tmp / "supergraph.graphql"
-        self.file.write_text(sdl)
-        self.port = free_port()
-        env = {**os.environ, "SHOPGRAPH_JWKS_URL": jwks_url, "SHOPGRAPH_SERVICE_SECRET": SERVICE_SECRET}
-        code = f"from router.http import serve; serve({str(self.file)!r}, port={self.port})"
-        self.proc = subprocess.Popen([sys.executable, "-c", code], env=env)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{self.port}/health", timeout=1).raise_for_status()
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise RuntimeError("router did not start") from None
-                time.sleep(0.1)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
+@dataclass
+class Bench:
+    stack: Proc
+    router: Proc
+    url: str
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Router, str, Keys]]:
-    from starlette.applications import Starlette
-    from starlette.requests import Request
-    from starlette.responses import JSONResponse
-    from starlette.routing import Route
-
-    keys = Keys()
-
-    async def jwks(_: Request) -> JSONResponse:
-        return JSONResponse(keys.jwks())
-
-    with (
-        ThreadServer(subgraph_app(Counter({}))) as subgraphs,
-        ThreadServer(Starlette(routes=[Route("/jwks", jwks)])) as js,
-    ):
-        router = Router(compose("live", subgraphs.url), tmp_path_factory.mktemp("subs"), js.url + "/jwks")
+def bench() -> Iterator[Bench]:
+    with stack_process() as stack:
+        info = stack.info
+        port = free_port()
+        env = {
+            **os.environ,
+            "SHOPGRAPH_JWKS_URL": info["jwks_url"],
+            "SHOPGRAPH_SERVICE_SECRET": info["service_secret"],
+            **{f"SHOPGRAPH_SUBGRAPH_{name.upper()}_URL": url for name, url in info["urls"].items()},
+        }
+        # What `uv run shopgraph router` runs (the venv's entry point), so its pid is the router's.
+        exe = Path(sys.executable).parent / "shopgraph"
+        popen = subprocess.Popen(
+            [str(exe), "router", "--supergraph", str(SUPERGRAPH), "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        _drain(popen.stdout)
         try:
-            yield router, subgraphs.url + "/live/feed/", keys
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    httpx.get(f"http://127.0.0.1:{port}/health", timeout=2, trust_env=False).raise_for_status()
+                    break
+                except httpx.HTTPError:
+                    if time.monotonic() > deadline or popen.poll() is not None:
+                        raise RuntimeError("the router did not start") from None
+                    time.sleep(0.1)
+            yield Bench(stack, Proc("router", popen), f"http://127.0.0.1:{port}/graphql")
         finally:
-            router.stop()
+            _stop(popen)
 
 
-async def _open(url: str, token: str, ids: range) -> ClientConnection:
-    ws = await connect(url, subprotocols=["graphql-transport-ws"], max_size=None)  # type: ignore[list-item]
-    await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}))
-    assert json.loads(await ws.recv())["type"] == "connection_ack"
-    for i in ids:
-        await ws.send(json.dumps({"id": str(i), "type": "subscribe", "payload": {"query": QUERY}}))
-    return ws
+async def _call(http: httpx.AsyncClient, url: str, query: str, variables: dict[str, Any], token: str = "") -> Any:
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    body = (await http.post(url, json={"query": query, "variables": variables}, headers=headers)).json()
+    assert not body.get("errors"), body
+    payload = next(iter(body["data"].values()))
+    assert payload["userErrors"] == [], payload
+    return payload
 
 
-async def _read(ws: ClientConnection, seen: dict[str, list[int]], lat: list[float]) -> None:
-    async for raw in ws:
-        now = time.time()
-        msg = json.loads(raw)
-        ev = msg["payload"]["data"]["orderEvents"]
-        lat.append(now - ev["emittedAt"])
-        seen.setdefault(msg["id"], []).append(int(ev["id"]))
+async def _order(http: httpx.AsyncClient, url: str, admin: str) -> tuple[uuid.UUID, str]:
+    """A real order (checkout through the router); its id and its customer's email."""
+    sku = f"BENCH-{uuid.uuid4().hex[:8]}".upper()
+    product = await _call(
+        http, url, CREATE_PRODUCT, {"input": {"sku": sku, "name": f"Bench {sku}", "price": "9.50", "stock": 100}}, admin
+    )
+    email = f"bench-{uuid.uuid4().hex[:10]}@example.com"
+    customer = await _call(
+        http, url, REGISTER, {"input": {"email": email, "password": "correct-horse-battery", "name": "Bench"}}
+    )
+    token = customer["accessToken"]
+    await _call(http, url, ADD_TO_CART, {"input": {"productId": product["product"]["id"], "quantity": 2}}, token)
+    checkout = {"input": {"idempotencyKey": uuid.uuid4().hex, "shippingAddress": ADDRESS}}
+    order = await _call(http, url, CHECKOUT, checkout, token)
+    return uuid.UUID(order["order"]["id"]), email
 
 
-async def _subscribers(feed: str, n: int) -> None:
-    async with httpx.AsyncClient() as http:
-        deadline = time.monotonic() + 120
-        while True:
-            r = await http.post(feed, json={"query": "{ subscribers }"})
-            if r.json()["data"]["subscribers"] == n:
-                return
-            assert time.monotonic() < deadline, "subscribers did not arrive"
-            await asyncio.sleep(0.1)
+async def _case(
+    bench: Bench, business: OrderChanges, token: str, email: str, n: int, rate: float, seconds: float
+) -> dict[str, Any]:
+    pid = bench.router.popen.pid
+    await asyncio.sleep(1.0)  # let the previous case's connections wind down
+    before = rss(pid)
+    ws_url = "ws" + bench.url.removeprefix("http")
+    async with Fanout(ws_url, token, n, per_connection=1, field="orderEvents", query=QUERY) as clients:
+
+        async def warm_up() -> None:
+            await business.commit_event()
+
+        await clients.prime(warm_up, every=max(0.25, n / 1000))
+        await asyncio.sleep(1.0 + n / 500)  # let the warm-up events drain: measure latency, not a backlog
+        memory = (rss(pid) - before) / n
+        commits: dict[int, float] = {}
+        cpu = {"router": bench.router.cpu(), "stack": {bench.stack.popen.pid: bench.stack.cpu()[bench.stack.popen.pid]}}
+        interval = 1.0 / rate
+        start = time.monotonic()
+        k = 0
+        while (due := start + k * interval) < start + seconds:
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            event_id, committed = await business.commit_event()
+            commits[event_id] = committed
+            k += 1
+        ids = sorted(commits)
+        report = await clients.finish(ids, commits, within=120)
+        router_cpu = cpu_delta(cpu["router"], bench.router.cpu())
+        stack_cpu = cpu_delta(cpu["stack"], {bench.stack.popen.pid: bench.stack.cpu()[bench.stack.popen.pid]})
+    assert report["errors"] == [], report["errors"]
+    assert report["complete"] == n and report["in_order"] == n and report["with_duplicates"] == 0, report
+    sample = report.pop("sample")
+    assert sample["data"]["orderEvents"]["order"]["user"]["email"] == email, sample
+    report["commits_per_second"] = rate
+    report["router_rss_per_subscription_kib"] = round(memory / 1024, 1)
+    # CPU per delivered event and subscriber, while the events flowed (the clients' wait included).
+    report["router_cpu_us_per_delivery"] = round(router_cpu * 1e6 / max(1, report["deliveries"]), 1)
+    report["stack_cpu_us_per_delivery"] = round(stack_cpu * 1e6 / max(1, report["deliveries"]), 1)
+    return report
 
 
-def _pct(xs: list[float], p: float) -> float:
-    s = sorted(xs)
-    return s[min(len(s) - 1, int(p * len(s)))] * 1000
-
-
-async def _run(router: Router, feed: str, token: str, n: int, seconds: float) -> dict[str, Any]:
-    url = f"ws://127.0.0.1:{router.port}/graphql"
-    await asyncio.sleep(1.0)
-    before = rss(router.proc.pid)
-    conns = [await _open(url, token, range(i, min(n, i + PER_CONNECTION))) for i in range(0, n, PER_CONNECTION)]
-    await _subscribers(feed, n)
-    await asyncio.sleep(0.5)
-    mem = (rss(router.proc.pid) - before) / n
-    seen: dict[str, list[int]] = {}
-    lat: list[float] = []
-    readers = [asyncio.create_task(_read(ws, seen, lat)) for ws in conns]
-    interval = 0.02 if n <= 100 else 0.1
-    emitted: list[int] = []
-    async with httpx.AsyncClient() as http:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            r = await http.post(feed, json={"query": "mutation { emit(count: 1) }"})
-            emitted.append(int(r.json()["data"]["emit"]))
-            await asyncio.sleep(interval)
-    for _ in range(1200):  # up to 60 s for the last deliveries
-        if len(lat) >= n * len(emitted):
-            break
-        await asyncio.sleep(0.05)
-    for ws in conns:
-        await ws.close()
-    for t in readers:
-        t.cancel()
-    await asyncio.gather(*readers, return_exceptions=True)
-    assert len(seen) == n and all(v == emitted for v in seen.values()), "lost or reordered events"
-    await _subscribers(feed, 0)
-    return {
-        "subscribers": n,
-        "events": len(emitted),
-        "deliveries": len(lat),
-        "p50_ms": round(_pct(lat, 0.5), 2),
-        "p99_ms": round(_pct(lat, 0.99), 2),
-        "router_rss_per_subscription_kib": round(mem / 1024, 1),
-    }
-
-
-async def test_subscription_latency_and_memory(setup: tuple[Router, str, Keys]) -> None:
-    router, feed, keys = setup
-    seconds = float(os.environ.get("SHOPGRAPH_BENCH_SECONDS", "3"))
-    token = keys.token(ttl=3600)
-    await _run(router, feed, token, 1, 0.5)  # warm-up: plan cache, upstream connection, allocator pools
-    rows = [await _run(router, feed, token, n, seconds) for n in (1, 100, 1000)]
+async def test_commit_to_client_latency_and_router_memory(bench: Bench) -> None:
+    seconds = env_float("SHOPGRAPH_BENCH_SECONDS", 2.0)
+    email_admin, password = next((e, p) for role, e, p in bench.stack.info["accounts"] if role == "ADMIN")
+    db = Database(bench.stack.info["orders_database_url"], "orders", pool_size=2)
+    try:
+        async with httpx.AsyncClient(timeout=60, trust_env=False) as http:
+            login = {"input": {"email": email_admin, "password": password}}
+            admin = (await _call(http, bench.url, LOGIN, login))["accessToken"]
+            order_id, email = await _order(http, bench.url, admin)
+        business = await OrderChanges.of(db, order_id)
+        await _case(bench, business, admin, email, 1, 20.0, 1.0)  # warm-up: plans, pools, upstream connections
+        only = os.environ.get("SHOPGRAPH_BENCH_SUBSCRIBERS")  # e.g. "1000": run just those cases
+        cases = [(n, rate) for n, rate in CASES if not only or str(n) in only.split(",")]
+        rows = [await _case(bench, business, admin, email, n, rate, seconds) for n, rate in cases]
+    finally:
+        await db.dispose()
     report = {
-        "what": "event emitted by the subgraph -> delivered to a WebSocket client through the router, "
-        "enriched from a second subgraph (user.email)",
+        "what": "COMMIT of the business transaction (record_event) -> delivered to a WebSocket client, "
+        "through the real orders subgraph, relay, Redis Streams and the router, enriched through users "
+        "(order { number user { email } }); one subscription per client connection; clients, router "
+        "and stack in separate processes",
+        "machine": f"{os.cpu_count()} cores, {os.uname().sysname} {os.uname().machine}",
         "seconds_per_case": seconds,
         "results": rows,
     }
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
     print()
-    print(f"{'subscribers':>11} {'events':>6} {'p50 ms':>8} {'p99 ms':>8} {'KiB/sub':>8}")
+    heads = (
+        "subscribers",
+        "ev/s",
+        "events",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "max ms",
+        "KiB/sub",
+        "router us/d",
+        "stack us/d",
+    )
+    print(" ".join(f"{h:>11}" for h in heads))
     for r in rows:
-        print(
-            f"{r['subscribers']:>11} {r['events']:>6} {r['p50_ms']:>8} {r['p99_ms']:>8} "
-            f"{r['router_rss_per_subscription_kib']:>8}"
-        )
+        keys = ("subscribers", "commits_per_second", "events", "p50_ms", "p90_ms", "p99_ms", "max_ms")
+        more = ("router_rss_per_subscription_kib", "router_cpu_us_per_delivery", "stack_cpu_us_per_delivery")
+        print(" ".join(f"{r[k]!s:>11}" for k in (*keys, *more)))
