@@ -78,7 +78,11 @@ class JWKSVerifier:
             raise AuthError("token signed with an unknown key")
         try:
             claims = jwt.decode(
-                token, key=key.key, algorithms=ALGORITHMS, audience=AUDIENCE, issuer=ISSUER,
+                token,
+                key=key.key,
+                algorithms=ALGORITHMS,
+                audience=AUDIENCE,
+                issuer=ISSUER,
                 options={"require": ["exp", "iss", "aud", "sub"]},
             )
         except jwt.ExpiredSignatureError as e:
@@ -119,8 +123,11 @@ class InternalTokens:
         (a subscription), which the subgraph closes when its token expires."""
         now = int(time.time())
         claims: dict[str, Any] = {
-            "iss": INTERNAL_ISSUER, "aud": INTERNAL_AUDIENCE, "sub": "service:router",
-            "iat": now, "exp": int(expires_at),
+            "iss": INTERNAL_ISSUER,
+            "aud": INTERNAL_AUDIENCE,
+            "sub": "service:router",
+            "iat": now,
+            "exp": int(expires_at),
         }
         if identity is not None:
             claims["uid"] = identity.uid

@@ -34,7 +34,7 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         e = os.environ if env is None else env
         urls = {
-            k[len("SHOPGRAPH_SUBGRAPH_"): -len("_URL")]: v
+            k[len("SHOPGRAPH_SUBGRAPH_") : -len("_URL")]: v
             for k, v in e.items()
             if k.startswith("SHOPGRAPH_SUBGRAPH_") and k.endswith("_URL")
         }

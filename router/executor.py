@@ -33,7 +33,10 @@ class SubgraphFailure(Exception):
 
 class Executor:
     def __init__(
-        self, urls: Mapping[str, str], names: Mapping[str, str], client: httpx.AsyncClient,
+        self,
+        urls: Mapping[str, str],
+        names: Mapping[str, str],
+        client: httpx.AsyncClient,
         timeout: float,
     ) -> None:
         self.urls = urls  # graph enum value -> URL
@@ -46,8 +49,12 @@ class Executor:
         ] = {}
 
     async def execute(
-        self, plan: QueryPlan, variables: Json, headers: dict[str, str],
-        data: Json | None = None, first_stage: int = 0,
+        self,
+        plan: QueryPlan,
+        variables: Json,
+        headers: dict[str, str],
+        data: Json | None = None,
+        first_stage: int = 0,
     ) -> tuple[Json, list[Json]]:
         """Run the plan; a subscription event passes its data as the result of stage 0."""
         data = {} if data is None else data
@@ -56,13 +63,10 @@ class Executor:
             if len(stage) == 1:
                 await self._run(stage[0], data, variables, headers, errors)
             else:
-                await asyncio.gather(
-                    *(self._run(f, data, variables, headers, errors) for f in stage)
-                )
+                await asyncio.gather(*(self._run(f, data, variables, headers, errors) for f in stage))
         return data, errors
 
-    async def _run(self, f: Fetch, data: Json, variables: Json, headers: dict[str, str],
-                   errors: list[Json]) -> None:
+    async def _run(self, f: Fetch, data: Json, variables: Json, headers: dict[str, str], errors: list[Json]) -> None:
         vars_: Json = {v: variables[v] for v in f.variables if v in variables}
         if not f.is_entity:
             result = await self._fetch(f.graph, f.query, vars_, headers, errors, [])
@@ -112,16 +116,14 @@ class Executor:
         for e in result.get("errors") or ():
             errors.append(self._sub_error(f, e, targets))
 
-    def _sub_error(self, f: Fetch, e: Any, targets: list[list[tuple[Json, list[str | int]]]] | None
-                   ) -> Json:
+    def _sub_error(self, f: Fetch, e: Any, targets: list[list[tuple[Json, list[str | int]]]] | None) -> Json:
         if not isinstance(e, dict):
             e = {"message": str(e)}
         out: Json = {"message": e.get("message", "Subgraph error")}
         path = e.get("path")
         if isinstance(path, list):
             if targets is not None:
-                if len(path) >= 2 and path[0] == "_entities" and isinstance(path[1], int) \
-                        and path[1] < len(targets):
+                if len(path) >= 2 and path[0] == "_entities" and isinstance(path[1], int) and path[1] < len(targets):
                     out["path"] = targets[path[1]][0][1] + path[2:]
             else:
                 out["path"] = path
@@ -131,8 +133,15 @@ class Executor:
         out["extensions"] = ext
         return out
 
-    async def _fetch(self, graph: str, query: str, variables: Json, headers: dict[str, str],
-                     errors: list[Json], paths: list[list[str | int]]) -> Json | None:
+    async def _fetch(
+        self,
+        graph: str,
+        query: str,
+        variables: Json,
+        headers: dict[str, str],
+        errors: list[Json],
+        paths: list[list[str | int]],
+    ) -> Json | None:
         body = orjson.dumps({"query": query, "variables": variables})
         key = (graph, body, tuple(sorted(headers.items())))
         try:
@@ -164,13 +173,11 @@ class Executor:
             errors.append(err)
             return None
 
-    async def _post(self, graph: str, body: bytes, headers: dict[str, str]
-                    ) -> tuple[int, str, bytes]:
+    async def _post(self, graph: str, body: bytes, headers: dict[str, str]) -> tuple[int, str, bytes]:
         try:
             return await self.http.post(self.urls[graph], body, headers, self.timeout)
         except SubgraphTimeout as e:
-            raise SubgraphFailure(graph, "SUBREQUEST_TIMEOUT",
-                                  f"timed out after {self.timeout}s") from e
+            raise SubgraphFailure(graph, "SUBREQUEST_TIMEOUT", f"timed out after {self.timeout}s") from e
         except SubgraphHTTPError as e:
             raise SubgraphFailure(graph, "SUBREQUEST_HTTP_ERROR", str(e) or repr(e)) from e
 
@@ -184,17 +191,18 @@ class Executor:
             parsed = orjson.loads(content)
         except orjson.JSONDecodeError:
             parsed = None
-        if status >= 400 and not (isinstance(parsed, dict) and
-                                  ("data" in parsed or "errors" in parsed)):
+        if status >= 400 and not (isinstance(parsed, dict) and ("data" in parsed or "errors" in parsed)):
             raise SubgraphFailure(graph, "SUBREQUEST_HTTP_ERROR", f"{status}: {reason}", status)
         if not isinstance(parsed, dict):
-            raise SubgraphFailure(graph, "SUBREQUEST_MALFORMED_RESPONSE",
-                                  "subgraph response is not a GraphQL JSON object", status)
+            raise SubgraphFailure(
+                graph, "SUBREQUEST_MALFORMED_RESPONSE", "subgraph response is not a GraphQL JSON object", status
+            )
         return parsed
 
 
-def _collect(value: Any, path: tuple[str, ...], i: int, cur: list[str | int],
-             out: list[tuple[Json, list[str | int]]]) -> None:
+def _collect(
+    value: Any, path: tuple[str, ...], i: int, cur: list[str | int], out: list[tuple[Json, list[str | int]]]
+) -> None:
     if value is None:
         return
     if i == len(path):

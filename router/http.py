@@ -52,8 +52,9 @@ __all__ = ["Settings", "Supergraph", "create_app", "serve"]
 
 
 class _Bad(Exception):
-    def __init__(self, status: int, message: str, code: str = "BAD_REQUEST",
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, code: str = "BAD_REQUEST", headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
@@ -73,10 +74,8 @@ def _media_type(request: Request) -> str | None:
     return None
 
 
-def _respond(body: dict[str, Any], status: int, media: str,
-             headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), status_code=status,
-                    media_type=f"{media}; charset=utf-8", headers=headers)
+def _respond(body: dict[str, Any], status: int, media: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type=f"{media}; charset=utf-8", headers=headers)
 
 
 class GraphQLEndpoint:
@@ -89,38 +88,48 @@ class GraphQLEndpoint:
     async def handle(self, request: Request) -> Response:
         stream = stream_mode(request.headers.get("accept", ""))
         media = GRAPHQL_RESPONSE if stream == SSE else _media_type(request) or (JSON if stream else None)
-        if ((request.method == "GET" and media is None) or (
-            request.method == "GET" and "text/html" in request.headers.get("accept", "")
-            and "query" not in request.query_params
-        )) and self.settings.graphiql:
+        if (
+            (request.method == "GET" and media is None)
+            or (
+                request.method == "GET"
+                and "text/html" in request.headers.get("accept", "")
+                and "query" not in request.query_params
+            )
+        ) and self.settings.graphiql:
             return HTMLResponse(graphiql.page(request))
         if media is None:
-            return _respond({"errors": [{"message": "Not acceptable: use application/json or "
-                                         f"{GRAPHQL_RESPONSE}"}]}, 406, JSON)
+            return _respond(
+                {"errors": [{"message": f"Not acceptable: use application/json or {GRAPHQL_RESPONSE}"}]}, 406, JSON
+            )
         try:
             params = await self._params(request)
             return await self._execute(request, params, media, stream)
         except _Bad as b:
-            return _respond({"errors": [{"message": str(b), "extensions": {"code": b.code}}]},
-                            b.status, media, b.headers)
+            return _respond(
+                {"errors": [{"message": str(b), "extensions": {"code": b.code}}]}, b.status, media, b.headers
+            )
         except RequestError as e:
             status = e.status if media == GRAPHQL_RESPONSE or e.status >= 500 else 200
             return _respond({"errors": e.errors}, status, media)
         except AuthError as e:
             return _respond(
                 {"errors": [{"message": str(e), "extensions": {"code": "UNAUTHENTICATED"}}]},
-                401, media, {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+                401,
+                media,
+                {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
         except Exception:  # never leak a stack trace to clients
             log.exception("unexpected error while serving a GraphQL request")
-            return _respond({"errors": [{"message": "Internal server error",
-                                         "extensions": {"code": "INTERNAL_SERVER_ERROR"}}]},
-                            500, media)
+            return _respond(
+                {"errors": [{"message": "Internal server error", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}]},
+                500,
+                media,
+            )
 
     async def _params(self, request: Request) -> dict[str, Any]:
         if request.method == "GET":
             qp = request.query_params
-            params: dict[str, Any] = {"query": qp.get("query"),
-                                      "operationName": qp.get("operationName") or None}
+            params: dict[str, Any] = {"query": qp.get("query"), "operationName": qp.get("operationName") or None}
             for k in ("variables", "extensions"):
                 raw = qp.get(k)
                 if raw:
@@ -142,8 +151,7 @@ class GraphQLEndpoint:
         if ctype == "application/graphql":
             return self._check({"query": body.decode("utf-8", "replace")})
         if ctype not in (JSON, GRAPHQL_RESPONSE, ""):
-            raise _Bad(415, f"Unsupported content type {ctype!r}; send application/json.",
-                       "UNSUPPORTED_MEDIA_TYPE")
+            raise _Bad(415, f"Unsupported content type {ctype!r}; send application/json.", "UNSUPPORTED_MEDIA_TYPE")
         try:
             parsed = orjson.loads(body)
         except orjson.JSONDecodeError as e:
@@ -157,32 +165,37 @@ class GraphQLEndpoint:
         q = params.get("query")
         if not isinstance(q, str) or not q.strip():
             raise _Bad(400, "The request has no 'query' string.")
-        if params.get("operationName") is not None and not isinstance(
-            params["operationName"], str
-        ):
+        if params.get("operationName") is not None and not isinstance(params["operationName"], str):
             raise _Bad(400, "'operationName' must be a string.")
         v = params.get("variables")
         if v is not None and not isinstance(v, dict):
             raise _Bad(400, "'variables' must be a JSON object.")
         return params
 
-    async def _execute(self, request: Request, params: dict[str, Any], media: str,
-                       stream: str | None) -> Response:
+    async def _execute(self, request: Request, params: dict[str, Any], media: str, stream: str | None) -> Response:
         identity = await self._identity(request)
         p = self.pipeline.prepare(params["query"], params.get("operationName"))
-        if request.method == "GET" and p.op.kind != "query" and not (
-            stream and p.op.kind == "subscription"
-        ):
-            raise _Bad(405, f"Can only perform a {p.op.kind} operation from a POST request.",
-                       "METHOD_NOT_ALLOWED", {"Allow": "POST"})
+        if request.method == "GET" and p.op.kind != "query" and not (stream and p.op.kind == "subscription"):
+            raise _Bad(
+                405,
+                f"Can only perform a {p.op.kind} operation from a POST request.",
+                "METHOD_NOT_ALLOWED",
+                {"Allow": "POST"},
+            )
         variables = params.get("variables")
         self.pipeline.coerce(p, variables)
         if p.op.kind == "subscription" or stream == SSE:
             if stream is None:
-                raise RequestError([{"message": "Subscriptions need a streaming transport: WebSocket "
-                                     "(graphql-transport-ws), Accept: text/event-stream or "
-                                     'Accept: multipart/mixed;subscriptionSpec="1.0".',
-                                     "extensions": {"code": "OPERATION_NOT_SUPPORTED"}}])
+                raise RequestError(
+                    [
+                        {
+                            "message": "Subscriptions need a streaming transport: WebSocket "
+                            "(graphql-transport-ws), Accept: text/event-stream or "
+                            'Accept: multipart/mixed;subscriptionSpec="1.0".',
+                            "extensions": {"code": "OPERATION_NOT_SUPPORTED"},
+                        }
+                    ]
+                )
             token = bearer(request.headers.get("authorization"))
             caller = Caller(identity, token_expiry(token) if identity and token else None)
             return stream_response(stream, self.subscriptions, p, variables, caller)
@@ -208,8 +221,7 @@ class GraphQLEndpoint:
         if self.verifier is None:
             if not self.settings.jwks_url:
                 return None  # no JWKS configured: tokens are not interpreted
-            self.verifier = JWKSVerifier(self.settings.jwks_url, self.pipeline_client,
-                                         self.settings.jwks_min_refetch)
+            self.verifier = JWKSVerifier(self.settings.jwks_url, self.pipeline_client, self.settings.jwks_min_refetch)
         return await self.verifier.verify(token)
 
     pipeline_client: httpx.AsyncClient
@@ -224,8 +236,7 @@ def create_app(supergraph_sdl: str, settings: Settings | None = None) -> Starlet
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        limits = httpx.Limits(max_connections=512, max_keepalive_connections=256,
-                              keepalive_expiry=30)
+        limits = httpx.Limits(max_connections=512, max_keepalive_connections=256, keepalive_expiry=30)
         async with httpx.AsyncClient(limits=limits, http2=False, trust_env=False) as client:
             pipeline.bind(client)
             endpoint.pipeline_client = client
@@ -261,5 +272,4 @@ def serve(supergraph_path: str, host: str = "127.0.0.1", port: int = 4000) -> No
         sdl = fh.read()
     app = create_app(sdl, Settings.from_env())
     gc.freeze()  # the schema and plans are long-lived: keep them out of GC scans
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False,
-                loop="uvloop", http="httptools")
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, loop="uvloop", http="httptools")

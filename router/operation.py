@@ -83,9 +83,7 @@ def _conds(directives: tuple[DirectiveNode, ...] | None) -> tuple[str, tuple[Con
     return (" " + " ".join(printed)) if printed else "", tuple(conds), nodes
 
 
-def normalize(
-    sel_set: SelectionSetNode | None, fragments: dict[str, FragmentDefinitionNode]
-) -> list[Sel]:
+def normalize(sel_set: SelectionSetNode | None, fragments: dict[str, FragmentDefinitionNode]) -> list[Sel]:
     out: list[Sel] = []
     for s in sel_set.selections if sel_set else ():
         dirs, conds, dnodes = _conds(s.directives)
@@ -111,7 +109,9 @@ def normalize(
                 Frag(
                     s.type_condition.name.value if s.type_condition else None,
                     normalize(s.selection_set, fragments),
-                    dirs, conds, _vars_of(dnodes),
+                    dirs,
+                    conds,
+                    _vars_of(dnodes),
                 )
             )
         elif isinstance(s, FragmentSpreadNode):
@@ -120,7 +120,9 @@ def normalize(
                 Frag(
                     fd.type_condition.name.value,
                     normalize(fd.selection_set, fragments),
-                    dirs, conds, _vars_of(dnodes),
+                    dirs,
+                    conds,
+                    _vars_of(dnodes),
                 )
             )
     return out
@@ -143,9 +145,7 @@ class Operation:
     node: OperationDefinitionNode
 
 
-def build_operation(
-    op: OperationDefinitionNode, fragments: dict[str, FragmentDefinitionNode]
-) -> Operation:
+def build_operation(op: OperationDefinitionNode, fragments: dict[str, FragmentDefinitionNode]) -> Operation:
     var_defs = {v.variable.name.value: print_ast(v) for v in op.variable_definitions or ()}
     return Operation(
         op.operation.value,

@@ -102,20 +102,20 @@ class Pipeline:
         try:
             node = parse(text)
         except GraphQLError as e:
-            d = Document(None, [_err(e.message, "GRAPHQL_PARSE_FAILED", locations=_locs(e))],
-                         {}, {})
+            d = Document(None, [_err(e.message, "GRAPHQL_PARSE_FAILED", locations=_locs(e))], {}, {})
         else:
             errs = validate(self.schema, node)
             if not errs and not self.settings.introspection:
                 errs = _no_introspection(node)
-            frags = {f.name.value: f for f in node.definitions
-                     if isinstance(f, FragmentDefinitionNode)}
-            ops = {o.name.value if o.name else None: o for o in node.definitions
-                   if isinstance(o, OperationDefinitionNode)}
+            frags = {f.name.value: f for f in node.definitions if isinstance(f, FragmentDefinitionNode)}
+            ops = {
+                o.name.value if o.name else None: o for o in node.definitions if isinstance(o, OperationDefinitionNode)
+            }
             d = Document(
                 node,
                 [_err(e.message, "GRAPHQL_VALIDATION_FAILED", locations=_locs(e)) for e in errs],
-                frags, ops,
+                frags,
+                ops,
             )
             if not d.errors:
                 for o in ops.values():
@@ -126,8 +126,7 @@ class Pipeline:
         self.docs.put(key, d)
         return d
 
-    def _limits(self, op: OperationDefinitionNode,
-                frags: dict[str, FragmentDefinitionNode]) -> str | None:
+    def _limits(self, op: OperationDefinitionNode, frags: dict[str, FragmentDefinitionNode]) -> str | None:
         aliases = 0
         max_depth = 0
 
@@ -166,21 +165,24 @@ class Pipeline:
             raise RequestError(doc.errors)
         if op_name is None:
             if len(doc.operations) != 1:
-                raise RequestError([_err(
-                    "Must provide operation name if query contains multiple operations.",
-                    "GRAPHQL_VALIDATION_FAILED")])
+                raise RequestError(
+                    [
+                        _err(
+                            "Must provide operation name if query contains multiple operations.",
+                            "GRAPHQL_VALIDATION_FAILED",
+                        )
+                    ]
+                )
             node = next(iter(doc.operations.values()))
         else:
             found = doc.operations.get(op_name)
             if found is None:
-                raise RequestError([_err(f"Unknown operation named \"{op_name}\".",
-                                         "OPERATION_RESOLUTION_FAILURE")])
+                raise RequestError([_err(f'Unknown operation named "{op_name}".', "OPERATION_RESOLUTION_FAILURE")])
             node = found
         op = build_operation(node, doc.fragments)
         root = self.schema.get_root_type(node.operation)
         if root is None:
-            raise RequestError([_err(f"The schema has no {op.kind} type.",
-                                     "GRAPHQL_VALIDATION_FAILED")])
+            raise RequestError([_err(f"The schema has no {op.kind} type.", "GRAPHQL_VALIDATION_FAILED")])
         root_names = {s.name for s in op.sels if isinstance(s, Field)}
         intro = bool(root_names & {"__schema", "__type"})
         try:
@@ -189,8 +191,7 @@ class Pipeline:
             raise RequestError([_err(str(e), "QUERY_PLANNING_FAILED")], status=500) from e
         assert doc.node is not None
         document = _introspection_doc(doc.node, node) if intro else doc.node
-        p = Prepared(op, document, plan, root, intro, intro and not plan.fetches,
-                     bool(node.variable_definitions))
+        p = Prepared(op, document, plan, root, intro, intro and not plan.fetches, bool(node.variable_definitions))
         self.prepared.put((key, op_name), p)
         return p
 
@@ -237,8 +238,7 @@ class Pipeline:
 def _introspection_doc(doc: DocumentNode, op: OperationDefinitionNode) -> DocumentNode:
     """The operation reduced to its introspection root fields (run locally)."""
     sels = tuple(
-        s for s in op.selection_set.selections
-        if isinstance(s, FieldNode) and s.name.value in ("__schema", "__type")
+        s for s in op.selection_set.selections if isinstance(s, FieldNode) and s.name.value in ("__schema", "__type")
     )
     new_op = replace(op, selection_set=SelectionSetNode(selections=sels))
     defs = [new_op] + [d for d in doc.definitions if isinstance(d, FragmentDefinitionNode)]

@@ -104,9 +104,7 @@ class Fetch:
     # planning state
     entity_sels: dict[str, list[Sel]] = field(default_factory=dict)
     entity_provided: dict[str, Any] = field(default_factory=dict)
-    out_for_type: dict[tuple[tuple[str, ...], str], tuple[SgSet, Any]] = field(
-        default_factory=dict
-    )
+    out_for_type: dict[tuple[tuple[str, ...], str], tuple[SgSet, Any]] = field(default_factory=dict)
     mutation_group: int = 0
 
     def __repr__(self) -> str:
@@ -125,8 +123,11 @@ class QueryPlan:
             lines.append("  Parallel {")
             for f in stage:
                 where = ".".join(f.path)
-                lines.append(f"    Flatten({where}) Fetch({f.graph}) {f.query}" if f.is_entity
-                             else f"    Fetch({f.graph}) {f.query}")
+                lines.append(
+                    f"    Flatten({where}) Fetch({f.graph}) {f.query}"
+                    if f.is_entity
+                    else f"    Fetch({f.graph}) {f.query}"
+                )
             lines.append("  }")
         lines.append("} }")
         return "\n".join(lines)
@@ -141,8 +142,9 @@ def _fieldset_sels(sel_set: SelectionSetNode) -> list[Sel]:
                 args = "(" + ", ".join(print_ast(a) for a in s.arguments) + ")"
             # Internal alias: keys/@requires never collide with client aliases.
             name = s.name.value
-            out.append(Field(f"_fk_{name}", name, args, sels=(
-                _fieldset_sels(s.selection_set) if s.selection_set else None)))
+            out.append(
+                Field(f"_fk_{name}", name, args, sels=(_fieldset_sels(s.selection_set) if s.selection_set else None))
+            )
         elif isinstance(s, InlineFragmentNode):
             tc = s.type_condition.name.value if s.type_condition else None
             out.append(Frag(tc, _fieldset_sels(s.selection_set)))
@@ -270,16 +272,21 @@ class _PlanBuilder:
                 out.append(s)
             elif _applies(self.sg, s.type_cond, concrete):
                 if s.dirs:
-                    out.append(Frag(None, self.flatten(s.sels, concrete), s.dirs, s.conds,
-                                    s.variables))
+                    out.append(Frag(None, self.flatten(s.sels, concrete), s.dirs, s.conds, s.variables))
                 else:
                     out.extend(self.flatten(s.sels, concrete))
         return out
 
     # -- core ----------------------------------------------------------------------
     def plan_sels(
-        self, fetch: Fetch, graph: str, parent: str, sels: list[Sel], path: tuple[str, ...],
-        out: SgSet, provided: dict[str, Any] | None,
+        self,
+        fetch: Fetch,
+        graph: str,
+        parent: str,
+        sels: list[Sel],
+        path: tuple[str, ...],
+        out: SgSet,
+        provided: dict[str, Any] | None,
     ) -> None:
         sg = self.sg
         tm = sg.types[parent]
@@ -316,9 +323,7 @@ class _PlanBuilder:
             join = sg.field_join(parent, s.name, graph)
             if provided is not None and s.name in provided:
                 local = True
-            elif local and join is not None and join.requires and not (
-                fetch.is_entity and path == fetch.path
-            ):
+            elif local and join is not None and join.requires and not (fetch.is_entity and path == fetch.path):
                 local = False  # @requires only works through _entities
             if local:
                 self.emit_local(fetch, graph, parent, s, path, out, provided)
@@ -326,8 +331,14 @@ class _PlanBuilder:
                 self.jump(fetch, graph, parent, s, path, out, provided)
 
     def emit_local(
-        self, fetch: Fetch, graph: str, parent: str, s: Field, path: tuple[str, ...],
-        out: SgSet, provided: dict[str, Any] | None,
+        self,
+        fetch: Fetch,
+        graph: str,
+        parent: str,
+        s: Field,
+        path: tuple[str, ...],
+        out: SgSet,
+        provided: dict[str, Any] | None,
     ) -> None:
         fm = self.sg.types[parent].fields[s.name]
         fetch.variables |= s.variables
@@ -345,8 +356,14 @@ class _PlanBuilder:
         self.plan_typed(fetch, graph, rt, s.sels, sub_path, f.sub(), sub_provided)
 
     def plan_typed(
-        self, fetch: Fetch, graph: str, type_name: str, sels: list[Sel],
-        path: tuple[str, ...], out: SgSet, provided: dict[str, Any] | None,
+        self,
+        fetch: Fetch,
+        graph: str,
+        type_name: str,
+        sels: list[Sel],
+        path: tuple[str, ...],
+        out: SgSet,
+        provided: dict[str, Any] | None,
     ) -> None:
         """Plan a sub-selection; @provides maps are resolved per concrete type."""
         if provided is None:
@@ -354,15 +371,17 @@ class _PlanBuilder:
             return
         psels = provided["__sels"]
         if not self.sg.is_abstract(type_name):
-            self.plan_sels(fetch, graph, type_name, sels, path, out,
-                           self._wrap(_provided_map(psels, type_name, self.sg)))
+            self.plan_sels(
+                fetch, graph, type_name, sels, path, out, self._wrap(_provided_map(psels, type_name, self.sg))
+            )
             return
         out.field("__typename", "__typename")
         for p in self.sg.possible_types_in(type_name, graph):
             sub = self.flatten(sels, p)
             if sub:
-                self.plan_sels(fetch, graph, p, sub, path, out.frag(p).children,
-                               self._wrap(_provided_map(psels, p, self.sg)))
+                self.plan_sels(
+                    fetch, graph, p, sub, path, out.frag(p).children, self._wrap(_provided_map(psels, p, self.sg))
+                )
 
     @staticmethod
     def _wrap(m: dict[str, Any]) -> dict[str, Any]:
@@ -370,24 +389,29 @@ class _PlanBuilder:
         return {k: v for k, v in m.items()}
 
     def jump(
-        self, fetch: Fetch, graph: str, parent: str, s: Field, path: tuple[str, ...],
-        out: SgSet, provided: dict[str, Any] | None, need_typename: bool = False,
+        self,
+        fetch: Fetch,
+        graph: str,
+        parent: str,
+        s: Field,
+        path: tuple[str, ...],
+        out: SgSet,
+        provided: dict[str, Any] | None,
+        need_typename: bool = False,
     ) -> None:
         sg = self.sg
         cands = [g for g in sg.field_graphs(parent, s.name) if self._reachable(parent, g)]
         if need_typename:
             cands = [
-                g for g in sg.types[parent].graphs
-                if g != graph and self._reachable(parent, g)
-                and not sg.types[parent].graphs[g].is_interface_object
+                g
+                for g in sg.types[parent].graphs
+                if g != graph and self._reachable(parent, g) and not sg.types[parent].graphs[g].is_interface_object
             ]
         if not cands:
             iface_graphs = self._interface_object_cands(parent, s.name)
             cands = iface_graphs
         if not cands:
-            raise PlanningError(
-                f"cannot plan {parent}.{s.name}: no subgraph reachable from {graph!r} resolves it"
-            )
+            raise PlanningError(f"cannot plan {parent}.{s.name}: no subgraph reachable from {graph!r} resolves it")
         existing = [g for g in cands if (fetch.id, path, g) in self.jumps]
         target = existing[0] if existing else cands[0]
         jf = self.jumps.get((fetch.id, path, target))
@@ -418,9 +442,7 @@ class _PlanBuilder:
         out: list[str] = []
         for iface in self.sg.types[parent].all_interfaces:
             for g in self.sg.interface_object_graphs(iface):
-                if g in self.sg.field_graphs(iface, field_name) and self.sg.resolvable_keys(
-                    iface, g
-                ):
+                if g in self.sg.field_graphs(iface, field_name) and self.sg.resolvable_keys(iface, g):
                     out.append(g)
         return out
 
@@ -468,9 +490,7 @@ class _PlanBuilder:
                     done[(jf, parent)] = len(need)
                     out, provided = fetch.out_for_type[(jf.path, parent)]
                     self.touched = set()
-                    self.plan_sels(
-                        fetch, fetch.graph, parent, need[start:], jf.path, out, provided
-                    )
+                    self.plan_sels(fetch, fetch.graph, parent, need[start:], jf.path, out, provided)
                     for other in self.touched:
                         if other is not jf:
                             jf.deps.add(other)

@@ -64,8 +64,7 @@ class Shaper:
                 for _, sub in variants:
                     if sub is not None:
                         subs = sub if subs is None else subs + sub
-            entries.append((key, name, None if static else variants, subs,
-                            None if fdef is None else fdef.type))
+            entries.append((key, name, None if static else variants, subs, None if fdef is None else fdef.type))
         self._plans[k] = (sels, entries)  # keep `sels` alive so id() stays unique
         return entries
 
@@ -81,7 +80,10 @@ class Shaper:
         return res
 
     def _collect(
-        self, sels: list[Sel], type_name: str, conds: tuple[Cond, ...],
+        self,
+        sels: list[Sel],
+        type_name: str,
+        conds: tuple[Cond, ...],
         order: dict[str, tuple[str, list[tuple[tuple[Cond, ...], list[Sel] | None]]]],
     ) -> None:
         for s in sels:
@@ -98,15 +100,17 @@ class Shaper:
             return True
         t = self.schema.type_map.get(cond)
         o = self.schema.type_map.get(type_name)
-        if isinstance(t, (GraphQLInterfaceType, GraphQLUnionType)) and isinstance(
-            o, GraphQLObjectType
-        ):
+        if isinstance(t, (GraphQLInterfaceType, GraphQLUnionType)) and isinstance(o, GraphQLObjectType):
             return self.schema.is_sub_type(t, o)
         return False
 
     def shape(
-        self, root_type: GraphQLObjectType, sels: list[Sel], data: dict[str, Any] | None,
-        variables: dict[str, Any], errors: list[dict[str, Any]],
+        self,
+        root_type: GraphQLObjectType,
+        sels: list[Sel],
+        data: dict[str, Any] | None,
+        variables: dict[str, Any],
+        errors: list[dict[str, Any]],
     ) -> dict[str, Any] | None:
         ctx = _Ctx(self, variables, errors)
         r = ctx.obj(data or {}, root_type, sels, None)
@@ -116,15 +120,13 @@ class Shaper:
 class _Ctx:
     __slots__ = ("error_paths", "errors", "shaper", "variables")
 
-    def __init__(self, shaper: Shaper, variables: dict[str, Any],
-                 errors: list[dict[str, Any]]) -> None:
+    def __init__(self, shaper: Shaper, variables: dict[str, Any], errors: list[dict[str, Any]]) -> None:
         self.shaper = shaper
         self.variables = variables
         self.errors = errors
         self.error_paths = [tuple(e["path"]) for e in errors if e.get("path")]
 
-    def obj(self, value: dict[str, Any], t: GraphQLObjectType, sels: list[Sel],
-            path: Path) -> Any:
+    def obj(self, value: dict[str, Any], t: GraphQLObjectType, sels: list[Sel], path: Path) -> Any:
         out: dict[str, Any] = {}
         variables = self.variables
         for key, name, variants, subs, ftype in self.shaper.plan(sels, t):
@@ -149,8 +151,9 @@ class _Ctx:
             out[key] = r
         return out
 
-    def complete(self, v: Any, t: Any, subs: list[Sel] | None, parent_path: Path,
-                 key: str | int, parent_type: str, fname: str) -> Any:
+    def complete(
+        self, v: Any, t: Any, subs: list[Sel] | None, parent_path: Path, key: str | int, parent_type: str, fname: str
+    ) -> Any:
         if type(t) is GraphQLNonNull:
             r = self.complete(v, t.of_type, subs, parent_path, key, parent_type, fname)
             if r is None or r is _INVALID:
@@ -193,9 +196,11 @@ class _Ctx:
         for ep in self.error_paths:
             if ep[:n] == tp or tp[: len(ep)] == ep:
                 return  # a subgraph already explained this null
-        self.errors.append({
-            "message": f"Cannot return null for non-nullable field {parent_type}.{fname}.",
-            "path": path,
-            "extensions": {"code": "INVALID_GRAPHQL"},
-        })
+        self.errors.append(
+            {
+                "message": f"Cannot return null for non-nullable field {parent_type}.{fname}.",
+                "path": path,
+                "extensions": {"code": "INVALID_GRAPHQL"},
+            }
+        )
         self.error_paths.append(tp)

@@ -183,9 +183,7 @@ class Supergraph:
 
     # ---- model ---------------------------------------------------------------
     def _load(self) -> None:
-        j_graph, j_type, j_field = self._d("join", "graph"), self._d("join", "type"), self._d(
-            "join", "field"
-        )
+        j_graph, j_type, j_field = self._d("join", "graph"), self._d("join", "type"), self._d("join", "field")
         j_impl, j_member = self._d("join", "implements"), self._d("join", "unionMember")
         graph_enum = self._d("join", "Graph")
         for d in self.document.definitions:
@@ -197,7 +195,8 @@ class Supergraph:
                     for dir_ in v.directives or ():
                         if dir_.name.value == j_graph:
                             self.graphs[v.name.value] = Graph(
-                                v.name.value, _str_arg(dir_, "name") or v.name.value,
+                                v.name.value,
+                                _str_arg(dir_, "name") or v.name.value,
                                 _str_arg(dir_, "url") or "",
                             )
         for d in self.document.definitions:
@@ -296,9 +295,7 @@ class Supergraph:
         for p in self.possible_types(type_name):
             pt = self.types[p]
             impls = pt.implements.get(graph)
-            if graph in pt.graphs and (
-                (impls is not None and type_name in impls) or (not pt.implements)
-            ):
+            if graph in pt.graphs and ((impls is not None and type_name in impls) or (not pt.implements)):
                 out.append(p)
         return out
 
@@ -314,10 +311,7 @@ class Supergraph:
                 if f.joins is None:
                     gs = list(t.graphs)
                 else:
-                    gs = [
-                        g for g, j in f.joins.items()
-                        if not j.external and not j.used_overridden
-                    ]
+                    gs = [g for g, j in f.joins.items() if not j.external and not j.used_overridden]
                 # Interface fields are resolvable where the interface is an object
                 out[(t.name, f.name)] = gs
         return out
@@ -370,10 +364,7 @@ class _ApiSchemaBuilder:
         return name in self.machinery or name.startswith(self.prefixes)
 
     def _hidden(self, node: object) -> bool:
-        return any(
-            d.name.value == self.inaccessible
-            for d in getattr(node, "directives", None) or ()
-        )
+        return any(d.name.value == self.inaccessible for d in getattr(node, "directives", None) or ())
 
     def _dirs(self, dirs: tuple[DirectiveNode, ...] | None) -> Any:
         return tuple(d for d in dirs or () if not self._is_machinery(d.name.value))
@@ -383,15 +374,20 @@ class _ApiSchemaBuilder:
         self.hidden_types = {
             d.name.value  # type: ignore[attr-defined]
             for d in defs
-            if type(d) in _KINDS
-            and (self._hidden(d) or self._is_machinery(d.name.value))  # type: ignore[attr-defined]
+            if type(d) in _KINDS and (self._hidden(d) or self._is_machinery(d.name.value))  # type: ignore[attr-defined]
         }
         out: list[DefinitionNode] = []
         for d in defs:
             if isinstance(d, SchemaDefinitionNode):
-                out.append(replace(d, directives=(), operation_types=tuple(
-                    o for o in d.operation_types if o.type.name.value not in self.hidden_types
-                )))
+                out.append(
+                    replace(
+                        d,
+                        directives=(),
+                        operation_types=tuple(
+                            o for o in d.operation_types if o.type.name.value not in self.hidden_types
+                        ),
+                    )
+                )
             elif isinstance(d, DirectiveDefinitionNode):
                 if not self._is_machinery(d.name.value):
                     out.append(d)
@@ -406,29 +402,23 @@ class _ApiSchemaBuilder:
         changes: dict[str, Any] = {"directives": self._dirs(d.directives)}
         if isinstance(d, (ObjectTypeDefinitionNode, InterfaceTypeDefinitionNode)):
             changes["fields"] = tuple(
-                replace(f, directives=self._dirs(f.directives), arguments=tuple(
-                    self._strip_input_value(a) for a in f.arguments or ()
-                    if not self._hidden(a)
-                ))
+                replace(
+                    f,
+                    directives=self._dirs(f.directives),
+                    arguments=tuple(self._strip_input_value(a) for a in f.arguments or () if not self._hidden(a)),
+                )
                 for f in d.fields or ()
                 if not self._hidden(f) and named_type(f.type) not in self.hidden_types
             )
-            changes["interfaces"] = tuple(
-                i for i in d.interfaces or () if i.name.value not in self.hidden_types
-            )
+            changes["interfaces"] = tuple(i for i in d.interfaces or () if i.name.value not in self.hidden_types)
         elif isinstance(d, UnionTypeDefinitionNode):
-            changes["types"] = tuple(
-                t for t in d.types or () if t.name.value not in self.hidden_types
-            )
+            changes["types"] = tuple(t for t in d.types or () if t.name.value not in self.hidden_types)
         elif isinstance(d, EnumTypeDefinitionNode):
             changes["values"] = tuple(
-                replace(v, directives=self._dirs(v.directives))
-                for v in d.values or () if not self._hidden(v)
+                replace(v, directives=self._dirs(v.directives)) for v in d.values or () if not self._hidden(v)
             )
         elif isinstance(d, InputObjectTypeDefinitionNode):
-            changes["fields"] = tuple(
-                self._strip_input_value(f) for f in d.fields or () if not self._hidden(f)
-            )
+            changes["fields"] = tuple(self._strip_input_value(f) for f in d.fields or () if not self._hidden(f))
         return replace(d, **changes)  # type: ignore[no-any-return]
 
     def _strip_input_value(self, v: Any) -> Any:
