@@ -6,7 +6,8 @@ router (``shopgraph router --supergraph schema/supergraph.graphql``, subgraph
 URLs from SHOPGRAPH_SUBGRAPH_<NAME>_URL), and the subscribers
 (``tests.support.fanout_clients``: N graphql-transport-ws connections, one
 ADMIN ``orderEvents`` subscription each, enriched with ``order { number user
-{ email } }`` — so every event costs the router an entity fetch to users).
+{ email } }``, an entity fetch to users (one per event: identical
+subscriptions share it); SHOPGRAPH_BENCH_PER_CONNECTION=100 multiplexes them).
 
 This process is the business: each event is one transaction on the orders
 database (the order row touched, then ``record_event``), and its timestamp is
@@ -17,8 +18,8 @@ graphql-transport-ws → the router (enrichment through users) → the client.
 
 For N = 1, 100 and 1,000 subscribers: open them, send warm-up events until each
 subscription has had one (so every one has reached the subgraph), then commit
-events at a steady pace for SHOPGRAPH_BENCH_SECONDS (default 2) and wait for
-every delivery. Router memory per open subscription = (router RSS with N open
+events at a steady pace (``CASES``) for SHOPGRAPH_BENCH_SECONDS (default 2) and
+wait for every delivery (SHOPGRAPH_BENCH_SUBSCRIBERS=1000 runs only that case). Router memory per open subscription = (router RSS with N open
 - RSS before they opened) / N (meaningful at 1,000; RSS moves in pages).
 
 Figures go to tests/perf/results/subscriptions.json and are printed; only
@@ -150,7 +151,8 @@ async def _case(
     await asyncio.sleep(1.0)  # let the previous case's connections wind down
     before = rss(pid)
     ws_url = "ws" + bench.url.removeprefix("http")
-    async with Fanout(ws_url, token, n, per_connection=1, field="orderEvents", query=QUERY) as clients:
+    per_connection = int(env_float("SHOPGRAPH_BENCH_PER_CONNECTION", 1))  # subscriptions per client WebSocket
+    async with Fanout(ws_url, token, n, per_connection=per_connection, field="orderEvents", query=QUERY) as clients:
 
         async def warm_up() -> None:
             await business.commit_event()
@@ -177,6 +179,7 @@ async def _case(
     sample = report.pop("sample")
     assert sample["data"]["orderEvents"]["order"]["user"]["email"] == email, sample
     report["commits_per_second"] = rate
+    report["subscriptions_per_connection"] = per_connection
     report["router_rss_per_subscription_kib"] = round(memory / 1024, 1)
     # CPU per delivered event and subscriber, while the events flowed (the clients' wait included).
     report["router_cpu_us_per_delivery"] = round(router_cpu * 1e6 / max(1, report["deliveries"]), 1)
@@ -203,8 +206,7 @@ async def test_commit_to_client_latency_and_router_memory(bench: Bench) -> None:
     report = {
         "what": "COMMIT of the business transaction (record_event) -> delivered to a WebSocket client, "
         "through the real orders subgraph, relay, Redis Streams and the router, enriched through users "
-        "(order { number user { email } }); one subscription per client connection; clients, router "
-        "and stack in separate processes",
+        "(order { number user { email } }); clients, router and stack in separate processes",
         "machine": f"{os.cpu_count()} cores, {os.uname().sysname} {os.uname().machine}",
         "seconds_per_case": seconds,
         "results": rows,
