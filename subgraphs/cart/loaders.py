@@ -30,6 +30,8 @@ class Loaders:
         async with self.db.transaction() as conn:
             rows = await ensure_carts(conn, user_ids)
         found = one_per_key(user_ids, rows, lambda r: r.user_id)
+        # ensure_carts created any missing cart in this very transaction.
+        assert all(r is not None for r in found), "a cart went missing right after its upsert"
         return [r for r in found if r is not None]
 
     async def _carts(self, ids: list[uuid.UUID]) -> list[Row[Any] | None]:

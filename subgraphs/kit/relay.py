@@ -71,6 +71,11 @@ class OutboxRelay:
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("relay: lost PostgreSQL (%s); reconnecting", exc)
                 await asyncio.sleep(backoff)
+            except Exception:
+                # Anything else is a bug, but a relay that stops publishing silently loses
+                # every later event's delivery: log it loudly and start over.
+                log.exception("relay: unexpected failure; restarting")
+                await asyncio.sleep(self.max_backoff_seconds)
             finally:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(conn.close(), 2)

@@ -153,10 +153,6 @@ class EventHub(Generic[E]):
         self._queues: set[_Queue[E]] = set()
         self._task: asyncio.Task[None] | None = None
 
-    @property
-    def subscriber_count(self) -> int:
-        return len(self._queues)
-
     async def start(self) -> None:
         async with self.db.read() as conn:
             self.last_id = await last_event_id(conn, self.table)
