@@ -61,13 +61,15 @@ class CartItem:
     def product(self) -> Product | None:
         return Product(id=strawberry.ID(str(self.product_id)))
 
-    @strawberry.field
-    async def unit_price(self, info: CartInfo) -> Money:
-        return Money.of(await _unit_price(info, self.product_id), info.context.currency)
+    @strawberry.field(description="The catalog's current price; null if the catalog cannot price the product now.")
+    async def unit_price(self, info: CartInfo) -> Money | None:
+        price = await _unit_price(info, self.product_id)
+        return None if price is None else Money.of(price, info.context.currency)
 
     @strawberry.field
-    async def line_total(self, info: CartInfo) -> Money:
-        return Money.of(await _unit_price(info, self.product_id) * self.quantity, info.context.currency)
+    async def line_total(self, info: CartInfo) -> Money | None:
+        price = await _unit_price(info, self.product_id)
+        return None if price is None else Money.of(price * self.quantity, info.context.currency)
 
     @strawberry.field(description="False when the product was archived or has less stock than this quantity.")
     async def available(self, info: CartInfo) -> bool:
@@ -79,9 +81,10 @@ class CartItem:
         return cls(id=strawberry.ID(str(row.id)), quantity=row.quantity, product_id=row.product_id)
 
 
-async def _unit_price(info: CartInfo, product_id: uuid.UUID) -> int:
+async def _unit_price(info: CartInfo, product_id: uuid.UUID) -> int | None:
+    """The catalog's current price; None (never an invented 0) if the catalog does not know it."""
     product = await info.context.loaders.product.load(product_id)
-    return product.price_minor if product else 0
+    return product.price_minor if product else None
 
 
 @strawberry.federation.type(keys=["id"], description="A shopper's cart; one per signed-in user.")
@@ -99,7 +102,7 @@ class Cart:
     async def total_quantity(self, info: CartInfo) -> int:
         return sum(r.quantity for r in await info.context.loaders.items.load(self.pk))
 
-    @strawberry.field(description="Sum of the lines at current catalog prices, before shipping.")
+    @strawberry.field(description="Sum of the priced lines at current catalog prices, before shipping.")
     async def subtotal(self, info: CartInfo) -> Money:
         rows = await info.context.loaders.items.load(self.pk)
         products = await info.context.loaders.product.load_many([r.product_id for r in rows])
