@@ -37,12 +37,12 @@ def _free_port() -> int:
 
 def _oracle_ready() -> None:
     if shutil.which("node") is None:
-        pytest.skip("node is not installed: Apollo Gateway cannot run")
+        pytest.fail("node is required by the tests (Apollo Gateway runs on it): install Node.js and npm")
     if (ORACLE / "node_modules" / "@apollo" / "gateway").is_dir():
         return
     npm = shutil.which("npm")
     if npm is None:
-        pytest.skip("npm is not installed")
+        pytest.fail("npm is required by the tests (reference tools from npm): install Node.js and npm")
     subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=ORACLE, check=True, capture_output=True)
 
 

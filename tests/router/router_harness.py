@@ -41,7 +41,7 @@ def _npm_ready() -> None:
         return
     npm = shutil.which("npm")
     if npm is None:
-        pytest.skip("npm is not installed")
+        pytest.fail("npm is required by the tests (reference tools from npm): install Node.js and npm")
     subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=ORACLE, check=True, capture_output=True)
 
 

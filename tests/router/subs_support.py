@@ -124,7 +124,7 @@ def node_clients() -> Path:
     if not (NODE_CLIENTS / "node_modules" / "graphql-sse").is_dir():
         npm = shutil.which("npm")
         if npm is None:
-            pytest.skip("npm is not installed")
+            pytest.fail("npm is required by the tests (reference tools from npm): install Node.js and npm")
         subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=NODE_CLIENTS, check=True, capture_output=True)
     return NODE_CLIENTS
 
