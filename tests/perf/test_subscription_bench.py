@@ -19,8 +19,9 @@ graphql-transport-ws → the router (enrichment through users) → the client.
 For N = 1, 100 and 1,000 subscribers: open them, send warm-up events until each
 subscription has had one (so every one has reached the subgraph), then commit
 events at a steady pace (``CASES``) for SHOPGRAPH_BENCH_SECONDS (default 2) and
-wait for every delivery (SHOPGRAPH_BENCH_SUBSCRIBERS=1000 runs only that case). Router memory per open subscription = (router RSS with N open
-- RSS before they opened) / N (meaningful at 1,000; RSS moves in pages).
+wait for every delivery (SHOPGRAPH_BENCH_SUBSCRIBERS=1000 runs only that case).
+Router memory per open subscription = (router RSS with N open - RSS before they
+opened) / N (meaningful at 1,000; RSS moves in pages).
 
 Figures go to tests/perf/results/subscriptions.json and are printed; only
 correctness is asserted (each subscriber got every event, in order, once).
