@@ -15,6 +15,7 @@ class Settings:
     max_body_bytes: int = 1_000_000
     max_depth: int = 32
     max_aliases: int = 100
+    max_fields: int = 5_000  # fields selected, fragments expanded
     plan_cache_size: int = 2048
     introspection: bool = True
     graphiql: bool = True
@@ -48,6 +49,7 @@ class Settings:
             max_body_bytes=int(num("SHOPGRAPH_MAX_BODY_BYTES", 1_000_000)),
             max_depth=int(num("SHOPGRAPH_MAX_DEPTH", 32)),
             max_aliases=int(num("SHOPGRAPH_MAX_ALIASES", 100)),
+            max_fields=int(num("SHOPGRAPH_MAX_FIELDS", 5_000)),
             introspection=e.get("SHOPGRAPH_INTROSPECTION", "1") not in ("0", "false"),
             graphiql=e.get("SHOPGRAPH_GRAPHIQL", "1") not in ("0", "false"),
             jwks_url=e.get("SHOPGRAPH_JWKS_URL") or None,

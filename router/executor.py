@@ -133,6 +133,11 @@ class Executor:
         out["extensions"] = ext
         return out
 
+    def _forget(self, key: tuple[str, bytes, tuple[tuple[str, str], ...]], done: asyncio.Future[Any]) -> None:
+        self._inflight.pop(key, None)
+        if not done.cancelled():
+            done.exception()  # retrieved here: if every waiter went away, nobody else will
+
     async def _fetch(
         self,
         graph: str,
@@ -143,23 +148,20 @@ class Executor:
         paths: list[list[str | int]],
     ) -> Json | None:
         body = orjson.dumps({"query": query, "variables": variables})
-        key = (graph, body, tuple(sorted(headers.items())))
         try:
-            fut = self._inflight.get(key)
-            if fut is None:
-                fut = asyncio.get_running_loop().create_future()
-                self._inflight[key] = fut
-                try:
-                    raw = await self._post(graph, body, headers)
-                    fut.set_result(raw)
-                except BaseException as e:
-                    fut.set_exception(e)
-                    fut.exception()  # mark retrieved: waiters (if any) re-raise it
-                    raise
-                finally:
-                    self._inflight.pop(key, None)
+            if query.startswith("mutation"):
+                # Never shared: two identical mutations (a double click, two tabs) are two changes.
+                raw = await self._post(graph, body, headers)
             else:
-                raw = await asyncio.shield(fut)
+                key = (graph, body, tuple(sorted(headers.items())))
+                shared = self._inflight.get(key)
+                if shared is None:
+                    # A task of its own: the client that started it may go away (a closed
+                    # subscription, a dropped connection) without failing the others waiting.
+                    shared = asyncio.ensure_future(self._post(graph, body, headers))
+                    self._inflight[key] = shared
+                    shared.add_done_callback(lambda done: self._forget(key, done))
+                raw = await asyncio.shield(shared)
             # Each consumer parses its own copy: merged data is mutated in place.
             return self._parse(graph, *raw)
         except SubgraphFailure as sf:

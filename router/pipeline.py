@@ -127,32 +127,46 @@ class Pipeline:
         return d
 
     def _limits(self, op: OperationDefinitionNode, frags: dict[str, FragmentDefinitionNode]) -> str | None:
-        aliases = 0
-        max_depth = 0
+        """Depth, aliases and fields of the operation with its fragments expanded.
 
-        def walk(ss: SelectionSetNode | None, depth: int, seen: frozenset[str]) -> None:
-            nonlocal aliases, max_depth
-            if ss is None:
-                return
-            for s in ss.selections:
+        Each fragment is measured once and its figures reused wherever it is spread:
+        a fragment spread twice, whose fragment spreads the next one twice, and so on,
+        would otherwise take exponential time and memory to walk (or to plan) — a
+        one-kilobyte request could stall the router. Validation has already refused
+        fragment cycles.
+        """
+        measured: dict[str, tuple[int, int, int]] = {}
+
+        def measure(ss: SelectionSetNode | None) -> tuple[int, int, int]:  # (fields, depth, aliases)
+            fields = depth = aliases = 0
+            for s in ss.selections if ss is not None else ():
                 if isinstance(s, FieldNode):
-                    if s.alias is not None:
-                        aliases += 1
+                    f, d, a = measure(s.selection_set)
+                    fields, aliases = fields + 1 + f, aliases + a + (s.alias is not None)
                     if s.selection_set is not None:
-                        max_depth = max(max_depth, depth + 1)
-                        walk(s.selection_set, depth + 1, seen)
-                elif isinstance(s, InlineFragmentNode):
-                    walk(s.selection_set, depth, seen)
-                elif isinstance(s, FragmentSpreadNode) and s.name.value not in seen:
-                    f = frags.get(s.name.value)
-                    if f is not None:
-                        walk(f.selection_set, depth, seen | {s.name.value})
+                        depth = max(depth, d + 1)
+                    continue
+                if isinstance(s, InlineFragmentNode):
+                    f, d, a = measure(s.selection_set)
+                elif isinstance(s, FragmentSpreadNode):
+                    name = s.name.value
+                    if name not in measured:
+                        frag = frags.get(name)
+                        measured[name] = measure(frag.selection_set) if frag is not None else (0, 0, 0)
+                    f, d, a = measured[name]
+                else:
+                    continue
+                fields, depth, aliases = fields + f, max(depth, d), aliases + a
+            return fields, depth, aliases
 
-        walk(op.selection_set, 0, frozenset())
-        if max_depth > self.settings.max_depth:
-            return f"Query depth {max_depth} exceeds the maximum of {self.settings.max_depth}."
+        fields, depth, aliases = measure(op.selection_set)
+        if depth > self.settings.max_depth:
+            return f"Query depth {depth} exceeds the maximum of {self.settings.max_depth}."
         if aliases > self.settings.max_aliases:
             return f"Query uses {aliases} aliases; the maximum is {self.settings.max_aliases}."
+        if fields > self.settings.max_fields:
+            limit = self.settings.max_fields
+            return f"Query selects {fields} fields once its fragments are expanded; the maximum is {limit}."
         return None
 
     def prepare(self, text: str, op_name: str | None) -> Prepared:
