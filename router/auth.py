@@ -9,6 +9,7 @@ subgraphs can trust it and a client can never forge it by setting a header.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,8 @@ class AuthError(Exception):
 class Identity:
     uid: str
     role: str
+    # When the client's token expires: the identity is not forwarded beyond it.
+    expires_at: float = math.inf
 
 
 class JWKSVerifier:
@@ -95,7 +98,7 @@ class JWKSVerifier:
         role = claims.get("role", "CUSTOMER")
         if not isinstance(uid, (str, int)) or role not in ROLES:
             raise AuthError("access token has no valid identity")
-        return Identity(str(uid), role)
+        return Identity(str(uid), role, float(claims["exp"]))
 
 
 class InternalTokens:
@@ -112,7 +115,7 @@ class InternalTokens:
         hit = self._cache.get(identity)
         if hit is not None and now - hit[0] < self.reuse:
             return hit[1]
-        value = self.header_until(identity, now + self.ttl)
+        value = self.header_until(identity, min(now + self.ttl, identity.expires_at if identity else math.inf))
         if len(self._cache) > 10_000:
             self._cache.clear()
         self._cache[identity] = (now, value)

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from router.auth import Identity, InternalTokens
 from router.config import Settings
 from router.http import create_app
 from tests.router.fixtures.shop import SERVICE_SECRET
@@ -158,3 +159,16 @@ async def test_no_secret_forwards_nothing(client: httpx.AsyncClient, subgraphs: 
             r.url + "/graphql", json={"query": "{ whoami }"}, headers={"authorization": "Bearer forged"}
         )
         assert resp.json() == {"data": {"whoami": "no-token"}}
+
+
+def _claims(header: str) -> dict[str, Any]:
+    token = header.removeprefix("Bearer ")
+    claims: dict[str, Any] = jwt.decode(token, SERVICE_SECRET, algorithms=["HS256"], audience="shopgraph-subgraphs")
+    return claims
+
+
+def test_the_forwarded_identity_expires_with_the_clients_token() -> None:
+    tokens = InternalTokens(SERVICE_SECRET, ttl=60)
+    client_expiry = time.time() + 3
+    assert _claims(tokens.header(Identity("u2", "CUSTOMER", client_expiry)))["exp"] <= client_expiry
+    assert _claims(tokens.header(None))["exp"] > time.time() + 30
