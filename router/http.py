@@ -39,7 +39,7 @@ from router.auth import AuthError, Identity, InternalTokens, JWKSVerifier, beare
 from router.config import Settings
 from router.pipeline import Pipeline, RequestError
 from router.streams import respond as stream_response
-from router.subscriptions import SSE, Caller, SubscriptionService, stream_mode, token_expiry
+from router.subscriptions import CLIENT_ADDRESS_HEADER, SSE, Caller, SubscriptionService, stream_mode, token_expiry
 from router.supergraph import Supergraph
 from router.ws import serve as serve_websocket
 
@@ -59,6 +59,10 @@ class _Bad(Exception):
         self.status = status
         self.code = code
         self.headers = headers or {}
+
+
+def _address(connection: Request | WebSocket) -> str:
+    return connection.client.host if connection.client else "unknown"
 
 
 def _media_type(request: Request) -> str | None:
@@ -197,13 +201,12 @@ class GraphQLEndpoint:
                     ]
                 )
             token = bearer(request.headers.get("authorization"))
-            caller = Caller(identity, token_expiry(token) if identity and token else None)
+            caller = Caller(identity, token_expiry(token) if identity and token else None, _address(request))
             return stream_response(stream, self.subscriptions, p, variables, caller)
         headers = {"content-type": JSON, "accept": JSON}
         if self.tokens is not None:
             headers["authorization"] = self.tokens.header(identity)
-            # Subgraphs trust this from the router only (sign-in throttling is per client).
-            headers["x-shopgraph-client-address"] = request.client.host if request.client else "unknown"
+            headers[CLIENT_ADDRESS_HEADER] = _address(request)
         body = await self.pipeline.run(p, dict(variables) if variables else None, headers)
         return _respond(body, 200, media)
 

@@ -74,12 +74,16 @@ TOKEN_EXPIRED = "Token expired"
 TOO_SLOW = "SUBSCRIBER_TOO_SLOW"
 
 
+CLIENT_ADDRESS_HEADER = "x-shopgraph-client-address"  # trusted by subgraphs from the router only
+
+
 @dataclass(frozen=True)
 class Caller:
     """A verified client: its identity (None: anonymous) and when its token expires."""
 
     identity: Identity | None = None
     expires_at: float | None = None
+    address: str = "unknown"  # where the client connected from (sign-in throttling is per address)
 
 
 def token_expiry(token: str) -> float | None:
@@ -148,6 +152,7 @@ class SubscriptionService:
         h = {"content-type": "application/json", "accept": "application/json"}
         if self.tokens is not None:
             h["authorization"] = self.tokens.header(caller.identity)
+            h[CLIENT_ADDRESS_HEADER] = caller.address
         return h
 
     async def execute(self, p: Prepared, variables: Json | None, caller: Caller) -> Json:

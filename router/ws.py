@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections import OrderedDict
@@ -168,6 +169,7 @@ class Connection:
             if header is not None and not isinstance(header, str):
                 raise AuthError("Authorization must be 'Bearer <token>'")
             caller = await self.authenticate(bearer(header))
+            caller = dataclasses.replace(caller, address=self.ws.client.host if self.ws.client else "unknown")
         except AuthError as e:
             await self.close(4401, f"Unauthorized: {e}")
             return None
