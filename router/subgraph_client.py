@@ -159,9 +159,18 @@ class _HostPool:
             self.waiters.append(fut)
             try:
                 got = await fut
-            finally:
-                if not fut.done():
+            except BaseException:
+                # Cancelled (or timed out) while waiting: whatever was handed over in the
+                # meantime goes to the next waiter, or the pool would lose a slot for good.
+                if fut.done() and not fut.cancelled():
+                    handed = fut.result()
+                    if handed is not None:
+                        self.release(handed)
+                    else:
+                        self._wake_one()
+                else:
                     fut.cancel()
+                raise
             if got is not None:
                 return got, True
         return await self._connect(loop, time_limit), False
@@ -178,6 +187,9 @@ class _HostPool:
         except OSError as e:
             self.forget(conn)
             raise SubgraphConnectionError(f"cannot connect to {t.host}:{t.port}: {e.strerror or e}") from e
+        except BaseException:  # cancelled while connecting: give the slot back
+            conn.close()
+            raise
         return conn
 
     def release(self, conn: _Conn) -> None:
@@ -191,12 +203,15 @@ class _HostPool:
     def forget(self, conn: _Conn) -> None:
         if conn in self.open:
             self.open.discard(conn)
-            # a slot is free: let one waiter open a new connection
-            while self.waiters:
-                w = self.waiters.popleft()
-                if not w.done():
-                    w.set_result(None)
-                    break
+            self._wake_one()
+
+    def _wake_one(self) -> None:
+        """A slot is free: let one waiter open a new connection."""
+        while self.waiters:
+            w = self.waiters.popleft()
+            if not w.done():
+                w.set_result(None)
+                break
 
     def close(self) -> None:
         for c in list(self.open):
@@ -239,7 +254,11 @@ class SubgraphClient:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break
-            conn, reused = await pool.acquire(loop, remaining)
+            try:
+                # The deadline covers waiting for a free connection too.
+                conn, reused = await asyncio.wait_for(pool.acquire(loop, remaining), remaining)
+            except TimeoutError as e:
+                raise SubgraphTimeout(f"no connection to {t.host}:{t.port} within {time_limit}s") from e
             fut: asyncio.Future[tuple[int, str, bytes]] = loop.create_future()
             handle = loop.call_at(deadline, _expire, fut)
             try:

@@ -144,3 +144,35 @@ async def test_concurrent_requests_beyond_the_connection_limit_wait() -> None:
         client.close()
     assert all(r[0] == 200 for r in results)
     assert len(set(seen)) <= 2
+
+
+async def test_cancelled_requests_give_their_connections_back() -> None:
+    # Requests cancelled while waiting for, or using, a pooled connection (a client that went
+    # away) must not leak the pool's slots: later requests would otherwise wait forever.
+    async with server(lambda n: None if n <= 2 else _ok(b"{}")) as (url, _):
+        client = SubgraphClient(max_per_host=2)
+        stuck = [asyncio.ensure_future(client.post(url, b"{}", HEADERS, 30)) for _ in range(6)]
+        await asyncio.sleep(0.3)  # two hold the connections (no answer yet), four wait for one
+        for task in stuck:
+            task.cancel()
+        await asyncio.gather(*stuck, return_exceptions=True)
+        # Well before the stuck server lets go (10 s): the slots came back at the cancel.
+        results = await asyncio.wait_for(
+            asyncio.gather(*(client.post(url, b"{}", HEADERS, 5) for _ in range(4))), timeout=5
+        )
+        client.close()
+    assert all(r[0] == 200 for r in results)
+
+
+async def test_waiting_for_a_connection_counts_against_the_deadline() -> None:
+    async with server(lambda n: None) as (url, _):
+        client = SubgraphClient(max_per_host=1)
+        holder = asyncio.ensure_future(client.post(url, b"{}", HEADERS, 30))
+        await asyncio.sleep(0.2)
+        with pytest.raises(SubgraphTimeout):
+            # Never gets the only connection: it must give up at its own deadline, not when
+            # the holder's connection frees up (10 s later).
+            await asyncio.wait_for(client.post(url, b"{}", HEADERS, 0.3), timeout=5)
+        holder.cancel()
+        await asyncio.gather(holder, return_exceptions=True)
+        client.close()
