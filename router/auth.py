@@ -53,6 +53,10 @@ class JWKSVerifier:
             now = time.monotonic()
             if self._keys and (not force or now - self._fetched_at < self.min_refetch):
                 return
+            if not self._keys and self._fetched_at and now - self._fetched_at < self.min_refetch:
+                # The last fetch failed just now: fail fast rather than queue every request
+                # with a token behind another slow fetch.
+                raise AuthError("cannot verify tokens right now (JWKS unavailable)")
             self._fetched_at = now
             try:
                 r = await self.client.get(self.url, timeout=5.0)

@@ -74,6 +74,17 @@ class Upstream:
         return len(self.sinks) + self.pending
 
     async def _open(self) -> None:
+        try:
+            await self._handshake()
+        except BaseException:
+            # Failed or cancelled half-way: the socket must not outlive this upstream.
+            if self.ws is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self.ws.close(), 1)
+            raise
+        self.reader = asyncio.create_task(self._read())
+
+    async def _handshake(self) -> None:
         url = ws_url(self.pool.urls[self.graph])
         try:
             self.ws = await connect(
@@ -103,7 +114,13 @@ class Upstream:
                     "extensions": {"code": "SUBSCRIPTION_UPSTREAM_UNAVAILABLE", "serviceName": self.service},
                 }
             ) from e
-        self.reader = asyncio.create_task(self._read())
+        except Exception as e:  # e.g. a frame that is JSON but not an object: the subgraph is not speaking the protocol
+            raise UpstreamError(
+                {
+                    "message": f"Subgraph '{self.service}' broke the subscription protocol: {type(e).__name__}",
+                    "extensions": {"code": "SUBSCRIPTION_UPSTREAM_UNAVAILABLE", "serviceName": self.service},
+                }
+            ) from e
 
     async def _read(self) -> None:
         assert self.ws is not None

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from router.auth import Identity, InternalTokens
+from router.auth import AuthError, Identity, InternalTokens, JWKSVerifier
 from router.config import Settings
 from router.http import create_app
 from tests.router.fixtures.shop import SERVICE_SECRET
@@ -172,3 +172,20 @@ def test_the_forwarded_identity_expires_with_the_clients_token() -> None:
     client_expiry = time.time() + 3
     assert _claims(tokens.header(Identity("u2", "CUSTOMER", client_expiry)))["exp"] <= client_expiry
     assert _claims(tokens.header(None))["exp"] > time.time() + 30
+
+
+async def test_an_unreachable_jwks_fails_fast_instead_of_queueing_every_request(keys: Keys) -> None:
+    fetches = 0
+
+    async def down(_: Request) -> JSONResponse:
+        nonlocal fetches
+        fetches += 1
+        return JSONResponse({"error": "down"}, status_code=503)
+
+    with ThreadServer(Starlette(routes=[Route("/jwks", down)])) as js:
+        async with httpx.AsyncClient() as http:
+            verifier = JWKSVerifier(js.url + "/jwks", http, min_refetch=30)
+            for _ in range(5):
+                with pytest.raises(AuthError, match="JWKS unavailable"):
+                    await verifier.verify(keys.token())
+    assert fetches == 1  # one attempt; the next four were refused at once
