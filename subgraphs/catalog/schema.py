@@ -41,7 +41,7 @@ class CatalogContext(RequestContext):
     def sees_archived(self) -> bool:
         """Administrators and other subgraphs see archived products; shoppers do not."""
         identity = self.identity
-        return identity.is_admin or (identity.service is not None and identity.service != "router")
+        return identity.is_admin or identity.is_subgraph
 
 
 CatalogInfo = Info[CatalogContext, None]

@@ -63,6 +63,11 @@ class Identity:
     def is_admin(self) -> bool:
         return self.user_id is not None and self.role == "ADMIN"
 
+    @property
+    def is_subgraph(self) -> bool:
+        """Another subgraph calling on its own account (the router only ever relays clients)."""
+        return self.service is not None and self.service != "router"
+
     def require_user(self) -> uuid.UUID:
         if self.user_id is None:
             raise unauthenticated()
@@ -83,7 +88,7 @@ class Identity:
     def can_see_user(self, user_id: uuid.UUID) -> bool:
         """A user's own data: the user, an admin, or a subgraph acting on its own."""
         if self.user_id is None:
-            return self.service is not None and self.service != "router"
+            return self.is_subgraph
         return self.user_id == user_id or self.is_admin
 
 
