@@ -18,16 +18,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jwt
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
 
 from .auth import ROUTER_ONLY_MESSAGE, InvalidToken, KeysUnavailable, admitted, bearer_token
-
-if TYPE_CHECKING:
-    from .app import RequestContext, Runtime  # noqa: F401 (RequestContext: the handler's type argument)
+from .context import RequestContext, Runtime
 
 log = logging.getLogger("shopgraph.websocket")
 
@@ -64,7 +62,7 @@ def token_expiry(token: str) -> float | None:
     return float(exp) if isinstance(exp, int | float) else None
 
 
-class AuthenticatingTransportWS(BaseGraphQLTransportWSHandler["RequestContext", None]):
+class AuthenticatingTransportWS(BaseGraphQLTransportWSHandler[RequestContext, None]):
     """strawberry's graphql-transport-ws handler, authenticating at connection_init."""
 
     _expiry: asyncio.Task[None] | None = None
@@ -80,7 +78,7 @@ class AuthenticatingTransportWS(BaseGraphQLTransportWSHandler["RequestContext", 
         try:
             token = connection_token(payload or {}, header)
             if token is not None:
-                context.identity = await runtime.verifier.verify(token)
+                context.identity = await runtime.identify(token)
             if token is not None:
                 expires_at = token_expiry(token)
                 if expires_at is not None:

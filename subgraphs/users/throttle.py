@@ -1,0 +1,114 @@
+"""Sign-in throttling: a guesser is slowed and stopped, the owner is never locked out from elsewhere.
+
+Three Redis records per account, keyed by hashes (never by the raw email or
+address, so their size is fixed whatever a client sends):
+
+- per (account, client address): attempts since that address last signed in.
+  After ``login_max_failures`` the address is refused for this account for
+  ``login_lockout_seconds``: the guesser locks out only itself.
+- per account: attempts from addresses that never signed in to it, counted
+  only when the per-address limit let them through (refused attempts do not
+  feed it). Past ten times the per-address limit in one window, new
+  addresses are refused too: guessing spread over many addresses stops.
+- the addresses that signed in successfully before (last 30 days, the
+  ``MAX_KNOWN_ADDRESSES`` most recent): kept apart from the per-account ceiling, so the
+  owner signs in from home while a botnet hammers the account. A new address
+  during such an attack waits out the window or resets the password.
+
+Both counters move in one Lua script, so concurrent guesses cannot slip past a
+limit and no counter is ever left without its expiry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import time
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from subgraphs.kit.config import Settings
+from subgraphs.kit.context import Runtime
+
+KNOWN_ADDRESS_DAYS = 30
+MAX_KNOWN_ADDRESSES = 20
+ACCOUNT_CEILING_FACTOR = 10
+
+# KEYS: pair counter, account counter, known addresses. ARGV: pair limit, account
+# limit, window seconds, address digest. Returns {0} when admitted, else
+# {1, ttl} (this address is locked out) or {2, ttl} (the account refuses new addresses).
+_ADMIT = """
+local pair = redis.call('INCR', KEYS[1])
+if pair == 1 then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
+if pair > tonumber(ARGV[1]) then return {1, redis.call('TTL', KEYS[1])} end
+if redis.call('ZSCORE', KEYS[3], ARGV[4]) then return {0, 0} end
+local account = tonumber(redis.call('GET', KEYS[2]) or '0')
+if account >= tonumber(ARGV[2]) then
+  redis.call('DECR', KEYS[1])
+  return {2, redis.call('TTL', KEYS[2])}
+end
+if redis.call('INCR', KEYS[2]) == 1 then redis.call('EXPIRE', KEYS[2], ARGV[3]) end
+return {0, 0}
+"""
+
+
+def digest(text: str) -> str:
+    """A fixed-size stand-in for user input in a Redis key."""
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def address_group(address: str) -> str:
+    """The unit a client controls: an IPv4 address, an IPv6 /64 (one host can use the whole /64)."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:100]
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((parsed, 64), strict=False))
+    return str(parsed)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    seconds: int  # until the attempt may be made again
+    whole_account: bool  # refused for every new address, not only this one
+
+
+class SignInThrottle:
+    def __init__(self, runtime: Runtime) -> None:
+        self.redis: Redis = runtime.redis
+        self.settings: Settings = runtime.settings
+        self._key = runtime.redis_key
+        self._admit = self.redis.register_script(_ADMIT)
+
+    def _keys(self, email: str, address: str) -> tuple[list[str], str]:
+        account, where = digest(email.lower()), digest(address_group(address))
+        keys = [
+            self._key("sign-in", account, "from", where),
+            self._key("sign-in", account),
+            self._key("sign-in", account, "known"),
+        ]
+        return keys, where
+
+    async def admit(self, email: str, address: str) -> Refusal | None:
+        """Count an attempt before the (slow) password check; a Refusal if it must not be checked."""
+        keys, where = self._keys(email, address)
+        limit = self.settings.login_max_failures
+        window = self.settings.login_lockout_seconds
+        outcome, ttl = await self._admit(keys=keys, args=[limit, limit * ACCOUNT_CEILING_FACTOR, window, where])
+        if int(outcome) == 0:
+            return None
+        return Refusal(seconds=max(int(ttl), 1), whole_account=int(outcome) == 2)
+
+    async def succeeded(self, email: str, address: str) -> None:
+        """The address proved it knows the password: its counter restarts and it is kept apart."""
+        (pair, _, known), where = self._keys(email, address)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(pair)
+            pipe.zadd(known, {where: time.time()})
+            pipe.zremrangebyrank(known, 0, -MAX_KNOWN_ADDRESSES - 1)  # the most recent ones stay
+            pipe.expire(known, KNOWN_ADDRESS_DAYS * 24 * 3600)
+            await pipe.execute()
