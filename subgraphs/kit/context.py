@@ -6,6 +6,7 @@ factory installs) both depend on it, rather than on each other.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
@@ -45,9 +46,11 @@ class Runtime:
     async def identify(self, token: str) -> Identity:
         """The caller a bearer token names, if it is valid and still speaks for its account."""
         identity = await self.verifier.verify(token)
-        lookup = self.account_lookup or revocation.ask_users(self.client("users"))
-        await revocation.check(self.redis, self.settings, identity, lookup)
+        await revocation.check(self.redis, self.settings, identity, self.account_lookup or self._ask_users)
         return identity
+
+    async def _ask_users(self, user_id: uuid.UUID) -> float | None:
+        return await revocation.ask_users(self.client("users"))(user_id)
 
     def provide(self, part: object) -> None:
         self.parts[type(part)] = part

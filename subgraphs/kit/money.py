@@ -50,9 +50,12 @@ def to_decimal(minor: int, currency: str) -> Decimal:
 
 
 def to_minor(amount: Decimal | str, currency: str) -> int:
-    """Exact conversion; raises ValueError for non-numbers or sub-minor precision."""
+    """Exact conversion; raises ValueError for non-numbers or sub-minor precision.
+
+    For amounts we wrote ourselves (another subgraph's Money, an event); what a
+    client sends is read by ``parse_amount`` first (the graph's Decimal scalar)."""
     try:
-        value = parse_amount(amount) if isinstance(amount, str) else Decimal(amount)
+        value = Decimal(amount)
     except (InvalidOperation, TypeError) as exc:
         raise ValueError(f"not a decimal amount: {amount!r}") from exc
     if not value.is_finite():

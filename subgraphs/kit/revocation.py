@@ -14,8 +14,10 @@ against it on every authenticated request:
   call users' internal ``accountState`` query) and puts the answer back, unless
   the users subgraph wrote a newer one meanwhile (SET NX).
 
-Calls one subgraph makes to another on a shopper's behalf are not checked
-again: the subgraph that took the shopper's request checked it.
+Only identities that come from a client's access token carry an issue time:
+calls one subgraph makes to another on a shopper's behalf are not checked again
+(the subgraph that took the shopper's request checked it), and neither is an
+internal token minted without one (only holders of the service secret can).
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ async def publish(
 async def check(redis: aioredis.Redis, settings: Settings, identity: Identity, lookup: AccountLookup) -> None:
     """Raise ``InvalidToken`` if the caller's token no longer speaks for its account."""
     user_id = identity.user_id
-    if user_id is None or identity.is_subgraph:
+    if user_id is None or identity.issued_at is None:
         return
     try:
         raw = await redis.get(state_key(settings, user_id))
@@ -92,8 +94,5 @@ async def check(redis: aioredis.Redis, settings: Settings, identity: Identity, l
         valid_after = None if text == DELETED else float(text)
     if valid_after is None:
         raise InvalidToken("this account no longer exists")
-    # An account never revoked is valid after 0; a token whose issue time a router did not
-    # forward counts as issued then (refused once the account revoked anything).
-    issued_at = identity.issued_at if identity.issued_at is not None else 0.0
-    if issued_at < valid_after:
+    if identity.issued_at < valid_after:  # an account never revoked is valid after 0
         raise InvalidToken("this session was signed out; sign in again")

@@ -8,8 +8,9 @@ address, so their size is fixed whatever a client sends):
   ``login_lockout_seconds``: the guesser locks out only itself.
 - per account: attempts from addresses that never signed in to it, counted
   only when the per-address limit let them through (refused attempts do not
-  feed it). Past ten times the per-address limit in one window, new
-  addresses are refused too: guessing spread over many addresses stops.
+  feed it; one that turns out to be the owner's is taken back). Past ten
+  times the per-address limit in one window, new addresses are refused too:
+  guessing spread over many addresses stops.
 - the addresses that signed in successfully before (last 30 days, the
   ``MAX_KNOWN_ADDRESSES`` most recent): kept apart from the per-account ceiling, so the
   owner signs in from home while a botnet hammers the account. A new address
@@ -53,6 +54,19 @@ return {0, 0}
 """
 
 
+# KEYS as above. ARGV: now, address digest, how many known addresses to keep, their lifetime.
+# A new address's successful attempt was counted against the ceiling as it came in: it
+# proved to be the owner, so it is taken back (the ceiling counts guesses, not the owner).
+_SUCCEEDED = """
+redis.call('DEL', KEYS[1])
+local new = redis.call('ZADD', KEYS[3], ARGV[1], ARGV[2])
+redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -tonumber(ARGV[3]) - 1)
+redis.call('EXPIRE', KEYS[3], ARGV[4])
+if new == 1 and tonumber(redis.call('GET', KEYS[2]) or '0') > 0 then redis.call('DECR', KEYS[2]) end
+return new
+"""
+
+
 def digest(text: str) -> str:
     """A fixed-size stand-in for user input in a Redis key."""
     return hashlib.sha256(text.encode()).hexdigest()[:32]
@@ -83,6 +97,7 @@ class SignInThrottle:
         self.settings: Settings = runtime.settings
         self._key = runtime.redis_key
         self._admit = self.redis.register_script(_ADMIT)
+        self._succeeded = self.redis.register_script(_SUCCEEDED)
 
     def _keys(self, email: str, address: str) -> tuple[list[str], str]:
         account, where = digest(email.lower()), digest(address_group(address))
@@ -105,10 +120,5 @@ class SignInThrottle:
 
     async def succeeded(self, email: str, address: str) -> None:
         """The address proved it knows the password: its counter restarts and it is kept apart."""
-        (pair, _, known), where = self._keys(email, address)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(pair)
-            pipe.zadd(known, {where: time.time()})
-            pipe.zremrangebyrank(known, 0, -MAX_KNOWN_ADDRESSES - 1)  # the most recent ones stay
-            pipe.expire(known, KNOWN_ADDRESS_DAYS * 24 * 3600)
-            await pipe.execute()
+        keys, where = self._keys(email, address)
+        await self._succeeded(keys=keys, args=[time.time(), where, MAX_KNOWN_ADDRESSES, KNOWN_ADDRESS_DAYS * 24 * 3600])
