@@ -222,6 +222,8 @@ class Catalog:
         if not SLUG_RE.match(slug) or len(slug) > 100:
             raise DomainError(Code.INVALID, "Use lowercase letters, digits and dashes.", ["input", "slug"])
         name = _text(name, "name", 100)
+        if description is not None and len(description) > 5000:
+            raise DomainError(Code.TOO_LONG, "Description is at most 5000 characters.", ["input", "description"])
         try:
             async with self.db.transaction() as conn:
                 row: Row[Any] = (
