@@ -5,7 +5,9 @@ address, so their size is fixed whatever a client sends):
 
 - per (account, client address): attempts since that address last signed in.
   After ``login_max_failures`` the address is refused for this account for
-  ``login_lockout_seconds``: the guesser locks out only itself.
+  ``login_lockout_seconds``, and each further lock of the same address lasts
+  twice as long as the one before (up to a day): a patient guesser is slowed
+  to a handful of guesses a day, and locks out only itself.
 - per account: attempts from addresses that never signed in to it, counted
   only when the per-address limit let them through (refused attempts do not
   feed it; one that turns out to be the owner's is taken back). Past ten
@@ -16,7 +18,7 @@ address, so their size is fixed whatever a client sends):
   owner signs in from home while a botnet hammers the account. A new address
   during such an attack waits out the window or resets the password.
 
-Both counters move in one Lua script, so concurrent guesses cannot slip past a
+The counters move in Lua scripts, so concurrent guesses cannot slip past a
 limit and no counter is ever left without its expiry.
 """
 
@@ -35,14 +37,26 @@ from subgraphs.kit.context import Runtime
 KNOWN_ADDRESS_DAYS = 30
 MAX_KNOWN_ADDRESSES = 20
 ACCOUNT_CEILING_FACTOR = 10
+LONGEST_LOCK_SECONDS = 24 * 3600
 
-# KEYS: pair counter, account counter, known addresses. ARGV: pair limit, account
-# limit, window seconds, address digest. Returns {0} when admitted, else
-# {1, ttl} (this address is locked out) or {2, ttl} (the account refuses new addresses).
+# KEYS: pair counter, account counter, known addresses, pair strikes. ARGV: pair limit,
+# account limit, window seconds, address digest, longest lock. Returns {0} when admitted,
+# else {1, ttl} (this address is locked out) or {2, ttl} (the account refuses new addresses).
+# Each time an address reaches its limit it gets a strike (remembered for the longest
+# lock), and its lock lasts the window times 2^(strikes - 1): 15 min, 30, 1 h, ... 24 h.
 _ADMIT = """
+local limit = tonumber(ARGV[1])
 local pair = redis.call('INCR', KEYS[1])
 if pair == 1 then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
-if pair > tonumber(ARGV[1]) then return {1, redis.call('TTL', KEYS[1])} end
+if pair > limit then
+  if pair == limit + 1 then
+    local strikes = redis.call('INCR', KEYS[4])
+    redis.call('EXPIRE', KEYS[4], ARGV[5])
+    local lock = math.min(tonumber(ARGV[3]) * math.pow(2, strikes - 1), tonumber(ARGV[5]))
+    redis.call('EXPIRE', KEYS[1], math.floor(lock))
+  end
+  return {1, redis.call('TTL', KEYS[1])}
+end
 if redis.call('ZSCORE', KEYS[3], ARGV[4]) then return {0, 0} end
 local account = tonumber(redis.call('GET', KEYS[2]) or '0')
 if account >= tonumber(ARGV[2]) then
@@ -53,12 +67,11 @@ if redis.call('INCR', KEYS[2]) == 1 then redis.call('EXPIRE', KEYS[2], ARGV[3]) 
 return {0, 0}
 """
 
-
 # KEYS as above. ARGV: now, address digest, how many known addresses to keep, their lifetime.
 # A new address's successful attempt was counted against the ceiling as it came in: it
 # proved to be the owner, so it is taken back (the ceiling counts guesses, not the owner).
 _SUCCEEDED = """
-redis.call('DEL', KEYS[1])
+redis.call('DEL', KEYS[1], KEYS[4])
 local new = redis.call('ZADD', KEYS[3], ARGV[1], ARGV[2])
 redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -tonumber(ARGV[3]) - 1)
 redis.call('EXPIRE', KEYS[3], ARGV[4])
@@ -105,6 +118,7 @@ class SignInThrottle:
             self._key("sign-in", account, "from", where),
             self._key("sign-in", account),
             self._key("sign-in", account, "known"),
+            self._key("sign-in", account, "from", where, "strikes"),
         ]
         return keys, where
 
@@ -113,12 +127,13 @@ class SignInThrottle:
         keys, where = self._keys(email, address)
         limit = self.settings.login_max_failures
         window = self.settings.login_lockout_seconds
-        outcome, ttl = await self._admit(keys=keys, args=[limit, limit * ACCOUNT_CEILING_FACTOR, window, where])
+        args: list[str | int] = [limit, limit * ACCOUNT_CEILING_FACTOR, window, where, LONGEST_LOCK_SECONDS]
+        outcome, ttl = await self._admit(keys=keys, args=args)
         if int(outcome) == 0:
             return None
         return Refusal(seconds=max(int(ttl), 1), whole_account=int(outcome) == 2)
 
     async def succeeded(self, email: str, address: str) -> None:
-        """The address proved it knows the password: its counter restarts and it is kept apart."""
+        """The address proved it knows the password: its counter and strikes restart, and it is kept apart."""
         keys, where = self._keys(email, address)
         await self._succeeded(keys=keys, args=[time.time(), where, MAX_KNOWN_ADDRESSES, KNOWN_ADDRESS_DAYS * 24 * 3600])

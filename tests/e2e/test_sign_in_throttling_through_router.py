@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 import websockets
 
 from deploy.stack import ThreadedStack
+from subgraphs.users.throttle import digest
 
 LOGIN = "mutation($i: LoginInput!) { login(input: $i) { accessToken userErrors { code } } }"
 RESET = "mutation($i: RequestPasswordResetInput!) { requestPasswordReset(input: $i) { ok userErrors { code } } }"
@@ -121,6 +122,27 @@ async def test_a_guesser_on_many_addresses_is_stopped_but_the_owner_signs_in(rou
     # A password reset stays open to the owner from anywhere.
     reset = await _call(router_url, "127.0.2.99", RESET, {"i": {"email": email}})
     assert reset["data"]["requestPasswordReset"] == {"ok": True, "userErrors": []}
+
+
+async def test_each_lock_of_a_guessing_address_lasts_twice_as_long(router_url: str, stack: ThreadedStack) -> None:
+    email = await _register(router_url)
+    pair = f"{stack.settings.redis_prefix}users:sign-in:{digest(email.lower())}:from:{digest('127.0.5.1')}"
+    redis = aioredis.from_url(stack.settings.redis_url)
+    window = stack.settings.login_lockout_seconds
+    try:
+        for lock in (window, 2 * window, 4 * window):
+            codes = [await _login(router_url, "127.0.5.1", email, f"guess-{n}") for n in range(6)]
+            assert codes == [["INVALID_CREDENTIALS"]] * 5 + [["ACCOUNT_LOCKED"]]
+            assert lock - 5 <= await redis.ttl(pair) <= lock
+            await redis.delete(pair)  # the lock runs out
+        # The owner elsewhere was never held up; signing in from the address clears its record.
+        assert await _login(router_url, "127.0.5.2", email, PASSWORD) == []
+        await redis.delete(pair)
+        assert await _login(router_url, "127.0.5.1", email, PASSWORD) == []
+        codes = [await _login(router_url, "127.0.5.1", email, f"again-{n}") for n in range(6)]
+        assert codes[-1] == ["ACCOUNT_LOCKED"] and window - 5 <= await redis.ttl(pair) <= window
+    finally:
+        await redis.aclose()
 
 
 async def _keys(redis: aioredis.Redis, prefix: str) -> dict[bytes, int]:
