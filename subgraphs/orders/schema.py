@@ -1,4 +1,4 @@
-"""The orders subgraph's graph surface: checkout, orders, User.orders, status changes."""
+"""The orders subgraph's graph surface: queries and mutations (types in types.py, events in subscriptions.py)."""
 
 from __future__ import annotations
 
