@@ -46,8 +46,12 @@ class Runtime:
     async def identify(self, token: str) -> Identity:
         """The caller a bearer token names, if it is valid and still speaks for its account."""
         identity = await self.verifier.verify(token)
-        await revocation.check(self.redis, self.settings, identity, self.account_lookup or self._ask_users)
+        await self.check_account(identity)
         return identity
+
+    async def check_account(self, identity: Identity) -> None:
+        """Raise ``InvalidToken`` if the identity's token no longer speaks for its account."""
+        await revocation.check(self.redis, self.settings, identity, self.account_lookup or self._ask_users)
 
     async def _ask_users(self, user_id: uuid.UUID) -> float | None:
         return await revocation.ask_users(self.client("users"))(user_id)
