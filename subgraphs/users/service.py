@@ -90,9 +90,13 @@ async def hash_password(password: str) -> str:
 
 
 async def _verify_password(stored_hash: str, password: str) -> bool:
+    # No stored password is longer than MAX_PASSWORD: a longer guess is cut to one character
+    # more (still wrong, still hashed for the same time), so its size costs nothing.
+    attempt = password[: MAX_PASSWORD + 1]
+
     def verify() -> bool:
         try:
-            return _hasher.verify(stored_hash, password)
+            return _hasher.verify(stored_hash, attempt)
         except (VerificationError, InvalidHashError):
             return False
 

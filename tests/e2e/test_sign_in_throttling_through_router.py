@@ -176,5 +176,7 @@ async def test_huge_emails_are_refused_before_anything_is_stored(router_url: str
         added = {key: size for key, size in (await _keys(redis, prefix)).items() if key not in after}
         assert added, "a failed sign-in is counted"
         assert all(b"yyyy" not in key and len(key) < 200 and size < 1_000 for key, size in added.items())
+        # A huge password is just a wrong one (no stored password is longer than 128 characters).
+        assert await _login(router_url, "127.0.3.101", longest, "p" * 500_000) == ["INVALID_CREDENTIALS"]
     finally:
         await redis.aclose()
