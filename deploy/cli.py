@@ -61,7 +61,15 @@ async def _dev(host: str, port_base: int, with_router: bool) -> int:
         loop.add_signal_handler(sig, on_signal)
 
     router = compose_router if with_router and router_available() else None
-    stack = Stack(seed=True, host=host, ports=dev_ports(port_base), data_dir=dev_data_dir(), router=router)
+    stack = Stack(
+        seed=True,
+        host=host,
+        ports=dev_ports(port_base),
+        data_dir=dev_data_dir(),
+        router=router,
+        # Password-reset mail is printed here, links pointing at this stack's storefront.
+        settings_overrides={"mail_console": True, "public_url": f"http://{host}:{port_base}"},
+    )
     try:
         async with stack:
             up = True

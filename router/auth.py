@@ -35,6 +35,8 @@ class Identity:
     role: str
     # When the client's token expires: the identity is not forwarded beyond it.
     expires_at: float = math.inf
+    # When it was issued (``iat``), forwarded as ``auth_time``: subgraphs refuse tokens older than a revocation.
+    issued_at: float | None = None
 
 
 class JWKSVerifier:
@@ -102,7 +104,9 @@ class JWKSVerifier:
         role = claims.get("role", "CUSTOMER")
         if not isinstance(uid, (str, int)) or role not in ROLES:
             raise AuthError("access token has no valid identity")
-        return Identity(str(uid), role, float(claims["exp"]))
+        iat = claims.get("iat")
+        issued_at = float(iat) if isinstance(iat, int | float) and not isinstance(iat, bool) else None
+        return Identity(str(uid), role, float(claims["exp"]), issued_at)
 
 
 class InternalTokens:
@@ -139,6 +143,8 @@ class InternalTokens:
         if identity is not None:
             claims["uid"] = identity.uid
             claims["role"] = identity.role
+            if identity.issued_at is not None:
+                claims["auth_time"] = identity.issued_at
         return "Bearer " + jwt.encode(claims, self.secret, algorithm="HS256")
 
 

@@ -16,6 +16,9 @@ carts = Table(
     Column("user_id", UUID(as_uuid=True), nullable=False),
     created_at(),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # The checkout that holds this cart now (see migrations/0002_checkout_claim.sql).
+    Column("checkout_id", UUID(as_uuid=True)),
+    Column("checkout_started_at", DateTime(timezone=True)),
 )
 
 cart_items = Table(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -14,11 +15,13 @@ from strawberry.federation.schema_directives import Key
 from strawberry.federation.types import FieldSet
 from strawberry.types import Info
 
-from subgraphs.kit.app import RequestContext
-from subgraphs.kit.errors import UserError, UserInputError, bad_input, payload_or_user_errors
-from subgraphs.kit.errors import UserErrorCode as Code
+from subgraphs.kit.context import RequestContext
+from subgraphs.kit.domain import DomainError
+from subgraphs.kit.domain import ErrorCode as Code
+from subgraphs.kit.errors import UserError, bad_input
 from subgraphs.kit.loaders import parse_uuid
 from subgraphs.kit.money import Money
+from subgraphs.kit.mutations import internal, mutate, signed_in
 from subgraphs.kit.schema import federated_schema
 
 from .loaders import Loaders
@@ -183,6 +186,29 @@ class CompleteCheckoutPayload:
     removed: bool
 
 
+@strawberry.federation.input(inaccessible=True)
+class CartCheckoutInput:
+    user_id: strawberry.ID
+    checkout_id: strawberry.ID
+
+
+@strawberry.federation.type(inaccessible=True)
+class CheckoutLine:
+    product_id: strawberry.ID
+    quantity: int
+
+
+@strawberry.federation.type(inaccessible=True)
+class BeginCheckoutPayload:
+    lines: list[CheckoutLine] | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.federation.type(inaccessible=True)
+class ReleaseCheckoutPayload:
+    released: bool = False
+
+
 @strawberry.type
 class Query:
     @strawberry.field(description="The signed-in shopper's cart.")
@@ -190,22 +216,21 @@ class Query:
         return await cart_of(info, info.context.identity.require_user())
 
 
-async def _change(info: CartInfo, change: Any) -> CartPayload:
+async def _change(info: CartInfo, change: Callable[[uuid.UUID], Awaitable[None]]) -> CartPayload:
     """Run a cart change for the signed-in user and return the updated cart."""
-    user_id = info.context.identity.require_user()
 
-    async def run() -> CartPayload:
+    async def perform(user_id: uuid.UUID) -> CartPayload:
         await change(user_id)
         info.context.reset_loaders()
         return CartPayload(cart=await cart_of(info, user_id))
 
-    return await payload_or_user_errors(CartPayload, run())
+    return await mutate(info, CartPayload, perform, allow=signed_in)
 
 
 def _product_id(value: strawberry.ID) -> uuid.UUID:
     product_id = parse_uuid(value)
     if product_id is None:
-        raise UserInputError(Code.PRODUCT_NOT_FOUND, "No such product.", ["input", "productId"])
+        raise DomainError(Code.PRODUCT_NOT_FOUND, "No such product.", ["input", "productId"])
     return product_id
 
 
@@ -234,17 +259,51 @@ class Mutation:
     async def clear_cart(self, info: CartInfo) -> CartPayload:
         return await _change(info, info.context.carts.clear)
 
-    @strawberry.federation.mutation(inaccessible=True, description="Internal: the orders subgraph only.")
+    @strawberry.federation.mutation(
+        inaccessible=True, description="Internal (orders only): claim the cart for one checkout and read its lines."
+    )
+    async def begin_checkout(self, info: CartInfo, input: CartCheckoutInput) -> BeginCheckoutPayload:
+        async def perform(_: str) -> BeginCheckoutPayload:
+            user_id, checkout_id = _checkout_ids(input.user_id, input.checkout_id)
+            lines = await info.context.carts.begin_checkout(user_id, checkout_id)
+            return BeginCheckoutPayload(
+                lines=[CheckoutLine(product_id=strawberry.ID(str(p)), quantity=q) for p, q in lines]
+            )
+
+        return await mutate(info, BeginCheckoutPayload, perform, allow=internal("orders"))
+
+    @strawberry.federation.mutation(
+        inaccessible=True, description="Internal (orders only): a failed checkout gives the cart back."
+    )
+    async def release_checkout(self, info: CartInfo, input: CartCheckoutInput) -> ReleaseCheckoutPayload:
+        async def perform(_: str) -> ReleaseCheckoutPayload:
+            user_id, checkout_id = _checkout_ids(input.user_id, input.checkout_id)
+            return ReleaseCheckoutPayload(released=await info.context.carts.release_checkout(user_id, checkout_id))
+
+        return await mutate(info, ReleaseCheckoutPayload, perform, allow=internal("orders"))
+
+    @strawberry.federation.mutation(
+        inaccessible=True, description="Internal (orders only): take what an order bought out of the cart."
+    )
     async def complete_checkout(self, info: CartInfo, input: CompleteCheckoutInput) -> CompleteCheckoutPayload:
-        info.context.identity.require_service("orders")
-        user_id, checkout_id = parse_uuid(input.user_id), parse_uuid(input.checkout_id)
-        lines = [(parse_uuid(line.product_id), line.quantity) for line in input.lines]
-        if user_id is None or checkout_id is None or any(pid is None for pid, _ in lines):
-            raise bad_input("userId, checkoutId and productId must be UUIDs.")
-        removed = await info.context.carts.complete_checkout(
-            user_id, checkout_id, [(pid, qty) for pid, qty in lines if pid is not None]
-        )
-        return CompleteCheckoutPayload(removed=removed)
+        async def perform(_: str) -> CompleteCheckoutPayload:
+            user_id, checkout_id = _checkout_ids(input.user_id, input.checkout_id)
+            lines = [(parse_uuid(line.product_id), line.quantity) for line in input.lines]
+            if any(pid is None for pid, _ in lines):
+                raise bad_input("productId must be a UUID.")
+            removed = await info.context.carts.complete_checkout(
+                user_id, checkout_id, [(pid, qty) for pid, qty in lines if pid is not None]
+            )
+            return CompleteCheckoutPayload(removed=removed)
+
+        return await mutate(info, CompleteCheckoutPayload, perform, allow=internal("orders"))
+
+
+def _checkout_ids(user: strawberry.ID, checkout: strawberry.ID) -> tuple[uuid.UUID, uuid.UUID]:
+    user_id, checkout_id = parse_uuid(user), parse_uuid(checkout)
+    if user_id is None or checkout_id is None:
+        raise bad_input("userId and checkoutId must be UUIDs.")
+    return user_id, checkout_id
 
 
 schema = federated_schema(

@@ -6,10 +6,10 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.websockets import WebSocket
 
-from subgraphs.kit.app import RequestContext, Runtime
 from subgraphs.kit.app import create_app as create_subgraph_app
 from subgraphs.kit.auth import Identity
 from subgraphs.kit.config import Settings
+from subgraphs.kit.context import RequestContext, Runtime
 
 from .schema import CatalogContext, schema
 

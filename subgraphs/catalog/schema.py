@@ -14,12 +14,14 @@ import strawberry
 from sqlalchemy import Row
 from strawberry.types import Info
 
-from subgraphs.kit.app import RequestContext
-from subgraphs.kit.errors import UserError, UserInputError, bad_input, payload_or_user_errors
-from subgraphs.kit.errors import UserErrorCode as Code
+from subgraphs.kit.context import RequestContext
+from subgraphs.kit.domain import DomainError
+from subgraphs.kit.domain import ErrorCode as Code
+from subgraphs.kit.errors import UserError, bad_input
 from subgraphs.kit.inputs import sent_fields
 from subgraphs.kit.loaders import parse_uuid
 from subgraphs.kit.money import Money, to_minor
+from subgraphs.kit.mutations import admin, internal, mutate
 from subgraphs.kit.pagination import Connection, build_connection, decode_cursor, page_size
 from subgraphs.kit.schema import federated_schema
 
@@ -387,7 +389,7 @@ def _ids_to_uuids(fields: dict[str, Any]) -> dict[str, Any]:
     if fields.get("category_id") is not None:
         category = parse_uuid(fields["category_id"])
         if category is None:
-            raise UserInputError(Code.NOT_FOUND, "No such category.", ["input", "categoryId"])
+            raise DomainError(Code.NOT_FOUND, "No such category.", ["input", "categoryId"])
         fields["category_id"] = category
     return fields
 
@@ -396,68 +398,56 @@ def _ids_to_uuids(fields: dict[str, Any]) -> dict[str, Any]:
 class Mutation:
     @strawberry.mutation(description="Administrators only.")
     async def create_category(self, info: CatalogInfo, input: CreateCategoryInput) -> CategoryPayload:
-        info.context.identity.require_admin()
-
-        async def run() -> CategoryPayload:
+        async def perform(_: uuid.UUID) -> CategoryPayload:
             row = await info.context.catalog.create_category(input.slug, input.name, input.description)
             return CategoryPayload(category=Category.from_row(row))
 
-        return await payload_or_user_errors(CategoryPayload, run())
+        return await mutate(info, CategoryPayload, perform, allow=admin)
 
     @strawberry.mutation(description="Administrators only.")
     async def create_product(self, info: CatalogInfo, input: CreateProductInput) -> ProductPayload:
-        info.context.identity.require_admin()
-
-        async def run() -> ProductPayload:
+        async def perform(_: uuid.UUID) -> ProductPayload:
             fields = _ids_to_uuids(sent_fields(input, PRODUCT_FIELDS))
             return ProductPayload(product=Product.from_row(await info.context.catalog.create_product(fields)))
 
-        return await payload_or_user_errors(ProductPayload, run())
+        return await mutate(info, ProductPayload, perform, allow=admin)
 
     @strawberry.mutation(description="Administrators only. Fields left out stay as they are.")
     async def update_product(self, info: CatalogInfo, input: UpdateProductInput) -> ProductPayload:
-        info.context.identity.require_admin()
-
-        async def run() -> ProductPayload:
+        async def perform(_: uuid.UUID) -> ProductPayload:
             fields = _ids_to_uuids(sent_fields(input, UPDATABLE_PRODUCT_FIELDS))
             row = await info.context.catalog.update_product(parse_uuid(input.id), fields)
             return ProductPayload(product=Product.from_row(row))
 
-        return await payload_or_user_errors(ProductPayload, run())
+        return await mutate(info, ProductPayload, perform, allow=admin)
 
     @strawberry.mutation(description="Administrators only. Archived products are no longer sold or listed.")
     async def archive_product(self, info: CatalogInfo, input: ArchiveProductInput) -> ProductPayload:
-        info.context.identity.require_admin()
-
-        async def run() -> ProductPayload:
+        async def perform(_: uuid.UUID) -> ProductPayload:
             row = await info.context.catalog.update_product(parse_uuid(input.id), {"active": False})
             return ProductPayload(product=Product.from_row(row))
 
-        return await payload_or_user_errors(ProductPayload, run())
+        return await mutate(info, ProductPayload, perform, allow=admin)
 
     @strawberry.mutation(description="Administrators only.")
     async def adjust_stock(self, info: CatalogInfo, input: AdjustStockInput) -> ProductPayload:
-        info.context.identity.require_admin()
-
-        async def run() -> ProductPayload:
+        async def perform(_: uuid.UUID) -> ProductPayload:
             row = await info.context.catalog.adjust_stock(parse_uuid(input.product_id), input.delta)
             return ProductPayload(product=Product.from_row(row))
 
-        return await payload_or_user_errors(ProductPayload, run())
+        return await mutate(info, ProductPayload, perform, allow=admin)
 
     @strawberry.federation.mutation(inaccessible=True, description="Internal: the orders subgraph only.")
     async def reserve_stock(self, info: CatalogInfo, input: ReserveStockInput) -> ReserveStockPayload:
-        info.context.identity.require_service("orders")
-        reservation_id = parse_uuid(input.reservation_id)
-        if reservation_id is None:
-            raise bad_input("reservationId must be a UUID.")
-
-        async def run() -> ReserveStockPayload:
+        async def perform(_: str) -> ReserveStockPayload:
+            reservation_id = parse_uuid(input.reservation_id)
+            if reservation_id is None:
+                raise bad_input("reservationId must be a UUID.")
             lines = []
             for index, line in enumerate(input.lines):
                 product_id = parse_uuid(line.product_id)
                 if product_id is None:
-                    raise UserInputError(
+                    raise DomainError(
                         Code.PRODUCT_NOT_FOUND, "No such product.", ["input", "lines", str(index), "productId"]
                     )
                 lines.append((product_id, line.quantity))
@@ -475,15 +465,17 @@ class Mutation:
                 ]
             )
 
-        return await payload_or_user_errors(ReserveStockPayload, run())
+        return await mutate(info, ReserveStockPayload, perform, allow=internal("orders"))
 
     @strawberry.federation.mutation(inaccessible=True, description="Internal: the orders subgraph only.")
     async def release_stock(self, info: CatalogInfo, input: ReleaseStockInput) -> ReleaseStockPayload:
-        info.context.identity.require_service("orders")
-        reservation_id = parse_uuid(input.reservation_id)
-        if reservation_id is None:
-            raise bad_input("reservationId must be a UUID.")
-        return ReleaseStockPayload(released=await info.context.catalog.release(reservation_id))
+        async def perform(_: str) -> ReleaseStockPayload:
+            reservation_id = parse_uuid(input.reservation_id)
+            if reservation_id is None:
+                raise bad_input("reservationId must be a UUID.")
+            return ReleaseStockPayload(released=await info.context.catalog.release(reservation_id))
+
+        return await mutate(info, ReleaseStockPayload, perform, allow=internal("orders"))
 
 
 schema = federated_schema(

@@ -30,8 +30,8 @@ from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.exc import IntegrityError
 
 from subgraphs.kit.db import Database
-from subgraphs.kit.errors import UserErrorCode as Code
-from subgraphs.kit.errors import UserInputError, bad_input
+from subgraphs.kit.domain import DomainError, InvalidArgument
+from subgraphs.kit.domain import ErrorCode as Code
 from subgraphs.kit.inputs import camel
 from subgraphs.kit.money import to_minor
 
@@ -75,7 +75,7 @@ class ProductListing:
 
     def __init__(self, query: ProductQuery) -> None:
         if query.search is not None and len(query.search) > MAX_SEARCH_LENGTH:
-            raise bad_input(f"`search` is at most {MAX_SEARCH_LENGTH} characters.")
+            raise InvalidArgument(f"`search` is at most {MAX_SEARCH_LENGTH} characters.")
         self.query = query
         self.tsquery = prefix_tsquery(query.search) if query.search else None
         sort = query.sort
@@ -159,7 +159,7 @@ class ProductListing:
         try:
             return self._cursor_value(value), uuid.UUID(str(last_id))
         except (TypeError, ValueError, OverflowError) as exc:
-            raise bad_input("Invalid cursor.") from exc
+            raise InvalidArgument("Invalid cursor.") from exc
 
     def _cursor_value(self, value: Any) -> Any:
         if self.sort is SortKey.NEWEST:
@@ -220,8 +220,10 @@ class Catalog:
     async def create_category(self, slug: str, name: str, description: str | None) -> Row[Any]:
         slug = slug.strip().lower()
         if not SLUG_RE.match(slug) or len(slug) > 100:
-            raise UserInputError(Code.INVALID, "Use lowercase letters, digits and dashes.", ["input", "slug"])
+            raise DomainError(Code.INVALID, "Use lowercase letters, digits and dashes.", ["input", "slug"])
         name = _text(name, "name", 100)
+        if description is not None and len(description) > 5000:
+            raise DomainError(Code.TOO_LONG, "Description is at most 5000 characters.", ["input", "description"])
         try:
             async with self.db.transaction() as conn:
                 row: Row[Any] = (
@@ -231,7 +233,7 @@ class Catalog:
                 ).one()
                 return row
         except IntegrityError as exc:
-            raise UserInputError(Code.SLUG_TAKEN, "This slug is taken.", ["input", "slug"]) from exc
+            raise DomainError(Code.SLUG_TAKEN, "This slug is taken.", ["input", "slug"]) from exc
 
     async def create_product(self, fields: dict[str, Any]) -> Row[Any]:
         values = await self._clean_product(fields, partial=False)
@@ -242,7 +244,7 @@ class Catalog:
                 return row
         except IntegrityError as exc:
             if "products_sku_key" in str(exc.orig):
-                raise UserInputError(Code.SKU_TAKEN, "This SKU is taken.", ["input", "sku"]) from exc
+                raise DomainError(Code.SKU_TAKEN, "This SKU is taken.", ["input", "sku"]) from exc
             raise
 
     async def update_product(self, product_id: uuid.UUID | None, fields: dict[str, Any]) -> Row[Any]:
@@ -257,16 +259,16 @@ class Catalog:
                 ).one_or_none()
         except IntegrityError as exc:
             if "products_sku_key" in str(exc.orig):
-                raise UserInputError(Code.SKU_TAKEN, "This SKU is taken.", ["input", "sku"]) from exc
+                raise DomainError(Code.SKU_TAKEN, "This SKU is taken.", ["input", "sku"]) from exc
             raise
         if row is None:
-            raise UserInputError(Code.PRODUCT_NOT_FOUND, "No such product.", ["input", "id"])
+            raise DomainError(Code.PRODUCT_NOT_FOUND, "No such product.", ["input", "id"])
         return row
 
     async def adjust_stock(self, product_id: uuid.UUID | None, delta: int) -> Row[Any]:
         """Add (or with a negative delta, remove) stock; never below zero."""
         if abs(delta) > MAX_STOCK:
-            raise UserInputError(Code.INVALID_QUANTITY, "Adjustment is too large.", ["input", "delta"])
+            raise DomainError(Code.INVALID_QUANTITY, "Adjustment is too large.", ["input", "delta"])
         async with self.db.transaction() as conn:
             row: Row[Any] | None = (
                 await conn.execute(
@@ -281,12 +283,12 @@ class Catalog:
                 return row
             exists = (await conn.execute(select(products.c.stock).where(products.c.id == product_id))).one_or_none()
         if exists is None:
-            raise UserInputError(Code.PRODUCT_NOT_FOUND, "No such product.", ["input", "productId"])
+            raise DomainError(Code.PRODUCT_NOT_FOUND, "No such product.", ["input", "productId"])
         if delta > 0:
-            raise UserInputError(
+            raise DomainError(
                 Code.INVALID_QUANTITY, f"Stock is at most {MAX_STOCK}; {exists.stock} now.", ["input", "delta"]
             )
-        raise UserInputError(
+        raise DomainError(
             Code.STOCK_BELOW_ZERO,
             f"Only {exists.stock} in stock; cannot remove {-delta}.",
             ["input", "delta"],
@@ -299,47 +301,47 @@ class Catalog:
             if key == "sku":
                 sku = str(value or "").strip().upper()
                 if not SKU_RE.match(sku):
-                    raise UserInputError(Code.INVALID, "SKU: letters, digits, - and _, at most 64.", path)
+                    raise DomainError(Code.INVALID, "SKU: letters, digits, - and _, at most 64.", path)
                 values["sku"] = sku
             elif key == "name":
                 values["name"] = _text(value, "name", 200)
             elif key == "description":
                 description = (value or "").strip()
                 if len(description) > 5000:
-                    raise UserInputError(Code.TOO_LONG, "Description is at most 5000 characters.", path)
+                    raise DomainError(Code.TOO_LONG, "Description is at most 5000 characters.", path)
                 values["description"] = description
             elif key == "price":
                 values["price_minor"] = self._price(value, path)
             elif key == "stock":
                 if value is None or not 0 <= value <= MAX_STOCK:
-                    raise UserInputError(Code.INVALID_QUANTITY, f"Stock must be 0..{MAX_STOCK}.", path)
+                    raise DomainError(Code.INVALID_QUANTITY, f"Stock must be 0..{MAX_STOCK}.", path)
                 values["stock"] = value
             elif key == "image_url":
                 url = (value or "").strip()
                 if url and (not re.match(r"^https?://\S+$", url) or len(url) > 2048):
-                    raise UserInputError(Code.INVALID, "Image URL must be an http(s) URL.", path)
+                    raise DomainError(Code.INVALID, "Image URL must be an http(s) URL.", path)
                 values["image_url"] = url or None
             elif key == "active":
                 if value is None:
-                    raise UserInputError(Code.REQUIRED, "active cannot be null.", path)
+                    raise DomainError(Code.REQUIRED, "active cannot be null.", path)
                 values["active"] = value
             elif key == "category_id":
                 values["category_id"] = await self._category(value, path)
         if not partial:
             for key in ("sku", "name", "price_minor", "stock"):
                 if key not in values:
-                    raise UserInputError(Code.REQUIRED, f"{camel(key)} is required.", ["input", camel(key)])
+                    raise DomainError(Code.REQUIRED, f"{camel(key)} is required.", ["input", camel(key)])
         return values
 
     def _price(self, value: Any, path: list[str]) -> int:
         if value is None:
-            raise UserInputError(Code.REQUIRED, "Price is required.", path)
+            raise DomainError(Code.REQUIRED, "Price is required.", path)
         try:
             minor = to_minor(Decimal(str(value)), self.currency)
         except (ValueError, ArithmeticError) as exc:
-            raise UserInputError(Code.INVALID_PRICE, f"Not a valid {self.currency} amount.", path) from exc
+            raise DomainError(Code.INVALID_PRICE, f"Not a valid {self.currency} amount.", path) from exc
         if minor < 0 or minor > 10**12:
-            raise UserInputError(Code.INVALID_PRICE, "Price must be between 0 and 10,000,000,000.", path)
+            raise DomainError(Code.INVALID_PRICE, "Price must be between 0 and 10,000,000,000.", path)
         return minor
 
     async def _category(self, value: Any, path: list[str]) -> uuid.UUID | None:
@@ -348,7 +350,7 @@ class Catalog:
         async with self.db.read() as conn:
             found = (await conn.execute(select(categories.c.id).where(categories.c.id == value))).one_or_none()
         if found is None:
-            raise UserInputError(Code.NOT_FOUND, "No such category.", path)
+            raise DomainError(Code.NOT_FOUND, "No such category.", path)
         return value  # type: ignore[no-any-return]
 
     # --- stock for orders -----------------------------------------------------
@@ -358,10 +360,10 @@ class Catalog:
         wanted: dict[uuid.UUID, int] = {}
         for index, (product_id, quantity) in enumerate(lines):
             if not 1 <= quantity <= 999:
-                raise UserInputError(Code.INVALID_QUANTITY, "Quantity must be 1..999.", ["input", "lines", str(index)])
+                raise DomainError(Code.INVALID_QUANTITY, "Quantity must be 1..999.", ["input", "lines", str(index)])
             wanted[product_id] = wanted.get(product_id, 0) + quantity
         if not wanted:
-            raise UserInputError(Code.CART_EMPTY, "Nothing to reserve.", ["input", "lines"])
+            raise DomainError(Code.CART_EMPTY, "Nothing to reserve.", ["input", "lines"])
         async with self.db.transaction() as conn:
             # Serialise attempts with the same id; a repeat returns what the first took.
             await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": str(reservation_id)})
@@ -435,17 +437,17 @@ class Catalog:
             return True
 
 
-def _stock_problems(wanted: dict[uuid.UUID, int], rows: dict[uuid.UUID, Row[Any]]) -> list[UserInputError]:
+def _stock_problems(wanted: dict[uuid.UUID, int], rows: dict[uuid.UUID, Row[Any]]) -> list[DomainError]:
     problems = []
     for product_id, quantity in wanted.items():
         row = rows.get(product_id)
         path = ["input", "lines", str(product_id)]
         if row is None:
-            problems.append(UserInputError(Code.PRODUCT_NOT_FOUND, f"Product {product_id} does not exist.", path))
+            problems.append(DomainError(Code.PRODUCT_NOT_FOUND, f"Product {product_id} does not exist.", path))
         elif not row.active:
-            problems.append(UserInputError(Code.PRODUCT_INACTIVE, f"{row.name} is no longer sold.", path))
+            problems.append(DomainError(Code.PRODUCT_INACTIVE, f"{row.name} is no longer sold.", path))
         elif row.stock < quantity:
-            problems.append(UserInputError(Code.OUT_OF_STOCK, f"Only {row.stock} of {row.name} left in stock.", path))
+            problems.append(DomainError(Code.OUT_OF_STOCK, f"Only {row.stock} of {row.name} left in stock.", path))
     return problems
 
 
@@ -467,7 +469,7 @@ def _reserved_from_json(data: dict[str, Any]) -> ReservedLine:
 def _text(value: Any, field: str, limit: int) -> str:
     cleaned = str(value or "").strip()
     if not cleaned:
-        raise UserInputError(Code.REQUIRED, f"{field} is required.", ["input", field])
+        raise DomainError(Code.REQUIRED, f"{field} is required.", ["input", field])
     if len(cleaned) > limit:
-        raise UserInputError(Code.TOO_LONG, f"{field} is at most {limit} characters.", ["input", field])
+        raise DomainError(Code.TOO_LONG, f"{field} is at most {limit} characters.", ["input", field])
     return cleaned

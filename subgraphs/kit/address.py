@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .errors import UserErrorCode as Code
-from .errors import UserInputError
+from .domain import DomainError
+from .domain import ErrorCode as Code
 from .inputs import camel
 
 ADDRESS_FIELDS = ("name", "line1", "line2", "city", "region", "postal_code", "country", "phone")
@@ -23,18 +23,18 @@ def clean_address(fields: dict[str, Any], *, partial: bool, path: tuple[str, ...
         value = str(raw).strip() if raw is not None else ""
         if not value:
             if key in REQUIRED_ADDRESS_FIELDS:
-                raise UserInputError(Code.REQUIRED, f"{camel(key)} is required.", where)
+                raise DomainError(Code.REQUIRED, f"{camel(key)} is required.", where)
             values[key] = None
         elif key == "country":
             if not re.fullmatch(r"[A-Za-z]{2}", value):
-                raise UserInputError(Code.INVALID, "Use a two-letter ISO country code.", where)
+                raise DomainError(Code.INVALID, "Use a two-letter ISO country code.", where)
             values[key] = value.upper()
         elif len(value) > ADDRESS_LIMITS.get(key, 200):
-            raise UserInputError(Code.TOO_LONG, f"{camel(key)} is too long.", where)
+            raise DomainError(Code.TOO_LONG, f"{camel(key)} is too long.", where)
         else:
             values[key] = value
     if not partial:
         for key in REQUIRED_ADDRESS_FIELDS:
             if key not in values:
-                raise UserInputError(Code.REQUIRED, f"{camel(key)} is required.", [*path, camel(key)])
+                raise DomainError(Code.REQUIRED, f"{camel(key)} is required.", [*path, camel(key)])
     return values

@@ -11,9 +11,8 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, TypeVar, cast
+from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
@@ -42,84 +41,11 @@ from .auth import (
     bearer_token,
 )
 from .config import Settings
+from .context import ContextFactory, RequestContext, Runtime
 from .db import Database
-from .service_client import ServiceClient
 from .websocket import AuthenticatingTransportWS
 
-T = TypeVar("T")
-
-
 log = logging.getLogger("shopgraph.app")
-# Set by the router on every subgraph request: the address its client connected from.
-CLIENT_ADDRESS_HEADER = "x-shopgraph-client-address"
-
-
-@dataclass
-class Runtime:
-    """Process-wide resources of one subgraph, shared by all its requests."""
-
-    name: str
-    settings: Settings
-    db: Database
-    redis: aioredis.Redis
-    verifier: TokenVerifier
-    clients: dict[str, ServiceClient] = field(default_factory=dict)
-    # Long-lived parts a subgraph adds at start-up (its event hub, say), one per type.
-    parts: dict[type[Any], Any] = field(default_factory=dict)
-
-    def provide(self, part: object) -> None:
-        self.parts[type(part)] = part
-
-    def get(self, kind: type[T]) -> T:
-        return cast(T, self.parts[kind])
-
-    def client(self, target: str) -> ServiceClient:
-        if target not in self.clients:
-            self.clients[target] = ServiceClient(
-                target=target,
-                url=self.settings.url_of(target),
-                caller=self.name,
-                secret=self.settings.service_secret,
-            )
-        return self.clients[target]
-
-    def redis_key(self, *parts: str) -> str:
-        return self.settings.redis_prefix + ":".join((self.name, *parts))
-
-    async def close(self) -> None:
-        for client in self.clients.values():
-            await client.close()
-        await self.redis.aclose()
-        await self.db.dispose()
-
-
-@dataclass
-class RequestContext:
-    """What every resolver sees as ``info.context``; subgraphs subclass it to add loaders."""
-
-    runtime: Runtime
-    identity: Identity
-    request: Request | WebSocket | None = None
-
-    @property
-    def client_address(self) -> str:
-        """The client's address. Behind the router the peer is the router, which names its
-        client in a header; the header is trusted from the router only."""
-        request = self.request
-        if request is None:
-            return "unknown"
-        if self.identity.service == "router":
-            forwarded = request.headers.get(CLIENT_ADDRESS_HEADER)
-            if forwarded:
-                return forwarded
-        return request.client.host if request.client else "unknown"
-
-    def reset_loaders(self) -> None:
-        """Forget what this request loaded: after a mutation, later fields must see the change."""
-        self.__dict__.pop("loaders", None)
-
-
-ContextFactory = Callable[[Runtime, Identity, Request | WebSocket], RequestContext]
 
 
 class _GraphQLView(GraphQL[RequestContext, None]):
@@ -172,7 +98,7 @@ class _Authenticate:
             try:
                 token = bearer_token(request.headers.get("authorization"))
                 runtime: Runtime = request.app.state.runtime
-                identity = await runtime.verifier.verify(token) if token else ANONYMOUS
+                identity = await runtime.identify(token) if token else ANONYMOUS
             except InvalidToken as exc:
                 await _refuse(scope, receive, send, 401, f"Invalid token: {exc}", "UNAUTHENTICATED")
                 return

@@ -58,6 +58,8 @@ class Identity:
     user_id: uuid.UUID | None = None
     role: str | None = None
     service: str | None = None
+    # When the user's access token was issued (seconds): tokens older than a revocation are refused.
+    issued_at: float | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -178,7 +180,9 @@ class TokenVerifier:
         claims = _decode(token, key, ACCESS_ALGORITHM, issuer=ACCESS_ISSUER, audience=ACCESS_AUDIENCE)
         if claims.get("typ") != "access":
             raise InvalidToken("not an access token")
-        return Identity(user_id=_uuid(claims.get("sub")), role=_role(claims.get("role")))
+        return Identity(
+            user_id=_uuid(claims.get("sub")), role=_role(claims.get("role")), issued_at=_time(claims.get("iat"))
+        )
 
     def _verify_internal(self, token: str) -> Identity:
         claims = _decode(
@@ -196,6 +200,8 @@ class TokenVerifier:
             user_id=_uuid(uid) if uid is not None else None,
             role=_role(claims.get("role")) if uid is not None else None,
             service=sub.removeprefix("service:"),
+            # The router forwards its client's token issue time; subgraphs acting for a user do not.
+            issued_at=_time(claims["auth_time"]) if uid is not None and "auth_time" in claims else None,
         )
 
 
@@ -222,6 +228,12 @@ def _uuid(value: object) -> uuid.UUID:
         return uuid.UUID(str(value))
     except ValueError as exc:
         raise InvalidToken("bad subject") from exc
+
+
+def _time(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidToken("bad issue time")
+    return float(value)
 
 
 def _role(value: object) -> str:

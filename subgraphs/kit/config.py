@@ -35,6 +35,11 @@ class Settings:
     router_only: bool = False
     # Run the outbox relay inside the app (off when a standalone `shopgraph relay` does it).
     outbox_relay: bool = True
+    # Where shoppers open the shop: the base of links in mail (password reset).
+    public_url: str = "http://127.0.0.1:4000"
+    # Print queued mail to the console instead of leaving it for a mailer (`shopgraph dev`).
+    mail_console: bool = False
+    password_reset_ttl_seconds: int = 30 * 60
 
     def database_url_for(self, subgraph: str) -> str:
         return self.database_urls.get(subgraph, self.database_url)
@@ -69,6 +74,8 @@ class Settings:
             # Secure by default: only the all-in-one dev stack opens subgraphs to clients.
             "router_only": env_flag("SHOPGRAPH_ROUTER_ONLY", default=True),
             "outbox_relay": env_flag("SHOPGRAPH_OUTBOX_RELAY", default=True),
+            "public_url": env.get("SHOPGRAPH_PUBLIC_URL", "http://127.0.0.1:4000").rstrip("/"),
+            "mail_console": env_flag("SHOPGRAPH_MAIL_CONSOLE", default=False),
         }
         values.update(overrides)
         settings = cls(**values)  # type: ignore[arg-type]

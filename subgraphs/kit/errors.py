@@ -1,9 +1,9 @@
 """Errors, the two kinds the API conventions name.
 
 - Expected failures (bad password, out of stock) are ``UserError`` values in a
-  mutation payload. Services raise ``UserInputError``; the resolver turns it into
-  the payload (see ``payload_or_user_errors``). One shared type and code enum for the whole
-  graph, so a client handles them the same way everywhere.
+  mutation payload. Services raise ``kit.domain.DomainError``; the one mutation
+  base (``kit.mutations``) turns it into the payload. One shared type and code
+  enum for the whole graph, so a client handles them the same way everywhere.
 - Unexpected failures are GraphQL errors carrying ``extensions.code``;
   anything without a code is masked, so no stack trace ever leaves a subgraph.
 """
@@ -11,59 +11,29 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Sequence
-from enum import Enum
-from typing import TypeVar
 
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 
+from .domain import DomainError, ErrorCode, InvalidArgument, Unavailable
+
 log = logging.getLogger("shopgraph.errors")
 
 
-@strawberry.enum(description="Why a mutation's input was refused.")
-class UserErrorCode(Enum):
-    INVALID = "INVALID"
-    REQUIRED = "REQUIRED"
-    TOO_LONG = "TOO_LONG"
-    NOT_FOUND = "NOT_FOUND"
-    EMAIL_TAKEN = "EMAIL_TAKEN"
-    WEAK_PASSWORD = "WEAK_PASSWORD"
-    INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
-    ACCOUNT_LOCKED = "ACCOUNT_LOCKED"
-    INVALID_TOKEN = "INVALID_TOKEN"
-    TOKEN_REUSED = "TOKEN_REUSED"
-    SKU_TAKEN = "SKU_TAKEN"
-    SLUG_TAKEN = "SLUG_TAKEN"
-    INVALID_PRICE = "INVALID_PRICE"
-    STOCK_BELOW_ZERO = "STOCK_BELOW_ZERO"
-    PRODUCT_NOT_FOUND = "PRODUCT_NOT_FOUND"
-    PRODUCT_INACTIVE = "PRODUCT_INACTIVE"
-    INVALID_QUANTITY = "INVALID_QUANTITY"
-    OUT_OF_STOCK = "OUT_OF_STOCK"
-    CART_EMPTY = "CART_EMPTY"
-    INVALID_STATUS_TRANSITION = "INVALID_STATUS_TRANSITION"
+# The domain's plain enum is the graph's UserErrorCode (strawberry marks the class itself).
+strawberry.enum(ErrorCode, name="UserErrorCode", description="Why a mutation's input was refused.")
 
 
 @strawberry.federation.type(shareable=True, description="An expected failure of a mutation.")
 class UserError:
-    code: UserErrorCode
+    code: ErrorCode
     field: list[str] | None = strawberry.field(description='Path to the input field at fault, e.g. ["input", "email"].')
     message: str
 
 
-class UserInputError(Exception):
-    """Raised by service code for an expected failure; becomes a ``UserError``."""
-
-    def __init__(self, code: UserErrorCode, message: str, field: Sequence[str] | None = None):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.field = list(field) if field is not None else None
-
-    def to_graphql(self) -> UserError:
-        return UserError(code=self.code, field=self.field, message=self.message)
+def user_error(error: DomainError) -> UserError:
+    return UserError(code=error.code, field=error.field, message=error.message)
 
 
 class ApiError(GraphQLError):
@@ -95,7 +65,16 @@ def _is_unexpected(error: GraphQLError) -> bool:
         return False
     if isinstance(original, GraphQLError):
         return not (original.extensions or {}).get("code")
-    return True
+    return not isinstance(original, InvalidArgument | Unavailable)
+
+
+def _domain_code(error: GraphQLError) -> str | None:
+    """The code of a plain domain exception that reached the top (services raise no GraphQL errors)."""
+    if isinstance(error.original_error, InvalidArgument):
+        return "BAD_USER_INPUT"
+    if isinstance(error.original_error, Unavailable):
+        return "SERVICE_UNAVAILABLE"
+    return None
 
 
 def _request_error_code(error: GraphQLError) -> str:
@@ -116,7 +95,10 @@ class MaskUnexpectedErrors(MaskErrors):
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
         processed = super()._process_errors(errors)
         for error in processed:
-            if error.path is None and not (error.extensions or {}).get("code"):
+            code = _domain_code(error)
+            if code is not None:
+                error.extensions = {**(error.extensions or {}), "code": code}
+            elif error.path is None and not (error.extensions or {}).get("code"):
                 error.extensions = {**(error.extensions or {}), "code": _request_error_code(error)}
         return processed
 
@@ -128,18 +110,3 @@ class MaskUnexpectedErrors(MaskErrors):
             path=error.path,
             extensions={"code": "INTERNAL_SERVER_ERROR"},
         )
-
-
-P = TypeVar("P")
-
-
-async def payload_or_user_errors(payload: type[P], action: Awaitable[P]) -> P:
-    """Run a mutation; an expected failure becomes ``payload(user_errors=[...])``.
-
-    Every payload type gives its other fields a ``None`` default, so a failed
-    mutation returns them empty alongside its userErrors.
-    """
-    try:
-        return await action
-    except UserInputError as exc:
-        return payload(user_errors=[exc.to_graphql()])  # type: ignore[call-arg]

@@ -6,6 +6,7 @@ surface turns them into ``Decimal``. Floats never touch money.
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from enum import Enum
 
@@ -27,6 +28,19 @@ class CurrencyCode(Enum):
     JPY = "JPY"
 
 
+# A plain decimal string: ASCII digits, an optional sign and fraction. Python's
+# Decimal() also reads other scripts' digits ("١٢"), underscores ("1_000"),
+# exponents, spaces, NaN and Infinity; none of that is an amount a client means.
+_PLAIN_DECIMAL = re.compile(r"-?[0-9]{1,20}(?:\.[0-9]{1,20})?")
+
+
+def parse_amount(text: str) -> Decimal:
+    """A client's amount as a Decimal; ValueError unless it is a plain ASCII decimal string."""
+    if not _PLAIN_DECIMAL.fullmatch(text):
+        raise ValueError(f"not a plain decimal amount: {text[:40]!r}")
+    return Decimal(text)
+
+
 def exponent(currency: str) -> int:
     return _EXPONENT[currency]
 
@@ -36,7 +50,10 @@ def to_decimal(minor: int, currency: str) -> Decimal:
 
 
 def to_minor(amount: Decimal | str, currency: str) -> int:
-    """Exact conversion; raises ValueError for non-numbers or sub-minor precision."""
+    """Exact conversion; raises ValueError for non-numbers or sub-minor precision.
+
+    For amounts we wrote ourselves (another subgraph's Money, an event); what a
+    client sends is read by ``parse_amount`` first (the graph's Decimal scalar)."""
     try:
         value = Decimal(amount)
     except (InvalidOperation, TypeError) as exc:

@@ -3,25 +3,37 @@
 Besides sparing four copies of the same call, it installs what every subgraph
 needs: masked unexpected errors, a guard against NUL characters in input
 (PostgreSQL cannot store them: caught at the edge, they are a clear input error
-instead of a failed statement deep in a resolver), and subscriptions that do
+instead of a failed statement deep in a resolver), money amounts read as plain
+decimal strings only, and subscriptions that do
 not leak memory per event (see ``_PerEventExecutor``). Validation results are
 cached per document (most requests are the router's same few queries).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Sequence
+from decimal import Decimal
 from typing import Any
 
 from graphql import ExecutionResult, GraphQLError, StringValueNode, Visitor, visit
 from strawberry.extensions import SchemaExtension, ValidationCache
 from strawberry.federation import Schema
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.types.base_scalars import DecimalDefinition, wrap_parser
 
 from .errors import MaskUnexpectedErrors
 from .inputs import contains_nul
+from .money import parse_amount
 
 NUL_MESSAGE = "Text cannot contain NUL (\\u0000) characters."
+# The graph's Decimal (same name and description, so the SDL is unchanged) reads
+# plain ASCII decimal strings only: strawberry's reads whatever Python's Decimal()
+# does ("١٢" as 12, "1_000", " 1e3 "). Numbers are read as their decimal text.
+STRICT_DECIMAL = dataclasses.replace(
+    DecimalDefinition,
+    parse_value=wrap_parser(parse_amount, "Decimal", include_error=False, accept_non_string=True),
+)
 
 
 class _NulLiteralFinder(Visitor):
@@ -78,4 +90,5 @@ def federated_schema(
         # Validation depends on the document only; the router sends the same few entity queries over and over.
         extensions=[lambda: ValidationCache(maxsize=1024), RefuseNulCharacters, MaskUnexpectedErrors],
         execution_context_class=_PerEventExecutor,
+        scalar_overrides={Decimal: STRICT_DECIMAL},
     )

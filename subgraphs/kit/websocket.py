@@ -8,7 +8,9 @@ WebSocket carries its token in the ``connection_init`` payload instead
 
 - a bad token closes the connection with 4401 and the reason (never silently
   anonymous);
-- a token's expiry closes the connection with 4401 "Token expired", so a
+- a token's expiry closes the connection with 4401 "Token expired", and so
+  does its revocation ("Token revoked": the account was deleted, its role
+  changed, its sessions ended; checked every ``REVOCATION_CHECK_SECONDS``), so a
   subscription never outlives the credential that authorised it.
 """
 
@@ -17,17 +19,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jwt
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
 
-from .auth import ROUTER_ONLY_MESSAGE, InvalidToken, KeysUnavailable, admitted, bearer_token
-
-if TYPE_CHECKING:
-    from .app import RequestContext, Runtime  # noqa: F401 (RequestContext: the handler's type argument)
+from .auth import ROUTER_ONLY_MESSAGE, Identity, InvalidToken, KeysUnavailable, admitted, bearer_token
+from .context import RequestContext, Runtime
 
 log = logging.getLogger("shopgraph.websocket")
 
@@ -36,6 +37,8 @@ CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_TRY_AGAIN = 1013  # RFC 6455: try again later
 _MAX_REASON_BYTES = 123  # a close frame's reason must fit in 123 bytes
+# How often an open connection's token is checked against its account (one Redis GET).
+REVOCATION_CHECK_SECONDS = 5.0
 
 
 def close_reason(text: str) -> str:
@@ -64,7 +67,7 @@ def token_expiry(token: str) -> float | None:
     return float(exp) if isinstance(exp, int | float) else None
 
 
-class AuthenticatingTransportWS(BaseGraphQLTransportWSHandler["RequestContext", None]):
+class AuthenticatingTransportWS(BaseGraphQLTransportWSHandler[RequestContext, None]):
     """strawberry's graphql-transport-ws handler, authenticating at connection_init."""
 
     _expiry: asyncio.Task[None] | None = None
@@ -80,11 +83,8 @@ class AuthenticatingTransportWS(BaseGraphQLTransportWSHandler["RequestContext", 
         try:
             token = connection_token(payload or {}, header)
             if token is not None:
-                context.identity = await runtime.verifier.verify(token)
-            if token is not None:
-                expires_at = token_expiry(token)
-                if expires_at is not None:
-                    self._expiry = asyncio.create_task(self._close_at(expires_at))
+                context.identity = await runtime.identify(token)
+                self._expiry = asyncio.create_task(self._watch(runtime, context.identity, token_expiry(token)))
         except InvalidToken as exc:
             await self.websocket.close(CLOSE_UNAUTHORIZED, close_reason(f"Invalid token: {exc}"))
             return
@@ -97,13 +97,32 @@ class AuthenticatingTransportWS(BaseGraphQLTransportWSHandler["RequestContext", 
             return
         await super().handle_connection_init(message)
 
-    async def _close_at(self, expires_at: float) -> None:
-        await asyncio.sleep(max(0.0, expires_at - time.time()))
-        log.info("closing a WebSocket: its token expired")
+    async def _watch(self, runtime: Runtime, identity: Identity, expires_at: float | None) -> None:
+        """Close the connection once its token expires or no longer speaks for its account."""
+        while True:
+            remaining = math.inf if expires_at is None else expires_at - time.time()
+            if remaining <= 0:
+                log.info("closing a WebSocket: its token expired")
+                await self._close("Token expired")
+                return
+            await asyncio.sleep(min(remaining, REVOCATION_CHECK_SECONDS))
+            try:
+                await runtime.check_account(identity)
+            except InvalidToken:
+                log.info("closing a WebSocket: its token was revoked")
+                await self._close("Token revoked")
+                return
+            except KeysUnavailable:
+                log.warning("cannot check a WebSocket's account now; trying again", exc_info=True)
+
+    async def _close(self, reason: str) -> None:
         with contextlib.suppress(Exception):  # the peer may be gone already
-            await self.websocket.close(CLOSE_UNAUTHORIZED, "Token expired")
+            await self.websocket.close(CLOSE_UNAUTHORIZED, reason)
 
     async def shutdown(self) -> None:
-        if self._expiry is not None:
-            self._expiry.cancel()
+        watch = self._expiry
+        if watch is not None and watch is not asyncio.current_task():
+            watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watch
         await super().shutdown()

@@ -8,14 +8,15 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.websockets import WebSocket
 
-from subgraphs.kit.app import RequestContext, Runtime
 from subgraphs.kit.app import create_app as create_subgraph_app
 from subgraphs.kit.auth import Identity
 from subgraphs.kit.config import Settings
+from subgraphs.kit.context import RequestContext, Runtime
 
 from .events import order_events
-from .schema import OrdersContext, schema
+from .schema import schema
 from .sweeper import PENDING_CHECKOUT_SECONDS, SWEEP_INTERVAL_SECONDS, stock_sweeper
+from .types import OrdersContext
 
 
 def make_context(runtime: Runtime, identity: Identity, request: Request | WebSocket) -> RequestContext:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from gql import gql
 
-from subgraphs.kit.errors import UserErrorCode, UserInputError
+from subgraphs.kit.domain import DomainError, ErrorCode
 from subgraphs.kit.money import to_minor
 from subgraphs.kit.service_client import ServiceClient
 
@@ -18,6 +18,16 @@ COMPLETE_CHECKOUT = gql(
       completeCheckout(input: $input) { removed }
     }
     """
+)
+BEGIN_CHECKOUT = gql(
+    """
+    mutation BeginCheckout($input: CartCheckoutInput!) {
+      beginCheckout(input: $input) { lines { productId quantity } userErrors { code field message } }
+    }
+    """
+)
+RELEASE_CHECKOUT = gql(
+    "mutation ReleaseCheckout($input: CartCheckoutInput!) { releaseCheckout(input: $input) { released } }"
 )
 RESERVE = gql(
     """
@@ -48,13 +58,30 @@ async def cart_lines(cart: ServiceClient, user_id: uuid.UUID, role: str | None) 
     return [(uuid.UUID(i["product"]["id"]), i["quantity"]) for i in data["cart"]["items"]]
 
 
+async def begin_checkout(
+    cart: ServiceClient, user_id: uuid.UUID, checkout_id: uuid.UUID
+) -> list[tuple[uuid.UUID, int]]:
+    """Claim the shopper's cart for this checkout and read its lines; refused while another checkout holds it."""
+    variables = {"input": {"userId": str(user_id), "checkoutId": str(checkout_id)}}
+    payload = (await cart.execute(BEGIN_CHECKOUT, variables))["beginCheckout"]
+    if payload["userErrors"]:
+        error = payload["userErrors"][0]
+        raise DomainError(ErrorCode(error["code"]), error["message"], error["field"])
+    return [(uuid.UUID(line["productId"]), line["quantity"]) for line in payload["lines"]]
+
+
+async def release_checkout(cart: ServiceClient, user_id: uuid.UUID, checkout_id: uuid.UUID) -> None:
+    variables = {"input": {"userId": str(user_id), "checkoutId": str(checkout_id)}}
+    await cart.execute(RELEASE_CHECKOUT, variables)
+
+
 async def complete_checkout(
-    cart: ServiceClient, user_id: uuid.UUID, order_id: uuid.UUID, lines: list[tuple[uuid.UUID, int]]
+    cart: ServiceClient, user_id: uuid.UUID, checkout_id: uuid.UUID, lines: list[tuple[uuid.UUID, int]]
 ) -> None:
     variables = {
         "input": {
             "userId": str(user_id),
-            "checkoutId": str(order_id),
+            "checkoutId": str(checkout_id),
             "lines": [{"productId": str(p), "quantity": q} for p, q in lines],
         }
     }
@@ -64,7 +91,7 @@ async def complete_checkout(
 async def reserve_stock(
     catalog: ServiceClient, reservation_id: uuid.UUID, lines: list[tuple[uuid.UUID, int]]
 ) -> list[PricedLine]:
-    """Take the stock, all or nothing, at the catalog's current prices; an expected refusal is a UserInputError."""
+    """Take the stock, all or nothing, at the catalog's current prices; an expected refusal is a DomainError."""
     variables = {
         "input": {
             "reservationId": str(reservation_id),
@@ -74,7 +101,7 @@ async def reserve_stock(
     payload = (await catalog.execute(RESERVE, variables))["reserveStock"]
     if payload["userErrors"]:
         error = payload["userErrors"][0]
-        raise UserInputError(UserErrorCode(error["code"]), error["message"], ["input", "cart"])
+        raise DomainError(ErrorCode(error["code"]), error["message"], ["input", "cart"])
     return [
         PricedLine(
             product_id=uuid.UUID(line["productId"]),

@@ -17,8 +17,8 @@ from typing import Any
 
 from sqlalchemy import Row, select
 
-from subgraphs.kit.app import Runtime
 from subgraphs.kit.config import Settings
+from subgraphs.kit.context import Runtime
 from subgraphs.kit.db import Database
 from subgraphs.kit.outbox import OutboxEvent
 from subgraphs.kit.relay import OutboxRelay

@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from subgraphs.kit.address import clean_address
 from subgraphs.kit.auth import Identity
 from subgraphs.kit.db import Database
-from subgraphs.kit.errors import ApiError, UserInputError
-from subgraphs.kit.errors import UserErrorCode as Code
+from subgraphs.kit.domain import DomainError, Unavailable
+from subgraphs.kit.domain import ErrorCode as Code
 from subgraphs.kit.money import to_decimal
 from subgraphs.kit.outbox import record_event
 from subgraphs.kit.service_client import ServiceClient
@@ -91,28 +91,53 @@ class Orders:
         self.cart = cart
 
     async def checkout(self, viewer: Identity, idempotency_key: str, address: dict[str, Any]) -> Row[Any]:
+        """Turn the shopper's cart into an order, once.
+
+        The same key and request give the same order; the same key with another
+        shipping address or another cart is refused. The cart is claimed before it
+        is read (``beginCheckout``), so concurrent checkouts of one cart under
+        different keys make one order: the others are refused and change nothing.
+        """
         user_id = viewer.require_user()
         key = idempotency_key.strip()
         if not 1 <= len(key) <= 200:
-            raise UserInputError(
+            raise DomainError(
                 Code.INVALID, "Use an idempotency key of 1 to 200 characters.", ["input", "idempotencyKey"]
             )
         shipping = clean_address(address, partial=False, path=("input", "shippingAddress"))
+        reservation_id = uuid.uuid5(RESERVATION_NAMESPACE, f"{user_id}:{key}")
 
         existing = await self._by_key(user_id, key)
         if existing is not None:
-            await self._empty_cart(existing)
-            return existing
-
-        lines = await clients.cart_lines(self.cart, user_id, viewer.role)
+            return await self._replay(existing, viewer, shipping)
+        lines = await clients.begin_checkout(self.cart, user_id, reservation_id)
         if not lines:
             # A concurrent retry with this key may have placed the order and
             # emptied the cart since we looked: then that order is the answer.
             placed = await self._by_key(user_id, key)
             if placed is not None:
-                return placed
-            raise UserInputError(Code.CART_EMPTY, "The cart is empty.", ["input"])
-        reservation_id = uuid.uuid5(RESERVATION_NAMESPACE, f"{user_id}:{key}")
+                return await self._replay(placed, viewer, shipping)
+            raise DomainError(Code.CART_EMPTY, "The cart is empty.", ["input"])
+        try:
+            order = await self._place(user_id, key, reservation_id, lines, shipping)
+        except BaseException:
+            # Nothing was ordered (or a same-key attempt's order decides): the cart is the shopper's again.
+            await self._release_cart(user_id, reservation_id)
+            raise
+        if order.shipping_address != shipping:
+            raise _key_reused(["input", "shippingAddress"])
+        await self._empty_cart(order)
+        return order
+
+    async def _place(
+        self,
+        user_id: uuid.UUID,
+        key: str,
+        reservation_id: uuid.UUID,
+        lines: list[tuple[uuid.UUID, int]],
+        shipping: dict[str, Any],
+    ) -> Row[Any]:
+        """Reserve the stock and write the order; a concurrent attempt with the same key may write it instead."""
         for _ in range(CHECKOUT_ROUNDS):
             # Noted before the stock is taken: if this request never gets to write its
             # order (the process dies, the task is cancelled, the database fails), the
@@ -120,35 +145,54 @@ class Orders:
             await self._note_pending(user_id, key, reservation_id)
             try:
                 priced = await clients.reserve_stock(self.catalog, reservation_id, lines)
-            except UserInputError:
+            except DomainError:
                 raise  # refused: nothing was taken (the sweeper drops the row)
             except Exception:
                 # Catalog failed or timed out: it may have taken the stock all the same.
                 await self._give_back(reservation_id)
                 raise
             try:
-                order = await self._create(user_id, key, reservation_id, priced, shipping)
+                return await self._create(user_id, key, reservation_id, priced, shipping)
             except _ReservationReleased:
                 # Released under us (by the sweeper, or by a failed attempt with the same
                 # key): the order a concurrent attempt wrote is the answer; else reserve
                 # again (catalog takes a released reservation's stock anew).
                 placed = await self._by_key(user_id, key)
-                if placed is None:
-                    continue
-                order = placed
+                if placed is not None:
+                    return placed
             except IntegrityError:
                 # A concurrent checkout with the same key won the insert: it is this order.
                 winner = await self._by_key(user_id, key)
                 if winner is None:
                     await self._give_back(reservation_id)
                     raise
-                order = winner
+                return winner
             except Exception:
                 await self._give_back(reservation_id)
                 raise
-            await self._empty_cart(order)
-            return order
-        raise ApiError("The stock for this checkout could not be held; please try again.", "SERVICE_UNAVAILABLE")
+        raise Unavailable("The stock for this checkout could not be held; please try again.")
+
+    async def _replay(self, order: Row[Any], viewer: Identity, shipping: dict[str, Any]) -> Row[Any]:
+        """A key already used: the same order for the same request, else a refusal that changes nothing.
+
+        The same request is the same shipping address and a cart that is either
+        empty (this order took it) or still holds exactly this order's lines (the
+        cart could not be emptied last time: it is now).
+        """
+        if order.shipping_address != shipping:
+            raise _key_reused(["input", "shippingAddress"])
+        cart = await clients.cart_lines(self.cart, order.user_id, viewer.role)
+        if cart and sorted(cart) != sorted(await self._lines_of(order)):
+            raise _key_reused(["input", "idempotencyKey"])
+        await self._empty_cart(order)
+        return order
+
+    async def _release_cart(self, user_id: uuid.UUID, checkout_id: uuid.UUID) -> None:
+        """Best effort: an unreleased claim lapses on its own after the cart's hold time."""
+        try:
+            await clients.release_checkout(self.cart, user_id, checkout_id)
+        except Exception:
+            log.warning("could not release the cart claim of checkout %s", checkout_id, exc_info=True)
 
     async def _note_pending(self, user_id: uuid.UUID, key: str, reservation_id: uuid.UUID) -> None:
         """Record (or renew, for a retry) the pending checkout of this reservation."""
@@ -265,18 +309,19 @@ class Orders:
         The order stands even if the cart cannot be reached now: the shopper's
         retry with the same key, which returns this order, tries again.
         """
+        try:
+            await clients.complete_checkout(self.cart, order.user_id, order.reservation_id, await self._lines_of(order))
+        except Exception:
+            log.warning("could not empty the cart for order %s", order.id, exc_info=True)
+
+    async def _lines_of(self, order: Row[Any]) -> list[tuple[uuid.UUID, int]]:
         async with self.db.read() as conn:
             items = (
                 await conn.execute(
                     select(order_items.c.product_id, order_items.c.quantity).where(order_items.c.order_id == order.id)
                 )
             ).all()
-        try:
-            await clients.complete_checkout(
-                self.cart, order.user_id, order.id, [(i.product_id, i.quantity) for i in items]
-            )
-        except Exception:
-            log.warning("could not empty the cart for order %s", order.id, exc_info=True)
+        return [(i.product_id, i.quantity) for i in items]
 
     async def _by_key(self, user_id: uuid.UUID, key: str) -> Row[Any] | None:
         async with self.db.read() as conn:
@@ -285,8 +330,13 @@ class Orders:
             ).one_or_none()
             return row
 
-    async def change_status(self, viewer: Identity, order_id: uuid.UUID | None, to: Status) -> Row[Any]:
-        """Move an order along its lifecycle; a cancel puts the stock back once it has committed."""
+    async def change_status(
+        self, viewer: Identity, order_id: uuid.UUID | None, to: Status, *, status_field: Sequence[str]
+    ) -> Row[Any]:
+        """Move an order along its lifecycle; a cancel puts the stock back once it has committed.
+
+        ``status_field`` is the input field that asked for ``to`` (cancelOrder has
+        none: its refusal names the order)."""
         actor = viewer.require_user()
         async with self.db.transaction() as conn:
             order: Row[Any] | None = (
@@ -294,17 +344,15 @@ class Orders:
             ).one_or_none()
             if order is None or not (viewer.is_admin or order.user_id == actor):
                 # Someone else's order is reported exactly like a missing one.
-                raise UserInputError(Code.NOT_FOUND, "No such order.", ["input", "orderId"])
+                raise DomainError(Code.NOT_FOUND, "No such order.", ["input", "orderId"])
             current = Status(order.status)
             if not viewer.is_admin and to not in OWNER_TRANSITIONS:
-                raise UserInputError(
-                    Code.INVALID_STATUS_TRANSITION, "Only an administrator can do this.", ["input", "status"]
-                )
+                raise DomainError(Code.INVALID_STATUS_TRANSITION, "Only an administrator can do this.", status_field)
             if to not in TRANSITIONS[current]:
-                raise UserInputError(
+                raise DomainError(
                     Code.INVALID_STATUS_TRANSITION,
                     f"An order that is {current.value} cannot become {to.value}.",
-                    ["input", "status"],
+                    status_field,
                 )
             updated: Row[Any] = (
                 await conn.execute(
@@ -421,6 +469,14 @@ class Orders:
                 result.failures += 1
                 continue
             result.cancels_released += 1
+
+
+def _key_reused(field: list[str]) -> DomainError:
+    return DomainError(
+        Code.IDEMPOTENCY_KEY_REUSED,
+        "This idempotency key was used for another checkout; use a new key for a new order.",
+        field,
+    )
 
 
 class _CatalogFailed(Exception):

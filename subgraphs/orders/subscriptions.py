@@ -18,11 +18,10 @@ import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import datetime
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated, Any, NamedTuple, TypeVar, cast
+from typing import Any, NamedTuple, TypeVar, cast
 
 import strawberry
 from sqlalchemy import Row, select
-from strawberry.types import Info
 
 from subgraphs.kit.address import ADDRESS_FIELDS
 from subgraphs.kit.errors import ApiError, bad_input, forbidden
@@ -34,13 +33,8 @@ from .events import FINAL_EVENTS, OrderEventRecord, OrderEvents
 from .models import orders, outbox
 from .service import Status
 from .stats import SalesFigures
+from .types import Order, OrdersInfo, Product, ShippingAddress
 
-if TYPE_CHECKING:
-    from .schema import Order, OrdersContext, Product
-
-    OrdersInfo = Info[OrdersContext, None]
-else:
-    OrdersInfo = Info  # schema.py imports this module: its context type cannot be named here at run time
 MAX_WINDOW_MINUTES = 7 * 24 * 60
 T = TypeVar("T")
 
@@ -62,9 +56,7 @@ class OrderEvent:
     record: strawberry.Private[OrderEventRecord]
 
     @strawberry.field(description="The order as of this event: its status then; lines, totals and address as placed.")
-    async def order(self, info: OrdersInfo) -> Annotated[Order, strawberry.lazy("subgraphs.orders.schema")]:
-        from .schema import Order
-
+    async def order(self, info: OrdersInfo) -> Order:
         record = self.record
         if record.order is None:
             order, items = _order_from_payload(record)
@@ -101,8 +93,6 @@ class _PayloadItem(NamedTuple):
 
 def _order_from_payload(record: OrderEventRecord) -> tuple[Order, list[Row[Any]]]:
     """The order from what its event carried, for an order whose row is gone."""
-    from .schema import Order, ShippingAddress
-
     payload = record.payload
     total = payload.get("total") or {}
     currency = str(total.get("currencyCode", "USD"))
@@ -142,9 +132,7 @@ class ProductSales:
     revenue: Money
 
     @strawberry.field
-    def product(self) -> Annotated[Product, strawberry.lazy("subgraphs.orders.schema")]:
-        from .schema import Product
-
+    def product(self) -> Product:
         return Product(id=strawberry.ID(str(self.product_id)))
 
 

@@ -17,7 +17,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 
-from subgraphs.kit.app import Runtime
+from subgraphs.kit.context import Runtime
 
 from .service import Orders
 

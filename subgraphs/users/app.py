@@ -8,20 +8,24 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.websockets import WebSocket
 
-from subgraphs.kit.app import RequestContext, Runtime
 from subgraphs.kit.app import create_app as create_subgraph_app
 from subgraphs.kit.auth import Identity
 from subgraphs.kit.config import Settings
+from subgraphs.kit.context import RequestContext, Runtime
 
 from .keys import KeyStore
+from .mail import console_mailer
 from .schema import UsersContext, schema
+from .service import Accounts
 
 
 def create_app(settings: Settings) -> Starlette:
     keys = KeyStore()
 
-    async def load_keys(runtime: Runtime) -> None:
+    async def start(runtime: Runtime) -> None:
         await keys.load(runtime.db)
+        # Tokens are checked against the account's state: users reads it from its own table.
+        runtime.account_lookup = Accounts(runtime, keys).account_state
 
     def make_context(runtime: Runtime, identity: Identity, request: Request | WebSocket) -> RequestContext:
         return UsersContext(runtime=runtime, identity=identity, request=request, keys=keys)
@@ -37,5 +41,6 @@ def create_app(settings: Settings) -> Starlette:
         make_context=make_context,
         routes=[Route("/.well-known/jwks.json", jwks)],
         public_key=keys.public_key,
-        on_startup=load_keys,
+        on_startup=start,
+        background=[console_mailer] if settings.mail_console else [],
     )

@@ -54,7 +54,9 @@ class KeyStore:
     def issue_access_token(self, user_id: uuid.UUID, role: str, ttl: int) -> str:
         assert self._active is not None, "KeyStore.load() runs at start-up"
         kid, private = self._active
-        now = int(time.time())
+        # Issue time to the microsecond: a token issued just after a revocation must not
+        # look older than it (kit.revocation compares the two).
+        now = time.time()
         claims = {
             "iss": ACCESS_ISSUER,
             "aud": ACCESS_AUDIENCE,
@@ -62,7 +64,7 @@ class KeyStore:
             "role": role,
             "typ": "access",
             "iat": now,
-            "exp": now + ttl,
+            "exp": int(now) + ttl,
             "jti": uuid.uuid4().hex,
         }
         return jwt.encode(claims, private, algorithm=ACCESS_ALGORITHM, headers={"kid": kid})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, DateTime, LargeBinary, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, DateTime, LargeBinary, MetaData, String, Table, Text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from subgraphs.kit.db import created_at, uuid_pk
@@ -19,6 +19,7 @@ users = Table(
     Column("role", Text, nullable=False),
     created_at(),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("sessions_valid_after", DateTime(timezone=True), nullable=False),
 )
 
 addresses = Table(
@@ -59,4 +60,26 @@ signing_keys = Table(
     Column("public_jwk", JSONB, nullable=False),
     created_at(),
     Column("retired_at", DateTime(timezone=True)),
+)
+
+password_resets = Table(
+    "password_resets",
+    metadata,
+    uuid_pk(),
+    Column("user_id", UUID(as_uuid=True), nullable=False),
+    Column("token_hash", LargeBinary, nullable=False),
+    created_at(),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True)),
+)
+
+mail_outbox = Table(
+    "mail_outbox",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("recipient", Text, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    created_at(),
+    Column("sent_at", DateTime(timezone=True)),
 )

@@ -14,11 +14,14 @@ from sqlalchemy import Row
 from strawberry.types import Info
 
 from subgraphs.kit.address import ADDRESS_FIELDS
-from subgraphs.kit.app import RequestContext
-from subgraphs.kit.errors import UserError, UserInputError, payload_or_user_errors
-from subgraphs.kit.errors import UserErrorCode as Code
+from subgraphs.kit.auth import Identity
+from subgraphs.kit.context import RequestContext
+from subgraphs.kit.domain import DomainError
+from subgraphs.kit.domain import ErrorCode as Code
+from subgraphs.kit.errors import UserError
 from subgraphs.kit.inputs import sent_fields
 from subgraphs.kit.loaders import parse_uuid
+from subgraphs.kit.mutations import admin, anyone, mutate, signed_in
 from subgraphs.kit.schema import federated_schema
 
 from .keys import KeyStore
@@ -226,6 +229,42 @@ class SetUserRoleInput:
     role: Role
 
 
+@strawberry.input
+class DeleteUserInput:
+    user_id: strawberry.ID
+
+
+@strawberry.input
+class ChangePasswordInput:
+    current_password: str
+    new_password: str
+
+
+@strawberry.input
+class RequestPasswordResetInput:
+    email: str
+
+
+@strawberry.input
+class ResetPasswordInput:
+    token: str = strawberry.field(description="From the reset link mailed to the account.")
+    new_password: str
+
+
+@strawberry.type
+class OkPayload:
+    ok: bool = False
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.federation.type(inaccessible=True, description="Internal: whether an account's tokens still count.")
+class AccountState:
+    exists: bool
+    sessions_valid_after: float | None = strawberry.field(
+        description="Seconds since the epoch: access tokens issued before it are refused."
+    )
+
+
 @strawberry.type
 class Query:
     @strawberry.field(description="The signed-in user, or null when anonymous.")
@@ -237,98 +276,151 @@ class Query:
         info.context.identity.require_admin()
         return await load_user(info, parse_uuid(id))
 
+    @strawberry.federation.field(inaccessible=True, description="Internal: other subgraphs check tokens against it.")
+    async def account_state(self, info: UsersInfo, user_id: strawberry.ID) -> AccountState:
+        info.context.identity.require_service("cart", "catalog", "orders")
+        key = parse_uuid(user_id)
+        valid_after = await info.context.accounts.account_state(key) if key else None
+        return AccountState(exists=valid_after is not None, sessions_valid_after=valid_after)
+
 
 @strawberry.type
 class Mutation:
     @strawberry.mutation(description="Create a customer account and sign in.")
     async def register(self, info: UsersInfo, input: RegisterInput) -> AuthPayload:
-        async def run() -> AuthPayload:
+        async def perform(_: Identity) -> AuthPayload:
             return AuthPayload.of(await info.context.accounts.register(input.email, input.password, input.name))
 
-        return await payload_or_user_errors(AuthPayload, run())
+        return await mutate(info, AuthPayload, perform, allow=anyone)
 
     @strawberry.mutation(description="Sign in with email and password.")
     async def login(self, info: UsersInfo, input: LoginInput) -> AuthPayload:
-        async def run() -> AuthPayload:
-            return AuthPayload.of(
-                await info.context.accounts.login(input.email, input.password, info.context.client_address)
-            )
+        async def perform(_: Identity) -> AuthPayload:
+            accounts = info.context.accounts
+            return AuthPayload.of(await accounts.login(input.email, input.password, info.context.client_address))
 
-        return await payload_or_user_errors(AuthPayload, run())
+        return await mutate(info, AuthPayload, perform, allow=anyone)
 
     @strawberry.mutation(description="Exchange a refresh token for a new access and refresh token.")
     async def refresh_token(self, info: UsersInfo, input: RefreshTokenInput) -> AuthPayload:
-        async def run() -> AuthPayload:
+        async def perform(_: Identity) -> AuthPayload:
             return AuthPayload.of(await info.context.accounts.refresh(input.refresh_token))
 
-        return await payload_or_user_errors(AuthPayload, run())
+        return await mutate(info, AuthPayload, perform, allow=anyone)
 
     @strawberry.mutation(description="Sign out: revoke the refresh token and its whole family.")
     async def logout(self, info: UsersInfo, input: RefreshTokenInput) -> LogoutPayload:
-        async def run() -> LogoutPayload:
+        async def perform(_: Identity) -> LogoutPayload:
             await info.context.accounts.logout(input.refresh_token)
             return LogoutPayload(ok=True)
 
-        return await payload_or_user_errors(LogoutPayload, run())
+        return await mutate(info, LogoutPayload, perform, allow=anyone)
+
+    @strawberry.mutation(description="Sign out every session of your account, this one included, at once.")
+    async def sign_out_everywhere(self, info: UsersInfo) -> OkPayload:
+        async def perform(user_id: uuid.UUID) -> OkPayload:
+            await info.context.accounts.sign_out_everywhere(user_id)
+            return OkPayload(ok=True)
+
+        return await mutate(info, OkPayload, perform, allow=signed_in)
+
+    @strawberry.mutation(
+        description="Change your password (the current one is required). Every other session is signed out; "
+        "the new tokens returned keep this one signed in."
+    )
+    async def change_password(self, info: UsersInfo, input: ChangePasswordInput) -> AuthPayload:
+        async def perform(user_id: uuid.UUID) -> AuthPayload:
+            session = await info.context.accounts.change_password(
+                user_id, input.current_password, input.new_password, info.context.client_address
+            )
+            return AuthPayload.of(session)
+
+        return await mutate(info, AuthPayload, perform, allow=signed_in)
+
+    @strawberry.mutation(
+        description="Mail a one-time password reset link (valid 30 minutes) to this address if it has an "
+        "account. The answer is the same whether or not it has one."
+    )
+    async def request_password_reset(self, info: UsersInfo, input: RequestPasswordResetInput) -> OkPayload:
+        async def perform(_: Identity) -> OkPayload:
+            await info.context.accounts.request_password_reset(input.email)
+            return OkPayload(ok=True)
+
+        return await mutate(info, OkPayload, perform, allow=anyone)
+
+    @strawberry.mutation(description="Choose a new password with a reset link's token; every session is signed out.")
+    async def reset_password(self, info: UsersInfo, input: ResetPasswordInput) -> OkPayload:
+        async def perform(_: Identity) -> OkPayload:
+            await info.context.accounts.reset_password(input.token, input.new_password)
+            return OkPayload(ok=True)
+
+        return await mutate(info, OkPayload, perform, allow=anyone)
 
     @strawberry.mutation
     async def update_profile(self, info: UsersInfo, input: UpdateProfileInput) -> UserPayload:
-        user_id = info.context.identity.require_user()
-
-        async def run() -> UserPayload:
+        async def perform(user_id: uuid.UUID) -> UserPayload:
             sent = sent_fields(input, ("name", "email"))
             for key, value in sent.items():
                 if value is None:
-                    raise UserInputError(Code.REQUIRED, f"{key} cannot be null.", ["input", key])
+                    raise DomainError(Code.REQUIRED, f"{key} cannot be null.", ["input", key])
             row = await info.context.accounts.update_profile(user_id, name=sent.get("name"), email=sent.get("email"))
             return UserPayload(user=User.from_row(row))
 
-        return await payload_or_user_errors(UserPayload, run())
+        return await mutate(info, UserPayload, perform, allow=signed_in)
 
     @strawberry.mutation
     async def add_address(self, info: UsersInfo, input: AddAddressInput) -> AddressPayload:
-        user_id = info.context.identity.require_user()
-
-        async def run() -> AddressPayload:
+        async def perform(user_id: uuid.UUID) -> AddressPayload:
             row = await info.context.accounts.add_address(user_id, sent_fields(input, ADDRESS_FIELDS), input.is_default)
             return AddressPayload(address=Address.from_row(row), user=await load_user(info, user_id))
 
-        return await payload_or_user_errors(AddressPayload, run())
+        return await mutate(info, AddressPayload, perform, allow=signed_in)
 
     @strawberry.mutation
     async def update_address(self, info: UsersInfo, input: UpdateAddressInput) -> AddressPayload:
-        user_id = info.context.identity.require_user()
-
-        async def run() -> AddressPayload:
+        async def perform(user_id: uuid.UUID) -> AddressPayload:
             row = await info.context.accounts.update_address(
                 user_id, parse_uuid(input.id), sent_fields(input, ADDRESS_FIELDS), input.is_default
             )
             return AddressPayload(address=Address.from_row(row), user=await load_user(info, user_id))
 
-        return await payload_or_user_errors(AddressPayload, run())
+        return await mutate(info, AddressPayload, perform, allow=signed_in)
 
     @strawberry.mutation
     async def delete_address(self, info: UsersInfo, input: DeleteAddressInput) -> AddressPayload:
-        user_id = info.context.identity.require_user()
-
-        async def run() -> AddressPayload:
+        async def perform(user_id: uuid.UUID) -> AddressPayload:
             await info.context.accounts.delete_address(user_id, parse_uuid(input.id))
             return AddressPayload(user=await load_user(info, user_id))
 
-        return await payload_or_user_errors(AddressPayload, run())
+        return await mutate(info, AddressPayload, perform, allow=signed_in)
 
-    @strawberry.mutation(description="Make a user an administrator or a customer (administrators only).")
+    @strawberry.mutation(
+        description="Make a user an administrator or a customer (administrators only). "
+        "The user's current tokens end at once: they sign in again with the new role."
+    )
     async def set_user_role(self, info: UsersInfo, input: SetUserRoleInput) -> UserPayload:
-        info.context.identity.require_admin()
-
-        async def run() -> UserPayload:
+        async def perform(_: uuid.UUID) -> UserPayload:
             user_id = parse_uuid(input.user_id)
             if user_id is None:
-                raise UserInputError(Code.NOT_FOUND, "No such user.", ["input", "userId"])
+                raise DomainError(Code.NOT_FOUND, "No such user.", ["input", "userId"])
             row = await info.context.accounts.set_role(user_id, input.role.value)
             return UserPayload(user=User.from_row(row))
 
-        return await payload_or_user_errors(UserPayload, run())
+        return await mutate(info, UserPayload, perform, allow=admin)
+
+    @strawberry.mutation(
+        description="Delete an account with its addresses and sessions (administrators only); "
+        "its tokens are refused at once. Its orders stay on record."
+    )
+    async def delete_user(self, info: UsersInfo, input: DeleteUserInput) -> OkPayload:
+        async def perform(actor: uuid.UUID) -> OkPayload:
+            user_id = parse_uuid(input.user_id)
+            if user_id is None:
+                raise DomainError(Code.NOT_FOUND, "No such user.", ["input", "userId"])
+            await info.context.accounts.delete_user(actor, user_id)
+            return OkPayload(ok=True)
+
+        return await mutate(info, OkPayload, perform, allow=admin)
 
 
 schema = federated_schema(

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,16 +19,25 @@ from sqlalchemy import Row, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from subgraphs.kit import revocation
 from subgraphs.kit.address import clean_address
-from subgraphs.kit.app import Runtime
-from subgraphs.kit.errors import UserErrorCode as Code
-from subgraphs.kit.errors import UserInputError
+from subgraphs.kit.context import Runtime
+from subgraphs.kit.domain import DomainError
+from subgraphs.kit.domain import ErrorCode as Code
 
 from .keys import KeyStore
-from .models import addresses, refresh_tokens, users
+from .mail import queue_mail
+from .models import addresses, password_resets, refresh_tokens, users
+from .throttle import SignInThrottle, digest
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MAX_EMAIL = 254  # RFC 5321's limit on a path
+MAX_PASSWORD = 128
+MAX_TOKEN = 200  # refresh and reset tokens we issue are far shorter
 MAX_ADDRESSES = 20
+# Reset mails one account may be sent per window (more requests answer the same, silently).
+RESET_MAILS_PER_WINDOW = 3
+RESET_MAIL_WINDOW_SECONDS = 3600
 _hasher = PasswordHasher()  # argon2id, RFC 9106 low-memory profile
 # Verified against for unknown emails, so a miss costs as long as a wrong password.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
@@ -42,31 +52,36 @@ class Session:
 
 
 def normalize_email(raw: str, field: str = "email") -> str:
+    """A trimmed, checked email; refused (before anything is stored or keyed on it) if it cannot be one."""
+    if len(raw) > MAX_EMAIL + 64:  # room for stray whitespace; no email is longer
+        raise DomainError(Code.INVALID, f"An email address is at most {MAX_EMAIL} characters.", ["input", field])
     email = raw.strip()
     if not email:
-        raise UserInputError(Code.REQUIRED, "Email is required.", ["input", field])
-    if len(email) > 254 or not EMAIL_RE.match(email):
-        raise UserInputError(Code.INVALID, "Enter a valid email address.", ["input", field])
+        raise DomainError(Code.REQUIRED, "Email is required.", ["input", field])
+    if len(email) > MAX_EMAIL:
+        raise DomainError(Code.INVALID, f"An email address is at most {MAX_EMAIL} characters.", ["input", field])
+    if not EMAIL_RE.match(email):
+        raise DomainError(Code.INVALID, "Enter a valid email address.", ["input", field])
     return email
 
 
 def clean_name(raw: str, field: str = "name") -> str:
     name = raw.strip()
     if not name:
-        raise UserInputError(Code.REQUIRED, "Name is required.", ["input", field])
+        raise DomainError(Code.REQUIRED, "Name is required.", ["input", field])
     if len(name) > 200:
-        raise UserInputError(Code.TOO_LONG, "Name is at most 200 characters.", ["input", field])
+        raise DomainError(Code.TOO_LONG, "Name is at most 200 characters.", ["input", field])
     return name
 
 
-def check_password(password: str, email: str) -> None:
-    field = ["input", "password"]
+def check_password(password: str, email: str, field: list[str] | None = None) -> None:
+    field = field or ["input", "password"]
     if len(password) < 8:
-        raise UserInputError(Code.WEAK_PASSWORD, "Use at least 8 characters.", field)
-    if len(password) > 128:
-        raise UserInputError(Code.TOO_LONG, "Use at most 128 characters.", field)
+        raise DomainError(Code.WEAK_PASSWORD, "Use at least 8 characters.", field)
+    if len(password) > MAX_PASSWORD:
+        raise DomainError(Code.TOO_LONG, "Use at most 128 characters.", field)
     if password.lower() == email.lower() or len(set(password)) < 4:
-        raise UserInputError(Code.WEAK_PASSWORD, "This password is too easy to guess.", field)
+        raise DomainError(Code.WEAK_PASSWORD, "This password is too easy to guess.", field)
 
 
 async def hash_password(password: str) -> str:
@@ -75,9 +90,13 @@ async def hash_password(password: str) -> str:
 
 
 async def _verify_password(stored_hash: str, password: str) -> bool:
+    # No stored password is longer than MAX_PASSWORD: a longer guess is cut to one character
+    # more (still wrong, still hashed for the same time), so its size costs nothing.
+    attempt = password[: MAX_PASSWORD + 1]
+
     def verify() -> bool:
         try:
-            return _hasher.verify(stored_hash, password)
+            return _hasher.verify(stored_hash, attempt)
         except (VerificationError, InvalidHashError):
             return False
 
@@ -112,35 +131,27 @@ class Accounts:
                 return await self._start_session(conn, user)
         except IntegrityError as exc:
             if "users_email_key" in str(exc.orig):
-                raise UserInputError(
+                raise DomainError(
                     Code.EMAIL_TAKEN, "An account with this email already exists.", ["input", "email"]
                 ) from exc
             raise
 
     async def login(self, email: str, password: str, client: str) -> Session:
-        email = email.strip()
-        # Two budgets of failed attempts: per account and client address (a guesser locks
-        # only itself out, not the owner signing in from elsewhere), and per account over
-        # all addresses, ten times larger (guessing spread over many addresses).
-        limit = self.settings.login_max_failures
-        budgets = [
-            (self.runtime.redis_key("login-failures", email.lower(), client), limit),
-            (self.runtime.redis_key("login-failures", email.lower()), limit * 10),
-        ]
-        attempts = await self._count_attempt([key for key, _ in budgets])
-        for (key, budget), count in zip(budgets, attempts, strict=True):
-            if count > budget:
-                ttl = max(int(await self.runtime.redis.ttl(key)), 1)
-                raise UserInputError(
-                    Code.ACCOUNT_LOCKED,
-                    f"Too many failed sign-ins. Try again in {(ttl + 59) // 60} minute(s).",
-                )
+        email = normalize_email(email)
+        throttle = SignInThrottle(self.runtime)
+        refusal = await throttle.admit(email, client)
+        if refusal is not None:
+            raise DomainError(
+                Code.ACCOUNT_LOCKED,
+                f"Too many failed sign-ins. Try again in {(refusal.seconds + 59) // 60} minute(s)"
+                + (" or reset your password." if refusal.whole_account else "."),
+            )
         async with self.db.read() as conn:
             user = (await conn.execute(select(users).where(func.lower(users.c.email) == email.lower()))).one_or_none()
         ok = await _verify_password(user.password_hash if user else _DUMMY_HASH, password)
         if user is None or not ok:
-            raise UserInputError(Code.INVALID_CREDENTIALS, "Wrong email or password.")
-        await self.runtime.redis.delete(*(key for key, _ in budgets))
+            raise DomainError(Code.INVALID_CREDENTIALS, "Wrong email or password.")
+        await throttle.succeeded(email, client)
         async with self.db.transaction() as conn:
             if _hasher.check_needs_rehash(user.password_hash):
                 await conn.execute(
@@ -148,19 +159,136 @@ class Accounts:
                 )
             return await self._start_session(conn, user)
 
-    async def _count_attempt(self, keys: list[str]) -> list[int]:
-        """Count an attempt against each key, before the (slow) password check, atomically:
-        concurrent guesses cannot all slip past a limit, and no counter is left without
-        its expiry (which would lock an account for good)."""
+    # --- passwords ------------------------------------------------------------
+
+    async def change_password(self, user_id: uuid.UUID, current: str, new: str, client: str) -> Session:
+        """Signed in, knowing the current password: every other session ends, this one goes on."""
+        async with self.db.read() as conn:
+            user = (await conn.execute(select(users).where(users.c.id == user_id))).one_or_none()
+        if user is None:
+            raise DomainError(Code.NOT_FOUND, "No such user.")
+        # A stolen access token must not become a way to guess the password: same throttle as sign-in.
+        throttle = SignInThrottle(self.runtime)
+        refusal = await throttle.admit(user.email, client)
+        if refusal is not None:
+            raise DomainError(
+                Code.ACCOUNT_LOCKED,
+                f"Too many wrong passwords. Try again in {(refusal.seconds + 59) // 60} minute(s).",
+                ["input", "currentPassword"],
+            )
+        if not await _verify_password(user.password_hash, current):
+            raise DomainError(Code.INVALID_CREDENTIALS, "The current password is wrong.", ["input", "currentPassword"])
+        await throttle.succeeded(user.email, client)
+        check_password(new, user.email, ["input", "newPassword"])
+        if new == current:
+            raise DomainError(Code.INVALID, "Choose a password other than the current one.", ["input", "newPassword"])
+        password_hash = await hash_password(new)
+        async with self.db.transaction() as conn:
+            await self._end_sessions(conn, user_id, password_hash=password_hash)
+            return await self._start_session(conn, user)
+
+    async def request_password_reset(self, email: str) -> None:
+        """Mail a one-time reset link if the account exists; the caller learns nothing either way."""
+        email = normalize_email(email)
+        # A few mails per account per hour: more requests answer the same and send nothing.
+        counter = self.runtime.redis_key("reset-mails", digest(email.lower()))
         async with self.runtime.redis.pipeline(transaction=True) as pipe:
-            for key in keys:
-                pipe.set(key, 0, ex=self.settings.login_lockout_seconds, nx=True)
-                pipe.incr(key)
-            results = await pipe.execute()
-        return [int(n) for n in results[1::2]]
+            pipe.set(counter, 0, ex=RESET_MAIL_WINDOW_SECONDS, nx=True)
+            pipe.incr(counter)
+            _, sent = await pipe.execute()
+        async with self.db.transaction() as conn:
+            user = (await conn.execute(select(users).where(func.lower(users.c.email) == email.lower()))).one_or_none()
+            if user is None or int(sent) > RESET_MAILS_PER_WINDOW:
+                return
+            token = secrets.token_urlsafe(32)
+            ttl = self.settings.password_reset_ttl_seconds
+            await conn.execute(
+                insert(password_resets).values(
+                    user_id=user.id,
+                    token_hash=_hash_secret(token),
+                    expires_at=datetime.now(UTC) + timedelta(seconds=ttl),
+                )
+            )
+            link = f"{self.settings.public_url}/reset-password?token={token}"
+            await queue_mail(
+                conn,
+                user.email,
+                "Reset your Shopgraph password",
+                f"Hello {user.name},\n\nTo choose a new password, open this link within {ttl // 60} minutes:\n"
+                f"{link}\n\nThe link works once. If you did not ask for it, ignore this mail: "
+                "your password stays as it is.",
+            )
+
+    async def reset_password(self, token: str, new: str) -> None:
+        """Spend a reset token (once, before it expires): a new password, and every session ends."""
+        if len(token) > MAX_TOKEN:
+            raise _invalid_reset()
+        async with self.db.transaction() as conn:
+            reset = (
+                await conn.execute(
+                    select(password_resets)
+                    .where(
+                        password_resets.c.token_hash == _hash_secret(token),
+                        password_resets.c.used_at.is_(None),
+                        password_resets.c.expires_at > func.now(),
+                    )
+                    .with_for_update()
+                )
+            ).one_or_none()
+            if reset is None:
+                raise _invalid_reset()
+            user = (await conn.execute(select(users).where(users.c.id == reset.user_id))).one()
+            check_password(new, user.email, ["input", "newPassword"])
+            # Spends this token and every other one outstanding for the account.
+            await conn.execute(
+                update(password_resets)
+                .where(password_resets.c.user_id == user.id, password_resets.c.used_at.is_(None))
+                .values(used_at=func.now())
+            )
+            await self._end_sessions(conn, user.id, password_hash=await hash_password(new))
+
+    # --- sessions ---------------------------------------------------------------
+
+    async def sign_out_everywhere(self, user_id: uuid.UUID) -> None:
+        async with self.db.transaction() as conn:
+            await self._end_sessions(conn, user_id)
+
+    async def _end_sessions(
+        self, conn: AsyncConnection, user_id: uuid.UUID, *, keep_refresh_tokens: bool = False, **changes: Any
+    ) -> None:
+        """Every access token issued until now refused at once, and every refresh token revoked
+        (unless ``keep_refresh_tokens``: a role change lets clients refresh into the new role).
+
+        Redis learns the new time before the transaction commits: if the commit
+        fails, the account's tokens were refused early (they sign in again), never
+        accepted late.
+        """
+        valid_after = time.time()  # the clock access tokens' issue times come from
+        await conn.execute(
+            update(users)
+            .where(users.c.id == user_id)
+            .values(sessions_valid_after=datetime.fromtimestamp(valid_after, UTC), updated_at=func.now(), **changes)
+        )
+        if not keep_refresh_tokens:
+            await conn.execute(
+                update(refresh_tokens)
+                .where(refresh_tokens.c.user_id == user_id, refresh_tokens.c.revoked_at.is_(None))
+                .values(revoked_at=func.now())
+            )
+        await revocation.publish(self.runtime.redis, self.settings, user_id, valid_after)
+
+    async def account_state(self, user_id: uuid.UUID) -> float | None:
+        """When the account's sessions start to count (``None``: no such account): kit.revocation's lookup."""
+        async with self.db.read() as conn:
+            valid_after = (
+                await conn.execute(select(users.c.sessions_valid_after).where(users.c.id == user_id))
+            ).scalar_one_or_none()
+        return None if valid_after is None else float(valid_after.timestamp())
 
     async def refresh(self, token: str) -> Session:
         """Spend a refresh token for a new pair; a token spent twice revokes its family."""
+        if len(token) > MAX_TOKEN:
+            raise _invalid_refresh()
         token_id, secret = _split_refresh_token(token)
         async with self.db.transaction() as conn:
             row = (
@@ -177,13 +305,15 @@ class Accounts:
                 return await self._start_session(conn, user, family_id=row.family_id)
             await self._revoke_family(conn, row.family_id)
         # A spent token came back: raised after the commit, so the family stays revoked.
-        raise UserInputError(
+        raise DomainError(
             Code.TOKEN_REUSED,
             "This refresh token was already used; every session from it has been signed out.",
             ["input", "refreshToken"],
         )
 
     async def logout(self, token: str) -> None:
+        if len(token) > MAX_TOKEN:
+            raise _invalid_refresh()
         token_id, secret = _split_refresh_token(token)
         async with self.db.transaction() as conn:
             row = (await conn.execute(select(refresh_tokens).where(refresh_tokens.c.id == token_id))).one_or_none()
@@ -208,6 +338,15 @@ class Accounts:
             )
         ).scalar_one()
         ttl = self.settings.access_token_ttl_seconds
+        # Every subgraph checks this token against the account's state: have it in Redis for as
+        # long as the token lives. Read under a share lock: a revocation running now commits
+        # first, and what is published here is its time, never the one before it.
+        valid_after = (
+            await conn.execute(
+                select(users.c.sessions_valid_after).where(users.c.id == user.id).with_for_update(read=True)
+            )
+        ).scalar_one()
+        await revocation.publish(self.runtime.redis, self.settings, user.id, valid_after.timestamp())
         return Session(
             user=user,
             access_token=self.keys.issue_access_token(user.id, user.role, ttl),
@@ -236,20 +375,36 @@ class Accounts:
                 row: Row[Any] = (await conn.execute(statement)).one()
                 return row
         except IntegrityError as exc:
-            raise UserInputError(
+            raise DomainError(
                 Code.EMAIL_TAKEN, "An account with this email already exists.", ["input", "email"]
             ) from exc
 
     async def set_role(self, user_id: uuid.UUID, role: str) -> Row[Any]:
+        """A new role takes effect at once: the user's access tokens (carrying the old one) are
+        refused; a refresh gives tokens with the new one."""
         async with self.db.transaction() as conn:
             row: Row[Any] | None = (
-                await conn.execute(
-                    update(users).where(users.c.id == user_id).values(role=role, updated_at=func.now()).returning(users)
-                )
+                await conn.execute(select(users).where(users.c.id == user_id).with_for_update())
             ).one_or_none()
-        if row is None:
-            raise UserInputError(Code.NOT_FOUND, "No such user.", ["input", "userId"])
-        return row
+            if row is None:
+                raise DomainError(Code.NOT_FOUND, "No such user.", ["input", "userId"])
+            if row.role == role:
+                return row
+            await self._end_sessions(conn, user_id, keep_refresh_tokens=True, role=role)
+            updated: Row[Any] = (await conn.execute(select(users).where(users.c.id == user_id))).one()
+            return updated
+
+    async def delete_user(self, actor: uuid.UUID, user_id: uuid.UUID) -> None:
+        """Delete an account (its addresses and sessions with it); its tokens are refused at once."""
+        if user_id == actor:
+            raise DomainError(Code.INVALID, "You cannot delete your own account here.", ["input", "userId"])
+        async with self.db.transaction() as conn:
+            deleted = (
+                await conn.execute(delete(users).where(users.c.id == user_id).returning(users.c.id))
+            ).one_or_none()
+            if deleted is None:
+                raise DomainError(Code.NOT_FOUND, "No such user.", ["input", "userId"])
+            await revocation.publish(self.runtime.redis, self.settings, user_id, None)
 
     # --- addresses ----------------------------------------------------------
 
@@ -262,7 +417,7 @@ class Accounts:
                 await conn.execute(select(func.count()).select_from(addresses).where(addresses.c.user_id == user_id))
             ).scalar_one()
             if count >= MAX_ADDRESSES:
-                raise UserInputError(Code.INVALID, f"At most {MAX_ADDRESSES} addresses per account.")
+                raise DomainError(Code.INVALID, f"At most {MAX_ADDRESSES} addresses per account.")
             if make_default or count == 0:
                 await _clear_default(conn, user_id)
             statement = (
@@ -290,7 +445,7 @@ class Accounts:
             row: Row[Any] | None = (await conn.execute(statement)).one_or_none()
             if row is None:
                 # Another user's address is reported exactly like a missing one.
-                raise UserInputError(Code.NOT_FOUND, "No such address.", ["input", "id"])
+                raise DomainError(Code.NOT_FOUND, "No such address.", ["input", "id"])
             return row
 
     async def delete_address(self, user_id: uuid.UUID, address_id: uuid.UUID | None) -> None:
@@ -303,7 +458,7 @@ class Accounts:
                 )
             ).one_or_none()
             if deleted is None:
-                raise UserInputError(Code.NOT_FOUND, "No such address.", ["input", "id"])
+                raise DomainError(Code.NOT_FOUND, "No such address.", ["input", "id"])
             if deleted.is_default:
                 # Promote the oldest remaining address so a default always exists.
                 oldest = (
@@ -330,5 +485,11 @@ def _split_refresh_token(token: str) -> tuple[uuid.UUID, str]:
         raise _invalid_refresh() from exc
 
 
-def _invalid_refresh() -> UserInputError:
-    return UserInputError(Code.INVALID_TOKEN, "This refresh token is not valid.", ["input", "refreshToken"])
+def _invalid_reset() -> DomainError:
+    return DomainError(
+        Code.INVALID_TOKEN, "This reset link is not valid (used, expired or mistyped).", ["input", "token"]
+    )
+
+
+def _invalid_refresh() -> DomainError:
+    return DomainError(Code.INVALID_TOKEN, "This refresh token is not valid.", ["input", "refreshToken"])

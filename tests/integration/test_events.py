@@ -28,7 +28,9 @@ from deploy.stack import PROJECT_ROOT, Stack, ThreadedStack
 from subgraphs.kit.auth import mint_internal_token
 from subgraphs.kit.db import Database
 from subgraphs.kit.outbox import record_event
+from subgraphs.kit.websocket import REVOCATION_CHECK_SECONDS
 from subgraphs.orders.models import outbox
+from tests.integration.helpers import admin_token, data, login, register
 from tests.support.graphql import gql
 from tests.support.subscriptions import Feed, subscription
 
@@ -309,6 +311,26 @@ async def test_the_connection_closes_when_the_token_expires(stack: ThreadedStack
         assert _ids(await feed.wait(1)) == [event]
         error = await feed.wait_end(15)
     assert error is not None and ("4401" in repr(error) or "expired" in repr(error.__cause__)), repr(error)
+
+
+async def test_the_connection_closes_when_the_admin_is_demoted(
+    stack: ThreadedStack, orders_db: Database, demo_accounts: dict[str, tuple[str, str]]
+) -> None:
+    """An open orderEvents stream of an admin ends within seconds of the demotion, not at the token's expiry."""
+    admin = await admin_token(stack, demo_accounts)
+    account = await register(stack)
+    set_role = "mutation($i: SetUserRoleInput!) { setUserRole(input: $i) { userErrors { code } } }"
+    promote = {"i": {"userId": account.id, "role": "ADMIN"}}
+    assert data(await gql(stack.url("users"), set_role, promote, admin))["setUserRole"]["userErrors"] == []
+    promoted = await login(stack, account.email, account.password)
+    after = await _newest_event(orders_db)
+    async with subscription(stack.url("orders"), ORDER_EVENTS, {"after": str(after)}, promoted.access_token) as feed:
+        event = await _emit(orders_db)
+        assert _ids(await feed.wait(1)) == [event]
+        demote = {"i": {"userId": account.id, "role": "CUSTOMER"}}
+        assert data(await gql(stack.url("users"), set_role, demote, admin))["setUserRole"]["userErrors"] == []
+        error = await feed.wait_end(REVOCATION_CHECK_SECONDS * 3)
+    assert error is not None and ("4401" in repr(error) or "revoked" in repr(error.__cause__)), repr(error)
 
 
 # --- faults: relay killed, Redis restarted -------------------------------------------------------

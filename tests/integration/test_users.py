@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from deploy.stack import ThreadedStack
-from subgraphs.kit.app import CLIENT_ADDRESS_HEADER
 from subgraphs.kit.auth import ACCESS_AUDIENCE, ACCESS_ISSUER, JwksClient, TokenVerifier, mint_internal_token
+from subgraphs.kit.context import CLIENT_ADDRESS_HEADER
 from tests.integration.helpers import (
     LOGIN,
     LOGOUT,
@@ -75,7 +75,7 @@ async def test_register_creates_a_signed_in_customer(stack: ThreadedStack, clien
     assert payload["expiresIn"] == stack.settings.access_token_ttl_seconds
     claims = jwt.decode(payload["accessToken"], options={"verify_signature": False})
     assert claims["sub"] == payload["user"]["id"] and claims["role"] == "CUSTOMER"
-    assert claims["exp"] - claims["iat"] == stack.settings.access_token_ttl_seconds
+    assert claims["exp"] - int(claims["iat"]) == stack.settings.access_token_ttl_seconds
     assert jwt.get_unverified_header(payload["accessToken"])["alg"] == "ES256"
     assert await me(stack, payload["accessToken"], client) == payload["user"]
 
@@ -906,6 +906,9 @@ async def test_admin_reads_any_user_and_changes_roles(
         )
     )["setUserRole"]
     assert demoted["user"]["role"] == "CUSTOMER"
+    # The demotion holds at once: the token that still says ADMIN is refused...
+    stale = await gql(stack.url("users"), USER_BY_ID, {"id": other.id}, new_admin.access_token, client=client)
+    assert error_codes(stale) == ["UNAUTHENTICATED"]
     refreshed = await refresh(stack, new_admin.refresh_token, client)
     assert jwt.decode(refreshed["accessToken"], options={"verify_signature": False})["role"] == "CUSTOMER"
     denied = await gql(stack.url("users"), USER_BY_ID, {"id": other.id}, refreshed["accessToken"], client=client)

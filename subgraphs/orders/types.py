@@ -1,0 +1,198 @@
+"""The orders subgraph's types: its context, Order and its parts, the entities it extends.
+
+The bottom layer: ``schema.py`` (queries, mutations) and ``subscriptions.py``
+(events) both build on these, and neither imports the other's module.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cached_property
+from typing import Any
+
+import strawberry
+from sqlalchemy import Row
+from strawberry.federation.schema_directives import Key
+from strawberry.federation.types import FieldSet
+from strawberry.types import Info
+
+from subgraphs.kit.address import ADDRESS_FIELDS
+from subgraphs.kit.context import RequestContext
+from subgraphs.kit.errors import bad_input
+from subgraphs.kit.loaders import parse_uuid
+from subgraphs.kit.money import Money
+from subgraphs.kit.pagination import Connection, build_connection, cursor_timestamp, decode_cursor, page_size
+
+from .loaders import Loaders, PageKey
+from .service import Orders, Status, order_number
+
+
+@dataclass
+class OrdersContext(RequestContext):
+    @cached_property
+    def loaders(self) -> Loaders:
+        return Loaders(self.runtime.db)
+
+    @cached_property
+    def orders(self) -> Orders:
+        return Orders(self.runtime.db, self.runtime.client("catalog"), self.runtime.client("cart"))
+
+
+OrdersInfo = Info[OrdersContext, None]
+
+OrderStatus = strawberry.enum(
+    Status, name="OrderStatus", description="PENDING → PAID → SHIPPED → DELIVERED; CANCELLED before shipping."
+)
+
+
+@strawberry.federation.type(keys=[Key(fields=FieldSet("id"), resolvable=False)])
+class Product:
+    id: strawberry.ID
+
+
+@strawberry.type(description="Where an order ships: a copy taken at checkout.")
+class ShippingAddress:
+    name: str
+    line1: str
+    line2: str | None
+    city: str
+    region: str | None
+    postal_code: str
+    country: str
+    phone: str | None
+
+
+@strawberry.type(description="A line of an order, priced when the order was placed.")
+class OrderItem:
+    id: strawberry.ID
+    sku: str
+    name: str
+    quantity: int
+    unit_price: Money
+    line_total: Money
+    product_id: strawberry.Private[uuid.UUID]
+
+    # Nullable on purpose: a product the catalog cannot resolve (or a catalog
+    # outage) nulls this field only, not the whole order history / cart.
+    @strawberry.field(description="Null only if the catalog cannot resolve it; the item keeps its own sku and name.")
+    def product(self) -> Product | None:
+        return Product(id=strawberry.ID(str(self.product_id)))
+
+    @classmethod
+    def from_row(cls, row: Row[Any], currency: str) -> OrderItem:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            sku=row.sku,
+            name=row.name,
+            quantity=row.quantity,
+            unit_price=Money.of(row.unit_price_minor, currency),
+            line_total=Money.of(row.unit_price_minor * row.quantity, currency),
+            product_id=row.product_id,
+        )
+
+
+@strawberry.federation.type(keys=["id"])
+class User:
+    id: strawberry.ID
+
+    @strawberry.field(description="The user's orders, newest first; null unless you are this user or an administrator.")
+    async def orders(
+        self, info: OrdersInfo, first: int | None = None, after: str | None = None, status: Status | None = None
+    ) -> Connection[Order] | None:
+        user_id = parse_uuid(self.id)
+        if user_id is None or not info.context.identity.can_see_user(user_id):
+            return None
+        return await user_orders(info, user_id, first, after, status)
+
+    @classmethod
+    def resolve_reference(cls, id: strawberry.ID) -> User:
+        return cls(id=id)
+
+
+@strawberry.federation.type(keys=["id"])
+class Order:
+    id: strawberry.ID
+    number: str = strawberry.field(description='Human-readable, e.g. "SG-100042".')
+    status: Status
+    subtotal: Money
+    total: Money
+    shipping_address: ShippingAddress
+    created_at: datetime
+    updated_at: datetime
+    pk: strawberry.Private[uuid.UUID]
+    user_id: strawberry.Private[uuid.UUID]
+    currency: strawberry.Private[str]
+
+    @strawberry.field
+    def user(self) -> User:
+        return User(id=strawberry.ID(str(self.user_id)))
+
+    @strawberry.field
+    async def items(self, info: OrdersInfo) -> list[OrderItem]:
+        return [OrderItem.from_row(r, self.currency) for r in await info.context.loaders.items.load(self.pk)]
+
+    @strawberry.field
+    async def item_count(self, info: OrdersInfo) -> int:
+        return sum(r.quantity for r in await info.context.loaders.items.load(self.pk))
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> Order:
+        address = row.shipping_address
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            number=order_number(row.number),
+            status=Status(row.status),
+            subtotal=Money.of(row.subtotal_minor, row.currency),
+            total=Money.of(row.total_minor, row.currency),
+            shipping_address=ShippingAddress(**{k: address.get(k) for k in ADDRESS_FIELDS}),
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            pk=row.id,
+            user_id=row.user_id,
+            currency=row.currency,
+        )
+
+    @classmethod
+    async def resolve_reference(cls, info: OrdersInfo, id: strawberry.ID) -> Order | None:
+        return await visible_order(info, parse_uuid(id))
+
+
+async def visible_order(info: OrdersInfo, order_id: uuid.UUID | None) -> Order | None:
+    """An order, if the caller may see it: its owner, an admin, or another subgraph."""
+    row = await info.context.loaders.order.load(order_id) if order_id else None
+    if row is None or not info.context.identity.can_see_user(row.user_id):
+        return None
+    return Order.from_row(row)
+
+
+def after_bound(after: str | None) -> tuple[datetime, uuid.UUID] | None:
+    if after is None:
+        return None
+    created, order_id = decode_cursor(after, 2)
+    try:
+        return cursor_timestamp(created), uuid.UUID(str(order_id))
+    except ValueError as exc:
+        raise bad_input("Invalid cursor.") from exc
+
+
+def cursor_key(row: Row[Any]) -> list[str]:
+    return [row.created_at.isoformat(), str(row.id)]
+
+
+async def user_orders(
+    info: OrdersInfo, user_id: uuid.UUID, first: int | None, after: str | None, status: Status | None
+) -> Connection[Order]:
+    size = page_size(first)
+    state = status.value if status else None
+    key = PageKey(user_id, size + 1, after_bound(after), state)
+    rows = await info.context.loaders.page.load(key)
+    return build_connection(
+        rows,
+        size,
+        after=after,
+        key_of=cursor_key,
+        node_of=Order.from_row,
+        count=lambda: info.context.loaders.count.load((user_id, state)),
+    )
