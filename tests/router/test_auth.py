@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from router.auth import AuthError, Identity, InternalTokens, JWKSVerifier
-from router.config import Settings
+from router.config import ConfigError, Settings
 from router.http import create_app
 from tests.router.fixtures.shop import SERVICE_SECRET
 from tests.router.router_harness import ThreadServer, compose
@@ -68,7 +68,7 @@ def auth_router(keys: Keys, subgraphs: ThreadServer) -> Iterator[str]:
         return JSONResponse(keys.jwks())
 
     with ThreadServer(Starlette(routes=[Route("/jwks", jwks)])) as js:
-        settings = Settings(jwks_url=js.url + "/jwks", service_secret=SERVICE_SECRET, jwks_min_refetch=0.5)
+        settings = Settings(jwks_urls=(js.url + "/jwks",), service_secret=SERVICE_SECRET, jwks_min_refetch=0.5)
         with ThreadServer(create_app(compose("shop", subgraphs.url), settings)) as r:
             yield r.url + "/graphql"
 
@@ -153,12 +153,21 @@ async def test_unknown_kid_refetches_jwks(client: httpx.AsyncClient, auth_router
     assert keys.fetches == before + 1
 
 
-async def test_no_secret_forwards_nothing(client: httpx.AsyncClient, subgraphs: ThreadServer) -> None:
-    with ThreadServer(create_app(compose("shop", subgraphs.url), Settings())) as r:
-        resp = await client.post(
-            r.url + "/graphql", json={"query": "{ whoami }"}, headers={"authorization": "Bearer forged"}
-        )
-        assert resp.json() == {"data": {"whoami": "no-token"}}
+def test_a_router_without_a_key_source_refuses_to_start(subgraphs: ThreadServer) -> None:
+    with pytest.raises(ConfigError, match="SHOPGRAPH_JWKS_URL"):
+        create_app(compose("shop", subgraphs.url), Settings())
+
+
+async def test_without_authentication_every_token_is_refused(client: httpx.AsyncClient, subgraphs: ThreadServer) -> None:
+    with ThreadServer(create_app(compose("shop", subgraphs.url), Settings(anonymous_only=True))) as r:
+        for token in ("forged", "eyJhbGciOiJub25lIn0.e30."):
+            resp = await client.post(
+                r.url + "/graphql", json={"query": "{ whoami }"}, headers={"authorization": f"Bearer {token}"}
+            )
+            assert resp.status_code == 401
+            assert resp.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+        resp = await client.post(r.url + "/graphql", json={"query": "{ whoami }"})
+        assert resp.json() == {"data": {"whoami": "no-token"}}  # no service secret: nothing forwarded
 
 
 def _claims(header: str) -> dict[str, Any]:
@@ -184,7 +193,7 @@ async def test_an_unreachable_jwks_fails_fast_instead_of_queueing_every_request(
 
     with ThreadServer(Starlette(routes=[Route("/jwks", down)])) as js:
         async with httpx.AsyncClient() as http:
-            verifier = JWKSVerifier(js.url + "/jwks", http, min_refetch=30)
+            verifier = JWKSVerifier([js.url + "/jwks"], http, min_refetch=30)
             for _ in range(5):
                 with pytest.raises(AuthError, match="JWKS unavailable"):
                     await verifier.verify(keys.token())
