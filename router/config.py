@@ -71,9 +71,9 @@ class Settings:
     request_timeout: float = 60.0  # whole request, every fetch included
     # demand control
     demand_control: bool = True
-    max_cost: int = 20_000
+    max_cost: int = 50_000
     default_list_size: int = 20  # assumed length of a list without @listSize
-    expensive_cost: int = 2_000  # operations from this cost on draw from the expensive budget
+    expensive_cost: int = 5_000  # operations from this cost on draw from the expensive budget
     # rate limits (token buckets in Redis, else in process)
     rate_limits: bool = True
     rate_users: Bucket = Bucket(100.0, 1_000.0)

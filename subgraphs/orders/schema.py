@@ -20,7 +20,14 @@ from subgraphs.kit.errors import UserError, bad_input, payload_or_user_errors
 from subgraphs.kit.inputs import sent_fields
 from subgraphs.kit.loaders import parse_uuid
 from subgraphs.kit.money import Money
-from subgraphs.kit.pagination import Connection, build_connection, cursor_timestamp, decode_cursor, page_size
+from subgraphs.kit.pagination import (
+    CONNECTION_SIZE,
+    Connection,
+    build_connection,
+    cursor_timestamp,
+    decode_cursor,
+    page_size,
+)
 from subgraphs.kit.schema import federated_schema
 
 from .loaders import Loaders, PageKey
@@ -97,7 +104,10 @@ class OrderItem:
 class User:
     id: strawberry.ID
 
-    @strawberry.field(description="The user's orders, newest first; null unless you are this user or an administrator.")
+    @strawberry.field(
+        description="The user's orders, newest first; null unless you are this user or an administrator.",
+        directives=[CONNECTION_SIZE],
+    )
     async def orders(
         self, info: OrdersInfo, first: int | None = None, after: str | None = None, status: Status | None = None
     ) -> Connection[Order] | None:
@@ -221,13 +231,15 @@ async def all_orders(
 
 @strawberry.type
 class Query:
-    @strawberry.field(description="The signed-in shopper's orders, newest first.")
+    @strawberry.field(description="The signed-in shopper's orders, newest first.", directives=[CONNECTION_SIZE])
     async def orders(
         self, info: OrdersInfo, first: int | None = None, after: str | None = None, status: Status | None = None
     ) -> Connection[Order]:
         return await user_orders(info, info.context.identity.require_user(), first, after, status)
 
-    @strawberry.field(description="Every shopper's orders, newest first (administrators only).")
+    @strawberry.field(
+        description="Every shopper's orders, newest first (administrators only).", directives=[CONNECTION_SIZE]
+    )
     async def all_orders(
         self, info: OrdersInfo, first: int | None = None, after: str | None = None, status: Status | None = None
     ) -> Connection[Order]:

@@ -158,7 +158,9 @@ def test_a_router_without_a_key_source_refuses_to_start(subgraphs: ThreadServer)
         create_app(compose("shop", subgraphs.url), Settings())
 
 
-async def test_without_authentication_every_token_is_refused(client: httpx.AsyncClient, subgraphs: ThreadServer) -> None:
+async def test_without_authentication_every_token_is_refused(
+    client: httpx.AsyncClient, subgraphs: ThreadServer
+) -> None:
     with ThreadServer(create_app(compose("shop", subgraphs.url), Settings(anonymous_only=True))) as r:
         for token in ("forged", "eyJhbGciOiJub25lIn0.e30."):
             resp = await client.post(
