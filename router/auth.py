@@ -132,6 +132,8 @@ class JWKSVerifier:
         key = self._keys.get(kid)
         if key is None:
             raise AuthError("token signed with an unknown key")
+        if getattr(key, "algorithm_name", alg) != alg:
+            raise AuthError(f"key {kid!r} is not an {alg} key")
         required = ["exp", "sub"] + (["iss"] if self.issuer else []) + (["aud"] if self.audience else [])
         try:
             claims = jwt.decode(
@@ -144,7 +146,7 @@ class JWKSVerifier:
             )
         except jwt.ExpiredSignatureError as e:
             raise AuthError("access token expired") from e
-        except jwt.PyJWTError as e:
+        except (jwt.PyJWTError, TypeError, ValueError) as e:  # TypeError: a key of another type
             raise AuthError(f"invalid access token: {e}") from e
         if claims.get("typ", "access") != "access":
             raise AuthError("not an access token")

@@ -68,7 +68,7 @@ class Settings:
     max_depth: int = 32
     max_aliases: int = 100
     max_fields: int = 5_000  # fields selected, fragments expanded
-    request_timeout: float = 60.0  # whole request, every fetch included
+    request_timeout: float = 30.0  # whole request, every fetch included
     # demand control
     demand_control: bool = True
     max_cost: int = 50_000
@@ -273,7 +273,7 @@ OPTIONS: tuple[Option, ...] = (
         "safelist",
         "str",
         "SHOPGRAPH_SAFELIST",
-        "off | allow (manifest ids and any query) | safelist (manifest operations only) | require-id",
+        "off; allow (manifest ids and any query); safelist (manifest operations only); require-id",
     ),
     Option(
         "persisted_queries.manifest",

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -200,3 +200,66 @@ async def test_an_unreachable_jwks_fails_fast_instead_of_queueing_every_request(
                 with pytest.raises(AuthError, match="JWKS unavailable"):
                     await verifier.verify(keys.token())
     assert fetches == 1  # one attempt; the next four were refused at once
+
+
+async def test_rs256_and_eddsa_from_several_jwks_with_configured_issuer_and_audience() -> None:
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    ed_key = ed25519.Ed25519PrivateKey.generate()
+
+    def jwk(public: Any, algorithm: Any, kid: str, alg: str) -> dict[str, Any]:
+        return {**json.loads(algorithm.to_jwk(public)), "kid": kid, "alg": alg, "use": "sig"}
+
+    rsa_jwks = {"keys": [jwk(rsa_key.public_key(), jwt.algorithms.RSAAlgorithm, "r1", "RS256")]}
+    ed_jwks = {"keys": [jwk(ed_key.public_key(), jwt.algorithms.OKPAlgorithm, "e1", "EdDSA")]}
+
+    async def serve_rsa(_: Request) -> JSONResponse:
+        return JSONResponse(rsa_jwks)
+
+    async def serve_ed(_: Request) -> JSONResponse:
+        return JSONResponse(ed_jwks)
+
+    def token(key: Any, kid: str, alg: str, **over: Any) -> str:
+        claims = {"iss": "https://idp.example", "aud": "shop-api", "sub": "u7", "exp": int(time.time()) + 300}
+        return jwt.encode({**claims, **over}, key, algorithm=alg, headers={"kid": kid})
+
+    app = Starlette(routes=[Route("/rsa", serve_rsa), Route("/ed", serve_ed)])
+    with ThreadServer(app) as js:
+        async with httpx.AsyncClient() as http:
+            verifier = JWKSVerifier(
+                [js.url + "/rsa", js.url + "/ed"],
+                http,
+                issuer="https://idp.example",
+                audience="shop-api",
+                algorithms=["RS256", "EdDSA"],
+            )
+            assert (await verifier.verify(token(rsa_key, "r1", "RS256"))).uid == "u7"
+            assert (await verifier.verify(token(ed_key, "e1", "EdDSA"))).uid == "u7"
+            for bad in (
+                token(rsa_key, "r1", "RS256", iss="shopgraph-users"),
+                token(ed_key, "e1", "EdDSA", aud="shopgraph"),
+                token(rsa_key, "e1", "RS256"),  # an RSA signature under the Ed25519 key's id
+            ):
+                with pytest.raises(AuthError):
+                    await verifier.verify(bad)
+            es = ec.generate_private_key(ec.SECP256R1())
+            with pytest.raises(AuthError, match="not accepted"):
+                await verifier.verify(jwt.encode({"sub": "x"}, es, algorithm="ES256", headers={"kid": "r1"}))
+
+
+async def test_a_retired_key_stops_verifying_once_the_keys_are_refreshed() -> None:
+    keys = Keys()
+    keys.add("k2")
+
+    async def jwks(_: Request) -> JSONResponse:
+        return JSONResponse(keys.jwks())
+
+    with ThreadServer(Starlette(routes=[Route("/jwks", jwks)])) as js:
+        async with httpx.AsyncClient() as http:
+            verifier = JWKSVerifier([js.url + "/jwks"], http, min_refetch=0.1, refresh=0.3)
+            old = keys.token(kid="k1")
+            assert (await verifier.verify(old)).uid == "u2"
+            del keys.keys["k1"]  # rotated out at the identity provider
+            await asyncio.sleep(0.4)
+            with pytest.raises(AuthError, match="unknown key"):
+                await verifier.verify(old)
+            assert (await verifier.verify(keys.token(kid="k2"))).uid == "u2"
