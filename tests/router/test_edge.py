@@ -19,11 +19,15 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Origin, Subprotocol
 
-from router.config import Settings
+from router.config import HeaderRule, Settings
 from router.http import create_app
 from tests.router.router_harness import Counter, Stack, ThreadServer, compose
 from tests.router.subs_support import run_node
@@ -364,3 +368,22 @@ def test_apollo_clients_persisted_query_link(shop_stack: Stack) -> None:
     assert second["hasQuery"] and second["hash"] == sha  # registered with the query
     assert third == {"method": "GET", "hasQuery": False, "hash": sha}  # the second client: hash alone
     assert len(out["requests"]) == 3
+
+
+async def test_header_propagation_rules(client: httpx.AsyncClient, subgraphs: ThreadServer) -> None:
+    seen: list[dict[str, str]] = []
+
+    async def echo(request: Request) -> JSONResponse:  # a subgraph that records what reached it
+        seen.append(dict(request.headers))
+        return JSONResponse({"data": {"me": {"name": "echo"}}})
+
+    with ThreadServer(Starlette(routes=[Route("/graphql", echo, methods=["POST"])])) as accounts:
+        rules = (HeaderRule("accept-language"), HeaderRule("x-tenant", "x-shop-tenant"))
+        settings = _settings(propagate_headers=rules, subgraph_urls={"ACCOUNTS": accounts.url + "/graphql"})
+        with ThreadServer(create_app(compose("shop", subgraphs.url), settings)) as s:
+            headers = {"accept-language": "fr", "x-tenant": "t1", "x-other": "no", "cookie": "session=1"}
+            r = await client.post(s.url + "/graphql", json={"query": NORMAL}, headers=headers)
+            assert r.json() == {"data": {"me": {"name": "echo"}}}
+    forwarded = seen[-1]
+    assert forwarded["accept-language"] == "fr" and forwarded["x-shop-tenant"] == "t1"
+    assert "x-tenant" not in forwarded and "x-other" not in forwarded and "cookie" not in forwarded
