@@ -74,6 +74,7 @@ class Settings:
     max_cost: int = 50_000
     default_list_size: int = 20  # assumed length of a list without @listSize
     expensive_cost: int = 5_000  # operations from this cost on draw from the expensive budget
+    cost_report: bool = False  # estimated and actual cost in the response's extensions
     # rate limits (token buckets in Redis, else in process)
     rate_limits: bool = True
     rate_users: Bucket = Bucket(100.0, 1_000.0)
@@ -250,6 +251,13 @@ OPTIONS: tuple[Option, ...] = (
         "int",
         "SHOPGRAPH_EXPENSIVE_COST",
         "operations of this cost or more also draw from the expensive rate budget",
+    ),
+    Option(
+        "demand_control.report",
+        "cost_report",
+        "bool",
+        "SHOPGRAPH_COST_REPORT",
+        "add extensions.cost {estimated, actual} to responses",
     ),
     Option("rate_limits.enabled", "rate_limits", "bool", "SHOPGRAPH_RATE_LIMITS", "token buckets per caller"),
     Option("rate_limits.users", "rate_users", "bucket", "SHOPGRAPH_RATE_USERS", "per signed-in user: {rate, burst}"),

@@ -295,9 +295,12 @@ class Pipeline:
         timeout = self.settings.request_timeout
         try:
             async with asyncio.timeout(timeout):
-                return await self._run(ready)
+                out = await self._run(ready)
         except TimeoutError:
             raise RouterError.of(f"Request timed out after {timeout:g}s.", "GATEWAY_TIMEOUT", 504) from None
+        if self.settings.cost_report:
+            out["extensions"] = {"cost": {"estimated": ready.cost, "actual": max(0, _objects(out.get("data")) - 1)}}
+        return out
 
     async def _run(self, ready: Ready) -> Json:
         p, variables = ready.p, ready.variables
@@ -326,6 +329,15 @@ class Pipeline:
 
     def sanitize(self, errors: list[Json]) -> list[Json]:
         return sanitize(errors, self.allowed_extensions) if errors else errors
+
+
+def _objects(value: Any) -> int:
+    """Objects in a response value: the actual counterpart of the estimate (without @cost weights)."""
+    if isinstance(value, list):
+        return sum(_objects(v) for v in value)
+    if isinstance(value, dict):
+        return 1 + sum(_objects(v) for v in value.values())
+    return 0
 
 
 def _graphql_error(e: GraphQLError, code: str) -> Json:

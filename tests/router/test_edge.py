@@ -387,3 +387,11 @@ async def test_header_propagation_rules(client: httpx.AsyncClient, subgraphs: Th
     forwarded = seen[-1]
     assert forwarded["accept-language"] == "fr" and forwarded["x-shop-tenant"] == "t1"
     assert "x-tenant" not in forwarded and "x-other" not in forwarded and "cookie" not in forwarded
+
+
+async def test_estimated_and_actual_cost_can_be_reported(client: httpx.AsyncClient, subgraphs: ThreadServer) -> None:
+    with ThreadServer(create_app(compose("shop", subgraphs.url), _settings(cost_report=True))) as s:
+        r = await client.post(s.url + "/graphql", json={"query": "{ users { name } me { name } }"})
+        body = r.json()
+        assert len(body["data"]["users"]) == 9
+        assert body["extensions"] == {"cost": {"estimated": 20 + 1, "actual": 9 + 1}}
