@@ -26,7 +26,7 @@ import httpx
 import jwt
 
 from router.config import HeaderRule, Settings
-from router.errors import RouterError, unauthenticated
+from router.errors import unauthenticated
 from router.request import Client
 
 INTERNAL_ISSUER = "shopgraph-internal"
@@ -208,10 +208,6 @@ def bearer_of(headers: Mapping[str, str]) -> str | None:
         return bearer(headers.get("authorization"))
     except AuthError as e:
         raise unauthenticated(str(e)) from e
-
-
-def auth_failure(e: AuthError) -> RouterError:
-    return unauthenticated(str(e))
 
 
 class InternalTokens:

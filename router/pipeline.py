@@ -141,10 +141,6 @@ class Pipeline:
         )
         self.retired: list[Schema] = []
 
-    @property
-    def urls(self) -> dict[str, str]:
-        return self.schema.urls
-
     def bind(self, client: httpx.AsyncClient) -> None:
         self.client = client
         self.schema.bind(client, self.settings)
