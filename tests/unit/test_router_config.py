@@ -105,3 +105,10 @@ def test_every_option_is_documented_in_the_readme() -> None:
     readme = (ROOT / "README.md").read_text()
     missing = [o.path for o in OPTIONS if f"`{o.path}`" not in readme]
     assert not missing, missing
+
+
+def test_the_production_example_is_valid_and_safelists(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)  # its paths are relative to the repository
+    s = load(ROOT / "deploy" / "router.yaml", env={})
+    s.check()
+    assert s.safelist == "safelist" and s.apq and not s.introspection
