@@ -171,7 +171,9 @@ class Pipeline:
                 s.executor.close()
 
     # -- stages ----------------------------------------------------------------------------
-    async def prepare(self, request: GraphQLRequest, client: Client, *, streaming: bool = False) -> Ready:
+    async def prepare(self, request: GraphQLRequest, client: Client | Caller, *, streaming: bool = False) -> Ready:
+        """Every stage up to the plan. ``client`` is a Caller when the transport has already
+        authenticated it (a WebSocket, at connection_init)."""
         text = await self.persisted.resolve(request)
         schema = self.schema
         p = self._prepared(schema, text, request.operation_name)
@@ -191,7 +193,7 @@ class Pipeline:
             )
         if kind == "subscription" and (len(p.plan.stages) == 0 or len(p.plan.stages[0]) != 1):
             raise RouterError.of("A subscription must select exactly one subgraph field.", "GRAPHQL_VALIDATION_FAILED")
-        caller = await self.auth.caller(client)
+        caller = client if isinstance(client, Caller) else await self.auth.caller(client)
         variables = self._coerce(p, request.variables)
         cost = self._cost(p, variables)
         if self.rates is not None:

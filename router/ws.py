@@ -216,7 +216,8 @@ class Connection:
 
     async def _operation(self, op_id: str, payload: dict[str, Any]) -> None:
         try:
-            ready = await self.pipeline.prepare(from_params(payload), self.client, streaming=True)
+            assert self.caller is not None  # subscribe is refused before connection_ack
+            ready = await self.pipeline.prepare(from_params(payload), self.caller, streaming=True)
             if ready.p.op.kind != "subscription":
                 single = await self.pipeline.execute(ready)
                 await self.send({"id": op_id, "type": "next", "payload": single})

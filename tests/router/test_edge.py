@@ -30,7 +30,7 @@ from websockets.typing import Origin, Subprotocol
 from router.config import HeaderRule, Settings
 from router.http import create_app
 from tests.router.router_harness import Counter, Stack, ThreadServer, compose
-from tests.router.subs_support import run_node
+from tests.router.subs_support import run_node, start_live
 
 GQL_RESP = "application/graphql-response+json"
 NORMAL = "{ me { name } }"
@@ -352,6 +352,10 @@ async def test_hot_reload_under_load_fails_no_request(
                 if description == f"Reloaded {n}":
                     break
             assert description == f"Reloaded {n}"
+        file.write_text("this is not a supergraph")  # refused: the last good one keeps serving
+        await asyncio.sleep(0.3)
+        r = await client.post(url, json={"query": '{ __type(name: "Query") { description } }'})
+        assert r.json()["data"]["__type"]["description"] == "Reloaded 2"
         stop.set()
         await asyncio.gather(*workers)
         assert len(results) > 20
@@ -395,3 +399,29 @@ async def test_estimated_and_actual_cost_can_be_reported(client: httpx.AsyncClie
         body = r.json()
         assert len(body["data"]["users"]) == 9
         assert body["extensions"] == {"cost": {"estimated": 20 + 1, "actual": 9 + 1}}
+
+
+async def test_an_open_subscription_keeps_running_across_a_reload(
+    client: httpx.AsyncClient, subgraphs: ThreadServer, tmp_path: Path
+) -> None:
+    file = tmp_path / "supergraph.graphql"
+    sdl = compose("live", subgraphs.url)
+    file.write_text(sdl)
+    for live in start_live(subgraphs, supergraph_path=str(file), supergraph_poll=0.05):
+        async with connect(live.ws_url, subprotocols=[PROTOCOL]) as ws:
+            await ws.send(json.dumps({"type": "connection_init"}))
+            assert json.loads(await ws.recv())["type"] == "connection_ack"
+            query = "subscription { ticks(count: 6, interval: 0.3) }"
+            await ws.send(json.dumps({"id": "t", "type": "subscribe", "payload": {"query": query}}))
+            ticks = [json.loads(await ws.recv())["payload"]["data"]["ticks"] for _ in range(2)]
+            file.write_text(sdl.replace("type Query", '"""Reloaded"""\ntype Query', 1))
+            for _ in range(100):
+                r = await client.post(live.url, json={"query": '{ __type(name: "Query") { description } }'})
+                if r.json()["data"]["__type"]["description"] == "Reloaded":
+                    break
+                await asyncio.sleep(0.05)
+            assert r.json()["data"]["__type"]["description"] == "Reloaded"
+            while (msg := json.loads(await ws.recv()))["type"] == "next":
+                ticks.append(msg["payload"]["data"]["ticks"])
+            assert msg == {"id": "t", "type": "complete"}
+            assert len(ticks) == 6 and ticks == sorted(ticks)
