@@ -65,7 +65,7 @@ class Connection:
         self.ws = ws
         self.service = service
         self.pipeline = service.pipeline
-        self.client = client  # its token is set by connection_init
+        self.client = client  # address and headers (the token comes with connection_init)
         self.caller: Caller | None = None
         self.init_received = False
         self.ops: dict[str, asyncio.Task[None]] = {}
@@ -173,12 +173,9 @@ class Connection:
                 header = self.ws.headers.get("authorization")
             if header is not None and not isinstance(header, str):
                 raise AuthError("Authorization must be 'Bearer <token>'")
-            self.client = Client(bearer(header), self.client.address, self.client.headers)
-            caller = await self.pipeline.auth.caller(self.client)
-        except AuthError as e:
-            await self.close(4401, f"Unauthorized: {e}")
-            return None
-        except RouterError as e:
+            client = Client(bearer(header), self.client.address, self.client.headers)
+            caller = await self.pipeline.auth.caller(client)
+        except (AuthError, RouterError) as e:
             await self.close(4401, f"Unauthorized: {e}")
             return None
         self.caller = caller
