@@ -148,8 +148,8 @@ def _compose(out: Path, port_base: int) -> int:
 # -- router ------------------------------------------------------------------------------------
 
 
-def _router(config: Path | None, supergraph: Path | None, host: str, port: int) -> int:
-    if supergraph is not None and not supergraph.is_file():
+def _router(config: Path | None, supergraph: str | None, host: str, port: int) -> int:
+    if supergraph is not None and not supergraph.startswith(("http://", "https://")) and not Path(supergraph).is_file():
         print(f"shopgraph router: no supergraph file at {supergraph} (try `shopgraph compose`)", file=sys.stderr)
         return 2
     try:
@@ -158,7 +158,7 @@ def _router(config: Path | None, supergraph: Path | None, host: str, port: int) 
         print(f"the router is not available yet ({exc})", file=sys.stderr)
         return 1
     try:
-        http.serve(str(config) if config else None, str(supergraph) if supergraph else None, host, port)
+        http.serve(str(config) if config else None, supergraph, host, port)
     except http.ConfigError as exc:
         print(f"shopgraph router: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -241,7 +241,7 @@ def parser() -> argparse.ArgumentParser:
 
     router = commands.add_parser("router", help="run the router against a supergraph SDL file")
     router.add_argument("--config", type=Path, help="router.yaml (every option: see the README)")
-    router.add_argument("--supergraph", type=Path, help="supergraph SDL file (overrides supergraph.path)")
+    router.add_argument("--supergraph", help="supergraph SDL file or URL (overrides supergraph.path)")
     router.add_argument("--host", default="127.0.0.1")
     router.add_argument("--port", type=int, default=DEV_PORT_BASE)
 

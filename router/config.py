@@ -47,8 +47,8 @@ class Bucket:
 @dataclass(frozen=True)
 class Settings:
     # supergraph
-    supergraph_path: str | None = None
-    supergraph_poll: float = 2.0  # seconds between checks of the supergraph file (0: no hot reload)
+    supergraph_path: str | None = None  # a file or an http(s) URL
+    supergraph_poll: float = 2.0  # seconds between checks of the supergraph (0: no hot reload)
     # authentication
     jwks_urls: tuple[str, ...] = ()
     anonymous_only: bool = False  # explicitly run without authentication (every bearer token -> 401)
@@ -159,13 +159,13 @@ class Option:
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("supergraph.path", "supergraph_path", "str", "SHOPGRAPH_SUPERGRAPH", "supergraph SDL file"),
+    Option("supergraph.path", "supergraph_path", "str", "SHOPGRAPH_SUPERGRAPH", "supergraph SDL: a file or an URL"),
     Option(
         "supergraph.poll_seconds",
         "supergraph_poll",
         "float",
         "SHOPGRAPH_SUPERGRAPH_POLL",
-        "how often the file is checked for a new supergraph (hot reload); 0 turns it off",
+        "how often the file or URL is checked for a new supergraph (hot reload); 0 turns it off",
     ),
     Option(
         "auth.jwks_urls", "jwks_urls", "list", "SHOPGRAPH_JWKS_URL", "JWKS URLs of access-token keys (comma-separated)"

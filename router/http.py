@@ -183,29 +183,39 @@ def _origin_allowed(settings: Settings, origin: str, host: str | None) -> bool:
     return host is not None and origin.split("://", 1)[-1] == host
 
 
-async def _watch(pipeline: Pipeline, subscriptions: SubscriptionService, path: Path, every: float) -> None:
-    """Hot reload: a changed supergraph file is loaded and swapped in atomically."""
+def _is_url(source: str) -> bool:
+    return source.startswith(("http://", "https://"))
 
-    def mtime() -> int:
-        try:
-            return path.stat().st_mtime_ns
-        except OSError:
-            return 0
 
-    seen = mtime()
+async def _read_source(source: str, client: httpx.AsyncClient) -> str:
+    if _is_url(source):
+        r = await client.get(source, timeout=10.0)
+        r.raise_for_status()
+        return r.text
+    return await asyncio.to_thread(Path(source).read_text, encoding="utf-8")
+
+
+async def _watch(
+    pipeline: Pipeline, subscriptions: SubscriptionService, source: str, client: httpx.AsyncClient, every: float
+) -> None:
+    """Hot reload: a changed supergraph (file or URL) is loaded and swapped in atomically."""
+    failed: str | None = None  # a text that did not load: not retried until it changes
     while True:
         await asyncio.sleep(every)
-        now = mtime()
-        if now in (0, seen):
-            continue
-        seen = now
         try:
-            sdl = await asyncio.to_thread(path.read_text, encoding="utf-8")
+            sdl = await _read_source(source, client)
+        except (OSError, httpx.HTTPError):
+            continue  # being replaced, or the URL is down: keep the current one
+        if sdl in (pipeline.schema.sdl, failed):
+            continue
+        try:
             await pipeline.reload(sdl)
-            subscriptions.pool.urls = pipeline.schema.urls  # new subscriptions go to the new URLs
-            log.warning("supergraph reloaded from %s", path)
         except Exception:
-            log.exception("supergraph at %s not loaded; still serving the previous one", path)
+            failed = sdl
+            log.exception("supergraph from %s not loaded; still serving the previous one", source)
+            continue
+        subscriptions.pool.urls = pipeline.schema.urls  # new subscriptions go to the new URLs
+        log.warning("supergraph reloaded from %s", source)
 
 
 async def _reachable(client: httpx.AsyncClient, url: str, headers: dict[str, str]) -> bool:
@@ -232,9 +242,9 @@ def create_app(supergraph_sdl: str, settings: Settings | None = None) -> Starlet
             pipeline.bind(client)
             state["client"] = client
             watcher = None
-            if settings.supergraph_path and settings.supergraph_poll > 0:
-                path = Path(settings.supergraph_path)
-                watcher = asyncio.create_task(_watch(pipeline, subscriptions, path, settings.supergraph_poll))
+            source, every = settings.supergraph_path, settings.supergraph_poll
+            if source and every > 0:
+                watcher = asyncio.create_task(_watch(pipeline, subscriptions, source, client, every))
             try:
                 yield
             finally:
@@ -308,10 +318,15 @@ def serve(config: str | None, supergraph: str | None, host: str = "127.0.0.1", p
     if not settings.supergraph_path:
         raise ConfigError("no supergraph: pass --supergraph or set supergraph.path in the configuration")
     settings.check()
+    source = settings.supergraph_path
     try:
-        sdl = Path(settings.supergraph_path).read_text(encoding="utf-8")
-    except OSError as e:
-        raise ConfigError(f"supergraph.path: cannot read {settings.supergraph_path}: {e.strerror}") from e
+        sdl = (
+            httpx.get(source, timeout=10.0).raise_for_status().text
+            if _is_url(source)
+            else Path(source).read_text(encoding="utf-8")
+        )
+    except (OSError, httpx.HTTPError) as e:
+        raise ConfigError(f"supergraph.path: cannot read {source}: {e}") from e
     app = create_app(sdl, settings)
     gc.freeze()  # the schema and plans are long-lived: keep them out of GC scans
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, loop="uvloop", http="httptools")

@@ -21,7 +21,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
@@ -425,3 +425,24 @@ async def test_an_open_subscription_keeps_running_across_a_reload(
                 ticks.append(msg["payload"]["data"]["ticks"])
             assert msg == {"id": "t", "type": "complete"}
             assert len(ticks) == 6 and ticks == sorted(ticks)
+
+
+async def test_hot_reload_from_a_url(client: httpx.AsyncClient, subgraphs: ThreadServer) -> None:
+    sdl = compose("shop", subgraphs.url)
+    served = {"sdl": sdl}
+
+    async def supergraph(_: Request) -> PlainTextResponse:
+        return PlainTextResponse(served["sdl"])
+
+    with ThreadServer(Starlette(routes=[Route("/supergraph", supergraph)])) as registry:
+        settings = _settings(supergraph_path=registry.url + "/supergraph", supergraph_poll=0.05)
+        with ThreadServer(create_app(sdl, settings)) as s:
+            served["sdl"] = sdl.replace("type Query", '"""From the registry"""\ntype Query', 1)
+            description = None
+            for _ in range(200):
+                await asyncio.sleep(0.05)
+                r = await client.post(s.url + "/graphql", json={"query": '{ __type(name: "Query") { description } }'})
+                description = r.json()["data"]["__type"]["description"]
+                if description is not None:
+                    break
+            assert description == "From the registry"
