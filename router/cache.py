@@ -53,16 +53,29 @@ class KeyValue:
     sends the full query again), never to a failed request.
     """
 
-    def __init__(self, redis: Redis | None, prefix: str, size: int, ttl: int = 86_400) -> None:
+    def __init__(self, redis: Redis | None, prefix: str, max_chars: int, ttl: int = 86_400) -> None:
         self.redis = redis
         self.prefix = prefix
         self.ttl = ttl
-        self.local: LRU[str, str] = LRU(size)
+        self.max_chars = max_chars  # the in-process copy is bounded by size, not count: texts go up to 1 MB
+        self.chars = 0
+        self.local: OrderedDict[str, str] = OrderedDict()
+
+    def _keep(self, key: str, text: str) -> None:
+        old = self.local.pop(key, None)
+        self.chars -= len(old) if old is not None else 0
+        self.local[key] = text
+        self.chars += len(text)
+        while self.chars > self.max_chars and self.local:
+            self.chars -= len(self.local.popitem(last=False)[1])
 
     async def get(self, key: str) -> str | None:
         hit = self.local.get(key)
-        if hit is not None or self.redis is None:
+        if hit is not None:
+            self.local.move_to_end(key)
             return hit
+        if self.redis is None:
+            return None
         try:
             raw = await self.redis.get(self.prefix + key)
         except RedisError:
@@ -71,11 +84,11 @@ class KeyValue:
         if raw is None:
             return None
         text = raw.decode() if isinstance(raw, bytes) else str(raw)
-        self.local.put(key, text)
+        self._keep(key, text)
         return text
 
     async def put(self, key: str, value: str) -> None:
-        self.local.put(key, value)
+        self._keep(key, value)
         if self.redis is not None:
             try:
                 await self.redis.set(self.prefix + key, value, ex=self.ttl)

@@ -106,7 +106,7 @@ class Settings:
     redis_prefix: str = "shopgraph:"
     # caches
     plan_cache_size: int = 2048
-    apq_cache_size: int = 10_000  # in-process APQ store (no Redis)
+    apq_cache_chars: int = 20_000_000  # in-process APQ texts (a copy of Redis's, or the store without Redis)
     # subscriptions (see router/subscriptions.py)
     max_subscriptions_per_connection: int = 100
     subscription_buffer: int = 1024  # events queued per subscriber before it is dropped as too slow
@@ -329,7 +329,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("redis.url", "redis_url", "str", "REDIS_URL", "APQ store and rate limits; in process when unset"),
     Option("redis.prefix", "redis_prefix", "str", "SHOPGRAPH_REDIS_PREFIX", "prefix of every Redis key"),
     Option("cache.plans", "plan_cache_size", "int", "SHOPGRAPH_PLAN_CACHE_SIZE", "operations kept planned"),
-    Option("cache.apq", "apq_cache_size", "int", "SHOPGRAPH_APQ_CACHE_SIZE", "APQ entries kept in process (no Redis)"),
+    Option(
+        "cache.apq_chars",
+        "apq_cache_chars",
+        "int",
+        "SHOPGRAPH_APQ_CACHE_CHARS",
+        "characters of APQ texts kept in process (all of them without Redis)",
+    ),
     Option(
         "subscriptions.max_per_connection",
         "max_subscriptions_per_connection",

@@ -91,6 +91,14 @@ class PersistedQueries:
             raise RouterError.of("The query does not match the persisted operation's body.", "BAD_REQUEST")
         return text
 
+    async def register(self, request: GraphQLRequest, text: str) -> None:
+        """Store an APQ query that was sent with its hash, now that it has validated."""
+        pq = (request.extensions or {}).get("persistedQuery")
+        if self.apq is not None and request.query is not None and isinstance(pq, dict):
+            sha = pq.get("sha256Hash")
+            if isinstance(sha, str) and pq.get("id") is None:
+                await self.apq.put(sha.lower(), text)
+
     async def _apq(self, pq: dict[str, object], sha: object, query: str | None) -> str:
         if self.apq is None:
             raise RouterError.of("PersistedQueryNotSupported", "PERSISTED_QUERY_NOT_SUPPORTED")
@@ -103,6 +111,4 @@ class PersistedQueries:
             return text
         if hashlib.sha256(query.encode()).hexdigest() != sha.lower():
             raise RouterError.of("provided sha does not match query", "PERSISTED_QUERY_HASH_MISMATCH")
-        self._check_listed(query)  # never store what could not run
-        await self.apq.put(sha.lower(), query)
-        return query
+        return query  # stored by register() once it has validated

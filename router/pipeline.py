@@ -132,7 +132,7 @@ class Pipeline:
         self.allowed_extensions = frozenset(settings.error_extensions)
         prefix = settings.redis_prefix + "router:"
         manifest = Manifest.load(settings.manifest_path) if settings.manifest_path else None
-        apq = KeyValue(redis, prefix + "apq:", settings.apq_cache_size) if settings.apq else None
+        apq = KeyValue(redis, prefix + "apq:", settings.apq_cache_chars) if settings.apq else None
         self.persisted = PersistedQueries(settings.safelist, manifest, apq)
         self.rates = (
             RateLimiter(redis, prefix, settings.rate_users, settings.rate_anonymous, settings.rate_expensive)
@@ -177,6 +177,7 @@ class Pipeline:
         text = await self.persisted.resolve(request)
         schema = self.schema
         p = self._prepared(schema, text, request.operation_name)
+        await self.persisted.register(request, text)
         kind = p.op.kind
         if request.method == "GET" and kind != "query" and not (streaming and kind == "subscription"):
             raise RouterError.of(

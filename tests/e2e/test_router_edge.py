@@ -8,6 +8,7 @@ answered promptly, as a ratio against the same request's baseline.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import socket
@@ -26,8 +27,11 @@ from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
 from deploy.stack import ThreadedStack
+from router.config import Settings
+from router.http import create_app
 from tests.e2e.conftest import supergraph_for
 from tests.integration.helpers import register
+from tests.router.router_harness import ThreadServer
 
 ROOT = Path(__file__).resolve().parents[2]
 NORMAL = "{ categories { name } }"
@@ -172,3 +176,22 @@ async def test_rate_limits_are_shared_by_router_replicas(stack: ThreadedStack, t
         await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": NORMAL}}))
         msg = json.loads(await ws.recv())
         assert msg["type"] == "error" and msg["payload"][0]["extensions"]["code"] == "RATE_LIMITED"
+
+
+async def test_apq_registered_on_one_replica_is_found_on_another(stack: ThreadedStack) -> None:
+    sdl = supergraph_for({n: stack.urls[n] for n in ("users", "catalog", "cart", "orders")})
+    settings = Settings(
+        anonymous_only=True,
+        redis_url=stack.settings.redis_url,
+        redis_prefix=f"shopgraph_test_{uuid.uuid4().hex}:",
+    )
+    query = "query Replicas { categories { slug } }"
+    ext = {"persistedQuery": {"version": 1, "sha256Hash": hashlib.sha256(query.encode()).hexdigest()}}
+    with ThreadServer(create_app(sdl, settings)) as a, ThreadServer(create_app(sdl, settings)) as b:
+        async with httpx.AsyncClient(timeout=30) as client:
+            r = await client.post(a.url + "/graphql", json={"extensions": ext})
+            assert r.json()["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
+            r = await client.post(a.url + "/graphql", json={"query": query, "extensions": ext})
+            assert len(r.json()["data"]["categories"]) == 12
+            r = await client.post(b.url + "/graphql", json={"extensions": ext})
+            assert r.json() == (await client.post(a.url + "/graphql", json={"extensions": ext})).json()

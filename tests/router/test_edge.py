@@ -272,6 +272,11 @@ async def test_apq_round_trip_post_and_get(client: httpx.AsyncClient, shop_stack
     get = {"extensions": json.dumps(ext)}
     r = await client.get(url, params=get, headers={"apollo-require-preflight": "1"})
     assert r.json() == {"data": {"me": {"name": "User 1"}}}
+    invalid = "{ nope }"  # registered only once valid: junk never reaches the store
+    r = await client.post(url, json={"query": invalid, "extensions": _pq(invalid)})
+    assert r.json()["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    r = await client.post(url, json={"extensions": _pq(invalid)})
+    assert r.json()["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
     wrong = {"persistedQuery": {"version": 1, "sha256Hash": "0" * 64}}
     r = await client.post(url, json={"query": query, "extensions": wrong})
     assert r.json()["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_HASH_MISMATCH"
