@@ -33,7 +33,7 @@ import orjson
 from router.config import Settings
 from router.errors import RouterError, error
 from router.pipeline import Pipeline, Prepared, Ready
-from router.upstream import Message, UpstreamError, UpstreamPool
+from router.upstream import Message, UpstreamPool
 
 Json = dict[str, Any]
 
@@ -164,8 +164,8 @@ class Stream:
         try:
             try:
                 op_id = await up.subscribe({"query": self.fetch.query, "variables": vars_}, self._sink)
-            except UpstreamError as e:
-                raise RouterError([e.error]) from e
+            except RouterError as e:
+                raise RouterError(svc.pipeline.sanitize(e.errors)) from e
             while True:
                 kind, payload = await self._next(heartbeat)
                 if kind == "idle":
