@@ -451,3 +451,16 @@ async def test_hot_reload_from_a_url(client: httpx.AsyncClient, subgraphs: Threa
                 if description is not None:
                     break
             assert description == "From the registry"
+
+
+async def test_a_failed_upstream_subscription_reveals_no_address(subgraphs: ThreadServer) -> None:
+    for live in start_live(subgraphs, subgraph_urls={"FEED": "http://127.0.0.1:9/graphql"}):
+        async with connect(live.ws_url, subprotocols=[PROTOCOL]) as ws:
+            await ws.send(json.dumps({"type": "connection_init"}))
+            assert json.loads(await ws.recv())["type"] == "connection_ack"
+            query = "subscription { ticks(count: 1) }"
+            await ws.send(json.dumps({"id": "t", "type": "subscribe", "payload": {"query": query}}))
+            msg = json.loads(await ws.recv())
+            assert msg["type"] == "error"
+            assert msg["payload"][0]["extensions"]["code"] == "SUBSCRIPTION_UPSTREAM_UNAVAILABLE"
+            assert "127.0.0.1" not in json.dumps(msg) and ":9" not in json.dumps(msg)
