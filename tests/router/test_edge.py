@@ -27,7 +27,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Origin, Subprotocol
 
-from router.config import HeaderRule, Settings
+from router.config import Bucket, HeaderRule, Settings
 from router.http import create_app
 from tests.router.router_harness import Counter, Stack, ThreadServer, compose
 from tests.router.subs_support import run_node, start_live
@@ -464,3 +464,17 @@ async def test_a_failed_upstream_subscription_reveals_no_address(subgraphs: Thre
             assert msg["type"] == "error"
             assert msg["payload"][0]["extensions"]["code"] == "SUBSCRIPTION_UPSTREAM_UNAVAILABLE"
             assert "127.0.0.1" not in json.dumps(msg) and ":9" not in json.dumps(msg)
+
+
+async def test_expensive_operations_have_a_budget_of_their_own(
+    client: httpx.AsyncClient, subgraphs: ThreadServer
+) -> None:
+    settings = _settings(expensive_cost=10, rate_expensive=Bucket(0.01, 2))  # users { … } costs 20
+    with ThreadServer(create_app(compose("shop", subgraphs.url), settings)) as s:
+        url = s.url + "/graphql"
+        for _ in range(2):
+            assert (await client.post(url, json={"query": "{ users { name } }"})).status_code == 200
+        r = await client.post(url, json={"query": "{ users { name } }"})
+        assert r.status_code == 429 and int(r.headers["retry-after"]) > 1
+        assert r.json()["errors"][0]["extensions"]["retryAfter"] == int(r.headers["retry-after"])
+        assert (await client.post(url, json={"query": NORMAL})).status_code == 200  # cheap ones still run
