@@ -156,8 +156,8 @@ def _compose(out: Path, port_base: int) -> int:
 # -- router ------------------------------------------------------------------------------------
 
 
-def _router(supergraph: Path, host: str, port: int) -> int:
-    if not supergraph.is_file():
+def _router(config: Path | None, supergraph: str | None, host: str, port: int) -> int:
+    if supergraph is not None and not supergraph.startswith(("http://", "https://")) and not Path(supergraph).is_file():
         print(f"shopgraph router: no supergraph file at {supergraph} (try `shopgraph compose`)", file=sys.stderr)
         return 2
     try:
@@ -165,7 +165,11 @@ def _router(supergraph: Path, host: str, port: int) -> int:
     except ImportError as exc:
         print(f"the router is not available yet ({exc})", file=sys.stderr)
         return 1
-    http.serve(str(supergraph), host, port)
+    try:
+        http.serve(str(config) if config else None, supergraph, host, port)
+    except http.ConfigError as exc:
+        print(f"shopgraph router: configuration error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -244,7 +248,8 @@ def parser() -> argparse.ArgumentParser:
     compose.add_argument("--port-base", type=int, default=DEV_PORT_BASE, help="for the subgraph URLs")
 
     router = commands.add_parser("router", help="run the router against a supergraph SDL file")
-    router.add_argument("--supergraph", type=Path, required=True)
+    router.add_argument("--config", type=Path, help="router.yaml (every option: see the README)")
+    router.add_argument("--supergraph", help="supergraph SDL file or URL (overrides supergraph.path)")
     router.add_argument("--host", default="127.0.0.1")
     router.add_argument("--port", type=int, default=DEV_PORT_BASE)
 
@@ -272,7 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "compose":
             return _compose(args.out, args.port_base)
         if args.command == "router":
-            return _router(args.supergraph, args.host, args.port)
+            return _router(args.config, args.supergraph, args.host, args.port)
         if args.command == "serve":
             return _serve(args.subgraph, args.host, args.port)
         if args.command == "relay":

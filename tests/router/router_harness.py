@@ -192,7 +192,7 @@ def make_stack(
     set_name: str, subgraphs: ThreadServer, counter: Counter, tmp: Path, gateway: bool = True, **settings: Any
 ) -> Iterator[Stack]:
     sdl = compose(set_name, subgraphs.url)
-    with ThreadServer(create_app(sdl, Settings(**settings))) as router:
+    with ThreadServer(create_app(sdl, Settings(**{"anonymous_only": True, **settings}))) as router:
         if gateway:
             with Gateway(sdl, tmp) as gw:
                 yield Stack(sdl, router.url + "/graphql", gw.url, counter)

@@ -70,7 +70,7 @@ async def test_representations_are_deduplicated(client: httpx.AsyncClient, shop_
 async def test_identical_inflight_requests_are_shared(
     client: httpx.AsyncClient, subgraphs: ThreadServer, counter: Counter
 ) -> None:
-    settings = Settings(subgraph_urls={"ACCOUNTS": subgraphs.url + "/slowish"})
+    settings = Settings(anonymous_only=True, subgraph_urls={"ACCOUNTS": subgraphs.url + "/slowish"})
     with ThreadServer(create_app(compose("shop", subgraphs.url), settings)) as router:
         counter.reset()
         bodies = await asyncio.gather(*(gql(client, router.url + "/graphql", "{ me { name } }") for _ in range(5)))
