@@ -16,6 +16,7 @@ client fields in the source subgraph, so they may themselves need jumps (a
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -140,11 +141,11 @@ def _fieldset_sels(sel_set: SelectionSetNode) -> list[Sel]:
             args = ""
             if s.arguments:
                 args = "(" + ", ".join(print_ast(a) for a in s.arguments) + ")"
-            # Internal alias: keys/@requires never collide with client aliases.
+            # Internal alias: keys/@requires never collide with client aliases, nor
+            # with each other when one field is required with distinct arguments.
             name = s.name.value
-            out.append(
-                Field(f"_fk_{name}", name, args, sels=(_fieldset_sels(s.selection_set) if s.selection_set else None))
-            )
+            alias = f"_fk_{name}" + (f"_{zlib.crc32(args.encode()):08x}" if args else "")
+            out.append(Field(alias, name, args, sels=(_fieldset_sels(s.selection_set) if s.selection_set else None)))
         elif isinstance(s, InlineFragmentNode):
             tc = s.type_condition.name.value if s.type_condition else None
             out.append(Frag(tc, _fieldset_sels(s.selection_set)))
@@ -155,6 +156,7 @@ class Planner:
     def __init__(self, sg: Supergraph) -> None:
         self.sg = sg
         self._fs_cache: dict[str, list[Sel]] = {}
+        self._hops: dict[tuple[str, str, str], int] = {}
 
     def fieldset(self, fields: str) -> list[Sel]:
         r = self._fs_cache.get(fields)
@@ -164,6 +166,39 @@ class Planner:
 
     def plan(self, op: Operation) -> QueryPlan:
         return _PlanBuilder(self, op).build()
+
+    def hops(self, type_name: str, source: str, target: str) -> int:
+        """Entity jumps from `source` to `target` for one object of a type: a
+        jump needs a resolvable key of the next subgraph whose fields the
+        current one serves (breadth-first over subgraphs; large if none)."""
+        k = (type_name, source, target)
+        hit = self._hops.get(k)
+        if hit is None:
+            hit = self._hops[k] = self._bfs(type_name, source, target)
+        return hit
+
+    def _bfs(self, type_name: str, source: str, target: str) -> int:
+        sg = self.sg
+        seen = {source}
+        frontier = [source]
+        n = 0
+        while frontier:
+            if target in frontier:
+                return n
+            n += 1
+            nxt = []
+            for g in frontier:
+                for h in sg.types[type_name].graphs:
+                    if h in seen:
+                        continue
+                    if any(
+                        all(isinstance(f, Field) and g in sg.field_graphs(type_name, f.name) for f in self.fieldset(k.fields))
+                        for k in sg.resolvable_keys(type_name, h)
+                    ):
+                        seen.add(h)
+                        nxt.append(h)
+            frontier = nxt
+        return 1 << 20
 
 
 def _applies(sg: Supergraph, type_cond: str | None, concrete: str) -> bool:
@@ -190,9 +225,15 @@ class _PlanBuilder:
         self.sg = planner.sg
         self.op = op
         self.fetches: list[Fetch] = []
-        # (source fetch id, path, target graph) -> entity fetch
-        self.jumps: dict[tuple[int, tuple[str, ...], str], Fetch] = {}
+        # (source fetch id, path, target graph, variant) -> entity fetch; variants
+        # exist when two @requires need one field with distinct arguments (a
+        # representation holds one value per field name)
+        self.jumps: dict[tuple[int, tuple[str, ...], str, int], Fetch] = {}
         self.touched: set[Fetch] | None = None
+        # the entity fetch whose representation is being planned: it cannot serve it itself
+        self.requirement_of: Fetch | None = None
+        # fields being planned, outermost first: (parent type, path, out, provided, field)
+        self.stack: list[tuple[str, tuple[str, ...], SgSet, dict[str, Any] | None, Field]] = []
 
     def new_fetch(self, graph: str, path: tuple[str, ...], is_entity: bool) -> Fetch:
         f = Fetch(len(self.fetches), graph, path, is_entity)
@@ -228,6 +269,7 @@ class _PlanBuilder:
             f.mutation_group = i
             self.plan_sels(f, g, root, sels, (), f.selection, None)
             self.drain(f)
+        self.requirement_deps()
         for f in self.fetches:
             f.query = self.render(f)
         return QueryPlan(self.op.kind, self.stages(), self.fetches)
@@ -327,8 +369,33 @@ class _PlanBuilder:
                 local = False  # @requires only works through _entities
             if local:
                 self.emit_local(fetch, graph, parent, s, path, out, provided)
+            elif not self._keyed(parent) and self.stack:
+                self.jump_from_anchor(fetch, graph, parent, s)
             else:
                 self.jump(fetch, graph, parent, s, path, out, provided)
+
+    def _keyed(self, type_name: str) -> bool:
+        tm = self.sg.types[type_name]
+        return any(self.sg.resolvable_keys(type_name, g) for g in tm.graphs) or any(
+            self.sg.interface_object_graphs(i) for i in tm.all_interfaces
+        )
+
+    def jump_from_anchor(self, fetch: Fetch, graph: str, parent: str, s: Field) -> None:
+        """A field of a type without a key, which this subgraph cannot serve: jump
+        at the nearest ancestor entity and select the path down to the field."""
+        inner: Field = s
+        below = parent
+        for entry in reversed(self.stack):
+            e_parent, e_path, e_out, e_provided, e_field = entry
+            sub: list[Sel] = [inner]
+            if self.sg.is_abstract(self.sg.types[e_parent].fields[e_field.name].type_name):
+                sub = [Frag(below, sub)]
+            inner = Field(e_field.key, e_field.name, e_field.args, e_field.dirs, e_field.conds, sub, e_field.variables)
+            below = e_parent
+            if self._keyed(e_parent):
+                self.jump(fetch, graph, e_parent, inner, e_path, e_out, e_provided, leaf=(parent, s.name))
+                return
+        raise PlanningError(f"cannot plan {parent}.{s.name}: no subgraph reachable from {graph!r} resolves it")
 
     def emit_local(
         self,
@@ -353,7 +420,11 @@ class _PlanBuilder:
             sub_provided = {"__sels": provided[s.name]}
         elif join is not None and join.provides:
             sub_provided = {"__sels": self.p.fieldset(join.provides)}
-        self.plan_typed(fetch, graph, rt, s.sels, sub_path, f.sub(), sub_provided)
+        self.stack.append((parent, path, out, provided, s))
+        try:
+            self.plan_typed(fetch, graph, rt, s.sels, sub_path, f.sub(), sub_provided)
+        finally:
+            self.stack.pop()
 
     def plan_typed(
         self,
@@ -398,9 +469,12 @@ class _PlanBuilder:
         out: SgSet,
         provided: dict[str, Any] | None,
         need_typename: bool = False,
+        leaf: tuple[str, str] | None = None,
     ) -> None:
         sg = self.sg
         cands = [g for g in sg.field_graphs(parent, s.name) if self._reachable(parent, g)]
+        if leaf is not None:  # jumping for a field deeper down: the target must serve it
+            cands = [g for g in cands if g != graph and g in sg.field_graphs(*leaf)]
         if need_typename:
             cands = [
                 g
@@ -410,19 +484,32 @@ class _PlanBuilder:
         if not cands:
             iface_graphs = self._interface_object_cands(parent, s.name)
             cands = iface_graphs
+        if self.requirement_of is not None and self.requirement_of.path == path:
+            cands = [g for g in cands if g != self.requirement_of.graph]
         if not cands:
             raise PlanningError(f"cannot plan {parent}.{s.name}: no subgraph reachable from {graph!r} resolves it")
-        existing = [g for g in cands if (fetch.id, path, g) in self.jumps]
-        target = existing[0] if existing else cands[0]
-        jf = self.jumps.get((fetch.id, path, target))
+        # fewest key hops first (a key the source lacks is fetched on the way),
+        # then a jump already made at this path (one fetch for many fields)
+        target = min(
+            cands,
+            key=lambda g: (self.p.hops(parent, graph, g), (fetch.id, path, g, 0) not in self.jumps),
+        )
+        jt = self._jump_type(parent, target)
+        join = sg.field_join(jt, s.name, target) or sg.field_join(parent, s.name, target)
+        required = self.p.fieldset(join.requires) if join is not None and join.requires else []
+        variant = 0
+        while True:
+            jf = self.jumps.get((fetch.id, path, target, variant))
+            if jf is None or _compatible(jf.rep_sels.get(parent, []), required):
+                break
+            variant += 1
         if jf is None:
             jf = self.new_fetch(target, path, True)
             jf.deps.add(fetch)
             jf.mutation_group = fetch.mutation_group
-            self.jumps[(fetch.id, path, target)] = jf
+            self.jumps[(fetch.id, path, target, variant)] = jf
         if self.touched is not None:
             self.touched.add(jf)
-        jt = self._jump_type(parent, target)
         jf.entity_sels.setdefault(parent, []).append(s)
         jf.rep_typename[parent] = jt
         # Requirements for the representation are planned in drain().
@@ -431,9 +518,7 @@ class _PlanBuilder:
             key = self._choose_key(jt, target, graph, parent)
             need.append(Field("__typename", "__typename"))
             need.extend(self.p.fieldset(key))
-        join = sg.field_join(jt, s.name, target) or sg.field_join(parent, s.name, target)
-        if join is not None and join.requires:
-            need.extend(self.p.fieldset(join.requires))
+        need.extend(required)
         fetch.out_for_type.setdefault((path, parent), (out, provided))
 
     def _interface_object_cands(self, parent: str, field_name: str) -> list[str]:
@@ -475,11 +560,18 @@ class _PlanBuilder:
     def drain(self, fetch: Fetch) -> None:
         """Plan representation requirements of jumps out of `fetch`, then the
         jumped-to fetches themselves (recursively)."""
+        outer, self.stack = self.stack, []
+        try:
+            self._drain(fetch)
+        finally:
+            self.stack = outer
+
+    def _drain(self, fetch: Fetch) -> None:
         done: dict[tuple[Fetch, str], int] = {}
         progress = True
         while progress:
             progress = False
-            for (fid, _, _), jf in list(self.jumps.items()):
+            for (fid, _, _, _), jf in list(self.jumps.items()):
                 if fid != fetch.id:
                     continue
                 for parent, need in list(jf.rep_sels.items()):
@@ -490,12 +582,14 @@ class _PlanBuilder:
                     done[(jf, parent)] = len(need)
                     out, provided = fetch.out_for_type[(jf.path, parent)]
                     self.touched = set()
+                    self.requirement_of = jf
                     self.plan_sels(fetch, fetch.graph, parent, need[start:], jf.path, out, provided)
                     for other in self.touched:
                         if other is not jf:
                             jf.deps.add(other)
                     self.touched = None
-        children = [jf for (fid, _, _), jf in self.jumps.items() if fid == fetch.id]
+                    self.requirement_of = None
+        children = [jf for (fid, _, _, _), jf in self.jumps.items() if fid == fetch.id]
         for jf in children:
             if jf.selection.items:
                 continue
@@ -509,6 +603,36 @@ class _PlanBuilder:
                 else:
                     self.plan_sels(jf, jf.graph, parent, sels, jf.path, frag.children, None)
             self.drain(jf)
+
+    def requirement_deps(self) -> None:
+        """A representation needs its whole requirement: an entity fetch also waits
+        for the fetches that complete the data its requirement fetches returned
+        (a @requires of `seller { region }` waits for the fetch of `region`)."""
+        children: dict[int, list[Fetch]] = {}
+        for (fid, _, _, _), jf in self.jumps.items():
+            children.setdefault(fid, []).append(jf)
+
+        def descendants(f: Fetch) -> list[Fetch]:
+            out, todo = [], list(children.get(f.id, ()))
+            while todo:
+                c = todo.pop()
+                out.append(c)
+                todo.extend(children.get(c.id, ()))
+            return out
+
+        def waits_for(a: Fetch, b: Fetch) -> bool:
+            return a is b or any(waits_for(d, b) for d in a.deps)
+
+        for jf in self.fetches:
+            if not jf.is_entity:
+                continue
+            own = set(descendants(jf))
+            for d in list(jf.deps):
+                if not d.is_entity or d.path[: len(jf.path)] != jf.path[: len(d.path)]:
+                    continue
+                for x in descendants(d):
+                    if x is not jf and x not in own and x.path[: len(jf.path)] == jf.path and not waits_for(x, jf):
+                        jf.deps.add(x)
 
     # -- output --------------------------------------------------------------------
     def render(self, f: Fetch) -> str:
@@ -548,6 +672,12 @@ class _PlanBuilder:
                 out.append([])
             out[lvl].append(f)
         return out
+
+
+def _compatible(have: list[Sel], more: list[Sel]) -> bool:
+    """Can one representation carry both field sets (no name with two argument sets)?"""
+    args = {s.name: s.args for s in have if isinstance(s, Field)}
+    return all(not isinstance(s, Field) or args.get(s.name, s.args) == s.args for s in more)
 
 
 def _list_depth(t: Any) -> int:

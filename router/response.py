@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from graphql import (
+    GraphQLEnumType,
     GraphQLInterfaceType,
     GraphQLList,
     GraphQLNonNull,
@@ -176,7 +177,12 @@ class _Ctx:
                 out.append(r)
             return out
         if subs is None:
-            return v  # leaf: subgraphs already serialized scalars/enums
+            # leaf: subgraphs already serialized scalars and enums; an enum value the
+            # API schema lacks (@inaccessible, or unknown) must not reach the client
+            if type(t) is GraphQLEnumType and v not in t.values:
+                self.invalid_value(_path_list((parent_path, key)), parent_type, fname)
+                return None
+            return v
         if type(v) is not dict:
             return None
         if type(t) is GraphQLObjectType:
@@ -189,6 +195,16 @@ class _Ctx:
             ot = found
         r = self.obj(v, ot, subs, (parent_path, key))
         return None if r is _INVALID else r
+
+    def invalid_value(self, path: list[str | int], parent_type: str, fname: str) -> None:
+        self.errors.append(
+            {
+                "message": f"Invalid value found for field {parent_type}.{fname}.",
+                "path": path,
+                "extensions": {"code": "INVALID_GRAPHQL"},
+            }
+        )
+        self.error_paths.append(tuple(path))
 
     def null_error(self, path: list[str | int], parent_type: str, fname: str) -> None:
         tp = tuple(path)

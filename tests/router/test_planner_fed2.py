@@ -1,0 +1,41 @@
+"""Differential tests of the planner vs Apollo Gateway, one fixture set per
+Federation 2 behaviour of issue 7 (fixtures/fed2.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.router.fed2_harness import Fed2Stacks, fed2_stacks
+from tests.router.fixtures.fed2 import SETS
+from tests.router.router_harness import gql
+from tests.router.test_differential import _norm
+
+CASES = [(name, q) for name, (_, ops) in SETS.items() for q in ops]
+VARIABLES = ({"a": True, "b": True}, {"a": False, "b": False})
+
+
+@pytest.fixture(scope="module")
+def stacks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fed2Stacks]:
+    with fed2_stacks(tmp_path_factory.mktemp("fed2")) as s:
+        yield s
+
+
+def _vars(q: str) -> list[dict[str, Any]]:
+    used = [v for v in ("a", "b") if f"${v}" in q]
+    return [{k: v for k, v in vs.items() if k in used} for vs in VARIABLES] if used else [{}]
+
+
+@pytest.mark.parametrize(("set_name", "query"), CASES)
+async def test_same_as_gateway(client: httpx.AsyncClient, stacks: Fed2Stacks, set_name: str, query: str) -> None:
+    stack = stacks.get(set_name)
+    assert stack.gateway_url is not None
+    for variables in _vars(query):
+        ours = await gql(client, stack.router_url, query, variables)
+        theirs = await gql(client, stack.gateway_url, query, variables)
+        assert _norm(ours) == _norm(theirs), (variables, ours, theirs)
+        # never a silent null: a null the client did not get from data must come with an error
+        assert ours.get("data") is not None, ours
