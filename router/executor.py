@@ -61,12 +61,12 @@ class Executor:
         errors: list[Json] = []
         for stage in plan.stages[first_stage:]:
             if len(stage) == 1:
-                await self._run(stage[0], data, variables, headers, errors)
+                await self._run(plan, stage[0], data, variables, headers, errors)
             else:
-                await asyncio.gather(*(self._run(f, data, variables, headers, errors) for f in stage))
+                await asyncio.gather(*(self._run(plan, f, data, variables, headers, errors) for f in stage))
         return data, errors
 
-    async def _run(self, f: Fetch, data: Json, variables: Json, headers: dict[str, str], errors: list[Json]) -> None:
+    async def _run(self, plan: QueryPlan, f: Fetch, data: Json, variables: Json, headers: dict[str, str], errors: list[Json]) -> None:
         vars_: Json = {v: variables[v] for v in f.variables if v in variables}
         if not f.is_entity:
             result = await self._fetch(f.graph, f.query, vars_, headers, errors, [])
@@ -74,7 +74,7 @@ class Executor:
                 return
             d = result.get("data")
             if isinstance(d, dict):
-                deep_merge(data, d)
+                deep_merge(data, d, plan.interface_objects)
             for e in result.get("errors") or ():
                 errors.append(self._sub_error(f, e, None))
             return
@@ -112,7 +112,7 @@ class Executor:
             for i, ent in enumerate(ents[: len(targets)]):
                 if isinstance(ent, dict):
                     for obj, _ in targets[i]:
-                        deep_merge(obj, ent)
+                        deep_merge(obj, ent, plan.interface_objects)
         for e in result.get("errors") or ():
             errors.append(self._sub_error(f, e, targets))
 
@@ -257,19 +257,22 @@ def _extract_value(v: Any, sels: list[Sel]) -> Any:
     return v
 
 
-def deep_merge(target: Json, src: Json) -> None:
+def deep_merge(target: Json, src: Json, provisional: frozenset[str] = frozenset()) -> None:
+    """Merge `src` into `target`. A `__typename` naming an interface object
+    (`provisional`) gives way to the concrete type; a concrete one is kept."""
     for k, v in src.items():
         cur = target.get(k)
         if cur is None:
             target[k] = v
         elif k == "__typename":
-            continue  # keep the concrete type (interface objects return the interface)
+            if cur in provisional:
+                target[k] = v
         elif isinstance(cur, dict) and isinstance(v, dict):
-            deep_merge(cur, v)
+            deep_merge(cur, v, provisional)
         elif isinstance(cur, list) and isinstance(v, list) and len(cur) == len(v):
             for i, (a, b) in enumerate(zip(cur, v, strict=True)):
                 if isinstance(a, dict) and isinstance(b, dict):
-                    deep_merge(a, b)
+                    deep_merge(a, b, provisional)
                 elif a is None:
                     cur[i] = b
         else:

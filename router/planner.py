@@ -117,6 +117,9 @@ class QueryPlan:
     kind: str
     stages: list[list[Fetch]]  # Sequence of Parallel stages
     fetches: list[Fetch]
+    # interfaces some subgraph serves as @interfaceObject: a __typename naming
+    # one is provisional, replaced by the concrete type when that arrives
+    interface_objects: frozenset[str] = frozenset()
 
     def describe(self) -> str:
         lines = ["QueryPlan { Sequence {"]
@@ -272,7 +275,8 @@ class _PlanBuilder:
         self.requirement_deps()
         for f in self.fetches:
             f.query = self.render(f)
-        return QueryPlan(self.op.kind, self.stages(), self.fetches)
+        ifaces = frozenset(t for t in self.sg.types if self.sg.interface_object_graphs(t))
+        return QueryPlan(self.op.kind, self.stages(), self.fetches, ifaces)
 
     def choose_root_graphs(self, root: str, fields: list[Sel]) -> list[str | None]:
         counts: dict[str, int] = {}
@@ -342,6 +346,8 @@ class _PlanBuilder:
                 frag = out.frag(p)
                 self.plan_sels(fetch, graph, p, sub, path, frag.children, provided)
             return
+        if tm.kind == "interface" and tig is not None and tig.is_interface_object and self.requirement_of is None:
+            sels = self.split_interface_object(fetch, graph, parent, sels, path, out, provided)
         fetch.out_for_type.setdefault((path, parent), (out, provided))
         for s in self.flatten(sels, parent):
             if isinstance(s, Frag):
@@ -350,13 +356,8 @@ class _PlanBuilder:
                 self.plan_sels(fetch, graph, parent, s.sels, path, frag.children, provided)
                 continue
             if s.name == "__typename":
-                if tig and tig.is_interface_object:
-                    # The subgraph only knows the interface; the concrete
-                    # typename comes from elsewhere (see jump()).
-                    self.jump(fetch, graph, parent, s, path, out, provided, need_typename=True)
-                else:
-                    out.field(s.key, "__typename", "", s.dirs)
-                    fetch.variables |= s.variables
+                out.field(s.key, "__typename", "", s.dirs)
+                fetch.variables |= s.variables
                 continue
             fm = tm.fields.get(s.name)
             if fm is None:
@@ -373,6 +374,44 @@ class _PlanBuilder:
                 self.jump_from_anchor(fetch, graph, parent, s)
             else:
                 self.jump(fetch, graph, parent, s, path, out, provided)
+
+    def split_interface_object(
+        self,
+        fetch: Fetch,
+        graph: str,
+        parent: str,
+        sels: list[Sel],
+        path: tuple[str, ...],
+        out: SgSet,
+        provided: dict[str, Any] | None,
+    ) -> list[Sel]:
+        """An interface object knows neither the concrete type nor the
+        implementations' fields: fetch `__typename` (always: the response needs
+        it) and every fragment on an implementation from a subgraph owning the
+        interface; return what this subgraph serves itself."""
+        local: list[Sel] = []
+        remote: list[Sel] = []
+        for s in sels:
+            if isinstance(s, Frag):
+                if s.type_cond in (None, parent):
+                    inner = self.split_interface_object(fetch, graph, parent, s.sels, path, out, provided)
+                    if inner:
+                        local.append(Frag(None, inner, s.dirs, s.conds, s.variables))
+                else:
+                    remote.append(s)
+            elif s.name == "__typename":
+                continue  # fetched below; the shaper prints the concrete type
+            elif provided is not None and s.name in provided or graph in self.sg.field_graphs(parent, s.name):
+                local.append(s)
+            else:
+                remote.append(s)
+        if remote or not (fetch.is_entity and fetch.path == path):
+            # (an entity fetch at this path got its objects from a fetch that
+            # already asked for the concrete type)
+            tn = Field("__typename", "__typename")
+            jf = self.jump(fetch, graph, parent, tn, path, out, provided, need_typename=True)
+            jf.entity_sels[parent].extend(remote)
+        return local
 
     def _keyed(self, type_name: str) -> bool:
         tm = self.sg.types[type_name]
@@ -470,7 +509,7 @@ class _PlanBuilder:
         provided: dict[str, Any] | None,
         need_typename: bool = False,
         leaf: tuple[str, str] | None = None,
-    ) -> None:
+    ) -> Fetch:
         sg = self.sg
         cands = [g for g in sg.field_graphs(parent, s.name) if self._reachable(parent, g)]
         if leaf is not None:  # jumping for a field deeper down: the target must serve it
@@ -514,12 +553,19 @@ class _PlanBuilder:
         jf.rep_typename[parent] = jt
         # Requirements for the representation are planned in drain().
         need = jf.rep_sels.setdefault(parent, [])
+        if sg.interface_object_graphs(parent):
+            # objects typed by an interface object get their concrete type
+            # meanwhile: the representation is built the same for each
+            for p in sg.possible_types(parent):
+                jf.rep_sels.setdefault(p, need)
+                jf.rep_typename.setdefault(p, jt)
         if not need:
             key = self._choose_key(jt, target, graph, parent)
             need.append(Field("__typename", "__typename"))
             need.extend(self.p.fieldset(key))
         need.extend(required)
         fetch.out_for_type.setdefault((path, parent), (out, provided))
+        return jf
 
     def _interface_object_cands(self, parent: str, field_name: str) -> list[str]:
         # A field defined on an interface object is resolvable for every
@@ -575,6 +621,8 @@ class _PlanBuilder:
                 if fid != fetch.id:
                     continue
                 for parent, need in list(jf.rep_sels.items()):
+                    if parent not in jf.entity_sels:
+                        continue  # the same requirement, listed under a concrete type
                     start = done.get((jf, parent), 0)
                     if start >= len(need):
                         continue
