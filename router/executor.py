@@ -17,7 +17,7 @@ import httpx
 import orjson
 
 from router.operation import Field, Frag, Sel
-from router.planner import Fetch, QueryPlan
+from router.plan import Fetch, QueryPlan, Rename
 from router.subgraph_client import SubgraphClient, SubgraphHTTPError, SubgraphTimeout
 
 Json = dict[str, Any]
@@ -66,14 +66,17 @@ class Executor:
                 await asyncio.gather(*(self._run(plan, f, data, variables, headers, errors) for f in stage))
         return data, errors
 
-    async def _run(self, plan: QueryPlan, f: Fetch, data: Json, variables: Json, headers: dict[str, str], errors: list[Json]) -> None:
-        vars_: Json = {v: variables[v] for v in f.variables if v in variables}
-        if not f.is_entity:
-            result = await self._fetch(f.graph, f.query, vars_, headers, errors, [])
+    async def _run(
+        self, plan: QueryPlan, f: Fetch, data: Json, variables: Json, headers: dict[str, str], errors: list[Json]
+    ) -> None:
+        vars_: Json = {v: variables[v] for v in f.variable_usages if v in variables}
+        if not f.entity:
+            result = await self._fetch(f, vars_, headers, errors)
             if result is None:
                 return
             d = result.get("data")
             if isinstance(d, dict):
+                _unalias(d, f.renames)
                 deep_merge(data, d, plan.interface_objects)
             for e in result.get("errors") or ():
                 errors.append(self._sub_error(f, e, None))
@@ -83,15 +86,16 @@ class Executor:
         reps: list[Json] = []
         index: dict[bytes, int] = {}
         targets: list[list[tuple[Json, list[str | int]]]] = []
+        reps_of = f.representations or {}
         for obj, path in objs:
             tn = obj.get("__typename")
-            sels = f.rep_sels.get(tn) if isinstance(tn, str) else None
-            if sels is None:
+            how = reps_of.get(tn) if isinstance(tn, str) else None
+            if how is None:
                 continue
-            rep = _extract(obj, sels)
+            rep = _extract(obj, how.selection)
             if rep is None:
                 continue
-            rep["__typename"] = f.rep_typename[tn]  # type: ignore[index]
+            rep["__typename"] = how.typename
             k = orjson.dumps(rep, option=orjson.OPT_SORT_KEYS)
             i = index.get(k)
             if i is None:
@@ -102,13 +106,16 @@ class Executor:
         if not reps:
             return
         vars_["representations"] = reps
-        paths = [t[0][1] for t in targets]
-        result = await self._fetch(f.graph, f.query, vars_, headers, errors, paths)
+        result = await self._fetch(f, vars_, headers, errors)
         if result is None:
             return
         d = result.get("data")
         ents = d.get("_entities") if isinstance(d, dict) else None
         if isinstance(ents, list):
+            if f.renames:
+                for ent in ents:
+                    if isinstance(ent, dict):
+                        _unalias(ent, f.renames)
             for i, ent in enumerate(ents[: len(targets)]):
                 if isinstance(ent, dict):
                     for obj, _ in targets[i]:
@@ -138,18 +145,11 @@ class Executor:
         if not done.cancelled():
             done.exception()  # retrieved here: if every waiter went away, nobody else will
 
-    async def _fetch(
-        self,
-        graph: str,
-        query: str,
-        variables: Json,
-        headers: dict[str, str],
-        errors: list[Json],
-        paths: list[list[str | int]],
-    ) -> Json | None:
-        body = orjson.dumps({"query": query, "variables": variables})
+    async def _fetch(self, f: Fetch, variables: Json, headers: dict[str, str], errors: list[Json]) -> Json | None:
+        graph = f.graph
+        body = orjson.dumps({"query": f.operation, "variables": variables})
         try:
-            if query.startswith("mutation"):
+            if f.kind == "mutation":
                 # Never shared: two identical mutations (a double click, two tabs) are two changes.
                 raw = await self._post(graph, body, headers)
             else:
@@ -221,7 +221,7 @@ def _collect(
         _collect(value.get(seg), path, i + 1, [*cur, seg], out)
 
 
-def _extract(obj: Json, sels: list[Sel]) -> Json | None:
+def _extract(obj: Json, sels: tuple[Sel, ...] | list[Sel]) -> Json | None:
     out: Json = {}
     for s in sels:
         if isinstance(s, Frag):
@@ -255,6 +255,16 @@ def _extract_value(v: Any, sels: list[Sel]) -> Any:
         r = _extract(v, sels)
         return _MISSING if r is None else r
     return v
+
+
+def _unalias(value: Json, renames: tuple[Rename, ...]) -> None:
+    """Give internally aliased fields their response keys back."""
+    for r in renames:
+        objs: list[tuple[Json, list[str | int]]] = []
+        _collect(value, r.path, 0, [], objs)
+        for obj, _ in objs:
+            if obj.get("__typename") == r.typename and r.alias in obj:
+                obj[r.key] = obj.pop(r.alias)
 
 
 def deep_merge(target: Json, src: Json, provisional: frozenset[str] = frozenset()) -> None:

@@ -202,7 +202,7 @@ class Pipeline:
         try:
             plan = self.planner.plan(op)
         except PlanningError as e:
-            raise RequestError([_err(str(e), "QUERY_PLANNING_FAILED")], status=500) from e
+            raise RequestError([_err(str(e), "QUERY_PLANNING_FAILED")], status=400) from e
         assert doc.node is not None
         document = _introspection_doc(doc.node, node) if intro else doc.node
         p = Prepared(op, document, plan, root, intro, intro and not plan.fetches, bool(node.variable_definitions))

@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from graphql import FieldNode, InlineFragmentNode, SelectionSetNode, print_ast
 
+from router import plan as qp
 from router.operation import Field, Frag, Operation, Sel
+from router.plan import QueryPlan as QueryPlan  # the pipeline's import
 from router.supergraph import Supergraph, parse_field_set
 
 
@@ -34,6 +37,9 @@ class PlanningError(Exception):
 @dataclass(eq=False)
 class SgSet:
     items: dict[str, SgField | SgFrag] = field(default_factory=dict)
+    # response key -> type in the subgraph, shared by the type-condition
+    # fragments of one abstract selection (they must not conflict)
+    seen_types: dict[str, str] = field(default_factory=dict)
 
     def field(self, key: str, name: str, args: str = "", dirs: str = "") -> SgField:
         sig = f"{key}:{name}{args}{dirs}"
@@ -101,40 +107,16 @@ class Fetch:
     # typename in data -> __typename sent in representation (interface objects)
     rep_typename: dict[str, str] = field(default_factory=dict)
     variables: set[str] = field(default_factory=set)
-    query: str = ""
     # planning state
     entity_sels: dict[str, list[Sel]] = field(default_factory=dict)
     entity_provided: dict[str, Any] = field(default_factory=dict)
     out_for_type: dict[tuple[tuple[str, ...], str], tuple[SgSet, Any]] = field(default_factory=dict)
     mutation_group: int = 0
+    # internal aliases: (path below the fetch's, typename, alias, response key)
+    renames: list[tuple[tuple[str, ...], str, str, str]] = field(default_factory=list)
 
     def __repr__(self) -> str:
         return f"Fetch#{self.id}({self.graph} @ {'.'.join(self.path) or '<root>'})"
-
-
-@dataclass
-class QueryPlan:
-    kind: str
-    stages: list[list[Fetch]]  # Sequence of Parallel stages
-    fetches: list[Fetch]
-    # interfaces some subgraph serves as @interfaceObject: a __typename naming
-    # one is provisional, replaced by the concrete type when that arrives
-    interface_objects: frozenset[str] = frozenset()
-
-    def describe(self) -> str:
-        lines = ["QueryPlan { Sequence {"]
-        for stage in self.stages:
-            lines.append("  Parallel {")
-            for f in stage:
-                where = ".".join(f.path)
-                lines.append(
-                    f"    Flatten({where}) Fetch({f.graph}) {f.query}"
-                    if f.is_entity
-                    else f"    Fetch({f.graph}) {f.query}"
-                )
-            lines.append("  }")
-        lines.append("} }")
-        return "\n".join(lines)
 
 
 def _fieldset_sels(sel_set: SelectionSetNode) -> list[Sel]:
@@ -167,7 +149,7 @@ class Planner:
             r = self._fs_cache[fields] = _fieldset_sels(parse_field_set(fields))
         return r
 
-    def plan(self, op: Operation) -> QueryPlan:
+    def plan(self, op: Operation) -> qp.QueryPlan:
         return _PlanBuilder(self, op).build()
 
     def hops(self, type_name: str, source: str, target: str) -> int:
@@ -195,7 +177,10 @@ class Planner:
                     if h in seen:
                         continue
                     if any(
-                        all(isinstance(f, Field) and g in sg.field_graphs(type_name, f.name) for f in self.fieldset(k.fields))
+                        all(
+                            isinstance(f, Field) and g in sg.field_graphs(type_name, f.name)
+                            for f in self.fieldset(k.fields)
+                        )
                         for k in sg.resolvable_keys(type_name, h)
                     ):
                         seen.add(h)
@@ -244,7 +229,7 @@ class _PlanBuilder:
         return f
 
     # -- entry -------------------------------------------------------------------
-    def build(self) -> QueryPlan:
+    def build(self) -> qp.QueryPlan:
         root = self.sg.root_types.get(self.op.kind)
         if root is None or root not in self.sg.types:
             raise PlanningError(f"the schema has no {self.op.kind} type")
@@ -273,10 +258,31 @@ class _PlanBuilder:
             self.plan_sels(f, g, root, sels, (), f.selection, None)
             self.drain(f)
         self.requirement_deps()
-        for f in self.fetches:
-            f.query = self.render(f)
+        frozen = {f: self.freeze(f) for f in self.fetches}
+        stages: list[qp.Fetch | qp.Flatten | qp.Parallel] = []
+        for stage in self.stages():
+            nodes = tuple(qp.Flatten(f.path, frozen[f]) if f.is_entity else frozen[f] for f in stage)
+            stages.append(nodes[0] if len(nodes) == 1 else qp.Parallel(nodes))
         ifaces = frozenset(t for t in self.sg.types if self.sg.interface_object_graphs(t))
-        return QueryPlan(self.op.kind, self.stages(), self.fetches, ifaces)
+        return qp.QueryPlan(self.op.kind, qp.Sequence(tuple(stages)) if stages else None, ifaces)
+
+    def freeze(self, f: Fetch) -> qp.Fetch:
+        reps = None
+        if f.is_entity:
+            reps = MappingProxyType(
+                {t: qp.Representation(f.rep_typename[t], tuple(sels)) for t, sels in f.rep_sels.items()}
+            )
+        return qp.Fetch(
+            graph=f.graph,
+            service_name=self.sg.graphs[f.graph].name,
+            operation=self.render(f),
+            kind="query" if f.is_entity else self.op.kind,
+            variable_usages=frozenset(v for v in f.variables if v in self.op.var_defs),
+            entity=f.is_entity,
+            path=f.path,
+            representations=reps,
+            renames=tuple(qp.Rename(*r) for r in f.renames),
+        )
 
     def choose_root_graphs(self, root: str, fields: list[Sel]) -> list[str | None]:
         counts: dict[str, int] = {}
@@ -344,6 +350,7 @@ class _PlanBuilder:
                 if not sub:
                     continue
                 frag = out.frag(p)
+                frag.children.seen_types = out.seen_types
                 self.plan_sels(fetch, graph, p, sub, path, frag.children, provided)
             return
         if tm.kind == "interface" and tig is not None and tig.is_interface_object and self.requirement_of is None:
@@ -401,7 +408,7 @@ class _PlanBuilder:
                     remote.append(s)
             elif s.name == "__typename":
                 continue  # fetched below; the shaper prints the concrete type
-            elif provided is not None and s.name in provided or graph in self.sg.field_graphs(parent, s.name):
+            elif (provided is not None and s.name in provided) or graph in self.sg.field_graphs(parent, s.name):
                 local.append(s)
             else:
                 remote.append(s)
@@ -448,13 +455,22 @@ class _PlanBuilder:
     ) -> None:
         fm = self.sg.types[parent].fields[s.name]
         fetch.variables |= s.variables
-        f = out.field(s.key, s.name, s.args, s.dirs)
+        join = self.sg.field_join(parent, s.name, graph)
+        sub_type = join.type if join is not None and join.type else print_ast(fm.type_node)
+        key = s.key
+        seen = out.seen_types.setdefault(key, sub_type)
+        if seen != sub_type:
+            # same response key, another type in this subgraph (`... on A { id }
+            # ... on B { id }` with ID! vs ID): invalid together, so alias it
+            # in the request and rename it back in the response
+            key = f"{s.key}__alias_{len(fetch.renames)}"
+            fetch.renames.append((path[len(fetch.path) :], parent, key, s.key))
+        f = out.field(key, s.name, s.args, s.dirs)
         if s.sels is None:
             return
         rt = fm.type_name
         sub_path = path + (s.key,) + ("@",) * _list_depth(fm.type_node)
         sub_provided: dict[str, Any] | None = None
-        join = self.sg.field_join(parent, s.name, graph)
         if provided is not None and s.name in provided and provided[s.name]:
             sub_provided = {"__sels": provided[s.name]}
         elif join is not None and join.provides:

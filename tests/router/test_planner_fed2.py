@@ -14,7 +14,23 @@ from tests.router.fixtures.fed2 import SETS
 from tests.router.router_harness import gql
 from tests.router.test_differential import _norm
 
-CASES = [(name, q) for name, (_, ops) in SETS.items() for q in ops]
+# Where Apollo Gateway 2.14 is wrong by the spec, the spec's answer. Here it
+# merges `price` and `price(currency: "EUR")` (two @requires of one field with
+# distinct arguments) into one representation value, so `tax` is computed from
+# the EUR price (or `eurTax` from the USD one). A representation carries one
+# value per field name, so the two need two entity fetches, as we plan them.
+SPEC: dict[str, dict[str, Any]] = {
+    "{ products { name eurTax price } }": {
+        "products": [{"name": "Lamp", "eurTax": 12, "price": 30}, {"name": "Desk", "eurTax": 80, "price": 200}]
+    },
+    "{ products { tax eurTax freight name } }": {
+        "products": [
+            {"tax": 3, "eurTax": 12, "freight": 6, "name": "Lamp"},
+            {"tax": 20, "eurTax": 80, "freight": 60, "name": "Desk"},
+        ]
+    },
+}
+CASES = [(name, q) for name, (_, ops) in SETS.items() for q in ops if q not in SPEC]
 VARIABLES = ({"a": True, "b": True}, {"a": False, "b": False})
 
 
@@ -39,3 +55,12 @@ async def test_same_as_gateway(client: httpx.AsyncClient, stacks: Fed2Stacks, se
         assert _norm(ours) == _norm(theirs), (variables, ours, theirs)
         # never a silent null: a null the client did not get from data must come with an error
         assert ours.get("data") is not None, ours
+
+
+@pytest.mark.parametrize("query", sorted(SPEC))
+async def test_spec_where_gateway_is_wrong(client: httpx.AsyncClient, stacks: Fed2Stacks, query: str) -> None:
+    stack = stacks.get("hop")
+    assert stack.gateway_url is not None
+    assert await gql(client, stack.router_url, query) == {"data": SPEC[query]}
+    # the gateway still disagrees: if it is fixed, this test should compare with it again
+    assert await gql(client, stack.gateway_url, query) != {"data": SPEC[query]}

@@ -1,0 +1,158 @@
+"""The query plan as plain frozen data, printable in Apollo's query-plan notation.
+
+A plan holds everything the executor needs — per fetch the subgraph, the
+operation text and kind, the variables it uses, and for entity fetches how to
+build representations from data already fetched — so the executor infers
+nothing from operation text. The planner's working state stays in planner.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+
+from graphql import parse, print_ast
+
+from router.operation import Field, Frag, Sel
+
+
+@dataclass(frozen=True)
+class Representation:
+    """How to build one representation from an object of some type in the data."""
+
+    typename: str  # the __typename sent (an interface object's name, for those)
+    selection: tuple[Sel, ...]  # fields read from the data (keys, @requires)
+
+
+@dataclass(frozen=True)
+class Rename:
+    """An internal alias (`code__alias_0`) given back its response key."""
+
+    path: tuple[str, ...]  # below the fetch's own path; "@" = each list item
+    typename: str
+    alias: str
+    key: str
+
+
+@dataclass(frozen=True)
+class Fetch:
+    graph: str  # join__Graph enum value
+    service_name: str
+    operation: str
+    kind: str  # query | mutation | subscription
+    variable_usages: frozenset[str]
+    entity: bool = False  # an `_entities` fetch fed with representations
+    # where its results merge (also the enclosing Flatten's path): () for root
+    # fetches; response keys, "@" = each list item
+    path: tuple[str, ...] = ()
+    # typename found in the data -> its representation (entity fetches only)
+    representations: Mapping[str, Representation] | None = None
+    renames: tuple[Rename, ...] = ()
+
+    # names kept for the subscription transport, which reads the root fetch
+    @property
+    def query(self) -> str:
+        return self.operation
+
+    @property
+    def variables(self) -> frozenset[str]:
+        return self.variable_usages
+
+
+@dataclass(frozen=True)
+class Flatten:
+    """Run `node` for every object at `path` (response keys; "@" = list items)."""
+
+    path: tuple[str, ...]
+    node: Fetch
+
+
+@dataclass(frozen=True)
+class Parallel:
+    nodes: tuple[Fetch | Flatten, ...]
+
+
+@dataclass(frozen=True)
+class Sequence:
+    nodes: tuple[Fetch | Flatten | Parallel, ...]
+
+
+PlanNode = Fetch | Flatten | Parallel | Sequence
+
+
+@dataclass(frozen=True)
+class QueryPlan:
+    kind: str
+    node: Sequence | None
+    # interfaces some subgraph serves as @interfaceObject: a __typename naming
+    # one is provisional, replaced by the concrete type when that arrives
+    interface_objects: frozenset[str] = frozenset()
+
+    @cached_property
+    def stages(self) -> list[list[Fetch]]:
+        """The fetches as a sequence of parallel stages."""
+        out: list[list[Fetch]] = []
+        for n in self.node.nodes if self.node is not None else ():
+            members = n.nodes if isinstance(n, Parallel) else (n,)
+            out.append([m if isinstance(m, Fetch) else m.node for m in members])
+        return out
+
+    @property
+    def fetches(self) -> list[Fetch]:
+        return [f for stage in self.stages for f in stage]
+
+    def __str__(self) -> str:
+        lines = ["QueryPlan {"]
+        if self.node is not None:
+            node: PlanNode = self.node.nodes[0] if len(self.node.nodes) == 1 else self.node
+            lines.extend(_print(node, 1))
+        lines.append("}")
+        return "\n".join(lines)
+
+
+# ---- printing (Apollo's notation) ----------------------------------------------
+def _print(node: PlanNode, depth: int) -> Iterator[str]:
+    pad = "  " * depth
+    if isinstance(node, (Sequence, Parallel)):
+        yield f"{pad}{type(node).__name__} {{"
+        for child in node.nodes:
+            yield from _print(child, depth + 1)
+        yield f"{pad}}},"
+    elif isinstance(node, Flatten):
+        yield f'{pad}Flatten(path: "{".".join(node.path)}") {{'
+        yield from _print(node.node, depth + 1)
+        yield f"{pad}}},"
+    else:
+        yield f'{pad}Fetch(service: "{node.service_name}") {{'
+        inner = "  " * (depth + 1)
+        if node.entity and node.representations:
+            reqs = _print_requires(node.representations)
+            yield from (inner + line for line in reqs)
+            yield f"{inner}}} =>"
+        body = print_ast(parse(node.operation, no_location=True))
+        yield from (inner + line for line in body.splitlines())
+        yield f"{pad}}},"
+
+
+def _print_requires(reps: Mapping[str, Representation]) -> list[str]:
+    lines = ["{"]
+    seen: set[str] = set()
+    for rep in reps.values():
+        text = _sels(rep.selection)
+        if (rep.typename, text) in seen:  # type: ignore[comparison-overlap]
+            continue
+        seen.add((rep.typename, text))  # type: ignore[arg-type]
+        lines.append(f"  ... on {rep.typename} {{{text}}}")
+    return lines
+
+
+def _sels(sels: tuple[Sel, ...] | list[Sel]) -> str:
+    out: list[str] = []
+    for s in sels:
+        if isinstance(s, Field):
+            out.append(s.name + s.args + ("{" + _sels(s.sels) + "}" if s.sels is not None else ""))
+        elif isinstance(s, Frag):
+            on = f"... on {s.type_cond} " if s.type_cond else "... "
+            out.append(on + "{" + _sels(s.sels) + "}")
+    return " " + " ".join(out) + " "
