@@ -21,10 +21,20 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from graphql import FieldNode, InlineFragmentNode, SelectionSetNode, print_ast
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    GraphQLError,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    parse,
+    print_ast,
+    validate,
+)
 
 from router import plan as qp
-from router.operation import Field, Frag, Operation, Sel
+from router.operation import Field, Frag, Operation, Sel, build_operation
 from router.plan import QueryPlan as QueryPlan  # the pipeline's import
 from router.supergraph import Supergraph, parse_field_set
 
@@ -117,6 +127,24 @@ class Fetch:
 
     def __repr__(self) -> str:
         return f"Fetch#{self.id}({self.graph} @ {'.'.join(self.path) or '<root>'})"
+
+
+def plan_document(sg: Supergraph, text: str, operation_name: str | None = None) -> qp.QueryPlan:
+    """Plan one operation of a document (validated against the API schema):
+    for tools such as `shopgraph plan`."""
+    try:
+        doc = parse(text)
+    except GraphQLError as e:
+        raise PlanningError(f"the operation does not parse: {e.message}") from e
+    errs = validate(sg.api_schema, doc)
+    if errs:
+        raise PlanningError("; ".join(e.message for e in errs))
+    ops = [d for d in doc.definitions if isinstance(d, OperationDefinitionNode)]
+    found = [o for o in ops if operation_name is None or (o.name and o.name.value == operation_name)]
+    if len(found) != 1:
+        raise PlanningError("name the operation to plan" if found else f"no operation named {operation_name!r}")
+    frags = {d.name.value: d for d in doc.definitions if isinstance(d, FragmentDefinitionNode)}
+    return Planner(sg).plan(build_operation(found[0], frags))
 
 
 def _fieldset_sels(sel_set: SelectionSetNode) -> list[Sel]:

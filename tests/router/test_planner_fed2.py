@@ -4,14 +4,17 @@ Federation 2 behaviour of issue 7 (fixtures/fed2.py)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from router.config import Settings
+from router.http import create_app
 from tests.router.fed2_harness import Fed2Stacks, fed2_stacks
 from tests.router.fixtures.fed2 import SETS
-from tests.router.router_harness import gql
+from tests.router.router_harness import ThreadServer, gql
 from tests.router.test_differential import _norm
 
 # Where Apollo Gateway 2.14 is wrong by the spec, the spec's answer. Here it
@@ -64,3 +67,17 @@ async def test_spec_where_gateway_is_wrong(client: httpx.AsyncClient, stacks: Fe
     assert await gql(client, stack.router_url, query) == {"data": SPEC[query]}
     # the gateway still disagrees: if it is fixed, this test should compare with it again
     assert await gql(client, stack.gateway_url, query) != {"data": SPEC[query]}
+
+
+async def test_no_plan_possible_is_a_graphql_error_not_a_500(client: httpx.AsyncClient) -> None:
+    sdl = (Path(__file__).parent / "golden" / "kinds.supergraph.graphql").read_text()
+    broken = sdl.replace("latest: Book @join__field(graph: BOOKS)", "latest: Book @join__field")
+    with ThreadServer(create_app(broken, Settings())) as router:
+        for accept, status in (("application/json", 200), ("application/graphql-response+json", 400)):
+            r = await client.post(
+                router.url + "/graphql", json={"query": "{ latest { id } }"}, headers={"accept": accept}
+            )
+            assert r.status_code == status
+            body = r.json()
+            assert [e["extensions"]["code"] for e in body["errors"]] == ["QUERY_PLANNING_FAILED"]
+            assert body.get("data") is None  # no invented data
