@@ -16,6 +16,7 @@ client fields in the source subgraph, so they may themselves need jumps (a
 
 from __future__ import annotations
 
+import re
 import zlib
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -68,7 +69,9 @@ class SgSet:
         return f
 
     def render(self) -> str:
-        return "{" + " ".join(i.render() for i in self.items.values()) + "}"
+        # a fragment left empty (everything in it fetched elsewhere) is dropped:
+        # a subgraph must never get an empty selection set
+        return "{" + " ".join(r for i in self.items.values() if (r := i.render())) + "}"
 
 
 @dataclass(eq=False)
@@ -99,8 +102,11 @@ class SgFrag:
     children: SgSet = field(default_factory=SgSet)
 
     def render(self) -> str:
+        inner = self.children.render()
+        if inner == "{}":
+            return ""
         on = f" on {self.type_cond}" if self.type_cond else ""
-        return f"...{on}{self.dirs}{self.children.render()}"
+        return f"...{on}{self.dirs}{inner}"
 
 
 # ---- plan nodes ----------------------------------------------------------------
@@ -248,6 +254,8 @@ class _PlanBuilder:
         self.touched: set[Fetch] | None = None
         # the entity fetch whose representation is being planned: it cannot serve it itself
         self.requirement_of: Fetch | None = None
+        # conditional fragments (@include/@skip) being planned, outermost first
+        self.conditions: list[Frag] = []
         # fields being planned, outermost first: (parent type, path, out, provided, field)
         self.stack: list[tuple[str, tuple[str, ...], SgSet, dict[str, Any] | None, Field]] = []
 
@@ -388,7 +396,12 @@ class _PlanBuilder:
             if isinstance(s, Frag):
                 frag = out.frag(None, s.dirs)
                 fetch.variables |= s.variables
-                self.plan_sels(fetch, graph, parent, s.sels, path, frag.children, provided)
+                # fields of it fetched by another subgraph keep its condition there
+                self.conditions.append(s)
+                try:
+                    self.plan_sels(fetch, graph, parent, s.sels, path, frag.children, provided)
+                finally:
+                    self.conditions.pop()
                 continue
             if s.name == "__typename":
                 out.field(s.key, "__typename", "", s.dirs)
@@ -593,7 +606,10 @@ class _PlanBuilder:
             self.jumps[(fetch.id, path, target, variant)] = jf
         if self.touched is not None:
             self.touched.add(jf)
-        jf.entity_sels.setdefault(parent, []).append(s)
+        moved: Sel = s
+        for c in reversed(self.conditions):
+            moved = Frag(None, [moved], c.dirs, c.conds, c.variables)
+        jf.entity_sels.setdefault(parent, []).append(moved)
         jf.rep_typename[parent] = jt
         # Requirements for the representation are planned in drain().
         need = jf.rep_sels.setdefault(parent, [])
@@ -651,10 +667,12 @@ class _PlanBuilder:
         """Plan representation requirements of jumps out of `fetch`, then the
         jumped-to fetches themselves (recursively)."""
         outer, self.stack = self.stack, []
+        conds, self.conditions = self.conditions, []
         try:
             self._drain(fetch)
         finally:
             self.stack = outer
+            self.conditions = conds
 
     def _drain(self, fetch: Fetch) -> None:
         done: dict[tuple[Fetch, str], int] = {}
@@ -728,14 +746,17 @@ class _PlanBuilder:
 
     # -- output --------------------------------------------------------------------
     def render(self, f: Fetch) -> str:
-        defs = [self.op.var_defs[v] for v in sorted(f.variables) if v in self.op.var_defs]
+        body = f.selection.render()
+        # variables of dropped (empty) fragments are not declared: unused ones are invalid
+        f.variables = {v for v in f.variables if v in self.op.var_defs and re.search(rf"\${v}\b", body)}
+        defs = [self.op.var_defs[v] for v in sorted(f.variables)]
         if f.is_entity:
             defs.insert(0, "$representations:[_Any!]!")
             kind = "query"
         else:
             kind = self.op.kind
         head = kind + ("(" + ",".join(defs) + ")" if defs else "")
-        return head + f.selection.render()
+        return head + body
 
     def stages(self) -> list[list[Fetch]]:
         level: dict[Fetch, int] = {}

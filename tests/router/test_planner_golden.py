@@ -13,6 +13,7 @@ import pytest
 
 from router.planner import PlanningError, plan_document
 from router.supergraph import Supergraph
+from tests.router.fixtures.fed2 import SETS
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -27,6 +28,10 @@ CASES: dict[str, tuple[str, str]] = {
     "hop_requires_args": ("hop", "{ products { tax eurTax } }"),
     # 3: @requires of a nested field served by a fourth subgraph
     "hop_requires_nested": ("hop", "{ products { freight } }"),
+    # 2: a conditional fragment whose fields all come from another subgraph:
+    # dropped from the first request (never an empty selection set), its
+    # condition kept in the second
+    "shelf_condition": ("shelf", "query($a: Boolean!) { items { ... on Magazine { ... @skip(if: $a) { price } } } }"),
     # 4: a keyless type's field served elsewhere: jump at the parent entity
     "root_keyless": ("root", "{ users { profile { bio age } } }"),
     # 6: ID-like fields with conflicting types in one subgraph request
@@ -46,6 +51,16 @@ def test_golden_plan(case: str) -> None:
     if os.environ.get("SHOPGRAPH_UPDATE_GOLDEN") == "1":
         golden.write_text(printed)
     assert printed == golden.read_text()
+
+
+@pytest.mark.parametrize(("set_name", "query"), [(n, q) for n, (_, ops) in SETS.items() for q in ops])
+def test_no_subgraph_request_has_an_empty_selection_set(set_name: str, query: str) -> None:
+    plan = plan_document(_supergraph(set_name), query)
+    for f in plan.fetches:
+        assert "{}" not in f.operation.replace(" ", ""), f.operation
+        # every declared variable is used (subgraphs refuse unused ones)
+        for v in f.variable_usages:
+            assert f.operation.count("$" + v) >= 2, f.operation
 
 
 def test_requires_with_distinct_arguments_are_distinct_aliases() -> None:
