@@ -375,6 +375,7 @@ class _PlanBuilder:
         path: tuple[str, ...],
         out: SgSet,
         provided: dict[str, Any] | None,
+        only: frozenset[str] | None = None,
     ) -> None:
         sg = self.sg
         tm = sg.types[parent]
@@ -382,7 +383,7 @@ class _PlanBuilder:
         if tm.kind in ("interface", "union") and not (tig and tig.is_interface_object):
             out.field("__typename", "__typename")
             for p in sg.possible_types_in(parent, graph):
-                sub = self.flatten(sels, p)
+                sub = self.flatten(sels if only is None or p in only else _direct(sels, parent), p)
                 if not sub:
                     continue
                 frag = out.frag(p)
@@ -482,6 +483,29 @@ class _PlanBuilder:
             if self._keyed(e_parent):
                 self.jump(fetch, graph, e_parent, inner, e_path, e_out, e_provided, leaf=(parent, s.name))
                 return
+        root = self.sg.root_types["query"]
+        if self.op.kind == "query" and not fetch.is_entity and below == root:
+            # a shareable root field no subgraph serves whole: another root fetch
+            # for the part this one lacks (merged by response path)
+            targets = [
+                g
+                for g in self.sg.field_graphs(root, inner.name)
+                if g != graph and g in self.sg.field_graphs(parent, s.name)
+            ]
+            if targets:
+                moved: Sel = inner
+                for c in reversed(self.conditions):
+                    moved = Frag(None, [moved], c.dirs, c.conds, c.variables)
+                other = self.new_fetch(targets[0], (), False)
+                other.mutation_group = fetch.mutation_group
+                stack, conds = self.stack, self.conditions
+                self.stack, self.conditions = [], []
+                try:
+                    self.plan_sels(other, other.graph, root, [moved], (), other.selection, None)
+                finally:
+                    self.stack, self.conditions = stack, conds
+                self.drain(other)
+                return
         raise PlanningError(f"cannot plan {parent}.{s.name}: no subgraph reachable from {graph!r} resolves it")
 
     def emit_local(
@@ -516,9 +540,16 @@ class _PlanBuilder:
             sub_provided = {"__sels": provided[s.name]}
         elif join is not None and join.provides:
             sub_provided = {"__sels": self.p.fieldset(join.provides)}
+        only = None
+        graphs = self.sg.field_graphs(parent, s.name)
+        if len(graphs) > 1 and self.sg.is_abstract(rt):
+            # Apollo's semantics for a shareable field whose runtime types differ
+            # per subgraph: only the types every subgraph may return are planned,
+            # so the answer does not depend on which subgraph serves it
+            only = frozenset.intersection(*(frozenset(self.sg.possible_types_in(rt, g)) for g in graphs))
         self.stack.append((parent, path, out, provided, s))
         try:
-            self.plan_typed(fetch, graph, rt, s.sels, sub_path, f.sub(), sub_provided)
+            self.plan_typed(fetch, graph, rt, s.sels, sub_path, f.sub(), sub_provided, only)
         finally:
             self.stack.pop()
 
@@ -531,10 +562,11 @@ class _PlanBuilder:
         path: tuple[str, ...],
         out: SgSet,
         provided: dict[str, Any] | None,
+        only: frozenset[str] | None = None,
     ) -> None:
         """Plan a sub-selection; @provides maps are resolved per concrete type."""
         if provided is None:
-            self.plan_sels(fetch, graph, type_name, sels, path, out, None)
+            self.plan_sels(fetch, graph, type_name, sels, path, out, None, only)
             return
         psels = provided["__sels"]
         if not self.sg.is_abstract(type_name):
@@ -544,7 +576,7 @@ class _PlanBuilder:
             return
         out.field("__typename", "__typename")
         for p in self.sg.possible_types_in(type_name, graph):
-            sub = self.flatten(sels, p)
+            sub = self.flatten(sels if only is None or p in only else _direct(sels, type_name), p)
             if sub:
                 self.plan_sels(
                     fetch, graph, p, sub, path, out.frag(p).children, self._wrap(_provided_map(psels, p, self.sg))
@@ -785,6 +817,15 @@ class _PlanBuilder:
                 out.append([])
             out[lvl].append(f)
         return out
+
+
+def _direct(sels: list[Sel], abstract: str) -> list[Sel]:
+    """The selections made on the abstract type itself (no narrower type condition)."""
+    return [
+        s if isinstance(s, Field) else Frag(None, _direct(s.sels, abstract), s.dirs, s.conds, s.variables)
+        for s in sels
+        if isinstance(s, Field) or s.type_cond in (None, abstract)
+    ]
 
 
 def _compatible(have: list[Sel], more: list[Sel]) -> bool:

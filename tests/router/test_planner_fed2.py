@@ -56,8 +56,8 @@ async def test_same_as_gateway(client: httpx.AsyncClient, stacks: Fed2Stacks, se
         ours = await gql(client, stack.router_url, query, variables)
         theirs = await gql(client, stack.gateway_url, query, variables)
         assert _norm(ours) == _norm(theirs), (variables, ours, theirs)
-        # never a silent null: a null the client did not get from data must come with an error
-        assert ours.get("data") is not None, ours
+        # never a silent null: no data without an error saying why
+        assert ours.get("data") is not None or ours.get("errors"), ours
 
 
 @pytest.mark.parametrize("query", sorted(SPEC))

@@ -32,6 +32,14 @@ CASES: dict[str, tuple[str, str]] = {
     # dropped from the first request (never an empty selection set), its
     # condition kept in the second
     "shelf_condition": ("shelf", "query($a: Boolean!) { items { ... on Magazine { ... @skip(if: $a) { price } } } }"),
+    # 3: @requires with fragments on a union
+    "hop_requires_fragments": ("hop", "{ products { label } }"),
+    # 3: @requires both ways between two subgraphs (resolvable: no cycle)
+    "hop_requires_both_ways": ("hop", "{ products { slug discount } }"),
+    # 4: a shareable root field split across subgraphs
+    "split_root": ("split", "{ catalog { title size } }"),
+    # 8: runtime types common to every subgraph serving a shareable field
+    "member_common_types": ("member", "{ search { ... on Apple { name } ... on Bean { name } } named { name } }"),
     # 4: a keyless type's field served elsewhere: jump at the parent entity
     "root_keyless": ("root", "{ users { profile { bio age } } }"),
     # 6: ID-like fields with conflicting types in one subgraph request
