@@ -30,6 +30,7 @@ class Settings:
     subscription_heartbeat: float = 5.0  # seconds between SSE/multipart keep-alives
     subscription_anonymous_ttl: int = 3600  # upstream connection lifetime when the client has no token
     upstream_subscriptions: int = 100  # subscriptions multiplexed on one subgraph WebSocket
+    expose_query_plan: bool = False  # the plan in `extensions` when asked by Apollo-Expose-Query-Plan: true
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -58,6 +59,7 @@ class Settings:
             max_subscriptions_per_connection=int(num("SHOPGRAPH_MAX_SUBSCRIPTIONS_PER_CONNECTION", 100)),
             subscription_buffer=int(num("SHOPGRAPH_SUBSCRIPTION_BUFFER", 1024)),
             subscription_heartbeat=num("SHOPGRAPH_SUBSCRIPTION_HEARTBEAT", 5.0),
+            expose_query_plan=e.get("SHOPGRAPH_EXPOSE_QUERY_PLAN", "0") in ("1", "true"),
         )
 
 

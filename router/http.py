@@ -38,6 +38,7 @@ from router import graphiql
 from router.auth import AuthError, Identity, InternalTokens, JWKSVerifier, bearer
 from router.config import Settings
 from router.pipeline import Pipeline, RequestError
+from router.plan import EXPOSE_PLAN_HEADER, plan_extension
 from router.streams import respond as stream_response
 from router.subscriptions import CLIENT_ADDRESS_HEADER, SSE, Caller, SubscriptionService, stream_mode, token_expiry
 from router.supergraph import Supergraph
@@ -208,6 +209,8 @@ class GraphQLEndpoint:
             headers["authorization"] = self.tokens.header(identity)
             headers[CLIENT_ADDRESS_HEADER] = _address(request)
         body = await self.pipeline.run(p, dict(variables) if variables else None, headers)
+        if self.settings.expose_query_plan and request.headers.get(EXPOSE_PLAN_HEADER) == "true":
+            body.setdefault("extensions", {}).update(plan_extension(p.plan))
         return _respond(body, 200, media)
 
     async def _identity(self, request: Request) -> Identity | None:

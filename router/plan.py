@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from graphql import parse, print_ast
 
@@ -102,6 +103,13 @@ class QueryPlan:
     def fetches(self) -> list[Fetch]:
         return [f for stage in self.stages for f in stage]
 
+    def to_json(self) -> dict[str, Any]:
+        """Apollo's JSON form of a plan (as in its `apolloQueryPlan.object`)."""
+        out: dict[str, Any] = {"kind": "QueryPlan"}
+        if self.node is not None:
+            out["node"] = _json(self.node.nodes[0] if len(self.node.nodes) == 1 else self.node)
+        return out
+
     def __str__(self) -> str:
         lines = ["QueryPlan {"]
         if self.node is not None:
@@ -109,6 +117,48 @@ class QueryPlan:
             lines.extend(_print(node, 1))
         lines.append("}")
         return "\n".join(lines)
+
+
+EXPOSE_PLAN_HEADER = "apollo-expose-query-plan"
+
+
+def plan_extension(plan: QueryPlan) -> dict[str, Any]:
+    """The response extension carrying the plan, as Apollo's router returns it
+    when configured to and asked by the `Apollo-Expose-Query-Plan: true` header."""
+    return {"apolloQueryPlan": {"object": plan.to_json(), "text": str(plan)}}
+
+
+def _json(node: PlanNode) -> dict[str, Any]:
+    if isinstance(node, (Sequence, Parallel)):
+        return {"kind": type(node).__name__, "nodes": [_json(n) for n in node.nodes]}
+    if isinstance(node, Flatten):
+        return {"kind": "Flatten", "path": list(node.path), "node": _json(node.node)}
+    out: dict[str, Any] = {
+        "kind": "Fetch",
+        "serviceName": node.service_name,
+        "variableUsages": sorted(node.variable_usages),
+        "operation": node.operation,
+        "operationKind": node.kind,
+    }
+    if node.representations:
+        out["requires"] = [
+            {"kind": "InlineFragment", "typeCondition": rep.typename, "selections": _json_sels(rep.selection)}
+            for rep in {(r.typename, _sels(r.selection)): r for r in node.representations.values()}.values()
+        ]
+    return out
+
+
+def _json_sels(sels: tuple[Sel, ...] | list[Sel]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for s in sels:
+        if isinstance(s, Field):
+            f: dict[str, Any] = {"kind": "Field", "name": s.name}
+            if s.sels is not None:
+                f["selections"] = _json_sels(s.sels)
+            out.append(f)
+        else:
+            out.append({"kind": "InlineFragment", "typeCondition": s.type_cond, "selections": _json_sels(s.sels)})
+    return out
 
 
 # ---- printing (Apollo's notation) ----------------------------------------------

@@ -81,3 +81,22 @@ async def test_no_plan_possible_is_a_graphql_error_not_a_500(client: httpx.Async
             body = r.json()
             assert [e["extensions"]["code"] for e in body["errors"]] == ["QUERY_PLANNING_FAILED"]
             assert body.get("data") is None  # no invented data
+
+
+async def test_plan_in_extensions_only_when_configured_and_asked(client: httpx.AsyncClient, stacks: Fed2Stacks) -> None:
+    stack = stacks.get("hop")
+    query = {"query": "{ products { name price } }"}
+    ask = {"apollo-expose-query-plan": "true"}
+    # off by default, even when asked
+    r = await client.post(stack.router_url, json=query, headers=ask)
+    assert "extensions" not in r.json()
+    with ThreadServer(create_app(stack.supergraph, Settings(expose_query_plan=True))) as router:
+        url = router.url + "/graphql"
+        assert "extensions" not in (await client.post(url, json=query)).json()
+        body = (await client.post(url, json=query, headers=ask)).json()
+        assert body["data"]["products"][0] == {"name": "Lamp", "price": 30}
+        exposed = body["extensions"]["apolloQueryPlan"]
+        assert exposed["text"].startswith("QueryPlan {")
+        node = exposed["object"]["node"]
+        assert node["kind"] == "Sequence"
+        assert [n.get("node", n)["serviceName"] for n in node["nodes"]] == ["listing", "ids", "pricing"]
