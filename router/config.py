@@ -31,6 +31,7 @@ class Settings:
     subscription_anonymous_ttl: int = 3600  # upstream connection lifetime when the client has no token
     upstream_subscriptions: int = 100  # subscriptions multiplexed on one subgraph WebSocket
     expose_query_plan: bool = False  # the plan in `extensions` when asked by Apollo-Expose-Query-Plan: true
+    override_labels: frozenset[str] = frozenset()  # progressive @override labels switched on
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -60,6 +61,9 @@ class Settings:
             subscription_buffer=int(num("SHOPGRAPH_SUBSCRIPTION_BUFFER", 1024)),
             subscription_heartbeat=num("SHOPGRAPH_SUBSCRIPTION_HEARTBEAT", 5.0),
             expose_query_plan=e.get("SHOPGRAPH_EXPOSE_QUERY_PLAN", "0") in ("1", "true"),
+            override_labels=frozenset(
+                x.strip() for x in e.get("SHOPGRAPH_OVERRIDE_LABELS", "").split(",") if x.strip()
+            ),
         )
 
 

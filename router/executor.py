@@ -10,6 +10,7 @@ name it; the rest of the data still comes back.
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Mapping
 from typing import Any
 
@@ -44,6 +45,7 @@ class Executor:
         self.client = client  # general-purpose client (not used for subgraph queries)
         self.http = SubgraphClient()  # pooled keep-alive connections for subgraph queries
         self.timeout = timeout
+        self.rng = random.Random()  # progressive @override shares (not security-relevant)
         self._inflight: dict[
             tuple[str, bytes, tuple[tuple[str, str], ...]], asyncio.Future[tuple[int, str, bytes]]
         ] = {}
@@ -57,6 +59,7 @@ class Executor:
         first_stage: int = 0,
     ) -> tuple[Json, list[Json]]:
         """Run the plan; a subscription event passes its data as the result of stage 0."""
+        plan = plan.for_request(self.rng)
         data = {} if data is None else data
         errors: list[Json] = []
         for stage in plan.stages[first_stage:]:

@@ -78,7 +78,7 @@ class Pipeline:
         self.settings = settings
         self.supergraph = Supergraph(sdl)
         self.schema = self.supergraph.api_schema
-        self.planner = Planner(self.supergraph)
+        self.planner = Planner(self.supergraph, settings.override_labels)
         self.shaper = Shaper(self.schema)
         self.urls = subgraph_urls(self.supergraph, settings)
         self.docs: LRU[str, Document] = LRU(settings.plan_cache_size)

@@ -8,6 +8,7 @@ nothing from operation text. The planner's working state stays in planner.py.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -89,6 +90,17 @@ class QueryPlan:
     # interfaces some subgraph serves as @interfaceObject: a __typename naming
     # one is provisional, replaced by the concrete type when that arrives
     interface_objects: frozenset[str] = frozenset()
+    # progressive @override: the plan for each set of `percent(N)` labels on
+    # (this plan itself is the one with all of them off), and their shares
+    override_variants: Mapping[frozenset[str], QueryPlan] | None = None
+    percent_labels: Mapping[str, float] | None = None
+
+    def for_request(self, rng: random.Random) -> QueryPlan:
+        """The variant this request runs: each percent label on with its share."""
+        if not self.override_variants or not self.percent_labels:
+            return self
+        on = frozenset(lb for lb, pct in self.percent_labels.items() if rng.random() * 100 < pct)
+        return self.override_variants[on]
 
     @cached_property
     def stages(self) -> list[list[Fetch]]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -172,8 +172,16 @@ def _fieldset_sels(sel_set: SelectionSetNode) -> list[Sel]:
 
 
 class Planner:
-    def __init__(self, sg: Supergraph) -> None:
+    """Plans operations over one supergraph.
+
+    `enabled_labels`: progressive-@override labels switched on by configuration;
+    a `percent(N)` label is on for N% of requests: a plan holds one variant per
+    combination of the percent labels its fields use, picked per request.
+    """
+
+    def __init__(self, sg: Supergraph, enabled_labels: frozenset[str] = frozenset()) -> None:
         self.sg = sg
+        self.enabled_labels = enabled_labels
         self._fs_cache: dict[str, list[Sel]] = {}
         self._hops: dict[tuple[str, str, str], int] = {}
 
@@ -184,7 +192,25 @@ class Planner:
         return r
 
     def plan(self, op: Operation) -> qp.QueryPlan:
-        return _PlanBuilder(self, op).build()
+        percents: dict[str, float] = {}
+        names = _field_names(op.sels)
+        for (_, fname), label in self.sg.override_labels.items():
+            pct = _percent(label)
+            if fname in names and pct is not None and label not in self.enabled_labels:
+                percents[label] = pct
+        labels = sorted(percents)[:_MAX_PERCENT_LABELS]
+        if not labels:
+            return _PlanBuilder(self, op, self.enabled_labels).build()
+        variants: dict[frozenset[str], qp.QueryPlan] = {}
+        for mask in range(1 << len(labels)):
+            on = frozenset(lb for i, lb in enumerate(labels) if mask >> i & 1)
+            variants[on] = _PlanBuilder(self, op, self.enabled_labels | on).build()
+        default = variants[frozenset()]
+        return replace(
+            default,
+            override_variants=MappingProxyType(variants),
+            percent_labels=MappingProxyType({lb: percents[lb] for lb in labels}),
+        )
 
     def hops(self, type_name: str, source: str, target: str) -> int:
         """Entity jumps from `source` to `target` for one object of a type: a
@@ -242,9 +268,10 @@ def _provided_map(sels: list[Sel], concrete: str, sg: Supergraph) -> dict[str, A
 
 
 class _PlanBuilder:
-    def __init__(self, planner: Planner, op: Operation) -> None:
+    def __init__(self, planner: Planner, op: Operation, labels: frozenset[str]) -> None:
         self.p = planner
         self.sg = planner.sg
+        self.labels = labels
         self.op = op
         self.fetches: list[Fetch] = []
         # (source fetch id, path, target graph, variant) -> entity fetch; variants
@@ -258,6 +285,20 @@ class _PlanBuilder:
         self.conditions: list[Frag] = []
         # fields being planned, outermost first: (parent type, path, out, provided, field)
         self.stack: list[tuple[str, tuple[str, ...], SgSet, dict[str, Any] | None, Field]] = []
+
+    def field_graphs(self, type_name: str, field_name: str) -> list[str]:
+        """Subgraphs serving a field, progressive @override labels applied."""
+        graphs = self.sg.field_graphs(type_name, field_name)
+        label = self.sg.override_labels.get((type_name, field_name))
+        if label is None:
+            return graphs
+        on = label in self.labels
+        out = []
+        for g in graphs:
+            j = self.sg.field_join(type_name, field_name, g)
+            if j is None or j.override_label is None or bool(j.override) == on:
+                out.append(g)
+        return out
 
     def new_fetch(self, graph: str, path: tuple[str, ...], is_entity: bool) -> Fetch:
         f = Fetch(len(self.fetches), graph, path, is_entity)
@@ -326,7 +367,7 @@ class _PlanBuilder:
         for s in fields:
             gs: list[str] = []
             if isinstance(s, Field) and not s.name.startswith("__"):
-                gs = self.sg.field_graphs(root, s.name)
+                gs = self.field_graphs(root, s.name)
                 if not gs:
                     raise PlanningError(f"no subgraph can resolve {root}.{s.name}")
             cands.append(gs)
@@ -345,7 +386,7 @@ class _PlanBuilder:
         assert isinstance(s, Frag)
         for inner in self.flatten(s.sels, root):
             if isinstance(inner, Field) and not inner.name.startswith("__"):
-                gs = self.sg.field_graphs(root, inner.name)
+                gs = self.field_graphs(root, inner.name)
                 if gs:
                     return gs[0]
         return None
@@ -411,7 +452,7 @@ class _PlanBuilder:
             fm = tm.fields.get(s.name)
             if fm is None:
                 raise PlanningError(f"unknown field {parent}.{s.name}")
-            local = graph in sg.field_graphs(parent, s.name)
+            local = graph in self.field_graphs(parent, s.name)
             join = sg.field_join(parent, s.name, graph)
             if provided is not None and s.name in provided:
                 local = True
@@ -450,7 +491,7 @@ class _PlanBuilder:
                     remote.append(s)
             elif s.name == "__typename":
                 continue  # fetched below; the shaper prints the concrete type
-            elif (provided is not None and s.name in provided) or graph in self.sg.field_graphs(parent, s.name):
+            elif (provided is not None and s.name in provided) or graph in self.field_graphs(parent, s.name):
                 local.append(s)
             else:
                 remote.append(s)
@@ -488,9 +529,7 @@ class _PlanBuilder:
             # a shareable root field no subgraph serves whole: another root fetch
             # for the part this one lacks (merged by response path)
             targets = [
-                g
-                for g in self.sg.field_graphs(root, inner.name)
-                if g != graph and g in self.sg.field_graphs(parent, s.name)
+                g for g in self.field_graphs(root, inner.name) if g != graph and g in self.field_graphs(parent, s.name)
             ]
             if targets:
                 moved: Sel = inner
@@ -541,7 +580,7 @@ class _PlanBuilder:
         elif join is not None and join.provides:
             sub_provided = {"__sels": self.p.fieldset(join.provides)}
         only = None
-        graphs = self.sg.field_graphs(parent, s.name)
+        graphs = self.field_graphs(parent, s.name)
         if len(graphs) > 1 and self.sg.is_abstract(rt):
             # Apollo's semantics for a shareable field whose runtime types differ
             # per subgraph: only the types every subgraph may return are planned,
@@ -600,9 +639,9 @@ class _PlanBuilder:
         leaf: tuple[str, str] | None = None,
     ) -> Fetch:
         sg = self.sg
-        cands = [g for g in sg.field_graphs(parent, s.name) if self._reachable(parent, g)]
+        cands = [g for g in self.field_graphs(parent, s.name) if self._reachable(parent, g)]
         if leaf is not None:  # jumping for a field deeper down: the target must serve it
-            cands = [g for g in cands if g != graph and g in sg.field_graphs(*leaf)]
+            cands = [g for g in cands if g != graph and g in self.field_graphs(*leaf)]
         if need_typename:
             cands = [
                 g
@@ -665,7 +704,7 @@ class _PlanBuilder:
         out: list[str] = []
         for iface in self.sg.types[parent].all_interfaces:
             for g in self.sg.interface_object_graphs(iface):
-                if g in self.sg.field_graphs(iface, field_name) and self.sg.resolvable_keys(iface, g):
+                if g in self.field_graphs(iface, field_name) and self.sg.resolvable_keys(iface, g):
                     out.append(g)
         return out
 
@@ -689,8 +728,7 @@ class _PlanBuilder:
             raise PlanningError(f"{jt} has no resolvable key in subgraph {target!r}")
         for k in keys:
             if all(
-                isinstance(s, Field) and source in self.sg.field_graphs(parent, s.name)
-                for s in self.p.fieldset(k.fields)
+                isinstance(s, Field) and source in self.field_graphs(parent, s.name) for s in self.p.fieldset(k.fields)
             ):
                 return k.fields
         return keys[0].fields
@@ -817,6 +855,25 @@ class _PlanBuilder:
                 out.append([])
             out[lvl].append(f)
         return out
+
+
+_MAX_PERCENT_LABELS = 6  # 64 plan variants at most; further percent labels stay off
+_PERCENT = re.compile(r"percent\((\d+(?:\.\d+)?)\)")
+
+
+def _percent(label: str) -> float | None:
+    m = _PERCENT.fullmatch(label)
+    return float(m.group(1)) if m else None
+
+
+def _field_names(sels: list[Sel]) -> set[str]:
+    out: set[str] = set()
+    for s in sels:
+        if isinstance(s, Field):
+            out.add(s.name)
+        if s.sels:
+            out |= _field_names(s.sels)
+    return out
 
 
 def _direct(sels: list[Sel], abstract: str) -> list[Sel]:

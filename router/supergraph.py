@@ -77,6 +77,9 @@ class FieldInGraph:
     type: str | None = None
     used_overridden: bool = False
     override: str | None = None
+    # progressive @override: with the label on, the graph naming `override`
+    # serves the field; with it off, the graph it overrides does
+    override_label: str | None = None
 
 
 @dataclass
@@ -249,6 +252,7 @@ class Supergraph:
                             type=_str_arg(dir_, "type"),
                             used_overridden=_bool_arg(dir_, "usedOverridden"),
                             override=_str_arg(dir_, "override"),
+                            override_label=_str_arg(dir_, "overrideLabel"),
                         )
                     tm.fields[fm.name] = fm
             self.types[name] = tm
@@ -314,6 +318,17 @@ class Supergraph:
                     gs = [g for g, j in f.joins.items() if not j.external and not j.used_overridden]
                 # Interface fields are resolvable where the interface is an object
                 out[(t.name, f.name)] = gs
+        return out
+
+    @cached_property
+    def override_labels(self) -> dict[tuple[str, str], str]:
+        """(type, field) -> label of its progressive @override."""
+        out: dict[tuple[str, str], str] = {}
+        for t in self.types.values():
+            for f in t.fields.values():
+                for j in (f.joins or {}).values():
+                    if j.override_label:
+                        out[(t.name, f.name)] = j.override_label
         return out
 
     def field_join(self, type_name: str, field_name: str, graph: str) -> FieldInGraph | None:

@@ -100,3 +100,25 @@ async def test_plan_in_extensions_only_when_configured_and_asked(client: httpx.A
         node = exposed["object"]["node"]
         assert node["kind"] == "Sequence"
         assert [n.get("node", n)["serviceName"] for n in node["nodes"]] == ["listing", "ids", "pricing"]
+
+
+async def test_percent_override_label_routes_its_share(client: httpx.AsyncClient, stacks: Fed2Stacks) -> None:
+    stack = stacks.get("override")
+    served_by_new = 0
+    n = 200
+    for _ in range(n):
+        body = await gql(client, stack.router_url, "{ products { price } }")
+        prices = [p["price"] for p in body["data"]["products"]]
+        assert prices in ([10, 20], [1010, 1020])  # one subgraph per request
+        served_by_new += prices[0] > 1000
+    # percent(50): a binomial(200, 0.5) falls outside [60, 140] with odds below 1e-8
+    assert 60 <= served_by_new <= 140, served_by_new
+
+
+async def test_override_label_enabled_by_configuration(client: httpx.AsyncClient, stacks: Fed2Stacks) -> None:
+    stack = stacks.get("override")
+    query = "{ products { id tier } }"
+    assert (await gql(client, stack.router_url, query))["data"]["products"][0]["tier"] == "basic"
+    with ThreadServer(create_app(stack.supergraph, Settings(override_labels=frozenset({"beta"})))) as router:
+        body = await gql(client, router.url + "/graphql", query)
+        assert body == {"data": {"products": [{"id": "p1", "tier": "gold"}, {"id": "p2", "tier": "gold"}]}}

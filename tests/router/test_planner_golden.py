@@ -10,8 +10,11 @@ import os
 from pathlib import Path
 
 import pytest
+from graphql import parse
 
-from router.planner import PlanningError, plan_document
+from router.operation import build_operation
+from router.plan import QueryPlan
+from router.planner import Planner, PlanningError, plan_document
 from router.supergraph import Supergraph
 from tests.router.fixtures.fed2 import SETS
 
@@ -97,3 +100,26 @@ def test_unreachable_field_below_root_is_a_planning_error() -> None:
     assert broken != sdl
     with pytest.raises(PlanningError):
         plan_document(Supergraph(broken), "{ products { weight } }")
+
+
+def _services(plan: QueryPlan) -> list[str]:
+    return [f.service_name for f in plan.fetches]
+
+
+def test_percent_override_plans_one_variant_per_label_state() -> None:
+    sg = _supergraph("override")
+    op = build_operation(parse("{ products { price } }").definitions[0], {})  # type: ignore[arg-type]
+    plan = Planner(sg).plan(op)
+    assert plan.percent_labels == {"percent(50)": 50.0}
+    assert plan.override_variants is not None
+    assert _services(plan.override_variants[frozenset()]) == ["old"]
+    assert _services(plan.override_variants[frozenset({"percent(50)"})]) == ["old", "new"]
+    # a field without a label: one plan, no variants
+    assert Planner(sg).plan(build_operation(parse("{ products { id } }").definitions[0], {})).override_variants is None  # type: ignore[arg-type]
+
+
+def test_configured_override_label() -> None:
+    sg = _supergraph("override")
+    op = build_operation(parse("{ products { tier } }").definitions[0], {})  # type: ignore[arg-type]
+    assert _services(Planner(sg).plan(op)) == ["old"]
+    assert _services(Planner(sg, frozenset({"beta"})).plan(op)) == ["old", "new"]
