@@ -268,10 +268,11 @@ def _provided_map(sels: list[Sel], concrete: str, sg: Supergraph) -> dict[str, A
 
 
 class _PlanBuilder:
-    def __init__(self, planner: Planner, op: Operation, labels: frozenset[str]) -> None:
+    def __init__(self, planner: Planner, op: Operation, labels: frozenset[str], forced: str | None = None) -> None:
         self.p = planner
         self.sg = planner.sg
         self.labels = labels
+        self.forced = forced  # trial plans: the subgraph of the (only) root field
         self.op = op
         self.fetches: list[Fetch] = []
         # (source fetch id, path, target graph, variant) -> entity fetch; variants
@@ -374,13 +375,26 @@ class _PlanBuilder:
             for g in gs:
                 counts[g] = counts.get(g, 0) + 1
         out: list[str | None] = []
+        single = {gs[0] for gs in cands if len(gs) == 1}
         for s, gs in zip(fields, cands, strict=True):
             if not gs:
                 # __typename / introspection / conditional fragments at the root
                 out.append(None if isinstance(s, Field) else self._frag_root_graph(root, s))
-                continue
-            out.append(max(gs, key=lambda g: counts[g]))
+            elif len(gs) == 1 or self.forced is not None:
+                out.append(self.forced or max(gs, key=lambda g: counts[g]))
+            else:
+                out.append(min(gs, key=lambda g: (self._root_cost(s, g, g in single), -counts[g])))
         return out
+
+    def _root_cost(self, s: Sel, graph: str, shared: bool) -> tuple[int, int]:
+        """Cost of serving a shareable root field from `graph`: the fetches and
+        sequential stages of its whole plan (counting @provides and follow-up
+        fetches), one fetch less when `graph` gets a root fetch anyway."""
+        try:
+            trial = _PlanBuilder(self.p, replace(self.op, sels=[s]), self.labels, forced=graph).build()
+        except PlanningError:
+            return (1 << 20, 0)
+        return (len(trial.fetches) - shared, len(trial.stages))
 
     def _frag_root_graph(self, root: str, s: Sel) -> str | None:
         assert isinstance(s, Frag)

@@ -43,6 +43,8 @@ CASES: dict[str, tuple[str, str]] = {
     "split_root": ("split", "{ catalog { title size } }"),
     # 8: runtime types common to every subgraph serving a shareable field
     "member_common_types": ("member", "{ search { ... on Apple { name } ... on Bean { name } } named { name } }"),
+    # 4: a shareable root field goes where the whole plan is cheapest (@provides)
+    "root_cheapest": ("root", "{ users { name email } }"),
     # 4: a keyless type's field served elsewhere: jump at the parent entity
     "root_keyless": ("root", "{ users { profile { bio age } } }"),
     # 6: ID-like fields with conflicting types in one subgraph request
