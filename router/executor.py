@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import httpx
 import orjson
 
 from router.operation import Field, Frag, Sel
-from router.plan import Fetch, QueryPlan, Rename
+from router.plan import Deferred, Fetch, QueryPlan, Rename, stages_of
 from router.subgraph_client import SubgraphClient, SubgraphHTTPError, SubgraphTimeout
 
 Json = dict[str, Any]
@@ -62,12 +62,52 @@ class Executor:
         plan = plan.for_request(self.rng)
         data = {} if data is None else data
         errors: list[Json] = []
-        for stage in plan.stages[first_stage:]:
+        await self._stages(plan, plan.stages[first_stage:], data, variables, headers, errors)
+        # a transport that does not deliver incrementally gets deferred parts at once
+        await asyncio.gather(
+            *(self._stages(plan, stages_of(d.node), data, variables, headers, errors) for d in plan.deferred)
+        )
+        return data, errors
+
+    async def execute_incremental(
+        self, plan: QueryPlan, variables: Json, headers: dict[str, str]
+    ) -> AsyncIterator[tuple[Json, list[Json], Deferred | None]]:
+        """Run the plan, yielding (data, new errors, None) once the primary part
+        is done, then (data, new errors, part) as each deferred part finishes."""
+        plan = plan.for_request(self.rng)
+        data: Json = {}
+        errors: list[Json] = []
+        await self._stages(plan, plan.stages, data, variables, headers, errors)
+        yield data, errors, None
+
+        async def run(d: Deferred) -> tuple[Deferred, list[Json]]:
+            errs: list[Json] = []
+            await self._stages(plan, stages_of(d.node), data, variables, headers, errs)
+            return d, errs
+
+        tasks = [asyncio.ensure_future(run(d)) for d in plan.deferred]
+        try:
+            for done in asyncio.as_completed(tasks):
+                d, errs = await done
+                yield data, errs, d
+        finally:
+            for t in tasks:
+                t.cancel()
+
+    async def _stages(
+        self,
+        plan: QueryPlan,
+        stages: list[list[Fetch]],
+        data: Json,
+        variables: Json,
+        headers: dict[str, str],
+        errors: list[Json],
+    ) -> None:
+        for stage in stages:
             if len(stage) == 1:
                 await self._run(plan, stage[0], data, variables, headers, errors)
             else:
                 await asyncio.gather(*(self._run(plan, f, data, variables, headers, errors) for f in stage))
-        return data, errors
 
     async def _run(
         self, plan: QueryPlan, f: Fetch, data: Json, variables: Json, headers: dict[str, str], errors: list[Json]

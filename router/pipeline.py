@@ -22,7 +22,7 @@ from graphql import (
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
-    execute,
+    experimental_execute_incrementally,
     parse,
     validate,
 )
@@ -228,7 +228,10 @@ class Pipeline:
         else:
             data, errors = {}, []
         if p.introspection:
-            r = execute(self.schema, p.document, operation_name=p.op.name, variable_values=vars_)
+            # (graphql-core's plain execute refuses a schema declaring @defer, as the API schema does)
+            r = experimental_execute_incrementally(
+                self.schema, p.document, operation_name=p.op.name, variable_values=vars_
+            )
             data = dict(data or {})
             rd = getattr(r, "data", None) or {}
             data.update(rd)

@@ -80,6 +80,17 @@ class Sequence:
     nodes: tuple[Fetch | Flatten | Parallel, ...]
 
 
+@dataclass(frozen=True)
+class Deferred:
+    """A `@defer`red fragment: run after the primary part, delivered on its own."""
+
+    label: str | None
+    path: tuple[str, ...]  # response keys of the objects it completes; "@" = list items
+    type_condition: str  # their type (the fragment applies to it)
+    selection: tuple[Sel, ...]  # the fragment's selections, for shaping its payloads
+    node: Sequence
+
+
 PlanNode = Fetch | Flatten | Parallel | Sequence
 
 
@@ -94,6 +105,8 @@ class QueryPlan:
     # (this plan itself is the one with all of them off), and their shares
     override_variants: Mapping[frozenset[str], QueryPlan] | None = None
     percent_labels: Mapping[str, float] | None = None
+    # @defer: parts run (and delivered, by incremental transports) after `node`
+    deferred: tuple[Deferred, ...] = ()
 
     def for_request(self, rng: random.Random) -> QueryPlan:
         """The variant this request runs: each percent label on with its share."""
@@ -104,31 +117,71 @@ class QueryPlan:
 
     @cached_property
     def stages(self) -> list[list[Fetch]]:
-        """The fetches as a sequence of parallel stages."""
-        out: list[list[Fetch]] = []
-        for n in self.node.nodes if self.node is not None else ():
-            members = n.nodes if isinstance(n, Parallel) else (n,)
-            out.append([m if isinstance(m, Fetch) else m.node for m in members])
-        return out
+        """The primary part's fetches as a sequence of parallel stages."""
+        return stages_of(self.node)
 
     @property
     def fetches(self) -> list[Fetch]:
-        return [f for stage in self.stages for f in stage]
+        """Every fetch, deferred ones included."""
+        out = [f for stage in self.stages for f in stage]
+        for d in self.deferred:
+            out.extend(f for stage in stages_of(d.node) for f in stage)
+        return out
 
     def to_json(self) -> dict[str, Any]:
         """Apollo's JSON form of a plan (as in its `apolloQueryPlan.object`)."""
         out: dict[str, Any] = {"kind": "QueryPlan"}
-        if self.node is not None:
-            out["node"] = _json(self.node.nodes[0] if len(self.node.nodes) == 1 else self.node)
+        primary = _json(_single(self.node)) if self.node is not None else None
+        if self.deferred:
+            out["node"] = {
+                "kind": "Defer",
+                "primary": {"node": primary} if primary else {},
+                "deferred": [
+                    {
+                        "depends": [],
+                        "label": d.label,
+                        "queryPath": list(d.path),
+                        "node": _json(_single(d.node)),
+                    }
+                    for d in self.deferred
+                ],
+            }
+        elif primary is not None:
+            out["node"] = primary
         return out
 
     def __str__(self) -> str:
         lines = ["QueryPlan {"]
-        if self.node is not None:
-            node: PlanNode = self.node.nodes[0] if len(self.node.nodes) == 1 else self.node
-            lines.extend(_print(node, 1))
+        if self.deferred:
+            lines.append("  Defer {")
+            lines.append("    Primary {")
+            if self.node is not None:
+                lines.extend(_print(_single(self.node), 3))
+            lines.append("    }, [")
+            for d in self.deferred:
+                label = f', label: "{d.label}"' if d.label else ""
+                lines.append(f'      Deferred(depends: [], path: "{"/".join(d.path)}"{label}) {{')
+                lines.extend(_print(_single(d.node), 4))
+                lines.append("      },")
+            lines.append("    ]")
+            lines.append("  },")
+        elif self.node is not None:
+            lines.extend(_print(_single(self.node), 1))
         lines.append("}")
         return "\n".join(lines)
+
+
+def stages_of(node: Sequence | None) -> list[list[Fetch]]:
+    """A Sequence of (Parallel) fetches as stages for the executor."""
+    out: list[list[Fetch]] = []
+    for n in node.nodes if node is not None else ():
+        members = n.nodes if isinstance(n, Parallel) else (n,)
+        out.append([m if isinstance(m, Fetch) else m.node for m in members])
+    return out
+
+
+def _single(node: Sequence) -> PlanNode:
+    return node.nodes[0] if len(node.nodes) == 1 else node
 
 
 EXPOSE_PLAN_HEADER = "apollo-expose-query-plan"

@@ -128,6 +128,7 @@ class Fetch:
     entity_provided: dict[str, Any] = field(default_factory=dict)
     out_for_type: dict[tuple[tuple[str, ...], str], tuple[SgSet, Any]] = field(default_factory=dict)
     mutation_group: int = 0
+    defer: int | None = None  # the deferred fragment it serves (None: the primary part)
     # internal aliases: (path below the fetch's, typename, alias, response key)
     renames: list[tuple[tuple[str, ...], str, str, str]] = field(default_factory=list)
 
@@ -282,6 +283,10 @@ class _PlanBuilder:
         self.touched: set[Fetch] | None = None
         # the entity fetch whose representation is being planned: it cannot serve it itself
         self.requirement_of: Fetch | None = None
+        # @defer: (label, path, parent type, fragment selections) per deferred
+        # fragment; `defer` is the one being planned (its fetches carry it)
+        self.defers: list[tuple[str | None, tuple[str, ...], str, tuple[Sel, ...]]] = []
+        self.defer: int | None = None
         # conditional fragments (@include/@skip) being planned, outermost first
         self.conditions: list[Frag] = []
         # fields being planned, outermost first: (parent type, path, out, provided, field)
@@ -303,6 +308,7 @@ class _PlanBuilder:
 
     def new_fetch(self, graph: str, path: tuple[str, ...], is_entity: bool) -> Fetch:
         f = Fetch(len(self.fetches), graph, path, is_entity)
+        f.defer = self.defer
         self.fetches.append(f)
         return f
 
@@ -337,12 +343,22 @@ class _PlanBuilder:
             self.drain(f)
         self.requirement_deps()
         frozen = {f: self.freeze(f) for f in self.fetches}
-        stages: list[qp.Fetch | qp.Flatten | qp.Parallel] = []
-        for stage in self.stages():
-            nodes = tuple(qp.Flatten(f.path, frozen[f]) if f.is_entity else frozen[f] for f in stage)
-            stages.append(nodes[0] if len(nodes) == 1 else qp.Parallel(nodes))
+
+        def sequence(members: list[Fetch]) -> qp.Sequence | None:
+            stages: list[qp.Fetch | qp.Flatten | qp.Parallel] = []
+            for stage in self.stages(members):
+                nodes = tuple(qp.Flatten(f.path, frozen[f]) if f.is_entity else frozen[f] for f in stage)
+                stages.append(nodes[0] if len(nodes) == 1 else qp.Parallel(nodes))
+            return qp.Sequence(tuple(stages)) if stages else None
+
+        deferred = []
+        for i, (label, at, parent_type, frag_sels) in enumerate(self.defers):
+            node = sequence([f for f in self.fetches if f.defer == i])
+            if node is not None:
+                deferred.append(qp.Deferred(label, at, parent_type, frag_sels, node))
         ifaces = frozenset(t for t in self.sg.types if self.sg.interface_object_graphs(t))
-        return qp.QueryPlan(self.op.kind, qp.Sequence(tuple(stages)) if stages else None, ifaces)
+        primary = sequence([f for f in self.fetches if f.defer is None])
+        return qp.QueryPlan(self.op.kind, primary, ifaces, deferred=tuple(deferred))
 
     def freeze(self, f: Fetch) -> qp.Fetch:
         reps = None
@@ -414,7 +430,9 @@ class _PlanBuilder:
             if isinstance(s, Field):
                 out.append(s)
             elif _applies(self.sg, s.type_cond, concrete):
-                if s.dirs:
+                if s.defer is not None:  # flattened when planned: see plan_deferred()
+                    out.append(Frag(None, s.sels, s.dirs, s.conds, s.variables, s.defer))
+                elif s.dirs:
                     out.append(Frag(None, self.flatten(s.sels, concrete), s.dirs, s.conds, s.variables))
                 else:
                     out.extend(self.flatten(s.sels, concrete))
@@ -449,6 +467,12 @@ class _PlanBuilder:
             sels = self.split_interface_object(fetch, graph, parent, sels, path, out, provided)
         fetch.out_for_type.setdefault((path, parent), (out, provided))
         for s in self.flatten(sels, parent):
+            if (
+                isinstance(s, Frag)
+                and s.defer is not None
+                and self.plan_deferred(fetch, graph, parent, s, path, out, provided)
+            ):
+                continue
             if isinstance(s, Frag):
                 frag = out.frag(None, s.dirs)
                 fetch.variables |= s.variables
@@ -479,6 +503,91 @@ class _PlanBuilder:
             else:
                 self.jump(fetch, graph, parent, s, path, out, provided)
 
+    def plan_deferred(
+        self,
+        fetch: Fetch,
+        graph: str,
+        parent: str,
+        s: Frag,
+        path: tuple[str, ...],
+        out: SgSet,
+        provided: dict[str, Any] | None,
+    ) -> bool:
+        """A `@defer`red fragment: its fields get fetches of their own (entity
+        fetches from the objects of the primary part, or another root fetch),
+        run and delivered after the primary part. False when it is planned with
+        the rest (a mutation, inside a representation, or on a type with no key
+        below the root: the spec lets a server not defer)."""
+        root = self.sg.root_types["query"]
+        at_root = parent == root and self.op.kind == "query" and not fetch.is_entity and not path
+        if self.requirement_of is not None or not (at_root or self._keyed(parent)):
+            return False
+        tig = self.sg.types[parent].graphs.get(graph)
+        iface_object = tig is not None and tig.is_interface_object and not at_root
+        sels = s.sels if iface_object else self.flatten(s.sels, parent)
+        defer = len(self.defers)
+        self.defers.append((s.defer or None, path, parent, tuple(s.sels)))
+        outer = self.defer
+        self.defer = defer
+        try:
+            if at_root:
+                other = self.new_fetch(graph, (), False)
+                other.mutation_group = fetch.mutation_group
+                stack, conds = self.stack, self.conditions
+                self.stack, self.conditions = [], []
+                try:
+                    self.plan_sels(other, other.graph, root, self._conditioned(sels), (), other.selection, None)
+                finally:
+                    self.stack, self.conditions = stack, conds
+                self.drain(other)
+                return True
+            if iface_object:  # the concrete type's fields come from an owning subgraph
+                sels = self.split_interface_object(fetch, graph, parent, sels, path, out, provided)
+            for sel in sels:
+                if isinstance(sel, Frag):  # a conditional fragment inside: keep it around its fields
+                    for inner in sel.sels:
+                        self.conditions.append(sel)
+                        try:
+                            self._defer_one(fetch, graph, parent, inner, path, out, provided)
+                        finally:
+                            self.conditions.pop()
+                else:
+                    self._defer_one(fetch, graph, parent, sel, path, out, provided)
+        finally:
+            self.defer = outer
+        return True
+
+    def _defer_one(
+        self,
+        fetch: Fetch,
+        graph: str,
+        parent: str,
+        s: Sel,
+        path: tuple[str, ...],
+        out: SgSet,
+        provided: dict[str, Any] | None,
+    ) -> None:
+        if isinstance(s, Frag):
+            for inner in s.sels:
+                self.conditions.append(s)
+                try:
+                    self._defer_one(fetch, graph, parent, inner, path, out, provided)
+                finally:
+                    self.conditions.pop()
+        elif s.name == "__typename":
+            out.field(s.key, "__typename", "", s.dirs)
+        else:
+            self.jump(fetch, graph, parent, s, path, out, provided)
+
+    def _conditioned(self, sels: list[Sel]) -> list[Sel]:
+        out: list[Sel] = []
+        for sel in sels:
+            moved = sel
+            for c in reversed(self.conditions):
+                moved = Frag(None, [moved], c.dirs, c.conds, c.variables)
+            out.append(moved)
+        return out
+
     def split_interface_object(
         self,
         fetch: Fetch,
@@ -496,7 +605,9 @@ class _PlanBuilder:
         local: list[Sel] = []
         remote: list[Sel] = []
         for s in sels:
-            if isinstance(s, Frag):
+            if isinstance(s, Frag) and s.defer is not None:
+                local.append(s)  # planned as deferred, see plan_deferred()
+            elif isinstance(s, Frag):
                 if s.type_cond in (None, parent):
                     inner = self.split_interface_object(fetch, graph, parent, s.sels, path, out, provided)
                     if inner:
@@ -678,14 +789,17 @@ class _PlanBuilder:
         jt = self._jump_type(parent, target)
         join = sg.field_join(jt, s.name, target) or sg.field_join(parent, s.name, target)
         required = self.p.fieldset(join.requires) if join is not None and join.requires else []
+        defer = self.defer if self.defer is not None else fetch.defer
         variant = 0
         while True:
             jf = self.jumps.get((fetch.id, path, target, variant))
-            if jf is None or _compatible(jf.rep_sels.get(parent, []), required):
+            if jf is None or (jf.defer == defer and _compatible(jf.rep_sels.get(parent, []), required)):
                 break
             variant += 1
         if jf is None:
+            outer, self.defer = self.defer, defer
             jf = self.new_fetch(target, path, True)
+            self.defer = outer
             jf.deps.add(fetch)
             jf.mutation_group = fetch.mutation_group
             self.jumps[(fetch.id, path, target, variant)] = jf
@@ -842,19 +956,22 @@ class _PlanBuilder:
         head = kind + ("(" + ",".join(defs) + ")" if defs else "")
         return head + body
 
-    def stages(self) -> list[list[Fetch]]:
+    def stages(self, fetches: list[Fetch]) -> list[list[Fetch]]:
+        """`fetches` as a sequence of parallel stages (dependencies outside them
+        have run before: a deferred part runs after the primary one)."""
         level: dict[Fetch, int] = {}
+        within = set(fetches)
 
         def lv(f: Fetch) -> int:
             if f not in level:
-                level[f] = 1 + max((lv(d) for d in f.deps), default=-1)
+                level[f] = 1 + max((lv(d) for d in f.deps if d in within), default=-1)
             return level[f]
 
         if self.op.kind == "mutation":
             stages: list[list[Fetch]] = []
-            groups = sorted({f.mutation_group for f in self.fetches})
+            groups = sorted({f.mutation_group for f in fetches})
             for g in groups:
-                members = [f for f in self.fetches if f.mutation_group == g]
+                members = [f for f in fetches if f.mutation_group == g]
                 base = len(stages)
                 for f in members:
                     lvl = lv(f) - min(lv(m) for m in members) + base
@@ -863,7 +980,7 @@ class _PlanBuilder:
                     stages[lvl].append(f)
             return stages
         out: list[list[Fetch]] = []
-        for f in self.fetches:
+        for f in fetches:
             lvl = lv(f)
             while len(out) <= lvl:
                 out.append([])

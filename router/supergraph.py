@@ -366,6 +366,9 @@ _KINDS: dict[type, str] = {
 }
 
 
+_DEFER = "directive @defer(label: String, if: Boolean! = true) on FRAGMENT_SPREAD | INLINE_FRAGMENT"
+
+
 class _ApiSchemaBuilder:
     """Strips federation machinery and @inaccessible elements from the SDL."""
 
@@ -411,6 +414,9 @@ class _ApiSchemaBuilder:
                     out.append(self._strip_type(d))
             elif not isinstance(d, EnumTypeExtensionNode):
                 out.append(d)
+        if not any(isinstance(d, DirectiveDefinitionNode) and d.name.value == "defer" for d in out):
+            # the router serves @defer (incremental delivery) whatever the subgraphs do
+            out.append(parse(_DEFER, no_location=True).definitions[0])
         return DocumentNode(definitions=tuple(out))
 
     def _strip_type(self, d: Any) -> DefinitionNode:

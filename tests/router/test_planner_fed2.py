@@ -3,6 +3,7 @@ Federation 2 behaviour of issue 7 (fixtures/fed2.py)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,8 @@ import pytest
 
 from router.config import Settings
 from router.http import create_app
+from router.incremental import incremental_results
+from router.pipeline import Pipeline
 from tests.router.fed2_harness import Fed2Stacks, fed2_stacks
 from tests.router.fixtures.fed2 import SETS
 from tests.router.router_harness import ThreadServer, gql
@@ -122,3 +125,65 @@ async def test_override_label_enabled_by_configuration(client: httpx.AsyncClient
     with ThreadServer(create_app(stack.supergraph, Settings(override_labels=frozenset({"beta"})))) as router:
         body = await gql(client, router.url + "/graphql", query)
         assert body == {"data": {"products": [{"id": "p1", "tier": "gold"}, {"id": "p2", "tier": "gold"}]}}
+
+
+DEFERRED = [
+    (
+        "hop",
+        '{ products { name ... @defer(label: "money") { price tax } } }',
+        "{ products { name price tax } }",
+    ),
+    (
+        "iface",
+        "{ topMedia { id ... @defer { reviews { body } ... on Book { pages } } } }",
+        "{ topMedia { id reviews { body } ... on Book { pages } } }",
+    ),
+    ("split", '{ catalog { title } ... @defer(label: "later") { catalog { size } } }', "{ catalog { title size } }"),
+]
+
+
+def _merge(into: Any, part: Any) -> None:
+    for k, v in part.items():
+        if isinstance(v, dict) and isinstance(into.get(k), dict):
+            _merge(into[k], v)
+        else:
+            into[k] = v
+
+
+@pytest.mark.parametrize(("set_name", "query", "plain"), DEFERRED)
+async def test_defer_delivers_the_primary_part_first(
+    client: httpx.AsyncClient, stacks: Fed2Stacks, set_name: str, query: str, plain: str
+) -> None:
+    stack = stacks.get(set_name)
+    # without incremental delivery the answer is whole, as without @defer
+    whole = await gql(client, stack.router_url, query)
+    assert whole == await gql(client, stack.router_url, plain)
+    pipeline = Pipeline(stack.supergraph, Settings())
+    async with httpx.AsyncClient(trust_env=False) as http:
+        pipeline.bind(http)
+        p = pipeline.prepare(query, None)
+        assert p.plan.deferred, str(p.plan)
+        assert pipeline.executor is not None
+        payloads = [
+            payload
+            async for payload in incremental_results(
+                pipeline.executor, pipeline.shaper, p.plan, p.root, p.op.sels, {}, {}
+            )
+        ]
+        pipeline.close()
+    first, rest = payloads[0], payloads[1:]
+    assert first["hasNext"] is True and rest and rest[-1]["hasNext"] is False
+    assert "errors" not in first and all("errors" not in i for r in rest for i in r["incremental"])
+    deferred_keys = {"price", "tax", "reviews", "pages", "size"}
+    assert not deferred_keys & set(json.dumps(first["data"]).replace('"', " ").split()), first
+    # applying every incremental item at its path gives the whole answer
+    data = first["data"]
+    for r in rest:
+        for item in r["incremental"]:
+            target = data
+            for k in item["path"]:
+                target = target[k]
+            _merge(target, item["data"])
+            if "label" in item:
+                assert item["label"] in query
+    assert data == whole["data"]

@@ -43,6 +43,8 @@ CASES: dict[str, tuple[str, str]] = {
     "split_root": ("split", "{ catalog { title size } }"),
     # 8: runtime types common to every subgraph serving a shareable field
     "member_common_types": ("member", "{ search { ... on Apple { name } ... on Bean { name } } named { name } }"),
+    # 10: @defer: the deferred fields get entity fetches of their own, after the primary part
+    "hop_defer": ("hop", '{ products { name ... @defer(label: "money") { price tax } } }'),
     # 4: a shareable root field goes where the whole plan is cheapest (@provides)
     "root_cheapest": ("root", "{ users { name email } }"),
     # 4: a keyless type's field served elsewhere: jump at the parent entity
