@@ -37,6 +37,7 @@ from starlette.websockets import WebSocket
 from router import graphiql
 from router.auth import AuthError, Identity, InternalTokens, JWKSVerifier, bearer
 from router.config import Settings
+from router.incremental import accepts_defer, defer_response
 from router.pipeline import Pipeline, RequestError
 from router.plan import EXPOSE_PLAN_HEADER, plan_extension
 from router.streams import respond as stream_response
@@ -208,6 +209,8 @@ class GraphQLEndpoint:
         if self.tokens is not None:
             headers["authorization"] = self.tokens.header(identity)
             headers[CLIENT_ADDRESS_HEADER] = _address(request)
+        if p.plan.deferred and not p.introspection and accepts_defer(request.headers.get("accept", "")):
+            return defer_response(self.pipeline, p, variables, headers)
         body = await self.pipeline.run(p, dict(variables) if variables else None, headers)
         if self.settings.expose_query_plan and request.headers.get(EXPOSE_PLAN_HEADER) == "true":
             body.setdefault("extensions", {}).update(plan_extension(p.plan))

@@ -9,17 +9,28 @@ as it is yielded.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 from graphql import GraphQLObjectType
+from starlette.responses import StreamingResponse
 
 from router.executor import Executor
 from router.operation import Sel
+from router.pipeline import Pipeline, Prepared
 from router.plan import QueryPlan
 from router.response import Shaper
 
 Json = dict[str, Any]
+log = logging.getLogger("shopgraph.router")
+
+# Apollo Router's and Apollo Client's multipart format for @defer
+DEFER_SPEC = "deferspec=20220824"
+MULTIPART_DEFER_TYPE = 'multipart/mixed;boundary="-";deferSpec=20220824'
+_PART = b"\r\n---\r\ncontent-type: application/json; charset=utf-8\r\n\r\n"
+_END = b"\r\n-----\r\n"
 
 
 async def incremental_results(
@@ -43,3 +54,33 @@ async def incremental_results(
             payload = {"incremental": shaper.shape_deferred(part, data, variables, errors)}
         payload["hasNext"] = left > 0
         yield payload
+
+
+def accepts_defer(accept: str) -> bool:
+    """Does the client take @defer results as multipart/mixed parts?"""
+    a = accept.lower().replace(" ", "")
+    return "multipart/mixed" in a and DEFER_SPEC in a
+
+
+def defer_response(
+    pipeline: Pipeline, p: Prepared, variables: Json | None, headers: dict[str, str]
+) -> StreamingResponse:
+    """A query with @defer, answered part by part as multipart/mixed."""
+    vars_ = dict(variables or {})
+    Pipeline._add_defaults(p, vars_)
+    executor = pipeline.executor
+    assert executor is not None, "Pipeline.bind() not called"
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            async for payload in incremental_results(
+                executor, pipeline.shaper, p.plan, p.root, p.op.sels, vars_, headers
+            ):
+                yield _PART + orjson.dumps(payload)
+        except Exception:
+            log.exception("deferred response failed")
+            err = {"message": "Internal server error", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}
+            yield _PART + orjson.dumps({"hasNext": False, "errors": [err]})
+        yield _END
+
+    return StreamingResponse(body(), media_type=MULTIPART_DEFER_TYPE, headers={"cache-control": "no-cache"})

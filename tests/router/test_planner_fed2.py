@@ -3,7 +3,9 @@ Federation 2 behaviour of issue 7 (fixtures/fed2.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,7 @@ from router.incremental import incremental_results
 from router.pipeline import Pipeline
 from tests.router.fed2_harness import Fed2Stacks, fed2_stacks
 from tests.router.fixtures.fed2 import SETS
-from tests.router.router_harness import ThreadServer, gql
+from tests.router.router_harness import ORACLE, ThreadServer, gql
 from tests.router.test_differential import _norm
 
 # Where Apollo Gateway 2.14 is wrong by the spec, the spec's answer. Here it
@@ -187,3 +189,56 @@ async def test_defer_delivers_the_primary_part_first(
             if "label" in item:
                 assert item["label"] in query
     assert data == whole["data"]
+
+
+async def test_defer_over_multipart_http(client: httpx.AsyncClient, stacks: Fed2Stacks) -> None:
+    # what Apollo Client sends for an operation with @defer
+    stack = stacks.get("hop")
+    query = '{ products { name ... @defer(label: "money") { price tax } } }'
+    accept = "multipart/mixed;deferSpec=20220824,application/json"
+    r = await client.post(stack.router_url, json={"query": query}, headers={"accept": accept})
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith('multipart/mixed;boundary="-";deferSpec=20220824')
+    chunks = r.content.split(b"\r\n---")
+    assert chunks[0] == b"" and chunks[-1] == b"--\r\n"
+    parts = []
+    for chunk in chunks[1:-1]:
+        head, body = chunk.split(b"\r\n\r\n", 1)
+        assert head == b"\r\ncontent-type: application/json; charset=utf-8"
+        parts.append(json.loads(body))
+    assert parts[0] == {"data": {"products": [{"name": "Lamp"}, {"name": "Desk"}]}, "hasNext": True}
+    assert parts[1:] == [
+        {
+            "incremental": [
+                {"data": {"price": 30, "tax": 3}, "path": ["products", 0], "label": "money"},
+                {"data": {"price": 200, "tax": 20}, "path": ["products", 1], "label": "money"},
+            ],
+            "hasNext": False,
+        }
+    ]
+    # a client that does not take multipart gets the whole answer at once
+    assert await gql(client, stack.router_url, query) == {
+        "data": {"products": [{"name": "Lamp", "price": 30, "tax": 3}, {"name": "Desk", "price": 200, "tax": 20}]}
+    }
+
+
+async def test_defer_read_by_apollo_client(stacks: Fed2Stacks) -> None:
+    stack = stacks.get("hop")
+    query = '{ products { name ... @defer(label: "money") { price tax } } }'
+    r = await asyncio.to_thread(
+        subprocess.run,
+        ["node", "defer_client.mjs", stack.router_url, query],
+        cwd=ORACLE,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    results = json.loads(r.stdout)
+    assert results[0] == {"data": {"products": [{"name": "Lamp"}, {"name": "Desk"}]}, "hasNext": True}
+    assert results[-1]["hasNext"] is False
+    items = [i for res in results[1:] for i in res["incremental"]]
+    assert [(i["path"], i["data"]) for i in items] == [
+        (["products", 0], {"price": 30, "tax": 3}),
+        (["products", 1], {"price": 200, "tax": 20}),
+    ]
