@@ -1,17 +1,25 @@
-"""Operation -> query plan.
+"""Operation -> query plan (router/plan.py).
 
-A plan is a DAG of fetches; each fetch targets one subgraph at one response path
-(`@` marks list flattening, as in Apollo's `Flatten` nodes). Root fetches run
-the operation's root fields; entity fetches call `_entities` with
-representations collected from data already fetched. The DAG is laid out as a
-Sequence of Parallel stages for execution (and display, like Apollo's plans).
+The supergraph is read as a query graph: a node per type per subgraph, edges
+for fields a subgraph serves, for key jumps between subgraphs (an `_entities`
+fetch, possible where the target has a resolvable key whose fields the source
+can give), for @requires (fields of the representation), @provides (fields
+local below a field) and interface-object casts (the concrete type and the
+implementations' fields from a subgraph owning the interface).
 
-Planning is greedy: stay in the current subgraph while it can resolve a field
-(fewest fetches), otherwise jump through an entity key to a subgraph that can,
-grouping every field needing the same jump at the same path into one fetch.
-Keys and @requires fields needed to build representations are planned like
-client fields in the source subgraph, so they may themselves need jumps (a
-@requires served by a third subgraph becomes a dependency).
+Paths are extended one field at a time: a field stays in the subgraph already
+fetching its parent when it can (fewest fetches); otherwise it jumps to the
+subgraph reachable through the fewest key hops (breadth-first over subgraphs,
+cached per type; a key the source lacks is fetched on the way), grouping every
+field needing the same jump at the same path into one fetch. Keys and
+@requires are planned as fields of the source, so they may need jumps of their
+own, which the jumped-to fetch then waits for. A field of a type without a key
+jumps at its nearest entity ancestor (or, for a shareable root field, from
+another root fetch). A shareable root field is costed by trial plans of each
+candidate subgraph (fetches, then stages); Apollo's full combination search is
+avoided, so planning stays near-linear in the operation's size. Where no path
+exists, PlanningError. The fetch DAG is laid out as a Sequence of Parallel
+stages, with @defer parts as separate sequences after the primary one.
 """
 
 from __future__ import annotations
@@ -183,6 +191,7 @@ class Planner:
     def __init__(self, sg: Supergraph, enabled_labels: frozenset[str] = frozenset()) -> None:
         self.sg = sg
         self.enabled_labels = enabled_labels
+        self.interface_objects = frozenset(t for t in sg.types if sg.interface_object_graphs(t))
         self._fs_cache: dict[str, list[Sel]] = {}
         self._hops: dict[tuple[str, str, str], int] = {}
 
@@ -356,7 +365,7 @@ class _PlanBuilder:
             node = sequence([f for f in self.fetches if f.defer == i])
             if node is not None:
                 deferred.append(qp.Deferred(label, at, parent_type, frag_sels, node))
-        ifaces = frozenset(t for t in self.sg.types if self.sg.interface_object_graphs(t))
+        ifaces = self.p.interface_objects
         primary = sequence([f for f in self.fetches if f.defer is None])
         return qp.QueryPlan(self.op.kind, primary, ifaces, deferred=tuple(deferred))
 
