@@ -24,6 +24,7 @@ stages, with @defer parts as separate sequences after the primary one.
 
 from __future__ import annotations
 
+import logging
 import re
 import zlib
 from dataclasses import dataclass, field, replace
@@ -46,6 +47,8 @@ from router import plan as qp
 from router.operation import Field, Frag, Operation, Sel, build_operation
 from router.plan import QueryPlan as QueryPlan  # the pipeline's import
 from router.supergraph import Supergraph, parse_field_set
+
+log = logging.getLogger("shopgraph.router")
 
 
 class PlanningError(Exception):
@@ -202,6 +205,15 @@ class Planner:
         return r
 
     def plan(self, op: Operation) -> qp.QueryPlan:
+        try:
+            return self._plan(op)
+        except (LookupError, RecursionError) as e:
+            # a supergraph this planner does not understand (or a planner bug):
+            # the client gets QUERY_PLANNING_FAILED, never an HTTP 500
+            log.exception("planning failed")
+            raise PlanningError(f"the operation could not be planned ({type(e).__name__})") from e
+
+    def _plan(self, op: Operation) -> qp.QueryPlan:
         percents: dict[str, float] = {}
         names = _field_names(op.sels)
         for (_, fname), label in self.sg.override_labels.items():
