@@ -55,7 +55,11 @@ class Fed2Stacks:
         router = self.exits.enter_context(ThreadServer(create_app(sdl, Settings(**settings))))
         d = self.tmp / set_name
         d.mkdir()
-        gw = self.exits.enter_context(Gateway(sdl, d))
+        try:
+            gw = self.exits.enter_context(Gateway(sdl, d))
+        except RuntimeError:
+            # its free port can be taken meanwhile on a busy machine: once more, on another
+            gw = self.exits.enter_context(Gateway(sdl, d))
         stack = self.stacks[set_name] = Stack(sdl, router.url + "/graphql", gw.url, None)  # type: ignore[arg-type]
         return stack
 
