@@ -224,6 +224,18 @@ async def _relay() -> int:
     return 0
 
 
+def _plan(supergraph: Path, query: Path, operation_name: str | None) -> int:
+    from router.planner import PlanningError, plan_document
+    from router.supergraph import Supergraph
+
+    try:
+        print(plan_document(Supergraph(supergraph.read_text()), query.read_text(), operation_name))
+    except PlanningError as e:
+        print(f"shopgraph plan: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
 # -- entry point -------------------------------------------------------------------------------
 
 
@@ -260,6 +272,10 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, required=True)
     commands.add_parser("relay", help="publish the orders outbox to Redis (DATABASE_URL, REDIS_URL)")
+    plan = commands.add_parser("plan", help="print the query plan of an operation (Apollo's notation)")
+    plan.add_argument("--supergraph", type=Path, required=True)
+    plan.add_argument("query", type=Path, help="file holding the operation")
+    plan.add_argument("--operation-name", default=None)
     return cli
 
 
@@ -282,6 +298,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args.subgraph, args.host, args.port)
         if args.command == "relay":
             return asyncio.run(_relay())
+        if args.command == "plan":
+            return _plan(args.supergraph, args.query, args.operation_name)
     except KeyboardInterrupt:
         return 130
     except RuntimeError as exc:  # start-up problems we can explain (port taken, server failed)

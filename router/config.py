@@ -113,6 +113,9 @@ class Settings:
     subscription_heartbeat: float = 5.0  # seconds between SSE/multipart keep-alives
     subscription_anonymous_ttl: int = 3600  # upstream connection lifetime when the client has no token
     upstream_subscriptions: int = 100  # subscriptions multiplexed on one subgraph WebSocket
+    # query planning
+    expose_query_plan: bool = False  # the plan in `extensions` when asked by Apollo-Expose-Query-Plan: true
+    override_labels: tuple[str, ...] = ()  # progressive @override labels switched on
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -317,6 +320,20 @@ OPTIONS: tuple[Option, ...] = (
         "request headers allowed cross-origin",
     ),
     Option("cors.max_age_seconds", "cors_max_age", "int", "SHOPGRAPH_CORS_MAX_AGE", "preflight cache lifetime"),
+    Option(
+        "query_plan.expose",
+        "expose_query_plan",
+        "bool",
+        "SHOPGRAPH_EXPOSE_QUERY_PLAN",
+        "the plan in `extensions.apolloQueryPlan` for requests sending `Apollo-Expose-Query-Plan: true`",
+    ),
+    Option(
+        "query_plan.override_labels",
+        "override_labels",
+        "list",
+        "SHOPGRAPH_OVERRIDE_LABELS",
+        "progressive `@override` labels switched on (`percent(N)` labels route their share by themselves)",
+    ),
     Option("introspection", "introspection", "bool", "SHOPGRAPH_INTROSPECTION", "introspection and suggestions"),
     Option("graphiql", "graphiql", "bool", "SHOPGRAPH_GRAPHIQL", "GraphiQL on GET /graphql from browsers"),
     Option(

@@ -48,7 +48,9 @@ from router import errors, graphiql
 from router.auth import Caller, bearer_of
 from router.config import ConfigError, Settings, load
 from router.errors import GRAPHQL_RESPONSE, JSON, RouterError
+from router.incremental import accepts_defer, defer_response
 from router.pipeline import Pipeline
+from router.plan import EXPOSE_PLAN_HEADER, plan_extension
 from router.request import Client, GraphQLRequest, bad, from_params, from_query_string
 from router.streams import respond as stream_response
 from router.subscriptions import SSE, SubscriptionService, stream_mode
@@ -121,7 +123,12 @@ class GraphQLEndpoint:
             ready = await self.pipeline.prepare(graphql_request, _client(request), streaming=stream is not None)
             if stream is not None:
                 return stream_response(stream, self.subscriptions, ready)
-            return _respond(orjson.dumps(await self.pipeline.execute(ready)), 200, media)
+            if ready.p.plan.deferred and not ready.p.introspection and accepts_defer(request.headers.get("accept", "")):
+                return defer_response(self.pipeline, ready)
+            body = await self.pipeline.execute(ready)
+            if self.settings.expose_query_plan and request.headers.get(EXPOSE_PLAN_HEADER) == "true":
+                body.setdefault("extensions", {}).update(plan_extension(ready.p.plan))
+            return _respond(orjson.dumps(body), 200, media)
         except RouterError as e:
             return _failure(e, media)
         except Exception:  # never leak a stack trace to clients

@@ -43,7 +43,7 @@ from graphql import (
     GraphQLSchema,
     OperationDefinitionNode,
     SelectionSetNode,
-    execute,
+    experimental_execute_incrementally,
     validate,
 )
 from graphql.execution.values import get_variable_values
@@ -75,7 +75,7 @@ class Schema:
         self.sdl = sdl
         self.supergraph = Supergraph(sdl)
         self.api: GraphQLSchema = self.supergraph.api_schema
-        self.planner = Planner(self.supergraph)
+        self.planner = Planner(self.supergraph, frozenset(settings.override_labels))
         self.shaper = Shaper(self.api)
         self.urls = subgraph_urls(self.supergraph, settings)
         self.names = {g: info.name for g, info in self.supergraph.graphs.items()}
@@ -313,7 +313,10 @@ class Pipeline:
         else:
             data, errors = {}, []
         if p.introspection:
-            r = execute(p.schema.api, p.document, operation_name=p.op.name, variable_values=variables)
+            # (graphql-core's plain execute refuses a schema declaring @defer, as the API schema does)
+            r = experimental_execute_incrementally(
+                p.schema.api, p.document, operation_name=p.op.name, variable_values=variables
+            )
             data = dict(data or {})
             data.update(getattr(r, "data", None) or {})
         return self.shape(p, data, variables, errors)

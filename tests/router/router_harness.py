@@ -37,7 +37,7 @@ SETS: dict[str, dict[str, Schema]] = {"shop": shop.SUBGRAPHS, "edge": edge.SUBGR
 
 
 def _npm_ready() -> None:
-    if (ORACLE / "node_modules" / "@apollo" / "gateway").is_dir():
+    if all((ORACLE / "node_modules" / "@apollo" / pkg).is_dir() for pkg in ("gateway", "client")):
         return
     npm = shutil.which("npm")
     if npm is None:
