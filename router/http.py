@@ -8,7 +8,8 @@ Entry points:
   (synchronous, blocks) reads the supergraph file and runs the app with uvicorn.
 
 Routes: POST/GET ``/graphql`` (GET for queries only; GraphiQL when a browser
-asks for HTML; its assets on ``/graphiql/…``, router/graphiql.py), ``/health``.
+asks for HTML; its assets on ``/graphiql/…``, router/graphiql.py), ``/health``;
+the storefront's build on every other path (router/storefront.py).
 Subscriptions (router/subscriptions.py): WebSocket
 ``/graphql`` (graphql-transport-ws), and POST/GET ``/graphql`` with
 ``Accept: text/event-stream`` (graphql-sse) or ``multipart/mixed;subscriptionSpec``.
@@ -34,7 +35,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from router import graphiql
+from router import graphiql, storefront
 from router.auth import AuthError, Identity, InternalTokens, JWKSVerifier, bearer
 from router.config import Settings
 from router.pipeline import Pipeline, RequestError
@@ -259,6 +260,7 @@ def create_app(supergraph_sdl: str, settings: Settings | None = None) -> Starlet
             WebSocketRoute("/graphql", websocket),
             Route("/health", health, methods=["GET"]),
             *(graphiql.routes() if settings.graphiql else []),
+            *storefront.routes(),  # last: its page route takes every remaining path
         ],
         lifespan=lifespan,
     )

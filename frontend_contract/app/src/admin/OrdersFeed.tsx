@@ -1,0 +1,142 @@
+// Live orders: the newest orders (allOrders) with new ones and status changes pushed by
+// orderEvents. After a reconnect the subscription resumes after the last event id shown.
+import { useEffect, useRef, useState } from 'react';
+import { useMutation, useQuery, useSubscription } from '@apollo/client';
+import {
+  AdminAllOrdersDocument,
+  AdminUpdateOrderStatusDocument,
+  OrderEventsDocument,
+  type OrderEventsSubscription,
+} from '../gql/graphql';
+import { ErrorState, Loading, Money, PageTitle, Status } from '../components/ui';
+import { useShop } from '../lib/shop';
+import { eventIdAfter, nextStatuses } from './events';
+
+type Event = OrderEventsSubscription['orderEvents'];
+interface Row {
+  id: string;
+  number: string;
+  status: string;
+  createdAt: string;
+  itemCount: number;
+  total: { amount: string; currencyCode: string };
+  user: { name: string; email: string };
+}
+const LABEL: Record<string, string> = { PAID: 'Mark paid', SHIPPED: 'Mark shipped', DELIVERED: 'Mark delivered', CANCELLED: 'Cancel' };
+
+function StatusActions({ order }: { order: Row }) {
+  const [update, { loading, data, error }] = useMutation(AdminUpdateOrderStatusDocument);
+  const problem = data?.updateOrderStatus.userErrors.map((e) => e.message).join(' ') || error?.message;
+  return (
+    <div className="actions">
+      {nextStatuses(order.status).map((status) => (
+        <button
+          key={status}
+          type="button"
+          disabled={loading}
+          aria-label={`${LABEL[status]}: order ${order.number}`}
+          onClick={() => update({ variables: { input: { orderId: order.id, status } } })}
+        >
+          {LABEL[status]}
+        </button>
+      ))}
+      {problem && (
+        <span className="field-error" role="alert">
+          {problem}
+        </span>
+      )}
+    </div>
+  );
+}
+
+export function OrdersFeed() {
+  const { ws } = useShop();
+  const orders = useQuery(AdminAllOrdersDocument, { variables: { first: 20 }, fetchPolicy: 'cache-and-network' });
+  const [events, setEvents] = useState<Event[]>([]);
+  const [after, setAfter] = useState<string | null>(null);
+  const lastId = useRef<string | null>(null);
+
+  useEffect(
+    () =>
+      ws.on('connected', (_socket, _payload, wasRetry) => {
+        if (wasRetry && lastId.current) setAfter(lastId.current);
+      }),
+    [ws],
+  );
+  const live = useSubscription(OrderEventsDocument, {
+    variables: { after },
+    onData: ({ data }) => {
+      const event = data.data?.orderEvents;
+      if (!event || !eventIdAfter(event.id, lastId.current)) return;
+      lastId.current = event.id;
+      setEvents((previous) => [event, ...previous].slice(0, 50));
+    },
+  });
+
+  // New orders from the feed first, then the list (statuses in both come from the normalised cache).
+  const listed = orders.data?.allOrders.edges.map((e) => e.node) ?? [];
+  const known = new Set(listed.map((o) => o.id));
+  const fresh = events.filter((e) => e.type === 'CREATED' && !known.has(e.order.id)).map((e) => e.order);
+  const rows: Row[] = [...new Map([...fresh, ...listed].map((o) => [o.id, o])).values()];
+
+  return (
+    <>
+      <PageTitle>Orders</PageTitle>
+      <section aria-labelledby="feed-heading" className="feed">
+        <h2 id="feed-heading">
+          Live events{' '}
+          <span className={live.error ? 'status status-cancelled' : 'status status-paid'} data-testid="feed-state">
+            {live.error ? 'disconnected' : 'live'}
+          </span>
+        </h2>
+        {live.error && <ErrorState error={live.error} />}
+        <ol aria-live="polite" data-testid="event-feed" className="events">
+          {events.length === 0 && <li className="muted">Waiting for order events…</li>}
+          {events.map((e) => (
+            <li key={e.id}>
+              <Status value={e.type} /> {e.order.number} · {e.order.user.email} · <Money value={e.order.total} /> ·{' '}
+              <time dateTime={e.occurredAt}>{new Date(e.occurredAt).toLocaleTimeString()}</time>
+            </li>
+          ))}
+        </ol>
+      </section>
+      <section aria-labelledby="orders-heading">
+        <h2 id="orders-heading">
+          Latest orders {orders.data && <span className="muted">({orders.data.allOrders.totalCount + fresh.length} in all)</span>}
+        </h2>
+        {orders.loading && !orders.data && <Loading what="Loading orders" />}
+        {orders.error && <ErrorState error={orders.error} retry={() => orders.refetch()} />}
+        <table className="orders" data-testid="admin-orders">
+          <thead>
+            <tr>
+              <th scope="col">Order</th>
+              <th scope="col">Customer</th>
+              <th scope="col">Items</th>
+              <th scope="col">Total</th>
+              <th scope="col">Status</th>
+              <th scope="col">Change status</th>
+            </tr>
+          </thead>
+          <tbody>
+            {rows.map((order) => (
+              <tr key={order.id} data-order={order.number}>
+                <th scope="row">{order.number}</th>
+                <td>{order.user.email}</td>
+                <td>{order.itemCount}</td>
+                <td>
+                  <Money value={order.total} />
+                </td>
+                <td>
+                  <Status value={order.status} />
+                </td>
+                <td>
+                  <StatusActions order={order} />
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </section>
+    </>
+  );
+}
