@@ -76,7 +76,13 @@ export function OrdersFeed() {
   // New orders from the feed first, then the list (statuses in both come from the normalised cache).
   const listed = orders.data?.allOrders.edges.map((e) => e.node) ?? [];
   const known = new Set(listed.map((o) => o.id));
-  const fresh = events.filter((e) => e.type === 'CREATED' && !known.has(e.order.id)).map((e) => e.order);
+  // A new order's row shows its latest event's status (listed orders follow the normalised cache,
+  // which every event's order also updates).
+  const latest = new Map<string, string>();
+  for (const e of events) if (!latest.has(e.order.id)) latest.set(e.order.id, e.order.status);
+  const fresh = events
+    .filter((e) => e.type === 'CREATED' && !known.has(e.order.id))
+    .map((e) => ({ ...e.order, status: latest.get(e.order.id) ?? e.order.status }));
   const rows: Row[] = [...new Map([...fresh, ...listed].map((o) => [o.id, o])).values()];
 
   return (

@@ -122,6 +122,6 @@ export function createShop(origin: string = window.location.origin): Shop {
     createAuthLink(session).concat(http),
   );
 
-  const client = new ApolloClient({ link, cache: createCache() });
+  const client = new ApolloClient({ link, cache: createCache(), devtools: { enabled: false } });
   return { client, session, ws };
 }

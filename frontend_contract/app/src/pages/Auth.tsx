@@ -15,11 +15,11 @@ function useFinishSignIn() {
   const [params] = useSearchParams();
   return async (payload: AuthPayload) => {
     if (!payload.accessToken || !payload.refreshToken || !payload.user) return;
+    await client.clearStore(); // what was cached anonymously is not what this user sees
     session.signIn(
       { accessToken: payload.accessToken, refreshToken: payload.refreshToken, expiresIn: payload.expiresIn ?? 900 },
       payload.user,
     );
-    await client.resetStore(); // what was cached anonymously is not what this user sees
     const next = params.get('next');
     navigate(next && next.startsWith('/') && !next.startsWith('//') ? next : '/');
   };

@@ -46,7 +46,7 @@ function CartLine({ line }: { line: Line }) {
       <span className="unit">
         <Money value={line.unitPrice} /> each
       </span>
-      <form onSubmit={submit} className="qty" aria-label={`Quantity of ${name}`}>
+      <form onSubmit={submit} className="qty" aria-label={`Change the quantity of ${name}`}>
         <button type="button" onClick={() => step(-1)} aria-label={`One less ${name}`} disabled={updating.loading || line.quantity <= 1}>
           −
         </button>

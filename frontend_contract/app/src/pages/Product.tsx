@@ -1,7 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import { useMutation, useQuery } from '@apollo/client';
 import { Link, useNavigate, useParams } from 'react-router-dom';
-import { AddToCartDocument, ProductDetailBySkuDocument } from '../gql/graphql';
+import { AddToCartDocument, CartPageDocument, ProductDetailBySkuDocument } from '../gql/graphql';
 import { ErrorState, FieldError, Loading, Money, PageTitle } from '../components/ui';
 import { errorsByField, messageFor, parseQuantity } from '../lib/cart';
 import { useUser } from '../lib/shop';
@@ -12,7 +12,8 @@ export function ProductPage() {
   const navigate = useNavigate();
   const { data, loading, error, refetch } = useQuery(ProductDetailBySkuDocument, { variables: { sku } });
   const [quantity, setQuantity] = useState('1');
-  const [add, added] = useMutation(AddToCartDocument);
+  // The cart may be created by this first add (a new id): refetch it rather than trust the cache's.
+  const [add, added] = useMutation(AddToCartDocument, { refetchQueries: [CartPageDocument] });
   const [message, setMessage] = useState<string | null>(null);
 
   if (loading) return <Loading what="Loading product" />;
