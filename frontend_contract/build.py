@@ -89,16 +89,16 @@ def up_to_date(dist: Path = DIST_DIR) -> bool:
     return index.is_file() and index.stat().st_mtime >= _newest_source()
 
 
-def ensure_built() -> bool:
-    """Install and build the app if needed; True when ``app/dist`` holds a current build."""
-    if up_to_date():
+def ensure_built(dist: Path = DIST_DIR) -> bool:
+    """Install and build the app if needed; True when ``dist`` holds a current build."""
+    if up_to_date(dist):
         return True
     try:
         if not installed():
             log.info("storefront: installing its packages once with `npm ci` in %s …", APP_DIR)
             npm_ci()
         log.info("storefront: building it with `vite build` …")
-        build()
+        build(dist)
     except BuildError as exc:
         log.warning("storefront: not built, so the router serves GraphiQL only (%s)", exc)
         return False

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import subprocess
 from pathlib import Path
@@ -88,3 +89,14 @@ def test_initial_javascript_is_within_budget(app_installed: Path, tmp_path: Path
     print(f"initial JS: {', '.join(first.files)}: {raw_kib:.1f} KB, {gzip_kib:.1f} KB gzipped")
     assert all("AdminPage" not in name for name in first.files), "the admin area must load on demand"
     assert first.gzip_bytes <= BUDGET_GZIP_BYTES, f"initial JS is {first.gzip_bytes / 1024:.1f} KB gzipped (> 250 KB)"
+
+
+def test_without_npm_dev_runs_graphiql_only_and_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no npm on it
+    monkeypatch.setattr(build, "INSTALLED_MARKER", tmp_path / "missing")
+    with caplog.at_level(logging.WARNING, logger="shopgraph.storefront"):
+        assert build.ensure_built(tmp_path / "dist") is False
+    assert not (tmp_path / "dist").exists()
+    assert "GraphiQL only" in caplog.text and "npm not found" in caplog.text
