@@ -191,7 +191,8 @@ async def test_a_shopper_orders_and_the_admin_sees_it_live(
     for name, size in _sizes(shots).items():
         assert size > 10_000, f"the {name} screenshot is (nearly) empty"
     print(
-        f"listing interactive after {listing['ms']} ms (cold, warm); order seen in the admin feed after "
-        f"{paid['seenInFeedMs']} ms; PAID on the shopper's page {paid['liveMs']} ms after the click; "
-        f"dashboard updated {after['updatedMs']} ms after the order was placed"
+        f"listing interactive after {listing['ms']} ms (cold, warm); from the click on 'Place order': "
+        f"order page {ordered['orderPageMs']} ms, event in the admin feed {paid['seenInFeedMs']} ms, "
+        f"dashboard updated {after['updatedMs']} ms; PAID on the shopper's page {paid['liveMs']} ms after "
+        "the admin's click"
     )

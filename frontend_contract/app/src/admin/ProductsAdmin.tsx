@@ -186,7 +186,9 @@ export function ProductsAdmin() {
   const [search, setSearch] = useState('');
   const [query, setQuery] = useState('');
   const [after, setAfter] = useState<string | null>(null);
-  const { data, loading, error, refetch } = useQuery(AdminProductsDocument, { variables: { first: 25, after, search: query || null } });
+  const { data, loading, error, refetch } = useQuery(AdminProductsDocument, {
+    variables: { first: 25, after, search: query || null, filter: { includeArchived: true } },
+  });
   return (
     <>
       <PageTitle>Products</PageTitle>

@@ -64,6 +64,24 @@ export function persistedIds(): Record<string, string> | null {
   return typeof __SHOPGRAPH_PERSISTED__ === 'undefined' ? null : __SHOPGRAPH_PERSISTED__;
 }
 
+/**
+ * Persisted queries by manifest id, in Apollo's protocol (extensions.persistedQuery.sha256Hash):
+ * a safelisting router serves the id, an APQ router asks once for the body (then sent). The app
+ * sends each operation exactly as the manifest prints it (a Vitest test holds them equal), so the
+ * id is also the body's SHA-256, as APQ expects.
+ */
+export function persistedQueryLink(ids: Record<string, string>): ApolloLink {
+  return createPersistedQueryLink({
+    generateHash: (document) => {
+      const definition = getMainDefinition(document);
+      const name = definition.kind === 'OperationDefinition' ? definition.name?.value : undefined;
+      const id = name ? ids[name] : undefined;
+      if (!id) throw new Error(`operation ${name ?? '(anonymous)'} is not in the persisted-query manifest`);
+      return id;
+    },
+  });
+}
+
 export interface Shop {
   client: ApolloClient<unknown>;
   session: Session;
@@ -99,19 +117,7 @@ export function createShop(origin: string = window.location.origin): Shop {
 
   let http: ApolloLink = new HttpLink({ uri: httpUrl });
   const ids = persistedIds();
-  if (ids) {
-    // The manifest id of the operation, as Apollo's persisted-query protocol sends it: the
-    // router's safelist serves it, and an APQ router asks once for the body (sent then).
-    http = createPersistedQueryLink({
-      generateHash: (document) => {
-        const definition = getMainDefinition(document);
-        const name = definition.kind === 'OperationDefinition' ? definition.name?.value : undefined;
-        const id = name ? ids[name] : undefined;
-        if (!id) throw new Error(`operation ${name ?? '(anonymous)'} is not in the persisted-query manifest`);
-        return id;
-      },
-    }).concat(http);
-  }
+  if (ids) http = persistedQueryLink(ids).concat(http);
 
   const link = split(
     ({ query }) => {
