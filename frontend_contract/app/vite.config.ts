@@ -24,6 +24,7 @@ export default defineConfig({
   plugins: [react()],
   define: { __SHOPGRAPH_PERSISTED__: JSON.stringify(persistedIds()) },
   server: {
+    host: '127.0.0.1',
     port: 5173,
     strictPort: false,
     proxy: { '/graphql': { target: router, ws: true, changeOrigin: false } },
