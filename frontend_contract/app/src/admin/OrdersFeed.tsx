@@ -1,7 +1,7 @@
 // Live orders: the newest orders (allOrders) with new ones and status changes pushed by
 // orderEvents. After a reconnect the subscription resumes after the last event id shown.
-import { useEffect, useRef, useState } from 'react';
-import { useMutation, useQuery, useSubscription } from '@apollo/client';
+import { useRef, useState } from 'react';
+import { useMutation, useQuery } from '@apollo/client';
 import {
   AdminAllOrdersDocument,
   AdminUpdateOrderStatusDocument,
@@ -10,6 +10,7 @@ import {
 } from '../gql/graphql';
 import { ErrorState, Loading, Money, PageTitle, Status } from '../components/ui';
 import { useShop } from '../lib/shop';
+import { useLiveSubscription, useSocketState } from '../lib/live';
 import { eventIdAfter, nextStatuses } from './events';
 
 type Event = OrderEventsSubscription['orderEvents'];
@@ -53,25 +54,21 @@ export function OrdersFeed() {
   const { ws } = useShop();
   const orders = useQuery(AdminAllOrdersDocument, { variables: { first: 20 }, fetchPolicy: 'cache-and-network' });
   const [events, setEvents] = useState<Event[]>([]);
-  const [after, setAfter] = useState<string | null>(null);
   const lastId = useRef<string | null>(null);
-
-  useEffect(
-    () =>
-      ws.on('connected', (_socket, _payload, wasRetry) => {
-        if (wasRetry && lastId.current) setAfter(lastId.current);
-      }),
-    [ws],
-  );
-  const live = useSubscription(OrderEventsDocument, {
-    variables: { after },
-    onData: ({ data }) => {
-      const event = data.data?.orderEvents;
-      if (!event || !eventIdAfter(event.id, lastId.current)) return;
+  // Every (re)subscription starts after the last event shown: after a dropped socket comes back,
+  // or after the subscription failed (e.g. the router closed it when the token expired).
+  const socket = useSocketState(ws);
+  const live = useLiveSubscription(
+    OrderEventsDocument,
+    () => ({ after: lastId.current }),
+    `reconnect-${socket.reconnects}`,
+    ({ orderEvents: event }) => {
+      if (!eventIdAfter(event.id, lastId.current)) return; // a replay's overlap
       lastId.current = event.id;
       setEvents((previous) => [event, ...previous].slice(0, 50));
     },
-  });
+  );
+  const connected = socket.connected && !live.error;
 
   // New orders from the feed first, then the list (statuses in both come from the normalised cache).
   const listed = orders.data?.allOrders.edges.map((e) => e.node) ?? [];
@@ -91,11 +88,11 @@ export function OrdersFeed() {
       <section aria-labelledby="feed-heading" className="feed">
         <h2 id="feed-heading">
           Live events{' '}
-          <span className={live.error ? 'status status-cancelled' : 'status status-paid'} data-testid="feed-state">
-            {live.error ? 'disconnected' : 'live'}
+          <span className={connected ? 'status status-paid' : 'status status-cancelled'} data-testid="feed-state">
+            {connected ? 'live' : 'connecting'}
           </span>
         </h2>
-        {live.error && <ErrorState error={live.error} />}
+        {live.error && <p className="muted small">{live.error.message}</p>}
         <ol aria-live="polite" data-testid="event-feed" className="events">
           {events.length === 0 && <li className="muted">Waiting for order events…</li>}
           {events.map((e) => (

@@ -2,11 +2,11 @@
 // products for a sliding window whenever they change. The charts draw each pushed figure over
 // time and the top products; tables beside them give the same figures to screen readers.
 import { useState } from 'react';
-import { useSubscription } from '@apollo/client';
 import { Bar, BarChart, CartesianGrid, Line, LineChart, Tooltip, XAxis, YAxis } from 'recharts';
 import { SalesStatsDocument } from '../gql/graphql';
 import { ErrorState, Loading, Money, PageTitle } from '../components/ui';
 import { formatMoney } from '../lib/money';
+import { useLiveSubscription } from '../lib/live';
 
 interface Point {
   at: string; // time of the push, for the x axis
@@ -25,16 +25,12 @@ const GREEN = '#047857';
 export function SalesDashboard() {
   const [windowMinutes, setWindowMinutes] = useState(60);
   const [points, setPoints] = useState<Point[]>([]);
-  const { data, loading, error } = useSubscription(SalesStatsDocument, {
-    variables: { windowMinutes },
-    onData: ({ data: pushed }) => {
-      const stats = pushed.data?.salesStats;
-      if (!stats) return;
-      const point = { at: new Date().toLocaleTimeString(), revenue: Number(stats.revenue.amount), orders: stats.orderCount };
-      setPoints((previous) => [...previous, point].slice(-60));
-    },
+  const { data, error } = useLiveSubscription(SalesStatsDocument, () => ({ windowMinutes }), String(windowMinutes), ({ salesStats: stats }) => {
+    const point = { at: new Date().toLocaleTimeString(), revenue: Number(stats.revenue.amount), orders: stats.orderCount };
+    setPoints((previous) => [...previous, point].slice(-60));
   });
   const stats = data?.salesStats;
+  const loading = !data && !error;
   const currency = stats?.revenue.currencyCode ?? 'USD';
   const top = (stats?.topProducts ?? []).map((p) => ({ name: p.product.name, quantity: p.quantity, revenue: Number(p.revenue.amount) }));
   return (

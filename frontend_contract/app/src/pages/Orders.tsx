@@ -1,9 +1,10 @@
 // Order history, and one order's page whose status follows the order live (orderUpdated).
 import { useState } from 'react';
-import { useMutation, useQuery, useSubscription } from '@apollo/client';
+import { useMutation, useQuery } from '@apollo/client';
 import { Link, useLocation, useParams } from 'react-router-dom';
 import { CancelOrderDocument, OrderDetailDocument, OrderHistoryDocument, OrderUpdatedDocument } from '../gql/graphql';
 import { ErrorState, FieldError, Loading, Money, PageTitle, Status } from '../components/ui';
+import { useLiveSubscription } from '../lib/live';
 
 const dateTime = (iso: string) => new Date(iso).toLocaleString();
 
@@ -66,7 +67,7 @@ export function OrdersPage() {
 
 function LiveStatus({ orderId }: { orderId: string }) {
   // Each event carries the order's id and status: the normalised cache updates the page.
-  const { error, data } = useSubscription(OrderUpdatedDocument, { variables: { id: orderId } });
+  const { error, data } = useLiveSubscription(OrderUpdatedDocument, () => ({ id: orderId }), orderId, () => undefined);
   if (error) return <span className="muted small">(live updates paused: {error.message})</span>;
   return (
     <span className="muted small" data-testid="live">
