@@ -6,6 +6,8 @@ tests/e2e/browser/storefront_journey.mjs) plays a shopper and an administrator i
 contexts: the shopper signs up, searches, filters, adds to the cart, changes the quantity,
 checks out, and watches the order turn PAID live when the administrator marks it paid from
 the live orders feed; the admin's sales dashboard then counts the order and draws a new point.
+Each page on the way is checked with axe-core against WCAG 2 A/AA (no serious or critical
+violations).
 This test asserts on what the pages showed (texts, counts, totals) and on the graph afterwards
 (one order for a double click). Screenshots are left in tests/e2e/artifacts/.
 """
@@ -187,6 +189,9 @@ async def test_a_shopper_orders_and_the_admin_sees_it_live(
     assert _dollars(after["revenue"]) == _dollars(before["revenue"]) + Decimal("73.50")
     assert after["points"] > before["points"], "the chart drew the new figures"
     assert after["bars"] == len(after["top"]) == after["svgBars"] >= 1
+    audited = steps["accessibility"]
+    assert len(audited) == 10, sorted(audited)
+    assert {page: found for page, found in audited.items() if found} == {}, "serious or critical axe violations"
     problems = [line for line in steps["done"]["console"] if " error: " in line or "pageerror" in line]
     assert problems == [], "the pages logged errors"
     for name, size in _sizes(shots).items():

@@ -13,7 +13,12 @@
 // one line on stdout for the pytest side, which asserts on what was on the page:
 //   <step> <json>        what the page showed at that step (listing, signed-up, searched, …, done)
 //   error <json>         something failed ({"message", "console"}); exit 1
+import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+
+// axe-core (the storefront app's dev dependency) checks each page against WCAG 2 A/AA.
+const AXE = fileURLToPath(new URL('../../../frontend_contract/app/node_modules/axe-core/axe.min.js', import.meta.url));
+const accessibility = {}; // page -> its serious or critical axe violations
 
 const config = JSON.parse(process.argv[2]);
 const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
@@ -26,6 +31,14 @@ const deadline = setTimeout(() => {
 }, 150000);
 
 const text = async (locator) => ((await locator.textContent()) ?? '').trim();
+
+async function audit(page, name) {
+  await page.addScriptTag({ path: AXE });
+  const result = await page.evaluate(() => window.axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21aa'] }));
+  accessibility[name] = result.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) }));
+}
 
 async function newPage(context, who) {
   const page = await context.newPage();
@@ -70,6 +83,7 @@ try {
   }
   const cards = await tp.getByTestId('product-card').count();
   await tp.screenshot({ path: config.shots.listing });
+  await audit(tp, 'listing');
   say('listing', { ms: tti, cards, count: await text(tp.getByTestId('result-count')) });
   await timing.close();
 
@@ -80,7 +94,10 @@ try {
   // -- sign up
   await page.goto(`${base}/`);
   await page.getByRole('heading', { name: 'Welcome to Shopgraph' }).waitFor();
+  await page.getByTestId('product-card').first().waitFor();
+  await audit(page, 'home');
   await page.getByRole('link', { name: 'Sign up' }).click();
+  await audit(page, 'sign-up');
   await page.getByLabel('Name').fill('Sam Browser');
   await page.getByLabel('Email').fill(config.email);
   await page.getByLabel('Password').fill(config.password);
@@ -107,6 +124,7 @@ try {
   const product = { name: await text(page.getByRole('heading', { level: 1 })), price: await text(page.getByTestId('product-price')) };
   await page.getByRole('button', { name: 'Add to cart' }).click();
   await page.getByText('Added 1 to your cart.').waitFor();
+  await audit(page, 'product');
   await until(() => text(page.getByTestId('cart-count')), (t) => t === '1', 'cart badge');
   say('added', product);
 
@@ -116,6 +134,7 @@ try {
   await page.getByRole('spinbutton', { name: `Quantity of ${product.name}` }).fill('3');
   await page.getByTestId('cart-line').first().getByRole('button', { name: 'Update' }).click();
   await until(() => text(page.getByTestId('cart-quantity')), (t) => t === '3', 'cart quantity');
+  await audit(page, 'cart');
   say('cart', {
     lines: await page.getByTestId('cart-line').count(),
     quantity: await text(page.getByTestId('cart-quantity')),
@@ -154,6 +173,7 @@ try {
   await page.getByLabel('City').fill(config.address.city);
   await page.getByLabel('Postal code').fill(config.address.postalCode);
   await page.getByLabel('Country (2 letters)').fill(config.address.country);
+  await audit(page, 'checkout');
   const placedAt = Date.now();
   await page.getByRole('button', { name: 'Place order' }).dblclick();
   // Watch the admin's pages from now on, each in the background: when did each show the order?
@@ -173,6 +193,7 @@ try {
     session: await page.evaluate(() => JSON.parse(localStorage.getItem('shopgraph.session')).tokens.accessToken),
   });
   await page.screenshot({ path: config.shots.order });
+  await audit(page, 'order');
 
   // -- the admin sees it in the live feed and marks it paid; the shopper's page follows live
   const row = feed.locator(`tr[data-order="${number}"]`);
@@ -186,6 +207,7 @@ try {
   const events = await feed.getByTestId('event-feed').locator('li').allTextContents();
   say('paid', { status: await text(page.getByTestId('order-status')), liveMs, seenInFeedMs, row: await text(row), events: events.filter((e) => e.includes(number)) });
   await feed.screenshot({ path: config.shots.feed });
+  await audit(feed, 'admin-orders');
 
   // -- the dashboard counted the order and drew the new figures
   const updatedMs = await dashboardUpdated;
@@ -201,6 +223,12 @@ try {
     updatedMs,
   });
   await sales.screenshot({ path: config.shots.dashboard, fullPage: true });
+  await audit(sales, 'admin-sales');
+  await sales.getByRole('link', { name: 'Products', exact: true }).click();
+  await sales.getByRole('button', { name: 'Create product' }).waitFor();
+  await sales.getByRole('table').waitFor();
+  await audit(sales, 'admin-products');
+  say('accessibility', accessibility);
   say('done', { console: consoleLines });
 } catch (e) {
   say('error', { message: String(e && e.stack ? e.stack : e), console: consoleLines });
