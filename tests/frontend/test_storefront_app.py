@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import subprocess
@@ -41,7 +42,7 @@ def _npx(app: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_api_schema_is_current_and_breaking_changes_are_recorded() -> None:
+def test_no_unrecorded_breaking_change_to_the_api_schema() -> None:
     now = api_schema.status()
     assert not now.breaking, (
         "breaking changes to the API schema the storefront is typed against:\n  "
@@ -49,9 +50,25 @@ def test_api_schema_is_current_and_breaking_changes_are_recorded() -> None:
         + '\nrecord them with `uv run python -m frontend_contract.api_schema --accept-breaking "why"`, '
         "then `npm run codegen` in frontend_contract/app and make the app type-check"
     )
-    assert not now.stale, (
-        "frontend_contract/schema.graphql is stale: run `uv run python -m frontend_contract.api_schema`"
-    )
+    assert api_schema.main(["--check"]) == 0
+
+
+def test_the_cli_refuses_a_breaking_change_unless_accepted_and_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    committed = api_schema.SCHEMA_PATH.read_text(encoding="utf-8")
+    schema_path, record_path = tmp_path / "schema.graphql", tmp_path / "breaking_changes.json"
+    # The app was typed against a schema with a field the router no longer has.
+    schema_path.write_text(committed.replace("type Product {\n", "type Product {\n  colour: String\n", 1))
+    monkeypatch.setattr(api_schema, "SCHEMA_PATH", schema_path)
+    monkeypatch.setattr(api_schema, "RECORD_PATH", record_path)
+    assert api_schema.main(["--check"]) == 1
+    assert api_schema.main([]) == 1 and not record_path.exists()
+    assert api_schema.main(["--accept-breaking", "colour moved to variants"]) == 0
+    assert schema_path.read_text(encoding="utf-8") == committed
+    [entry] = json.loads(record_path.read_text(encoding="utf-8"))
+    assert entry["why"] == "colour moved to variants"
+    assert entry["changes"] == ["FIELD_REMOVED: Field Product.colour was removed."]
 
 
 def test_the_gate_sees_a_removed_field_and_an_added_one_is_not_breaking() -> None:
