@@ -3,7 +3,8 @@
 The app is built with Vite (frontend_contract/app) and served by the router at ``/``, as
 ``shopgraph dev`` serves it. Headless Chromium (Debian's, driven by playwright-core from
 tests/e2e/browser/storefront_journey.mjs) plays a shopper and an administrator in two browser
-contexts: the shopper signs up, searches, filters, adds to the cart, changes the quantity,
+contexts: the shopper signs up, searches, filters, adds to the cart, asks for more than is in
+stock (the error shows beside that line), changes the quantity,
 checks out, and watches the order turn PAID live when the administrator marks it paid from
 the live orders feed; the admin's sales dashboard then counts the order and draws a new point.
 Each page on the way is checked with axe-core against WCAG 2 A/AA (no serious or critical
@@ -167,7 +168,14 @@ async def test_a_shopper_orders_and_the_admin_sees_it_live(
     assert filtered["count"] == "1 product" and filtered["names"] == [lantern]
     assert f"q={tag}" in filtered["query"] and "inStock=1" in filtered["query"], "filters live in the URL"
     assert steps["added"] == {"name": lantern, "price": "$24.50"}
-    assert steps["cart"] == {"lines": 1, "quantity": "3", "lineTotal": "$73.50", "subtotal": "$73.50", "badge": "3"}
+    cart = steps["cart"]
+    assert cart.pop("stockError") == {
+        "message": f"Only 20 of {lantern} in stock.",
+        "describes": True,  # the quantity field's aria-describedby points at the message
+        "invalid": "true",
+        "quantity": "1",  # nothing changed
+    }
+    assert cart == {"lines": 1, "quantity": "3", "lineTotal": "$73.50", "subtotal": "$73.50", "badge": "3"}
 
     ordered = steps["ordered"]
     number = ordered["number"]

@@ -131,11 +131,24 @@ try {
   // -- cart: change the quantity to 3
   await page.getByRole('link', { name: /^Cart/ }).click();
   await page.getByTestId('cart-line').first().waitFor();
-  await page.getByRole('spinbutton', { name: `Quantity of ${product.name}` }).fill('3');
+  const quantity = page.getByRole('spinbutton', { name: `Quantity of ${product.name}` });
+  // More than is in stock: the cart refuses, and says so beside that line's quantity.
+  await quantity.fill('50');
+  await page.getByTestId('cart-line').first().getByRole('button', { name: 'Update' }).click();
+  const lineError = page.getByTestId('cart-line').first().getByRole('alert');
+  await lineError.waitFor();
+  const stockError = {
+    message: await text(lineError),
+    describes: (await quantity.getAttribute('aria-describedby')) === (await lineError.getAttribute('id')),
+    invalid: await quantity.getAttribute('aria-invalid'),
+    quantity: await text(page.getByTestId('cart-quantity')),
+  };
+  await quantity.fill('3');
   await page.getByTestId('cart-line').first().getByRole('button', { name: 'Update' }).click();
   await until(() => text(page.getByTestId('cart-quantity')), (t) => t === '3', 'cart quantity');
   await audit(page, 'cart');
   say('cart', {
+    stockError,
     lines: await page.getByTestId('cart-line').count(),
     quantity: await text(page.getByTestId('cart-quantity')),
     lineTotal: await text(page.getByTestId('line-total').first()),

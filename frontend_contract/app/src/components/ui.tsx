@@ -1,6 +1,7 @@
 // Small shared pieces: money, loading and error states, inline field errors, page titles.
 import { useEffect, useRef, type ReactNode } from 'react';
 import type { ApolloError } from '@apollo/client';
+import { useLocation } from 'react-router-dom';
 import { formatMoney, type MoneyLike } from '../lib/money';
 
 export function Money({ value }: { value: MoneyLike | null | undefined }) {
@@ -39,11 +40,17 @@ export function FieldError({ id, message }: { id: string; message: string | null
   );
 }
 
-/** The page's heading, focused on navigation so screen readers announce the new page. */
+/**
+ * The page's heading, focused when the user arrives on a new page so screen readers announce it —
+ * but not when only the query changes (a filter or sort), which would pull focus off that control.
+ */
 export function PageTitle({ children }: { children: ReactNode }) {
   const ref = useRef<HTMLHeadingElement>(null);
+  const { pathname } = useLocation();
   useEffect(() => {
     ref.current?.focus();
+  }, [pathname]);
+  useEffect(() => {
     document.title = `${typeof children === 'string' ? children : 'Shopgraph'} · Shopgraph`;
   }, [children]);
   return (

@@ -106,7 +106,7 @@ export function createShop(origin: string = window.location.origin): Shop {
     },
   });
   // A new identity means new subscriptions: drop the socket that was signed as the old one.
-  let signedAs = session.accessToken !== null ? session.user?.id : undefined;
+  let signedAs = session.user?.id;
   session.subscribe(() => {
     const now = session.user?.id;
     if (now !== signedAs) {
