@@ -23,7 +23,9 @@ log = logging.getLogger("shopgraph.storefront")
 
 APP_DIR = Path(__file__).resolve().parent / "app"
 DIST_DIR = APP_DIR / "dist"
-INSTALLED_MARKER = APP_DIR / "node_modules" / "vite" / "package.json"
+LOCK = APP_DIR / "package-lock.json"
+# npm writes this on every install: older than the lock means the lock changed since (a pull).
+INSTALLED_MARKER = APP_DIR / "node_modules" / ".package-lock.json"
 # What the build reads besides node_modules: if any is newer than dist/index.html, rebuild.
 SOURCES = ("src", "index.html", "vite.config.ts", "package-lock.json", "../manifest.json")
 TIMEOUT = 600.0  # seconds for one npm step
@@ -60,7 +62,8 @@ def _run(*args: str, env: dict[str, str] | None = None) -> str:
 
 
 def installed() -> bool:
-    return INSTALLED_MARKER.is_file()
+    """Whether node_modules holds what package-lock.json pins (installed since it last changed)."""
+    return INSTALLED_MARKER.is_file() and INSTALLED_MARKER.stat().st_mtime >= LOCK.stat().st_mtime
 
 
 def npm_ci() -> None:
