@@ -3,7 +3,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Observable, type FetchResult } from '@apollo/client/core';
 import { OrderEventsDocument, type OrderEventsSubscription } from '../src/gql/graphql';
-import { keepSubscribed } from '../src/lib/live';
+import { keepSubscribed, SocketWatch, type SocketEvents } from '../src/lib/live';
 import { eventIdAfter } from '../src/admin/events';
 
 type Event = OrderEventsSubscription['orderEvents'];
@@ -77,5 +77,22 @@ describe('keepSubscribed', () => {
     stop();
     await vi.advanceTimersByTimeAsync(10_000);
     expect(fake.calls).toHaveLength(3);
+  });
+});
+
+describe('SocketWatch', () => {
+  it('follows the socket from the start and counts the comebacks', () => {
+    const listeners: Record<string, (...args: unknown[]) => void> = {};
+    const ws = { on: (event: string, listener: (...args: unknown[]) => void) => ((listeners[event] = listener), () => undefined) } as SocketEvents;
+    const watch = new SocketWatch(ws);
+    let changes = 0;
+    watch.subscribe(() => changes++);
+    expect(watch.current).toEqual({ connected: false, reconnects: 0 });
+    listeners.connected(null, null, false);
+    expect(watch.current).toEqual({ connected: true, reconnects: 0 });
+    listeners.closed({ code: 1006 });
+    listeners.connected(null, null, true);
+    expect(watch.current).toEqual({ connected: true, reconnects: 1 });
+    expect(changes).toBe(3);
   });
 });

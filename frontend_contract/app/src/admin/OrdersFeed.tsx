@@ -51,13 +51,13 @@ function StatusActions({ order }: { order: Row }) {
 }
 
 export function OrdersFeed() {
-  const { ws } = useShop();
+  const { socket: watch } = useShop();
   const orders = useQuery(AdminAllOrdersDocument, { variables: { first: 20 }, fetchPolicy: 'cache-and-network' });
   const [events, setEvents] = useState<Event[]>([]);
   const lastId = useRef<string | null>(null);
   // Every (re)subscription starts after the last event shown: after a dropped socket comes back,
   // or after the subscription failed (e.g. the router closed it when the token expired).
-  const socket = useSocketState(ws);
+  const socket = useSocketState(watch);
   const live = useLiveSubscription(
     OrderEventsDocument,
     () => ({ after: lastId.current }),

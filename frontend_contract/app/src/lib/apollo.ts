@@ -9,6 +9,7 @@ import { print } from 'graphql';
 import { createClient, type Client as WsClient } from 'graphql-ws';
 import { RefreshSessionDocument } from '../gql/graphql';
 import { createAuthLink } from './authLink';
+import { SocketWatch } from './live';
 import { Session, type RefreshFn } from './session';
 
 export const GRAPHQL_PATH = '/graphql';
@@ -86,6 +87,7 @@ export interface Shop {
   client: ApolloClient<unknown>;
   session: Session;
   ws: WsClient;
+  socket: SocketWatch;
 }
 
 export function createShop(origin: string = window.location.origin): Shop {
@@ -105,6 +107,7 @@ export function createShop(origin: string = window.location.origin): Shop {
       return token ? { Authorization: `Bearer ${token}` } : {};
     },
   });
+  const socket = new SocketWatch(ws);
   // A new identity means new subscriptions: drop the socket that was signed as the old one.
   let signedAs = session.user?.id;
   session.subscribe(() => {
@@ -129,5 +132,5 @@ export function createShop(origin: string = window.location.origin): Shop {
   );
 
   const client = new ApolloClient({ link, cache: createCache(), devtools: { enabled: false } });
-  return { client, session, ws };
+  return { client, session, ws, socket };
 }

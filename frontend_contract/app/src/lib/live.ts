@@ -3,7 +3,7 @@
 // and then the subscription just ends in an error. A live page (orders feed, dashboard, order
 // status) must carry on: wait, back off, and subscribe again with variables computed afresh,
 // so the orders feed resumes after the last event id it showed.
-import { useEffect, useRef, useState } from 'react';
+import { useEffect, useRef, useState, useSyncExternalStore } from 'react';
 import { useApolloClient, type ApolloClient, type OperationVariables, type TypedDocumentNode } from '@apollo/client';
 
 export interface LiveHandlers<T> {
@@ -78,26 +78,48 @@ export function useLiveSubscription<T, V extends OperationVariables>(
   return state;
 }
 
+export interface SocketState {
+  connected: boolean;
+  /** How many times the socket came back after a drop. */
+  reconnects: number;
+}
+
 export interface SocketEvents {
   on(event: 'connected', listener: (socket: unknown, payload: unknown, wasRetry: boolean) => void): () => void;
   on(event: 'closed', listener: (event: unknown) => void): () => void;
 }
 
 /**
- * Whether the subscription socket is connected, and how many times it came back after a drop
- * (a page that must resume from where it was resubscribes when that count changes).
+ * The subscription socket's state, followed from the client's creation (a page that mounts
+ * while the socket is already open still knows it is connected).
  */
-export function useSocketState(ws: SocketEvents): { connected: boolean; reconnects: number } {
-  const [state, setState] = useState({ connected: false, reconnects: 0 });
-  useEffect(() => {
-    const offConnected = ws.on('connected', (_socket, _payload, wasRetry) =>
-      setState((s) => ({ connected: true, reconnects: s.reconnects + (wasRetry ? 1 : 0) })),
+export class SocketWatch {
+  private state: SocketState = { connected: false, reconnects: 0 };
+  private listeners = new Set<() => void>();
+
+  constructor(ws: SocketEvents) {
+    ws.on('connected', (_socket, _payload, wasRetry) =>
+      this.set({ connected: true, reconnects: this.state.reconnects + (wasRetry ? 1 : 0) }),
     );
-    const offClosed = ws.on('closed', () => setState((s) => ({ ...s, connected: false })));
-    return () => {
-      offConnected();
-      offClosed();
-    };
-  }, [ws]);
-  return state;
+    ws.on('closed', () => this.set({ ...this.state, connected: false }));
+  }
+
+  get current(): SocketState {
+    return this.state;
+  }
+
+  subscribe = (listener: () => void): (() => void) => {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  };
+
+  private set(state: SocketState): void {
+    this.state = state;
+    for (const listener of [...this.listeners]) listener();
+  }
+}
+
+/** The socket's state (a page that must resume from where it was resubscribes when `reconnects` changes). */
+export function useSocketState(watch: SocketWatch): SocketState {
+  return useSyncExternalStore(watch.subscribe, () => watch.current);
 }

@@ -85,7 +85,7 @@ export function CheckoutPage() {
         </p>
       ) : (
         <div className="checkout">
-          <form onSubmit={submit} aria-label="Shipping address" noValidate={false}>
+          <form onSubmit={submit} aria-label="Shipping address">
             <fieldset>
               <legend>Shipping address</legend>
               {FIELDS.map(({ key, label, required, autoComplete }) => {
