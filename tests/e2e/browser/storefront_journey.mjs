@@ -19,6 +19,7 @@ import { chromium } from 'playwright-core';
 // axe-core (the storefront app's dev dependency) checks each page against WCAG 2 A/AA.
 const AXE = fileURLToPath(new URL('../../../frontend_contract/app/node_modules/axe-core/axe.min.js', import.meta.url));
 const accessibility = {}; // page -> its serious or critical axe violations
+const REFUSED = 'ws://127.0.0.1:9/'; // nothing listens there: a connection that fails at once
 
 const config = JSON.parse(process.argv[2]);
 const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
@@ -159,6 +160,19 @@ try {
   // -- the admin signs in, opens the sales dashboard (24 h window) and the live orders feed
   const admin = await browser.newContext(options);
   admin.setDefaultTimeout(15000);
+  // Keep a handle on each page's WebSockets so the test can drop the feed's connection, and
+  // while window.__offline is set, point new ones at a closed port (the reconnects fail).
+  await admin.addInitScript((refused) => {
+    const Native = window.WebSocket;
+    window.__sockets = [];
+    window.__offline = false;
+    window.WebSocket = class extends Native {
+      constructor(url, ...rest) {
+        super(window.__offline ? refused : url, ...rest);
+        window.__sockets.push(this);
+      }
+    };
+  }, REFUSED);
   const sales = await newPage(admin, 'admin');
   await sales.goto(`${base}/signin`);
   await sales.getByLabel('Email').fill(config.admin.email);
@@ -242,6 +256,26 @@ try {
   await sales.getByRole('table').waitFor();
   await audit(sales, 'admin-products');
   say('accessibility', accessibility);
+  // -- the feed's connection drops and stays down while the order ships; back online, the feed
+  //    shows the missed event once (it resubscribes after the last event id it showed)
+  const feedState = () => text(feed.getByTestId('feed-state'));
+  const ofOrder = async () => (await feed.getByTestId('event-feed').locator('li').allTextContents()).filter((e) => e.includes(number));
+  const open = await feed.evaluate(() => {
+    window.__offline = true;
+    return window.__sockets.filter((s) => s.readyState === WebSocket.OPEN).map((s) => s.close(1000, 'dropped by the test')).length;
+  });
+  if (open !== 1) throw new Error(`the feed page had ${open} open WebSockets, not 1`);
+  await until(feedState, (t) => t === 'connecting', 'the feed noticing the drop', 5000);
+  await feed.getByRole('button', { name: `Mark shipped: order ${number}` }).click(); // over HTTP
+  await until(() => text(row.locator('.status')), (t) => t === 'Shipped', 'the status change answered');
+  const whileDown = { state: await feedState(), events: (await ofOrder()).map((e) => e.split(' ')[0]) };
+  await feed.evaluate(() => {
+    window.__offline = false;
+  });
+  await until(feedState, (t) => t === 'live', 'the feed reconnecting', 20000);
+  await until(ofOrder, (list) => list.some((e) => e.startsWith('Shipped')), 'the missed SHIPPED event', 20000);
+  await feed.waitForTimeout(1000); // a duplicate would have arrived by now
+  say('resumed', { whileDown, events: (await ofOrder()).map((e) => e.split(' ')[0]) });
   say('done', { console: consoleLines });
 } catch (e) {
   say('error', { message: String(e && e.stack ? e.stack : e), console: consoleLines });

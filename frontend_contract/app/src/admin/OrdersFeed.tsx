@@ -25,8 +25,10 @@ interface Row {
 }
 const LABEL: Record<string, string> = { PAID: 'Mark paid', SHIPPED: 'Mark shipped', DELIVERED: 'Mark delivered', CANCELLED: 'Cancel' };
 
-function StatusActions({ order }: { order: Row }) {
-  const [update, { loading, data, error }] = useMutation(AdminUpdateOrderStatusDocument);
+function StatusActions({ order, onChanged }: { order: Row; onChanged: (orderId: string, status: string) => void }) {
+  const [update, { loading, data, error }] = useMutation(AdminUpdateOrderStatusDocument, {
+    onCompleted: ({ updateOrderStatus: { order: changed } }) => changed && onChanged(changed.id, changed.status),
+  });
   const problem = data?.updateOrderStatus.userErrors.map((e) => e.message).join(' ') || error?.message;
   return (
     <div className="actions">
@@ -54,6 +56,10 @@ export function OrdersFeed() {
   const { socket: watch } = useShop();
   const orders = useQuery(AdminAllOrdersDocument, { variables: { first: 20 }, fetchPolicy: 'cache-and-network' });
   const [events, setEvents] = useState<Event[]>([]);
+  // The newest status known of each order, from its events and from this admin's own changes
+  // (the answer to a change may come before its event, e.g. while the feed reconnects).
+  const [statuses, setStatuses] = useState<ReadonlyMap<string, string>>(new Map());
+  const noteStatus = (orderId: string, status: string) => setStatuses((m) => new Map(m).set(orderId, status));
   const lastId = useRef<string | null>(null);
   // Every (re)subscription starts after the last event shown: after a dropped socket comes back,
   // or after the subscription failed (e.g. the router closed it when the token expired).
@@ -66,6 +72,7 @@ export function OrdersFeed() {
       if (!eventIdAfter(event.id, lastId.current)) return; // a replay's overlap
       lastId.current = event.id;
       setEvents((previous) => [event, ...previous].slice(0, 50));
+      noteStatus(event.order.id, event.order.status);
     },
   );
   const connected = socket.connected && !live.error;
@@ -73,14 +80,11 @@ export function OrdersFeed() {
   // New orders from the feed first, then the list (statuses in both come from the normalised cache).
   const listed = orders.data?.allOrders.edges.map((e) => e.node) ?? [];
   const known = new Set(listed.map((o) => o.id));
-  // A new order's row shows its latest event's status (listed orders follow the normalised cache,
-  // which every event's order also updates).
-  const latest = new Map<string, string>();
-  for (const e of events) if (!latest.has(e.order.id)) latest.set(e.order.id, e.order.status);
-  const fresh = events
-    .filter((e) => e.type === 'CREATED' && !known.has(e.order.id))
-    .map((e) => ({ ...e.order, status: latest.get(e.order.id) ?? e.order.status }));
-  const rows: Row[] = [...new Map([...fresh, ...listed].map((o) => [o.id, o])).values()];
+  const fresh = events.filter((e) => e.type === 'CREATED' && !known.has(e.order.id)).map((e) => e.order);
+  const rows: Row[] = [...new Map([...fresh, ...listed].map((o) => [o.id, o])).values()].map((o) => ({
+    ...o,
+    status: statuses.get(o.id) ?? o.status,
+  }));
 
   return (
     <>
@@ -133,7 +137,7 @@ export function OrdersFeed() {
                   <Status value={order.status} />
                 </td>
                 <td>
-                  <StatusActions order={order} />
+                  <StatusActions order={order} onChanged={noteStatus} />
                 </td>
               </tr>
             ))}
