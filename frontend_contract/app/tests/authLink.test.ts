@@ -94,7 +94,7 @@ describe('auth link', () => {
     expect(refresh.calls).toEqual(['refresh-1']); // a second use would have signed the family out
   });
 
-  it('gives up after one retry, and signs out when the refresh token is spent', async () => {
+  it('gives up after one retry; signed out, it retries once anonymously', async () => {
     const refresh = rotatingRefresh();
     const session = signedIn(refresh.fn);
     const downstream = router(new Set(), 'http401'); // refuses even the fresh token
@@ -102,8 +102,11 @@ describe('auth link', () => {
     expect(downstream.seen).toEqual(['Bearer access-1', 'Bearer access-2']);
 
     const stale = signedIn(async () => null); // the refresh token was revoked
-    await expect(run(createAuthLink(stale).concat(router(new Set(), 'http401').link))).rejects.toThrow(/signed out/);
-    expect(stale.current).toBeNull();
+    const anonymous = router(new Set(), 'http401');
+    const result = await run(createAuthLink(stale).concat(anonymous.link));
+    expect(stale.current).toBeNull(); // signed out
+    expect(anonymous.seen).toEqual(['Bearer access-1', undefined]); // the one retry, anonymously
+    expect(result.data).toEqual({ me: null });
   });
 
   it('refreshes before sending a token that is about to expire', async () => {

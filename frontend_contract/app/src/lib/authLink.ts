@@ -1,13 +1,15 @@
 // The Apollo link that signs requests with the session's access token, and when the router says
 // the token is no longer good (HTTP 401 / UNAUTHENTICATED), spends the rotating refresh token
 // once and retries the operation once with the new token. A second refusal goes to the caller.
+// When the session cannot be refreshed (signed out elsewhere, revoked), the one retry goes out
+// anonymously: public data still loads, and private data answers "sign in".
 import { ApolloLink, Observable, type FetchResult, type Operation } from '@apollo/client/core';
 import type { ObservableSubscription } from '@apollo/client/utilities';
 
 export interface TokenSource {
   /** The access token to send (already refreshed if it was about to expire), or null. */
   freshAccessToken(): Promise<string | null>;
-  /** Spend the refresh token; true when there is a new access token to retry with. */
+  /** Spend the refresh token; true when there is a new access token to retry with (else signed out). */
   refresh(): Promise<boolean>;
 }
 
@@ -59,9 +61,8 @@ export function createAuthLink(tokens: TokenSource): ApolloLink {
             tokens
               .refresh()
               .then(async (ok) => {
-                if (closed) return;
-                if (!ok) throw new Error('signed out: the session could not be refreshed');
-                run(await tokens.freshAccessToken(), true);
+                const token = ok ? await tokens.freshAccessToken() : null;
+                if (!closed) run(token, true);
               })
               .catch((e: unknown) => !closed && observer.error(e));
           };
