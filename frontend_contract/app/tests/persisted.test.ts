@@ -45,4 +45,33 @@ describe('persisted queries', () => {
     await expect(unknown).rejects.toThrow(/CategoryNav is not in the persisted-query manifest/);
     expect(seen).toHaveLength(1);
   });
+
+  it('falls back to sending the query to a router without persisted queries, then keeps to it', async () => {
+    const ids = Object.fromEntries(manifest.operations.map((op) => [op.name, op.id]));
+    const sent: Array<{ query: boolean; id: unknown }> = [];
+    const plainRouter = new ApolloLink((operation) => {
+      const http = (operation.getContext().http ?? {}) as { includeQuery?: boolean; includeExtensions?: boolean };
+      const query = http.includeQuery !== false;
+      sent.push({ query, id: http.includeExtensions === false ? undefined : operation.extensions.persistedQuery?.sha256Hash });
+      return new Observable<FetchResult>((o) => {
+        if (!query) {
+          const errors = [{ message: "The request has no 'query' string.", extensions: { code: 'BAD_REQUEST' } }];
+          o.error(Object.assign(new Error('Response not successful: Received status code 400'), { statusCode: 400, result: { errors } }));
+          return;
+        }
+        o.next({ data: { categories: [] } });
+        o.complete();
+      });
+    });
+    const link = persistedQueryLink(ids).concat(plainRouter);
+    const doc = generated.CategoryNavDocument as DocumentNode;
+    const once = () => new Promise((resolve, reject) => execute(link, { query: doc }).subscribe({ next: resolve, error: reject }));
+    await expect(once()).resolves.toEqual({ data: { categories: [] } });
+    await expect(once()).resolves.toEqual({ data: { categories: [] } });
+    expect(sent).toEqual([
+      { query: false, id: ids.CategoryNav },
+      { query: true, id: undefined },
+      { query: true, id: undefined },
+    ]);
+  });
 });

@@ -3,7 +3,7 @@
 // when the build enables it — persisted queries sent by their manifest id.
 import { ApolloClient, ApolloLink, HttpLink, InMemoryCache, split } from '@apollo/client/core';
 import { GraphQLWsLink } from '@apollo/client/link/subscriptions';
-import { createPersistedQueryLink } from '@apollo/client/link/persisted-queries';
+import { createPersistedQueryLink, type ErrorResponse } from '@apollo/client/link/persisted-queries';
 import { getMainDefinition } from '@apollo/client/utilities';
 import { print } from 'graphql';
 import { createClient, type Client as WsClient } from 'graphql-ws';
@@ -72,7 +72,13 @@ export function persistedIds(): Record<string, string> | null {
  * id is also the body's SHA-256, as APQ expects.
  */
 export function persistedQueryLink(ids: Record<string, string>): ApolloLink {
+  // A router that knows nothing of persisted queries answers a body without a query with 400:
+  // send the query itself then, and stop sending ids to it (as for PersistedQueryNotSupported).
+  const unsupported = ({ meta, networkError }: ErrorResponse): boolean =>
+    meta.persistedQueryNotSupported || (networkError as { statusCode?: number } | undefined)?.statusCode === 400;
   return createPersistedQueryLink({
+    disable: unsupported,
+    retry: (response) => unsupported(response) || response.meta.persistedQueryNotFound,
     generateHash: (document) => {
       const definition = getMainDefinition(document);
       const name = definition.kind === 'OperationDefinition' ? definition.name?.value : undefined;
