@@ -77,7 +77,7 @@ export function OrdersFeed() {
   );
   const connected = socket.connected && !live.error;
 
-  // New orders from the feed first, then the list (statuses in both come from the normalised cache).
+  // New orders from the feed first, then the list, each with its newest known status.
   const listed = orders.data?.allOrders.edges.map((e) => e.node) ?? [];
   const known = new Set(listed.map((o) => o.id));
   const fresh = events.filter((e) => e.type === 'CREATED' && !known.has(e.order.id)).map((e) => e.order);
