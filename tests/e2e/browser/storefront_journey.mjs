@@ -191,7 +191,7 @@ try {
   await feed.goto(`${base}/admin`);
   await until(() => text(feed.getByTestId('feed-state')), (t) => t === 'live', 'feed state');
   await feed.getByTestId('admin-orders').waitFor();
-  await feed.waitForTimeout(500); // the feed's subscription reaches the orders subgraph
+  await feed.waitForTimeout(1000); // the feed's subscription reaches the orders subgraph (as in the GraphiQL test)
 
   // -- checkout: a double click on "Place order" still places one order
   await page.getByRole('link', { name: 'Check out' }).click();
