@@ -39,9 +39,18 @@ def _graphiql_assets() -> None:
     importlib.import_module("router.graphiql").ensure_assets()
 
 
+def _storefront_built() -> bool:
+    """Build the storefront once (npm ci + vite build, when missing or stale); False: GraphiQL only."""
+    if importlib.util.find_spec("frontend_contract") is None:
+        return False  # an install without the app's sources (e.g. the router's wheel)
+    return bool(importlib.import_module("frontend_contract.build").ensure_built())
+
+
 async def _dev(host: str, port_base: int, with_router: bool) -> int:
+    storefront = False
     if with_router and router_available():
         _graphiql_assets()  # before the signal handlers: Ctrl-C stops an install like any start-up
+        storefront = _storefront_built()
     loop = asyncio.get_running_loop()
     main = asyncio.current_task()
     assert main is not None
@@ -73,7 +82,7 @@ async def _dev(host: str, port_base: int, with_router: bool) -> int:
     try:
         async with stack:
             up = True
-            _print_banner(stack)
+            _print_banner(stack, storefront)
             await stop.wait()
     except asyncio.CancelledError:
         if not stop.is_set():
@@ -82,10 +91,14 @@ async def _dev(host: str, port_base: int, with_router: bool) -> int:
     return 0
 
 
-def _print_banner(stack: Stack) -> None:
+def _print_banner(stack: Stack, storefront: bool = False) -> None:
     lines = ["", "Shopgraph is running:"]
     lines += [f"  {name:<8} {url}" for name, url in stack.urls.items()]
     if "router" in stack.urls:
+        if storefront:
+            lines.append(f"Storefront: {stack.urls['router'].removesuffix('graphql')} (admin dashboard at /admin)")
+        else:
+            lines.append("Storefront: not built (it needs npm; see the log above), so GraphiQL only")
         lines.append(f"GraphiQL: {stack.urls['router']} (in a browser)")
     else:
         lines.append("  router   not started (--no-router, or the router package is not available)")

@@ -11,7 +11,8 @@ Routes: POST/GET ``/graphql`` (GET for queries only; GraphiQL when a browser
 asks for HTML; its assets on ``/graphiql/…``, router/graphiql.py), WebSocket
 ``/graphql`` (graphql-transport-ws, router/ws.py), ``Accept: text/event-stream``
 or ``multipart/mixed;subscriptionSpec`` streams (router/streams.py),
-``/health`` (alive) and ``/ready`` (supergraph loaded, every subgraph reachable).
+``/health`` (alive) and ``/ready`` (supergraph loaded, every subgraph reachable);
+the storefront's build on every other path (router/storefront.py).
 
 This module only adapts: bytes become a GraphQLRequest and a Client, the
 pipeline does the rest, and its RouterError becomes a response in one place
@@ -44,7 +45,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from router import errors, graphiql
+from router import errors, graphiql, storefront
 from router.auth import Caller, bearer_of
 from router.config import ConfigError, Settings, load
 from router.errors import GRAPHQL_RESPONSE, JSON, RouterError
@@ -304,6 +305,7 @@ def create_app(supergraph_sdl: str, settings: Settings | None = None) -> Starlet
             Route("/health", health, methods=["GET"]),
             Route("/ready", ready, methods=["GET"]),
             *(graphiql.routes() if settings.graphiql else []),
+            *storefront.routes(),  # last: its page route takes every remaining path
         ],
         middleware=middleware,
         lifespan=lifespan,
