@@ -19,7 +19,7 @@ INDEX = "<!doctype html><title>Shopgraph</title><script type=module src=/assets/
 
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(SUPERGRAPH.read_text(), Settings())
+    app = create_app(SUPERGRAPH.read_text(), Settings(anonymous_only=True))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://router.test") as c:
         yield c
 

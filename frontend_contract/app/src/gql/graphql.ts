@@ -165,7 +165,9 @@ export type UpdateProfileInput = {
 export type UserErrorCode =
   | 'ACCOUNT_LOCKED'
   | 'CART_EMPTY'
+  | 'CHECKOUT_IN_PROGRESS'
   | 'EMAIL_TAKEN'
+  | 'IDEMPOTENCY_KEY_REUSED'
   | 'INVALID'
   | 'INVALID_CREDENTIALS'
   | 'INVALID_PRICE'
