@@ -13,6 +13,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import httpx
+import prometheus_client
+
 from subgraphs.kit.config import SUBGRAPHS
 
 from .stack import (
@@ -30,6 +33,8 @@ from .stack import (
     seed_all,
     subgraph_sdl,
 )
+
+K8S_SUPERGRAPH = PROJECT_ROOT / "deploy" / "k8s" / "base" / "supergraph.graphql"
 
 # -- dev ---------------------------------------------------------------------------------------
 
@@ -142,6 +147,9 @@ def _compose(out: Path, port_base: int) -> int:
         return 1
     (out / "supergraph.graphql").write_text(supergraph)
     print(f"wrote {out / 'supergraph.graphql'}")
+    if out == PROJECT_ROOT / "schema":  # the Kubernetes ConfigMap's copy (kustomize reads only its own directory)
+        K8S_SUPERGRAPH.write_text(supergraph)
+        print(f"wrote {K8S_SUPERGRAPH}")
     return 0
 
 
@@ -193,7 +201,7 @@ def _serve(subgraph: str, host: str, port: int) -> int:
 # -- relay -------------------------------------------------------------------------------------
 
 
-async def _relay() -> int:
+async def _relay(metrics_host: str, metrics_port: int | None) -> int:
     """The orders outbox relay on its own (run the apps with SHOPGRAPH_OUTBOX_RELAY=0 then)."""
     from subgraphs.kit.config import Settings
     from subgraphs.orders.events import relay
@@ -202,6 +210,8 @@ async def _relay() -> int:
     if not settings.database_url or not settings.redis_url:
         print("shopgraph relay: set DATABASE_URL and REDIS_URL", file=sys.stderr)
         return 2
+    if metrics_port is not None:
+        prometheus_client.start_http_server(metrics_port, metrics_host)
     task = asyncio.create_task(relay(settings).run())
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -210,6 +220,21 @@ async def _relay() -> int:
     with contextlib.suppress(asyncio.CancelledError):
         await task
     return 0
+
+
+# -- probe -------------------------------------------------------------------------------------
+
+
+def _probe(url: str, timeout: float) -> int:
+    """A health check for images without curl: 0 on HTTP 200, 1 otherwise."""
+    try:
+        status = httpx.get(url, timeout=timeout, trust_env=False).status_code
+    except httpx.HTTPError as exc:
+        print(f"{url}: {exc!r}", file=sys.stderr)
+        return 1
+    if status != 200:
+        print(f"{url}: HTTP {status}", file=sys.stderr)
+    return 0 if status == 200 else 1
 
 
 # -- entry point -------------------------------------------------------------------------------
@@ -246,7 +271,12 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("subgraph", choices=SUBGRAPHS)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, required=True)
-    commands.add_parser("relay", help="publish the orders outbox to Redis (DATABASE_URL, REDIS_URL)")
+    relay = commands.add_parser("relay", help="publish the orders outbox to Redis (DATABASE_URL, REDIS_URL)")
+    relay.add_argument("--metrics-port", type=int, help="serve Prometheus metrics (and liveness) on this port")
+    relay.add_argument("--metrics-host", default="0.0.0.0")
+    probe = commands.add_parser("probe", help="exit 0 if URL answers HTTP 200 (container health checks)")
+    probe.add_argument("url")
+    probe.add_argument("--timeout", type=float, default=4.0)
     return cli
 
 
@@ -268,7 +298,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             return _serve(args.subgraph, args.host, args.port)
         if args.command == "relay":
-            return asyncio.run(_relay())
+            return asyncio.run(_relay(args.metrics_host, args.metrics_port))
+        if args.command == "probe":
+            return _probe(args.url, args.timeout)
     except KeyboardInterrupt:
         return 130
     except RuntimeError as exc:  # start-up problems we can explain (port taken, server failed)

@@ -231,9 +231,19 @@ def create_app(
             await runtime.close()
 
     async def health(request: Request) -> JSONResponse:
+        """Liveness: the process serves requests (a database outage must not restart every pod)."""
+        return JSONResponse({"status": "ok", "subgraph": name})
+
+    async def ready(request: Request) -> JSONResponse:
+        """Readiness: PostgreSQL (this subgraph's schema migrated) and Redis answer."""
         runtime: Runtime = request.app.state.runtime
-        async with runtime.db.read() as conn:
-            await conn.exec_driver_sql("SELECT 1")
+        try:
+            async with runtime.db.read() as conn:
+                await conn.exec_driver_sql("SELECT 1 FROM schema_migrations LIMIT 1")
+            await runtime.redis.ping()
+        except Exception as exc:
+            log.warning("not ready: %s", exc)
+            return JSONResponse({"status": "unavailable", "subgraph": name}, 503)
         return JSONResponse({"status": "ok", "subgraph": name})
 
     graphql = _Authenticate(_GraphQLView(schema, make_context))
@@ -242,6 +252,7 @@ def create_app(
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             Route("/health", health),
+            Route("/ready", ready),
             *routes,
         ],
         lifespan=lifespan,
