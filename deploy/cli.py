@@ -18,6 +18,7 @@ import prometheus_client
 
 from subgraphs.kit.config import SUBGRAPHS
 
+from .logs import configure_logging
 from .stack import (
     DEV_PORT_BASE,
     PROJECT_ROOT,
@@ -33,6 +34,7 @@ from .stack import (
     seed_all,
     subgraph_sdl,
 )
+from .tracing import setup_tracing
 
 K8S_SUPERGRAPH = PROJECT_ROOT / "deploy" / "k8s" / "base" / "supergraph.graphql"
 
@@ -165,6 +167,7 @@ def _router(supergraph: Path, host: str, port: int) -> int:
     except ImportError as exc:
         print(f"the router is not available yet ({exc})", file=sys.stderr)
         return 1
+    setup_tracing("shopgraph-router")
     http.serve(str(supergraph), host, port)
     return 0
 
@@ -192,9 +195,11 @@ def _serve(subgraph: str, host: str, port: int) -> int:
     if missing:
         print(f"shopgraph serve {subgraph}: set {', '.join(missing)}", file=sys.stderr)
         return 2
+    setup_tracing(f"shopgraph-{subgraph}")
     app = importlib.import_module(f"subgraphs.{subgraph}.app").create_app(settings)
     freeze_startup_objects()
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    # Logging as configure_logging set it (JSON by default); no uvicorn access log: the router has one.
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
     return 0
 
 
@@ -210,13 +215,14 @@ async def _relay(metrics_host: str, metrics_port: int | None) -> int:
     if not settings.database_url or not settings.redis_url:
         print("shopgraph relay: set DATABASE_URL and REDIS_URL", file=sys.stderr)
         return 2
+    setup_tracing("shopgraph-relay")
     if metrics_port is not None:
         prometheus_client.start_http_server(metrics_port, metrics_host)
     task = asyncio.create_task(relay(settings).run())
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, task.cancel)
-    print(f"relaying orders.outbox to {settings.redis_prefix}orders:events", flush=True)
+    logging.getLogger("shopgraph.relay").info("relaying orders.outbox to %sorders:events", settings.redis_prefix)
     with contextlib.suppress(asyncio.CancelledError):
         await task
     return 0
@@ -282,8 +288,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # Services log JSON lines for a log pipeline; commands a person runs log text.
+    configure_logging("json" if args.command in ("serve", "router", "relay") else "text")
     try:
         if args.command == "dev":
             return asyncio.run(_dev(args.host, args.port_base, args.router))

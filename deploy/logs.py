@@ -21,8 +21,8 @@ import orjson
 from opentelemetry import trace
 
 FORMATS = ("json", "text")
-# LogRecord attributes that are not extra fields of the caller's.
-_STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+# LogRecord attributes that are not extra fields of the caller's (uvicorn adds a coloured copy of its message).
+_STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName", "color_message"}
 
 
 class JsonFormatter(logging.Formatter):

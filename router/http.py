@@ -34,7 +34,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from router import graphiql
+from router import graphiql, telemetry
 from router.auth import AuthError, Identity, InternalTokens, JWKSVerifier, bearer
 from router.config import Settings
 from router.pipeline import Pipeline, RequestError
@@ -264,6 +264,7 @@ def create_app(supergraph_sdl: str, settings: Settings | None = None) -> Starlet
     )
     app.state.pipeline = pipeline
     app.state.subscriptions = subscriptions
+    telemetry.instrument(app)  # access log, /metrics, traces (router/telemetry.py)
     return app
 
 

@@ -29,6 +29,7 @@ from strawberry.asgi import GraphQL
 from strawberry.federation import Schema
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, MULTIPART_SUBSCRIPTION_PROTOCOL
 
+from . import telemetry
 from .auth import (
     ANONYMOUS,
     ROUTER_ONLY_MESSAGE,
@@ -247,7 +248,7 @@ def create_app(
         return JSONResponse({"status": "ok", "subgraph": name})
 
     graphql = _Authenticate(_GraphQLView(schema, make_context))
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
@@ -257,3 +258,5 @@ def create_app(
         ],
         lifespan=lifespan,
     )
+    telemetry.instrument(app, name)  # /metrics, request ids, traces (kit/telemetry.py)
+    return app

@@ -20,6 +20,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from .errors import MaskUnexpectedErrors
 from .inputs import contains_nul
+from .telemetry import OperationTelemetry
 
 NUL_MESSAGE = "Text cannot contain NUL (\\u0000) characters."
 
@@ -76,6 +77,11 @@ def federated_schema(
         subscription=subscription,
         types=types,
         # Validation depends on the document only; the router sends the same few entity queries over and over.
-        extensions=[lambda: ValidationCache(maxsize=1024), RefuseNulCharacters, MaskUnexpectedErrors],
+        extensions=[
+            OperationTelemetry,
+            lambda: ValidationCache(maxsize=1024),
+            RefuseNulCharacters,
+            MaskUnexpectedErrors,
+        ],
         execution_context_class=_PerEventExecutor,
     )

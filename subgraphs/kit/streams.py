@@ -35,6 +35,7 @@ import redis.asyncio as aioredis
 from sqlalchemy import Table
 
 from .db import Database
+from .metrics import observe_arrival
 from .outbox import OutboxEvent, last_event_id, read_events
 
 log = logging.getLogger("shopgraph.streams")
@@ -262,6 +263,7 @@ class EventHub(Generic[E]):
                     batch = []
                 await self._deliver_range(cursor, prev)
             batch.append(decode_entry(event_id, fields))
+            observe_arrival(self.stream, batch[-1].created_at)
             cursor = event_id
         if batch:
             self._deliver(await self.enrich(batch))

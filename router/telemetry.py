@@ -1,0 +1,269 @@
+"""What the router tells operators: access log, Prometheus metrics, OpenTelemetry traces.
+
+``instrument(app)`` is called once by ``router.http.create_app``. It adds:
+
+- ``/metrics`` (Prometheus text format, ``router.metrics``);
+- an ASGI middleware that gives every request an id (``X-Request-ID`` from the
+  client when it looks like one, else a new one; echoed in the response and
+  forwarded to subgraphs), times it, counts it by operation name and outcome,
+  and writes one access-log line (logger ``shopgraph.router.access``, INFO);
+- when tracing is on (``deploy.tracing`` installed an SDK tracer provider because
+  ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set), the OpenTelemetry ASGI middleware (one
+  server span per request, parent taken from a client's ``traceparent``), a
+  ``plan`` span on plan-cache misses and a client span per subgraph request whose
+  context goes to the subgraph as W3C ``traceparent``.
+
+It observes the pipeline by wrapping this app's pipeline methods and the
+subgraph client's ``post``: no stage of the request path knows about it.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from router import metrics
+from router.pipeline import Pipeline, Prepared, RequestError
+from router.subgraph_client import SubgraphClient, SubgraphTimeout
+
+access_log = logging.getLogger("shopgraph.router.access")
+tracer = trace.get_tracer("shopgraph.router")
+
+REQUEST_ID_HEADER = "x-request-id"
+_VALID_REQUEST_ID = re.compile(r"^[-_.:A-Za-z0-9]{1,128}$")
+
+
+@dataclass
+class _Exchange:
+    """What the request path learned about the request in flight (for its log line and metrics)."""
+
+    request_id: str
+    operation: str | None = None
+    kind: str = "unknown"
+    outcome: str | None = None
+
+
+_current: contextvars.ContextVar[_Exchange | None] = contextvars.ContextVar("shopgraph_router_exchange", default=None)
+# Subgraph URL -> subgraph name, for fetch metrics (filled by every instrumented app).
+_subgraph_names: dict[str, str] = {}
+
+
+def tracing_enabled() -> bool:
+    return isinstance(trace.get_tracer_provider(), TracerProvider)
+
+
+def current_request_id() -> str | None:
+    exchange = _current.get()
+    return exchange.request_id if exchange else None
+
+
+def instrument(app: Starlette) -> None:
+    pipeline: Pipeline = app.state.pipeline
+    _install_log_record_ids()
+    for graph, url in pipeline.urls.items():
+        _subgraph_names[url] = pipeline.supergraph.graphs[graph].name
+    _wrap_pipeline(pipeline)
+    _wrap_subgraph_client()
+    metrics.OPEN_SUBSCRIPTIONS.set_function(lambda: float(app.state.subscriptions.active))
+    app.router.routes.append(Route("/metrics", _metrics, methods=["GET"]))
+    app.add_middleware(_AccessLog)
+    if tracing_enabled():
+        from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+        # Added last, so it runs first: the access log line carries the request's trace id.
+        app.add_middleware(OpenTelemetryMiddleware, exclude_spans=["receive", "send"])
+
+
+async def _metrics(_: Request) -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+class _AccessLog:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] == "/metrics":
+            await self.app(scope, receive, send)
+            return
+        given = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), "")
+        exchange = _Exchange(given if _VALID_REQUEST_ID.match(given) else uuid.uuid4().hex)
+        token = _current.set(exchange)
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", exchange.request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            _current.reset(token)
+            seconds = time.perf_counter() - started
+            graphql = exchange.operation is not None or exchange.outcome is not None
+            if graphql:
+                operation = metrics.operation_label(exchange.operation)
+                outcome = exchange.outcome or _outcome_of(status)
+                metrics.REQUESTS.labels(operation, exchange.kind, outcome).inc()
+                if status != 200 or "text/event-stream" not in _header(scope, b"accept"):
+                    metrics.REQUEST_SECONDS.labels(operation, exchange.kind).observe(seconds)
+            access_log.info(
+                "%s %s %d %.1fms",
+                scope["method"],
+                scope["path"],
+                status,
+                seconds * 1000,
+                extra={
+                    "request_id": exchange.request_id,
+                    "http_method": scope["method"],
+                    "http_path": scope["path"],
+                    "http_status": status,
+                    "duration_ms": round(seconds * 1000, 2),
+                    "client": scope["client"][0] if scope.get("client") else None,
+                    "operation": exchange.operation,
+                    "operation_kind": exchange.kind if graphql else None,
+                    "outcome": (exchange.outcome or _outcome_of(status)) if graphql else None,
+                },
+            )
+
+
+def _header(scope: Scope, name: bytes) -> str:
+    return next((v.decode("latin-1") for k, v in scope["headers"] if k == name), "")
+
+
+def _outcome_of(status: int) -> str:
+    if status == 401:
+        return "unauthenticated"
+    if status >= 500:
+        return "internal_error"
+    if status >= 400:
+        return "request_error"
+    return "ok"
+
+
+# -- the pipeline, observed ---------------------------------------------------------------
+
+
+def _wrap_pipeline(pipeline: Pipeline) -> None:
+    prepare, coerce, run, plan = pipeline.prepare, pipeline.coerce, pipeline.run, pipeline.planner.plan
+
+    def observed_prepare(text: str, op_name: str | None) -> Prepared:
+        exchange = _current.get()
+        if exchange is not None:
+            exchange.operation = op_name
+        try:
+            p = prepare(text, op_name)
+        except RequestError:
+            if exchange is not None:
+                exchange.outcome = "request_error"
+            raise
+        if exchange is not None:
+            exchange.operation, exchange.kind = p.op.name, p.op.kind
+        return p
+
+    def observed_coerce(p: Prepared, variables: Any) -> None:
+        try:
+            coerce(p, variables)
+        except RequestError:
+            exchange = _current.get()
+            if exchange is not None:
+                exchange.outcome = "request_error"
+            raise
+
+    async def observed_run(p: Prepared, variables: Any, headers: dict[str, str]) -> dict[str, Any]:
+        body = await run(p, variables, headers)
+        exchange = _current.get()
+        if exchange is not None:
+            exchange.outcome = "graphql_error" if body.get("errors") else "ok"
+        return body
+
+    def observed_plan(op: Any) -> Any:
+        metrics.PLANS.inc()
+        with tracer.start_as_current_span("plan", attributes={"graphql.operation.name": op.name or ""}):
+            return plan(op)
+
+    # Instance attributes shadow the methods for this app's pipeline only.
+    setattr(pipeline, "prepare", observed_prepare)  # noqa: B010
+    setattr(pipeline, "coerce", observed_coerce)  # noqa: B010
+    setattr(pipeline, "run", observed_run)  # noqa: B010
+    setattr(pipeline.planner, "plan", observed_plan)  # noqa: B010
+
+
+_PostFn = Callable[[SubgraphClient, str, bytes, dict[str, str], float], Any]
+
+
+def _wrap_subgraph_client() -> None:
+    post: _PostFn = SubgraphClient.post
+    if getattr(post, "_shopgraph_observed", False):
+        return
+
+    @functools.wraps(post)
+    async def observed_post(
+        self: SubgraphClient, url: str, body: bytes, headers: dict[str, str], time_limit: float
+    ) -> tuple[int, str, bytes]:
+        name = _subgraph_names.get(url, url)
+        headers = dict(headers)
+        request_id = current_request_id()
+        if request_id is not None:
+            headers[REQUEST_ID_HEADER] = request_id
+        started = time.perf_counter()
+        with tracer.start_as_current_span(
+            f"fetch {name}", kind=trace.SpanKind.CLIENT, attributes={"shopgraph.subgraph": name, "url.full": url}
+        ) as span:
+            propagate.inject(headers)
+            try:
+                result: tuple[int, str, bytes] = await post(self, url, body, headers, time_limit)
+            except SubgraphTimeout:
+                metrics.FETCH_ERRORS.labels(name, "timeout").inc()
+                raise
+            except Exception:
+                metrics.FETCH_ERRORS.labels(name, "connection").inc()
+                raise
+            finally:
+                metrics.FETCH_SECONDS.labels(name).observe(time.perf_counter() - started)
+            span.set_attribute("http.response.status_code", result[0])
+            if result[0] >= 400:
+                metrics.FETCH_ERRORS.labels(name, "http_status").inc()
+        return result
+
+    observed_post._shopgraph_observed = True  # type: ignore[attr-defined]
+    setattr(SubgraphClient, "post", observed_post)  # noqa: B010
+
+
+# -- log lines carry the request id ---------------------------------------------------------
+
+
+def _install_log_record_ids() -> None:
+    factory = logging.getLogRecordFactory()
+    if getattr(factory, "_shopgraph_router", False):
+        return
+
+    def record_with_request_id(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = factory(*args, **kwargs)
+        exchange = _current.get()
+        if exchange is not None and not hasattr(record, "request_id"):
+            record.request_id = exchange.request_id
+        return record
+
+    record_with_request_id._shopgraph_router = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(record_with_request_id)
