@@ -35,8 +35,8 @@ import redis.asyncio as aioredis
 from sqlalchemy import Table
 
 from .db import Database
-from .metrics import observe_arrival
 from .outbox import OutboxEvent, last_event_id, read_events
+from .telemetry import event_arrived
 
 log = logging.getLogger("shopgraph.streams")
 
@@ -263,7 +263,7 @@ class EventHub(Generic[E]):
                     batch = []
                 await self._deliver_range(cursor, prev)
             batch.append(decode_entry(event_id, fields))
-            observe_arrival(self.stream, batch[-1].created_at)
+            event_arrived(self.stream, batch[-1])
             cursor = event_id
         if batch:
             self._deliver(await self.enrich(batch))

@@ -5,6 +5,11 @@
   request, and — when tracing is on (``deploy.tracing``) — the OpenTelemetry ASGI
   middleware, which continues the router's trace from its ``traceparent``
   (SQL and Redis spans come from the asyncpg and redis instrumentations).
+- Events: ``with_trace_context`` stores the writing transaction's trace context in
+  an outbox event's payload (``kit.outbox.record_event``), and ``event_arrived``
+  (``kit.streams``, for each event reaching a process's hub) measures its lag and,
+  when tracing is on, records a ``deliver <event type>`` span linked to that
+  context: the checkout's trace leads to the delivery of the event it caused.
 - ``OperationTelemetry`` (a schema extension every subgraph gets from
   ``kit.schema``): counts and times operations, and logs the errors a client
   caused (``UNAUTHENTICATED``, ``FORBIDDEN``, ``BAD_USER_INPUT``, validation…)
@@ -21,10 +26,11 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from opentelemetry import trace
+from opentelemetry import propagate, trace
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.util.types import AnyValue
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -35,7 +41,13 @@ from strawberry.extensions import SchemaExtension
 
 from . import metrics
 
+if TYPE_CHECKING:  # kit.outbox imports this module
+    from .outbox import OutboxEvent
+
 log = logging.getLogger("shopgraph.requests")
+tracer = trace.get_tracer("shopgraph.subgraphs")
+# The key under which an outbox event's payload carries its writer's W3C trace context.
+TRACE_KEY = "_traceparent"
 _VALID_REQUEST_ID = re.compile(r"^[-_.:A-Za-z0-9]{1,128}$")
 _request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("shopgraph_request_id", default=None)
 
@@ -46,8 +58,6 @@ def tracing_enabled() -> bool:
 
 def instrument(app: Starlette, name: str) -> None:
     _install_log_record_ids()
-    # Replaced by OperationTelemetry's INFO lines and MaskUnexpectedErrors' one ERROR line.
-    logging.getLogger("strawberry.execution").disabled = True
 
     async def serve_metrics(request: Request) -> Response:
         runtime = getattr(request.app.state, "runtime", None)
@@ -98,6 +108,12 @@ def _install_log_record_ids() -> None:
     logging.setLogRecordFactory(record_with_request_id)
 
 
+# strawberry logs every error at ERROR with a traceback, an expected FORBIDDEN too; every schema
+# built by kit.schema logs them instead: OperationTelemetry (client errors, INFO) and
+# MaskUnexpectedErrors (unexpected ones, once, ERROR with the traceback).
+logging.getLogger("strawberry.execution").disabled = True
+
+
 class OperationTelemetry(SchemaExtension):
     """Listed first in ``kit.schema``, so it sees results after unexpected errors were masked."""
 
@@ -125,3 +141,36 @@ class OperationTelemetry(SchemaExtension):
                     error.message,
                     extra={"subgraph": subgraph, "operation": context.operation_name, "code": code, "path": error.path},
                 )
+
+
+def with_trace_context(payload: dict[str, Any]) -> dict[str, Any]:
+    """``payload`` plus the current trace context, when a sampled span is active."""
+    if not trace.get_current_span().get_span_context().trace_flags.sampled:
+        return payload
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return {**payload, TRACE_KEY: carrier["traceparent"]} if "traceparent" in carrier else payload
+
+
+def event_arrived(stream: str, event: OutboxEvent) -> None:
+    """An event reached this process's hub (from the stream): lag, count, and a linked span."""
+    metrics.observe_arrival(stream, event.created_at)
+    traceparent = event.payload.get(TRACE_KEY)
+    if not isinstance(traceparent, str) or not tracing_enabled():
+        return
+    origin = trace.get_current_span(propagate.extract({"traceparent": traceparent})).get_span_context()
+    links = [trace.Link(origin)] if origin.is_valid else []
+    attributes: dict[str, AnyValue] = {
+        "shopgraph.event.id": event.id,
+        "shopgraph.event.type": event.event_type,
+        "shopgraph.stream": stream,
+    }
+    # A new trace of its own (the hub serves every subscriber), linked to the one that wrote the event.
+    with tracer.start_as_current_span(
+        f"deliver {event.event_type}",
+        context=trace.set_span_in_context(trace.INVALID_SPAN),
+        kind=trace.SpanKind.CONSUMER,
+        links=links,
+        attributes=attributes,
+    ):
+        pass

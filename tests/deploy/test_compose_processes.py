@@ -116,13 +116,15 @@ async def new_product(url: str, admin: str, stock: int) -> str:
     return product_id
 
 
-async def checkout(url: str, token: str, product_id: str) -> str:
+async def checkout(url: str, token: str, product_id: str, headers: dict[str, str] | None = None) -> str:
     add = "mutation($i: AddToCartInput!) { addToCart(input: $i) { userErrors { code } } }"
-    assert (await data(url, add, {"i": {"productId": product_id, "quantity": 1}}, token))["addToCart"][
-        "userErrors"
-    ] == []
+    added = await data(url, add, {"i": {"productId": product_id, "quantity": 1}}, token)
+    assert added["addToCart"]["userErrors"] == []
     q = "mutation($i: CheckoutInput!) { checkout(input: $i) { order { id } userErrors { code message } } }"
-    got = await data(url, q, {"i": {"idempotencyKey": secrets.token_hex(8), "shippingAddress": ADDRESS}}, token)
+    variables = {"i": {"idempotencyKey": secrets.token_hex(8), "shippingAddress": ADDRESS}}
+    body = await call(url, q, variables, token, headers=headers)
+    assert "errors" not in body, body
+    got = body["data"]
     assert got["checkout"]["userErrors"] == [], got
     order_id: str = got["checkout"]["order"]["id"]
     return order_id
@@ -175,6 +177,7 @@ async def test_two_routers_over_two_orders_replicas_deliver_every_event_once_to_
     router_b = shop.start(
         "router", instance="router-b", changes={"SHOPGRAPH_SUBGRAPH_ORDERS_URL": shop.url(orders_b.name)}
     )
+    relay_b = shop.start("relay", instance="relay-b")
     routers = [shop.url("router"), shop.url(router_b.name)]
     admin = await login(routers[0], "admin@shopgraph.dev", "admin-demo-pass")
     product = await new_product(routers[0], admin, stock=50)
@@ -192,6 +195,8 @@ async def test_two_routers_over_two_orders_replicas_deliver_every_event_once_to_
                 while sum(r["orderEvents"]["order"]["user"]["email"] in emails for r in feed.results) < len(order_ids):
                     await feed.wait(len(feed.results) + 1)
         await asyncio.sleep(1.0)  # a duplicate would arrive now
+    leaders = [sample(scrape(shop.url(name, "/metrics")), "shopgraph_relay_leader") for name in ("relay", relay_b.name)]
+    assert sorted(leaders) == [0, 1]  # two relays, one publishing
     for feed in (on_a, on_b):
         ours = [r["orderEvents"] for r in feed.results if r["orderEvents"]["order"]["user"]["email"] in emails]
         assert [e["order"]["id"] for e in ours] == order_ids  # each once, in commit order
@@ -280,21 +285,55 @@ async def test_a_storefront_query_is_one_trace_from_router_to_sql(shop: ComposeP
     )
     assert len(body["data"]["products"]["edges"]) == 2
 
-    def complete(spans: list[Any]) -> bool:
-        return any(s.service == "shopgraph-catalog" and s.attributes.get("db.system") == "postgresql" for s in spans)
+    def chain_to_sql(spans: list[Any]) -> list[Any]:
+        """From the catalog's first SQL span up its parents, as far as they have arrived."""
+        by_id = {s.span_id: s for s in spans}
+        sql = [s for s in spans if s.service == "shopgraph-catalog" and s.attributes.get("db.system") == "postgresql"]
+        chain = sql[:1]
+        while chain and chain[-1].parent_span_id in by_id:
+            chain.append(by_id[chain[-1].parent_span_id])
+        return chain[::-1]
 
-    deadline = time.monotonic() + 30  # the exporters send every 5 s
-    while not complete(spans := receiver.of_trace(trace_id)):
-        assert time.monotonic() < deadline, [(s.service, s.name) for s in spans]
+    deadline = time.monotonic() + 30  # each process exports every 5 s
+    while not ((chain := chain_to_sql(receiver.of_trace(trace_id))) and chain[0].service == "shopgraph-router"):
+        assert time.monotonic() < deadline, [(s.service, s.name) for s in chain]
         await asyncio.sleep(0.25)
-    by_id = {s.span_id: s for s in spans}
-    sql = next(s for s in spans if s.service == "shopgraph-catalog" and s.attributes.get("db.system") == "postgresql")
-    chain = [sql]
-    while chain[-1].parent_span_id in by_id:
-        chain.append(by_id[chain[-1].parent_span_id])
-    services = [s.service for s in reversed(chain)]
-    names = [s.name for s in reversed(chain)]
-    # router request -> (plan) -> fetch catalog -> catalog request -> SQL, one parent chain.
-    assert services[0] == "shopgraph-router" and services[-1] == "shopgraph-catalog", names
+    services = [s.service for s in chain]
+    names = [s.name for s in chain]
+    # router request -> fetch catalog -> catalog request -> SQL: one trace, one parent chain.
+    assert services[-1] == "shopgraph-catalog", names
     assert "fetch catalog" in names, names
-    assert chain[-1].parent_span_id == traceparent.split("-")[2]  # continued the client's trace
+    assert chain[-1].attributes.get("db.system") == "postgresql"
+    assert chain[0].parent_span_id == traceparent.split("-")[2]  # continued the client's trace
+
+
+async def test_an_order_event_delivery_links_to_the_checkout_that_caused_it(
+    shop: ComposeProcesses, receiver: Receiver
+) -> None:
+    router = shop.url("router")
+    admin = await login(router, "admin@shopgraph.dev", "admin-demo-pass")
+    product = await new_product(router, admin, stock=5)
+    _, token = await shopper(router)
+    trace_id = secrets.token_hex(16)
+    await checkout(router, token, product, {"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"})
+
+    def deliveries() -> list[Any]:
+        return [
+            s
+            for s in receiver.spans
+            if s.service == "shopgraph-orders" and s.name == "deliver order.created" and trace_id in dict(s.links)
+        ]
+
+    def writers() -> list[Any]:
+        """The spans of the checkout's trace that the deliveries link to."""
+        linked = {link[1] for d in deliveries() for link in d.links if link[0] == trace_id}
+        return [s for s in receiver.of_trace(trace_id) if s.span_id in linked]
+
+    # Every orders replica's hub delivers the event; each process exports on its own schedule.
+    deadline = time.monotonic() + 30
+    while not (deliveries() and writers()):
+        assert time.monotonic() < deadline, "no delivery span linked to the checkout's trace"
+        await asyncio.sleep(0.25)
+    assert len({link for d in deliveries() for link in d.links if link[0] == trace_id}) == 1  # one writer
+    assert [w.service for w in writers()] == ["shopgraph-orders"]  # the checkout's span in orders
+    assert all(d.trace_id != trace_id for d in deliveries())  # a trace of its own, linked
