@@ -10,6 +10,7 @@ import importlib.util
 import logging
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import prometheus_client
 from subgraphs.kit.config import SUBGRAPHS
 
 from .logs import configure_logging
+from .progress import Progress
 from .stack import (
     DEV_PORT_BASE,
     PROJECT_ROOT,
@@ -41,14 +43,27 @@ K8S_SUPERGRAPH = PROJECT_ROOT / "deploy" / "k8s" / "base" / "supergraph.graphql"
 # -- dev ---------------------------------------------------------------------------------------
 
 
-def _graphiql_assets() -> None:
-    """Install the router's GraphiQL assets if missing (a cheap check; without npm, GraphiQL uses a CDN)."""
-    importlib.import_module("router.graphiql").ensure_assets()
+def _graphiql_assets(progress: Progress) -> None:
+    """Install the router's GraphiQL assets if missing, beside the rest of the start-up.
+
+    ``npm ci`` takes ~10 s; until it is done GraphiQL loads the same versions from a CDN
+    (without npm, always). The thread is a daemon: Ctrl-C does not wait for it.
+    """
+    graphiql = importlib.import_module("router.graphiql")
+    if graphiql.assets_installed():
+        return
+
+    def install() -> None:
+        with progress.step("GraphiQL assets (npm ci, in the background)"):
+            graphiql.ensure_assets()
+
+    threading.Thread(target=install, name="graphiql-assets", daemon=True).start()
 
 
 async def _dev(host: str, port_base: int, with_router: bool) -> int:
+    progress = Progress()
     if with_router and router_available():
-        _graphiql_assets()  # before the signal handlers: Ctrl-C stops an install like any start-up
+        _graphiql_assets(progress)
     loop = asyncio.get_running_loop()
     main = asyncio.current_task()
     assert main is not None
@@ -68,10 +83,13 @@ async def _dev(host: str, port_base: int, with_router: bool) -> int:
         loop.add_signal_handler(sig, on_signal)
 
     router = compose_router if with_router and router_available() else None
-    stack = Stack(seed=True, host=host, ports=dev_ports(port_base), data_dir=dev_data_dir(), router=router)
+    stack = Stack(
+        seed=True, host=host, ports=dev_ports(port_base), data_dir=dev_data_dir(), router=router, progress=progress
+    )
     try:
         async with stack:
             up = True
+            progress.note(f"ready in {progress.total():.1f} s")
             _print_banner(stack)
             await stop.wait()
     except asyncio.CancelledError:

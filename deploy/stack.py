@@ -39,6 +39,7 @@ from subgraphs.kit.config import SUBGRAPHS, Settings, env_flag
 from subgraphs.kit.migrate import libpq_url, migrate
 
 from .embedded import EmbeddedPostgres, EmbeddedRedis
+from .progress import Progress, Step
 
 T = TypeVar("T")
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -97,8 +98,12 @@ def migrations_dir(subgraph: str) -> Path:
 
 
 async def migrate_all(settings: Settings, subgraphs: Sequence[str]) -> dict[str, list[str]]:
-    """Apply every subgraph's pending migrations; return the versions applied per subgraph."""
-    return {name: await migrate(settings.database_url_for(name), name, migrations_dir(name)) for name in subgraphs}
+    """Apply every subgraph's pending migrations (schemas are independent: side by side); return
+    the versions applied per subgraph."""
+    applied = await asyncio.gather(
+        *(migrate(settings.database_url_for(name), name, migrations_dir(name)) for name in subgraphs)
+    )
+    return dict(zip(subgraphs, applied, strict=True))
 
 
 @dataclass
@@ -107,13 +112,19 @@ class SeedResult:
     products: int = 0
 
 
-async def seed_all(settings: Settings, subgraphs: Sequence[str]) -> SeedResult:
-    """Run the demo seeds that exist (``subgraphs.<name>.seed:seed``); they are idempotent."""
+async def seed_all(settings: Settings, subgraphs: Sequence[str], step: Step | None = None) -> SeedResult:
+    """Run the demo seeds that exist (``subgraphs.<name>.seed:seed``), side by side; they are
+    idempotent. A seed that takes ``progress`` reports its counted work to ``step``'s bar."""
+    names = [name for name in subgraphs if importlib.util.find_spec(f"subgraphs.{name}.seed") is not None]
+
+    async def run(name: str) -> Any:
+        seed = importlib.import_module(f"subgraphs.{name}.seed").seed
+        if step is not None and "progress" in inspect.signature(seed).parameters:
+            return await seed(settings, progress=lambda done, total: step.count(done, total, "products"))
+        return await seed(settings)
+
     result = SeedResult()
-    for name in subgraphs:
-        if importlib.util.find_spec(f"subgraphs.{name}.seed") is None:
-            continue
-        seeded = await importlib.import_module(f"subgraphs.{name}.seed").seed(settings)
+    for name, seeded in zip(names, await asyncio.gather(*(run(name) for name in names)), strict=True):
         if name == "users":
             result.accounts = list(seeded)
         elif name == "catalog":
@@ -188,6 +199,24 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
+def _import_apps(subgraphs: Sequence[str], router: bool) -> None:
+    """Import what the stack will serve (errors surface again, in order, when it is used)."""
+    modules = [f"subgraphs.{name}.app" for name in subgraphs]
+    if router and router_available():
+        modules += ["router.compose", "router.http"]
+    for module in modules:
+        with contextlib.suppress(Exception):
+            importlib.import_module(module)
+
+
+def _backing_detail(data_dir: Path | None) -> str:
+    if os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"):
+        return "DATABASE_URL, REDIS_URL"
+    if data_dir is not None and not (data_dir / "postgres" / "PG_VERSION").exists():
+        return "embedded, first run: a new cluster"
+    return "embedded"
+
+
 class _Server(uvicorn.Server):
     """A uvicorn server that leaves signal handling to its owner."""
 
@@ -224,6 +253,7 @@ class Stack:
       served as ``"router"`` once the subgraphs are healthy; or call
       ``start_router()`` on a running stack.
     - ``settings_overrides``: Settings fields to set, e.g. ``{"outbox_relay": False}``.
+    - ``progress``: where to report each start-up step and its time (``shopgraph dev``).
     """
 
     def __init__(
@@ -238,6 +268,7 @@ class Stack:
         router: RouterFactory | None = None,
         log_level: str = "warning",
         settings_overrides: Mapping[str, object] | None = None,
+        progress: Progress | None = None,
     ) -> None:
         self.subgraphs = tuple(subgraphs) if subgraphs is not None else available_subgraphs()
         self.fresh_database = fresh_database
@@ -248,6 +279,7 @@ class Stack:
         self.router = router
         self.log_level = log_level
         self.settings_overrides = dict(settings_overrides or {})
+        self.progress = progress or Progress(enabled=False)
         self.settings: Settings | None = None
         self.urls: dict[str, str] = {}  # name -> http://host:port/graphql
         self.apps: dict[str, Starlette] = {}  # subgraph name -> its app (``app.state.runtime``)
@@ -272,7 +304,14 @@ class Stack:
         await self._exit.aclose()
 
     async def _start(self) -> None:
-        database_url, redis_url = self._exit.enter_context(backing_services(self.data_dir))
+        progress = self.progress
+        # The apps' modules (strawberry schemas: ~1 s of imports) load in a thread while the
+        # servers start: those are mostly waits on other processes.
+        preload = threading.Thread(target=_import_apps, args=(self.subgraphs, self.router is not None), daemon=True)
+        preload.start()
+        with progress.step("PostgreSQL + Redis") as step:
+            step.detail = _backing_detail(self.data_dir)
+            database_url, redis_url = self._exit.enter_context(backing_services(self.data_dir))
         extra = dict(self.settings_overrides)
         redis_url = str(extra.pop("redis_url", redis_url))  # a Redis of the caller's (tests restart one)
         overrides: dict[str, object] = {}
@@ -302,18 +341,27 @@ class Stack:
             ),
         )
 
-        await migrate_all(settings, self.subgraphs)
+        with progress.step("migrations") as step:
+            applied = await migrate_all(settings, self.subgraphs)
+            step.detail = ", ".join(f"{n} +{len(v)}" for n, v in applied.items() if v) or "up to date"
         if self.seed:
-            self.seeded = await seed_all(settings, self.subgraphs)
+            with progress.step("demo data") as step:
+                self.seeded = await seed_all(settings, self.subgraphs, step)
+                step.detail = f"{self.seeded.products:,} products, {len(self.seeded.accounts)} accounts"
 
-        # users first: the others fetch its JWKS to verify tokens.
-        for name in self.subgraphs:
-            app_module = importlib.import_module(f"subgraphs.{name}.app")
-            self.apps[name] = app_module.create_app(settings)
-            await self.serve_app(name, self.apps[name], sock=sockets[name])
+        with progress.step("subgraphs") as step:
+            preload.join()
+            for name in self.subgraphs:
+                self.apps[name] = importlib.import_module(f"subgraphs.{name}.app").create_app(settings)
+            # users first: the others fetch its JWKS to verify tokens; then the rest side by side.
+            first, rest = self.subgraphs[:1], self.subgraphs[1:]
+            for group in (first, rest):
+                await asyncio.gather(*(self.serve_app(n, self.apps[n], sock=sockets[n]) for n in group))
+            step.detail = ", ".join(self.subgraphs)
 
         if self.router is not None:
-            await self.start_router(self.router)
+            with progress.step("router"):
+                await self.start_router(self.router)
         freeze_startup_objects()
 
     async def start_router(self, factory: RouterFactory | None = None) -> str:

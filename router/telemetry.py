@@ -46,6 +46,8 @@ access_log = logging.getLogger("shopgraph.router.access")
 tracer = trace.get_tracer("shopgraph.router")
 
 REQUEST_ID_HEADER = "x-request-id"
+# Probes and scrapes: several a second per pod, nothing an operator reads the access log for.
+_UNLOGGED = frozenset({"/health", "/ready", "/metrics"})
 _VALID_REQUEST_ID = re.compile(r"^[-_.:A-Za-z0-9]{1,128}$")
 
 
@@ -99,7 +101,7 @@ class _AccessLog:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] == "/metrics":
+        if scope["type"] != "http" or scope["path"] in _UNLOGGED:
             await self.app(scope, receive, send)
             return
         given = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), "")
