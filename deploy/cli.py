@@ -13,29 +13,19 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-
-import httpx
-import prometheus_client
+from typing import TYPE_CHECKING
 
 from subgraphs.kit.config import SUBGRAPHS
 
+if TYPE_CHECKING:
+    from .stack import Stack
+
+# Only cheap modules here: `shopgraph dev` starts PostgreSQL while the heavy ones
+# (SQLAlchemy, strawberry, the apps: seconds of imports) load in a thread.
+from .embedded import backing_detail, backing_services
+from .layout import DEV_PORT_BASE, PROJECT_ROOT, dev_data_dir, dev_ports
 from .logs import configure_logging
 from .progress import Progress
-from .stack import (
-    DEV_PORT_BASE,
-    PROJECT_ROOT,
-    Stack,
-    available_subgraphs,
-    backing_services,
-    compose_router,
-    dev_data_dir,
-    dev_ports,
-    freeze_startup_objects,
-    migrate_all,
-    router_available,
-    seed_all,
-    subgraph_sdl,
-)
 from .tracing import setup_tracing
 
 K8S_SUPERGRAPH = PROJECT_ROOT / "deploy" / "k8s" / "base" / "supergraph.graphql"
@@ -60,9 +50,27 @@ def _graphiql_assets(progress: Progress) -> None:
     threading.Thread(target=install, name="graphiql-assets", daemon=True).start()
 
 
+def _preload(subgraphs: Sequence[str], router: bool) -> None:
+    """Import the stack and what it serves (errors surface again where they are used)."""
+    modules = ["deploy.stack", *(f"subgraphs.{name}.app" for name in subgraphs)]
+    if router:
+        modules += ["router.compose", "router.http"]
+    for module in modules:
+        with contextlib.suppress(Exception):
+            importlib.import_module(module)
+
+
+def _router_available() -> bool:
+    return all(importlib.util.find_spec(m) is not None for m in ("router.compose", "router.http"))
+
+
 async def _dev(host: str, port_base: int, with_router: bool) -> int:
     progress = Progress()
-    if with_router and router_available():
+    with_router = with_router and _router_available()
+    # Seconds of imports run beside the servers' start (mostly waits on other processes).
+    preload = threading.Thread(target=_preload, args=(SUBGRAPHS, with_router), name="preload", daemon=True)
+    preload.start()
+    if with_router:
         _graphiql_assets(progress)
     loop = asyncio.get_running_loop()
     main = asyncio.current_task()
@@ -82,16 +90,27 @@ async def _dev(host: str, port_base: int, with_router: bool) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
 
-    router = compose_router if with_router and router_available() else None
-    stack = Stack(
-        seed=True, host=host, ports=dev_ports(port_base), data_dir=dev_data_dir(), router=router, progress=progress
-    )
     try:
-        async with stack:
-            up = True
-            progress.note(f"ready in {progress.total():.1f} s")
-            _print_banner(stack)
-            await stop.wait()
+        with contextlib.ExitStack() as servers:
+            with progress.step("PostgreSQL + Redis") as step:
+                step.detail = backing_detail(dev_data_dir())
+                backing = servers.enter_context(backing_services(dev_data_dir()))
+            from .stack import Stack, compose_router
+
+            stack = Stack(
+                seed=True,
+                host=host,
+                ports=dev_ports(port_base),
+                data_dir=dev_data_dir(),
+                router=compose_router if with_router else None,
+                progress=progress,
+                backing=backing,
+            )
+            async with stack:
+                up = True
+                progress.note(f"ready in {progress.total():.1f} s")
+                _print_banner(stack)
+                await stop.wait()
     except asyncio.CancelledError:
         if not stop.is_set():
             raise
@@ -121,6 +140,8 @@ def _print_banner(stack: Stack) -> None:
 async def _migrate() -> int:
     from subgraphs.kit.config import Settings
 
+    from .stack import available_subgraphs, migrate_all
+
     with backing_services(dev_data_dir()) as (database_url, redis_url):
         settings = Settings.from_env(database_url=database_url, redis_url=redis_url)
         for name, versions in (await migrate_all(settings, available_subgraphs())).items():
@@ -130,6 +151,8 @@ async def _migrate() -> int:
 
 async def _seed() -> int:
     from subgraphs.kit.config import Settings
+
+    from .stack import available_subgraphs, migrate_all, seed_all
 
     with backing_services(dev_data_dir()) as (database_url, redis_url):
         settings = Settings.from_env(database_url=database_url, redis_url=redis_url)
@@ -146,6 +169,8 @@ async def _seed() -> int:
 
 
 def _compose(out: Path, port_base: int) -> int:
+    from .stack import available_subgraphs, subgraph_sdl
+
     out.mkdir(parents=True, exist_ok=True)
     ports = dev_ports(port_base)
     subgraphs: list[tuple[str, str, str]] = []  # (name, url, sdl)
@@ -199,6 +224,8 @@ def _serve(subgraph: str, host: str, port: int) -> int:
 
     from subgraphs.kit.config import Settings
 
+    from .stack import freeze_startup_objects
+
     settings = Settings.from_env()
     missing = [
         name
@@ -235,6 +262,8 @@ async def _relay(metrics_host: str, metrics_port: int | None) -> int:
         return 2
     setup_tracing("shopgraph-relay")
     if metrics_port is not None:
+        import prometheus_client
+
         prometheus_client.start_http_server(metrics_port, metrics_host)
     task = asyncio.create_task(relay(settings).run())
     loop = asyncio.get_running_loop()
@@ -251,6 +280,8 @@ async def _relay(metrics_host: str, metrics_port: int | None) -> int:
 
 def _probe(url: str, timeout: float) -> int:
     """A health check for images without curl: 0 on HTTP 200, 1 otherwise."""
+    import httpx
+
     try:
         status = httpx.get(url, timeout=timeout, trust_env=False).status_code
     except httpx.HTTPError as exc:

@@ -38,24 +38,14 @@ from starlette.types import ASGIApp
 from subgraphs.kit.config import SUBGRAPHS, Settings, env_flag
 from subgraphs.kit.migrate import libpq_url, migrate
 
-from .embedded import EmbeddedPostgres, EmbeddedRedis
+from .embedded import backing_detail, backing_services
+from .layout import DEV_PORT_BASE as DEV_PORT_BASE
+from .layout import PROJECT_ROOT as PROJECT_ROOT
 from .progress import Progress, Step
 
 T = TypeVar("T")
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-DEV_PORT_BASE = 4000
 # The router builds its app from the running stack (its URLs and settings).
 RouterFactory = Callable[["Stack"], ASGIApp | Awaitable[ASGIApp]]
-
-
-def dev_data_dir() -> Path:
-    """Where ``shopgraph dev`` keeps its embedded PostgreSQL cluster between runs."""
-    return Path(os.environ.get("SHOPGRAPH_DATA_DIR") or PROJECT_ROOT / ".shopgraph")
-
-
-def dev_ports(base: int = DEV_PORT_BASE) -> dict[str, int]:
-    """router on ``base``, then users, catalog, cart, orders on base+1..base+4."""
-    return {"router": base} | {name: base + 1 + i for i, name in enumerate(SUBGRAPHS)}
 
 
 def available_subgraphs() -> tuple[str, ...]:
@@ -132,23 +122,6 @@ async def seed_all(settings: Settings, subgraphs: Sequence[str], step: Step | No
     return result
 
 
-@contextlib.contextmanager
-def backing_services(data_dir: Path | None = None) -> Iterator[tuple[str, str]]:
-    """(database URL, Redis URL): from the environment, else embedded servers for the duration.
-
-    ``data_dir`` keeps the embedded PostgreSQL cluster there between runs; None
-    makes a throw-away one.
-    """
-    with contextlib.ExitStack() as stack:
-        database_url = os.environ.get("DATABASE_URL") or ""
-        redis_url = os.environ.get("REDIS_URL") or ""
-        if not database_url:
-            database_url = stack.enter_context(EmbeddedPostgres(data_dir and data_dir / "postgres")).url
-        if not redis_url:
-            redis_url = stack.enter_context(EmbeddedRedis()).url
-        yield database_url, redis_url
-
-
 async def create_database(server_url: str, prefix: str = "shopgraph_test_") -> str:
     """CREATE DATABASE <prefix><hex> on the server; return its URL."""
     name = f"{prefix}{secrets.token_hex(6)}"
@@ -209,14 +182,6 @@ def _import_apps(subgraphs: Sequence[str], router: bool) -> None:
             importlib.import_module(module)
 
 
-def _backing_detail(data_dir: Path | None) -> str:
-    if os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"):
-        return "DATABASE_URL, REDIS_URL"
-    if data_dir is not None and not (data_dir / "postgres" / "PG_VERSION").exists():
-        return "embedded, first run: a new cluster"
-    return "embedded"
-
-
 class _Server(uvicorn.Server):
     """A uvicorn server that leaves signal handling to its owner."""
 
@@ -254,6 +219,8 @@ class Stack:
       ``start_router()`` on a running stack.
     - ``settings_overrides``: Settings fields to set, e.g. ``{"outbox_relay": False}``.
     - ``progress``: where to report each start-up step and its time (``shopgraph dev``).
+    - ``backing``: (database URL, Redis URL) of servers the caller started (else
+      ``backing_services``: the environment's, or embedded ones for the stack's lifetime).
     """
 
     def __init__(
@@ -269,6 +236,7 @@ class Stack:
         log_level: str = "warning",
         settings_overrides: Mapping[str, object] | None = None,
         progress: Progress | None = None,
+        backing: tuple[str, str] | None = None,
     ) -> None:
         self.subgraphs = tuple(subgraphs) if subgraphs is not None else available_subgraphs()
         self.fresh_database = fresh_database
@@ -280,6 +248,7 @@ class Stack:
         self.log_level = log_level
         self.settings_overrides = dict(settings_overrides or {})
         self.progress = progress or Progress(enabled=False)
+        self.backing = backing
         self.settings: Settings | None = None
         self.urls: dict[str, str] = {}  # name -> http://host:port/graphql
         self.apps: dict[str, Starlette] = {}  # subgraph name -> its app (``app.state.runtime``)
@@ -309,9 +278,12 @@ class Stack:
         # servers start: those are mostly waits on other processes.
         preload = threading.Thread(target=_import_apps, args=(self.subgraphs, self.router is not None), daemon=True)
         preload.start()
-        with progress.step("PostgreSQL + Redis") as step:
-            step.detail = _backing_detail(self.data_dir)
-            database_url, redis_url = self._exit.enter_context(backing_services(self.data_dir))
+        if self.backing is not None:
+            database_url, redis_url = self.backing
+        else:
+            with progress.step("PostgreSQL + Redis") as step:
+                step.detail = backing_detail(self.data_dir)
+                database_url, redis_url = self._exit.enter_context(backing_services(self.data_dir))
         extra = dict(self.settings_overrides)
         redis_url = str(extra.pop("redis_url", redis_url))  # a Redis of the caller's (tests restart one)
         overrides: dict[str, object] = {}

@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry import propagate, trace
-from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -67,7 +66,8 @@ _subgraph_names: dict[str, str] = {}
 
 
 def tracing_enabled() -> bool:
-    return isinstance(trace.get_tracer_provider(), TracerProvider)
+    """An SDK tracer provider is installed (``deploy.tracing``), not the API's default no-op."""
+    return not isinstance(trace.get_tracer_provider(), (trace.ProxyTracerProvider, trace.NoOpTracerProvider))
 
 
 def current_request_id() -> str | None:

@@ -29,7 +29,6 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import propagate, trace
-from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.util.types import AnyValue
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
@@ -53,7 +52,8 @@ _request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("shopgr
 
 
 def tracing_enabled() -> bool:
-    return isinstance(trace.get_tracer_provider(), TracerProvider)
+    """An SDK tracer provider is installed (``deploy.tracing``), not the API's default no-op."""
+    return not isinstance(trace.get_tracer_provider(), (trace.ProxyTracerProvider, trace.NoOpTracerProvider))
 
 
 def instrument(app: Starlette, name: str) -> None:

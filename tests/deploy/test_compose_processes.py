@@ -22,7 +22,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from deploy.stack import backing_services, create_database, delete_redis_keys, drop_database
+from deploy.embedded import backing_services
+from deploy.stack import create_database, delete_redis_keys, drop_database
 from tests.support.compose_processes import ComposeProcesses
 from tests.support.otlp import Receiver
 from tests.support.subscriptions import subscription
