@@ -70,8 +70,6 @@ async def _dev(host: str, port_base: int, with_router: bool) -> int:
     # Seconds of imports run beside the servers' start (mostly waits on other processes).
     preload = threading.Thread(target=_preload, args=(SUBGRAPHS, with_router), name="preload", daemon=True)
     preload.start()
-    if with_router:
-        _graphiql_assets(progress)
     loop = asyncio.get_running_loop()
     main = asyncio.current_task()
     assert main is not None
@@ -95,6 +93,9 @@ async def _dev(host: str, port_base: int, with_router: bool) -> int:
             with progress.step("PostgreSQL + Redis") as step:
                 step.detail = backing_detail(dev_data_dir())
                 backing = servers.enter_context(backing_services(dev_data_dir()))
+            preload.join()  # imports are not safe from two threads at once: only now the main one imports
+            if with_router:
+                _graphiql_assets(progress)
             from .stack import Stack, compose_router
 
             stack = Stack(

@@ -284,6 +284,9 @@ class Stack:
             with progress.step("PostgreSQL + Redis") as step:
                 step.detail = backing_detail(self.data_dir)
                 database_url, redis_url = self._exit.enter_context(backing_services(self.data_dir))
+        # Imports are not safe to run from two threads at once (strawberry's partly initialised
+        # modules): nothing below imports until the preload is done.
+        preload.join()
         extra = dict(self.settings_overrides)
         redis_url = str(extra.pop("redis_url", redis_url))  # a Redis of the caller's (tests restart one)
         overrides: dict[str, object] = {}
@@ -322,7 +325,6 @@ class Stack:
                 step.detail = f"{self.seeded.products:,} products, {len(self.seeded.accounts)} accounts"
 
         with progress.step("subgraphs") as step:
-            preload.join()
             for name in self.subgraphs:
                 self.apps[name] = importlib.import_module(f"subgraphs.{name}.app").create_app(settings)
             # users first: the others fetch its JWKS to verify tokens; then the rest side by side.
