@@ -93,7 +93,8 @@ async def _dev(host: str, port_base: int, with_router: bool) -> int:
             with progress.step("PostgreSQL + Redis") as step:
                 step.detail = backing_detail(dev_data_dir())
                 backing = servers.enter_context(backing_services(dev_data_dir()))
-            preload.join()  # imports are not safe from two threads at once: only now the main one imports
+            with progress.step("Python modules (loaded beside the servers)"):
+                preload.join()  # imports are not safe from two threads at once: only now the main one imports
             if with_router:
                 _graphiql_assets(progress)
             from .stack import Stack, compose_router
