@@ -64,7 +64,7 @@ def _router_available() -> bool:
     return all(importlib.util.find_spec(m) is not None for m in ("router.compose", "router.http"))
 
 
-async def _dev(host: str, port_base: int, with_router: bool) -> int:
+async def _dev(host: str, port_base: int, with_router: bool, processes: bool) -> int:
     progress = Progress()
     with_router = with_router and _router_available()
     # Seconds of imports run beside the servers' start (mostly waits on other processes).
@@ -107,6 +107,7 @@ async def _dev(host: str, port_base: int, with_router: bool) -> int:
                 router=compose_router if with_router else None,
                 progress=progress,
                 backing=backing,
+                processes=processes,
             )
             async with stack:
                 up = True
@@ -122,7 +123,10 @@ async def _dev(host: str, port_base: int, with_router: bool) -> int:
 
 def _print_banner(stack: Stack) -> None:
     lines = ["", "Shopgraph is running:"]
-    lines += [f"  {name:<8} {url}" for name, url in stack.urls.items()]
+    lines += [
+        f"  {name:<8} {url}" + (f"  (pid {stack.pids[name]})" if name in stack.pids else "")
+        for name, url in stack.urls.items()
+    ]
     if "router" in stack.urls:
         lines.append(f"GraphiQL: {stack.urls['router']} (in a browser)")
     else:
@@ -310,6 +314,11 @@ def parser() -> argparse.ArgumentParser:
         help="router on BASE, subgraphs on BASE+1..BASE+4 (default %(default)s)",
     )
     dev.add_argument("--no-router", dest="router", action="store_false", help="serve the subgraphs only")
+    dev.add_argument(
+        "--processes",
+        action="store_true",
+        help="each subgraph in a process of its own (stop one to see the graph's partial results)",
+    )
     commands.add_parser("migrate", help="apply every subgraph's migrations")
     commands.add_parser("seed", help="load the demo catalog and accounts (idempotent)")
 
@@ -343,7 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging("json" if args.command in ("serve", "router", "relay") else "text")
     try:
         if args.command == "dev":
-            return asyncio.run(_dev(args.host, args.port_base, args.router))
+            return asyncio.run(_dev(args.host, args.port_base, args.router, args.processes))
         if args.command == "migrate":
             return asyncio.run(_migrate())
         if args.command == "seed":

@@ -19,6 +19,7 @@ import inspect
 import os
 import secrets
 import socket
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
@@ -161,6 +162,17 @@ async def delete_redis_keys(redis_url: str, prefix: str) -> int:
     return deleted
 
 
+async def _terminate(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is not None:
+        return
+    process.terminate()
+    try:
+        await asyncio.wait_for(process.wait(), 15)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+
+
 def freeze_startup_objects() -> None:
     """Move everything allocated so far (schemas, metadata, engines: ~1M objects) out of the GC's scans.
 
@@ -221,6 +233,8 @@ class Stack:
     - ``progress``: where to report each start-up step and its time (``shopgraph dev``).
     - ``backing``: (database URL, Redis URL) of servers the caller started (else
       ``backing_services``: the environment's, or embedded ones for the stack's lifetime).
+    - ``processes``: each subgraph runs as ``shopgraph serve NAME`` in a process of its own
+      (``shopgraph dev --processes``; ``apps`` stays empty, ``pids`` names the processes).
     """
 
     def __init__(
@@ -237,6 +251,7 @@ class Stack:
         settings_overrides: Mapping[str, object] | None = None,
         progress: Progress | None = None,
         backing: tuple[str, str] | None = None,
+        processes: bool = False,
     ) -> None:
         self.subgraphs = tuple(subgraphs) if subgraphs is not None else available_subgraphs()
         self.fresh_database = fresh_database
@@ -249,6 +264,8 @@ class Stack:
         self.settings_overrides = dict(settings_overrides or {})
         self.progress = progress or Progress(enabled=False)
         self.backing = backing
+        self.processes = processes
+        self.pids: dict[str, int] = {}  # subgraph -> process id (``processes``)
         self.settings: Settings | None = None
         self.urls: dict[str, str] = {}  # name -> http://host:port/graphql
         self.apps: dict[str, Starlette] = {}  # subgraph name -> its app (``app.state.runtime``)
@@ -325,13 +342,17 @@ class Stack:
                 step.detail = f"{self.seeded.products:,} products, {len(self.seeded.accounts)} accounts"
 
         with progress.step("subgraphs") as step:
-            for name in self.subgraphs:
-                self.apps[name] = importlib.import_module(f"subgraphs.{name}.app").create_app(settings)
+            if not self.processes:
+                for name in self.subgraphs:
+                    self.apps[name] = importlib.import_module(f"subgraphs.{name}.app").create_app(settings)
             # users first: the others fetch its JWKS to verify tokens; then the rest side by side.
             first, rest = self.subgraphs[:1], self.subgraphs[1:]
             for group in (first, rest):
-                await asyncio.gather(*(self.serve_app(n, self.apps[n], sock=sockets[n]) for n in group))
-            step.detail = ", ".join(self.subgraphs)
+                if self.processes:
+                    await asyncio.gather(*(self._spawn_subgraph(n, sockets[n]) for n in group))
+                else:
+                    await asyncio.gather(*(self.serve_app(n, self.apps[n], sock=sockets[n]) for n in group))
+            step.detail = ", ".join(self.subgraphs) + (" — a process each" if self.processes else "")
 
         if self.router is not None:
             with progress.step("router"):
@@ -348,6 +369,40 @@ class Stack:
         self.urls["router"] = self._url_of(sock) + "/graphql"
         await self.serve_app("router", router_app, sock=sock)
         return self.urls["router"]
+
+    # -- subgraphs in processes of their own ------------------------------------------------------
+
+    async def _spawn_subgraph(self, name: str, sock: socket.socket, startup_seconds: float = 60.0) -> None:
+        """``shopgraph serve NAME`` on ``sock``'s port, configured like the in-process apps."""
+        settings = self.settings
+        assert settings is not None
+        host, port = sock.getsockname()[:2]
+        sock.close()  # the child binds the port itself
+        env = os.environ | {
+            "DATABASE_URL": settings.database_url,
+            "REDIS_URL": settings.redis_url,
+            "SHOPGRAPH_REDIS_PREFIX": settings.redis_prefix,
+            "SHOPGRAPH_SERVICE_SECRET": settings.service_secret,
+            "SHOPGRAPH_ROUTER_ONLY": "1" if settings.router_only else "0",
+            "SHOPGRAPH_OUTBOX_RELAY": "1" if settings.outbox_relay else "0",
+            "SHOPGRAPH_CURRENCY": settings.currency,
+            "SHOPGRAPH_LOG_FORMAT": os.environ.get("SHOPGRAPH_LOG_FORMAT") or "text",
+        }
+        env |= {f"SHOPGRAPH_SUBGRAPH_{n.upper()}_URL": url for n, url in settings.subgraph_urls.items()}
+        env |= {f"{n.upper()}_DATABASE_URL": url for n, url in settings.database_urls.items()}
+        command = [sys.executable, "-m", "deploy.cli", "serve", name, "--host", host, "--port", str(port)]
+        process = await asyncio.create_subprocess_exec(*command, env=env, stdin=asyncio.subprocess.DEVNULL)
+        self.pids[name] = process.pid
+        self._exit.push_async_callback(_terminate, process)
+        deadline = time.monotonic() + startup_seconds
+        wait = asyncio.create_task(process.wait())
+        healthy = asyncio.create_task(self._wait_healthy(name, f"http://{host}:{port}/health", deadline))
+        done, _ = await asyncio.wait({wait, healthy}, return_when=asyncio.FIRST_COMPLETED)
+        if healthy not in done:
+            healthy.cancel()
+            raise RuntimeError(f"{name}: its process exited with {process.returncode} during start-up (see above)")
+        wait.cancel()
+        healthy.result()
 
     # -- serving ASGI apps ---------------------------------------------------------------------
 
