@@ -2,7 +2,8 @@
 
 ``instrument(app)`` is called once by ``router.http.create_app``. It adds:
 
-- ``/metrics`` (Prometheus text format, ``router.metrics``);
+- ``/metrics`` (Prometheus text format, ``router.metrics``), and ``/ready`` unless the app
+  has its own (503 until the lifespan has bound the subgraph client);
 - an ASGI middleware that gives every request an id (``X-Request-ID`` from the
   client when it looks like one, else a new one; echoed in the response and
   forwarded to subgraphs), times it, counts it by operation name and outcome,
@@ -84,12 +85,23 @@ def instrument(app: Starlette) -> None:
     _wrap_subgraph_client()
     metrics.OPEN_SUBSCRIPTIONS.set_function(lambda: float(app.state.subscriptions.active))
     app.router.routes.append(Route("/metrics", _metrics, methods=["GET"]))
+    if not any(getattr(route, "path", None) == "/ready" for route in app.routes):
+        # Kubernetes' readiness probe (deploy/k8s); an app that defines its own keeps it.
+        app.router.routes.append(Route("/ready", _ready, methods=["GET"]))
     app.add_middleware(_AccessLog)
     if tracing_enabled():
         from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
         # Added last, so it runs first: the access log line carries the request's trace id.
         app.add_middleware(OpenTelemetryMiddleware, exclude_spans=["receive", "send"])
+
+
+async def _ready(request: Request) -> Response:
+    """Ready once started: the supergraph is loaded and the subgraph client bound."""
+    ready = request.app.state.pipeline.executor is not None
+    return Response(
+        b'{"status":"ok"}' if ready else b'{"status":"starting"}', 200 if ready else 503, media_type="application/json"
+    )
 
 
 async def _metrics(_: Request) -> Response:

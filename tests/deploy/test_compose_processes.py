@@ -205,6 +205,12 @@ async def test_two_routers_over_two_orders_replicas_deliver_every_event_once_to_
         assert ids == sorted(set(ids))  # no event twice on either, none out of order
 
 
+def test_every_service_answers_its_probes(shop: ComposeProcesses) -> None:
+    for name in ("users", "catalog", "cart", "orders", "router"):
+        for path in ("/health", "/ready"):
+            assert httpx.get(shop.url(name, path), timeout=10, trust_env=False).status_code == 200, (name, path)
+
+
 async def test_metrics_move_on_the_router_subgraphs_and_relay(shop: ComposeProcesses) -> None:
     router = shop.url("router")
     before = scrape(shop.url("router", "/metrics"))
