@@ -276,4 +276,14 @@ def serve(supergraph_path: str, host: str = "127.0.0.1", port: int = 4000) -> No
         sdl = fh.read()
     app = create_app(sdl, Settings.from_env())
     gc.freeze()  # the schema and plans are long-lived: keep them out of GC scans
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, loop="uvloop", http="httptools")
+    # log_config=None: uvicorn logs through the process logging (JSON lines from `shopgraph router`).
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        log_config=None,
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+    )
