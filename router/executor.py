@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import orjson
 
+from router import telemetry
 from router.operation import Field, Frag, Sel
 from router.plan import Deferred, Fetch, QueryPlan, Rename, stages_of
 from router.subgraph_client import SubgraphClient, SubgraphHTTPError, SubgraphTimeout
@@ -219,8 +220,11 @@ class Executor:
             return None
 
     async def _post(self, graph: str, body: bytes, headers: dict[str, str]) -> tuple[int, str, bytes]:
+        url = self.urls[graph]
         try:
-            return await self.http.post(self.urls[graph], body, headers, self.timeout)
+            return await telemetry.observed_fetch(
+                self.names.get(graph, graph), url, headers, lambda h: self.http.post(url, body, h, self.timeout)
+            )
         except SubgraphTimeout as e:
             raise SubgraphFailure(graph, "SUBREQUEST_TIMEOUT", f"timed out after {self.timeout}s") from e
         except SubgraphHTTPError as e:

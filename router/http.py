@@ -45,7 +45,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from router import errors, graphiql, storefront
+from router import errors, graphiql, storefront, telemetry
 from router.auth import Caller, bearer_of
 from router.config import ConfigError, Settings, load
 from router.errors import GRAPHQL_RESPONSE, JSON, RouterError
@@ -312,6 +312,7 @@ def create_app(supergraph_sdl: str, settings: Settings | None = None) -> Starlet
     )
     app.state.pipeline = pipeline
     app.state.subscriptions = subscriptions
+    telemetry.instrument(app)  # access log, /metrics, traces (router/telemetry.py)
     return app
 
 
@@ -338,4 +339,14 @@ def serve(config: str | None, supergraph: str | None, host: str = "127.0.0.1", p
         raise ConfigError(f"supergraph.path: cannot read {source}: {e}") from e
     app = create_app(sdl, settings)
     gc.freeze()  # the schema and plans are long-lived: keep them out of GC scans
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, loop="uvloop", http="httptools")
+    # log_config=None: uvicorn logs through the process logging (JSON lines from `shopgraph router`).
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        log_config=None,
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+    )

@@ -25,6 +25,7 @@ from strawberry.schema.types.base_scalars import DecimalDefinition, wrap_parser
 from .errors import MaskUnexpectedErrors
 from .inputs import contains_nul
 from .money import parse_amount
+from .telemetry import OperationTelemetry
 
 NUL_MESSAGE = "Text cannot contain NUL (\\u0000) characters."
 # The graph's Decimal (same name and description, so the SDL is unchanged) reads
@@ -88,7 +89,12 @@ def federated_schema(
         subscription=subscription,
         types=types,
         # Validation depends on the document only; the router sends the same few entity queries over and over.
-        extensions=[lambda: ValidationCache(maxsize=1024), RefuseNulCharacters, MaskUnexpectedErrors],
+        extensions=[
+            OperationTelemetry,
+            lambda: ValidationCache(maxsize=1024),
+            RefuseNulCharacters,
+            MaskUnexpectedErrors,
+        ],
         execution_context_class=_PerEventExecutor,
         scalar_overrides={Decimal: STRICT_DECIMAL},
     )
