@@ -79,7 +79,8 @@ def current_request_id() -> str | None:
 def instrument(app: Starlette) -> None:
     _install_log_record_ids()
     metrics.OPEN_SUBSCRIPTIONS.set_function(lambda: float(app.state.subscriptions.active))
-    app.router.routes.append(Route("/metrics", _metrics, methods=["GET"]))
+    # First: the storefront's page route (router/storefront.py) takes every path left over.
+    app.router.routes.insert(0, Route("/metrics", _metrics, methods=["GET"]))
     app.add_middleware(_AccessLog)
     if tracing_enabled():
         from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware

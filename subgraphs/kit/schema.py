@@ -76,6 +76,15 @@ class _PerEventExecutor(StrawberryGraphQLCoreExecutionContext):
         return executor
 
 
+class _Schema(Schema):
+    """strawberry logs every error at ERROR with a traceback, an expected FORBIDDEN too. Ours are
+    logged by the schema's extensions instead: OperationTelemetry (client errors, INFO) and
+    MaskUnexpectedErrors (unexpected ones, once, ERROR with the traceback)."""
+
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        return None
+
+
 def federated_schema(
     *,
     query: type,
@@ -83,7 +92,7 @@ def federated_schema(
     subscription: type | None = None,
     types: Sequence[type] = (),
 ) -> Schema:
-    return Schema(
+    return _Schema(
         query=query,
         mutation=mutation,
         subscription=subscription,

@@ -108,12 +108,6 @@ def _install_log_record_ids() -> None:
     logging.setLogRecordFactory(record_with_request_id)
 
 
-# strawberry logs every error at ERROR with a traceback, an expected FORBIDDEN too; every schema
-# built by kit.schema logs them instead: OperationTelemetry (client errors, INFO) and
-# MaskUnexpectedErrors (unexpected ones, once, ERROR with the traceback).
-logging.getLogger("strawberry.execution").disabled = True
-
-
 class OperationTelemetry(SchemaExtension):
     """Listed first in ``kit.schema``, so it sees results after unexpected errors were masked."""
 
