@@ -828,10 +828,18 @@ class _PlanBuilder:
         join = sg.field_join(jt, s.name, target) or sg.field_join(parent, s.name, target)
         required = self.p.fieldset(join.requires) if join is not None and join.requires else []
         defer = self.defer if self.defer is not None else fetch.defer
+        # an interface-object subgraph sees every representation as the interface:
+        # fields selected for one concrete type there need a fetch of their own
+        # (or it would answer them, and need their @requires, for every type)
+        one_type = jt != parent or bool(sg.interface_object_graphs(parent))
         variant = 0
         while True:
             jf = self.jumps.get((fetch.id, path, target, variant))
-            if jf is None or (jf.defer == defer and _compatible(jf.rep_sels.get(parent, []), required)):
+            if jf is None or (
+                jf.defer == defer
+                and _compatible(jf.rep_sels.get(parent, []), required)
+                and not (one_type and set(jf.entity_sels) - {parent})
+            ):
                 break
             variant += 1
         if jf is None:
