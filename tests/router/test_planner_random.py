@@ -32,7 +32,7 @@ from tests.router.world_oracle import WorldOracle
 
 SEED = 7
 PER_SET = 25
-SETS = ("iface", "hop", "kinds", "secret", "split", "member", "shelf", "root")
+SETS = ("iface", "chain", "hop", "kinds", "secret", "split", "member", "shelf", "root")
 
 
 def _gateway_sent_an_invalid_request(theirs: dict[str, Any]) -> bool:
