@@ -59,9 +59,9 @@ class PlanningError(Exception):
 @dataclass(eq=False)
 class SgSet:
     items: dict[str, SgField | SgFrag] = field(default_factory=dict)
-    # response key -> type in the subgraph, shared by the type-condition
-    # fragments of one abstract selection (they must not conflict)
-    seen_types: dict[str, str] = field(default_factory=dict)
+    # the selection of a type-less conditional fragment: always within another
+    # selection at its path, which gets requirements instead
+    conditional: bool = False
 
     def field(self, key: str, name: str, args: str = "", dirs: str = "") -> SgField:
         sig = f"{key}:{name}{args}{dirs}"
@@ -137,7 +137,18 @@ class Fetch:
     # planning state
     entity_sels: dict[str, list[Sel]] = field(default_factory=dict)
     entity_provided: dict[str, Any] = field(default_factory=dict)
-    out_for_type: dict[tuple[tuple[str, ...], str], tuple[SgSet, Any]] = field(default_factory=dict)
+    # every selection of objects of a type at a path (one per field occurrence:
+    # `products @skip(if: $b)` and `... @include(if: $b) { products }` are two):
+    # requirements of jumps from there are planned into each
+    out_for_type: dict[tuple[tuple[str, ...], str], list[tuple[SgSet, Any]]] = field(default_factory=dict)
+
+    def register(self, path: tuple[str, ...], parent: str, out: SgSet, provided: Any) -> None:
+        outs = self.out_for_type.setdefault((path, parent), [])
+        if not out.conditional and all(o is not out for o, _ in outs):
+            outs.append((out, provided))
+
+    # (path, response key) -> its type in the subgraph: one key with two types is aliased
+    seen_types: dict[tuple[tuple[str, ...], str], str] = field(default_factory=dict)
     mutation_group: int = 0
     defer: int | None = None  # the deferred fragment it serves (None: the primary part)
     # internal aliases: (path below the fetch's, typename, alias, response key)
@@ -415,12 +426,17 @@ class _PlanBuilder:
         single = {gs[0] for gs in cands if len(gs) == 1}
         for s, gs in zip(fields, cands, strict=True):
             if not gs:
-                # __typename / introspection / conditional fragments at the root
-                out.append(None if isinstance(s, Field) else self._frag_root_graph(root, s))
+                out.append(None)  # __typename / introspection; conditional fragments below
             elif len(gs) == 1 or self.forced is not None:
                 out.append(self.forced or max(gs, key=lambda g: counts[g]))
             else:
                 out.append(min(gs, key=lambda g: (self._root_cost(s, g, g in single), -counts[g])))
+        # a conditional fragment at the root goes to a subgraph fetched anyway when it
+        # can: one fetch less, and a shareable field answered as where it is unconditional
+        chosen = [g for g in out if g is not None]
+        for i, s in enumerate(fields):
+            if isinstance(s, Frag):
+                out[i] = self._frag_root_graph(root, s, chosen)
         return out
 
     def _root_cost(self, s: Sel, graph: str, shared: bool) -> tuple[int, int]:
@@ -433,13 +449,12 @@ class _PlanBuilder:
             return (1 << 20, 0)
         return (len(trial.fetches) - shared, len(trial.stages))
 
-    def _frag_root_graph(self, root: str, s: Sel) -> str | None:
-        assert isinstance(s, Frag)
+    def _frag_root_graph(self, root: str, s: Frag, chosen: list[str]) -> str | None:
         for inner in self.flatten(s.sels, root):
             if isinstance(inner, Field) and not inner.name.startswith("__"):
                 gs = self.field_graphs(root, inner.name)
                 if gs:
-                    return gs[0]
+                    return next((g for g in chosen if g in gs), gs[0])
         return None
 
     # -- selection flattening ------------------------------------------------------
@@ -481,12 +496,11 @@ class _PlanBuilder:
                 if not sub:
                     continue
                 frag = out.frag(p)
-                frag.children.seen_types = out.seen_types
                 self.plan_sels(fetch, graph, p, sub, path, frag.children, provided)
             return
         if tm.kind == "interface" and tig is not None and tig.is_interface_object and self.requirement_of is None:
             sels = self.split_interface_object(fetch, graph, parent, sels, path, out, provided)
-        fetch.out_for_type.setdefault((path, parent), (out, provided))
+        fetch.register(path, parent, out, provided)
         for s in self.flatten(sels, parent):
             if (
                 isinstance(s, Frag)
@@ -496,6 +510,7 @@ class _PlanBuilder:
                 continue
             if isinstance(s, Frag):
                 frag = out.frag(None, s.dirs)
+                frag.children.conditional = True
                 fetch.variables |= s.variables
                 # fields of it fetched by another subgraph keep its condition there
                 self.conditions.append(s)
@@ -708,7 +723,9 @@ class _PlanBuilder:
         join = self.sg.field_join(parent, s.name, graph)
         sub_type = join.type if join is not None and join.type else print_ast(fm.type_node)
         key = s.key
-        seen = out.seen_types.setdefault(key, sub_type)
+        # one response key at one path merges in the subgraph's validation even
+        # across fields (`things` twice, once under a conditional fragment)
+        seen = fetch.seen_types.setdefault((path, key), sub_type)
         if seen != sub_type:
             # same response key, another type in this subgraph (`... on A { id }
             # ... on B { id }` with ID! vs ID): invalid together, so alias it
@@ -811,10 +828,18 @@ class _PlanBuilder:
         join = sg.field_join(jt, s.name, target) or sg.field_join(parent, s.name, target)
         required = self.p.fieldset(join.requires) if join is not None and join.requires else []
         defer = self.defer if self.defer is not None else fetch.defer
+        # an interface-object subgraph sees every representation as the interface:
+        # fields selected for one concrete type there need a fetch of their own
+        # (or it would answer them, and need their @requires, for every type)
+        one_type = jt != parent or bool(sg.interface_object_graphs(parent))
         variant = 0
         while True:
             jf = self.jumps.get((fetch.id, path, target, variant))
-            if jf is None or (jf.defer == defer and _compatible(jf.rep_sels.get(parent, []), required)):
+            if jf is None or (
+                jf.defer == defer
+                and _compatible(jf.rep_sels.get(parent, []), required)
+                and not (one_type and set(jf.entity_sels) - {parent})
+            ):
                 break
             variant += 1
         if jf is None:
@@ -844,7 +869,14 @@ class _PlanBuilder:
             need.append(Field("__typename", "__typename"))
             need.extend(self.p.fieldset(key))
         need.extend(required)
-        fetch.out_for_type.setdefault((path, parent), (out, provided))
+        if required and sg.interface_object_graphs(parent):
+            # a concrete type jumped on its own before keeps its own list: it is
+            # sent to this fetch too, so it needs the requirement as well
+            for p in sg.possible_types(parent):
+                own = jf.rep_sels[p]
+                if own is not need and not any(r in own for r in required):
+                    own.extend(required)
+        fetch.register(path, parent, out, provided)
         return jf
 
     def _interface_object_cands(self, parent: str, field_name: str) -> list[str]:
@@ -909,10 +941,10 @@ class _PlanBuilder:
                         continue
                     progress = True
                     done[(jf, parent)] = len(need)
-                    out, provided = fetch.out_for_type[(jf.path, parent)]
                     self.touched = set()
                     self.requirement_of = jf
-                    self.plan_sels(fetch, fetch.graph, parent, need[start:], jf.path, out, provided)
+                    for out, provided in fetch.out_for_type[(jf.path, parent)]:
+                        self.plan_sels(fetch, fetch.graph, parent, need[start:], jf.path, out, provided)
                     for other in self.touched:
                         if other is not jf:
                             jf.deps.add(other)

@@ -24,11 +24,14 @@ from router.plan import Deferred
 
 _INVALID: Any = object()  # a null that must propagate to the parent
 
-# collected field: response key -> (field name, [(conds, sub-selections)])
-Collected = list[tuple[str, str, list[tuple[tuple[Cond, ...], list[Sel] | None]]]]
+# one occurrence of a response key: (conditions, sub-selections, position in the document)
+_Variant = tuple[tuple[Cond, ...], list[Sel] | None, int]
+# collected field: response key -> (field name, [variants])
+Collected = list[tuple[str, str, list[_Variant]]]
 # shaping plan entry: (key, field name, conditional variants or None, merged
-# sub-selections when unconditional, field type or None for introspection fields)
-_Entry = tuple[str, str, list[tuple[tuple[Cond, ...], list[Sel] | None]] | None, list[Sel] | None, Any]
+# sub-selections when unconditional, field type or None for introspection fields,
+# position of its first occurrence)
+_Entry = tuple[str, str, list[_Variant] | None, list[Sel] | None, Any, int]
 # response path as a linked list (parent, key), built only into a list on errors
 Path = tuple[Any, str | int] | None
 
@@ -61,13 +64,14 @@ class Shaper:
         entries: list[_Entry] = []
         for key, name, variants in self.collect(sels, t.name):
             fdef = t.fields.get(name)
-            static = all(not conds for conds, _ in variants)
+            static = all(not conds for conds, _, _ in variants)
             subs: list[Sel] | None = None
             if static:
-                for _, sub in variants:
+                for _, sub, _ in variants:
                     if sub is not None:
                         subs = sub if subs is None else subs + sub
-            entries.append((key, name, None if static else variants, subs, None if fdef is None else fdef.type))
+            ftype = None if fdef is None else fdef.type
+            entries.append((key, name, None if static else variants, subs, ftype, variants[0][2]))
         self._plans[k] = (sels, entries)  # keep `sels` alive so id() stays unique
         return entries
 
@@ -76,8 +80,8 @@ class Shaper:
         hit = self._collected.get(k)
         if hit is not None and hit[0] is sels:
             return hit[1]
-        order: dict[str, tuple[str, list[tuple[tuple[Cond, ...], list[Sel] | None]]]] = {}
-        self._collect(sels, type_name, (), order)
+        order: dict[str, tuple[str, list[_Variant]]] = {}
+        self._collect(sels, type_name, (), order, [0])
         res: Collected = [(key, name, variants) for key, (name, variants) in order.items()]
         self._collected[k] = (sels, res)  # keep `sels` alive so id() stays unique
         return res
@@ -87,16 +91,18 @@ class Shaper:
         sels: list[Sel],
         type_name: str,
         conds: tuple[Cond, ...],
-        order: dict[str, tuple[str, list[tuple[tuple[Cond, ...], list[Sel] | None]]]],
+        order: dict[str, tuple[str, list[_Variant]]],
+        seq: list[int],
     ) -> None:
         for s in sels:
             if isinstance(s, Field):
                 entry = order.get(s.key)
                 if entry is None:
                     entry = order[s.key] = (s.name, [])
-                entry[1].append((conds + s.conds, s.sels))
+                entry[1].append((conds + s.conds, s.sels, seq[0]))
+                seq[0] += 1
             elif isinstance(s, Frag) and self._applies(s.type_cond, type_name):
-                self._collect(s.sels, type_name, conds + s.conds, order)
+                self._collect(s.sels, type_name, conds + s.conds, order, seq)
 
     def _applies(self, cond: str | None, type_name: str) -> bool:
         if cond is None or cond == type_name:
@@ -201,16 +207,27 @@ class _Ctx:
     def obj(self, value: dict[str, Any], t: GraphQLObjectType, sels: list[Sel], path: Path) -> Any:
         out: dict[str, Any] = {}
         variables = self.variables
-        for key, name, variants, subs, ftype in self.shaper.plan(sels, t):
+        # a key whose first occurrence is skipped comes where its first included one is
+        # (CollectFields): positions of the keys, kept only when one moved
+        moved: dict[str, int] | None = None
+        entries = self.shaper.plan(sels, t)
+        for key, name, variants, subs, ftype, first in entries:
             if variants is not None:  # conditional: @include/@skip decide per request
-                hit = False
-                for conds, s in variants:
+                at = -1
+                for conds, s, pos in variants:
                     if not conds or conds_pass(conds, variables):
-                        hit = True
+                        if at < 0:
+                            at = pos
                         if s is not None:
                             subs = s if subs is None else subs + s
-                if not hit:
+                if at < 0:
                     continue
+                if at != first:
+                    if moved is None:
+                        moved = {e[0]: e[5] for e in entries if e[0] in out}
+                    moved[key] = at
+            if moved is not None:
+                moved.setdefault(key, first)
             if name == "__typename":
                 out[key] = t.name
                 continue
@@ -221,6 +238,8 @@ class _Ctx:
             if r is _INVALID:
                 return _INVALID
             out[key] = r
+        if moved is not None:
+            return {k: out[k] for k in sorted(out, key=moved.__getitem__)}
         return out
 
     def complete(

@@ -18,10 +18,12 @@ from router.http import create_app
 from router.incremental import incremental_results
 from router.pipeline import Pipeline
 from router.request import Client, GraphQLRequest
+from router.supergraph import Supergraph
 from tests.router.fed2_harness import Fed2Stacks, fed2_stacks
 from tests.router.fixtures.fed2 import SETS
 from tests.router.router_harness import ORACLE, ThreadServer, gql
 from tests.router.test_differential import _norm
+from tests.router.world_oracle import WorldOracle
 
 # Where Apollo Gateway 2.14 is wrong by the spec, the spec's answer. Here it
 # merges `price` and `price(currency: "EUR")` (two @requires of one field with
@@ -58,10 +60,16 @@ def _vars(q: str) -> list[dict[str, Any]]:
 async def test_same_as_gateway(client: httpx.AsyncClient, stacks: Fed2Stacks, set_name: str, query: str) -> None:
     stack = stacks.get(set_name)
     assert stack.gateway_url is not None
+    oracle = WorldOracle(SETS[set_name][0], Supergraph(stack.supergraph).api_schema)
     for variables in _vars(query):
         ours = await gql(client, stack.router_url, query, variables)
         theirs = await gql(client, stack.gateway_url, query, variables)
-        assert _norm(ours) == _norm(theirs), (variables, ours, theirs)
+        if _norm(ours) != _norm(theirs):
+            # Apollo Gateway wrong by the spec (e.g. on `chain` it fetches `dims`
+            # for @requires(fields: "dims { w h }") after the fetch needing it):
+            # ours must be the spec's answer, run over the fixture world without a planner
+            spec = await oracle.answer(query, variables)
+            assert _norm(ours) == _norm(spec) != _norm(theirs), (variables, ours, theirs, spec)
         # never a silent null: no data without an error saying why
         assert ours.get("data") is not None or ours.get("errors"), ours
 

@@ -51,6 +51,14 @@ CASES: dict[str, tuple[str, str]] = {
     "root_keyless": ("root", "{ users { profile { bio age } } }"),
     # 6: ID-like fields with conflicting types in one subgraph request
     "kinds_alias": ("kinds", "{ things { ... on Book { code } ... on Movie { code } } }"),
+    # 3: a field reachable only through a 3-hop key chain (k1 -> k2 -> k3); its
+    # @requires of a value type's fields fetched first (Apollo Gateway 2.14
+    # fetches `dims` after the fetch needing it: a null)
+    "chain_requires_value_type": ("chain", "{ items { deep area } }"),
+    # @override of a field with @requires
+    "chain_override_requires": ("chain", "{ items { score } }"),
+    # @provides on a nested field: no fetch for `handle`; a composite key for `rating`
+    "chain_provides_nested": ("chain", "{ picks { owner { handle rating } } }"),
 }
 
 
