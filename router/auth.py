@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 import jwt
 
-from router.config import HeaderRule, Settings
+from router.config import HeaderRule, Settings, SubgraphHeaderRules
 from router.errors import unauthenticated
 from router.request import Client
 
@@ -57,7 +57,7 @@ class Caller:
 
     identity: Identity | None = None
     address: str = "unknown"  # where the client connected from (sign-in throttling is per address)
-    headers: tuple[tuple[str, str], ...] = field(default=())  # client headers forwarded to subgraphs
+    headers: tuple[tuple[str, str], ...] = field(default=())  # client headers some subgraph is sent
 
     @property
     def expires_at(self) -> float | None:
@@ -161,6 +161,18 @@ class JWKSVerifier:
         return Identity(str(uid), role, float(claims["exp"]), issued_at)
 
 
+class GraphHeaders(dict[str, dict[str, str]]):
+    """Subgraph request headers by graph: the graphs with rules of their own are keys,
+    every other graph gets ``default`` (so no rules of their own cost nothing per fetch)."""
+
+    def __init__(self, default: dict[str, str], per_graph: dict[str, dict[str, str]] | None = None) -> None:
+        super().__init__(per_graph or {})
+        self.default = default
+
+    def __missing__(self, graph: str) -> dict[str, str]:
+        return self.default
+
+
 class Authenticator:
     """Client -> Caller (token verified), Caller -> subgraph headers."""
 
@@ -169,6 +181,9 @@ class Authenticator:
         self.tokens = InternalTokens(settings.service_secret) if settings.service_secret else None
         self.verifier: JWKSVerifier | None = None
         self.rules: tuple[HeaderRule, ...] = settings.propagate_headers
+        self.graph_rules: Mapping[str, SubgraphHeaderRules] = settings.subgraph_headers
+        wanted = {r.name for r in self.rules} | {r.name for g in self.graph_rules.values() for r in g.propagate}
+        self.wanted = tuple(sorted(wanted))  # the client headers any subgraph may be sent
 
     def bind(self, client: httpx.AsyncClient) -> None:
         s = self.settings
@@ -193,17 +208,33 @@ class Authenticator:
                 identity = await self.verifier.verify(client.token)
             except AuthError as e:
                 raise unauthenticated(str(e)) from e
-        forwarded = tuple((r.rename or r.name, client.headers[r.name]) for r in self.rules if r.name in client.headers)
+        forwarded = tuple((n, client.headers[n]) for n in self.wanted if n in client.headers)
         return Caller(identity, client.address, forwarded)
 
-    def headers(self, caller: Caller) -> dict[str, str]:
-        """Headers of every subgraph request made for ``caller`` (queries and events)."""
+    def headers(self, caller: Caller) -> GraphHeaders:
+        """Headers of the subgraph requests made for ``caller`` (queries and events), by graph:
+        ``headers.propagate`` for all, then each subgraph's own rules. The identity and
+        client address are the router's own and always set last."""
+        sent = dict(caller.headers)
         h = {"content-type": "application/json", "accept": "application/json"}
-        h.update(caller.headers)
+        h.update((r.rename or r.name, sent[r.name]) for r in self.rules if r.name in sent)
+        own: dict[str, str] = {}
         if self.tokens is not None:
-            h["authorization"] = self.tokens.header(caller.identity)
-            h[CLIENT_ADDRESS_HEADER] = caller.address
-        return h
+            own["authorization"] = self.tokens.header(caller.identity)
+            own[CLIENT_ADDRESS_HEADER] = caller.address
+        h.update(own)
+        if not self.graph_rules:
+            return GraphHeaders(h)
+        per_graph: dict[str, dict[str, str]] = {}
+        for graph, g in self.graph_rules.items():
+            gh = dict(h)
+            gh.update((r.rename or r.name, sent[r.name]) for r in g.propagate if r.name in sent)
+            for name in g.remove:
+                gh.pop(name, None)
+            gh.update(g.insert)
+            gh.update(own)
+            per_graph[graph] = gh
+        return GraphHeaders(h, per_graph)
 
 
 def bearer_of(headers: Mapping[str, str]) -> str | None:

@@ -37,6 +37,31 @@ class HeaderRule:
 
 
 @dataclass(frozen=True)
+class SubgraphHeaderRules:
+    """What one subgraph is sent on top of ``headers.propagate``: more client headers
+    (``propagate``), headers taken out again (``remove``) and fixed ones (``insert``)."""
+
+    propagate: tuple[HeaderRule, ...] = ()
+    remove: tuple[str, ...] = ()
+    insert: tuple[tuple[str, str], ...] = ()
+
+
+# Set by the router itself on every subgraph request (identity, client address, request id,
+# trace context, the GraphQL request's media types): no header rule may name them.
+RESERVED_HEADERS = frozenset(
+    {
+        "authorization",
+        "x-shopgraph-client-address",
+        "x-request-id",
+        "traceparent",
+        "tracestate",
+        "content-type",
+        "accept",
+    }
+)
+
+
+@dataclass(frozen=True)
 class Bucket:
     """A token bucket: ``rate`` requests per second sustained, ``burst`` at once."""
 
@@ -62,6 +87,7 @@ class Settings:
     subgraph_urls: Mapping[str, str] = field(default_factory=dict)  # graph enum value -> URL
     subgraph_timeout: float = 30.0  # seconds, per subgraph request
     propagate_headers: tuple[HeaderRule, ...] = ()
+    subgraph_headers: Mapping[str, SubgraphHeaderRules] = field(default_factory=dict)  # graph enum value -> rules
     # request limits
     max_body_bytes: int = 1_000_000  # HTTP bodies, WebSocket and SSE messages
     max_tokens: int = 15_000  # parser tokens (Apollo Router's default)
@@ -147,6 +173,27 @@ class Settings:
             b: Bucket = getattr(self, name)
             if b.rate <= 0 or b.burst < 1:
                 raise ConfigError(f"{_yaml_path(name)}: rate must be > 0 and burst >= 1")
+        self._check_header_rules()
+
+    def _check_header_rules(self) -> None:
+        named = [("headers.propagate", r.rename or r.name) for r in self.propagate_headers]
+        for graph, g in self.subgraph_headers.items():
+            where = f"headers.subgraphs.{graph.lower()}"
+            named += [(f"{where}.propagate", r.rename or r.name) for r in g.propagate]
+            named += [(f"{where}.remove", n) for n in g.remove] + [(f"{where}.insert", n) for n, _ in g.insert]
+        for where, name in named:
+            if name in RESERVED_HEADERS:
+                raise ConfigError(f"{where}: {name!r} is set by the router itself and cannot be propagated or changed")
+
+    def check_subgraphs(self, sg: Supergraph) -> None:
+        """Refuse per-subgraph header rules naming a subgraph the supergraph does not have."""
+        known = {g.upper() for g in sg.graphs}
+        unknown = sorted(g.lower() for g in self.subgraph_headers if g not in known)
+        if unknown:
+            raise ConfigError(
+                f"headers.subgraphs: no subgraph named {', '.join(unknown)} in the supergraph "
+                f"(subgraphs: {', '.join(sorted(g.lower() for g in sg.graphs))})"
+            )
 
 
 # -- the options -------------------------------------------------------------------------------
@@ -156,7 +203,7 @@ class Settings:
 class Option:
     path: str  # dotted YAML path
     field: str  # Settings field
-    kind: str  # str | int | float | bool | list | map | bucket | headers
+    kind: str  # str | int | float | bool | list | map | bucket | headers | subgraph_headers
     env: str | None  # environment variable that overrides it
     doc: str
 
@@ -220,6 +267,14 @@ OPTIONS: tuple[Option, ...] = (
         "headers",
         "SHOPGRAPH_PROPAGATE_HEADERS",
         "client headers forwarded to subgraphs: names, or {name, rename} (env: comma-separated names)",
+    ),
+    Option(
+        "headers.subgraphs",
+        "subgraph_headers",
+        "subgraph_headers",
+        None,
+        "per subgraph, on top of `headers.propagate`: {NAME: {propagate: [...], remove: [names], "
+        "insert: [{name, value}]}}",
     ),
     Option(
         "limits.max_body_bytes",
@@ -427,22 +482,48 @@ def _convert(o: Option, value: Any, where: str) -> Any:
                 return Bucket(rate, float(value.get("burst", rate)))
             raise ValueError("expected {rate: N, burst: M}")
         if kind == "headers":
-            items = value.split(",") if isinstance(value, str) else value
-            if not isinstance(items, list):
-                raise ValueError("expected a list")
-            rules = []
-            for item in items:
-                if isinstance(item, str) and item.strip():
-                    rules.append(HeaderRule(item.strip().lower()))
-                elif isinstance(item, dict) and isinstance(item.get("name"), str) and set(item) <= {"name", "rename"}:
-                    rename = item.get("rename")
-                    rules.append(HeaderRule(item["name"].lower(), str(rename).lower() if rename else None))
-                else:
-                    raise ValueError("expected header names or {name, rename}")
-            return tuple(rules)
+            return _header_rules(value)
+        if kind == "subgraph_headers":
+            if not isinstance(value, dict):
+                raise ValueError("expected a mapping of subgraph names to {propagate, remove, insert}")
+            return {str(graph).upper(): _subgraph_rules(rules) for graph, rules in value.items()}
     except (TypeError, ValueError) as e:
         raise ConfigError(f"{where}: {e} (got {value!r})") from e
     raise AssertionError(kind)
+
+
+def _header_rules(value: Any) -> tuple[HeaderRule, ...]:
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list):
+        raise ValueError("expected a list")
+    rules = []
+    for item in items:
+        if isinstance(item, str) and item.strip():
+            rules.append(HeaderRule(item.strip().lower()))
+        elif isinstance(item, dict) and isinstance(item.get("name"), str) and set(item) <= {"name", "rename"}:
+            rename = item.get("rename")
+            rules.append(HeaderRule(item["name"].lower(), str(rename).lower() if rename else None))
+        else:
+            raise ValueError("expected header names or {name, rename}")
+    return tuple(rules)
+
+
+def _subgraph_rules(value: Any) -> SubgraphHeaderRules:
+    if not isinstance(value, dict) or not set(value) <= {"propagate", "remove", "insert"}:
+        raise ValueError("expected {propagate: [...], remove: [names], insert: [{name, value}]} per subgraph")
+    remove = value.get("remove", [])
+    if not isinstance(remove, list) or not all(isinstance(n, str) and n.strip() for n in remove):
+        raise ValueError("remove: expected a list of header names")
+    insert = value.get("insert", [])
+    if not isinstance(insert, list) or not all(
+        isinstance(i, dict) and set(i) == {"name", "value"} and isinstance(i["name"], str) for i in insert
+    ):
+        raise ValueError("insert: expected a list of {name, value}")
+    return SubgraphHeaderRules(
+        _header_rules(value.get("propagate", [])),
+        tuple(n.strip().lower() for n in remove),
+        tuple((i["name"].strip().lower(), str(i["value"])) for i in insert),
+    )
 
 
 def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

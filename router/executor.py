@@ -55,7 +55,7 @@ class Executor:
         self,
         plan: QueryPlan,
         variables: Json,
-        headers: dict[str, str],
+        headers: Mapping[str, dict[str, str]],
         data: Json | None = None,
         first_stage: int = 0,
     ) -> tuple[Json, list[Json]]:
@@ -71,7 +71,7 @@ class Executor:
         return data, errors
 
     async def execute_incremental(
-        self, plan: QueryPlan, variables: Json, headers: dict[str, str]
+        self, plan: QueryPlan, variables: Json, headers: Mapping[str, dict[str, str]]
     ) -> AsyncIterator[tuple[Json, list[Json], Deferred | None]]:
         """Run the plan, yielding (data, new errors, None) once the primary part
         is done, then (data, new errors, part) as each deferred part finishes."""
@@ -101,7 +101,7 @@ class Executor:
         stages: list[list[Fetch]],
         data: Json,
         variables: Json,
-        headers: dict[str, str],
+        headers: Mapping[str, dict[str, str]],
         errors: list[Json],
     ) -> None:
         for stage in stages:
@@ -111,7 +111,13 @@ class Executor:
                 await asyncio.gather(*(self._run(plan, f, data, variables, headers, errors) for f in stage))
 
     async def _run(
-        self, plan: QueryPlan, f: Fetch, data: Json, variables: Json, headers: dict[str, str], errors: list[Json]
+        self,
+        plan: QueryPlan,
+        f: Fetch,
+        data: Json,
+        variables: Json,
+        headers: Mapping[str, dict[str, str]],
+        errors: list[Json],
     ) -> None:
         vars_: Json = {v: variables[v] for v in f.variable_usages if v in variables}
         if not f.entity:
@@ -189,8 +195,11 @@ class Executor:
         if not done.cancelled():
             done.exception()  # retrieved here: if every waiter went away, nobody else will
 
-    async def _fetch(self, f: Fetch, variables: Json, headers: dict[str, str], errors: list[Json]) -> Json | None:
+    async def _fetch(
+        self, f: Fetch, variables: Json, by_graph: Mapping[str, dict[str, str]], errors: list[Json]
+    ) -> Json | None:
         graph = f.graph
+        headers = by_graph[graph]
         body = orjson.dumps({"query": f.operation, "variables": variables})
         try:
             if f.kind == "mutation":

@@ -239,6 +239,7 @@ def create_app(supergraph_sdl: str, settings: Settings | None = None) -> Starlet
     settings.check()
     redis = Redis.from_url(settings.redis_url, socket_timeout=1.0) if settings.redis_url else None
     pipeline = Pipeline(supergraph_sdl, settings, redis)
+    settings.check_subgraphs(pipeline.schema.supergraph)
     subscriptions = SubscriptionService(pipeline, settings)
     endpoint = GraphQLEndpoint(pipeline, subscriptions, settings)
     state: dict[str, Any] = {}
@@ -282,7 +283,7 @@ def create_app(supergraph_sdl: str, settings: Settings | None = None) -> Starlet
         client: httpx.AsyncClient = state["client"]
         headers = pipeline.auth.headers(Caller())
         names = [schema.names.get(g, g) for g in schema.urls]
-        ok = await asyncio.gather(*(_reachable(client, url, headers) for url in schema.urls.values()))
+        ok = await asyncio.gather(*(_reachable(client, url, headers[g]) for g, url in schema.urls.items()))
         status = {n: "ok" if up else "unreachable" for n, up in zip(names, ok, strict=True)}
         body = {"status": "ready" if all(ok) else "unavailable", "subgraphs": status}
         return _respond(orjson.dumps(body), 200 if all(ok) else 503, JSON)

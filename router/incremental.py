@@ -10,7 +10,7 @@ as it is yielded.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import orjson
@@ -40,7 +40,7 @@ async def incremental_results(
     root: GraphQLObjectType,
     sels: list[Sel],
     variables: Json,
-    headers: dict[str, str],
+    headers: Mapping[str, dict[str, str]],
     sanitize: Callable[[list[Json]], list[Json]],
 ) -> AsyncIterator[Json]:
     left = len(plan.deferred)

@@ -21,14 +21,15 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Origin, Subprotocol
 
-from router.config import Bucket, HeaderRule, Settings
+from router.config import Bucket, ConfigError, HeaderRule, Settings, SubgraphHeaderRules
 from router.http import create_app
+from tests.router.fixtures.shop import SERVICE_SECRET
 from tests.router.router_harness import Counter, Stack, ThreadServer, compose
 from tests.router.subs_support import run_node, start_live
 
@@ -379,23 +380,94 @@ def test_apollo_clients_persisted_query_link(shop_stack: Stack) -> None:
     assert len(out["requests"]) == 3
 
 
-async def test_header_propagation_rules(client: httpx.AsyncClient, subgraphs: ThreadServer) -> None:
-    seen: list[dict[str, str]] = []
+class Recorder:
+    """A subgraph in front of a fixture subgraph: records the headers of each request
+    that reaches it and forwards the request."""
 
-    async def echo(request: Request) -> JSONResponse:  # a subgraph that records what reached it
-        seen.append(dict(request.headers))
-        return JSONResponse({"data": {"me": {"name": "echo"}}})
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.seen: list[dict[str, str]] = []
 
-    with ThreadServer(Starlette(routes=[Route("/graphql", echo, methods=["POST"])])) as accounts:
-        rules = (HeaderRule("accept-language"), HeaderRule("x-tenant", "x-shop-tenant"))
-        settings = _settings(propagate_headers=rules, subgraph_urls={"ACCOUNTS": accounts.url + "/graphql"})
+    async def forward(self, request: Request) -> Response:
+        self.seen.append(dict(request.headers))
+        async with httpx.AsyncClient() as c:
+            r = await c.post(self.target, content=await request.body(), headers={"content-type": "application/json"})
+        return Response(r.content, r.status_code, media_type="application/json")
+
+    def app(self) -> Starlette:
+        return Starlette(routes=[Route("/graphql", self.forward, methods=["POST"])])
+
+
+# Every subgraph: accept-language and x-tenant (as x-shop-tenant); reviews (lives: people) also
+# x-review-key and a fixed x-router, without accept-language.
+ALL_RULES = (HeaderRule("accept-language"), HeaderRule("x-tenant", "x-shop-tenant"))
+OWN_RULES = SubgraphHeaderRules(
+    propagate=(HeaderRule("x-review-key"),), remove=("accept-language",), insert=(("x-router", "shopgraph"),)
+)
+CLIENT_HEADERS = {"accept-language": "fr", "x-tenant": "t1", "x-review-key": "k", "x-other": "no", "cookie": "s=1"}
+
+
+def _assert_all_rules(sent: dict[str, str]) -> None:
+    assert sent["accept-language"] == "fr" and sent["x-shop-tenant"] == "t1"
+    assert not {"x-tenant", "x-review-key", "x-router", "x-other", "cookie"} & set(sent)
+
+
+def _assert_own_rules(sent: dict[str, str]) -> None:
+    assert sent["x-shop-tenant"] == "t1" and sent["x-review-key"] == "k" and sent["x-router"] == "shopgraph"
+    assert not {"accept-language", "x-tenant", "x-other", "cookie"} & set(sent)
+
+
+async def test_header_propagation_rules_per_subgraph(client: httpx.AsyncClient, subgraphs: ThreadServer) -> None:
+    accounts, reviews = Recorder(subgraphs.url + "/shop/accounts/"), Recorder(subgraphs.url + "/shop/reviews/")
+    with ThreadServer(accounts.app()) as a, ThreadServer(reviews.app()) as r:
+        settings = _settings(
+            propagate_headers=ALL_RULES,
+            subgraph_headers={"REVIEWS": OWN_RULES},
+            service_secret=SERVICE_SECRET,
+            subgraph_urls={"ACCOUNTS": a.url + "/graphql", "REVIEWS": r.url + "/graphql"},
+        )
         with ThreadServer(create_app(compose("shop", subgraphs.url), settings)) as s:
-            headers = {"accept-language": "fr", "x-tenant": "t1", "x-other": "no", "cookie": "session=1"}
-            r = await client.post(s.url + "/graphql", json={"query": NORMAL}, headers=headers)
-            assert r.json() == {"data": {"me": {"name": "echo"}}}
-    forwarded = seen[-1]
-    assert forwarded["accept-language"] == "fr" and forwarded["x-shop-tenant"] == "t1"
-    assert "x-tenant" not in forwarded and "x-other" not in forwarded and "cookie" not in forwarded
+            query = "{ me { name reviews { body } } }"
+            resp = await client.post(s.url + "/graphql", json={"query": query}, headers=CLIENT_HEADERS)
+            body = resp.json()
+    assert "errors" not in body and body["data"]["me"]["reviews"], body
+    assert len(accounts.seen) == 1 and len(reviews.seen) == 1  # one fetch each: the query went through both
+    _assert_all_rules(accounts.seen[0])
+    _assert_own_rules(reviews.seen[0])
+    # The router's own headers reach both, untouched by the rules.
+    for sent in (accounts.seen[0], reviews.seen[0]):
+        assert sent["authorization"].startswith("Bearer ") and sent["x-request-id"]
+        assert sent["x-shopgraph-client-address"] == "127.0.0.1"
+
+
+async def test_subscription_events_follow_per_subgraph_header_rules(
+    client: httpx.AsyncClient, subgraphs: ThreadServer
+) -> None:
+    people, catalog = Recorder(subgraphs.url + "/live/people/"), Recorder(subgraphs.url + "/live/catalog/")
+    with ThreadServer(people.app()) as p, ThreadServer(catalog.app()) as c:
+        urls = {"PEOPLE": p.url + "/graphql", "CATALOG": c.url + "/graphql"}
+        for live in start_live(
+            subgraphs, propagate_headers=ALL_RULES, subgraph_headers={"PEOPLE": OWN_RULES}, subgraph_urls=urls
+        ):
+            query = (
+                'subscription { orderUpdated(id: "o2") { type order { user { email } items { product { name } } } } }'
+            )
+            headers = {**CLIENT_HEADERS, "accept": "text/event-stream", "authorization": f"Bearer {live.keys.token()}"}
+            resp = await client.post(live.url, json={"query": query}, headers=headers)
+    sse = [json.loads(line[5:]) for line in resp.text.splitlines() if line.startswith("data:") and line[5:].strip()]
+    events = [e for e in sse if "data" in e]  # the completion event carries none
+    assert [e["data"]["orderUpdated"]["order"]["user"]["email"] for e in events] == ["u3@example.com"] * 2
+    assert people.seen and catalog.seen  # each event enriched from both
+    for sent in people.seen:
+        _assert_own_rules(sent)
+    for sent in catalog.seen:
+        _assert_all_rules(sent)
+
+
+async def test_header_rules_for_an_unknown_subgraph_are_refused(subgraphs: ThreadServer) -> None:
+    settings = _settings(subgraph_headers={"REVEIWS": OWN_RULES})
+    with pytest.raises(ConfigError, match=r"headers\.subgraphs: no subgraph named reveiws.*reviews"):
+        create_app(compose("shop", subgraphs.url), settings)
 
 
 async def test_estimated_and_actual_cost_can_be_reported(client: httpx.AsyncClient, subgraphs: ThreadServer) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from deploy.cli import main
-from router.config import OPTIONS, Bucket, ConfigError, HeaderRule, load
+from router.config import OPTIONS, Bucket, ConfigError, HeaderRule, SubgraphHeaderRules, load
 
 ROOT = Path(__file__).resolve().parents[2]
 YAML = """
@@ -21,6 +21,11 @@ rate_limits:
   anonymous: {rate: 5, burst: 50}
 headers:
   propagate: [accept-language, {name: x-tenant, rename: x-shop-tenant}]
+  subgraphs:
+    catalog:
+      propagate: [{name: x-currency, rename: x-catalog-currency}]
+      remove: [Accept-Language]
+      insert: [{name: x-caller, value: router}]
 subgraphs:
   urls: {users: http://users.internal/graphql}
 persisted_queries: {safelist: allow, manifest: frontend_contract/manifest.json}
@@ -40,6 +45,11 @@ def test_a_yaml_file_sets_every_section(tmp_path: Path) -> None:
     assert s.max_tokens == 5000 and s.request_timeout == 12.0
     assert s.rate_anonymous == Bucket(5.0, 50.0)
     assert s.propagate_headers == (HeaderRule("accept-language"), HeaderRule("x-tenant", "x-shop-tenant"))
+    assert s.subgraph_headers == {
+        "CATALOG": SubgraphHeaderRules(
+            (HeaderRule("x-currency", "x-catalog-currency"),), ("accept-language",), (("x-caller", "router"),)
+        )
+    }
     assert s.subgraph_urls == {"USERS": "http://users.internal/graphql"}
     assert s.safelist == "allow"
     s.check()
@@ -68,6 +78,8 @@ def test_the_environment_overrides_the_file(tmp_path: Path) -> None:
         ("csrf: {enabled: maybe}", "csrf.enabled: expected true or false"),
         ("rate_limits: {users: 10}", "rate_limits.users: expected {rate: N, burst: M}"),
         ("- a list", "the top level must be a mapping"),
+        ("headers: {subgraphs: {catalog: {rename: [x]}}}", "headers.subgraphs: expected {propagate"),
+        ("headers: {subgraphs: {catalog: {insert: [x-a]}}}", "headers.subgraphs: insert: expected a list of {name"),
         ("limits: [", "not valid YAML"),
     ],
 )
@@ -84,6 +96,15 @@ def test_mistakes_are_named(tmp_path: Path, text: str, message: str) -> None:
         ("auth: {disabled: true}\npersisted_queries: {safelist: sometimes}", "must be one of"),
         ("auth: {disabled: true, algorithms: [HS256]}", "auth.algorithms"),
         ("auth: {disabled: true}\nlimits: {max_depth: 0}", "limits.max_depth must be positive"),
+        ("auth: {disabled: true}\nheaders: {propagate: [authorization]}", "headers.propagate: 'authorization'"),
+        (
+            "auth: {disabled: true}\nheaders: {subgraphs: {cart: {insert: [{name: X-Request-ID, value: a}]}}}",
+            "headers.subgraphs.cart.insert: 'x-request-id' is set by the router",
+        ),
+        (
+            "auth: {disabled: true}\nheaders: {subgraphs: {cart: {remove: [x-shopgraph-client-address]}}}",
+            "headers.subgraphs.cart.remove",
+        ),
     ],
 )
 def test_settings_the_router_cannot_run_with_are_refused(tmp_path: Path, text: str, message: str) -> None:
