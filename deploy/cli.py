@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 # Only cheap modules here: `shopgraph dev` starts PostgreSQL while the heavy ones
 # (SQLAlchemy, strawberry, the apps: seconds of imports) load in a thread.
+from .bytecode import cache_bytecode_in
 from .embedded import backing_detail, backing_services
 from .layout import DEV_PORT_BASE, PROJECT_ROOT, dev_data_dir, dev_ports
 from .logs import configure_logging
@@ -403,6 +404,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging("json" if args.command in ("serve", "router", "relay") else "text")
     try:
         if args.command == "dev":
+            cache_bytecode_in(dev_data_dir())
             return asyncio.run(_dev(args.host, args.port_base, args.router, args.processes))
         if args.command == "migrate":
             return asyncio.run(_migrate())
