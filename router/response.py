@@ -281,6 +281,9 @@ class _Ctx:
             tn = v.get("__typename")
             found = self.shaper.schema.type_map.get(tn) if isinstance(tn, str) else None
             if not isinstance(found, GraphQLObjectType):
+                # a type the client can't see (@inaccessible, unknown to the
+                # supergraph, or never resolved): null, and say so
+                self.unresolved_type(_path_list((parent_path, key)), parent_type, fname)
                 return None
             ot = found
         r = self.obj(v, ot, subs, (parent_path, key))
@@ -295,6 +298,20 @@ class _Ctx:
             }
         )
         self.error_paths.append(tuple(path))
+
+    def unresolved_type(self, path: list[str | int], parent_type: str, fname: str) -> None:
+        tp = tuple(path)
+        n = len(tp)
+        if any(ep[:n] == tp or tp[: len(ep)] == ep for ep in self.error_paths):
+            return  # a subgraph already explained why this object is missing
+        self.errors.append(
+            {
+                "message": f"Invalid __typename found for object at field {parent_type}.{fname}.",
+                "path": path,
+                "extensions": {"code": "INVALID_GRAPHQL"},
+            }
+        )
+        self.error_paths.append(tp)
 
     def null_error(self, path: list[str | int], parent_type: str, fname: str) -> None:
         tp = tuple(path)

@@ -25,6 +25,12 @@ CASES: dict[str, tuple[str, str]] = {
     "iface_typename": ("iface", "{ topMedia { __typename id ... on Book { pages } } }"),
     # 1: @requires on an interface object
     "iface_requires": ("iface", "{ topMedia { headline } }"),
+    # 1: an interface object reached through another entity (Album), its
+    # implementation's type from the interface's subgraph, a field of that
+    # implementation extended by a fourth subgraph
+    "indirect_through_entity": ("indirect", "{ albums { cover { note ... on Photo { exif } } } }"),
+    # 1: a field an interface object adds, asked under an implementation's fragment
+    "indirect_under_fragment": ("indirect", "{ assets { ... on Photo { note exif } ... on Clip { note } } }"),
     # 3: upc -> id through the "ids" subgraph, then pricing
     "hop_two_keys": ("hop", "{ products { name price } }"),
     # 3: one field required with two argument sets: two representations
