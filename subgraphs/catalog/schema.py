@@ -14,6 +14,7 @@ import strawberry
 from sqlalchemy import Row
 from strawberry.types import Info
 
+from subgraphs.kit.cache_control import INHERIT, CacheHint, Scope
 from subgraphs.kit.context import RequestContext
 from subgraphs.kit.domain import DomainError
 from subgraphs.kit.domain import ErrorCode as Code
@@ -478,8 +479,25 @@ class Mutation:
         return await mutate(info, ReleaseStockPayload, perform, allow=internal("orders"))
 
 
+# Products and categories look the same to every caller (archived ones included,
+# as references from orders must resolve): public, and dropped from the routers'
+# caches by this subgraph's change events (events.py) rather than by age.
+# ``Query.product`` hides archived products from shoppers only: per caller.
+CACHE_HINTS = {
+    "Product": CacheHint(600),
+    "Category": CacheHint(600),
+    "Query.products": CacheHint(600),
+    "Query.categories": CacheHint(600),
+    "Query.product": CacheHint(600, Scope.PRIVATE),
+    "ProductConnection": INHERIT,
+    "ProductEdge": INHERIT,
+    "PageInfo": INHERIT,
+    "Money": INHERIT,
+}
+
 schema = federated_schema(
     query=Query,
     mutation=Mutation,
     types=[Product, Category],
+    cache_hints=CACHE_HINTS,
 )

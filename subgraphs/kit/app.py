@@ -83,7 +83,10 @@ class _GraphQLView(GraphQL[RequestContext, None]):
     async def get_context(self, request: Request | WebSocket, response: Any) -> RequestContext:
         runtime: Runtime = request.app.state.runtime
         identity: Identity = request.scope.get("identity", ANONYMOUS)
-        return self._make_context(runtime, identity, request)
+        context = self._make_context(runtime, identity, request)
+        if isinstance(response, Response):
+            context.response_headers = response.headers
+        return context
 
 
 class _Authenticate:
