@@ -156,8 +156,8 @@ def _compose(out: Path, port_base: int) -> int:
 # -- router ------------------------------------------------------------------------------------
 
 
-def _router(supergraph: Path, host: str, port: int) -> int:
-    if not supergraph.is_file():
+def _router(config: Path | None, supergraph: str | None, host: str, port: int) -> int:
+    if supergraph is not None and not supergraph.startswith(("http://", "https://")) and not Path(supergraph).is_file():
         print(f"shopgraph router: no supergraph file at {supergraph} (try `shopgraph compose`)", file=sys.stderr)
         return 2
     try:
@@ -165,7 +165,11 @@ def _router(supergraph: Path, host: str, port: int) -> int:
     except ImportError as exc:
         print(f"the router is not available yet ({exc})", file=sys.stderr)
         return 1
-    http.serve(str(supergraph), host, port)
+    try:
+        http.serve(str(config) if config else None, supergraph, host, port)
+    except http.ConfigError as exc:
+        print(f"shopgraph router: configuration error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -220,6 +224,18 @@ async def _relay() -> int:
     return 0
 
 
+def _plan(supergraph: Path, query: Path, operation_name: str | None) -> int:
+    from router.planner import PlanningError, plan_document
+    from router.supergraph import Supergraph
+
+    try:
+        print(plan_document(Supergraph(supergraph.read_text()), query.read_text(), operation_name))
+    except PlanningError as e:
+        print(f"shopgraph plan: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
 # -- entry point -------------------------------------------------------------------------------
 
 
@@ -244,7 +260,8 @@ def parser() -> argparse.ArgumentParser:
     compose.add_argument("--port-base", type=int, default=DEV_PORT_BASE, help="for the subgraph URLs")
 
     router = commands.add_parser("router", help="run the router against a supergraph SDL file")
-    router.add_argument("--supergraph", type=Path, required=True)
+    router.add_argument("--config", type=Path, help="router.yaml (every option: see the README)")
+    router.add_argument("--supergraph", help="supergraph SDL file or URL (overrides supergraph.path)")
     router.add_argument("--host", default="127.0.0.1")
     router.add_argument("--port", type=int, default=DEV_PORT_BASE)
 
@@ -255,6 +272,10 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, required=True)
     commands.add_parser("relay", help="publish the orders outbox to Redis (DATABASE_URL, REDIS_URL)")
+    plan = commands.add_parser("plan", help="print the query plan of an operation (Apollo's notation)")
+    plan.add_argument("--supergraph", type=Path, required=True)
+    plan.add_argument("query", type=Path, help="file holding the operation")
+    plan.add_argument("--operation-name", default=None)
     return cli
 
 
@@ -272,11 +293,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "compose":
             return _compose(args.out, args.port_base)
         if args.command == "router":
-            return _router(args.supergraph, args.host, args.port)
+            return _router(args.config, args.supergraph, args.host, args.port)
         if args.command == "serve":
             return _serve(args.subgraph, args.host, args.port)
         if args.command == "relay":
             return asyncio.run(_relay())
+        if args.command == "plan":
+            return _plan(args.supergraph, args.query, args.operation_name)
     except KeyboardInterrupt:
         return 130
     except RuntimeError as exc:  # start-up problems we can explain (port taken, server failed)

@@ -83,8 +83,11 @@ def compose_router(stack: Stack) -> ASGIApp:
     ]
     settings = dataclasses.replace(
         http.Settings.from_env(),
-        jwks_url=stack.settings.jwks_url,
+        jwks_urls=(stack.settings.jwks_url,),
         service_secret=stack.settings.service_secret,
+        cors_origin_regex=http.LOCALHOST_ORIGINS,  # dev: a storefront served from another local port
+        redis_url=stack.settings.redis_url or None,
+        redis_prefix=stack.settings.redis_prefix,
     )
     app: ASGIApp = http.create_app(compose.compose(sources), settings)
     return app

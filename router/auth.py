@@ -1,9 +1,16 @@
-"""Client JWT verification (JWKS) and internal tokens for subgraphs.
+"""Who is calling, and what the subgraphs are told about it — in one place.
 
-Clients send users' access tokens (ES256, iss "shopgraph-users", aud
-"shopgraph"). The router verifies them against the JWKS and forwards the
-identity as a short-lived HS256 token signed with the shared service secret, so
-subgraphs can trust it and a client can never forge it by setting a header.
+Clients send access tokens (by default users' ES256 tokens, iss
+"shopgraph-users", aud "shopgraph"; issuer, audience and algorithms are
+configurable). The router verifies them against one or more JWKS (keys refetched
+periodically and on unknown key ids, so rotated keys are picked up) and forwards
+the identity as a short-lived HS256 token signed with the shared service secret,
+so subgraphs can trust it and a client can never forge it by setting a header.
+A token the router cannot verify is refused (401), never treated as anonymous.
+
+:class:`Authenticator` turns a client (token, address, headers) into a
+:class:`Caller` and a caller into subgraph request headers, for queries and
+subscriptions alike.
 """
 
 from __future__ import annotations
@@ -11,18 +18,23 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import jwt
 
-ALGORITHMS = ["ES256"]
-ISSUER = "shopgraph-users"
-AUDIENCE = "shopgraph"
+from router.config import HeaderRule, Settings
+from router.errors import unauthenticated
+from router.request import Client
+
 INTERNAL_ISSUER = "shopgraph-internal"
 INTERNAL_AUDIENCE = "shopgraph-subgraphs"
 ROLES = ("CUSTOMER", "ADMIN")
+
+
+CLIENT_ADDRESS_HEADER = "x-shopgraph-client-address"  # trusted by subgraphs from the router only
 
 
 class AuthError(Exception):
@@ -39,13 +51,41 @@ class Identity:
     issued_at: float | None = None
 
 
-class JWKSVerifier:
-    """Verifies access tokens; keys cached, refetched on unknown kid (rate-limited)."""
+@dataclass(frozen=True)
+class Caller:
+    """A verified client: its identity (None: anonymous), address and propagated headers."""
 
-    def __init__(self, url: str, client: httpx.AsyncClient, min_refetch: float = 30.0) -> None:
-        self.url = url
+    identity: Identity | None = None
+    address: str = "unknown"  # where the client connected from (sign-in throttling is per address)
+    headers: tuple[tuple[str, str], ...] = field(default=())  # client headers forwarded to subgraphs
+
+    @property
+    def expires_at(self) -> float | None:
+        return self.identity.expires_at if self.identity is not None else None
+
+
+class JWKSVerifier:
+    """Verifies access tokens against one or more JWKS; keys cached, refetched every
+    ``refresh`` seconds and on an unknown kid (at most every ``min_refetch``)."""
+
+    def __init__(
+        self,
+        urls: Sequence[str],
+        client: httpx.AsyncClient,
+        min_refetch: float = 30.0,
+        *,
+        refresh: float = 300.0,
+        issuer: str | None = "shopgraph-users",
+        audience: str | None = "shopgraph",
+        algorithms: Sequence[str] = ("ES256",),
+    ) -> None:
+        self.urls = list(urls)
         self.client = client
         self.min_refetch = min_refetch
+        self.refresh = refresh
+        self.issuer = issuer
+        self.audience = audience
+        self.algorithms = list(algorithms)
         self._keys: dict[str, Any] = {}
         self._fetched_at = 0.0
         self._lock = asyncio.Lock()
@@ -53,50 +93,62 @@ class JWKSVerifier:
     async def _refresh(self, force: bool) -> None:
         async with self._lock:
             now = time.monotonic()
-            if self._keys and (not force or now - self._fetched_at < self.min_refetch):
+            stale = now - self._fetched_at >= self.refresh
+            if self._keys and not stale and (not force or now - self._fetched_at < self.min_refetch):
                 return
             if not self._keys and self._fetched_at and now - self._fetched_at < self.min_refetch:
                 # The last fetch failed just now: fail fast rather than queue every request
                 # with a token behind another slow fetch.
                 raise AuthError("cannot verify tokens right now (JWKS unavailable)")
             self._fetched_at = now
-            try:
-                r = await self.client.get(self.url, timeout=5.0)
-                r.raise_for_status()
-                jwks = jwt.PyJWKSet.from_dict(r.json())
-            except Exception as e:  # network or malformed JWKS: keep old keys
-                if not self._keys:
-                    raise AuthError("cannot verify tokens right now (JWKS unavailable)") from e
-                return
-            self._keys = {k.key_id: k for k in jwks.keys if k.key_id}
+            keys: dict[str, Any] = {}
+            failed = False
+            for url in self.urls:
+                try:
+                    r = await self.client.get(url, timeout=5.0)
+                    r.raise_for_status()
+                    jwks = jwt.PyJWKSet.from_dict(r.json())
+                except Exception:  # network or malformed JWKS: keep that source's old keys
+                    failed = True
+                    continue
+                keys.update({k.key_id: k for k in jwks.keys if k.key_id})
+            if failed:
+                keys = {**self._keys, **keys}
+            if not keys:
+                raise AuthError("cannot verify tokens right now (JWKS unavailable)")
+            self._keys = keys
 
     async def verify(self, token: str) -> Identity:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as e:
             raise AuthError("malformed access token") from e
-        if header.get("alg") not in ALGORITHMS:
-            raise AuthError(f"token algorithm {header.get('alg')!r} is not accepted")
+        alg = header.get("alg")
+        if alg not in self.algorithms:
+            raise AuthError(f"token algorithm {alg!r} is not accepted")
         kid = header.get("kid")
         if not isinstance(kid, str):
             raise AuthError("token has no key id")
-        if kid not in self._keys:
-            await self._refresh(force=bool(self._keys))
+        if kid not in self._keys or time.monotonic() - self._fetched_at >= self.refresh:
+            await self._refresh(force=kid not in self._keys and bool(self._keys))
         key = self._keys.get(kid)
         if key is None:
             raise AuthError("token signed with an unknown key")
+        if getattr(key, "algorithm_name", alg) != alg:
+            raise AuthError(f"key {kid!r} is not an {alg} key")
+        required = ["exp", "sub"] + (["iss"] if self.issuer else []) + (["aud"] if self.audience else [])
         try:
             claims = jwt.decode(
                 token,
                 key=key.key,
-                algorithms=ALGORITHMS,
-                audience=AUDIENCE,
-                issuer=ISSUER,
-                options={"require": ["exp", "iss", "aud", "sub"]},
+                algorithms=[alg],
+                audience=self.audience,
+                issuer=self.issuer,
+                options={"require": required, "verify_aud": self.audience is not None},
             )
         except jwt.ExpiredSignatureError as e:
             raise AuthError("access token expired") from e
-        except jwt.PyJWTError as e:
+        except (jwt.PyJWTError, TypeError, ValueError) as e:  # TypeError: a key of another type
             raise AuthError(f"invalid access token: {e}") from e
         if claims.get("typ", "access") != "access":
             raise AuthError("not an access token")
@@ -107,6 +159,59 @@ class JWKSVerifier:
         iat = claims.get("iat")
         issued_at = float(iat) if isinstance(iat, int | float) and not isinstance(iat, bool) else None
         return Identity(str(uid), role, float(claims["exp"]), issued_at)
+
+
+class Authenticator:
+    """Client -> Caller (token verified), Caller -> subgraph headers."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.tokens = InternalTokens(settings.service_secret) if settings.service_secret else None
+        self.verifier: JWKSVerifier | None = None
+        self.rules: tuple[HeaderRule, ...] = settings.propagate_headers
+
+    def bind(self, client: httpx.AsyncClient) -> None:
+        s = self.settings
+        if s.jwks_urls:
+            self.verifier = JWKSVerifier(
+                s.jwks_urls,
+                client,
+                s.jwks_min_refetch,
+                refresh=s.jwks_refresh,
+                issuer=s.jwt_issuer,
+                audience=s.jwt_audience,
+                algorithms=s.jwt_algorithms,
+            )
+
+    async def caller(self, client: Client) -> Caller:
+        """The verified caller; RouterError 401 for a token that cannot be verified."""
+        identity: Identity | None = None
+        if client.token is not None:
+            if self.verifier is None:
+                raise unauthenticated("This router does not accept access tokens (authentication is disabled).")
+            try:
+                identity = await self.verifier.verify(client.token)
+            except AuthError as e:
+                raise unauthenticated(str(e)) from e
+        forwarded = tuple((r.rename or r.name, client.headers[r.name]) for r in self.rules if r.name in client.headers)
+        return Caller(identity, client.address, forwarded)
+
+    def headers(self, caller: Caller) -> dict[str, str]:
+        """Headers of every subgraph request made for ``caller`` (queries and events)."""
+        h = {"content-type": "application/json", "accept": "application/json"}
+        h.update(caller.headers)
+        if self.tokens is not None:
+            h["authorization"] = self.tokens.header(caller.identity)
+            h[CLIENT_ADDRESS_HEADER] = caller.address
+        return h
+
+
+def bearer_of(headers: Mapping[str, str]) -> str | None:
+    """The bearer token of an Authorization header; RouterError 401 when malformed."""
+    try:
+        return bearer(headers.get("authorization"))
+    except AuthError as e:
+        raise unauthenticated(str(e)) from e
 
 
 class InternalTokens:

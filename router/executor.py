@@ -10,14 +10,15 @@ name it; the rest of the data still comes back.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import random
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import httpx
 import orjson
 
 from router.operation import Field, Frag, Sel
-from router.planner import Fetch, QueryPlan
+from router.plan import Deferred, Fetch, QueryPlan, Rename, stages_of
 from router.subgraph_client import SubgraphClient, SubgraphHTTPError, SubgraphTimeout
 
 Json = dict[str, Any]
@@ -44,6 +45,7 @@ class Executor:
         self.client = client  # general-purpose client (not used for subgraph queries)
         self.http = SubgraphClient()  # pooled keep-alive connections for subgraph queries
         self.timeout = timeout
+        self.rng = random.Random()  # progressive @override shares (not security-relevant)
         self._inflight: dict[
             tuple[str, bytes, tuple[tuple[str, str], ...]], asyncio.Future[tuple[int, str, bytes]]
         ] = {}
@@ -57,24 +59,68 @@ class Executor:
         first_stage: int = 0,
     ) -> tuple[Json, list[Json]]:
         """Run the plan; a subscription event passes its data as the result of stage 0."""
+        plan = plan.for_request(self.rng)
         data = {} if data is None else data
         errors: list[Json] = []
-        for stage in plan.stages[first_stage:]:
-            if len(stage) == 1:
-                await self._run(stage[0], data, variables, headers, errors)
-            else:
-                await asyncio.gather(*(self._run(f, data, variables, headers, errors) for f in stage))
+        await self._stages(plan, plan.stages[first_stage:], data, variables, headers, errors)
+        # a transport that does not deliver incrementally gets deferred parts at once
+        await asyncio.gather(
+            *(self._stages(plan, stages_of(d.node), data, variables, headers, errors) for d in plan.deferred)
+        )
         return data, errors
 
-    async def _run(self, f: Fetch, data: Json, variables: Json, headers: dict[str, str], errors: list[Json]) -> None:
-        vars_: Json = {v: variables[v] for v in f.variables if v in variables}
-        if not f.is_entity:
-            result = await self._fetch(f.graph, f.query, vars_, headers, errors, [])
+    async def execute_incremental(
+        self, plan: QueryPlan, variables: Json, headers: dict[str, str]
+    ) -> AsyncIterator[tuple[Json, list[Json], Deferred | None]]:
+        """Run the plan, yielding (data, new errors, None) once the primary part
+        is done, then (data, new errors, part) as each deferred part finishes."""
+        plan = plan.for_request(self.rng)
+        data: Json = {}
+        errors: list[Json] = []
+        await self._stages(plan, plan.stages, data, variables, headers, errors)
+        yield data, errors, None
+
+        async def run(d: Deferred) -> tuple[Deferred, list[Json]]:
+            errs: list[Json] = []
+            await self._stages(plan, stages_of(d.node), data, variables, headers, errs)
+            return d, errs
+
+        tasks = [asyncio.ensure_future(run(d)) for d in plan.deferred]
+        try:
+            for done in asyncio.as_completed(tasks):
+                d, errs = await done
+                yield data, errs, d
+        finally:
+            for t in tasks:
+                t.cancel()
+
+    async def _stages(
+        self,
+        plan: QueryPlan,
+        stages: list[list[Fetch]],
+        data: Json,
+        variables: Json,
+        headers: dict[str, str],
+        errors: list[Json],
+    ) -> None:
+        for stage in stages:
+            if len(stage) == 1:
+                await self._run(plan, stage[0], data, variables, headers, errors)
+            else:
+                await asyncio.gather(*(self._run(plan, f, data, variables, headers, errors) for f in stage))
+
+    async def _run(
+        self, plan: QueryPlan, f: Fetch, data: Json, variables: Json, headers: dict[str, str], errors: list[Json]
+    ) -> None:
+        vars_: Json = {v: variables[v] for v in f.variable_usages if v in variables}
+        if not f.entity:
+            result = await self._fetch(f, vars_, headers, errors)
             if result is None:
                 return
             d = result.get("data")
             if isinstance(d, dict):
-                deep_merge(data, d)
+                _unalias(d, f.renames)
+                deep_merge(data, d, plan.interface_objects)
             for e in result.get("errors") or ():
                 errors.append(self._sub_error(f, e, None))
             return
@@ -83,15 +129,16 @@ class Executor:
         reps: list[Json] = []
         index: dict[bytes, int] = {}
         targets: list[list[tuple[Json, list[str | int]]]] = []
+        reps_of = f.representations or {}
         for obj, path in objs:
             tn = obj.get("__typename")
-            sels = f.rep_sels.get(tn) if isinstance(tn, str) else None
-            if sels is None:
+            how = reps_of.get(tn) if isinstance(tn, str) else None
+            if how is None:
                 continue
-            rep = _extract(obj, sels)
+            rep = _extract(obj, how.selection)
             if rep is None:
                 continue
-            rep["__typename"] = f.rep_typename[tn]  # type: ignore[index]
+            rep["__typename"] = how.typename
             k = orjson.dumps(rep, option=orjson.OPT_SORT_KEYS)
             i = index.get(k)
             if i is None:
@@ -102,17 +149,20 @@ class Executor:
         if not reps:
             return
         vars_["representations"] = reps
-        paths = [t[0][1] for t in targets]
-        result = await self._fetch(f.graph, f.query, vars_, headers, errors, paths)
+        result = await self._fetch(f, vars_, headers, errors)
         if result is None:
             return
         d = result.get("data")
         ents = d.get("_entities") if isinstance(d, dict) else None
         if isinstance(ents, list):
+            if f.renames:
+                for ent in ents:
+                    if isinstance(ent, dict):
+                        _unalias(ent, f.renames)
             for i, ent in enumerate(ents[: len(targets)]):
                 if isinstance(ent, dict):
                     for obj, _ in targets[i]:
-                        deep_merge(obj, ent)
+                        deep_merge(obj, ent, plan.interface_objects)
         for e in result.get("errors") or ():
             errors.append(self._sub_error(f, e, targets))
 
@@ -138,18 +188,11 @@ class Executor:
         if not done.cancelled():
             done.exception()  # retrieved here: if every waiter went away, nobody else will
 
-    async def _fetch(
-        self,
-        graph: str,
-        query: str,
-        variables: Json,
-        headers: dict[str, str],
-        errors: list[Json],
-        paths: list[list[str | int]],
-    ) -> Json | None:
-        body = orjson.dumps({"query": query, "variables": variables})
+    async def _fetch(self, f: Fetch, variables: Json, headers: dict[str, str], errors: list[Json]) -> Json | None:
+        graph = f.graph
+        body = orjson.dumps({"query": f.operation, "variables": variables})
         try:
-            if query.startswith("mutation"):
+            if f.kind == "mutation":
                 # Never shared: two identical mutations (a double click, two tabs) are two changes.
                 raw = await self._post(graph, body, headers)
             else:
@@ -221,7 +264,7 @@ def _collect(
         _collect(value.get(seg), path, i + 1, [*cur, seg], out)
 
 
-def _extract(obj: Json, sels: list[Sel]) -> Json | None:
+def _extract(obj: Json, sels: tuple[Sel, ...] | list[Sel]) -> Json | None:
     out: Json = {}
     for s in sels:
         if isinstance(s, Frag):
@@ -257,19 +300,32 @@ def _extract_value(v: Any, sels: list[Sel]) -> Any:
     return v
 
 
-def deep_merge(target: Json, src: Json) -> None:
+def _unalias(value: Json, renames: tuple[Rename, ...]) -> None:
+    """Give internally aliased fields their response keys back."""
+    for r in renames:
+        objs: list[tuple[Json, list[str | int]]] = []
+        _collect(value, r.path, 0, [], objs)
+        for obj, _ in objs:
+            if obj.get("__typename") == r.typename and r.alias in obj:
+                obj[r.key] = obj.pop(r.alias)
+
+
+def deep_merge(target: Json, src: Json, provisional: frozenset[str] = frozenset()) -> None:
+    """Merge `src` into `target`. A `__typename` naming an interface object
+    (`provisional`) gives way to the concrete type; a concrete one is kept."""
     for k, v in src.items():
         cur = target.get(k)
         if cur is None:
             target[k] = v
         elif k == "__typename":
-            continue  # keep the concrete type (interface objects return the interface)
+            if cur in provisional:
+                target[k] = v
         elif isinstance(cur, dict) and isinstance(v, dict):
-            deep_merge(cur, v)
+            deep_merge(cur, v, provisional)
         elif isinstance(cur, list) and isinstance(v, list) and len(cur) == len(v):
             for i, (a, b) in enumerate(zip(cur, v, strict=True)):
                 if isinstance(a, dict) and isinstance(b, dict):
-                    deep_merge(a, b)
+                    deep_merge(a, b, provisional)
                 elif a is None:
                     cur[i] = b
         else:

@@ -1,68 +1,81 @@
-"""Starlette app serving the federated graph over GraphQL-over-HTTP.
+"""Starlette app serving the federated graph: the HTTP and WebSocket transports.
 
 Entry points:
 
 - ``create_app(supergraph_sdl: str, settings: Settings | None = None) -> Starlette``
-  builds the ASGI app (settings default to ``Settings.from_env()``).
-- ``serve(supergraph_path: str, host: str = "127.0.0.1", port: int = 4000) -> None``
-  (synchronous, blocks) reads the supergraph file and runs the app with uvicorn.
+  builds the ASGI app (settings default to ``Settings.from_env()``; checked first).
+- ``serve(config: str | None, supergraph: str | None, host, port) -> None``
+  (blocking) loads the YAML configuration, reads the supergraph and runs uvicorn.
 
 Routes: POST/GET ``/graphql`` (GET for queries only; GraphiQL when a browser
-asks for HTML; its assets on ``/graphiql/…``, router/graphiql.py), ``/health``.
-Subscriptions (router/subscriptions.py): WebSocket
-``/graphql`` (graphql-transport-ws), and POST/GET ``/graphql`` with
-``Accept: text/event-stream`` (graphql-sse) or ``multipart/mixed;subscriptionSpec``.
-Responses are ``application/graphql-response+json``
-when the client accepts it (request errors -> 400) else ``application/json``
-(request errors -> 200, as legacy clients expect). Malformed requests are 400,
-bad tokens 401; nothing a client sends yields a 500 or a stack trace.
+asks for HTML; its assets on ``/graphiql/…``, router/graphiql.py), WebSocket
+``/graphql`` (graphql-transport-ws, router/ws.py), ``Accept: text/event-stream``
+or ``multipart/mixed;subscriptionSpec`` streams (router/streams.py),
+``/health`` (alive) and ``/ready`` (supergraph loaded, every subgraph reachable).
+
+This module only adapts: bytes become a GraphQLRequest and a Client, the
+pipeline does the rest, and its RouterError becomes a response in one place
+(:func:`_failure`). Before that, browser protections: CORS (configured origins;
+preflights answered) and CSRF prevention as Apollo Router does it — a request a
+browser could send without a preflight (no Content-Type or a simple one:
+text/plain, form types; GET) is refused unless it carries one of the
+configured headers (``apollo-require-preflight``, ``x-apollo-operation-name``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import logging
+import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
+from redis.asyncio import Redis
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from router import graphiql
-from router.auth import AuthError, Identity, InternalTokens, JWKSVerifier, bearer
-from router.config import Settings
-from router.pipeline import Pipeline, RequestError
+from router import errors, graphiql
+from router.auth import Caller, bearer_of
+from router.config import ConfigError, Settings, load
+from router.errors import GRAPHQL_RESPONSE, JSON, RouterError
+from router.incremental import accepts_defer, defer_response
+from router.pipeline import Pipeline
+from router.plan import EXPOSE_PLAN_HEADER, plan_extension
+from router.request import Client, GraphQLRequest, bad, from_params, from_query_string
 from router.streams import respond as stream_response
-from router.subscriptions import CLIENT_ADDRESS_HEADER, SSE, Caller, SubscriptionService, stream_mode, token_expiry
+from router.subscriptions import SSE, SubscriptionService, stream_mode
 from router.supergraph import Supergraph
 from router.ws import serve as serve_websocket
 
 log = logging.getLogger("shopgraph.router")
 
-GRAPHQL_RESPONSE = "application/graphql-response+json"
-JSON = "application/json"
+__all__ = ["ConfigError", "Settings", "Supergraph", "create_app", "serve"]
 
-__all__ = ["Settings", "Supergraph", "create_app", "serve"]
-
-
-class _Bad(Exception):
-    def __init__(
-        self, status: int, message: str, code: str = "BAD_REQUEST", headers: dict[str, str] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.headers = headers or {}
+# What `shopgraph dev` allows cross-origin: pages served from this machine.
+LOCALHOST_ORIGINS = r"https?://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?"
+# Content types a browser sends cross-origin without a preflight.
+_SIMPLE_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data", "text/plain"})
+# Client headers never propagated, whatever the rules say.
+_NEVER_PROPAGATED = frozenset({"authorization", "cookie", "host", "content-length", "content-type", "connection"})
 
 
 def _address(connection: Request | WebSocket) -> str:
     return connection.client.host if connection.client else "unknown"
+
+
+def _client(connection: Request | WebSocket) -> Client:
+    headers = {k: v for k, v in connection.headers.items() if k not in _NEVER_PROPAGATED}
+    return Client(bearer_of(connection.headers), _address(connection), headers)
 
 
 def _media_type(request: Request) -> str | None:
@@ -78,188 +91,221 @@ def _media_type(request: Request) -> str | None:
     return None
 
 
-def _respond(body: dict[str, Any], status: int, media: str, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type=f"{media}; charset=utf-8", headers=headers)
+def _respond(body: bytes, status: int, media: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(body, status_code=status, media_type=f"{media}; charset=utf-8", headers=headers)
+
+
+def _failure(e: RouterError, media: str) -> Response:
+    """The one place a refused request becomes an HTTP response."""
+    return _respond(errors.body(e), errors.http_status(e, media), media, e.headers)
 
 
 class GraphQLEndpoint:
-    def __init__(self, pipeline: Pipeline, settings: Settings) -> None:
+    def __init__(self, pipeline: Pipeline, subscriptions: SubscriptionService, settings: Settings) -> None:
         self.pipeline = pipeline
+        self.subscriptions = subscriptions
         self.settings = settings
-        self.verifier: JWKSVerifier | None = None
-        self.tokens = InternalTokens(settings.service_secret) if settings.service_secret else None
+        self.csrf_headers = tuple(h.lower() for h in settings.csrf_required_headers)
 
     async def handle(self, request: Request) -> Response:
         stream = stream_mode(request.headers.get("accept", ""))
         media = GRAPHQL_RESPONSE if stream == SSE else _media_type(request) or (JSON if stream else None)
-        if (
-            (request.method == "GET" and media is None)
-            or (
-                request.method == "GET"
-                and "text/html" in request.headers.get("accept", "")
-                and "query" not in request.query_params
-            )
-        ) and self.settings.graphiql:
-            return HTMLResponse(graphiql.page(request))
+        if self.settings.graphiql and request.method == "GET" and "query" not in request.query_params:
+            accept = request.headers.get("accept", "")
+            if media is None or ("text/html" in accept and "extensions" not in request.query_params):
+                return HTMLResponse(graphiql.page(request))
         if media is None:
-            return _respond(
-                {"errors": [{"message": f"Not acceptable: use application/json or {GRAPHQL_RESPONSE}"}]}, 406, JSON
-            )
+            e = RouterError.of(f"Not acceptable: use application/json or {GRAPHQL_RESPONSE}", "BAD_REQUEST", 406)
+            return _failure(e, JSON)
         try:
-            params = await self._params(request)
-            return await self._execute(request, params, media, stream)
-        except _Bad as b:
-            return _respond(
-                {"errors": [{"message": str(b), "extensions": {"code": b.code}}]}, b.status, media, b.headers
-            )
-        except RequestError as e:
-            status = e.status if media == GRAPHQL_RESPONSE or e.status >= 500 else 200
-            return _respond({"errors": e.errors}, status, media)
-        except AuthError as e:
-            return _respond(
-                {"errors": [{"message": str(e), "extensions": {"code": "UNAUTHENTICATED"}}]},
-                401,
-                media,
-                {"WWW-Authenticate": 'Bearer error="invalid_token"'},
-            )
+            self._csrf(request)
+            graphql_request = await self._request(request)
+            ready = await self.pipeline.prepare(graphql_request, _client(request), streaming=stream is not None)
+            if stream is not None:
+                return stream_response(stream, self.subscriptions, ready)
+            if ready.p.plan.deferred and not ready.p.introspection and accepts_defer(request.headers.get("accept", "")):
+                return defer_response(self.pipeline, ready)
+            body = await self.pipeline.execute(ready)
+            if self.settings.expose_query_plan and request.headers.get(EXPOSE_PLAN_HEADER) == "true":
+                body.setdefault("extensions", {}).update(plan_extension(ready.p.plan))
+            return _respond(orjson.dumps(body), 200, media)
+        except RouterError as e:
+            return _failure(e, media)
         except Exception:  # never leak a stack trace to clients
             log.exception("unexpected error while serving a GraphQL request")
-            return _respond(
-                {"errors": [{"message": "Internal server error", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}]},
-                500,
-                media,
-            )
+            return _failure(RouterError.of("Internal server error", "INTERNAL_SERVER_ERROR", 500), media)
 
-    async def _params(self, request: Request) -> dict[str, Any]:
+    def _csrf(self, request: Request) -> None:
+        if not self.settings.csrf:
+            return
+        ctype = request.headers.get("content-type")
+        if ctype is not None and ctype.split(";")[0].strip().lower() not in _SIMPLE_TYPES:
+            return  # a browser preflights this
+        if any(h in request.headers for h in self.csrf_headers):
+            return
+        raise RouterError.of(
+            "This operation has been blocked as a potential Cross-Site Request Forgery (CSRF). Please either "
+            "specify a 'content-type' header (with a mime-type that is not one of "
+            "application/x-www-form-urlencoded, multipart/form-data, text/plain) or provide one of the following "
+            f"headers: {', '.join(self.csrf_headers)}",
+            "CSRF_PREVENTION",
+        )
+
+    async def _request(self, request: Request) -> GraphQLRequest:
         if request.method == "GET":
-            qp = request.query_params
-            params: dict[str, Any] = {"query": qp.get("query"), "operationName": qp.get("operationName") or None}
-            for k in ("variables", "extensions"):
-                raw = qp.get(k)
-                if raw:
-                    try:
-                        params[k] = orjson.loads(raw)
-                    except orjson.JSONDecodeError as e:
-                        raise _Bad(400, f"The '{k}' parameter is not valid JSON.") from e
-            return self._check(params)
+            return from_query_string(request.query_params)
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        length = request.headers.get("content-length")
         limit = self.settings.max_body_bytes
+        length = request.headers.get("content-length")
+        too_large = RouterError.of(f"Request body exceeds {limit} bytes.", "PAYLOAD_TOO_LARGE", 413)
         if length and length.isdigit() and int(length) > limit:
-            raise _Bad(413, f"Request body exceeds {limit} bytes.", "PAYLOAD_TOO_LARGE")
-        body = b""
+            raise too_large
+        chunks: list[bytes] = []
+        size = 0
         async for chunk in request.stream():
-            body += chunk
-            if len(body) > limit:
-                raise _Bad(413, f"Request body exceeds {limit} bytes.", "PAYLOAD_TOO_LARGE")
+            size += len(chunk)
+            if size > limit:
+                raise too_large
+            chunks.append(chunk)
+        body = b"".join(chunks)
         if ctype == "application/graphql":
-            return self._check({"query": body.decode("utf-8", "replace")})
+            return from_params({"query": body.decode("utf-8", "replace")})
         if ctype not in (JSON, GRAPHQL_RESPONSE, ""):
-            raise _Bad(415, f"Unsupported content type {ctype!r}; send application/json.", "UNSUPPORTED_MEDIA_TYPE")
+            raise RouterError.of(
+                f"Unsupported content type {ctype!r}; send application/json.", "UNSUPPORTED_MEDIA_TYPE", 415
+            )
         try:
             parsed = orjson.loads(body)
         except orjson.JSONDecodeError as e:
-            raise _Bad(400, "The request body is not valid JSON.") from e
-        if not isinstance(parsed, dict):
-            raise _Bad(400, "The request body must be a JSON object (batching is not supported).")
-        return self._check(parsed)
+            raise bad("The request body is not valid JSON.") from e
+        return from_params(parsed)
 
-    @staticmethod
-    def _check(params: dict[str, Any]) -> dict[str, Any]:
-        q = params.get("query")
-        if not isinstance(q, str) or not q.strip():
-            raise _Bad(400, "The request has no 'query' string.")
-        if params.get("operationName") is not None and not isinstance(params["operationName"], str):
-            raise _Bad(400, "'operationName' must be a string.")
-        v = params.get("variables")
-        if v is not None and not isinstance(v, dict):
-            raise _Bad(400, "'variables' must be a JSON object.")
-        return params
 
-    async def _execute(self, request: Request, params: dict[str, Any], media: str, stream: str | None) -> Response:
-        identity = await self._identity(request)
-        p = self.pipeline.prepare(params["query"], params.get("operationName"))
-        if request.method == "GET" and p.op.kind != "query" and not (stream and p.op.kind == "subscription"):
-            raise _Bad(
-                405,
-                f"Can only perform a {p.op.kind} operation from a POST request.",
-                "METHOD_NOT_ALLOWED",
-                {"Allow": "POST"},
-            )
-        variables = params.get("variables")
-        self.pipeline.coerce(p, variables)
-        if p.op.kind == "subscription" or stream == SSE:
-            if stream is None:
-                raise RequestError(
-                    [
-                        {
-                            "message": "Subscriptions need a streaming transport: WebSocket "
-                            "(graphql-transport-ws), Accept: text/event-stream or "
-                            'Accept: multipart/mixed;subscriptionSpec="1.0".',
-                            "extensions": {"code": "OPERATION_NOT_SUPPORTED"},
-                        }
-                    ]
-                )
-            token = bearer(request.headers.get("authorization"))
-            caller = Caller(identity, token_expiry(token) if identity and token else None, _address(request))
-            return stream_response(stream, self.subscriptions, p, variables, caller)
-        headers = {"content-type": JSON, "accept": JSON}
-        if self.tokens is not None:
-            headers["authorization"] = self.tokens.header(identity)
-            headers[CLIENT_ADDRESS_HEADER] = _address(request)
-        body = await self.pipeline.run(p, dict(variables) if variables else None, headers)
-        return _respond(body, 200, media)
+def _origin_allowed(settings: Settings, origin: str, host: str | None) -> bool:
+    """May a browser page from ``origin`` open a WebSocket here (cross-site WebSocket hijacking)?"""
+    if origin in settings.cors_origins:
+        return True
+    if settings.cors_origin_regex and re.fullmatch(settings.cors_origin_regex, origin):
+        return True
+    return host is not None and origin.split("://", 1)[-1] == host
 
-    async def _identity(self, request: Request) -> Identity | None:
-        return await self.verify(bearer(request.headers.get("authorization")))
 
-    async def caller(self, token: str | None) -> Caller:
-        """A WebSocket's caller, from the token of its connection_init."""
-        identity = await self.verify(token)
-        return Caller(identity, token_expiry(token) if identity and token else None)
+def _is_url(source: str) -> bool:
+    return source.startswith(("http://", "https://"))
 
-    async def verify(self, token: str | None) -> Identity | None:
-        if token is None:
-            return None
-        if self.verifier is None:
-            if not self.settings.jwks_url:
-                return None  # no JWKS configured: tokens are not interpreted
-            self.verifier = JWKSVerifier(self.settings.jwks_url, self.pipeline_client, self.settings.jwks_min_refetch)
-        return await self.verifier.verify(token)
 
-    pipeline_client: httpx.AsyncClient
-    subscriptions: SubscriptionService
+async def _read_source(source: str, client: httpx.AsyncClient) -> str:
+    if _is_url(source):
+        r = await client.get(source, timeout=10.0)
+        r.raise_for_status()
+        return r.text
+    return await asyncio.to_thread(Path(source).read_text, encoding="utf-8")
+
+
+async def _watch(
+    pipeline: Pipeline, subscriptions: SubscriptionService, source: str, client: httpx.AsyncClient, every: float
+) -> None:
+    """Hot reload: a changed supergraph (file or URL) is loaded and swapped in atomically."""
+    failed: str | None = None  # a text that did not load: not retried until it changes
+    while True:
+        await asyncio.sleep(every)
+        try:
+            sdl = await _read_source(source, client)
+        except (OSError, httpx.HTTPError):
+            continue  # being replaced, or the URL is down: keep the current one
+        if sdl in (pipeline.schema.sdl, failed):
+            continue
+        try:
+            await pipeline.reload(sdl)
+        except Exception:
+            failed = sdl
+            log.exception("supergraph from %s not loaded; still serving the previous one", source)
+            continue
+        subscriptions.pool.urls = pipeline.schema.urls  # new subscriptions go to the new URLs
+        log.warning("supergraph reloaded from %s", source)
+
+
+async def _reachable(client: httpx.AsyncClient, url: str, headers: dict[str, str]) -> bool:
+    try:
+        r = await client.post(url, content=b'{"query":"{__typename}"}', headers=headers, timeout=2.0)
+    except httpx.HTTPError:
+        return False
+    return r.status_code < 500
 
 
 def create_app(supergraph_sdl: str, settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
-    pipeline = Pipeline(supergraph_sdl, settings)
-    endpoint = GraphQLEndpoint(pipeline, settings)
-    subscriptions = endpoint.subscriptions = SubscriptionService(pipeline, settings, endpoint.tokens)
+    settings.check()
+    redis = Redis.from_url(settings.redis_url, socket_timeout=1.0) if settings.redis_url else None
+    pipeline = Pipeline(supergraph_sdl, settings, redis)
+    subscriptions = SubscriptionService(pipeline, settings)
+    endpoint = GraphQLEndpoint(pipeline, subscriptions, settings)
+    state: dict[str, Any] = {}
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         limits = httpx.Limits(max_connections=512, max_keepalive_connections=256, keepalive_expiry=30)
         async with httpx.AsyncClient(limits=limits, http2=False, trust_env=False) as client:
             pipeline.bind(client)
-            endpoint.pipeline_client = client
-            yield
-            pipeline.close()
-            await subscriptions.close()
+            state["client"] = client
+            watcher = None
+            source, every = settings.supergraph_path, settings.supergraph_poll
+            if source and every > 0:
+                watcher = asyncio.create_task(_watch(pipeline, subscriptions, source, client, every))
+            try:
+                yield
+            finally:
+                if watcher is not None:
+                    watcher.cancel()
+                pipeline.close()
+                await subscriptions.close()
+                if redis is not None:
+                    await redis.aclose()
 
     async def websocket(ws: WebSocket) -> None:
-        await serve_websocket(ws, subscriptions, endpoint.caller)
+        origin = ws.headers.get("origin")
+        if origin is not None and not _origin_allowed(settings, origin, ws.headers.get("host")):
+            await ws.close(1008)  # a page from another site: refused before the handshake completes
+            return
+        try:
+            client = _client(ws)
+        except RouterError:
+            client = Client(None, _address(ws))  # connection_init carries the token instead
+        await serve_websocket(ws, subscriptions, client)
 
     async def health(_: Request) -> Response:
-        return _respond({"status": "ok", "subgraphs": sorted(pipeline.urls)}, 200, JSON)
+        return _respond(orjson.dumps({"status": "ok"}), 200, JSON)
 
+    async def ready(_: Request) -> Response:
+        schema = pipeline.schema
+        client: httpx.AsyncClient = state["client"]
+        headers = pipeline.auth.headers(Caller())
+        names = [schema.names.get(g, g) for g in schema.urls]
+        ok = await asyncio.gather(*(_reachable(client, url, headers) for url in schema.urls.values()))
+        status = {n: "ok" if up else "unreachable" for n, up in zip(names, ok, strict=True)}
+        body = {"status": "ready" if all(ok) else "unavailable", "subgraphs": status}
+        return _respond(orjson.dumps(body), 200 if all(ok) else 503, JSON)
+
+    middleware = [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_origin_regex=settings.cors_origin_regex,
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=list(settings.cors_allow_headers),
+            allow_credentials=settings.cors_allow_credentials,
+            max_age=settings.cors_max_age,
+        )
+    ]
     app = Starlette(
         routes=[
             Route("/graphql", endpoint.handle, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", websocket),
             Route("/health", health, methods=["GET"]),
+            Route("/ready", ready, methods=["GET"]),
             *(graphiql.routes() if settings.graphiql else []),
         ],
+        middleware=middleware,
         lifespan=lifespan,
     )
     app.state.pipeline = pipeline
@@ -267,12 +313,27 @@ def create_app(supergraph_sdl: str, settings: Settings | None = None) -> Starlet
     return app
 
 
-def serve(supergraph_path: str, host: str = "127.0.0.1", port: int = 4000) -> None:
-    """Run the router (blocking) on the supergraph file, settings from env."""
+def serve(config: str | None, supergraph: str | None, host: str = "127.0.0.1", port: int = 4000) -> None:
+    """Run the router (blocking): settings from ``config`` (YAML) and the environment."""
+    import dataclasses
+
     import uvicorn
 
-    with open(supergraph_path, encoding="utf-8") as fh:
-        sdl = fh.read()
-    app = create_app(sdl, Settings.from_env())
+    settings = load(config)
+    if supergraph is not None:
+        settings = dataclasses.replace(settings, supergraph_path=supergraph)
+    if not settings.supergraph_path:
+        raise ConfigError("no supergraph: pass --supergraph or set supergraph.path in the configuration")
+    settings.check()
+    source = settings.supergraph_path
+    try:
+        sdl = (
+            httpx.get(source, timeout=10.0).raise_for_status().text
+            if _is_url(source)
+            else Path(source).read_text(encoding="utf-8")
+        )
+    except (OSError, httpx.HTTPError) as e:
+        raise ConfigError(f"supergraph.path: cannot read {source}: {e}") from e
+    app = create_app(sdl, settings)
     gc.freeze()  # the schema and plans are long-lived: keep them out of GC scans
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, loop="uvloop", http="httptools")

@@ -44,6 +44,7 @@ class Frag:
     dirs: str = ""
     conds: tuple[Cond, ...] = ()
     variables: frozenset[str] = frozenset()
+    defer: str | None = None  # @defer: its label ("" without one); never sent to subgraphs
 
 
 Sel = Field | Frag
@@ -83,6 +84,20 @@ def _conds(directives: tuple[DirectiveNode, ...] | None) -> tuple[str, tuple[Con
     return (" " + " ".join(printed)) if printed else "", tuple(conds), nodes
 
 
+def _defer(directives: tuple[DirectiveNode, ...] | None) -> str | None:
+    """The label of an @defer that applies (`if: false` does not), "" without one."""
+    for d in directives or ():
+        if d.name.value != "defer":
+            continue
+        args = {a.name.value: a.value for a in d.arguments or ()}
+        cond = args.get("if")
+        if cond is not None and not isinstance(cond, VariableNode) and getattr(cond, "value", True) is False:
+            return None
+        label = args.get("label")
+        return str(getattr(label, "value", "")) if label is not None else ""
+    return None
+
+
 def normalize(sel_set: SelectionSetNode | None, fragments: dict[str, FragmentDefinitionNode]) -> list[Sel]:
     out: list[Sel] = []
     for s in sel_set.selections if sel_set else ():
@@ -112,6 +127,7 @@ def normalize(sel_set: SelectionSetNode | None, fragments: dict[str, FragmentDef
                     dirs,
                     conds,
                     _vars_of(dnodes),
+                    _defer(s.directives),
                 )
             )
         elif isinstance(s, FragmentSpreadNode):
@@ -123,6 +139,7 @@ def normalize(sel_set: SelectionSetNode | None, fragments: dict[str, FragmentDef
                     dirs,
                     conds,
                     _vars_of(dnodes),
+                    _defer(s.directives),
                 )
             )
     return out

@@ -1,13 +1,35 @@
-"""The request pipeline, independent of HTTP: document -> validated operation ->
-(cached) plan -> execution -> shaped response.
+"""The one request lifecycle, for every transport.
 
-Parsing, validation, limits and planning happen once per (document, operation
-name); the hot path is a cache lookup, variable coercion, the fetches and
-shaping.
+Transports (router/http.py, ws.py, streams.py) turn bytes into a
+:class:`~router.request.GraphQLRequest` plus its :class:`~router.request.Client`
+and hand them to :meth:`Pipeline.prepare`, which runs the stages in order:
+
+1. limits — body/message size (checked by the transport while reading), then
+   parser tokens, depth, aliases, fields (router/limits.py);
+2. persisted-query resolution — manifest ids, APQ hashes, the safelist
+   (router/persisted.py). A request may carry only a hash, so the text is
+   resolved before it is parsed;
+3. parse and validate (cached per document; no suggestions without introspection);
+4. authenticate — the token verified, the caller and its subgraph headers
+   (router/auth.py);
+5. variables coerced once, cost estimated and capped (router/cost.py), rate
+   limits taken (router/ratelimit.py);
+6. plan (cached per document and operation name).
+
+:meth:`Pipeline.execute` then runs the plan under the whole-request deadline
+and shapes the response; subscriptions are opened by router/subscriptions.py
+on the same prepared request. Every refusal is a
+:class:`~router.errors.RouterError`.
+
+The supergraph can be swapped while serving (:meth:`Pipeline.load`): a request
+keeps the :class:`Schema` it was prepared on, so in-flight queries and open
+subscriptions finish on the old one.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -16,237 +38,319 @@ from graphql import (
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
-    FragmentSpreadNode,
     GraphQLError,
     GraphQLObjectType,
-    InlineFragmentNode,
+    GraphQLSchema,
     OperationDefinitionNode,
     SelectionSetNode,
-    execute,
-    parse,
+    experimental_execute_incrementally,
     validate,
 )
 from graphql.execution.values import get_variable_values
+from redis.asyncio import Redis
 
-from router.cache import LRU, doc_hash
+from router.auth import Authenticator, Caller
+from router.cache import LRU, KeyValue, doc_hash
 from router.config import Settings, subgraph_urls
+from router.cost import CostEstimator, CostModel
+from router.errors import RouterError, error, sanitize
 from router.executor import Executor
+from router.limits import Limits, check_shape, parse_limited
 from router.operation import Field, Operation, build_operation
+from router.persisted import Manifest, PersistedQueries
 from router.planner import Planner, PlanningError, QueryPlan
+from router.ratelimit import RateLimiter
+from router.request import Client, GraphQLRequest
 from router.response import Shaper
 from router.supergraph import Supergraph
 
 Json = dict[str, Any]
+log = logging.getLogger("shopgraph.router")
 
 
-class RequestError(Exception):
-    """A GraphQL request error (no execution): parse, validation, variables..."""
+class Schema:
+    """Everything built from one supergraph; replaced as a whole on reload."""
 
-    def __init__(self, errors: list[Json], status: int = 400) -> None:
-        super().__init__(errors[0]["message"] if errors else "bad request")
-        self.errors = errors
-        self.status = status
+    def __init__(self, sdl: str, settings: Settings, client: httpx.AsyncClient | None) -> None:
+        self.sdl = sdl
+        self.supergraph = Supergraph(sdl)
+        self.api: GraphQLSchema = self.supergraph.api_schema
+        self.planner = Planner(self.supergraph, frozenset(settings.override_labels))
+        self.shaper = Shaper(self.api)
+        self.urls = subgraph_urls(self.supergraph, settings)
+        self.names = {g: info.name for g, info in self.supergraph.graphs.items()}
+        self.cost = CostEstimator(self.api, CostModel.from_supergraph(sdl), settings.default_list_size)
+        self.documents: LRU[str, Document] = LRU(settings.plan_cache_size)
+        self.prepared: LRU[tuple[str, str | None], Prepared] = LRU(settings.plan_cache_size)
+        self.executor: Executor | None = None
+        if client is not None:
+            self.bind(client, settings)
 
-
-def _err(message: str, code: str, **extra: Any) -> Json:
-    e: Json = {"message": message, "extensions": {"code": code}}
-    e.update(extra)
-    return e
+    def bind(self, client: httpx.AsyncClient, settings: Settings) -> None:
+        self.executor = Executor(self.urls, self.names, client, settings.subgraph_timeout)
 
 
 @dataclass
 class Document:
     node: DocumentNode | None
-    errors: list[Json]
+    error: RouterError | None
     fragments: dict[str, FragmentDefinitionNode]
     operations: dict[str | None, OperationDefinitionNode]
 
 
 @dataclass
 class Prepared:
+    """A validated, planned operation (cached; shared by requests)."""
+
     op: Operation
     document: DocumentNode
+    fragments: dict[str, FragmentDefinitionNode]
     plan: QueryPlan
     root: GraphQLObjectType
     introspection: bool  # has __schema/__type at the root
-    only_introspection: bool
-    has_vars: bool
+    schema: Schema
+    static_cost: float | None  # when it does not depend on variables
+
+
+@dataclass
+class Ready:
+    """A request that passed every stage: what to run, with what, for whom."""
+
+    p: Prepared
+    variables: Json
+    caller: Caller
+    cost: float
 
 
 class Pipeline:
-    def __init__(self, sdl: str, settings: Settings) -> None:
+    def __init__(self, sdl: str, settings: Settings, redis: Redis | None = None) -> None:
         self.settings = settings
-        self.supergraph = Supergraph(sdl)
-        self.schema = self.supergraph.api_schema
-        self.planner = Planner(self.supergraph)
-        self.shaper = Shaper(self.schema)
-        self.urls = subgraph_urls(self.supergraph, settings)
-        self.docs: LRU[str, Document] = LRU(settings.plan_cache_size)
-        self.prepared: LRU[tuple[str, str | None], Prepared] = LRU(settings.plan_cache_size)
-        self.executor: Executor | None = None
+        self.client: httpx.AsyncClient | None = None
+        self.schema = Schema(sdl, settings, None)
+        self.auth = Authenticator(settings)
+        self.limits = Limits(settings.max_tokens, settings.max_depth, settings.max_aliases, settings.max_fields)
+        self.allowed_extensions = frozenset(settings.error_extensions)
+        prefix = settings.redis_prefix + "router:"
+        manifest = Manifest.load(settings.manifest_path) if settings.manifest_path else None
+        apq = KeyValue(redis, prefix + "apq:", settings.apq_cache_chars) if settings.apq else None
+        self.persisted = PersistedQueries(settings.safelist, manifest, apq)
+        self.rates = (
+            RateLimiter(redis, prefix, settings.rate_users, settings.rate_anonymous, settings.rate_expensive)
+            if settings.rate_limits
+            else None
+        )
+        self.retired: list[Schema] = []
 
     def bind(self, client: httpx.AsyncClient) -> None:
-        names = {g: info.name for g, info in self.supergraph.graphs.items()}
-        self.executor = Executor(self.urls, names, client, self.settings.subgraph_timeout)
+        self.client = client
+        self.schema.bind(client, self.settings)
+        self.auth.bind(client)
+
+    async def reload(self, sdl: str) -> None:
+        """Serve a new supergraph from now on (atomic: one assignment). Raises when it is
+        not a valid supergraph; the current one then stays."""
+        new = await asyncio.to_thread(Schema, sdl, self.settings, None)  # built off the event loop
+        if self.client is not None:
+            new.bind(self.client, self.settings)
+        old, self.schema = self.schema, new
+        self.retired.append(old)
+        loop = asyncio.get_running_loop()
+        # Requests on the old schema get their whole deadline to finish before its connections close.
+        loop.call_later(self.settings.request_timeout + 5, self._close_retired, old)
+
+    def _close_retired(self, old: Schema) -> None:
+        if old in self.retired:
+            self.retired.remove(old)
+            if old.executor is not None:
+                old.executor.close()
 
     def close(self) -> None:
-        """Release the executor's subgraph connections (at shutdown)."""
-        if self.executor is not None:
-            self.executor.close()
+        """Release the subgraph connections (at shutdown)."""
+        for s in [self.schema, *self.retired]:
+            if s.executor is not None:
+                s.executor.close()
 
-    # -- preparation (cached) ------------------------------------------------------
-    def document(self, text: str, key: str) -> Document:
-        d = self.docs.get(key)
+    # -- stages ----------------------------------------------------------------------------
+    async def prepare(self, request: GraphQLRequest, client: Client | Caller, *, streaming: bool = False) -> Ready:
+        """Every stage up to the plan. ``client`` is a Caller when the transport has already
+        authenticated it (a WebSocket, at connection_init)."""
+        text = await self.persisted.resolve(request)
+        schema = self.schema
+        p = self._prepared(schema, text, request.operation_name)
+        await self.persisted.register(request, text)
+        kind = p.op.kind
+        if request.method == "GET" and kind != "query" and not (streaming and kind == "subscription"):
+            raise RouterError.of(
+                f"Can only perform a {kind} operation from a POST request.",
+                "METHOD_NOT_ALLOWED",
+                405,
+                {"Allow": "POST"},
+            )
+        if kind == "subscription" and not streaming:
+            raise RouterError.of(
+                "Subscriptions need a streaming transport: WebSocket (graphql-transport-ws), "
+                'Accept: text/event-stream or Accept: multipart/mixed;subscriptionSpec="1.0".',
+                "OPERATION_NOT_SUPPORTED",
+            )
+        if kind == "subscription" and (len(p.plan.stages) == 0 or len(p.plan.stages[0]) != 1):
+            raise RouterError.of("A subscription must select exactly one subgraph field.", "GRAPHQL_VALIDATION_FAILED")
+        caller = client if isinstance(client, Caller) else await self.auth.caller(client)
+        variables = self._coerce(p, request.variables)
+        cost = self._cost(p, variables)
+        if self.rates is not None:
+            user = caller.identity.uid if caller.identity is not None else None
+            await self.rates.take(user, caller.address, cost >= self.settings.expensive_cost)
+        return Ready(p, variables, caller, cost)
+
+    def _document(self, schema: Schema, text: str, key: str) -> Document:
+        d = schema.documents.get(key)
         if d is not None:
             return d
         try:
-            node = parse(text)
-        except GraphQLError as e:
-            d = Document(None, [_err(e.message, "GRAPHQL_PARSE_FAILED", locations=_locs(e))], {}, {})
+            node = parse_limited(text, self.limits)
+            check_shape(node, self.limits)
+        except RouterError as e:
+            d = Document(None, e, {}, {})
         else:
-            errs = validate(self.schema, node)
-            if not errs and not self.settings.introspection:
+            hide = not self.settings.introspection
+            errs = validate(schema.api, node, hide_suggestions=hide)
+            if not errs and hide:
                 errs = _no_introspection(node)
-            frags = {f.name.value: f for f in node.definitions if isinstance(f, FragmentDefinitionNode)}
-            ops = {
-                o.name.value if o.name else None: o for o in node.definitions if isinstance(o, OperationDefinitionNode)
-            }
             d = Document(
                 node,
-                [_err(e.message, "GRAPHQL_VALIDATION_FAILED", locations=_locs(e)) for e in errs],
-                frags,
-                ops,
+                RouterError([_graphql_error(e, "GRAPHQL_VALIDATION_FAILED") for e in errs]) if errs else None,
+                {f.name.value: f for f in node.definitions if isinstance(f, FragmentDefinitionNode)},
+                {
+                    o.name.value if o.name else None: o
+                    for o in node.definitions
+                    if isinstance(o, OperationDefinitionNode)
+                },
             )
-            if not d.errors:
-                for o in ops.values():
-                    lim = self._limits(o, frags)
-                    if lim:
-                        d.errors = [_err(lim, "GRAPHQL_VALIDATION_FAILED")]
-                        break
-        self.docs.put(key, d)
+        schema.documents.put(key, d)
         return d
 
-    def _limits(self, op: OperationDefinitionNode, frags: dict[str, FragmentDefinitionNode]) -> str | None:
-        """Depth, aliases and fields of the operation with its fragments expanded.
-
-        Each fragment is measured once and its figures reused wherever it is spread:
-        a fragment spread twice, whose fragment spreads the next one twice, and so on,
-        would otherwise take exponential time and memory to walk (or to plan) — a
-        one-kilobyte request could stall the router. Validation has already refused
-        fragment cycles.
-        """
-        measured: dict[str, tuple[int, int, int]] = {}
-
-        def measure(ss: SelectionSetNode | None) -> tuple[int, int, int]:  # (fields, depth, aliases)
-            fields = depth = aliases = 0
-            for s in ss.selections if ss is not None else ():
-                if isinstance(s, FieldNode):
-                    f, d, a = measure(s.selection_set)
-                    fields, aliases = fields + 1 + f, aliases + a + (s.alias is not None)
-                    if s.selection_set is not None:
-                        depth = max(depth, d + 1)
-                    continue
-                if isinstance(s, InlineFragmentNode):
-                    f, d, a = measure(s.selection_set)
-                elif isinstance(s, FragmentSpreadNode):
-                    name = s.name.value
-                    if name not in measured:
-                        frag = frags.get(name)
-                        measured[name] = measure(frag.selection_set) if frag is not None else (0, 0, 0)
-                    f, d, a = measured[name]
-                else:
-                    continue
-                fields, depth, aliases = fields + f, max(depth, d), aliases + a
-            return fields, depth, aliases
-
-        fields, depth, aliases = measure(op.selection_set)
-        if depth > self.settings.max_depth:
-            return f"Query depth {depth} exceeds the maximum of {self.settings.max_depth}."
-        if aliases > self.settings.max_aliases:
-            return f"Query uses {aliases} aliases; the maximum is {self.settings.max_aliases}."
-        if fields > self.settings.max_fields:
-            limit = self.settings.max_fields
-            return f"Query selects {fields} fields once its fragments are expanded; the maximum is {limit}."
-        return None
-
-    def prepare(self, text: str, op_name: str | None) -> Prepared:
+    def _prepared(self, schema: Schema, text: str, op_name: str | None) -> Prepared:
         key = doc_hash(text)
-        p = self.prepared.get((key, op_name))
+        p = schema.prepared.get((key, op_name))
         if p is not None:
             return p
-        doc = self.document(text, key)
-        if doc.errors:
-            raise RequestError(doc.errors)
+        doc = self._document(schema, text, key)
+        if doc.error is not None:
+            raise doc.error
         if op_name is None:
             if len(doc.operations) != 1:
-                raise RequestError(
-                    [
-                        _err(
-                            "Must provide operation name if query contains multiple operations.",
-                            "GRAPHQL_VALIDATION_FAILED",
-                        )
-                    ]
+                raise RouterError.of(
+                    "Must provide operation name if query contains multiple operations.", "GRAPHQL_VALIDATION_FAILED"
                 )
             node = next(iter(doc.operations.values()))
         else:
             found = doc.operations.get(op_name)
             if found is None:
-                raise RequestError([_err(f'Unknown operation named "{op_name}".', "OPERATION_RESOLUTION_FAILURE")])
+                raise RouterError.of(f'Unknown operation named "{op_name}".', "OPERATION_RESOLUTION_FAILURE")
             node = found
         op = build_operation(node, doc.fragments)
-        root = self.schema.get_root_type(node.operation)
+        root = schema.api.get_root_type(node.operation)
         if root is None:
-            raise RequestError([_err(f"The schema has no {op.kind} type.", "GRAPHQL_VALIDATION_FAILED")])
-        root_names = {s.name for s in op.sels if isinstance(s, Field)}
-        intro = bool(root_names & {"__schema", "__type"})
+            raise RouterError.of(f"The schema has no {op.kind} type.", "GRAPHQL_VALIDATION_FAILED")
+        intro = bool({s.name for s in op.sels if isinstance(s, Field)} & {"__schema", "__type"})
         try:
-            plan = self.planner.plan(op)
+            plan = schema.planner.plan(op)
         except PlanningError as e:
-            raise RequestError([_err(str(e), "QUERY_PLANNING_FAILED")], status=500) from e
+            raise RouterError.of(str(e), "QUERY_PLANNING_FAILED") from e
         assert doc.node is not None
         document = _introspection_doc(doc.node, node) if intro else doc.node
-        p = Prepared(op, document, plan, root, intro, intro and not plan.fetches, bool(node.variable_definitions))
-        self.prepared.put((key, op_name), p)
+        static = None
+        if not node.variable_definitions:
+            static = schema.cost.estimate(node, doc.fragments, {})
+        p = Prepared(op, document, doc.fragments, plan, root, intro, schema, static)
+        schema.prepared.put((key, op_name), p)
         return p
 
-    # -- execution -------------------------------------------------------------------
-    def coerce(self, p: Prepared, variables: Json | None) -> None:
-        if not p.has_vars:
-            return
-        r = get_variable_values(self.schema, p.op.node.variable_definitions or (), variables or {})
+    def _coerce(self, p: Prepared, variables: Json | None) -> Json:
+        defs = p.op.node.variable_definitions
+        if not defs:
+            return {}
+        hide = not self.settings.introspection
+        r = get_variable_values(p.schema.api, defs, variables or {}, hide_suggestions=hide)
         if isinstance(r, list):
-            raise RequestError([_err(e.message, "BAD_USER_INPUT", locations=_locs(e)) for e in r])
+            raise RouterError([_graphql_error(e, "BAD_USER_INPUT") for e in r])
+        return r.coerced
 
-    async def run(self, p: Prepared, variables: Json | None, headers: dict[str, str]) -> Json:
-        vars_ = variables or {}
-        self._add_defaults(p, vars_)
-        assert self.executor is not None, "Pipeline.bind() not called"
+    def _cost(self, p: Prepared, variables: Json) -> float:
+        cost = p.static_cost
+        if cost is None:
+            cost = p.schema.cost.estimate(p.op.node, p.fragments, variables)
+        if self.settings.demand_control and cost > self.settings.max_cost:
+            raise RouterError.of(
+                f"The operation's estimated cost ({cost:,.0f}) exceeds the maximum of {self.settings.max_cost:,}.",
+                "COST_ESTIMATED_TOO_EXPENSIVE",
+                cost={"estimated": cost, "max": self.settings.max_cost},
+            )
+        return cost
+
+    # -- execution ---------------------------------------------------------------------------
+    async def execute(self, ready: Ready) -> Json:
+        """A query or mutation's response, within the whole-request deadline."""
+        timeout = self.settings.request_timeout
+        try:
+            async with asyncio.timeout(timeout):
+                out = await self._run(ready)
+        except TimeoutError:
+            raise RouterError.of(f"Request timed out after {timeout:g}s.", "GATEWAY_TIMEOUT", 504) from None
+        if self.settings.cost_report:
+            out["extensions"] = {"cost": {"estimated": ready.cost, "actual": max(0, _objects(out.get("data")) - 1)}}
+        return out
+
+    async def _run(self, ready: Ready) -> Json:
+        p, variables = ready.p, ready.variables
         data: Json | None
         errors: list[Json]
         if p.plan.fetches:
-            data, errors = await self.executor.execute(p.plan, vars_, headers)
+            executor = p.schema.executor
+            assert executor is not None, "Pipeline.bind() not called"
+            data, errors = await executor.execute(p.plan, variables, self.auth.headers(ready.caller))
+            errors = self.sanitize(errors)
         else:
             data, errors = {}, []
         if p.introspection:
-            r = execute(self.schema, p.document, operation_name=p.op.name, variable_values=vars_)
+            # (graphql-core's plain execute refuses a schema declaring @defer, as the API schema does)
+            r = experimental_execute_incrementally(
+                p.schema.api, p.document, operation_name=p.op.name, variable_values=variables
+            )
             data = dict(data or {})
-            rd = getattr(r, "data", None) or {}
-            data.update(rd)
-        shaped = self.shaper.shape(p.root, p.op.sels, data, vars_, errors)
+            data.update(getattr(r, "data", None) or {})
+        return self.shape(p, data, variables, errors)
+
+    def shape(self, p: Prepared, data: Json | None, variables: Json, errors: list[Json]) -> Json:
+        shaped = p.schema.shaper.shape(p.root, p.op.sels, data, variables, errors)
         out: Json = {}
         if errors:
             out["errors"] = errors
         out["data"] = shaped
         return out
 
-    @staticmethod
-    def _add_defaults(p: Prepared, vars_: Json) -> None:
-        for vd in p.op.node.variable_definitions or ():
-            name = vd.variable.name.value
-            if name not in vars_ and vd.default_value is not None:
-                from graphql import value_from_ast_untyped
+    def sanitize(self, errors: list[Json]) -> list[Json]:
+        return sanitize(errors, self.allowed_extensions) if errors else errors
 
-                vars_[name] = value_from_ast_untyped(vd.default_value)
+
+def _objects(value: Any) -> int:
+    """Objects in a response value: the actual counterpart of the estimate (without @cost weights)."""
+    if isinstance(value, list):
+        return sum(_objects(v) for v in value)
+    if isinstance(value, dict):
+        return 1 + sum(_objects(v) for v in value.values())
+    return 0
+
+
+def _graphql_error(e: GraphQLError, code: str) -> Json:
+    out = error(e.message, code)
+    if e.locations:
+        out["locations"] = [{"line": loc.line, "column": loc.column} for loc in e.locations]
+    return out
+
+
+def _operations(doc: DocumentNode) -> list[OperationDefinitionNode]:
+    return [d for d in doc.definitions if isinstance(d, OperationDefinitionNode)]
 
 
 def _introspection_doc(doc: DocumentNode, op: OperationDefinitionNode) -> DocumentNode:
@@ -257,10 +361,6 @@ def _introspection_doc(doc: DocumentNode, op: OperationDefinitionNode) -> Docume
     new_op = replace(op, selection_set=SelectionSetNode(selections=sels))
     defs = [new_op] + [d for d in doc.definitions if isinstance(d, FragmentDefinitionNode)]
     return DocumentNode(definitions=tuple(defs))
-
-
-def _locs(e: GraphQLError) -> list[Json]:
-    return [{"line": loc.line, "column": loc.column} for loc in e.locations or ()]
 
 
 def _no_introspection(node: DocumentNode) -> list[GraphQLError]:

@@ -1,28 +1,54 @@
-"""Operation -> query plan.
+"""Operation -> query plan (router/plan.py).
 
-A plan is a DAG of fetches; each fetch targets one subgraph at one response path
-(`@` marks list flattening, as in Apollo's `Flatten` nodes). Root fetches run
-the operation's root fields; entity fetches call `_entities` with
-representations collected from data already fetched. The DAG is laid out as a
-Sequence of Parallel stages for execution (and display, like Apollo's plans).
+The supergraph is read as a query graph: a node per type per subgraph, edges
+for fields a subgraph serves, for key jumps between subgraphs (an `_entities`
+fetch, possible where the target has a resolvable key whose fields the source
+can give), for @requires (fields of the representation), @provides (fields
+local below a field) and interface-object casts (the concrete type and the
+implementations' fields from a subgraph owning the interface).
 
-Planning is greedy: stay in the current subgraph while it can resolve a field
-(fewest fetches), otherwise jump through an entity key to a subgraph that can,
-grouping every field needing the same jump at the same path into one fetch.
-Keys and @requires fields needed to build representations are planned like
-client fields in the source subgraph, so they may themselves need jumps (a
-@requires served by a third subgraph becomes a dependency).
+Paths are extended one field at a time: a field stays in the subgraph already
+fetching its parent when it can (fewest fetches); otherwise it jumps to the
+subgraph reachable through the fewest key hops (breadth-first over subgraphs,
+cached per type; a key the source lacks is fetched on the way), grouping every
+field needing the same jump at the same path into one fetch. Keys and
+@requires are planned as fields of the source, so they may need jumps of their
+own, which the jumped-to fetch then waits for. A field of a type without a key
+jumps at its nearest entity ancestor (or, for a shareable root field, from
+another root fetch). A shareable root field is costed by trial plans of each
+candidate subgraph (fetches, then stages); Apollo's full combination search is
+avoided, so planning stays near-linear in the operation's size. Where no path
+exists, PlanningError. The fetch DAG is laid out as a Sequence of Parallel
+stages, with @defer parts as separate sequences after the primary one.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import logging
+import re
+import zlib
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import Any
 
-from graphql import FieldNode, InlineFragmentNode, SelectionSetNode, print_ast
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    GraphQLError,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    parse,
+    print_ast,
+    validate,
+)
 
-from router.operation import Field, Frag, Operation, Sel
+from router import plan as qp
+from router.operation import Field, Frag, Operation, Sel, build_operation
+from router.plan import QueryPlan as QueryPlan  # the pipeline's import
 from router.supergraph import Supergraph, parse_field_set
+
+log = logging.getLogger("shopgraph.router")
 
 
 class PlanningError(Exception):
@@ -33,6 +59,9 @@ class PlanningError(Exception):
 @dataclass(eq=False)
 class SgSet:
     items: dict[str, SgField | SgFrag] = field(default_factory=dict)
+    # response key -> type in the subgraph, shared by the type-condition
+    # fragments of one abstract selection (they must not conflict)
+    seen_types: dict[str, str] = field(default_factory=dict)
 
     def field(self, key: str, name: str, args: str = "", dirs: str = "") -> SgField:
         sig = f"{key}:{name}{args}{dirs}"
@@ -51,7 +80,9 @@ class SgSet:
         return f
 
     def render(self) -> str:
-        return "{" + " ".join(i.render() for i in self.items.values()) + "}"
+        # a fragment left empty (everything in it fetched elsewhere) is dropped:
+        # a subgraph must never get an empty selection set
+        return "{" + " ".join(r for i in self.items.values() if (r := i.render())) + "}"
 
 
 @dataclass(eq=False)
@@ -82,8 +113,11 @@ class SgFrag:
     children: SgSet = field(default_factory=SgSet)
 
     def render(self) -> str:
+        inner = self.children.render()
+        if inner == "{}":
+            return ""
         on = f" on {self.type_cond}" if self.type_cond else ""
-        return f"...{on}{self.dirs}{self.children.render()}"
+        return f"...{on}{self.dirs}{inner}"
 
 
 # ---- plan nodes ----------------------------------------------------------------
@@ -100,37 +134,35 @@ class Fetch:
     # typename in data -> __typename sent in representation (interface objects)
     rep_typename: dict[str, str] = field(default_factory=dict)
     variables: set[str] = field(default_factory=set)
-    query: str = ""
     # planning state
     entity_sels: dict[str, list[Sel]] = field(default_factory=dict)
     entity_provided: dict[str, Any] = field(default_factory=dict)
     out_for_type: dict[tuple[tuple[str, ...], str], tuple[SgSet, Any]] = field(default_factory=dict)
     mutation_group: int = 0
+    defer: int | None = None  # the deferred fragment it serves (None: the primary part)
+    # internal aliases: (path below the fetch's, typename, alias, response key)
+    renames: list[tuple[tuple[str, ...], str, str, str]] = field(default_factory=list)
 
     def __repr__(self) -> str:
         return f"Fetch#{self.id}({self.graph} @ {'.'.join(self.path) or '<root>'})"
 
 
-@dataclass
-class QueryPlan:
-    kind: str
-    stages: list[list[Fetch]]  # Sequence of Parallel stages
-    fetches: list[Fetch]
-
-    def describe(self) -> str:
-        lines = ["QueryPlan { Sequence {"]
-        for stage in self.stages:
-            lines.append("  Parallel {")
-            for f in stage:
-                where = ".".join(f.path)
-                lines.append(
-                    f"    Flatten({where}) Fetch({f.graph}) {f.query}"
-                    if f.is_entity
-                    else f"    Fetch({f.graph}) {f.query}"
-                )
-            lines.append("  }")
-        lines.append("} }")
-        return "\n".join(lines)
+def plan_document(sg: Supergraph, text: str, operation_name: str | None = None) -> qp.QueryPlan:
+    """Plan one operation of a document (validated against the API schema):
+    for tools such as `shopgraph plan`."""
+    try:
+        doc = parse(text)
+    except GraphQLError as e:
+        raise PlanningError(f"the operation does not parse: {e.message}") from e
+    errs = validate(sg.api_schema, doc)
+    if errs:
+        raise PlanningError("; ".join(e.message for e in errs))
+    ops = [d for d in doc.definitions if isinstance(d, OperationDefinitionNode)]
+    found = [o for o in ops if operation_name is None or (o.name and o.name.value == operation_name)]
+    if len(found) != 1:
+        raise PlanningError("name the operation to plan" if found else f"no operation named {operation_name!r}")
+    frags = {d.name.value: d for d in doc.definitions if isinstance(d, FragmentDefinitionNode)}
+    return Planner(sg).plan(build_operation(found[0], frags))
 
 
 def _fieldset_sels(sel_set: SelectionSetNode) -> list[Sel]:
@@ -140,11 +172,11 @@ def _fieldset_sels(sel_set: SelectionSetNode) -> list[Sel]:
             args = ""
             if s.arguments:
                 args = "(" + ", ".join(print_ast(a) for a in s.arguments) + ")"
-            # Internal alias: keys/@requires never collide with client aliases.
+            # Internal alias: keys/@requires never collide with client aliases, nor
+            # with each other when one field is required with distinct arguments.
             name = s.name.value
-            out.append(
-                Field(f"_fk_{name}", name, args, sels=(_fieldset_sels(s.selection_set) if s.selection_set else None))
-            )
+            alias = f"_fk_{name}" + (f"_{zlib.crc32(args.encode()):08x}" if args else "")
+            out.append(Field(alias, name, args, sels=(_fieldset_sels(s.selection_set) if s.selection_set else None)))
         elif isinstance(s, InlineFragmentNode):
             tc = s.type_condition.name.value if s.type_condition else None
             out.append(Frag(tc, _fieldset_sels(s.selection_set)))
@@ -152,9 +184,19 @@ def _fieldset_sels(sel_set: SelectionSetNode) -> list[Sel]:
 
 
 class Planner:
-    def __init__(self, sg: Supergraph) -> None:
+    """Plans operations over one supergraph.
+
+    `enabled_labels`: progressive-@override labels switched on by configuration;
+    a `percent(N)` label is on for N% of requests: a plan holds one variant per
+    combination of the percent labels its fields use, picked per request.
+    """
+
+    def __init__(self, sg: Supergraph, enabled_labels: frozenset[str] = frozenset()) -> None:
         self.sg = sg
+        self.enabled_labels = enabled_labels
+        self.interface_objects = frozenset(t for t in sg.types if sg.interface_object_graphs(t))
         self._fs_cache: dict[str, list[Sel]] = {}
+        self._hops: dict[tuple[str, str, str], int] = {}
 
     def fieldset(self, fields: str) -> list[Sel]:
         r = self._fs_cache.get(fields)
@@ -162,8 +204,71 @@ class Planner:
             r = self._fs_cache[fields] = _fieldset_sels(parse_field_set(fields))
         return r
 
-    def plan(self, op: Operation) -> QueryPlan:
-        return _PlanBuilder(self, op).build()
+    def plan(self, op: Operation) -> qp.QueryPlan:
+        try:
+            return self._plan(op)
+        except (LookupError, RecursionError) as e:
+            # a supergraph this planner does not understand (or a planner bug):
+            # the client gets QUERY_PLANNING_FAILED, never an HTTP 500
+            log.exception("planning failed")
+            raise PlanningError(f"the operation could not be planned ({type(e).__name__})") from e
+
+    def _plan(self, op: Operation) -> qp.QueryPlan:
+        percents: dict[str, float] = {}
+        names = _field_names(op.sels)
+        for (_, fname), label in self.sg.override_labels.items():
+            pct = _percent(label)
+            if fname in names and pct is not None and label not in self.enabled_labels:
+                percents[label] = pct
+        labels = sorted(percents)[:_MAX_PERCENT_LABELS]
+        if not labels:
+            return _PlanBuilder(self, op, self.enabled_labels).build()
+        variants: dict[frozenset[str], qp.QueryPlan] = {}
+        for mask in range(1 << len(labels)):
+            on = frozenset(lb for i, lb in enumerate(labels) if mask >> i & 1)
+            variants[on] = _PlanBuilder(self, op, self.enabled_labels | on).build()
+        default = variants[frozenset()]
+        return replace(
+            default,
+            override_variants=MappingProxyType(variants),
+            percent_labels=MappingProxyType({lb: percents[lb] for lb in labels}),
+        )
+
+    def hops(self, type_name: str, source: str, target: str) -> int:
+        """Entity jumps from `source` to `target` for one object of a type: a
+        jump needs a resolvable key of the next subgraph whose fields the
+        current one serves (breadth-first over subgraphs; large if none)."""
+        k = (type_name, source, target)
+        hit = self._hops.get(k)
+        if hit is None:
+            hit = self._hops[k] = self._bfs(type_name, source, target)
+        return hit
+
+    def _bfs(self, type_name: str, source: str, target: str) -> int:
+        sg = self.sg
+        seen = {source}
+        frontier = [source]
+        n = 0
+        while frontier:
+            if target in frontier:
+                return n
+            n += 1
+            nxt = []
+            for g in frontier:
+                for h in sg.types[type_name].graphs:
+                    if h in seen:
+                        continue
+                    if any(
+                        all(
+                            isinstance(f, Field) and g in sg.field_graphs(type_name, f.name)
+                            for f in self.fieldset(k.fields)
+                        )
+                        for k in sg.resolvable_keys(type_name, h)
+                    ):
+                        seen.add(h)
+                        nxt.append(h)
+            frontier = nxt
+        return 1 << 20
 
 
 def _applies(sg: Supergraph, type_cond: str | None, concrete: str) -> bool:
@@ -185,22 +290,51 @@ def _provided_map(sels: list[Sel], concrete: str, sg: Supergraph) -> dict[str, A
 
 
 class _PlanBuilder:
-    def __init__(self, planner: Planner, op: Operation) -> None:
+    def __init__(self, planner: Planner, op: Operation, labels: frozenset[str], forced: str | None = None) -> None:
         self.p = planner
         self.sg = planner.sg
+        self.labels = labels
+        self.forced = forced  # trial plans: the subgraph of the (only) root field
         self.op = op
         self.fetches: list[Fetch] = []
-        # (source fetch id, path, target graph) -> entity fetch
-        self.jumps: dict[tuple[int, tuple[str, ...], str], Fetch] = {}
+        # (source fetch id, path, target graph, variant) -> entity fetch; variants
+        # exist when two @requires need one field with distinct arguments (a
+        # representation holds one value per field name)
+        self.jumps: dict[tuple[int, tuple[str, ...], str, int], Fetch] = {}
         self.touched: set[Fetch] | None = None
+        # the entity fetch whose representation is being planned: it cannot serve it itself
+        self.requirement_of: Fetch | None = None
+        # @defer: (label, path, parent type, fragment selections) per deferred
+        # fragment; `defer` is the one being planned (its fetches carry it)
+        self.defers: list[tuple[str | None, tuple[str, ...], str, tuple[Sel, ...]]] = []
+        self.defer: int | None = None
+        # conditional fragments (@include/@skip) being planned, outermost first
+        self.conditions: list[Frag] = []
+        # fields being planned, outermost first: (parent type, path, out, provided, field)
+        self.stack: list[tuple[str, tuple[str, ...], SgSet, dict[str, Any] | None, Field]] = []
+
+    def field_graphs(self, type_name: str, field_name: str) -> list[str]:
+        """Subgraphs serving a field, progressive @override labels applied."""
+        graphs = self.sg.field_graphs(type_name, field_name)
+        label = self.sg.override_labels.get((type_name, field_name))
+        if label is None:
+            return graphs
+        on = label in self.labels
+        out = []
+        for g in graphs:
+            j = self.sg.field_join(type_name, field_name, g)
+            if j is None or j.override_label is None or bool(j.override) == on:
+                out.append(g)
+        return out
 
     def new_fetch(self, graph: str, path: tuple[str, ...], is_entity: bool) -> Fetch:
         f = Fetch(len(self.fetches), graph, path, is_entity)
+        f.defer = self.defer
         self.fetches.append(f)
         return f
 
     # -- entry -------------------------------------------------------------------
-    def build(self) -> QueryPlan:
+    def build(self) -> qp.QueryPlan:
         root = self.sg.root_types.get(self.op.kind)
         if root is None or root not in self.sg.types:
             raise PlanningError(f"the schema has no {self.op.kind} type")
@@ -228,9 +362,42 @@ class _PlanBuilder:
             f.mutation_group = i
             self.plan_sels(f, g, root, sels, (), f.selection, None)
             self.drain(f)
-        for f in self.fetches:
-            f.query = self.render(f)
-        return QueryPlan(self.op.kind, self.stages(), self.fetches)
+        self.requirement_deps()
+        frozen = {f: self.freeze(f) for f in self.fetches}
+
+        def sequence(members: list[Fetch]) -> qp.Sequence | None:
+            stages: list[qp.Fetch | qp.Flatten | qp.Parallel] = []
+            for stage in self.stages(members):
+                nodes = tuple(qp.Flatten(f.path, frozen[f]) if f.is_entity else frozen[f] for f in stage)
+                stages.append(nodes[0] if len(nodes) == 1 else qp.Parallel(nodes))
+            return qp.Sequence(tuple(stages)) if stages else None
+
+        deferred = []
+        for i, (label, at, parent_type, frag_sels) in enumerate(self.defers):
+            node = sequence([f for f in self.fetches if f.defer == i])
+            if node is not None:
+                deferred.append(qp.Deferred(label, at, parent_type, frag_sels, node))
+        ifaces = self.p.interface_objects
+        primary = sequence([f for f in self.fetches if f.defer is None])
+        return qp.QueryPlan(self.op.kind, primary, ifaces, deferred=tuple(deferred))
+
+    def freeze(self, f: Fetch) -> qp.Fetch:
+        reps = None
+        if f.is_entity:
+            reps = MappingProxyType(
+                {t: qp.Representation(f.rep_typename[t], tuple(sels)) for t, sels in f.rep_sels.items()}
+            )
+        return qp.Fetch(
+            graph=f.graph,
+            service_name=self.sg.graphs[f.graph].name,
+            operation=self.render(f),
+            kind="query" if f.is_entity else self.op.kind,
+            variable_usages=frozenset(v for v in f.variables if v in self.op.var_defs),
+            entity=f.is_entity,
+            path=f.path,
+            representations=reps,
+            renames=tuple(qp.Rename(*r) for r in f.renames),
+        )
 
     def choose_root_graphs(self, root: str, fields: list[Sel]) -> list[str | None]:
         counts: dict[str, int] = {}
@@ -238,26 +405,39 @@ class _PlanBuilder:
         for s in fields:
             gs: list[str] = []
             if isinstance(s, Field) and not s.name.startswith("__"):
-                gs = self.sg.field_graphs(root, s.name)
+                gs = self.field_graphs(root, s.name)
                 if not gs:
                     raise PlanningError(f"no subgraph can resolve {root}.{s.name}")
             cands.append(gs)
             for g in gs:
                 counts[g] = counts.get(g, 0) + 1
         out: list[str | None] = []
+        single = {gs[0] for gs in cands if len(gs) == 1}
         for s, gs in zip(fields, cands, strict=True):
             if not gs:
                 # __typename / introspection / conditional fragments at the root
                 out.append(None if isinstance(s, Field) else self._frag_root_graph(root, s))
-                continue
-            out.append(max(gs, key=lambda g: counts[g]))
+            elif len(gs) == 1 or self.forced is not None:
+                out.append(self.forced or max(gs, key=lambda g: counts[g]))
+            else:
+                out.append(min(gs, key=lambda g: (self._root_cost(s, g, g in single), -counts[g])))
         return out
+
+    def _root_cost(self, s: Sel, graph: str, shared: bool) -> tuple[int, int]:
+        """Cost of serving a shareable root field from `graph`: the fetches and
+        sequential stages of its whole plan (counting @provides and follow-up
+        fetches), one fetch less when `graph` gets a root fetch anyway."""
+        try:
+            trial = _PlanBuilder(self.p, replace(self.op, sels=[s]), self.labels, forced=graph).build()
+        except PlanningError:
+            return (1 << 20, 0)
+        return (len(trial.fetches) - shared, len(trial.stages))
 
     def _frag_root_graph(self, root: str, s: Sel) -> str | None:
         assert isinstance(s, Frag)
         for inner in self.flatten(s.sels, root):
             if isinstance(inner, Field) and not inner.name.startswith("__"):
-                gs = self.sg.field_graphs(root, inner.name)
+                gs = self.field_graphs(root, inner.name)
                 if gs:
                     return gs[0]
         return None
@@ -271,7 +451,9 @@ class _PlanBuilder:
             if isinstance(s, Field):
                 out.append(s)
             elif _applies(self.sg, s.type_cond, concrete):
-                if s.dirs:
+                if s.defer is not None:  # flattened when planned: see plan_deferred()
+                    out.append(Frag(None, s.sels, s.dirs, s.conds, s.variables, s.defer))
+                elif s.dirs:
                     out.append(Frag(None, self.flatten(s.sels, concrete), s.dirs, s.conds, s.variables))
                 else:
                     out.extend(self.flatten(s.sels, concrete))
@@ -287,6 +469,7 @@ class _PlanBuilder:
         path: tuple[str, ...],
         out: SgSet,
         provided: dict[str, Any] | None,
+        only: frozenset[str] | None = None,
     ) -> None:
         sg = self.sg
         tm = sg.types[parent]
@@ -294,32 +477,41 @@ class _PlanBuilder:
         if tm.kind in ("interface", "union") and not (tig and tig.is_interface_object):
             out.field("__typename", "__typename")
             for p in sg.possible_types_in(parent, graph):
-                sub = self.flatten(sels, p)
+                sub = self.flatten(sels if only is None or p in only else _direct(sels, parent), p)
                 if not sub:
                     continue
                 frag = out.frag(p)
+                frag.children.seen_types = out.seen_types
                 self.plan_sels(fetch, graph, p, sub, path, frag.children, provided)
             return
+        if tm.kind == "interface" and tig is not None and tig.is_interface_object and self.requirement_of is None:
+            sels = self.split_interface_object(fetch, graph, parent, sels, path, out, provided)
         fetch.out_for_type.setdefault((path, parent), (out, provided))
         for s in self.flatten(sels, parent):
+            if (
+                isinstance(s, Frag)
+                and s.defer is not None
+                and self.plan_deferred(fetch, graph, parent, s, path, out, provided)
+            ):
+                continue
             if isinstance(s, Frag):
                 frag = out.frag(None, s.dirs)
                 fetch.variables |= s.variables
-                self.plan_sels(fetch, graph, parent, s.sels, path, frag.children, provided)
+                # fields of it fetched by another subgraph keep its condition there
+                self.conditions.append(s)
+                try:
+                    self.plan_sels(fetch, graph, parent, s.sels, path, frag.children, provided)
+                finally:
+                    self.conditions.pop()
                 continue
             if s.name == "__typename":
-                if tig and tig.is_interface_object:
-                    # The subgraph only knows the interface; the concrete
-                    # typename comes from elsewhere (see jump()).
-                    self.jump(fetch, graph, parent, s, path, out, provided, need_typename=True)
-                else:
-                    out.field(s.key, "__typename", "", s.dirs)
-                    fetch.variables |= s.variables
+                out.field(s.key, "__typename", "", s.dirs)
+                fetch.variables |= s.variables
                 continue
             fm = tm.fields.get(s.name)
             if fm is None:
                 raise PlanningError(f"unknown field {parent}.{s.name}")
-            local = graph in sg.field_graphs(parent, s.name)
+            local = graph in self.field_graphs(parent, s.name)
             join = sg.field_join(parent, s.name, graph)
             if provided is not None and s.name in provided:
                 local = True
@@ -327,8 +519,179 @@ class _PlanBuilder:
                 local = False  # @requires only works through _entities
             if local:
                 self.emit_local(fetch, graph, parent, s, path, out, provided)
+            elif not self._keyed(parent) and self.stack:
+                self.jump_from_anchor(fetch, graph, parent, s)
             else:
                 self.jump(fetch, graph, parent, s, path, out, provided)
+
+    def plan_deferred(
+        self,
+        fetch: Fetch,
+        graph: str,
+        parent: str,
+        s: Frag,
+        path: tuple[str, ...],
+        out: SgSet,
+        provided: dict[str, Any] | None,
+    ) -> bool:
+        """A `@defer`red fragment: its fields get fetches of their own (entity
+        fetches from the objects of the primary part, or another root fetch),
+        run and delivered after the primary part. False when it is planned with
+        the rest (a mutation, inside a representation, or on a type with no key
+        below the root: the spec lets a server not defer)."""
+        root = self.sg.root_types["query"]
+        at_root = parent == root and self.op.kind == "query" and not fetch.is_entity and not path
+        if self.requirement_of is not None or not (at_root or self._keyed(parent)):
+            return False
+        tig = self.sg.types[parent].graphs.get(graph)
+        iface_object = tig is not None and tig.is_interface_object and not at_root
+        sels = s.sels if iface_object else self.flatten(s.sels, parent)
+        defer = len(self.defers)
+        self.defers.append((s.defer or None, path, parent, tuple(s.sels)))
+        outer = self.defer
+        self.defer = defer
+        try:
+            if at_root:
+                other = self.new_fetch(graph, (), False)
+                other.mutation_group = fetch.mutation_group
+                stack, conds = self.stack, self.conditions
+                self.stack, self.conditions = [], []
+                try:
+                    self.plan_sels(other, other.graph, root, self._conditioned(sels), (), other.selection, None)
+                finally:
+                    self.stack, self.conditions = stack, conds
+                self.drain(other)
+                return True
+            if iface_object:  # the concrete type's fields come from an owning subgraph
+                sels = self.split_interface_object(fetch, graph, parent, sels, path, out, provided)
+            for sel in sels:
+                if isinstance(sel, Frag):  # a conditional fragment inside: keep it around its fields
+                    for inner in sel.sels:
+                        self.conditions.append(sel)
+                        try:
+                            self._defer_one(fetch, graph, parent, inner, path, out, provided)
+                        finally:
+                            self.conditions.pop()
+                else:
+                    self._defer_one(fetch, graph, parent, sel, path, out, provided)
+        finally:
+            self.defer = outer
+        return True
+
+    def _defer_one(
+        self,
+        fetch: Fetch,
+        graph: str,
+        parent: str,
+        s: Sel,
+        path: tuple[str, ...],
+        out: SgSet,
+        provided: dict[str, Any] | None,
+    ) -> None:
+        if isinstance(s, Frag):
+            for inner in s.sels:
+                self.conditions.append(s)
+                try:
+                    self._defer_one(fetch, graph, parent, inner, path, out, provided)
+                finally:
+                    self.conditions.pop()
+        elif s.name == "__typename":
+            out.field(s.key, "__typename", "", s.dirs)
+        else:
+            self.jump(fetch, graph, parent, s, path, out, provided)
+
+    def _conditioned(self, sels: list[Sel]) -> list[Sel]:
+        out: list[Sel] = []
+        for sel in sels:
+            moved = sel
+            for c in reversed(self.conditions):
+                moved = Frag(None, [moved], c.dirs, c.conds, c.variables)
+            out.append(moved)
+        return out
+
+    def split_interface_object(
+        self,
+        fetch: Fetch,
+        graph: str,
+        parent: str,
+        sels: list[Sel],
+        path: tuple[str, ...],
+        out: SgSet,
+        provided: dict[str, Any] | None,
+    ) -> list[Sel]:
+        """An interface object knows neither the concrete type nor the
+        implementations' fields: fetch `__typename` (always: the response needs
+        it) and every fragment on an implementation from a subgraph owning the
+        interface; return what this subgraph serves itself."""
+        local: list[Sel] = []
+        remote: list[Sel] = []
+        for s in sels:
+            if isinstance(s, Frag) and s.defer is not None:
+                local.append(s)  # planned as deferred, see plan_deferred()
+            elif isinstance(s, Frag):
+                if s.type_cond in (None, parent):
+                    inner = self.split_interface_object(fetch, graph, parent, s.sels, path, out, provided)
+                    if inner:
+                        local.append(Frag(None, inner, s.dirs, s.conds, s.variables))
+                else:
+                    remote.append(s)
+            elif s.name == "__typename":
+                continue  # fetched below; the shaper prints the concrete type
+            elif (provided is not None and s.name in provided) or graph in self.field_graphs(parent, s.name):
+                local.append(s)
+            else:
+                remote.append(s)
+        if remote or not (fetch.is_entity and fetch.path == path):
+            # (an entity fetch at this path got its objects from a fetch that
+            # already asked for the concrete type)
+            tn = Field("__typename", "__typename")
+            jf = self.jump(fetch, graph, parent, tn, path, out, provided, need_typename=True)
+            jf.entity_sels[parent].extend(remote)
+        return local
+
+    def _keyed(self, type_name: str) -> bool:
+        tm = self.sg.types[type_name]
+        return any(self.sg.resolvable_keys(type_name, g) for g in tm.graphs) or any(
+            self.sg.interface_object_graphs(i) for i in tm.all_interfaces
+        )
+
+    def jump_from_anchor(self, fetch: Fetch, graph: str, parent: str, s: Field) -> None:
+        """A field of a type without a key, which this subgraph cannot serve: jump
+        at the nearest ancestor entity and select the path down to the field."""
+        inner: Field = s
+        below = parent
+        for entry in reversed(self.stack):
+            e_parent, e_path, e_out, e_provided, e_field = entry
+            sub: list[Sel] = [inner]
+            if self.sg.is_abstract(self.sg.types[e_parent].fields[e_field.name].type_name):
+                sub = [Frag(below, sub)]
+            inner = Field(e_field.key, e_field.name, e_field.args, e_field.dirs, e_field.conds, sub, e_field.variables)
+            below = e_parent
+            if self._keyed(e_parent):
+                self.jump(fetch, graph, e_parent, inner, e_path, e_out, e_provided, leaf=(parent, s.name))
+                return
+        root = self.sg.root_types["query"]
+        if self.op.kind == "query" and not fetch.is_entity and below == root:
+            # a shareable root field no subgraph serves whole: another root fetch
+            # for the part this one lacks (merged by response path)
+            targets = [
+                g for g in self.field_graphs(root, inner.name) if g != graph and g in self.field_graphs(parent, s.name)
+            ]
+            if targets:
+                moved: Sel = inner
+                for c in reversed(self.conditions):
+                    moved = Frag(None, [moved], c.dirs, c.conds, c.variables)
+                other = self.new_fetch(targets[0], (), False)
+                other.mutation_group = fetch.mutation_group
+                stack, conds = self.stack, self.conditions
+                self.stack, self.conditions = [], []
+                try:
+                    self.plan_sels(other, other.graph, root, [moved], (), other.selection, None)
+                finally:
+                    self.stack, self.conditions = stack, conds
+                self.drain(other)
+                return
+        raise PlanningError(f"cannot plan {parent}.{s.name}: no subgraph reachable from {graph!r} resolves it")
 
     def emit_local(
         self,
@@ -342,18 +705,38 @@ class _PlanBuilder:
     ) -> None:
         fm = self.sg.types[parent].fields[s.name]
         fetch.variables |= s.variables
-        f = out.field(s.key, s.name, s.args, s.dirs)
+        join = self.sg.field_join(parent, s.name, graph)
+        sub_type = join.type if join is not None and join.type else print_ast(fm.type_node)
+        key = s.key
+        seen = out.seen_types.setdefault(key, sub_type)
+        if seen != sub_type:
+            # same response key, another type in this subgraph (`... on A { id }
+            # ... on B { id }` with ID! vs ID): invalid together, so alias it
+            # in the request and rename it back in the response
+            key = f"{s.key}__alias_{len(fetch.renames)}"
+            fetch.renames.append((path[len(fetch.path) :], parent, key, s.key))
+        f = out.field(key, s.name, s.args, s.dirs)
         if s.sels is None:
             return
         rt = fm.type_name
         sub_path = path + (s.key,) + ("@",) * _list_depth(fm.type_node)
         sub_provided: dict[str, Any] | None = None
-        join = self.sg.field_join(parent, s.name, graph)
         if provided is not None and s.name in provided and provided[s.name]:
             sub_provided = {"__sels": provided[s.name]}
         elif join is not None and join.provides:
             sub_provided = {"__sels": self.p.fieldset(join.provides)}
-        self.plan_typed(fetch, graph, rt, s.sels, sub_path, f.sub(), sub_provided)
+        only = None
+        graphs = self.field_graphs(parent, s.name)
+        if len(graphs) > 1 and self.sg.is_abstract(rt):
+            # Apollo's semantics for a shareable field whose runtime types differ
+            # per subgraph: only the types every subgraph may return are planned,
+            # so the answer does not depend on which subgraph serves it
+            only = frozenset.intersection(*(frozenset(self.sg.possible_types_in(rt, g)) for g in graphs))
+        self.stack.append((parent, path, out, provided, s))
+        try:
+            self.plan_typed(fetch, graph, rt, s.sels, sub_path, f.sub(), sub_provided, only)
+        finally:
+            self.stack.pop()
 
     def plan_typed(
         self,
@@ -364,10 +747,11 @@ class _PlanBuilder:
         path: tuple[str, ...],
         out: SgSet,
         provided: dict[str, Any] | None,
+        only: frozenset[str] | None = None,
     ) -> None:
         """Plan a sub-selection; @provides maps are resolved per concrete type."""
         if provided is None:
-            self.plan_sels(fetch, graph, type_name, sels, path, out, None)
+            self.plan_sels(fetch, graph, type_name, sels, path, out, None, only)
             return
         psels = provided["__sels"]
         if not self.sg.is_abstract(type_name):
@@ -377,7 +761,7 @@ class _PlanBuilder:
             return
         out.field("__typename", "__typename")
         for p in self.sg.possible_types_in(type_name, graph):
-            sub = self.flatten(sels, p)
+            sub = self.flatten(sels if only is None or p in only else _direct(sels, type_name), p)
             if sub:
                 self.plan_sels(
                     fetch, graph, p, sub, path, out.frag(p).children, self._wrap(_provided_map(psels, p, self.sg))
@@ -398,9 +782,12 @@ class _PlanBuilder:
         out: SgSet,
         provided: dict[str, Any] | None,
         need_typename: bool = False,
-    ) -> None:
+        leaf: tuple[str, str] | None = None,
+    ) -> Fetch:
         sg = self.sg
-        cands = [g for g in sg.field_graphs(parent, s.name) if self._reachable(parent, g)]
+        cands = [g for g in self.field_graphs(parent, s.name) if self._reachable(parent, g)]
+        if leaf is not None:  # jumping for a field deeper down: the target must serve it
+            cands = [g for g in cands if g != graph and g in self.field_graphs(*leaf)]
         if need_typename:
             cands = [
                 g
@@ -410,31 +797,55 @@ class _PlanBuilder:
         if not cands:
             iface_graphs = self._interface_object_cands(parent, s.name)
             cands = iface_graphs
+        if self.requirement_of is not None and self.requirement_of.path == path:
+            cands = [g for g in cands if g != self.requirement_of.graph]
         if not cands:
             raise PlanningError(f"cannot plan {parent}.{s.name}: no subgraph reachable from {graph!r} resolves it")
-        existing = [g for g in cands if (fetch.id, path, g) in self.jumps]
-        target = existing[0] if existing else cands[0]
-        jf = self.jumps.get((fetch.id, path, target))
+        # fewest key hops first (a key the source lacks is fetched on the way),
+        # then a jump already made at this path (one fetch for many fields)
+        target = min(
+            cands,
+            key=lambda g: (self.p.hops(parent, graph, g), (fetch.id, path, g, 0) not in self.jumps),
+        )
+        jt = self._jump_type(parent, target)
+        join = sg.field_join(jt, s.name, target) or sg.field_join(parent, s.name, target)
+        required = self.p.fieldset(join.requires) if join is not None and join.requires else []
+        defer = self.defer if self.defer is not None else fetch.defer
+        variant = 0
+        while True:
+            jf = self.jumps.get((fetch.id, path, target, variant))
+            if jf is None or (jf.defer == defer and _compatible(jf.rep_sels.get(parent, []), required)):
+                break
+            variant += 1
         if jf is None:
+            outer, self.defer = self.defer, defer
             jf = self.new_fetch(target, path, True)
+            self.defer = outer
             jf.deps.add(fetch)
             jf.mutation_group = fetch.mutation_group
-            self.jumps[(fetch.id, path, target)] = jf
+            self.jumps[(fetch.id, path, target, variant)] = jf
         if self.touched is not None:
             self.touched.add(jf)
-        jt = self._jump_type(parent, target)
-        jf.entity_sels.setdefault(parent, []).append(s)
+        moved: Sel = s
+        for c in reversed(self.conditions):
+            moved = Frag(None, [moved], c.dirs, c.conds, c.variables)
+        jf.entity_sels.setdefault(parent, []).append(moved)
         jf.rep_typename[parent] = jt
         # Requirements for the representation are planned in drain().
         need = jf.rep_sels.setdefault(parent, [])
+        if sg.interface_object_graphs(parent):
+            # objects typed by an interface object get their concrete type
+            # meanwhile: the representation is built the same for each
+            for p in sg.possible_types(parent):
+                jf.rep_sels.setdefault(p, need)
+                jf.rep_typename.setdefault(p, jt)
         if not need:
             key = self._choose_key(jt, target, graph, parent)
             need.append(Field("__typename", "__typename"))
             need.extend(self.p.fieldset(key))
-        join = sg.field_join(jt, s.name, target) or sg.field_join(parent, s.name, target)
-        if join is not None and join.requires:
-            need.extend(self.p.fieldset(join.requires))
+        need.extend(required)
         fetch.out_for_type.setdefault((path, parent), (out, provided))
+        return jf
 
     def _interface_object_cands(self, parent: str, field_name: str) -> list[str]:
         # A field defined on an interface object is resolvable for every
@@ -442,7 +853,7 @@ class _PlanBuilder:
         out: list[str] = []
         for iface in self.sg.types[parent].all_interfaces:
             for g in self.sg.interface_object_graphs(iface):
-                if g in self.sg.field_graphs(iface, field_name) and self.sg.resolvable_keys(iface, g):
+                if g in self.field_graphs(iface, field_name) and self.sg.resolvable_keys(iface, g):
                     out.append(g)
         return out
 
@@ -466,8 +877,7 @@ class _PlanBuilder:
             raise PlanningError(f"{jt} has no resolvable key in subgraph {target!r}")
         for k in keys:
             if all(
-                isinstance(s, Field) and source in self.sg.field_graphs(parent, s.name)
-                for s in self.p.fieldset(k.fields)
+                isinstance(s, Field) and source in self.field_graphs(parent, s.name) for s in self.p.fieldset(k.fields)
             ):
                 return k.fields
         return keys[0].fields
@@ -475,14 +885,25 @@ class _PlanBuilder:
     def drain(self, fetch: Fetch) -> None:
         """Plan representation requirements of jumps out of `fetch`, then the
         jumped-to fetches themselves (recursively)."""
+        outer, self.stack = self.stack, []
+        conds, self.conditions = self.conditions, []
+        try:
+            self._drain(fetch)
+        finally:
+            self.stack = outer
+            self.conditions = conds
+
+    def _drain(self, fetch: Fetch) -> None:
         done: dict[tuple[Fetch, str], int] = {}
         progress = True
         while progress:
             progress = False
-            for (fid, _, _), jf in list(self.jumps.items()):
+            for (fid, _, _, _), jf in list(self.jumps.items()):
                 if fid != fetch.id:
                     continue
                 for parent, need in list(jf.rep_sels.items()):
+                    if parent not in jf.entity_sels:
+                        continue  # the same requirement, listed under a concrete type
                     start = done.get((jf, parent), 0)
                     if start >= len(need):
                         continue
@@ -490,12 +911,14 @@ class _PlanBuilder:
                     done[(jf, parent)] = len(need)
                     out, provided = fetch.out_for_type[(jf.path, parent)]
                     self.touched = set()
+                    self.requirement_of = jf
                     self.plan_sels(fetch, fetch.graph, parent, need[start:], jf.path, out, provided)
                     for other in self.touched:
                         if other is not jf:
                             jf.deps.add(other)
                     self.touched = None
-        children = [jf for (fid, _, _), jf in self.jumps.items() if fid == fetch.id]
+                    self.requirement_of = None
+        children = [jf for (fid, _, _, _), jf in self.jumps.items() if fid == fetch.id]
         for jf in children:
             if jf.selection.items:
                 continue
@@ -510,30 +933,66 @@ class _PlanBuilder:
                     self.plan_sels(jf, jf.graph, parent, sels, jf.path, frag.children, None)
             self.drain(jf)
 
+    def requirement_deps(self) -> None:
+        """A representation needs its whole requirement: an entity fetch also waits
+        for the fetches that complete the data its requirement fetches returned
+        (a @requires of `seller { region }` waits for the fetch of `region`)."""
+        children: dict[int, list[Fetch]] = {}
+        for (fid, _, _, _), jf in self.jumps.items():
+            children.setdefault(fid, []).append(jf)
+
+        def descendants(f: Fetch) -> list[Fetch]:
+            out, todo = [], list(children.get(f.id, ()))
+            while todo:
+                c = todo.pop()
+                out.append(c)
+                todo.extend(children.get(c.id, ()))
+            return out
+
+        def waits_for(a: Fetch, b: Fetch) -> bool:
+            return a is b or any(waits_for(d, b) for d in a.deps)
+
+        for jf in self.fetches:
+            if not jf.is_entity:
+                continue
+            own = set(descendants(jf))
+            for d in list(jf.deps):
+                if not d.is_entity or d.path[: len(jf.path)] != jf.path[: len(d.path)]:
+                    continue
+                for x in descendants(d):
+                    if x is not jf and x not in own and x.path[: len(jf.path)] == jf.path and not waits_for(x, jf):
+                        jf.deps.add(x)
+
     # -- output --------------------------------------------------------------------
     def render(self, f: Fetch) -> str:
-        defs = [self.op.var_defs[v] for v in sorted(f.variables) if v in self.op.var_defs]
+        body = f.selection.render()
+        # variables of dropped (empty) fragments are not declared: unused ones are invalid
+        f.variables = {v for v in f.variables if v in self.op.var_defs and re.search(rf"\${v}\b", body)}
+        defs = [self.op.var_defs[v] for v in sorted(f.variables)]
         if f.is_entity:
             defs.insert(0, "$representations:[_Any!]!")
             kind = "query"
         else:
             kind = self.op.kind
         head = kind + ("(" + ",".join(defs) + ")" if defs else "")
-        return head + f.selection.render()
+        return head + body
 
-    def stages(self) -> list[list[Fetch]]:
+    def stages(self, fetches: list[Fetch]) -> list[list[Fetch]]:
+        """`fetches` as a sequence of parallel stages (dependencies outside them
+        have run before: a deferred part runs after the primary one)."""
         level: dict[Fetch, int] = {}
+        within = set(fetches)
 
         def lv(f: Fetch) -> int:
             if f not in level:
-                level[f] = 1 + max((lv(d) for d in f.deps), default=-1)
+                level[f] = 1 + max((lv(d) for d in f.deps if d in within), default=-1)
             return level[f]
 
         if self.op.kind == "mutation":
             stages: list[list[Fetch]] = []
-            groups = sorted({f.mutation_group for f in self.fetches})
+            groups = sorted({f.mutation_group for f in fetches})
             for g in groups:
-                members = [f for f in self.fetches if f.mutation_group == g]
+                members = [f for f in fetches if f.mutation_group == g]
                 base = len(stages)
                 for f in members:
                     lvl = lv(f) - min(lv(m) for m in members) + base
@@ -542,12 +1001,46 @@ class _PlanBuilder:
                     stages[lvl].append(f)
             return stages
         out: list[list[Fetch]] = []
-        for f in self.fetches:
+        for f in fetches:
             lvl = lv(f)
             while len(out) <= lvl:
                 out.append([])
             out[lvl].append(f)
         return out
+
+
+_MAX_PERCENT_LABELS = 6  # 64 plan variants at most; further percent labels stay off
+_PERCENT = re.compile(r"percent\((\d+(?:\.\d+)?)\)")
+
+
+def _percent(label: str) -> float | None:
+    m = _PERCENT.fullmatch(label)
+    return float(m.group(1)) if m else None
+
+
+def _field_names(sels: list[Sel]) -> set[str]:
+    out: set[str] = set()
+    for s in sels:
+        if isinstance(s, Field):
+            out.add(s.name)
+        if s.sels:
+            out |= _field_names(s.sels)
+    return out
+
+
+def _direct(sels: list[Sel], abstract: str) -> list[Sel]:
+    """The selections made on the abstract type itself (no narrower type condition)."""
+    return [
+        s if isinstance(s, Field) else Frag(None, _direct(s.sels, abstract), s.dirs, s.conds, s.variables)
+        for s in sels
+        if isinstance(s, Field) or s.type_cond in (None, abstract)
+    ]
+
+
+def _compatible(have: list[Sel], more: list[Sel]) -> bool:
+    """Can one representation carry both field sets (no name with two argument sets)?"""
+    args = {s.name: s.args for s in have if isinstance(s, Field)}
+    return all(not isinstance(s, Field) or args.get(s.name, s.args) == s.args for s in more)
 
 
 def _list_depth(t: Any) -> int:

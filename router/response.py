@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from graphql import (
+    GraphQLEnumType,
     GraphQLInterfaceType,
     GraphQLList,
     GraphQLNonNull,
@@ -19,6 +20,7 @@ from graphql import (
 )
 
 from router.operation import Cond, Field, Frag, Sel, conds_pass
+from router.plan import Deferred
 
 _INVALID: Any = object()  # a null that must propagate to the parent
 
@@ -47,6 +49,7 @@ class Shaper:
         self.schema = schema
         self._collected: dict[tuple[int, str], tuple[list[Sel], Collected]] = {}
         self._plans: dict[tuple[int, str], tuple[list[Sel], list[_Entry]]] = {}
+        self._primary: dict[int, tuple[list[Sel], list[Sel]]] = {}
 
     def plan(self, sels: list[Sel], t: GraphQLObjectType) -> list[_Entry]:
         """The collected fields of ``sels`` on ``t``, with their definitions; sub-selections
@@ -116,6 +119,75 @@ class Shaper:
         r = ctx.obj(data or {}, root_type, sels, None)
         return None if r is _INVALID or r is None else r
 
+    def primary(self, sels: list[Sel]) -> list[Sel]:
+        """`sels` without their @defer fragments (shaped when those arrive)."""
+        hit = self._primary.get(id(sels))
+        if hit is not None and hit[0] is sels:
+            return hit[1]
+        out = _without_deferred(sels)
+        self._primary[id(sels)] = (sels, out)  # keep `sels` alive so id() stays unique
+        return out
+
+    def shape_deferred(
+        self, part: Deferred, data: dict[str, Any], variables: dict[str, Any], errors: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Incremental items of a finished deferred part: one per object at its
+        path, with the errors under that object's path."""
+        sels = self.primary(list(part.selection))
+        found: list[tuple[Any, list[str | int]]] = []
+        _walk(data, part.path, 0, [], found)
+        items: list[dict[str, Any]] = []
+        for obj, path in found:
+            tn = obj.get("__typename") if isinstance(obj.get("__typename"), str) else part.type_condition
+            ot = self.schema.type_map.get(tn)
+            if not isinstance(ot, GraphQLObjectType) or not self._applies(part.type_condition, ot.name):
+                continue
+            n = len(path)
+            mine = [e for e in errors if list(e.get("path") or ())[:n] == path]
+            ctx = _Ctx(self, variables, mine)
+            linked: Path = None
+            for k in path:
+                linked = (linked, k)
+            r = ctx.obj(obj, ot, sels, linked)
+            item: dict[str, Any] = {"data": None if r is _INVALID else r, "path": path}
+            if part.label:
+                item["label"] = part.label
+            if mine:
+                item["errors"] = mine
+            items.append(item)
+        return items
+
+
+def _walk(
+    value: Any, path: tuple[str, ...], i: int, cur: list[str | int], out: list[tuple[Any, list[str | int]]]
+) -> None:
+    if value is None:
+        return
+    if i == len(path):
+        if isinstance(value, dict):
+            out.append((value, cur))
+        return
+    seg = path[i]
+    if seg == "@":
+        if isinstance(value, list):
+            for j, item in enumerate(value):
+                _walk(item, path, i + 1, [*cur, j], out)
+    elif isinstance(value, dict):
+        _walk(value.get(seg), path, i + 1, [*cur, seg], out)
+
+
+def _without_deferred(sels: list[Sel]) -> list[Sel]:
+    out: list[Sel] = []
+    for s in sels:
+        if isinstance(s, Frag):
+            if s.defer is None:
+                out.append(Frag(s.type_cond, _without_deferred(s.sels), s.dirs, s.conds, s.variables))
+        elif s.sels is not None:
+            out.append(Field(s.key, s.name, s.args, s.dirs, s.conds, _without_deferred(s.sels), s.variables))
+        else:
+            out.append(s)
+    return out
+
 
 class _Ctx:
     __slots__ = ("error_paths", "errors", "shaper", "variables")
@@ -176,7 +248,12 @@ class _Ctx:
                 out.append(r)
             return out
         if subs is None:
-            return v  # leaf: subgraphs already serialized scalars/enums
+            # leaf: subgraphs already serialized scalars and enums; an enum value the
+            # API schema lacks (@inaccessible, or unknown) must not reach the client
+            if type(t) is GraphQLEnumType and v not in t.values:
+                self.invalid_value(_path_list((parent_path, key)), parent_type, fname)
+                return None
+            return v
         if type(v) is not dict:
             return None
         if type(t) is GraphQLObjectType:
@@ -189,6 +266,16 @@ class _Ctx:
             ot = found
         r = self.obj(v, ot, subs, (parent_path, key))
         return None if r is _INVALID else r
+
+    def invalid_value(self, path: list[str | int], parent_type: str, fname: str) -> None:
+        self.errors.append(
+            {
+                "message": f"Invalid value found for field {parent_type}.{fname}.",
+                "path": path,
+                "extensions": {"code": "INVALID_GRAPHQL"},
+            }
+        )
+        self.error_paths.append(tuple(path))
 
     def null_error(self, path: list[str | int], parent_type: str, fname: str) -> None:
         tp = tuple(path)

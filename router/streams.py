@@ -21,8 +21,10 @@ from typing import Any
 import orjson
 from starlette.responses import StreamingResponse
 
-from router.pipeline import Prepared
-from router.subscriptions import MULTIPART, SSE, Caller, SubscriptionError, SubscriptionService, error
+from router import errors
+from router.errors import RouterError, error
+from router.pipeline import Ready
+from router.subscriptions import MULTIPART, SSE, SubscriptionService
 
 log = logging.getLogger("shopgraph.router.subscriptions")
 
@@ -37,10 +39,10 @@ def _sse(event: str, data: Any = None) -> bytes:
 
 
 async def _results(
-    service: SubscriptionService, p: Prepared, variables: dict[str, Any] | None, caller: Caller, heartbeat: float
+    service: SubscriptionService, ready: Ready, heartbeat: float
 ) -> AsyncIterator[dict[str, Any] | None]:
-    if p.op.kind != "subscription":
-        yield await service.execute(p, variables, caller)
+    if ready.p.op.kind != "subscription":
+        yield await service.pipeline.execute(ready)
         return
     task = asyncio.current_task()
 
@@ -48,7 +50,7 @@ async def _results(
         if task is not None:
             task.cancel()
 
-    stream = service.open(p, variables, caller, on_overflow=overflow)
+    stream = service.open(ready, on_overflow=overflow)
     async for r in stream.events(heartbeat):
         yield r
 
@@ -58,8 +60,8 @@ async def _sse_body(results: AsyncIterator[dict[str, Any] | None]) -> AsyncItera
     try:
         async for r in results:
             yield b":\n\n" if r is None else _sse("next", r)
-    except SubscriptionError as e:
-        yield _sse("next", {"errors": e.errors})
+    except RouterError as e:
+        yield errors.sse_event(e)
     except Exception:
         log.exception("SSE subscription failed")
         yield _sse("next", {"errors": [error("Internal server error", "INTERNAL_SERVER_ERROR")]})
@@ -71,8 +73,8 @@ async def _multipart_body(results: AsyncIterator[dict[str, Any] | None]) -> Asyn
     try:
         async for r in results:
             yield _PART + (b"{}" if r is None else orjson.dumps({"payload": r}))
-    except SubscriptionError as e:
-        yield _PART + orjson.dumps({"payload": None, "errors": e.errors})
+    except RouterError as e:
+        yield _PART + errors.multipart_part(e)
     except Exception:
         log.exception("multipart subscription failed")
         yield _PART + orjson.dumps(
@@ -81,11 +83,9 @@ async def _multipart_body(results: AsyncIterator[dict[str, Any] | None]) -> Asyn
     yield _END
 
 
-def respond(
-    mode: str, service: SubscriptionService, p: Prepared, variables: dict[str, Any] | None, caller: Caller
-) -> StreamingResponse:
+def respond(mode: str, service: SubscriptionService, ready: Ready) -> StreamingResponse:
     heartbeat = service.settings.subscription_heartbeat
-    results = _results(service, p, variables, caller, heartbeat)
+    results = _results(service, ready, heartbeat)
     headers = {"cache-control": "no-cache", "x-accel-buffering": "no"}
     if mode == SSE:
         return StreamingResponse(

@@ -12,13 +12,15 @@ router's CPU time per request.
 - A reused connection that the server closed before answering (keep-alive
   expiry race) is retried once on a fresh connection; a request is never sent
   twice once any response bytes came back.
-- Errors: ``SubgraphTimeout`` (connect + request + response exceeded the
+- Errors (their messages name no address: they reach clients):
+  ``SubgraphTimeout`` (connect + request + response exceeded the
   timeout), ``SubgraphConnectionError`` (refused, reset, malformed response).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, cast
@@ -183,10 +185,12 @@ class _HostPool:
             await asyncio.wait_for(loop.create_connection(lambda: conn, t.host, t.port), time_limit)
         except TimeoutError as e:
             self.forget(conn)
-            raise SubgraphTimeout(f"connecting to {t.host}:{t.port} timed out") from e
+            raise SubgraphTimeout("connecting timed out") from e
         except OSError as e:
             self.forget(conn)
-            raise SubgraphConnectionError(f"cannot connect to {t.host}:{t.port}: {e.strerror or e}") from e
+            # Messages reach clients: the reason without the address (asyncio's names it).
+            reason = os.strerror(e.errno) if e.errno else type(e).__name__
+            raise SubgraphConnectionError(f"cannot connect: {reason}") from e
         except BaseException:  # cancelled while connecting: give the slot back
             conn.close()
             raise
@@ -258,7 +262,7 @@ class SubgraphClient:
                 # The deadline covers waiting for a free connection too.
                 conn, reused = await asyncio.wait_for(pool.acquire(loop, remaining), remaining)
             except TimeoutError as e:
-                raise SubgraphTimeout(f"no connection to {t.host}:{t.port} within {time_limit}s") from e
+                raise SubgraphTimeout(f"no free connection within {time_limit}s") from e
             fut: asyncio.Future[tuple[int, str, bytes]] = loop.create_future()
             handle = loop.call_at(deadline, _expire, fut)
             try:

@@ -26,16 +26,14 @@ import contextlib
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Hashable
-from dataclasses import dataclass
 from typing import Any
 
-import jwt
 import orjson
 
-from router.auth import Identity, InternalTokens
 from router.config import Settings
-from router.pipeline import Pipeline, Prepared, RequestError
-from router.upstream import Message, UpstreamError, UpstreamPool
+from router.errors import RouterError, error
+from router.pipeline import Pipeline, Prepared, Ready
+from router.upstream import Message, UpstreamPool
 
 Json = dict[str, Any]
 
@@ -53,43 +51,8 @@ def stream_mode(accept: str) -> str | None:
     return None
 
 
-def error(message: str, code: str) -> Json:
-    return {"message": message, "extensions": {"code": code}}
-
-
-class SubscriptionError(Exception):
-    """The subscription ended with errors (no more events)."""
-
-    def __init__(self, errors: list[Json]) -> None:
-        super().__init__(errors[0].get("message", "subscription failed") if errors else "")
-        self.errors = errors
-
-    @property
-    def code(self) -> str | None:
-        ext = self.errors[0].get("extensions") if self.errors else None
-        return ext.get("code") if isinstance(ext, dict) else None
-
-
 TOKEN_EXPIRED = "Token expired"
 TOO_SLOW = "SUBSCRIBER_TOO_SLOW"
-
-
-CLIENT_ADDRESS_HEADER = "x-shopgraph-client-address"  # trusted by subgraphs from the router only
-
-
-@dataclass(frozen=True)
-class Caller:
-    """A verified client: its identity (None: anonymous) and when its token expires."""
-
-    identity: Identity | None = None
-    expires_at: float | None = None
-    address: str = "unknown"  # where the client connected from (sign-in throttling is per address)
-
-
-def token_expiry(token: str) -> float | None:
-    """``exp`` of a token that has already been verified."""
-    exp = jwt.decode(token, options={"verify_signature": False}).get("exp")
-    return float(exp) if isinstance(exp, int | float) else None
 
 
 class SharedResults:
@@ -128,41 +91,20 @@ class SharedResults:
 
 
 class SubscriptionService:
-    def __init__(self, pipeline: Pipeline, settings: Settings, tokens: InternalTokens | None) -> None:
+    def __init__(self, pipeline: Pipeline, settings: Settings) -> None:
         self.pipeline = pipeline
         self.settings = settings
-        self.tokens = tokens
-        names = {g: info.name for g, info in pipeline.supergraph.graphs.items()}
+        self.tokens = pipeline.auth.tokens
+        schema = pipeline.schema
         self.pool = UpstreamPool(
-            pipeline.urls, names, timeout=settings.subgraph_timeout, per_connection=settings.upstream_subscriptions
+            schema.urls, schema.names, timeout=settings.subgraph_timeout, per_connection=settings.upstream_subscriptions
         )
         self.active = 0  # open client subscriptions
         self.shared = SharedResults()
 
-    def prepare(self, query: str, operation_name: str | None, variables: Json | None) -> Prepared:
-        p = self.pipeline.prepare(query, operation_name)
-        self.pipeline.coerce(p, variables)
-        if p.op.kind == "subscription" and (len(p.plan.stages) == 0 or len(p.plan.stages[0]) != 1):
-            raise RequestError(
-                [error("A subscription must select exactly one subgraph field.", "GRAPHQL_VALIDATION_FAILED")]
-            )
-        return p
-
-    def headers(self, caller: Caller) -> dict[str, str]:
-        h = {"content-type": "application/json", "accept": "application/json"}
-        if self.tokens is not None:
-            h["authorization"] = self.tokens.header(caller.identity)
-            h[CLIENT_ADDRESS_HEADER] = caller.address
-        return h
-
-    async def execute(self, p: Prepared, variables: Json | None, caller: Caller) -> Json:
-        """A query or mutation sent over a subscription transport."""
-        return await self.pipeline.run(p, dict(variables) if variables else None, self.headers(caller))
-
-    def open(
-        self, p: Prepared, variables: Json | None, caller: Caller, on_overflow: Callable[[], None] | None = None
-    ) -> Stream:
-        return Stream(self, p, dict(variables or {}), caller, on_overflow)
+    def open(self, ready: Ready, on_overflow: Callable[[], None] | None = None) -> Stream:
+        """Subscribe (``ready`` passed the pipeline: one subgraph field at its root)."""
+        return Stream(self, ready, on_overflow)
 
     async def close(self) -> None:
         await self.pool.close()
@@ -171,24 +113,16 @@ class SubscriptionService:
 class Stream:
     """One client subscription: upstream events in, enriched results out."""
 
-    def __init__(
-        self,
-        service: SubscriptionService,
-        p: Prepared,
-        variables: Json,
-        caller: Caller,
-        on_overflow: Callable[[], None] | None,
-    ) -> None:
+    def __init__(self, service: SubscriptionService, ready: Ready, on_overflow: Callable[[], None] | None) -> None:
         self.service = service
-        self.p = p
-        self.variables = variables
-        Pipeline._add_defaults(p, self.variables)
-        self.caller = caller
+        self.p: Prepared = ready.p
+        self.variables = ready.variables
+        self.caller = ready.caller
         self.on_overflow = on_overflow
         self.queue: asyncio.Queue[Message] = asyncio.Queue(service.settings.subscription_buffer)
-        self.fetch = p.plan.stages[0][0]
+        self.fetch = self.p.plan.stages[0][0]
         # What makes two subscriptions' results for the same payload equal (``p`` itself is checked on use).
-        self.share_key = (id(p), orjson.dumps(self.variables, option=orjson.OPT_SORT_KEYS), caller.identity)
+        self.share_key = (id(self.p), orjson.dumps(self.variables, option=orjson.OPT_SORT_KEYS), self.caller)
 
     def _sink(self, msg: Message) -> None:
         try:
@@ -209,7 +143,7 @@ class Stream:
     async def events(self, heartbeat: float | None = None) -> AsyncIterator[Json | None]:
         """Results in order; ``None`` after ``heartbeat`` idle seconds (keep-alive).
 
-        Raises SubscriptionError when the subscription fails; returns when it completes.
+        Raises RouterError when the subscription fails; returns when it completes.
         """
         svc = self.service
         c = self.caller
@@ -230,8 +164,8 @@ class Stream:
         try:
             try:
                 op_id = await up.subscribe({"query": self.fetch.query, "variables": vars_}, self._sink)
-            except UpstreamError as e:
-                raise SubscriptionError([e.error]) from e
+            except RouterError as e:
+                raise RouterError(svc.pipeline.sanitize(e.errors)) from e
             while True:
                 kind, payload = await self._next(heartbeat)
                 if kind == "idle":
@@ -244,7 +178,7 @@ class Stream:
                 else:  # error | closed
                     op_id = None
                     errs = payload if isinstance(payload, list) else [payload]
-                    raise SubscriptionError([self._upstream_error(e) for e in errs])
+                    raise RouterError([self._upstream_error(e) for e in errs])
         finally:
             svc.active -= 1
             if op_id is not None:
@@ -257,7 +191,7 @@ class Stream:
         if exp is not None:
             left = exp - time.time()
             if left <= 0:
-                raise SubscriptionError([error(TOKEN_EXPIRED, "UNAUTHENTICATED")])
+                raise RouterError([error(TOKEN_EXPIRED, "UNAUTHENTICATED")])
             timeout = left if timeout is None else min(timeout, left)
         if timeout is None:
             return await self.queue.get()
@@ -266,7 +200,7 @@ class Stream:
                 return await self.queue.get()
         except TimeoutError:
             if exp is not None and time.time() >= exp:
-                raise SubscriptionError([error(TOKEN_EXPIRED, "UNAUTHENTICATED")]) from None
+                raise RouterError([error(TOKEN_EXPIRED, "UNAUTHENTICATED")]) from None
             return ("idle", None)
 
     def _upstream_error(self, e: Any) -> Json:
@@ -279,7 +213,7 @@ class Stream:
         ext.setdefault("code", "DOWNSTREAM_SERVICE_ERROR")
         ext.setdefault("serviceName", self.service.pool.names.get(self.fetch.graph, self.fetch.graph))
         out["extensions"] = ext
-        return out
+        return self.service.pipeline.sanitize([out])[0]
 
     async def _result(self, payload: Json) -> Json:
         """The event's result, shared with identical subscriptions that got the same payload."""
@@ -299,15 +233,10 @@ class Stream:
         if not isinstance(data, dict):  # refused or failed upstream: its errors say why
             return {"errors": errors, "data": None}
         if len(self.p.plan.stages) > 1:
-            executor = svc.pipeline.executor
+            executor = self.p.schema.executor  # the schema it was opened on, even after a reload
             assert executor is not None
             _, more = await executor.execute(
-                self.p.plan, self.variables, svc.headers(self.caller), data=data, first_stage=1
+                self.p.plan, self.variables, svc.pipeline.auth.headers(self.caller), data=data, first_stage=1
             )
-            errors.extend(more)
-        shaped = svc.pipeline.shaper.shape(self.p.root, self.p.op.sels, data, self.variables, errors)
-        out: Json = {}
-        if errors:
-            out["errors"] = errors
-        out["data"] = shaped
-        return out
+            errors.extend(svc.pipeline.sanitize(more))
+        return svc.pipeline.shape(self.p, data, self.variables, errors)

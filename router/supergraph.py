@@ -77,6 +77,9 @@ class FieldInGraph:
     type: str | None = None
     used_overridden: bool = False
     override: str | None = None
+    # progressive @override: with the label on, the graph naming `override`
+    # serves the field; with it off, the graph it overrides does
+    override_label: str | None = None
 
 
 @dataclass
@@ -249,6 +252,7 @@ class Supergraph:
                             type=_str_arg(dir_, "type"),
                             used_overridden=_bool_arg(dir_, "usedOverridden"),
                             override=_str_arg(dir_, "override"),
+                            override_label=_str_arg(dir_, "overrideLabel"),
                         )
                     tm.fields[fm.name] = fm
             self.types[name] = tm
@@ -316,6 +320,17 @@ class Supergraph:
                 out[(t.name, f.name)] = gs
         return out
 
+    @cached_property
+    def override_labels(self) -> dict[tuple[str, str], str]:
+        """(type, field) -> label of its progressive @override."""
+        out: dict[tuple[str, str], str] = {}
+        for t in self.types.values():
+            for f in t.fields.values():
+                for j in (f.joins or {}).values():
+                    if j.override_label:
+                        out[(t.name, f.name)] = j.override_label
+        return out
+
     def field_join(self, type_name: str, field_name: str, graph: str) -> FieldInGraph | None:
         f = self.types[type_name].fields.get(field_name)
         if f is None or f.joins is None:
@@ -349,6 +364,9 @@ _KINDS: dict[type, str] = {
     InputObjectTypeDefinitionNode: "input",
     ScalarTypeDefinitionNode: "scalar",
 }
+
+
+_DEFER = "directive @defer(label: String, if: Boolean! = true) on FRAGMENT_SPREAD | INLINE_FRAGMENT"
 
 
 class _ApiSchemaBuilder:
@@ -396,6 +414,9 @@ class _ApiSchemaBuilder:
                     out.append(self._strip_type(d))
             elif not isinstance(d, EnumTypeExtensionNode):
                 out.append(d)
+        if not any(isinstance(d, DirectiveDefinitionNode) and d.name.value == "defer" for d in out):
+            # the router serves @defer (incremental delivery) whatever the subgraphs do
+            out.append(parse(_DEFER, no_location=True).definitions[0])
         return DocumentNode(definitions=tuple(out))
 
     def _strip_type(self, d: Any) -> DefinitionNode:

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import os
 from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
@@ -23,6 +24,8 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.typing import Subprotocol
+
+from router.errors import RouterError
 
 Json = dict[str, Any]
 # ("next", payload) | ("error", [errors]) | ("complete", None) | ("closed", [errors])
@@ -104,22 +107,20 @@ class Upstream:
                     if msg.get("type") == "ping":
                         await self.ws.send('{"type":"pong"}')
         except ConnectionClosed as e:
-            raise UpstreamError(
-                _closed_error(self.service, e.rcvd.code if e.rcvd else None, e.rcvd.reason if e.rcvd else "")
+            raise RouterError(
+                [_closed_error(self.service, e.rcvd.code if e.rcvd else None, e.rcvd.reason if e.rcvd else "")]
             ) from e
         except (OSError, TimeoutError, InvalidHandshake, InvalidURI, orjson.JSONDecodeError) as e:
-            raise UpstreamError(
-                {
-                    "message": f"Cannot subscribe through subgraph '{self.service}': {type(e).__name__} {e}".strip(),
-                    "extensions": {"code": "SUBSCRIPTION_UPSTREAM_UNAVAILABLE", "serviceName": self.service},
-                }
+            raise RouterError.of(
+                f"Cannot subscribe through subgraph '{self.service}': {_reason(e)}",
+                "SUBSCRIPTION_UPSTREAM_UNAVAILABLE",
+                serviceName=self.service,
             ) from e
         except Exception as e:  # e.g. a frame that is JSON but not an object: the subgraph is not speaking the protocol
-            raise UpstreamError(
-                {
-                    "message": f"Subgraph '{self.service}' broke the subscription protocol: {type(e).__name__}",
-                    "extensions": {"code": "SUBSCRIPTION_UPSTREAM_UNAVAILABLE", "serviceName": self.service},
-                }
+            raise RouterError.of(
+                f"Subgraph '{self.service}' broke the subscription protocol: {type(e).__name__}",
+                "SUBSCRIPTION_UPSTREAM_UNAVAILABLE",
+                serviceName=self.service,
             ) from e
 
     async def _read(self) -> None:
@@ -167,12 +168,12 @@ class Upstream:
     async def _subscribe(self, payload: Json, sink: Sink) -> str:
         try:
             await asyncio.shield(self.ready)
-        except UpstreamError:
+        except RouterError:
             self.closed = True
             self.pool.forget(self)
             raise
         if self.closed or self.ws is None:
-            raise UpstreamError(_closed_error(self.service, None, ""))
+            raise RouterError([_closed_error(self.service, None, "")])
         if self.idle is not None:
             self.idle.cancel()
             self.idle = None
@@ -183,7 +184,7 @@ class Upstream:
             await self.ws.send(orjson.dumps(msg).decode())
         except ConnectionClosed as e:
             self.sinks.pop(op_id, None)
-            raise UpstreamError(_closed_error(self.service, None, "")) from e
+            raise RouterError([_closed_error(self.service, None, "")]) from e
         return op_id
 
     async def unsubscribe(self, op_id: str) -> None:
@@ -211,12 +212,10 @@ class Upstream:
                 await self.reader
 
 
-class UpstreamError(Exception):
-    """A subscription could not be started or continued upstream; carries a GraphQL error."""
-
-    def __init__(self, error: Json) -> None:
-        super().__init__(error["message"])
-        self.error = error
+def _reason(e: BaseException) -> str:
+    """Why a connection failed, without the address (the message reaches clients)."""
+    errno = getattr(e, "errno", None)
+    return os.strerror(errno) if isinstance(errno, int) else type(e).__name__
 
 
 class UpstreamPool:

@@ -5,32 +5,33 @@ The token comes in the ``connection_init`` payload (``Authorization`` or
 Authorization header. Close codes follow graphql-ws: 4400 bad message, 4401
 unauthorized (bad token, subscribe before ack, token expired — with the
 reason), 4406 wrong subprotocol, 4408 init timeout, 4409 duplicate id, 4429
-repeated init; 1013 when the client is too slow to keep up with its events.
+repeated init; 1009 for a message larger than the router's body limit; 1013 when
+the client is too slow to keep up with its events. Each ``subscribe`` goes
+through the same pipeline as an HTTP request (router/pipeline.py); a refusal
+is an ``error`` message for that operation (router/errors.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from router.auth import AuthError, bearer
-from router.pipeline import RequestError
-from router.subscriptions import TOO_SLOW, Caller, SubscriptionError, SubscriptionService, error
+from router import errors
+from router.auth import AuthError, Caller, bearer
+from router.errors import RouterError, error
+from router.request import Client, from_params
+from router.subscriptions import TOO_SLOW, SubscriptionService
 
 PROTOCOL = "graphql-transport-ws"
 INIT_TIMEOUT = 10.0
 log = logging.getLogger("shopgraph.router.subscriptions")
-
-Authenticate = Callable[[str | None], Awaitable[Caller]]
 
 
 class _Encoded:
@@ -60,10 +61,11 @@ def _reason(text: str) -> str:
 
 
 class Connection:
-    def __init__(self, ws: WebSocket, service: SubscriptionService, authenticate: Authenticate) -> None:
+    def __init__(self, ws: WebSocket, service: SubscriptionService, client: Client) -> None:
         self.ws = ws
         self.service = service
-        self.authenticate = authenticate
+        self.pipeline = service.pipeline
+        self.client = client  # address and headers (the token comes with connection_init)
         self.caller: Caller | None = None
         self.init_received = False
         self.ops: dict[str, asyncio.Task[None]] = {}
@@ -89,6 +91,9 @@ class Connection:
                     text = raw["bytes"].decode("utf-8", "replace")
                 if text is None:
                     continue
+                if len(text) > self.service.settings.max_body_bytes:
+                    await self.close(1009, "Message too big")
+                    break
                 timer = await self._handle(text)
                 if timer is not None:
                     timers.append(timer)
@@ -168,9 +173,9 @@ class Connection:
                 header = self.ws.headers.get("authorization")
             if header is not None and not isinstance(header, str):
                 raise AuthError("Authorization must be 'Bearer <token>'")
-            caller = await self.authenticate(bearer(header))
-            caller = dataclasses.replace(caller, address=self.ws.client.host if self.ws.client else "unknown")
-        except AuthError as e:
+            client = Client(bearer(header), self.client.address, self.client.headers)
+            caller = await self.pipeline.auth.caller(client)
+        except (AuthError, RouterError) as e:
             await self.close(4401, f"Unauthorized: {e}")
             return None
         self.caller = caller
@@ -185,12 +190,7 @@ class Connection:
             return
         op_id = msg.get("id")
         payload = msg.get("payload")
-        if (
-            not isinstance(op_id, str)
-            or not op_id
-            or not isinstance(payload, dict)
-            or not isinstance(payload.get("query"), str)
-        ):
+        if not isinstance(op_id, str) or not op_id or not isinstance(payload, dict):
             await self.close(4400, "Invalid message received: subscribe needs an id and a query")
             return
         if op_id in self.ops:
@@ -208,20 +208,15 @@ class Connection:
                 }
             )
             return
-        task = asyncio.create_task(self._operation(op_id, payload, self.caller))
+        task = asyncio.create_task(self._operation(op_id, payload))
         self.ops[op_id] = task
 
-    async def _operation(self, op_id: str, payload: dict[str, Any], caller: Caller) -> None:
-        variables = payload.get("variables")
-        op_name = payload.get("operationName")
+    async def _operation(self, op_id: str, payload: dict[str, Any]) -> None:
         try:
-            if variables is not None and not isinstance(variables, dict):
-                raise RequestError([error("'variables' must be a JSON object.", "BAD_REQUEST")])
-            if op_name is not None and not isinstance(op_name, str):
-                raise RequestError([error("'operationName' must be a string.", "BAD_REQUEST")])
-            p = self.service.prepare(payload["query"], op_name, variables)
-            if p.op.kind != "subscription":
-                single = await self.service.execute(p, variables, caller)
+            assert self.caller is not None  # subscribe is refused before connection_ack
+            ready = await self.pipeline.prepare(from_params(payload), self.caller, streaming=True)
+            if ready.p.op.kind != "subscription":
+                single = await self.pipeline.execute(ready)
                 await self.send({"id": op_id, "type": "next", "payload": single})
             else:
 
@@ -234,15 +229,13 @@ class Connection:
                     )
 
                 head = '{"id":' + orjson.dumps(op_id).decode() + ',"type":"next","payload":'
-                async for result in self.service.open(p, variables, caller, overflow).events():
+                async for result in self.service.open(ready, overflow).events():
                     if result is not None:
                         await self.send_text(head + _encoded(result) + "}")
             await self.send({"id": op_id, "type": "complete"})
-        except RequestError as e:
-            await self.send({"id": op_id, "type": "error", "payload": e.errors})
-        except SubscriptionError as e:
+        except RouterError as e:
             if e.code != TOO_SLOW:
-                await self.send({"id": op_id, "type": "error", "payload": e.errors})
+                await self.send(errors.ws_message(op_id, e))
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -255,5 +248,5 @@ class Connection:
                 del self.ops[op_id]
 
 
-async def serve(ws: WebSocket, service: SubscriptionService, authenticate: Authenticate) -> None:
-    await Connection(ws, service, authenticate).run()
+async def serve(ws: WebSocket, service: SubscriptionService, client: Client) -> None:
+    await Connection(ws, service, client).run()

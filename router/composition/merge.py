@@ -24,7 +24,7 @@ from .subgraph import (
 )
 from .validate import is_external, provided_fields, safe_targets, used_fields
 
-MERGED_DIRECTIVES = ("inaccessible", "tag", "deprecated", "specifiedBy")
+MERGED_DIRECTIVES = ("inaccessible", "tag", "deprecated", "specifiedBy", "cost", "listSize")
 REPEATABLE = frozenset({"tag"})
 LABEL = re.compile(r"^[a-zA-Z][a-zA-Z0-9_\-:./]*$")
 PERCENT = re.compile(r"^percent\((\d{1,2}(\.\d{1,8})?|100)\)$")
@@ -64,7 +64,10 @@ class Merger:
         self.used = [used_fields(s) for s in self.subs]
         self.provided = [provided_fields(s) for s in self.subs]
         self.shareable = [self._shareables(s) for s in self.subs]
-        self.uses = {name: any(self._uses_directive(s, name) for s in self.subs) for name in ("tag", "inaccessible")}
+        self.uses = {
+            name: any(self._uses_directive(s, name) for s in self.subs)
+            for name in ("tag", "inaccessible", "cost", "listSize")
+        }
 
     # ----- helpers -------------------------------------------------------------------------
 
@@ -232,6 +235,8 @@ class Merger:
             self.merge_directive_defs(),
             self.uses["tag"],
             self.uses["inaccessible"],
+            uses_cost=self.uses["cost"],
+            uses_list_size=self.uses["listSize"],
         )
 
     def add_types_shallow(self) -> None:

@@ -67,3 +67,6 @@ class Supergraph:
     directive_defs: dict[str, SDirectiveDef]
     uses_tag: bool
     uses_inaccessible: bool
+    # demand control (the cost spec): kept so the router can estimate operation costs
+    uses_cost: bool = False
+    uses_list_size: bool = False

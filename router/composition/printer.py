@@ -35,6 +35,14 @@ _TAG = (
     "directive @tag(name: String!) repeatable on FIELD_DEFINITION | OBJECT | INTERFACE | UNION | "
     "ARGUMENT_DEFINITION | SCALAR | ENUM | ENUM_VALUE | INPUT_OBJECT | INPUT_FIELD_DEFINITION | SCHEMA"
 )
+_COST = (
+    "directive @cost(weight: Int!) on ARGUMENT_DEFINITION | ENUM | FIELD_DEFINITION | INPUT_FIELD_DEFINITION | "
+    "OBJECT | SCALAR"
+)
+_LIST_SIZE = (
+    "directive @{name}(assumedSize: Int, slicingArguments: [String!], sizedFields: [String!], "
+    "requireOneSlicingArgument: Boolean = true) on FIELD_DEFINITION"
+)
 _INACCESSIBLE = (
     "directive @inaccessible on FIELD_DEFINITION | OBJECT | INTERFACE | UNION | ARGUMENT_DEFINITION | "
     "SCALAR | ENUM | ENUM_VALUE | INPUT_OBJECT | INPUT_FIELD_DEFINITION"
@@ -223,6 +231,12 @@ def print_supergraph(sg: Supergraph) -> str:
                 ],
             )
         )
+    uses_cost_spec = sg.uses_cost or sg.uses_list_size
+    if uses_cost_spec:
+        cost_link: list[tuple[str, str | None]] = [("url", print_string("https://specs.apollo.dev/cost/v0.1"))]
+        if sg.uses_list_size:
+            cost_link.append(("import", '["@listSize"]'))
+        links.append(directive("link", cost_link))
     roots = [f"{INDENT}{k}: {sg.roots[k]}" for k in ("query", "mutation", "subscription") if k in sg.roots]
     schema = "schema" + _applied(links, True, bool(roots)) + _block(roots)
 
@@ -231,6 +245,11 @@ def print_supergraph(sg: Supergraph) -> str:
         spec["tag"] = _TAG
     if sg.uses_inaccessible:
         spec["inaccessible"] = _INACCESSIBLE
+    if uses_cost_spec:
+        # Apollo always defines @cost with the spec; @listSize keeps its name only when imported.
+        list_size = "listSize" if sg.uses_list_size else "cost__listSize"
+        spec["cost"] = _COST
+        spec[list_size] = _LIST_SIZE.format(name=list_size)
     graphs = [
         f"  {value} {directive('join__graph', [('name', print_string(n)), ('url', print_string(u))])}"
         for value, n, u in sg.graphs

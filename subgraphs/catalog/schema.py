@@ -23,7 +23,7 @@ from subgraphs.kit.inputs import sent_fields
 from subgraphs.kit.loaders import parse_uuid
 from subgraphs.kit.money import Money, to_minor
 from subgraphs.kit.mutations import admin, internal, mutate
-from subgraphs.kit.pagination import Connection, build_connection, decode_cursor, page_size
+from subgraphs.kit.pagination import CONNECTION_SIZE, Connection, build_connection, decode_cursor, page_size
 from subgraphs.kit.schema import federated_schema
 
 from .loaders import CategoryCountKey, CategoryPageKey, Loaders
@@ -79,7 +79,8 @@ class Category:
         description=(
             "Products in this category (same arguments as Query.products). `filter.categoryId` narrows "
             "within this category: another category's id gives an empty list."
-        )
+        ),
+        directives=[CONNECTION_SIZE],
     )
     async def products(
         self,
@@ -241,7 +242,9 @@ def _price_bound(value: Decimal | None, currency: str, name: str) -> int | None:
 
 @strawberry.type
 class Query:
-    @strawberry.field(description="Browse or search products (a Relay connection, at most 100 a page).")
+    @strawberry.field(
+        description="Browse or search products (a Relay connection, at most 100 a page).", directives=[CONNECTION_SIZE]
+    )
     async def products(
         self,
         info: CatalogInfo,

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 import strawberry
+from strawberry.federation.schema_directives import ListSize
 
 from .errors import bad_input
 from .inputs import contains_nul
@@ -23,6 +24,13 @@ T = TypeVar("T")
 Row = TypeVar("Row")
 
 DEFAULT_PAGE_SIZE = 20
+# On every connection field: the router's demand control sizes `edges`/`nodes` by `first`.
+CONNECTION_SIZE = ListSize(
+    slicing_arguments=["first"],
+    sized_fields=["edges", "nodes"],
+    assumed_size=DEFAULT_PAGE_SIZE,
+    require_one_slicing_argument=False,
+)
 MAX_PAGE_SIZE = 100
 
 

@@ -12,7 +12,7 @@ from subgraphs.kit.errors import UserError, bad_input
 from subgraphs.kit.inputs import sent_fields
 from subgraphs.kit.loaders import parse_uuid
 from subgraphs.kit.mutations import admin, mutate, signed_in
-from subgraphs.kit.pagination import Connection, build_connection, page_size
+from subgraphs.kit.pagination import CONNECTION_SIZE, Connection, build_connection, page_size
 from subgraphs.kit.schema import federated_schema
 
 from .models import orders
@@ -44,13 +44,15 @@ async def all_orders(
 
 @strawberry.type
 class Query:
-    @strawberry.field(description="The signed-in shopper's orders, newest first.")
+    @strawberry.field(description="The signed-in shopper's orders, newest first.", directives=[CONNECTION_SIZE])
     async def orders(
         self, info: OrdersInfo, first: int | None = None, after: str | None = None, status: Status | None = None
     ) -> Connection[Order]:
         return await user_orders(info, info.context.identity.require_user(), first, after, status)
 
-    @strawberry.field(description="Every shopper's orders, newest first (administrators only).")
+    @strawberry.field(
+        description="Every shopper's orders, newest first (administrators only).", directives=[CONNECTION_SIZE]
+    )
     async def all_orders(
         self, info: OrdersInfo, first: int | None = None, after: str | None = None, status: Status | None = None
     ) -> Connection[Order]:

@@ -23,7 +23,14 @@ from subgraphs.kit.context import RequestContext
 from subgraphs.kit.errors import bad_input
 from subgraphs.kit.loaders import parse_uuid
 from subgraphs.kit.money import Money
-from subgraphs.kit.pagination import Connection, build_connection, cursor_timestamp, decode_cursor, page_size
+from subgraphs.kit.pagination import (
+    CONNECTION_SIZE,
+    Connection,
+    build_connection,
+    cursor_timestamp,
+    decode_cursor,
+    page_size,
+)
 
 from .loaders import Loaders, PageKey
 from .service import Orders, Status, order_number
@@ -97,7 +104,10 @@ class OrderItem:
 class User:
     id: strawberry.ID
 
-    @strawberry.field(description="The user's orders, newest first; null unless you are this user or an administrator.")
+    @strawberry.field(
+        description="The user's orders, newest first; null unless you are this user or an administrator.",
+        directives=[CONNECTION_SIZE],
+    )
     async def orders(
         self, info: OrdersInfo, first: int | None = None, after: str | None = None, status: Status | None = None
     ) -> Connection[Order] | None:

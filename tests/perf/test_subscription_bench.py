@@ -92,6 +92,8 @@ def bench() -> Iterator[Bench]:
             "SHOPGRAPH_JWKS_URL": info["jwks_url"],
             "SHOPGRAPH_SERVICE_SECRET": info["service_secret"],
             **{f"SHOPGRAPH_SUBGRAPH_{name.upper()}_URL": url for name, url in info["urls"].items()},
+            # Up to 1,000 subscriptions of one admin opened at once: that caller's budget is raised.
+            "SHOPGRAPH_RATE_USERS": "1000000/1000000",
         }
         # What `uv run shopgraph router` runs (the venv's entry point), so its pid is the router's.
         exe = Path(sys.executable).parent / "shopgraph"

@@ -37,7 +37,7 @@ SETS: dict[str, dict[str, Schema]] = {"shop": shop.SUBGRAPHS, "edge": edge.SUBGR
 
 
 def _npm_ready() -> None:
-    if (ORACLE / "node_modules" / "@apollo" / "gateway").is_dir():
+    if all((ORACLE / "node_modules" / "@apollo" / pkg).is_dir() for pkg in ("gateway", "client")):
         return
     npm = shutil.which("npm")
     if npm is None:
@@ -192,7 +192,7 @@ def make_stack(
     set_name: str, subgraphs: ThreadServer, counter: Counter, tmp: Path, gateway: bool = True, **settings: Any
 ) -> Iterator[Stack]:
     sdl = compose(set_name, subgraphs.url)
-    with ThreadServer(create_app(sdl, Settings(**settings))) as router:
+    with ThreadServer(create_app(sdl, Settings(**{"anonymous_only": True, **settings}))) as router:
         if gateway:
             with Gateway(sdl, tmp) as gw:
                 yield Stack(sdl, router.url + "/graphql", gw.url, counter)

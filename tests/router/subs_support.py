@@ -108,7 +108,7 @@ def start_live(subgraphs: ThreadServer, **settings: Any) -> Iterator[Live]:
     with ThreadServer(Starlette(routes=[Route("/jwks", jwks)])) as js:
         app = create_app(
             compose("live", subgraphs.url),
-            Settings(jwks_url=js.url + "/jwks", service_secret=SERVICE_SECRET, **settings),
+            Settings(jwks_urls=(js.url + "/jwks",), service_secret=SERVICE_SECRET, **settings),
         )
         with ThreadServer(app) as r:
             yield Live(r.url + "/graphql", subgraphs.url + "/live/feed/", keys, app.state.subscriptions)

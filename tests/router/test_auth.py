@@ -11,14 +11,14 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from router.auth import AuthError, Identity, InternalTokens, JWKSVerifier
-from router.config import Settings
+from router.config import ConfigError, Settings
 from router.http import create_app
 from tests.router.fixtures.shop import SERVICE_SECRET
 from tests.router.router_harness import ThreadServer, compose
@@ -68,7 +68,7 @@ def auth_router(keys: Keys, subgraphs: ThreadServer) -> Iterator[str]:
         return JSONResponse(keys.jwks())
 
     with ThreadServer(Starlette(routes=[Route("/jwks", jwks)])) as js:
-        settings = Settings(jwks_url=js.url + "/jwks", service_secret=SERVICE_SECRET, jwks_min_refetch=0.5)
+        settings = Settings(jwks_urls=(js.url + "/jwks",), service_secret=SERVICE_SECRET, jwks_min_refetch=0.5)
         with ThreadServer(create_app(compose("shop", subgraphs.url), settings)) as r:
             yield r.url + "/graphql"
 
@@ -153,12 +153,23 @@ async def test_unknown_kid_refetches_jwks(client: httpx.AsyncClient, auth_router
     assert keys.fetches == before + 1
 
 
-async def test_no_secret_forwards_nothing(client: httpx.AsyncClient, subgraphs: ThreadServer) -> None:
-    with ThreadServer(create_app(compose("shop", subgraphs.url), Settings())) as r:
-        resp = await client.post(
-            r.url + "/graphql", json={"query": "{ whoami }"}, headers={"authorization": "Bearer forged"}
-        )
-        assert resp.json() == {"data": {"whoami": "no-token"}}
+def test_a_router_without_a_key_source_refuses_to_start(subgraphs: ThreadServer) -> None:
+    with pytest.raises(ConfigError, match="SHOPGRAPH_JWKS_URL"):
+        create_app(compose("shop", subgraphs.url), Settings())
+
+
+async def test_without_authentication_every_token_is_refused(
+    client: httpx.AsyncClient, subgraphs: ThreadServer
+) -> None:
+    with ThreadServer(create_app(compose("shop", subgraphs.url), Settings(anonymous_only=True))) as r:
+        for token in ("forged", "eyJhbGciOiJub25lIn0.e30."):
+            resp = await client.post(
+                r.url + "/graphql", json={"query": "{ whoami }"}, headers={"authorization": f"Bearer {token}"}
+            )
+            assert resp.status_code == 401
+            assert resp.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+        resp = await client.post(r.url + "/graphql", json={"query": "{ whoami }"})
+        assert resp.json() == {"data": {"whoami": "no-token"}}  # no service secret: nothing forwarded
 
 
 def _claims(header: str) -> dict[str, Any]:
@@ -184,8 +195,71 @@ async def test_an_unreachable_jwks_fails_fast_instead_of_queueing_every_request(
 
     with ThreadServer(Starlette(routes=[Route("/jwks", down)])) as js:
         async with httpx.AsyncClient() as http:
-            verifier = JWKSVerifier(js.url + "/jwks", http, min_refetch=30)
+            verifier = JWKSVerifier([js.url + "/jwks"], http, min_refetch=30)
             for _ in range(5):
                 with pytest.raises(AuthError, match="JWKS unavailable"):
                     await verifier.verify(keys.token())
     assert fetches == 1  # one attempt; the next four were refused at once
+
+
+async def test_rs256_and_eddsa_from_several_jwks_with_configured_issuer_and_audience() -> None:
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    ed_key = ed25519.Ed25519PrivateKey.generate()
+
+    def jwk(public: Any, algorithm: Any, kid: str, alg: str) -> dict[str, Any]:
+        return {**json.loads(algorithm.to_jwk(public)), "kid": kid, "alg": alg, "use": "sig"}
+
+    rsa_jwks = {"keys": [jwk(rsa_key.public_key(), jwt.algorithms.RSAAlgorithm, "r1", "RS256")]}
+    ed_jwks = {"keys": [jwk(ed_key.public_key(), jwt.algorithms.OKPAlgorithm, "e1", "EdDSA")]}
+
+    async def serve_rsa(_: Request) -> JSONResponse:
+        return JSONResponse(rsa_jwks)
+
+    async def serve_ed(_: Request) -> JSONResponse:
+        return JSONResponse(ed_jwks)
+
+    def token(key: Any, kid: str, alg: str, **over: Any) -> str:
+        claims = {"iss": "https://idp.example", "aud": "shop-api", "sub": "u7", "exp": int(time.time()) + 300}
+        return jwt.encode({**claims, **over}, key, algorithm=alg, headers={"kid": kid})
+
+    app = Starlette(routes=[Route("/rsa", serve_rsa), Route("/ed", serve_ed)])
+    with ThreadServer(app) as js:
+        async with httpx.AsyncClient() as http:
+            verifier = JWKSVerifier(
+                [js.url + "/rsa", js.url + "/ed"],
+                http,
+                issuer="https://idp.example",
+                audience="shop-api",
+                algorithms=["RS256", "EdDSA"],
+            )
+            assert (await verifier.verify(token(rsa_key, "r1", "RS256"))).uid == "u7"
+            assert (await verifier.verify(token(ed_key, "e1", "EdDSA"))).uid == "u7"
+            for bad in (
+                token(rsa_key, "r1", "RS256", iss="shopgraph-users"),
+                token(ed_key, "e1", "EdDSA", aud="shopgraph"),
+                token(rsa_key, "e1", "RS256"),  # an RSA signature under the Ed25519 key's id
+            ):
+                with pytest.raises(AuthError):
+                    await verifier.verify(bad)
+            es = ec.generate_private_key(ec.SECP256R1())
+            with pytest.raises(AuthError, match="not accepted"):
+                await verifier.verify(jwt.encode({"sub": "x"}, es, algorithm="ES256", headers={"kid": "r1"}))
+
+
+async def test_a_retired_key_stops_verifying_once_the_keys_are_refreshed() -> None:
+    keys = Keys()
+    keys.add("k2")
+
+    async def jwks(_: Request) -> JSONResponse:
+        return JSONResponse(keys.jwks())
+
+    with ThreadServer(Starlette(routes=[Route("/jwks", jwks)])) as js:
+        async with httpx.AsyncClient() as http:
+            verifier = JWKSVerifier([js.url + "/jwks"], http, min_refetch=0.1, refresh=0.3)
+            old = keys.token(kid="k1")
+            assert (await verifier.verify(old)).uid == "u2"
+            del keys.keys["k1"]  # rotated out at the identity provider
+            await asyncio.sleep(0.4)
+            with pytest.raises(AuthError, match="unknown key"):
+                await verifier.verify(old)
+            assert (await verifier.verify(keys.token(kid="k2"))).uid == "u2"

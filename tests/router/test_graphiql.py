@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import shutil
@@ -21,7 +20,7 @@ HTML = {"accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 
 
 def _client(settings: Settings | None = None) -> httpx.AsyncClient:
-    app = create_app(SUPERGRAPH.read_text(), settings or Settings())
+    app = create_app(SUPERGRAPH.read_text(), settings or Settings(anonymous_only=True))
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://router.test")
 
 
@@ -85,7 +84,7 @@ async def test_only_the_listed_assets_are_served(client: httpx.AsyncClient, fake
 
 
 async def test_no_graphiql_routes_when_graphiql_is_off(fake_assets: Path) -> None:
-    async with _client(dataclasses.replace(Settings(), graphiql=False)) as c:
+    async with _client(Settings(anonymous_only=True, graphiql=False)) as c:
         assert (await c.get("/graphiql/graphiql.min.js")).status_code == 404
         assert "GraphiQL" not in (await c.get("/graphql", headers=HTML)).text
 

@@ -57,7 +57,7 @@ async def test_request_errors_are_200_with_application_json(client: httpx.AsyncC
         (b"[1, 2]", "application/json", 400),
         (b'{"query": 3}', "application/json", 400),
         (b'{"query": "{ me { id } }", "variables": [1]}', "application/json", 400),
-        (b"query=x", "application/x-www-form-urlencoded", 415),
+        (b"query=x", "application/x-www-form-urlencoded", 400),  # CSRF prevention: a simple request
         (b'{"query": "' + b"a" * 2_000_000 + b'"}', "application/json", 413),
     ],
 )
@@ -70,13 +70,14 @@ async def test_malformed_requests(
 
 
 async def test_get_query_and_get_mutation(client: httpx.AsyncClient, shop_stack: Stack) -> None:
-    r = await client.get(shop_stack.router_url, params={"query": "{ me { name } }"})
+    preflighted = {"apollo-require-preflight": "true"}
+    r = await client.get(shop_stack.router_url, params={"query": "{ me { name } }"}, headers=preflighted)
     assert r.status_code == 200
     assert r.json() == {"data": {"me": {"name": "User 1"}}}
     r = await client.get(
         shop_stack.router_url,
         params={"query": 'mutation { renameProduct(upc: "p7", name: "x") { name } }'},
-        headers={"accept": GQL_RESP},
+        headers={"accept": GQL_RESP, **preflighted},
     )
     assert r.status_code == 405
     assert r.headers["allow"] == "POST"
@@ -112,7 +113,7 @@ async def test_mutations_run_in_order(client: httpx.AsyncClient, shop_stack: Sta
 
 async def test_limits(client: httpx.AsyncClient, subgraphs: ThreadServer, counter: Counter) -> None:
     sdl = compose("shop", subgraphs.url)
-    app = create_app(sdl, Settings(max_depth=3, max_aliases=2))
+    app = create_app(sdl, Settings(anonymous_only=True, max_depth=3, max_aliases=2))
     with ThreadServer(app) as router:
         url = router.url + "/graphql"
         deep = "{ me { reviews { product { reviews { id } } } } }"
@@ -127,6 +128,7 @@ async def test_subgraph_failure_and_timeout(
 ) -> None:
     sdl = compose("shop", subgraphs.url)
     settings = Settings(
+        anonymous_only=True,
         subgraph_timeout=0.5,
         subgraph_urls={"INVENTORY": subgraphs.url + "/broken", "ACCOUNTS": subgraphs.url + "/slow"},
     )

@@ -98,7 +98,8 @@ def sse_events(text: str) -> list[tuple[str, str]]:
 async def test_sse_wire_format_get_and_post(live: Live) -> None:
     async with httpx.AsyncClient(timeout=30) as http:
         q = "subscription { ticks(count: 2) }"
-        r = await http.get(live.url, params={"query": q}, headers={"accept": "text/event-stream"})
+        headers = {"accept": "text/event-stream", "apollo-require-preflight": "1"}
+        r = await http.get(live.url, params={"query": q}, headers=headers)
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
         assert sse_events(r.text) == [
             ("next", '{"data":{"ticks":1}}'),

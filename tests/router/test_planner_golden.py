@@ -1,0 +1,133 @@
+"""Pure planner tests: checked-in supergraphs in, golden plans out (no servers).
+
+Set SHOPGRAPH_UPDATE_GOLDEN=1 to rewrite the golden files after a deliberate
+planner change (then read the diff).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from graphql import parse, validate
+
+from router.operation import build_operation
+from router.plan import QueryPlan
+from router.planner import Planner, PlanningError, plan_document
+from router.supergraph import Supergraph
+from tests.router.fixtures.fed2 import SETS
+
+GOLDEN = Path(__file__).parent / "golden"
+
+CASES: dict[str, tuple[str, str]] = {
+    # 1: the concrete type and implementation fields come from the owning subgraph
+    "iface_typename": ("iface", "{ topMedia { __typename id ... on Book { pages } } }"),
+    # 1: @requires on an interface object
+    "iface_requires": ("iface", "{ topMedia { headline } }"),
+    # 3: upc -> id through the "ids" subgraph, then pricing
+    "hop_two_keys": ("hop", "{ products { name price } }"),
+    # 3: one field required with two argument sets: two representations
+    "hop_requires_args": ("hop", "{ products { tax eurTax } }"),
+    # 3: @requires of a nested field served by a fourth subgraph
+    "hop_requires_nested": ("hop", "{ products { freight } }"),
+    # 2: a conditional fragment whose fields all come from another subgraph:
+    # dropped from the first request (never an empty selection set), its
+    # condition kept in the second
+    "shelf_condition": ("shelf", "query($a: Boolean!) { items { ... on Magazine { ... @skip(if: $a) { price } } } }"),
+    # 3: @requires with fragments on a union
+    "hop_requires_fragments": ("hop", "{ products { label } }"),
+    # 3: @requires both ways between two subgraphs (resolvable: no cycle)
+    "hop_requires_both_ways": ("hop", "{ products { slug discount } }"),
+    # 4: a shareable root field split across subgraphs
+    "split_root": ("split", "{ catalog { title size } }"),
+    # 8: runtime types common to every subgraph serving a shareable field
+    "member_common_types": ("member", "{ search { ... on Apple { name } ... on Bean { name } } named { name } }"),
+    # 10: @defer: the deferred fields get entity fetches of their own, after the primary part
+    "hop_defer": ("hop", '{ products { name ... @defer(label: "money") { price tax } } }'),
+    # 4: a shareable root field goes where the whole plan is cheapest (@provides)
+    "root_cheapest": ("root", "{ users { name email } }"),
+    # 4: a keyless type's field served elsewhere: jump at the parent entity
+    "root_keyless": ("root", "{ users { profile { bio age } } }"),
+    # 6: ID-like fields with conflicting types in one subgraph request
+    "kinds_alias": ("kinds", "{ things { ... on Book { code } ... on Movie { code } } }"),
+}
+
+
+def _supergraph(name: str) -> Supergraph:
+    return Supergraph((GOLDEN / f"{name}.supergraph.graphql").read_text())
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_golden_plan(case: str) -> None:
+    set_name, query = CASES[case]
+    printed = str(plan_document(_supergraph(set_name), query)) + "\n"
+    golden = GOLDEN / f"{case}.plan"
+    if os.environ.get("SHOPGRAPH_UPDATE_GOLDEN") == "1":
+        golden.write_text(printed)
+    assert printed == golden.read_text()
+
+
+def _valid(set_name: str, query: str) -> bool:
+    return not validate(_supergraph(set_name).api_schema, parse(query))
+
+
+@pytest.mark.parametrize(("set_name", "query"), [(n, q) for n, (_, ops) in SETS.items() for q in ops if _valid(n, q)])
+def test_no_subgraph_request_has_an_empty_selection_set(set_name: str, query: str) -> None:
+    plan = plan_document(_supergraph(set_name), query)
+    for f in plan.fetches:
+        assert "{}" not in f.operation.replace(" ", ""), f.operation
+        # every declared variable is used (subgraphs refuse unused ones)
+        for v in f.variable_usages:
+            assert f.operation.count("$" + v) >= 2, f.operation
+
+
+def test_requires_with_distinct_arguments_are_distinct_aliases() -> None:
+    plan = plan_document(_supergraph("hop"), "{ products { tax eurTax } }")
+    ops = " ".join(f.operation for f in plan.fetches)
+    assert 'price(currency: "EUR")' in ops
+    assert sum(f.service_name == "tax" for f in plan.fetches) == 2  # one value of `price` per representation
+
+
+def test_no_subgraph_for_a_field_is_a_planning_error() -> None:
+    # a join__field naming no graph: the field exists in the API schema, but
+    # nothing serves it; the planner must refuse, not plan a silent null
+    sdl = (GOLDEN / "kinds.supergraph.graphql").read_text()
+    broken = sdl.replace("latest: Book @join__field(graph: BOOKS)", "latest: Book @join__field")
+    assert broken != sdl
+    with pytest.raises(PlanningError):
+        plan_document(Supergraph(broken), "{ latest { id } }")
+
+
+def test_unreachable_field_below_root_is_a_planning_error() -> None:
+    sdl = (GOLDEN / "hop.supergraph.graphql").read_text()
+    broken = sdl.replace(
+        "weight: Int! @join__field(graph: PRICING) @join__field(graph: TAX, external: true)",
+        "weight: Int! @join__field",
+    )
+    assert broken != sdl
+    with pytest.raises(PlanningError):
+        plan_document(Supergraph(broken), "{ products { weight } }")
+
+
+def _services(plan: QueryPlan) -> list[str]:
+    return [f.service_name for f in plan.fetches]
+
+
+def test_percent_override_plans_one_variant_per_label_state() -> None:
+    sg = _supergraph("override")
+    op = build_operation(parse("{ products { price } }").definitions[0], {})  # type: ignore[arg-type]
+    plan = Planner(sg).plan(op)
+    assert plan.percent_labels == {"percent(50)": 50.0}
+    assert plan.override_variants is not None
+    assert _services(plan.override_variants[frozenset()]) == ["old"]
+    assert _services(plan.override_variants[frozenset({"percent(50)"})]) == ["old", "new"]
+    # a field without a label: one plan, no variants
+    assert Planner(sg).plan(build_operation(parse("{ products { id } }").definitions[0], {})).override_variants is None  # type: ignore[arg-type]
+
+
+def test_configured_override_label() -> None:
+    sg = _supergraph("override")
+    op = build_operation(parse("{ products { tier } }").definitions[0], {})  # type: ignore[arg-type]
+    assert _services(Planner(sg).plan(op)) == ["old"]
+    assert _services(Planner(sg, frozenset({"beta"})).plan(op)) == ["old", "new"]
