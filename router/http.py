@@ -252,11 +252,17 @@ def create_app(supergraph_sdl: str, settings: Settings | None = None) -> Starlet
             source, every = settings.supergraph_path, settings.supergraph_poll
             if source and every > 0:
                 watcher = asyncio.create_task(_watch(pipeline, subscriptions, source, client, every))
+            follower = None
+            if pipeline.entity_cache is not None:
+                streams = {f"{settings.redis_prefix}{name}:events": name for name in settings.entity_cache_streams}
+                follower = asyncio.create_task(pipeline.entity_cache.follow(streams), name="entity-cache-events")
             try:
                 yield
             finally:
                 if watcher is not None:
                     watcher.cancel()
+                if follower is not None:
+                    follower.cancel()
                 pipeline.close()
                 await subscriptions.close()
                 if redis is not None:
