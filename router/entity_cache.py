@@ -34,10 +34,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import hashlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,6 +84,40 @@ class Policy:
     @property
     def header(self) -> str:
         return f"max-age={self.max_age}, {'private' if self.private else 'public'}"
+
+
+# The policies of the subgraph answers one client request used (None: one was not
+# cacheable), for the response's own Cache-Control; set by the HTTP transport.
+_ANSWERS: contextvars.ContextVar[list[Policy | None] | None] = contextvars.ContextVar("answers", default=None)
+
+
+def note(policy: Policy | None) -> None:
+    """Record the policy of an answer the current request used (fetched or from the cache)."""
+    answers = _ANSWERS.get()
+    if answers is not None:
+        answers.append(policy)
+
+
+@contextlib.contextmanager
+def response_policy() -> Iterator[Callable[[], Policy | None]]:
+    """Collect the answers' policies meanwhile; the callable gives the whole response's
+    (the most restrictive; None if any answer, or none at all, was cacheable)."""
+    answers: list[Policy | None] = []
+    token = _ANSWERS.set(answers)
+
+    def combined() -> Policy | None:
+        if not answers or any(a is None for a in answers):
+            return None
+        result = answers[0]
+        for a in answers[1:]:
+            assert result is not None and a is not None
+            result = result.combine(a)
+        return result
+
+    try:
+        yield combined
+    finally:
+        _ANSWERS.reset(token)
 
 
 def now_ms() -> int:

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import orjson
 
-from router.entity_cache import EntityCache, Policy, now_ms
+from router.entity_cache import EntityCache, Policy, note, now_ms
 from router.operation import Field, Frag, Sel
 from router.plan import Deferred, Fetch, QueryPlan, Rename, stages_of
 from router.subgraph_client import Reply, SubgraphClient, SubgraphHTTPError, SubgraphTimeout
@@ -211,6 +211,7 @@ class Executor:
         if scope is not None:
             hit = (await cache.lookup(name, f.operation, scope[0], [ident], [None]))[0]
             if hit is not None:
+                note(scope[1])
                 return hit
         fetched = now_ms()
         policy: list[Policy | None] = []
@@ -243,6 +244,7 @@ class Executor:
             hits = await cache.lookup(name, f.operation, scope[0], idents, [cache.entity_tag(r) for r in reps])
             for i, hit in enumerate(hits):
                 if hit is not None:
+                    note(scope[1])
                     for obj, _ in targets[i]:
                         deep_merge(obj, hit, plan.interface_objects)
         missing = [i for i, hit in enumerate(hits) if hit is None]
@@ -311,8 +313,10 @@ class Executor:
                     self._inflight[key] = shared
                     shared.add_done_callback(lambda done: self._forget(key, done))
                 raw = await asyncio.shield(shared)
+            answered = Policy.parse(raw.cache_control) if f.kind == "query" else None
+            note(answered)
             if policy is not None:
-                policy.append(Policy.parse(raw.cache_control))
+                policy.append(answered)
             # Each consumer parses its own copy: merged data is mutated in place.
             return self._parse(graph, raw.status, raw.reason, raw.body)
         except SubgraphFailure as sf:

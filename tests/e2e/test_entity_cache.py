@@ -180,3 +180,25 @@ def _router_on(stack: ThreadedStack, redis_url: str) -> Starlette:
     """The session's router, on another Redis."""
     base = cast(Starlette, compose_router(stack.stack)).state.pipeline
     return http.create_app(base.schema.sdl, dataclasses.replace(base.settings, redis_url=redis_url))
+
+
+async def test_get_responses_carry_the_most_restrictive_hint(ours: Storefront, shop: Shop) -> None:
+    async def cache_control(query: str, token: str | None = None) -> str | None:
+        headers = {"apollo-require-preflight": "true"} | ({"Authorization": f"Bearer {token}"} if token else {})
+        response = await ours.client.get(ours.url, params={"query": query}, headers=headers)
+        assert response.status_code == 200 and not response.json().get("errors"), response.text
+        value: str | None = response.headers.get("cache-control")
+        return value
+
+    # catalog's products: public for 600 s, whoever asks
+    listing = "{ products(first: 2) { edges { node { name price { amount } category { name } } } } }"
+    assert await cache_control(listing) == "max-age=600, public"
+    assert await cache_control(listing, shop.shopper.access_token) == "max-age=600, public"
+    # Query.product depends on the caller (archived products): private
+    one = '{ product(id: "' + shop.products[0]["id"] + '") { name } }'
+    assert await cache_control(one, shop.shopper.access_token) == "max-age=600, private"
+    # users and orders give no hints: the whole response may not be stored
+    assert await cache_control(HISTORY, shop.shopper.access_token) == "no-store"
+    # POST requests are not cacheable by a CDN: no header at all
+    response = await ours.client.post(ours.url, json={"query": listing})
+    assert "cache-control" not in response.headers
