@@ -294,9 +294,10 @@ class EntityCache:
                 tags = {f"@graph:{graph}"}
                 for entry_id, fields in entries:
                     eid = _text(entry_id)
-                    prev = fields.get(b"prev", b"0").decode()
-                    if last[stream] != "0-0" and f"{prev}-0" != last[stream]:
-                        tags.add("@all")  # a gap: events were lost (trimmed, or Redis restarted)
+                    # Each entry names the event before it: one newer than the last read means
+                    # events were lost in between (trimmed, or Redis restarted).
+                    if last[stream] != "0-0" and int(fields.get(b"prev", b"0")) > int(last[stream].split("-")[0]):
+                        tags.add("@all")
                     tag = _changed(fields)
                     if tag is not None:
                         tags.add(tag)
