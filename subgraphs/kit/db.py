@@ -64,13 +64,13 @@ class StatementCounter:
 class Database:
     """The engine of one subgraph, its schema on the search path."""
 
-    # At most 15 per subgraph: four subgraphs (and a test stack beside a benchmark
-    # stack) share one server's max_connections (100 by default). No overflow:
-    # overflow connections close on return, and under load the pool then churned,
-    # each new connection paying for its start-up and re-preparing its statements
-    # (a third of the subgraphs' CPU in the admin dashboard's profile). The pool
-    # opens connections only as concurrency needs them.
-    def __init__(self, url: str, schema: str, *, pool_size: int = 15, max_overflow: int = 0) -> None:
+    # At most 10 per subgraph: four subgraphs (and a test stack beside a benchmark
+    # stack) share one server's max_connections (100 by default), and connections
+    # stay open once made. No overflow: overflow connections close on return, and
+    # under load the pool churned, each new connection paying for its start-up and
+    # re-preparing its statements (a third of the subgraphs' CPU in the admin
+    # dashboard's profile). The pool opens connections only as concurrency needs them.
+    def __init__(self, url: str, schema: str, *, pool_size: int = 10, max_overflow: int = 0) -> None:
         self.schema = schema
         self.engine: AsyncEngine = create_async_engine(
             async_url(url),
