@@ -8,40 +8,89 @@ import contextlib
 import importlib
 import importlib.util
 import logging
+import shutil
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from subgraphs.kit.config import SUBGRAPHS
 
-from .stack import (
-    DEV_PORT_BASE,
-    PROJECT_ROOT,
-    Stack,
-    available_subgraphs,
-    backing_services,
-    compose_router,
-    dev_data_dir,
-    dev_ports,
-    freeze_startup_objects,
-    migrate_all,
-    router_available,
-    seed_all,
-    subgraph_sdl,
-)
+if TYPE_CHECKING:
+    from .stack import Stack
+
+# Only cheap modules here: `shopgraph dev` starts PostgreSQL while the heavy ones
+# (SQLAlchemy, strawberry, the apps: seconds of imports) load in a thread.
+from .embedded import backing_detail, backing_services
+from .layout import DEV_PORT_BASE, PROJECT_ROOT, dev_data_dir, dev_ports
+from .logs import configure_logging
+from .progress import Progress
+from .tracing import setup_tracing
+
+K8S_SUPERGRAPH = PROJECT_ROOT / "deploy" / "k8s" / "base" / "supergraph.graphql"
 
 # -- dev ---------------------------------------------------------------------------------------
 
 
-def _graphiql_assets() -> None:
-    """Install the router's GraphiQL assets if missing (a cheap check; without npm, GraphiQL uses a CDN)."""
-    importlib.import_module("router.graphiql").ensure_assets()
+def _graphiql_assets(progress: Progress) -> None:
+    """Install the router's GraphiQL assets if missing, beside the rest of the start-up.
+
+    ``npm ci`` takes ~10 s; until it is done GraphiQL loads the same versions from a CDN
+    (without npm, always). The thread is a daemon: Ctrl-C does not wait for it.
+    """
+    graphiql = importlib.import_module("router.graphiql")
+    if graphiql.assets_installed():
+        return
+
+    def install() -> None:
+        with progress.step("GraphiQL assets (npm ci, in the background)"):
+            graphiql.ensure_assets()
+
+    threading.Thread(target=install, name="graphiql-assets", daemon=True).start()
 
 
-async def _dev(host: str, port_base: int, with_router: bool) -> int:
-    if with_router and router_available():
-        _graphiql_assets()  # before the signal handlers: Ctrl-C stops an install like any start-up
+def _storefront(progress: Progress) -> str:
+    """Build the storefront when missing or stale (npm ci + vite build), in the background like
+    GraphiQL's assets: the router looks its build up per request, so the page appears once it
+    is done. Returns what the banner says of it."""
+    if importlib.util.find_spec("frontend_contract") is None:
+        return "not part of this install, so GraphiQL only"
+    build = importlib.import_module("frontend_contract.build")
+    if build.up_to_date():
+        return "ready"
+    if shutil.which("npm") is None:
+        return "not built (it needs npm), so GraphiQL only"
+
+    def run() -> None:
+        with progress.step("storefront (npm ci + vite build, in the background)"):
+            build.ensure_built()
+
+    threading.Thread(target=run, name="storefront-build", daemon=True).start()
+    return "building in the background (a few seconds)"
+
+
+def _preload(subgraphs: Sequence[str], router: bool) -> None:
+    """Import the stack and what it serves (errors surface again where they are used)."""
+    modules = ["deploy.stack", *(f"subgraphs.{name}.app" for name in subgraphs)]
+    if router:
+        modules += ["router.compose", "router.http"]
+    for module in modules:
+        with contextlib.suppress(Exception):
+            importlib.import_module(module)
+
+
+def _router_available() -> bool:
+    return all(importlib.util.find_spec(m) is not None for m in ("router.compose", "router.http"))
+
+
+async def _dev(host: str, port_base: int, with_router: bool, processes: bool) -> int:
+    progress = Progress()
+    with_router = with_router and _router_available()
+    # Seconds of imports run beside the servers' start (mostly waits on other processes).
+    preload = threading.Thread(target=_preload, args=(SUBGRAPHS, with_router), name="preload", daemon=True)
+    preload.start()
     loop = asyncio.get_running_loop()
     main = asyncio.current_task()
     assert main is not None
@@ -60,21 +109,36 @@ async def _dev(host: str, port_base: int, with_router: bool) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
 
-    router = compose_router if with_router and router_available() else None
-    stack = Stack(
-        seed=True,
-        host=host,
-        ports=dev_ports(port_base),
-        data_dir=dev_data_dir(),
-        router=router,
-        # Password-reset mail is printed here, links pointing at this stack's storefront.
-        settings_overrides={"mail_console": True, "public_url": f"http://{host}:{port_base}"},
-    )
     try:
-        async with stack:
-            up = True
-            _print_banner(stack)
-            await stop.wait()
+        with contextlib.ExitStack() as servers:
+            with progress.step("PostgreSQL + Redis") as step:
+                step.detail = backing_detail(dev_data_dir())
+                backing = servers.enter_context(backing_services(dev_data_dir()))
+            with progress.step("Python modules (loaded beside the servers)"):
+                preload.join()  # imports are not safe from two threads at once: only now the main one imports
+            storefront = ""
+            if with_router:
+                _graphiql_assets(progress)
+                storefront = _storefront(progress)
+            from .stack import Stack, compose_router
+
+            stack = Stack(
+                seed=True,
+                host=host,
+                ports=dev_ports(port_base),
+                data_dir=dev_data_dir(),
+                router=compose_router if with_router else None,
+                progress=progress,
+                backing=backing,
+                processes=processes,
+                # Password-reset mail is printed here, links pointing at this stack's storefront.
+                settings_overrides={"mail_console": True, "public_url": f"http://{host}:{port_base}"},
+            )
+            async with stack:
+                up = True
+                progress.note(f"ready in {progress.total():.1f} s")
+                _print_banner(stack, storefront)
+                await stop.wait()
     except asyncio.CancelledError:
         if not stop.is_set():
             raise
@@ -82,10 +146,15 @@ async def _dev(host: str, port_base: int, with_router: bool) -> int:
     return 0
 
 
-def _print_banner(stack: Stack) -> None:
+def _print_banner(stack: Stack, storefront: str = "") -> None:
     lines = ["", "Shopgraph is running:"]
-    lines += [f"  {name:<8} {url}" for name, url in stack.urls.items()]
+    lines += [
+        f"  {name:<8} {url}" + (f"  (pid {stack.pids[name]})" if name in stack.pids else "")
+        for name, url in stack.urls.items()
+    ]
     if "router" in stack.urls:
+        home = stack.urls["router"].removesuffix("graphql")
+        lines.append(f"Storefront: {home} (admin dashboard at /admin): {storefront}")
         lines.append(f"GraphiQL: {stack.urls['router']} (in a browser)")
     else:
         lines.append("  router   not started (--no-router, or the router package is not available)")
@@ -104,6 +173,8 @@ def _print_banner(stack: Stack) -> None:
 async def _migrate() -> int:
     from subgraphs.kit.config import Settings
 
+    from .stack import available_subgraphs, migrate_all
+
     with backing_services(dev_data_dir()) as (database_url, redis_url):
         settings = Settings.from_env(database_url=database_url, redis_url=redis_url)
         for name, versions in (await migrate_all(settings, available_subgraphs())).items():
@@ -113,6 +184,8 @@ async def _migrate() -> int:
 
 async def _seed() -> int:
     from subgraphs.kit.config import Settings
+
+    from .stack import available_subgraphs, migrate_all, seed_all
 
     with backing_services(dev_data_dir()) as (database_url, redis_url):
         settings = Settings.from_env(database_url=database_url, redis_url=redis_url)
@@ -129,6 +202,8 @@ async def _seed() -> int:
 
 
 def _compose(out: Path, port_base: int) -> int:
+    from .stack import available_subgraphs, subgraph_sdl
+
     out.mkdir(parents=True, exist_ok=True)
     ports = dev_ports(port_base)
     subgraphs: list[tuple[str, str, str]] = []  # (name, url, sdl)
@@ -150,6 +225,9 @@ def _compose(out: Path, port_base: int) -> int:
         return 1
     (out / "supergraph.graphql").write_text(supergraph)
     print(f"wrote {out / 'supergraph.graphql'}")
+    if out == PROJECT_ROOT / "schema":  # the Kubernetes ConfigMap's copy (kustomize reads only its own directory)
+        K8S_SUPERGRAPH.write_text(supergraph)
+        print(f"wrote {K8S_SUPERGRAPH}")
     return 0
 
 
@@ -165,6 +243,7 @@ def _router(config: Path | None, supergraph: str | None, host: str, port: int) -
     except ImportError as exc:
         print(f"the router is not available yet ({exc})", file=sys.stderr)
         return 1
+    setup_tracing("shopgraph-router")
     try:
         http.serve(str(config) if config else None, supergraph, host, port)
     except http.ConfigError as exc:
@@ -182,6 +261,8 @@ def _serve(subgraph: str, host: str, port: int) -> int:
 
     from subgraphs.kit.config import Settings
 
+    from .stack import freeze_startup_objects
+
     settings = Settings.from_env()
     missing = [
         name
@@ -196,32 +277,48 @@ def _serve(subgraph: str, host: str, port: int) -> int:
     if missing:
         print(f"shopgraph serve {subgraph}: set {', '.join(missing)}", file=sys.stderr)
         return 2
+    setup_tracing(f"shopgraph-{subgraph}")
     app = importlib.import_module(f"subgraphs.{subgraph}.app").create_app(settings)
     freeze_startup_objects()
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    # Logging as configure_logging set it (JSON by default); no uvicorn access log: the router has one.
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
     return 0
 
 
 # -- relay -------------------------------------------------------------------------------------
 
 
-async def _relay() -> int:
-    """The orders outbox relay on its own (run the apps with SHOPGRAPH_OUTBOX_RELAY=0 then)."""
+async def _relay(metrics_host: str, metrics_port: int | None) -> int:
+    """The outbox relays on their own: orders' events and catalog's change events (run the
+    apps with SHOPGRAPH_OUTBOX_RELAY=0 then)."""
+    from subgraphs.catalog.events import relay as catalog_relay
     from subgraphs.kit.config import Settings
-    from subgraphs.orders.events import relay
+    from subgraphs.orders.events import relay as orders_relay
 
     settings = Settings.from_env()
     if not settings.database_url or not settings.redis_url:
         print("shopgraph relay: set DATABASE_URL and REDIS_URL", file=sys.stderr)
         return 2
-    task = asyncio.create_task(relay(settings).run())
+    setup_tracing("shopgraph-relay")
+    if metrics_port is not None:
+        import prometheus_client
+
+        prometheus_client.start_http_server(metrics_port, metrics_host)
+    tasks = [asyncio.create_task(relay(settings).run()) for relay in (orders_relay, catalog_relay)]
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, task.cancel)
-    print(f"relaying orders.outbox to {settings.redis_prefix}orders:events", flush=True)
+        loop.add_signal_handler(sig, lambda: [t.cancel() for t in tasks])
+    logging.getLogger("shopgraph.relay").info(
+        "relaying orders.outbox to %sorders:events and catalog.outbox to %scatalog:events",
+        settings.redis_prefix,
+        settings.redis_prefix,
+    )
     with contextlib.suppress(asyncio.CancelledError):
-        await task
+        await asyncio.gather(*tasks)
     return 0
+
+
+# -- plan --------------------------------------------------------------------------------------
 
 
 def _plan(supergraph: Path, query: Path, operation_name: str | None) -> int:
@@ -234,6 +331,23 @@ def _plan(supergraph: Path, query: Path, operation_name: str | None) -> int:
         print(f"shopgraph plan: {e}", file=sys.stderr)
         return 1
     return 0
+
+
+# -- probe -------------------------------------------------------------------------------------
+
+
+def _probe(url: str, timeout: float) -> int:
+    """A health check for images without curl: 0 on HTTP 200, 1 otherwise."""
+    import httpx
+
+    try:
+        status = httpx.get(url, timeout=timeout, trust_env=False).status_code
+    except httpx.HTTPError as exc:
+        print(f"{url}: {exc!r}", file=sys.stderr)
+        return 1
+    if status != 200:
+        print(f"{url}: HTTP {status}", file=sys.stderr)
+    return 0 if status == 200 else 1
 
 
 # -- entry point -------------------------------------------------------------------------------
@@ -252,6 +366,11 @@ def parser() -> argparse.ArgumentParser:
         help="router on BASE, subgraphs on BASE+1..BASE+4 (default %(default)s)",
     )
     dev.add_argument("--no-router", dest="router", action="store_false", help="serve the subgraphs only")
+    dev.add_argument(
+        "--processes",
+        action="store_true",
+        help="each subgraph in a process of its own (stop one to see the graph's partial results)",
+    )
     commands.add_parser("migrate", help="apply every subgraph's migrations")
     commands.add_parser("seed", help="load the demo catalog and accounts (idempotent)")
 
@@ -271,7 +390,12 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("subgraph", choices=SUBGRAPHS)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, required=True)
-    commands.add_parser("relay", help="publish the orders outbox to Redis (DATABASE_URL, REDIS_URL)")
+    relay = commands.add_parser("relay", help="publish the orders and catalog outboxes to Redis")
+    relay.add_argument("--metrics-port", type=int, help="serve Prometheus metrics (and liveness) on this port")
+    relay.add_argument("--metrics-host", default="0.0.0.0")
+    probe = commands.add_parser("probe", help="exit 0 if URL answers HTTP 200 (container health checks)")
+    probe.add_argument("url")
+    probe.add_argument("--timeout", type=float, default=4.0)
     plan = commands.add_parser("plan", help="print the query plan of an operation (Apollo's notation)")
     plan.add_argument("--supergraph", type=Path, required=True)
     plan.add_argument("query", type=Path, help="file holding the operation")
@@ -281,11 +405,11 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # Services log JSON lines for a log pipeline; commands a person runs log text.
+    configure_logging("json" if args.command in ("serve", "router", "relay") else "text")
     try:
         if args.command == "dev":
-            return asyncio.run(_dev(args.host, args.port_base, args.router))
+            return asyncio.run(_dev(args.host, args.port_base, args.router, args.processes))
         if args.command == "migrate":
             return asyncio.run(_migrate())
         if args.command == "seed":
@@ -297,7 +421,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             return _serve(args.subgraph, args.host, args.port)
         if args.command == "relay":
-            return asyncio.run(_relay())
+            return asyncio.run(_relay(args.metrics_host, args.metrics_port))
+        if args.command == "probe":
+            return _probe(args.url, args.timeout)
         if args.command == "plan":
             return _plan(args.supergraph, args.query, args.operation_name)
     except KeyboardInterrupt:

@@ -19,11 +19,10 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
-
-import redis
 
 PG_SYSTEM_USER = "embedded_postgres"  # PostgreSQL refuses to run as root
 _PR_SET_PDEATHSIG = 1
@@ -280,15 +279,39 @@ class EmbeddedRedis(_Server):
     def _wait_ready(self, timeout: float = 20.0) -> None:
         assert self.proc is not None
         deadline = time.monotonic() + timeout
-        client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=1)
-        try:
-            while time.monotonic() < deadline:
-                if self.proc.poll() is not None:
-                    raise self._fail(f"exited with {self.proc.returncode} at start-up")
-                with contextlib.suppress(redis.ConnectionError):
-                    if client.ping():
-                        return
-                time.sleep(0.05)
-        finally:
-            client.close()
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise self._fail(f"exited with {self.proc.returncode} at start-up")
+            # PING in RESP by hand: no client library to import on the start-up path.
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 1) as conn:
+                conn.sendall(b"PING\r\n")
+                if conn.recv(16).startswith(b"+PONG"):
+                    return
+            time.sleep(0.05)
         raise self._fail(f"did not answer PING within {timeout:.0f}s")
+
+
+@contextlib.contextmanager
+def backing_services(data_dir: Path | None = None) -> Iterator[tuple[str, str]]:
+    """(database URL, Redis URL): from the environment, else embedded servers for the duration.
+
+    ``data_dir`` keeps the embedded PostgreSQL cluster there between runs; None
+    makes a throw-away one.
+    """
+    with contextlib.ExitStack() as stack:
+        database_url = os.environ.get("DATABASE_URL") or ""
+        redis_url = os.environ.get("REDIS_URL") or ""
+        if not database_url:
+            database_url = stack.enter_context(EmbeddedPostgres(data_dir and data_dir / "postgres")).url
+        if not redis_url:
+            redis_url = stack.enter_context(EmbeddedRedis()).url
+        yield database_url, redis_url
+
+
+def backing_detail(data_dir: Path | None) -> str:
+    """What ``backing_services(data_dir)`` will use, for a person reading the start-up."""
+    if os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"):
+        return "DATABASE_URL, REDIS_URL"
+    if data_dir is not None and not (data_dir / "postgres" / "PG_VERSION").exists():
+        return "embedded, first run: a new cluster"
+    return "embedded"

@@ -19,6 +19,7 @@ import inspect
 import os
 import secrets
 import socket
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
@@ -38,23 +39,14 @@ from starlette.types import ASGIApp
 from subgraphs.kit.config import SUBGRAPHS, Settings, env_flag
 from subgraphs.kit.migrate import libpq_url, migrate
 
-from .embedded import EmbeddedPostgres, EmbeddedRedis
+from .embedded import backing_detail, backing_services
+from .layout import DEV_PORT_BASE as DEV_PORT_BASE
+from .layout import PROJECT_ROOT as PROJECT_ROOT
+from .progress import Progress, Step
 
 T = TypeVar("T")
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-DEV_PORT_BASE = 4000
 # The router builds its app from the running stack (its URLs and settings).
 RouterFactory = Callable[["Stack"], ASGIApp | Awaitable[ASGIApp]]
-
-
-def dev_data_dir() -> Path:
-    """Where ``shopgraph dev`` keeps its embedded PostgreSQL cluster between runs."""
-    return Path(os.environ.get("SHOPGRAPH_DATA_DIR") or PROJECT_ROOT / ".shopgraph")
-
-
-def dev_ports(base: int = DEV_PORT_BASE) -> dict[str, int]:
-    """router on ``base``, then users, catalog, cart, orders on base+1..base+4."""
-    return {"router": base} | {name: base + 1 + i for i, name in enumerate(SUBGRAPHS)}
 
 
 def available_subgraphs() -> tuple[str, ...]:
@@ -100,8 +92,12 @@ def migrations_dir(subgraph: str) -> Path:
 
 
 async def migrate_all(settings: Settings, subgraphs: Sequence[str]) -> dict[str, list[str]]:
-    """Apply every subgraph's pending migrations; return the versions applied per subgraph."""
-    return {name: await migrate(settings.database_url_for(name), name, migrations_dir(name)) for name in subgraphs}
+    """Apply every subgraph's pending migrations (schemas are independent: side by side); return
+    the versions applied per subgraph."""
+    applied = await asyncio.gather(
+        *(migrate(settings.database_url_for(name), name, migrations_dir(name)) for name in subgraphs)
+    )
+    return dict(zip(subgraphs, applied, strict=True))
 
 
 @dataclass
@@ -110,35 +106,24 @@ class SeedResult:
     products: int = 0
 
 
-async def seed_all(settings: Settings, subgraphs: Sequence[str]) -> SeedResult:
-    """Run the demo seeds that exist (``subgraphs.<name>.seed:seed``); they are idempotent."""
+async def seed_all(settings: Settings, subgraphs: Sequence[str], step: Step | None = None) -> SeedResult:
+    """Run the demo seeds that exist (``subgraphs.<name>.seed:seed``), side by side; they are
+    idempotent. A seed that takes ``progress`` reports its counted work to ``step``'s bar."""
+    names = [name for name in subgraphs if importlib.util.find_spec(f"subgraphs.{name}.seed") is not None]
+
+    async def run(name: str) -> Any:
+        seed = importlib.import_module(f"subgraphs.{name}.seed").seed
+        if step is not None and "progress" in inspect.signature(seed).parameters:
+            return await seed(settings, progress=lambda done, total: step.count(done, total, "products"))
+        return await seed(settings)
+
     result = SeedResult()
-    for name in subgraphs:
-        if importlib.util.find_spec(f"subgraphs.{name}.seed") is None:
-            continue
-        seeded = await importlib.import_module(f"subgraphs.{name}.seed").seed(settings)
+    for name, seeded in zip(names, await asyncio.gather(*(run(name) for name in names)), strict=True):
         if name == "users":
             result.accounts = list(seeded)
         elif name == "catalog":
             result.products = int(seeded)
     return result
-
-
-@contextlib.contextmanager
-def backing_services(data_dir: Path | None = None) -> Iterator[tuple[str, str]]:
-    """(database URL, Redis URL): from the environment, else embedded servers for the duration.
-
-    ``data_dir`` keeps the embedded PostgreSQL cluster there between runs; None
-    makes a throw-away one.
-    """
-    with contextlib.ExitStack() as stack:
-        database_url = os.environ.get("DATABASE_URL") or ""
-        redis_url = os.environ.get("REDIS_URL") or ""
-        if not database_url:
-            database_url = stack.enter_context(EmbeddedPostgres(data_dir and data_dir / "postgres")).url
-        if not redis_url:
-            redis_url = stack.enter_context(EmbeddedRedis()).url
-        yield database_url, redis_url
 
 
 async def create_database(server_url: str, prefix: str = "shopgraph_test_") -> str:
@@ -180,6 +165,17 @@ async def delete_redis_keys(redis_url: str, prefix: str) -> int:
     return deleted
 
 
+async def _terminate(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is not None:
+        return
+    process.terminate()
+    try:
+        await asyncio.wait_for(process.wait(), 15)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+
+
 def freeze_startup_objects() -> None:
     """Move everything allocated so far (schemas, metadata, engines: ~1M objects) out of the GC's scans.
 
@@ -189,6 +185,16 @@ def freeze_startup_objects() -> None:
     """
     gc.collect()
     gc.freeze()
+
+
+def _import_apps(subgraphs: Sequence[str], router: bool) -> None:
+    """Import what the stack will serve (errors surface again, in order, when it is used)."""
+    modules = [f"subgraphs.{name}.app" for name in subgraphs]
+    if router and router_available():
+        modules += ["router.compose", "router.http"]
+    for module in modules:
+        with contextlib.suppress(Exception):
+            importlib.import_module(module)
 
 
 class _Server(uvicorn.Server):
@@ -227,6 +233,11 @@ class Stack:
       served as ``"router"`` once the subgraphs are healthy; or call
       ``start_router()`` on a running stack.
     - ``settings_overrides``: Settings fields to set, e.g. ``{"outbox_relay": False}``.
+    - ``progress``: where to report each start-up step and its time (``shopgraph dev``).
+    - ``backing``: (database URL, Redis URL) of servers the caller started (else
+      ``backing_services``: the environment's, or embedded ones for the stack's lifetime).
+    - ``processes``: each subgraph runs as ``shopgraph serve NAME`` in a process of its own
+      (``shopgraph dev --processes``; ``apps`` stays empty, ``pids`` names the processes).
     """
 
     def __init__(
@@ -241,6 +252,9 @@ class Stack:
         router: RouterFactory | None = None,
         log_level: str = "warning",
         settings_overrides: Mapping[str, object] | None = None,
+        progress: Progress | None = None,
+        backing: tuple[str, str] | None = None,
+        processes: bool = False,
     ) -> None:
         self.subgraphs = tuple(subgraphs) if subgraphs is not None else available_subgraphs()
         self.fresh_database = fresh_database
@@ -251,6 +265,10 @@ class Stack:
         self.router = router
         self.log_level = log_level
         self.settings_overrides = dict(settings_overrides or {})
+        self.progress = progress or Progress(enabled=False)
+        self.backing = backing
+        self.processes = processes
+        self.pids: dict[str, int] = {}  # subgraph -> process id (``processes``)
         self.settings: Settings | None = None
         self.urls: dict[str, str] = {}  # name -> http://host:port/graphql
         self.apps: dict[str, Starlette] = {}  # subgraph name -> its app (``app.state.runtime``)
@@ -275,7 +293,20 @@ class Stack:
         await self._exit.aclose()
 
     async def _start(self) -> None:
-        database_url, redis_url = self._exit.enter_context(backing_services(self.data_dir))
+        progress = self.progress
+        # The apps' modules (strawberry schemas: ~1 s of imports) load in a thread while the
+        # servers start: those are mostly waits on other processes.
+        preload = threading.Thread(target=_import_apps, args=(self.subgraphs, self.router is not None), daemon=True)
+        preload.start()
+        if self.backing is not None:
+            database_url, redis_url = self.backing
+        else:
+            with progress.step("PostgreSQL + Redis") as step:
+                step.detail = backing_detail(self.data_dir)
+                database_url, redis_url = self._exit.enter_context(backing_services(self.data_dir))
+        # Imports are not safe to run from two threads at once (strawberry's partly initialised
+        # modules): nothing below imports until the preload is done.
+        preload.join()
         extra = dict(self.settings_overrides)
         redis_url = str(extra.pop("redis_url", redis_url))  # a Redis of the caller's (tests restart one)
         overrides: dict[str, object] = {}
@@ -305,19 +336,32 @@ class Stack:
             ),
         )
 
-        await migrate_all(settings, self.subgraphs)
+        with progress.step("migrations") as step:
+            applied = await migrate_all(settings, self.subgraphs)
+            step.detail = ", ".join(f"{n} +{len(v)}" for n, v in applied.items() if v) or "up to date"
         if self.seed:
-            self.seeded = await seed_all(settings, self.subgraphs)
+            with progress.step("demo data") as step:
+                self.seeded = await seed_all(settings, self.subgraphs, step)
+                step.detail = f"{self.seeded.products:,} products, {len(self.seeded.accounts)} accounts"
 
-        # users first: the others fetch its JWKS to verify tokens.
-        for name in self.subgraphs:
-            app_module = importlib.import_module(f"subgraphs.{name}.app")
-            self.apps[name] = app_module.create_app(settings)
-            await self.serve_app(name, self.apps[name], sock=sockets[name])
+        with progress.step("subgraphs") as step:
+            if not self.processes:
+                for name in self.subgraphs:
+                    self.apps[name] = importlib.import_module(f"subgraphs.{name}.app").create_app(settings)
+            # users first: the others fetch its JWKS to verify tokens; then the rest side by side.
+            first, rest = self.subgraphs[:1], self.subgraphs[1:]
+            for group in (first, rest):
+                if self.processes:
+                    await asyncio.gather(*(self._spawn_subgraph(n, sockets[n]) for n in group))
+                else:
+                    await asyncio.gather(*(self.serve_app(n, self.apps[n], sock=sockets[n]) for n in group))
+            step.detail = ", ".join(self.subgraphs) + (" — a process each" if self.processes else "")
 
         if self.router is not None:
-            await self.start_router(self.router)
-        freeze_startup_objects()
+            with progress.step("router"):
+                await self.start_router(self.router)
+        # A full collection (~0.1 s) the caller need not wait for: it runs at the loop's next turn.
+        asyncio.get_running_loop().call_soon(freeze_startup_objects)
 
     async def start_router(self, factory: RouterFactory | None = None) -> str:
         """Serve the router (default: ``compose_router``) on the running stack; return its URL."""
@@ -328,6 +372,40 @@ class Stack:
         self.urls["router"] = self._url_of(sock) + "/graphql"
         await self.serve_app("router", router_app, sock=sock)
         return self.urls["router"]
+
+    # -- subgraphs in processes of their own ------------------------------------------------------
+
+    async def _spawn_subgraph(self, name: str, sock: socket.socket, startup_seconds: float = 60.0) -> None:
+        """``shopgraph serve NAME`` on ``sock``'s port, configured like the in-process apps."""
+        settings = self.settings
+        assert settings is not None
+        host, port = sock.getsockname()[:2]
+        sock.close()  # the child binds the port itself
+        env = os.environ | {
+            "DATABASE_URL": settings.database_url,
+            "REDIS_URL": settings.redis_url,
+            "SHOPGRAPH_REDIS_PREFIX": settings.redis_prefix,
+            "SHOPGRAPH_SERVICE_SECRET": settings.service_secret,
+            "SHOPGRAPH_ROUTER_ONLY": "1" if settings.router_only else "0",
+            "SHOPGRAPH_OUTBOX_RELAY": "1" if settings.outbox_relay else "0",
+            "SHOPGRAPH_CURRENCY": settings.currency,
+            "SHOPGRAPH_LOG_FORMAT": os.environ.get("SHOPGRAPH_LOG_FORMAT") or "text",
+        }
+        env |= {f"SHOPGRAPH_SUBGRAPH_{n.upper()}_URL": url for n, url in settings.subgraph_urls.items()}
+        env |= {f"{n.upper()}_DATABASE_URL": url for n, url in settings.database_urls.items()}
+        command = [sys.executable, "-m", "deploy.cli", "serve", name, "--host", host, "--port", str(port)]
+        process = await asyncio.create_subprocess_exec(*command, env=env, stdin=asyncio.subprocess.DEVNULL)
+        self.pids[name] = process.pid
+        self._exit.push_async_callback(_terminate, process)
+        deadline = time.monotonic() + startup_seconds
+        wait = asyncio.create_task(process.wait())
+        healthy = asyncio.create_task(self._wait_healthy(name, f"http://{host}:{port}/health", deadline))
+        done, _ = await asyncio.wait({wait, healthy}, return_when=asyncio.FIRST_COMPLETED)
+        if healthy not in done:
+            healthy.cancel()
+            raise RuntimeError(f"{name}: its process exited with {process.returncode} during start-up (see above)")
+        wait.cancel()
+        healthy.result()
 
     # -- serving ASGI apps ---------------------------------------------------------------------
 
@@ -368,7 +446,7 @@ class Stack:
                 raise RuntimeError(f"{name}: the server stopped during start-up (see the log above)")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{name}: not started within {startup_seconds:.0f}s")
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(0.005)
         await self._wait_healthy(name, base + health_path, deadline)
         return base
 
@@ -383,7 +461,7 @@ class Stack:
                     last = f"HTTP {response.status_code}: {response.text[:200]}"
                 except httpx.HTTPError as exc:
                     last = repr(exc)
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(0.01)
         raise RuntimeError(f"{name}: {url} not healthy ({last})")
 
     async def _stop_app(self, name: str) -> None:

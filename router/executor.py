@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import orjson
 
+from router import telemetry
 from router.entity_cache import EntityCache, Policy, note, now_ms
 from router.operation import Field, Frag, Sel
 from router.plan import Deferred, Fetch, QueryPlan, Rename, stages_of
@@ -331,8 +332,11 @@ class Executor:
             return None
 
     async def _post(self, graph: str, body: bytes, headers: dict[str, str]) -> Reply:
+        url = self.urls[graph]
         try:
-            return await self.http.send(self.urls[graph], body, headers, self.timeout)
+            return await telemetry.observed_fetch(
+                self.names.get(graph, graph), url, headers, lambda h: self.http.send(url, body, h, self.timeout)
+            )
         except SubgraphTimeout as e:
             raise SubgraphFailure(graph, "SUBREQUEST_TIMEOUT", f"timed out after {self.timeout}s") from e
         except SubgraphHTTPError as e:

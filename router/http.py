@@ -11,7 +11,8 @@ Routes: POST/GET ``/graphql`` (GET for queries only; GraphiQL when a browser
 asks for HTML; its assets on ``/graphiql/…``, router/graphiql.py), WebSocket
 ``/graphql`` (graphql-transport-ws, router/ws.py), ``Accept: text/event-stream``
 or ``multipart/mixed;subscriptionSpec`` streams (router/streams.py),
-``/health`` (alive) and ``/ready`` (supergraph loaded, every subgraph reachable).
+``/health`` (alive) and ``/ready`` (supergraph loaded, every subgraph reachable);
+the storefront's build on every other path (router/storefront.py).
 
 This module only adapts: bytes become a GraphQLRequest and a Client, the
 pipeline does the rest, and its RouterError becomes a response in one place
@@ -44,7 +45,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from router import errors, graphiql
+from router import errors, graphiql, storefront, telemetry
 from router.auth import Caller, bearer_of
 from router.config import ConfigError, Settings, load
 from router.entity_cache import response_policy
@@ -317,12 +318,14 @@ def create_app(supergraph_sdl: str, settings: Settings | None = None) -> Starlet
             Route("/health", health, methods=["GET"]),
             Route("/ready", ready, methods=["GET"]),
             *(graphiql.routes() if settings.graphiql else []),
+            *storefront.routes(),  # last: its page route takes every remaining path
         ],
         middleware=middleware,
         lifespan=lifespan,
     )
     app.state.pipeline = pipeline
     app.state.subscriptions = subscriptions
+    telemetry.instrument(app)  # access log, /metrics, traces (router/telemetry.py)
     return app
 
 
@@ -349,4 +352,14 @@ def serve(config: str | None, supergraph: str | None, host: str = "127.0.0.1", p
         raise ConfigError(f"supergraph.path: cannot read {source}: {e}") from e
     app = create_app(sdl, settings)
     gc.freeze()  # the schema and plans are long-lived: keep them out of GC scans
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, loop="uvloop", http="httptools")
+    # log_config=None: uvicorn logs through the process logging (JSON lines from `shopgraph router`).
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        log_config=None,
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+    )

@@ -49,6 +49,7 @@ from graphql import (
 from graphql.execution.values import get_variable_values
 from redis.asyncio import Redis
 
+from router import telemetry
 from router.auth import Authenticator, Caller
 from router.cache import LRU, KeyValue, doc_hash
 from router.config import Settings, subgraph_urls
@@ -181,11 +182,20 @@ class Pipeline:
     async def prepare(self, request: GraphQLRequest, client: Client | Caller, *, streaming: bool = False) -> Ready:
         """Every stage up to the plan. ``client`` is a Caller when the transport has already
         authenticated it (a WebSocket, at connection_init)."""
+        telemetry.note_operation(request.operation_name, "unknown")
+        try:
+            return await self._prepare(request, client, streaming)
+        except RouterError as e:
+            telemetry.note_outcome("unauthenticated" if e.status == 401 else "request_error")
+            raise
+
+    async def _prepare(self, request: GraphQLRequest, client: Client | Caller, streaming: bool) -> Ready:
         text = await self.persisted.resolve(request)
         schema = self.schema
         p = self._prepared(schema, text, request.operation_name)
         await self.persisted.register(request, text)
         kind = p.op.kind
+        telemetry.note_operation(p.op.name, kind)
         if request.method == "GET" and kind != "query" and not (streaming and kind == "subscription"):
             raise RouterError.of(
                 f"Can only perform a {kind} operation from a POST request.",
@@ -261,7 +271,8 @@ class Pipeline:
             raise RouterError.of(f"The schema has no {op.kind} type.", "GRAPHQL_VALIDATION_FAILED")
         intro = bool({s.name for s in op.sels if isinstance(s, Field)} & {"__schema", "__type"})
         try:
-            plan = schema.planner.plan(op)
+            with telemetry.planning(op.name):
+                plan = schema.planner.plan(op)
         except PlanningError as e:
             raise RouterError.of(str(e), "QUERY_PLANNING_FAILED") from e
         assert doc.node is not None
@@ -304,6 +315,7 @@ class Pipeline:
                 out = await self._run(ready)
         except TimeoutError:
             raise RouterError.of(f"Request timed out after {timeout:g}s.", "GATEWAY_TIMEOUT", 504) from None
+        telemetry.note_outcome("graphql_error" if out.get("errors") else "ok")
         if self.settings.cost_report:
             out["extensions"] = {"cost": {"estimated": ready.cost, "actual": max(0, _objects(out.get("data")) - 1)}}
         return out

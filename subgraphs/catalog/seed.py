@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from subgraphs.kit.config import Settings
@@ -102,6 +103,7 @@ CATEGORIES: dict[str, tuple[str, tuple[int, int], list[str], list[str], list[str
 }
 COLOURS = ["Black", "White", "Slate", "Sage", "Navy", "Sand", "Terracotta", "Olive", "Graphite", "Ivory"]
 PRODUCTS_PER_CATEGORY = 100
+SEED_CHUNK = 100  # products per INSERT: the progress bar's step
 
 
 def demo_products(currency: str, category_ids: dict[str, object]) -> list[dict[str, object]]:
@@ -143,8 +145,12 @@ def demo_products(currency: str, category_ids: dict[str, object]) -> list[dict[s
     return rows
 
 
-async def seed(settings: Settings) -> int:
-    """Load the demo catalog (idempotent: existing slugs and SKUs are left alone). Returns product count."""
+async def seed(settings: Settings, progress: Callable[[int, int], None] | None = None) -> int:
+    """Load the demo catalog (idempotent: existing slugs and SKUs are left alone). Returns product count.
+
+    ``progress(done, total)`` is told after each chunk of products. A catalog that already
+    has every demo SKU is left as it is without rewriting them (a restart's fast path).
+    """
     db = Database(settings.database_url_for("catalog"), "catalog", pool_size=1)
     try:
         async with db.transaction() as conn:
@@ -160,7 +166,13 @@ async def seed(settings: Settings) -> int:
             )
             ids = {r.slug: r.id for r in (await conn.execute(select(categories.c.slug, categories.c.id))).all()}
             rows = demo_products(settings.currency, ids)
-            await conn.execute(insert(products).values(rows).on_conflict_do_nothing(index_elements=["sku"]))
+            present = select(func.count()).where(products.c.sku.in_([row["sku"] for row in rows]))
+            if (await conn.execute(present)).scalar_one() < len(rows):
+                for start in range(0, len(rows), SEED_CHUNK):
+                    chunk = rows[start : start + SEED_CHUNK]
+                    await conn.execute(insert(products).values(chunk).on_conflict_do_nothing(index_elements=["sku"]))
+                    if progress is not None:
+                        progress(start + len(chunk), len(rows))
         return len(rows)
     finally:
         await db.dispose()

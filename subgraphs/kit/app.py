@@ -28,6 +28,7 @@ from strawberry.asgi import GraphQL
 from strawberry.federation import Schema
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, MULTIPART_SUBSCRIPTION_PROTOCOL
 
+from . import telemetry
 from .auth import (
     ANONYMOUS,
     ROUTER_ONLY_MESSAGE,
@@ -165,18 +166,31 @@ def create_app(
             await runtime.close()
 
     async def health(request: Request) -> JSONResponse:
+        """Liveness: the process serves requests (a database outage must not restart every pod)."""
+        return JSONResponse({"status": "ok", "subgraph": name})
+
+    async def ready(request: Request) -> JSONResponse:
+        """Readiness: PostgreSQL (this subgraph's schema migrated) and Redis answer."""
         runtime: Runtime = request.app.state.runtime
-        async with runtime.db.read() as conn:
-            await conn.exec_driver_sql("SELECT 1")
+        try:
+            async with runtime.db.read() as conn:
+                await conn.exec_driver_sql("SELECT 1 FROM schema_migrations LIMIT 1")
+            await runtime.redis.ping()
+        except Exception as exc:
+            log.warning("not ready: %s", exc)
+            return JSONResponse({"status": "unavailable", "subgraph": name}, 503)
         return JSONResponse({"status": "ok", "subgraph": name})
 
     graphql = _Authenticate(_GraphQLView(schema, make_context))
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             Route("/health", health),
+            Route("/ready", ready),
             *routes,
         ],
         lifespan=lifespan,
     )
+    telemetry.instrument(app, name)  # /metrics, request ids, traces (kit/telemetry.py)
+    return app

@@ -9,8 +9,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from .money import CurrencyCode
-
 SUBGRAPHS = ("users", "catalog", "cart", "orders")
 
 
@@ -79,6 +77,8 @@ class Settings:
         }
         values.update(overrides)
         settings = cls(**values)  # type: ignore[arg-type]
+        from .money import CurrencyCode  # strawberry: imported when settings are built, not with the names
+
         if settings.currency not in CurrencyCode.__members__:
             raise ValueError(f"SHOPGRAPH_CURRENCY={settings.currency!r} is not a supported ISO 4217 code")
         return settings

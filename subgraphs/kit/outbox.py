@@ -26,6 +26,8 @@ from sqlalchemy import BigInteger, Column, DateTime, MetaData, Row, Table, Text,
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from .telemetry import with_trace_context
+
 # First key of the two-int advisory locks; the second is the hash of "<schema>.<table>".
 OUTBOX_ORDER_LOCK = 0x0B0C_0001
 RELAY_LEADER_LOCK = 0x0B0C_0002
@@ -79,7 +81,12 @@ async def record_event(
     event_id: int = (
         await conn.execute(
             insert(table)
-            .values(event_type=event_type, aggregate_id=aggregate_id, payload=payload, created_at=func.now())
+            .values(
+                event_type=event_type,
+                aggregate_id=aggregate_id,
+                payload=with_trace_context(payload),  # links the event's delivery to this trace
+                created_at=func.now(),
+            )
             .returning(table.c.id)
         )
     ).scalar_one()

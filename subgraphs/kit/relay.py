@@ -29,6 +29,7 @@ import asyncpg
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
+from . import metrics
 from .migrate import libpq_url
 from .outbox import RELAY_LEADER_LOCK, notify_channel
 
@@ -90,6 +91,7 @@ class OutboxRelay:
                 break
             await asyncio.sleep(self.poll_seconds)
         log.info("relay: publishing %s.%s to %s", self.schema, self.table, self.stream)
+        metrics.RELAY_LEADER.labels(self.stream).set(1)
         wake = asyncio.Event()
         await conn.add_listener(notify_channel(self.schema, self.table), lambda *_: wake.set())
         redis = aioredis.from_url(self.redis_url, socket_timeout=5, socket_connect_timeout=2)
@@ -110,6 +112,7 @@ class OutboxRelay:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), self.poll_seconds)
         finally:
+            metrics.RELAY_LEADER.labels(self.stream).set(0)
             await redis.aclose()
 
     async def publish_batch(self, conn: asyncpg.Connection, redis: aioredis.Redis) -> int:
@@ -120,6 +123,7 @@ class OutboxRelay:
             self.batch_size,
         )
         if not rows:
+            metrics.RELAY_BACKLOG.labels(self.stream).set(0)
             return 0
         prev = await conn.fetchval(f"SELECT coalesce(max(id), 0) FROM {self.table} WHERE id < $1", rows[0]["id"])
         pipe = redis.pipeline(transaction=False)
@@ -141,4 +145,12 @@ class OutboxRelay:
         await conn.execute(
             f"UPDATE {self.table} SET published_at = now() WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
         )
+        metrics.RELAY_PUBLISHED.labels(self.stream).inc(len(rows))
+        # A short batch emptied the backlog; a full one may have left more (counted only then).
+        backlog = (
+            0
+            if len(rows) < self.batch_size
+            else await conn.fetchval(f"SELECT count(*) FROM {self.table} WHERE published_at IS NULL")
+        )
+        metrics.RELAY_BACKLOG.labels(self.stream).set(backlog)
         return len(rows)

@@ -28,6 +28,7 @@ from .cache_control import CacheControl, CacheHint, CachePolicies
 from .errors import MaskUnexpectedErrors
 from .inputs import contains_nul
 from .money import parse_amount
+from .telemetry import OperationTelemetry
 
 NUL_MESSAGE = "Text cannot contain NUL (\\u0000) characters."
 # The graph's Decimal (same name and description, so the SDL is unchanged) reads
@@ -115,6 +116,7 @@ def federated_schema(
         types=types,
         # Parsing and validation depend on the document only; the router sends the same few queries over and over.
         extensions=[
+            OperationTelemetry,
             CachedParse,
             lambda: ValidationCache(maxsize=1024),
             RefuseNulCharacters,

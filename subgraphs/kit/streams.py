@@ -36,6 +36,7 @@ from sqlalchemy import Table
 
 from .db import Database
 from .outbox import OutboxEvent, last_event_id, read_events
+from .telemetry import event_arrived
 
 log = logging.getLogger("shopgraph.streams")
 
@@ -262,6 +263,7 @@ class EventHub(Generic[E]):
                     batch = []
                 await self._deliver_range(cursor, prev)
             batch.append(decode_entry(event_id, fields))
+            event_arrived(self.stream, batch[-1])
             cursor = event_id
         if batch:
             self._deliver(await self.enrich(batch))

@@ -1,0 +1,154 @@
+// The storefront's shell: header (categories, search, cart, account), routes, and the admin area
+// loaded on demand (its charts stay out of the shopper's initial JavaScript).
+import { lazy, Suspense, useState, type FormEvent, type ReactNode } from 'react';
+import { useMutation, useQuery } from '@apollo/client';
+import { Link, NavLink, Navigate, Route, Routes, useLocation, useNavigate } from 'react-router-dom';
+import { CartPageDocument, CategoryNavDocument, LogoutDocument } from './gql/graphql';
+import { useShop, useUser } from './lib/shop';
+import { Loading } from './components/ui';
+import { HomePage } from './pages/Home';
+import { BrowsePage } from './pages/Browse';
+import { ProductPage } from './pages/Product';
+import { CartPage } from './pages/Cart';
+import { SignInPage, SignUpPage } from './pages/Auth';
+import { CheckoutPage } from './pages/Checkout';
+import { OrderPage, OrdersPage } from './pages/Orders';
+import { AccountPage } from './pages/Account';
+
+const AdminPage = lazy(() => import('./admin/AdminPage'));
+
+function CartLink() {
+  const { data } = useQuery(CartPageDocument, { fetchPolicy: 'cache-first' });
+  const count = data?.cart.totalQuantity ?? 0;
+  return (
+    <NavLink to="/cart" className="cart-link">
+      Cart <span className="badge" aria-label={`${count} items`} data-testid="cart-count">{count}</span>
+    </NavLink>
+  );
+}
+
+function SearchBox() {
+  const navigate = useNavigate();
+  const location = useLocation();
+  const [text, setText] = useState(() => new URLSearchParams(location.search).get('q') ?? '');
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    const q = text.trim();
+    navigate(q ? `/products?q=${encodeURIComponent(q)}` : '/products');
+  };
+  return (
+    <form role="search" onSubmit={submit} className="search">
+      <label htmlFor="search-input" className="visually-hidden">
+        Search products
+      </label>
+      <input id="search-input" type="search" value={text} onChange={(e) => setText(e.target.value)} placeholder="Search products" />
+      <button type="submit">Search</button>
+    </form>
+  );
+}
+
+function AccountMenu() {
+  const user = useUser();
+  const { session, client } = useShop();
+  const navigate = useNavigate();
+  const [logout] = useMutation(LogoutDocument);
+  if (!user) {
+    return (
+      <>
+        <NavLink to="/signin">Sign in</NavLink>
+        <NavLink to="/signup">Sign up</NavLink>
+      </>
+    );
+  }
+  const signOut = async () => {
+    const refreshToken = session.current?.tokens.refreshToken;
+    if (refreshToken) await logout({ variables: { input: { refreshToken } } }).catch(() => undefined);
+    session.signOut();
+    await client.clearStore();
+    navigate('/');
+  };
+  return (
+    <>
+      {user.role === 'ADMIN' && <NavLink to="/admin">Admin</NavLink>}
+      <NavLink to="/orders">Orders</NavLink>
+      <NavLink to="/account" data-testid="account-name">
+        {user.name}
+      </NavLink>
+      <button type="button" className="link-button" onClick={signOut}>
+        Sign out
+      </button>
+    </>
+  );
+}
+
+function CategoryMenu() {
+  const { data } = useQuery(CategoryNavDocument);
+  if (!data) return null;
+  return (
+    <nav aria-label="Categories" className="categories">
+      <ul>
+        {data.categories.map((c) => (
+          <li key={c.id}>
+            <Link to={`/products?category=${encodeURIComponent(c.slug)}`}>{c.name}</Link>
+          </li>
+        ))}
+      </ul>
+    </nav>
+  );
+}
+
+/** Pages that need a signed-in user send others to sign in, and back afterwards. */
+export function RequireUser({ role, children }: { role?: 'ADMIN'; children: ReactNode }) {
+  const user = useUser();
+  const location = useLocation();
+  if (!user) return <Navigate to={`/signin?next=${encodeURIComponent(location.pathname + location.search)}`} replace />;
+  if (role && user.role !== role) return <p role="alert">This page is for administrators.</p>;
+  return <>{children}</>;
+}
+
+export function App() {
+  const user = useUser();
+  return (
+    <>
+      <a href="#main" className="skip-link">
+        Skip to content
+      </a>
+      <header className="site-header">
+        <div className="bar">
+          <Link to="/" className="brand">
+            Shopgraph
+          </Link>
+          <SearchBox />
+          <nav aria-label="Account" className="account">
+            {user && <CartLink />}
+            <AccountMenu />
+          </nav>
+        </div>
+        <CategoryMenu />
+      </header>
+      <main id="main">
+        <Suspense fallback={<Loading />}>
+          <Routes>
+            <Route path="/" element={<HomePage />} />
+            <Route path="/products" element={<BrowsePage />} />
+            <Route path="/p/:sku" element={<ProductPage />} />
+            <Route path="/signin" element={<SignInPage />} />
+            <Route path="/signup" element={<SignUpPage />} />
+            <Route path="/cart" element={<RequireUser><CartPage /></RequireUser>} />
+            <Route path="/checkout" element={<RequireUser><CheckoutPage /></RequireUser>} />
+            <Route path="/orders" element={<RequireUser><OrdersPage /></RequireUser>} />
+            <Route path="/orders/:number" element={<RequireUser><OrderPage /></RequireUser>} />
+            <Route path="/account" element={<RequireUser><AccountPage /></RequireUser>} />
+            <Route path="/admin/*" element={<RequireUser role="ADMIN"><AdminPage /></RequireUser>} />
+            <Route path="*" element={<p>Nothing here. <Link to="/">Back to the shop</Link></p>} />
+          </Routes>
+        </Suspense>
+      </main>
+      <footer className="site-footer">
+        <p>
+          Shopgraph demo shop · the graph is at <a href="/graphql">/graphql</a>
+        </p>
+      </footer>
+    </>
+  );
+}

@@ -1,0 +1,65 @@
+// Small shared pieces: money, loading and error states, inline field errors, page titles.
+import { useEffect, useRef, type ReactNode } from 'react';
+import type { ApolloError } from '@apollo/client';
+import { useLocation } from 'react-router-dom';
+import { formatMoney, type MoneyLike } from '../lib/money';
+
+export function Money({ value }: { value: MoneyLike | null | undefined }) {
+  if (!value) return <span className="muted">—</span>;
+  return <span className="money">{formatMoney(value)}</span>;
+}
+
+export function Loading({ what = 'Loading' }: { what?: string }) {
+  return (
+    <p className="loading" role="status" aria-live="polite">
+      {what}…
+    </p>
+  );
+}
+
+export function ErrorState({ error, retry }: { error: ApolloError | Error; retry?: () => void }) {
+  return (
+    <div className="error" role="alert">
+      <p>Something went wrong: {error.message}</p>
+      {retry && (
+        <button type="button" onClick={() => retry()}>
+          Try again
+        </button>
+      )}
+    </div>
+  );
+}
+
+/** An inline error tied to a control by id (the control sets aria-describedby to it). */
+export function FieldError({ id, message }: { id: string; message: string | null }) {
+  if (!message) return null;
+  return (
+    <p id={id} className="field-error" role="alert">
+      {message}
+    </p>
+  );
+}
+
+/**
+ * The page's heading, focused when the user arrives on a new page so screen readers announce it —
+ * but not when only the query changes (a filter or sort), which would pull focus off that control.
+ */
+export function PageTitle({ children }: { children: ReactNode }) {
+  const ref = useRef<HTMLHeadingElement>(null);
+  const { pathname } = useLocation();
+  useEffect(() => {
+    ref.current?.focus();
+  }, [pathname]);
+  useEffect(() => {
+    document.title = `${typeof children === 'string' ? children : 'Shopgraph'} · Shopgraph`;
+  }, [children]);
+  return (
+    <h1 tabIndex={-1} ref={ref}>
+      {children}
+    </h1>
+  );
+}
+
+export function Status({ value }: { value: string }) {
+  return <span className={`status status-${value.toLowerCase()}`}>{value.charAt(0) + value.slice(1).toLowerCase()}</span>;
+}

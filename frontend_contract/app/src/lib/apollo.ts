@@ -1,0 +1,142 @@
+// The Apollo Client of the storefront: one normalised cache, HTTP for queries and mutations,
+// graphql-ws for subscriptions, every request signed by the session (lib/authLink.ts), and —
+// when the build enables it — persisted queries sent by their manifest id.
+import { ApolloClient, ApolloLink, HttpLink, InMemoryCache, split } from '@apollo/client/core';
+import { GraphQLWsLink } from '@apollo/client/link/subscriptions';
+import { createPersistedQueryLink, type ErrorResponse } from '@apollo/client/link/persisted-queries';
+import { getMainDefinition } from '@apollo/client/utilities';
+import { print } from 'graphql';
+import { createClient, type Client as WsClient } from 'graphql-ws';
+import { RefreshSessionDocument } from '../gql/graphql';
+import { createAuthLink } from './authLink';
+import { SocketWatch } from './live';
+import { Session, type RefreshFn } from './session';
+
+export const GRAPHQL_PATH = '/graphql';
+
+/**
+ * Every id in this graph is a UUID (events: a stream position), unique across types, so the
+ * cache keys entities by id alone. That lets documents go out exactly as the operations in
+ * frontend_contract/operations are written (no __typename added), which is what makes the
+ * manifest's ids and bodies match what this client sends.
+ */
+export function createCache(): InMemoryCache {
+  return new InMemoryCache({
+    addTypename: false,
+    dataIdFromObject: (object) => (typeof object.id === 'string' ? `id:${object.id}` : undefined),
+    typePolicies: {
+      Query: {
+        fields: {
+          // Connections are pages chosen by arguments: keep each page apart (no merging).
+          products: { keyArgs: ['first', 'after', 'search', 'filter', 'sortKey', 'reverse'] },
+        },
+      },
+    },
+  });
+}
+
+/** RefreshSession over plain fetch (not through the client, whose auth link waits on it). */
+export function fetchRefresh(url: string): RefreshFn {
+  const query = print(RefreshSessionDocument);
+  return async (refreshToken) => {
+    let response: Response;
+    try {
+      response = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json' },
+        body: JSON.stringify({ operationName: 'RefreshSession', query, variables: { input: { refreshToken } } }),
+      });
+    } catch {
+      throw new Error('could not reach the shop to refresh the session');
+    }
+    const body = (await response.json()) as {
+      data?: { refreshToken: { accessToken: string | null; refreshToken: string | null; expiresIn: number | null } };
+    };
+    const payload = body.data?.refreshToken;
+    if (!payload?.accessToken || !payload.refreshToken) return null; // INVALID_TOKEN / TOKEN_REUSED: signed out
+    return { accessToken: payload.accessToken, refreshToken: payload.refreshToken, expiresIn: payload.expiresIn ?? 900 };
+  };
+}
+
+declare const __SHOPGRAPH_PERSISTED__: Record<string, string> | null;
+
+/** Operation name -> manifest id, when the build sends persisted queries (else null). */
+export function persistedIds(): Record<string, string> | null {
+  return typeof __SHOPGRAPH_PERSISTED__ === 'undefined' ? null : __SHOPGRAPH_PERSISTED__;
+}
+
+/**
+ * Persisted queries by manifest id, in Apollo's protocol (extensions.persistedQuery.sha256Hash):
+ * a safelisting router serves the id, an APQ router asks once for the body (then sent). The app
+ * sends each operation exactly as the manifest prints it (a Vitest test holds them equal), so the
+ * id is also the body's SHA-256, as APQ expects.
+ */
+export function persistedQueryLink(ids: Record<string, string>): ApolloLink {
+  // A router that knows nothing of persisted queries answers a body without a query with 400:
+  // send the query itself then, and stop sending ids to it (as for PersistedQueryNotSupported).
+  const unsupported = ({ meta, networkError }: ErrorResponse): boolean =>
+    meta.persistedQueryNotSupported || (networkError as { statusCode?: number } | undefined)?.statusCode === 400;
+  return createPersistedQueryLink({
+    disable: unsupported,
+    retry: (response) => unsupported(response) || response.meta.persistedQueryNotFound,
+    generateHash: (document) => {
+      const definition = getMainDefinition(document);
+      const name = definition.kind === 'OperationDefinition' ? definition.name?.value : undefined;
+      const id = name ? ids[name] : undefined;
+      if (!id) throw new Error(`operation ${name ?? '(anonymous)'} is not in the persisted-query manifest`);
+      return id;
+    },
+  });
+}
+
+export interface Shop {
+  client: ApolloClient<unknown>;
+  session: Session;
+  ws: WsClient;
+  socket: SocketWatch;
+}
+
+export function createShop(origin: string = window.location.origin): Shop {
+  const httpUrl = origin + GRAPHQL_PATH;
+  const wsUrl = origin.replace(/^http/, 'ws') + GRAPHQL_PATH;
+  const session = new Session(window.localStorage, fetchRefresh(httpUrl));
+
+  // Subscriptions: the token goes in connection_init; a reconnect (retried forever, backing off)
+  // asks for a fresh one, so a long-open dashboard outlives its 15-minute access tokens.
+  const ws = createClient({
+    url: wsUrl,
+    lazy: true,
+    retryAttempts: Infinity,
+    shouldRetry: () => true,
+    connectionParams: async () => {
+      const token = await session.freshAccessToken();
+      return token ? { Authorization: `Bearer ${token}` } : {};
+    },
+  });
+  const socket = new SocketWatch(ws);
+  // A new identity means new subscriptions: drop the socket that was signed as the old one.
+  let signedAs = session.user?.id;
+  session.subscribe(() => {
+    const now = session.user?.id;
+    if (now !== signedAs) {
+      signedAs = now;
+      ws.terminate();
+    }
+  });
+
+  let http: ApolloLink = new HttpLink({ uri: httpUrl });
+  const ids = persistedIds();
+  if (ids) http = persistedQueryLink(ids).concat(http);
+
+  const link = split(
+    ({ query }) => {
+      const definition = getMainDefinition(query);
+      return definition.kind === 'OperationDefinition' && definition.operation === 'subscription';
+    },
+    new GraphQLWsLink(ws),
+    createAuthLink(session).concat(http),
+  );
+
+  const client = new ApolloClient({ link, cache: createCache(), devtools: { enabled: false } });
+  return { client, session, ws, socket };
+}

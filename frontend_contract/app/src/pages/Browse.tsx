@@ -1,0 +1,128 @@
+// Category browse and search: filters, sort and the page cursor all kept in the URL.
+import { useEffect, useState, type FormEvent } from 'react';
+import { useQuery } from '@apollo/client';
+import { Link, useSearchParams } from 'react-router-dom';
+import { CategoryNavDocument, ProductListDocument } from '../gql/graphql';
+import { ErrorState, Loading, PageTitle } from '../components/ui';
+import { ProductGrid } from '../components/ProductGrid';
+import { readBrowse, SORTS, writeBrowse, type BrowseState } from '../lib/browseParams';
+import { parsePriceInput } from '../lib/money';
+
+const PAGE_SIZE = 24;
+const SORT_LABELS: Record<string, string> = { '': 'Default', RELEVANCE: 'Relevance', PRICE: 'Price', NAME: 'Name', NEWEST: 'Newest' };
+
+export function BrowsePage() {
+  const [params, setParams] = useSearchParams();
+  const state = readBrowse(params);
+  const categories = useQuery(CategoryNavDocument);
+  const category = categories.data?.categories.find((c) => c.slug === state.category);
+  const waitingForCategory = state.category !== '' && !categories.data;
+  const { data, loading, error, refetch } = useQuery(ProductListDocument, {
+    skip: waitingForCategory,
+    variables: {
+      first: PAGE_SIZE,
+      after: state.after || null,
+      search: state.q || null,
+      filter: {
+        categoryId: category?.id ?? null,
+        minPrice: state.minPrice || null,
+        maxPrice: state.maxPrice || null,
+        inStock: state.inStock ? true : null,
+      },
+      sortKey: state.sort || null,
+      reverse: state.reverse,
+    },
+  });
+
+  const [minText, setMinText] = useState(state.minPrice);
+  const [maxText, setMaxText] = useState(state.maxPrice);
+  const [priceError, setPriceError] = useState<string | null>(null);
+  useEffect(() => {
+    setMinText(state.minPrice);
+    setMaxText(state.maxPrice);
+  }, [state.minPrice, state.maxPrice]);
+
+  const update = (change: Partial<BrowseState>) => setParams(writeBrowse({ ...state, after: '', ...change }));
+  const applyPrices = (e: FormEvent) => {
+    e.preventDefault();
+    const min = minText.trim() ? parsePriceInput(minText) : '';
+    const max = maxText.trim() ? parsePriceInput(maxText) : '';
+    if (min === null || max === null) {
+      setPriceError('Enter prices like 25 or 19.99.');
+      return;
+    }
+    setPriceError(null);
+    update({ minPrice: min, maxPrice: max });
+  };
+
+  const title = state.q ? `Search: ${state.q}` : category ? category.name : state.category ? 'Category' : 'All products';
+  const connection = data?.products;
+  return (
+    <>
+      <PageTitle>{title}</PageTitle>
+      <div className="browse">
+        <aside aria-label="Filters" className="filters">
+          <label htmlFor="filter-category">Category</label>
+          <select id="filter-category" value={state.category} onChange={(e) => update({ category: e.target.value })}>
+            <option value="">All categories</option>
+            {categories.data?.categories.map((c) => (
+              <option key={c.id} value={c.slug}>
+                {c.name}
+              </option>
+            ))}
+          </select>
+          <form onSubmit={applyPrices} aria-label="Price range">
+            <fieldset>
+              <legend>Price</legend>
+              <label htmlFor="filter-min">Min price</label>
+              <input id="filter-min" inputMode="decimal" value={minText} onChange={(e) => setMinText(e.target.value)} aria-describedby="price-error" />
+              <label htmlFor="filter-max">Max price</label>
+              <input id="filter-max" inputMode="decimal" value={maxText} onChange={(e) => setMaxText(e.target.value)} aria-describedby="price-error" />
+              <button type="submit">Apply</button>
+              {priceError && (
+                <p id="price-error" className="field-error" role="alert">
+                  {priceError}
+                </p>
+              )}
+            </fieldset>
+          </form>
+          <label className="checkbox">
+            <input type="checkbox" checked={state.inStock} onChange={(e) => update({ inStock: e.target.checked })} /> In stock only
+          </label>
+          <label htmlFor="sort">Sort by</label>
+          <select id="sort" value={state.sort} onChange={(e) => update({ sort: e.target.value as BrowseState['sort'] })}>
+            {['', ...SORTS].map((s) => (
+              <option key={s} value={s}>
+                {SORT_LABELS[s]}
+              </option>
+            ))}
+          </select>
+          <label className="checkbox">
+            <input type="checkbox" checked={state.reverse} onChange={(e) => update({ reverse: e.target.checked })} /> Reverse order
+          </label>
+        </aside>
+        <section aria-label="Results" className="results">
+          {state.category && categories.data && !category && <p role="alert">There is no category “{state.category}”.</p>}
+          {(loading || waitingForCategory) && <Loading what="Loading products" />}
+          {error && <ErrorState error={error} retry={() => refetch()} />}
+          {connection && (
+            <>
+              <p className="result-count" role="status" data-testid="result-count">
+                {connection.totalCount} {connection.totalCount === 1 ? 'product' : 'products'}
+              </p>
+              <ProductGrid label="Products" products={connection.edges.map((e) => e.node)} />
+              <nav aria-label="Pages" className="pager">
+                {state.after && <Link to={`?${writeBrowse({ ...state, after: '' })}`}>First page</Link>}
+                {connection.pageInfo.hasNextPage && connection.pageInfo.endCursor && (
+                  <Link to={`?${writeBrowse({ ...state, after: connection.pageInfo.endCursor })}`} rel="next">
+                    Next page
+                  </Link>
+                )}
+              </nav>
+            </>
+          )}
+        </section>
+      </div>
+    </>
+  );
+}

@@ -1,0 +1,169 @@
+// Order history, and one order's page whose status follows the order live (orderUpdated).
+import { useState } from 'react';
+import { useMutation, useQuery } from '@apollo/client';
+import { Link, useLocation, useParams } from 'react-router-dom';
+import { CancelOrderDocument, OrderDetailDocument, OrderHistoryDocument, OrderUpdatedDocument } from '../gql/graphql';
+import { ErrorState, FieldError, Loading, Money, PageTitle, Status } from '../components/ui';
+import { useLiveSubscription } from '../lib/live';
+
+const dateTime = (iso: string) => new Date(iso).toLocaleString();
+
+export function OrdersPage() {
+  const [after, setAfter] = useState<string | null>(null);
+  const { data, loading, error, refetch } = useQuery(OrderHistoryDocument, { variables: { first: 10, after }, fetchPolicy: 'cache-and-network' });
+  const orders = data?.me?.orders;
+  return (
+    <>
+      <PageTitle>Your orders</PageTitle>
+      {loading && !data && <Loading what="Loading your orders" />}
+      {error && <ErrorState error={error} retry={() => refetch()} />}
+      {orders && orders.totalCount === 0 && <p>No orders yet.</p>}
+      {orders && orders.totalCount > 0 && (
+        <table className="orders">
+          <caption className="visually-hidden">Your orders, newest first</caption>
+          <thead>
+            <tr>
+              <th scope="col">Order</th>
+              <th scope="col">Placed</th>
+              <th scope="col">Items</th>
+              <th scope="col">Status</th>
+              <th scope="col">Total</th>
+            </tr>
+          </thead>
+          <tbody>
+            {orders.edges.map(({ node }) => (
+              <tr key={node.id}>
+                <th scope="row">
+                  <Link to={`/orders/${encodeURIComponent(node.number)}`}>{node.number}</Link>
+                </th>
+                <td>{dateTime(node.createdAt)}</td>
+                <td>{node.items.map((i) => `${i.quantity} × ${i.product?.name ?? '—'}`).join(', ')}</td>
+                <td>
+                  <Status value={node.status} />
+                </td>
+                <td>
+                  <Money value={node.total} />
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <nav aria-label="Pages" className="pager">
+        {after && (
+          <button type="button" onClick={() => setAfter(null)}>
+            Newest orders
+          </button>
+        )}
+        {orders?.pageInfo.hasNextPage && (
+          <button type="button" onClick={() => setAfter(orders.pageInfo.endCursor)}>
+            Older orders
+          </button>
+        )}
+      </nav>
+    </>
+  );
+}
+
+function LiveStatus({ orderId }: { orderId: string }) {
+  // Each event carries the order's id and status: the normalised cache updates the page.
+  const { error, data } = useLiveSubscription(OrderUpdatedDocument, () => ({ id: orderId }), orderId, () => undefined);
+  if (error) return <span className="muted small">(live updates paused: {error.message})</span>;
+  return (
+    <span className="muted small" data-testid="live">
+      {data ? `live · last change ${dateTime(data.orderUpdated.occurredAt)}` : 'live'}
+    </span>
+  );
+}
+
+export function OrderPage() {
+  const { number = '' } = useParams();
+  const location = useLocation();
+  const placed = (location.state as { placed?: boolean } | null)?.placed;
+  const { data, loading, error, refetch } = useQuery(OrderDetailDocument, { variables: { number } });
+  const [cancel, cancelled] = useMutation(CancelOrderDocument);
+  if (loading) return <Loading what="Loading the order" />;
+  if (error) return <ErrorState error={error} retry={() => refetch()} />;
+  const order = data?.order;
+  if (!order) return <p role="alert">There is no order {number} in your account.</p>;
+  const cancelError = cancelled.data?.cancelOrder.userErrors.map((e) => e.message).join(' ') ?? null;
+  const address = order.shippingAddress;
+  return (
+    <article className="order">
+      <PageTitle>{`Order ${order.number}`}</PageTitle>
+      {placed && (
+        <p className="notice" role="status">
+          Thank you! Your order is placed.
+        </p>
+      )}
+      <p>
+        Status:{' '}
+        <strong aria-live="polite" data-testid="order-status">
+          <Status value={order.status} />
+        </strong>{' '}
+        <LiveStatus orderId={order.id} />
+      </p>
+      <p className="muted">Placed {dateTime(order.createdAt)}</p>
+      <table className="order-lines">
+        <caption className="visually-hidden">Items</caption>
+        <thead>
+          <tr>
+            <th scope="col">Item</th>
+            <th scope="col">Quantity</th>
+            <th scope="col">Price</th>
+            <th scope="col">Total</th>
+          </tr>
+        </thead>
+        <tbody>
+          {order.items.map((item) => (
+            <tr key={item.id}>
+              <th scope="row">{item.name}</th>
+              <td>{item.quantity}</td>
+              <td>
+                <Money value={item.unitPrice} />
+              </td>
+              <td>
+                <Money value={item.lineTotal} />
+              </td>
+            </tr>
+          ))}
+        </tbody>
+        <tfoot>
+          <tr>
+            <th scope="row" colSpan={3}>
+              Total
+            </th>
+            <td data-testid="order-total">
+              <Money value={order.total} />
+            </td>
+          </tr>
+        </tfoot>
+      </table>
+      <h2>Shipping to</h2>
+      <address>
+        {address.name}
+        <br />
+        {address.line1}
+        {address.line2 && (
+          <>
+            <br />
+            {address.line2}
+          </>
+        )}
+        <br />
+        {address.postalCode} {address.city} {address.region} {address.country}
+      </address>
+      {(order.status === 'PENDING' || order.status === 'PAID') && (
+        <p>
+          <button type="button" disabled={cancelled.loading} onClick={() => cancel({ variables: { input: { orderId: order.id } } })}>
+            Cancel this order
+          </button>
+        </p>
+      )}
+      <FieldError id="cancel-error" message={cancelError || null} />
+      <p>
+        <Link to="/orders">All your orders</Link>
+      </p>
+    </article>
+  );
+}

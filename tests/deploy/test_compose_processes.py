@@ -1,0 +1,346 @@
+"""compose.yaml, run: its services started as local processes with exactly its commands and
+environments (tests/support/compose_processes.py), against this test's own database and Redis.
+
+Through them: a checkout and an order-event subscription; two routers over two orders
+replicas (as ``--scale``) deliver every event once to subscribers on either; the
+services' metrics move, their logs are JSON lines with request and trace ids, an
+expected client error is logged at INFO without a traceback; one storefront
+query is one trace from the router to SQL, received over OTLP/HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from deploy.embedded import backing_services
+from deploy.stack import create_database, delete_redis_keys, drop_database
+from tests.support.compose_processes import ComposeProcesses
+from tests.support.otlp import Receiver
+from tests.support.subscriptions import subscription
+
+ADDRESS = {
+    "name": "Compose Shopper",
+    "line1": "1 Process Lane",
+    "city": "Leeds",
+    "postalCode": "LS1 1AA",
+    "country": "GB",
+}
+EVENTS = "subscription { orderEvents { id type order { id number user { email } } } }"
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    with Receiver() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory, receiver: Receiver) -> Iterator[ComposeProcesses]:
+    with backing_services() as (server_url, redis_url):
+        database_url = asyncio.run(create_database(server_url))
+        prefix = f"shopgraph_test_{secrets.token_hex(6)}:"
+        # What an operator would export before `docker compose up` to trace every request.
+        shell = {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_TRACES_SAMPLER": "parentbased_always_on"}
+        processes = ComposeProcesses(database_url, redis_url, prefix, tmp_path_factory.mktemp("compose"), shell)
+        try:
+            with processes:
+                yield processes
+        finally:
+            asyncio.run(drop_database(database_url))
+            asyncio.run(delete_redis_keys(redis_url, prefix))
+
+
+async def call(
+    url: str,
+    query: str,
+    variables: dict[str, Any] | None = None,
+    token: str | None = None,
+    *,
+    operation: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    sent = dict(headers or {}) | ({"authorization": f"Bearer {token}"} if token else {})
+    async with httpx.AsyncClient(timeout=30, trust_env=False) as client:
+        response = await client.post(
+            url, json={"query": query, "variables": variables or {}, "operationName": operation}, headers=sent
+        )
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def data(url: str, query: str, variables: dict[str, Any] | None = None, token: str | None = None) -> Any:
+    body = await call(url, query, variables, token)
+    assert "errors" not in body, body
+    return body["data"]
+
+
+async def login(url: str, email: str, password: str) -> str:
+    payload = await data(
+        url, f'mutation {{ login(input: {{email: "{email}", password: "{password}"}}) {{ accessToken }} }}'
+    )
+    token: str = payload["login"]["accessToken"]
+    return token
+
+
+async def shopper(url: str) -> tuple[str, str]:
+    email = f"compose-{secrets.token_hex(5)}@example.com"
+    q = "mutation($i: RegisterInput!) { register(input: $i) { accessToken userErrors { code } } }"
+    got = await data(url, q, {"i": {"email": email, "password": "a long compose secret", "name": "Compose"}})
+    return email, got["register"]["accessToken"]
+
+
+async def new_product(url: str, admin: str, stock: int) -> str:
+    category = (await data(url, "{ categories { id } }"))["categories"][0]["id"]
+    tag = secrets.token_hex(4).upper()
+    q = "mutation($i: CreateProductInput!) { createProduct(input: $i) { product { id } userErrors { code } } }"
+    product = {
+        "sku": f"CMP-{tag}",
+        "name": f"Compose {tag}",
+        "description": "Made by processes.",
+        "price": "12.50",
+        "stock": stock,
+        "imageUrl": f"https://img.example/{tag}.jpg",
+        "categoryId": category,
+    }
+    created = await data(url, q, {"i": product}, admin)
+    product_id: str = created["createProduct"]["product"]["id"]
+    return product_id
+
+
+async def checkout(url: str, token: str, product_id: str, headers: dict[str, str] | None = None) -> str:
+    add = "mutation($i: AddToCartInput!) { addToCart(input: $i) { userErrors { code } } }"
+    added = await data(url, add, {"i": {"productId": product_id, "quantity": 1}}, token)
+    assert added["addToCart"]["userErrors"] == []
+    q = "mutation($i: CheckoutInput!) { checkout(input: $i) { order { id } userErrors { code message } } }"
+    variables = {"i": {"idempotencyKey": secrets.token_hex(8), "shippingAddress": ADDRESS}}
+    body = await call(url, q, variables, token, headers=headers)
+    assert "errors" not in body, body
+    got = body["data"]
+    assert got["checkout"]["userErrors"] == [], got
+    order_id: str = got["checkout"]["order"]["id"]
+    return order_id
+
+
+def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = httpx.get(url, timeout=10, trust_env=False).text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def sample(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str) -> float:
+    """The sum of ``name``'s samples whose labels include ``labels``."""
+    return sum(v for (n, ls), v in samples.items() if n == name and set(labels.items()) <= set(ls))
+
+
+def json_lines(path: Path) -> list[dict[str, Any]]:
+    lines = []
+    for line in path.read_text().splitlines():
+        if line.strip():
+            parsed = json.loads(line)  # every line: a JSON object, or this fails
+            assert {"time", "level", "logger", "message"} <= set(parsed), line
+            lines.append(parsed)
+    return lines
+
+
+async def test_a_checkout_and_its_order_event_through_the_compose_services(shop: ComposeProcesses) -> None:
+    router = shop.url("router")
+    admin = await login(router, "admin@shopgraph.dev", "admin-demo-pass")
+    product = await new_product(router, admin, stock=20)
+    email, token = await shopper(router)
+    async with subscription(router, EVENTS, token=admin) as feed:
+        await asyncio.sleep(1.0)  # the subscription reaches the orders subgraph
+        order_id = await checkout(router, token, product)
+        async with asyncio.timeout(30):
+            while not any(r["orderEvents"]["order"]["id"] == order_id for r in feed.results):
+                await feed.wait(len(feed.results) + 1)
+    (event,) = [r["orderEvents"] for r in feed.results if r["orderEvents"]["order"]["id"] == order_id]
+    assert event["type"] == "CREATED"
+    assert event["order"]["user"]["email"] == email  # enriched by users through the router
+
+
+async def test_two_routers_over_two_orders_replicas_deliver_every_event_once_to_either(
+    shop: ComposeProcesses,
+) -> None:
+    orders_b = shop.start("orders", instance="orders-b")
+    router_b = shop.start(
+        "router", instance="router-b", changes={"SHOPGRAPH_SUBGRAPH_ORDERS_URL": shop.url(orders_b.name)}
+    )
+    relay_b = shop.start("relay", instance="relay-b")
+    routers = [shop.url("router"), shop.url(router_b.name)]
+    admin = await login(routers[0], "admin@shopgraph.dev", "admin-demo-pass")
+    product = await new_product(routers[0], admin, stock=50)
+    buyers = [await shopper(routers[i % 2]) for i in range(6)]
+    async with (
+        subscription(routers[0], EVENTS, token=admin) as on_a,
+        subscription(routers[1], EVENTS, token=admin) as on_b,
+    ):
+        await asyncio.sleep(1.5)
+        # Alternate routers, hence orders replicas: each replica commits half of the events.
+        order_ids = [await checkout(routers[i % 2], token, product) for i, (_, token) in enumerate(buyers)]
+        emails = {email for email, _ in buyers}
+        for feed in (on_a, on_b):
+            async with asyncio.timeout(30):
+                while sum(r["orderEvents"]["order"]["user"]["email"] in emails for r in feed.results) < len(order_ids):
+                    await feed.wait(len(feed.results) + 1)
+        await asyncio.sleep(1.0)  # a duplicate would arrive now
+    leaders = [sample(scrape(shop.url(name, "/metrics")), "shopgraph_relay_leader") for name in ("relay", relay_b.name)]
+    assert sorted(leaders) == [0, 1]  # two relays, one publishing
+    for feed in (on_a, on_b):
+        ours = [r["orderEvents"] for r in feed.results if r["orderEvents"]["order"]["user"]["email"] in emails]
+        assert [e["order"]["id"] for e in ours] == order_ids  # each once, in commit order
+        ids = [int(e["id"]) for e in feed.results for e in [e["orderEvents"]]]
+        assert ids == sorted(set(ids))  # no event twice on either, none out of order
+
+
+def test_every_service_answers_its_probes(shop: ComposeProcesses) -> None:
+    for name in ("users", "catalog", "cart", "orders", "router"):
+        for path in ("/health", "/ready"):
+            assert httpx.get(shop.url(name, path), timeout=10, trust_env=False).status_code == 200, (name, path)
+
+
+async def test_metrics_move_on_the_router_subgraphs_and_relay(shop: ComposeProcesses) -> None:
+    router = shop.url("router")
+    before = scrape(shop.url("router", "/metrics"))
+    catalog_before = scrape(shop.url("catalog", "/metrics"))
+    for _ in range(3):
+        body = await call(router, "query MetricsProbe { categories { name } }", operation="MetricsProbe")
+        assert body["data"]["categories"]
+    after = scrape(shop.url("router", "/metrics"))
+    catalog_after = scrape(shop.url("catalog", "/metrics"))
+
+    def moved(name: str, then: Any, now: Any, **labels: str) -> float:
+        return sample(now, name, **labels) - sample(then, name, **labels)
+
+    assert moved("shopgraph_router_requests_total", before, after, operation="MetricsProbe", outcome="ok") == 3
+    assert moved("shopgraph_router_request_duration_seconds_count", before, after, operation="MetricsProbe") == 3
+    assert moved("shopgraph_router_subgraph_fetch_duration_seconds_count", before, after, subgraph="catalog") >= 3
+    assert moved("shopgraph_subgraph_operations_total", catalog_before, catalog_after, subgraph="catalog") >= 3
+    assert sample(catalog_after, "shopgraph_db_pool_size", subgraph="catalog") > 0
+    assert ("shopgraph_router_open_subscriptions", ()) in after
+
+    # Events: committed by the checkout test above, published by the relay, lag measured at the hub.
+    admin = await login(router, "admin@shopgraph.dev", "admin-demo-pass")
+    _, token = await shopper(router)
+    relay_before = scrape(shop.url("relay", "/metrics"))
+    await checkout(router, token, await new_product(router, admin, stock=5))
+    deadline = time.monotonic() + 20
+    while sample(scrape(shop.url("relay", "/metrics")), "shopgraph_relay_published_total") <= sample(
+        relay_before, "shopgraph_relay_published_total"
+    ):
+        assert time.monotonic() < deadline, "the relay published nothing"
+        await asyncio.sleep(0.2)
+    relay = scrape(shop.url("relay", "/metrics"))
+    assert sample(relay, "shopgraph_relay_leader") == 1
+    assert sample(relay, "shopgraph_relay_backlog") == 0
+    orders = scrape(shop.url("orders", "/metrics"))
+    assert sample(orders, "shopgraph_event_lag_seconds_count") >= 1
+
+
+async def test_logs_are_json_lines_with_request_ids_and_client_errors_at_info(shop: ComposeProcesses) -> None:
+    router = shop.url("router")
+    _, token = await shopper(router)
+    request_id = "compose-" + secrets.token_hex(6)
+    refused = await call(
+        router,
+        "query AllOrdersAsShopper { allOrders(first: 1) { totalCount } }",
+        token=token,
+        operation="AllOrdersAsShopper",
+        headers={"x-request-id": request_id},
+    )
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    await asyncio.sleep(0.5)
+
+    router_lines = json_lines(shop.instances["router"].log)
+    (access,) = [line for line in router_lines if line.get("request_id") == request_id]
+    assert access["logger"] == "shopgraph.router.access"
+    assert access["operation"] == "AllOrdersAsShopper"
+    assert access["outcome"] == "graphql_error"
+    assert access["http_status"] == 200
+    assert len(access["trace_id"]) == 32  # tracing is on in this stack
+
+    orders_lines = json_lines(shop.instances["orders"].log)
+    mine = [line for line in orders_lines if line.get("request_id") == request_id]
+    assert [(line["level"], line.get("code")) for line in mine] == [("INFO", "FORBIDDEN")]
+    assert "exception" not in mine[0]
+    assert mine[0]["trace_id"] == access["trace_id"]  # the same request, across processes
+    for name in shop.instances:
+        lines = json_lines(shop.instances[name].log)
+        assert not [line for line in lines if line["level"] == "ERROR"], name
+
+
+async def test_a_storefront_query_is_one_trace_from_router_to_sql(shop: ComposeProcesses, receiver: Receiver) -> None:
+    trace_id = secrets.token_hex(16)
+    traceparent = f"00-{trace_id}-{secrets.token_hex(8)}-01"
+    body = await call(
+        shop.url("router"),
+        "query StorefrontTrace { products(first: 2) { edges { node { name category { name } } } } }",
+        operation="StorefrontTrace",
+        headers={"traceparent": traceparent},
+    )
+    assert len(body["data"]["products"]["edges"]) == 2
+
+    def chain_to_sql(spans: list[Any]) -> list[Any]:
+        """From the catalog's first SQL span up its parents, as far as they have arrived."""
+        by_id = {s.span_id: s for s in spans}
+        sql = [s for s in spans if s.service == "shopgraph-catalog" and s.attributes.get("db.system") == "postgresql"]
+        chain = sql[:1]
+        while chain and chain[-1].parent_span_id in by_id:
+            chain.append(by_id[chain[-1].parent_span_id])
+        return chain[::-1]
+
+    deadline = time.monotonic() + 30  # each process exports every 5 s
+    while not ((chain := chain_to_sql(receiver.of_trace(trace_id))) and chain[0].service == "shopgraph-router"):
+        assert time.monotonic() < deadline, [(s.service, s.name) for s in chain]
+        await asyncio.sleep(0.25)
+    services = [s.service for s in chain]
+    names = [s.name for s in chain]
+    # router request -> fetch catalog -> catalog request -> SQL: one trace, one parent chain.
+    assert services[-1] == "shopgraph-catalog", names
+    assert "fetch catalog" in names, names
+    assert chain[-1].attributes.get("db.system") == "postgresql"
+    assert chain[0].parent_span_id == traceparent.split("-")[2]  # continued the client's trace
+
+
+async def test_an_order_event_delivery_links_to_the_checkout_that_caused_it(
+    shop: ComposeProcesses, receiver: Receiver
+) -> None:
+    router = shop.url("router")
+    admin = await login(router, "admin@shopgraph.dev", "admin-demo-pass")
+    product = await new_product(router, admin, stock=5)
+    _, token = await shopper(router)
+    trace_id = secrets.token_hex(16)
+    await checkout(router, token, product, {"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"})
+
+    def deliveries() -> list[Any]:
+        return [
+            s
+            for s in receiver.spans
+            if s.service == "shopgraph-orders" and s.name == "deliver order.created" and trace_id in dict(s.links)
+        ]
+
+    def writers() -> list[Any]:
+        """The spans of the checkout's trace that the deliveries link to."""
+        linked = {link[1] for d in deliveries() for link in d.links if link[0] == trace_id}
+        return [s for s in receiver.of_trace(trace_id) if s.span_id in linked]
+
+    # Every orders replica's hub delivers the event; each process exports on its own schedule.
+    deadline = time.monotonic() + 30
+    while not (deliveries() and writers()):
+        assert time.monotonic() < deadline, "no delivery span linked to the checkout's trace"
+        await asyncio.sleep(0.25)
+    assert len({link for d in deliveries() for link in d.links if link[0] == trace_id}) == 1  # one writer
+    assert [w.service for w in writers()] == ["shopgraph-orders"]  # the checkout's span in orders
+    assert all(d.trace_id != trace_id for d in deliveries())  # a trace of its own, linked

@@ -1,0 +1,69 @@
+"""The router serves the storefront's build at ``/`` (router/storefront.py), through the real app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from router import storefront
+from router.config import Settings
+from router.http import create_app
+
+SUPERGRAPH = Path(__file__).resolve().parents[2] / "schema" / "supergraph.graphql"
+HTML = {"accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+INDEX = "<!doctype html><title>Shopgraph</title><script type=module src=/assets/index-abc.js></script>"
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(SUPERGRAPH.read_text(), Settings(anonymous_only=True))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://router.test") as c:
+        yield c
+
+
+@pytest.fixture
+def build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    dist = tmp_path / "dist"
+    (dist / "assets").mkdir(parents=True)
+    (dist / "index.html").write_text(INDEX)
+    (dist / "assets" / "index-abc.js").write_text("console.log('shop')")
+    (tmp_path / "secret.txt").write_text("not for the web")
+    monkeypatch.setenv("SHOPGRAPH_STOREFRONT_DIR", str(dist))
+    return dist
+
+
+async def test_the_app_is_served_at_every_client_side_route(client: httpx.AsyncClient, build: Path) -> None:
+    for path in ("/", "/products?q=lamp&inStock=1", "/orders/SG-100042", "/admin/sales"):
+        page = await client.get(path, headers=HTML)
+        assert page.status_code == 200, path
+        assert page.text == INDEX
+        assert page.headers["content-type"].startswith("text/html")
+        assert page.headers["cache-control"] == "no-cache"  # a new build is picked up at once
+    asset = await client.get("/assets/index-abc.js")
+    assert asset.status_code == 200 and asset.text == "console.log('shop')"
+    assert "immutable" in asset.headers["cache-control"]
+
+
+async def test_missing_files_and_paths_outside_the_build_are_404(client: httpx.AsyncClient, build: Path) -> None:
+    for path in ("/assets/nope.js", "/assets/../index.html", "/assets/%2e%2e/%2e%2e/secret.txt", "/favicon.ico"):
+        assert (await client.get(path)).status_code == 404, path
+
+
+async def test_the_graph_and_health_keep_their_paths(client: httpx.AsyncClient, build: Path) -> None:
+    no_query = await client.post("/graphql", json={})  # answered by the GraphQL endpoint, not the app
+    assert no_query.status_code == 400 and no_query.json()["errors"]
+    assert "GraphiQL" in (await client.get("/graphql", headers=HTML)).text
+    assert (await client.get("/health")).json()["status"] == "ok"
+
+
+async def test_without_a_build_the_router_says_how_to_make_one(
+    client: httpx.AsyncClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHOPGRAPH_STOREFRONT_DIR", str(tmp_path / "none"))
+    page = await client.get("/", headers=HTML)
+    assert page.status_code == 404
+    assert "shopgraph dev" in page.text and "/graphql" in page.text
+    assert storefront.directory() == tmp_path / "none"

@@ -1,0 +1,221 @@
+"""Run compose.yaml's services as local processes: its commands, its environments.
+
+No Docker here, so ``ComposeProcesses`` does what ``docker compose up`` would with
+the image's entrypoint (``shopgraph``), translated only where a laptop differs from
+a compose network:
+
+- ``${VAR:-default}`` is interpolated from the mapping given as the shell;
+- service host names (``http://users:4001``) become 127.0.0.1 and every port
+  compose declares (``--port 4001``, URLs, health-check URLs) a free one;
+- ``DATABASE_URL`` / ``REDIS_URL`` point at the test's own database and Redis,
+  and ``SHOPGRAPH_REDIS_PREFIX`` keeps its keys apart (the only added variable).
+
+Start order follows ``depends_on`` (the one-shot ``migrate`` first, to completion,
+then services once their ``healthcheck`` command passes). ``replica(name)``
+starts one more instance of a service, as ``--scale`` would, optionally with
+some of its variables changed. Each process's stderr goes to a file
+(``logs(name)``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOPGRAPH = str(Path(sys.executable).parent / "shopgraph")  # the image's ENTRYPOINT
+_VAR = re.compile(r"\$\{(\w+)(?::?-([^}]*))?\}")
+_HOST_PORT = re.compile(r"//([a-z0-9.-]+):(\d+)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class Instance:
+    name: str
+    process: subprocess.Popen[bytes]
+    log: Path
+    ports: dict[int, int]  # compose port -> local port
+
+
+@dataclass
+class ComposeProcesses:
+    database_url: str
+    redis_url: str
+    redis_prefix: str
+    workdir: Path
+    shell: Mapping[str, str] = field(default_factory=dict)
+    compose_file: Path = ROOT / "compose.yaml"
+    instances: dict[str, Instance] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.spec: dict[str, Any] = yaml.safe_load(self.compose_file.read_text())
+        self.services: dict[str, Any] = self.spec["services"]
+        # Every port a service is reached on in compose -> a free local one.
+        self.port_map: dict[int, int] = {}
+        for name in self.services:
+            for port in self._declared_ports(name):
+                self.port_map.setdefault(port, free_port())
+
+    # -- translation ---------------------------------------------------------------------------
+
+    def _declared_ports(self, name: str) -> list[int]:
+        command = [str(a) for a in self.services[name].get("command", [])]
+        return [int(command[i + 1]) for i, a in enumerate(command) if a in ("--port", "--metrics-port")]
+
+    def interpolate(self, value: str) -> str:
+        return _VAR.sub(lambda m: self.shell.get(m.group(1)) or (m.group(2) or ""), value)
+
+    def localise(self, value: str, ports: Mapping[int, int]) -> str:
+        """compose host names and ports -> 127.0.0.1 and this run's ports."""
+        return _HOST_PORT.sub(lambda m: f"//127.0.0.1:{ports.get(int(m.group(2)), int(m.group(2)))}", value)
+
+    def command(self, name: str, ports: Mapping[int, int]) -> list[str]:
+        args = [self.interpolate(str(a)) for a in self.services[name]["command"]]
+        out: list[str] = []
+        for i, arg in enumerate(args):
+            if i > 0 and args[i - 1] == "--host":
+                arg = "127.0.0.1"
+            elif i > 0 and args[i - 1] in ("--port", "--metrics-port"):
+                arg = str(ports[int(arg)])
+            out.append(self.localise(arg, ports))
+        return out
+
+    def environment(self, name: str, ports: Mapping[int, int], changes: Mapping[str, str]) -> dict[str, str]:
+        env = {k: self.localise(self.interpolate(str(v)), ports) for k, v in self.services[name]["environment"].items()}
+        env["DATABASE_URL"] = self.database_url
+        env["REDIS_URL"] = self.redis_url
+        env["SHOPGRAPH_REDIS_PREFIX"] = self.redis_prefix
+        env.update(changes)
+        # The process environment of a container: PATH and the like, nothing of the test's own settings.
+        base = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR", "VIRTUAL_ENV")}
+        return base | env
+
+    def healthcheck(self, name: str, ports: Mapping[int, int]) -> list[str] | None:
+        check = self.services[name].get("healthcheck")
+        if not check:
+            return None
+        test = [self.localise(self.interpolate(str(a)), ports) for a in check["test"]]
+        assert test[0] == "CMD" and test[1] == "shopgraph", test
+        return [SHOPGRAPH, *test[2:]]
+
+    # -- running ---------------------------------------------------------------------------------
+
+    def url(self, name: str, path: str = "/graphql") -> str:
+        """``path`` on the one port instance ``name`` listens on."""
+        (port,) = self.instances[name].ports.values()
+        return f"http://127.0.0.1:{port}{path}"
+
+    def start(self, name: str, *, instance: str | None = None, changes: Mapping[str, str] | None = None) -> Instance:
+        """Start ``name`` (as ``instance``, for a replica) and return once it is healthy."""
+        started, ports = self._spawn(name, instance, changes or {})
+        self._wait_healthy(name, started, ports)
+        return started
+
+    def _spawn(self, name: str, instance: str | None, changes: Mapping[str, str]) -> tuple[Instance, dict[int, int]]:
+        key = instance or name
+        ports = dict(self.port_map)
+        if instance is not None:  # a replica listens on ports of its own
+            ports |= {p: free_port() for p in self._declared_ports(name)}
+        log = self.workdir / f"{key}.log"
+        process = subprocess.Popen(
+            [SHOPGRAPH, *self.command(name, ports)],
+            env=self.environment(name, ports, changes),
+            cwd=ROOT,  # the image's WORKDIR holds the repository's files
+            stdin=subprocess.DEVNULL,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        own = {p: ports[p] for p in self._declared_ports(name)}
+        self.instances[key] = spawned = Instance(key, process, log, own)
+        return spawned, ports
+
+    def run_to_completion(self, name: str, timeout: float = 300) -> None:
+        log = self.workdir / f"{name}.log"
+        with log.open("wb") as out:
+            done = subprocess.run(
+                [SHOPGRAPH, *self.command(name, self.port_map)],
+                env=self.environment(name, self.port_map, {}),
+                cwd=ROOT,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                timeout=timeout,
+                check=False,
+            )
+        assert done.returncode == 0, f"{name} exited {done.returncode}:\n{log.read_text()[-3000:]}"
+
+    def up(self) -> None:
+        """Everything, in ``depends_on`` order (services whose dependencies are up start together)."""
+        done: set[str] = {"postgres", "redis"}  # the test's own
+        pending = [name for name in self.services if name not in done]
+        while pending:
+            ready = [n for n in pending if set(self.services[n].get("depends_on", {})) <= done]
+            assert ready, f"depends_on cycle among {pending}"
+            for name in ready:
+                if self.services[name].get("restart") == "no":
+                    self.run_to_completion(name)
+            wave = [(n, *self._spawn(n, None, {})) for n in ready if self.services[n].get("restart") != "no"]
+            for name, instance, ports in wave:
+                self._wait_healthy(name, instance, ports)
+            done.update(ready)
+            pending = [n for n in pending if n not in done]
+
+    def _wait_healthy(self, name: str, instance: Instance, ports: Mapping[int, int], timeout: float = 120) -> None:
+        check = self.healthcheck(name, ports)
+        deadline = time.monotonic() + timeout
+        while True:
+            if instance.process.poll() is not None:
+                raise AssertionError(
+                    f"{instance.name} exited {instance.process.returncode}:\n{self.logs(instance.name)}"
+                )
+            if check is None or subprocess.run(check, capture_output=True, check=False).returncode == 0:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{instance.name} not healthy in {timeout}s:\n{self.logs(instance.name)}")
+            time.sleep(0.3)
+
+    def logs(self, name: str) -> str:
+        return (self.workdir / f"{name}.log").read_text(errors="replace")
+
+    def stop(self, name: str) -> None:
+        instance = self.instances.pop(name)
+        instance.process.terminate()
+        try:
+            instance.process.wait(20)
+        except subprocess.TimeoutExpired:
+            instance.process.kill()
+            instance.process.wait()
+
+    def __enter__(self) -> Self:
+        try:
+            self.up()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for name in reversed(list(self.instances)):
+            self.stop(name)
