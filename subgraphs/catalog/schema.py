@@ -14,7 +14,7 @@ import strawberry
 from sqlalchemy import Row
 from strawberry.types import Info
 
-from subgraphs.kit.cache_control import INHERIT, CacheHint, Scope
+from subgraphs.kit.cache_control import INHERIT, CacheHint
 from subgraphs.kit.context import RequestContext
 from subgraphs.kit.domain import DomainError
 from subgraphs.kit.domain import ErrorCode as Code
@@ -485,13 +485,13 @@ class Mutation:
 # Products and categories look the same to every caller (archived ones included,
 # as references from orders must resolve): public, and dropped from the routers'
 # caches by this subgraph's change events (events.py) rather than by age.
-# ``Query.product`` hides archived products from shoppers only: per caller.
+# ``Query.product`` is not cached: it hides archived products from shoppers only.
 CACHE_HINTS = {
+    "Query.product": CacheHint(0),
     "Product": CacheHint(600),
     "Category": CacheHint(600),
     "Query.products": CacheHint(600),
     "Query.categories": CacheHint(600),
-    "Query.product": CacheHint(600, Scope.PRIVATE),
     "ProductConnection": INHERIT,
     "ProductEdge": INHERIT,
     "PageInfo": INHERIT,
