@@ -290,9 +290,11 @@ def _serve(subgraph: str, host: str, port: int) -> int:
 
 
 async def _relay(metrics_host: str, metrics_port: int | None) -> int:
-    """The orders outbox relay on its own (run the apps with SHOPGRAPH_OUTBOX_RELAY=0 then)."""
+    """The outbox relays on their own: orders' events and catalog's change events (run the
+    apps with SHOPGRAPH_OUTBOX_RELAY=0 then)."""
+    from subgraphs.catalog.events import relay as catalog_relay
     from subgraphs.kit.config import Settings
-    from subgraphs.orders.events import relay
+    from subgraphs.orders.events import relay as orders_relay
 
     settings = Settings.from_env()
     if not settings.database_url or not settings.redis_url:
@@ -303,13 +305,17 @@ async def _relay(metrics_host: str, metrics_port: int | None) -> int:
         import prometheus_client
 
         prometheus_client.start_http_server(metrics_port, metrics_host)
-    task = asyncio.create_task(relay(settings).run())
+    tasks = [asyncio.create_task(relay(settings).run()) for relay in (orders_relay, catalog_relay)]
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, task.cancel)
-    logging.getLogger("shopgraph.relay").info("relaying orders.outbox to %sorders:events", settings.redis_prefix)
+        loop.add_signal_handler(sig, lambda: [t.cancel() for t in tasks])
+    logging.getLogger("shopgraph.relay").info(
+        "relaying orders.outbox to %sorders:events and catalog.outbox to %scatalog:events",
+        settings.redis_prefix,
+        settings.redis_prefix,
+    )
     with contextlib.suppress(asyncio.CancelledError):
-        await task
+        await asyncio.gather(*tasks)
     return 0
 
 
@@ -385,7 +391,7 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("subgraph", choices=SUBGRAPHS)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, required=True)
-    relay = commands.add_parser("relay", help="publish the orders outbox to Redis (DATABASE_URL, REDIS_URL)")
+    relay = commands.add_parser("relay", help="publish the orders and catalog outboxes to Redis")
     relay.add_argument("--metrics-port", type=int, help="serve Prometheus metrics (and liveness) on this port")
     relay.add_argument("--metrics-host", default="0.0.0.0")
     probe = commands.add_parser("probe", help="exit 0 if URL answers HTTP 200 (container health checks)")

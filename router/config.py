@@ -133,6 +133,10 @@ class Settings:
     # caches
     plan_cache_size: int = 2048
     apq_cache_chars: int = 20_000_000  # in-process APQ texts (a copy of Redis's, or the store without Redis)
+    # the entity cache (router/entity_cache.py): needs Redis
+    entity_cache: bool = True
+    entity_cache_max_age: int = 3600  # cap on any entry's life, whatever a subgraph allows
+    entity_cache_streams: tuple[str, ...] = ("catalog",)  # subgraphs whose change events invalidate entries
     # subscriptions (see router/subscriptions.py)
     max_subscriptions_per_connection: int = 100
     subscription_buffer: int = 1024  # events queued per subscriber before it is dropped as too slow
@@ -401,6 +405,27 @@ OPTIONS: tuple[Option, ...] = (
     Option("redis.url", "redis_url", "str", "REDIS_URL", "APQ store and rate limits; in process when unset"),
     Option("redis.prefix", "redis_prefix", "str", "SHOPGRAPH_REDIS_PREFIX", "prefix of every Redis key"),
     Option("cache.plans", "plan_cache_size", "int", "SHOPGRAPH_PLAN_CACHE_SIZE", "operations kept planned"),
+    Option(
+        "cache.entities",
+        "entity_cache",
+        "bool",
+        "SHOPGRAPH_ENTITY_CACHE",
+        "cache subgraph answers their Cache-Control allows, in Redis (needs redis.url)",
+    ),
+    Option(
+        "cache.entities_max_age",
+        "entity_cache_max_age",
+        "int",
+        "SHOPGRAPH_ENTITY_CACHE_MAX_AGE",
+        "longest life of an entity cache entry, in seconds",
+    ),
+    Option(
+        "cache.entities_streams",
+        "entity_cache_streams",
+        "list",
+        "SHOPGRAPH_ENTITY_CACHE_STREAMS",
+        "subgraphs whose change events (`<prefix><name>:events`) invalidate cached entries",
+    ),
     Option(
         "cache.apq_chars",
         "apq_cache_chars",

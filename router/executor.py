@@ -18,9 +18,10 @@ import httpx
 import orjson
 
 from router import telemetry
+from router.entity_cache import EntityCache, Policy, note, now_ms
 from router.operation import Field, Frag, Sel
 from router.plan import Deferred, Fetch, QueryPlan, Rename, stages_of
-from router.subgraph_client import SubgraphClient, SubgraphHTTPError, SubgraphTimeout
+from router.subgraph_client import Reply, SubgraphClient, SubgraphHTTPError, SubgraphTimeout
 
 Json = dict[str, Any]
 
@@ -47,9 +48,8 @@ class Executor:
         self.http = SubgraphClient()  # pooled keep-alive connections for subgraph queries
         self.timeout = timeout
         self.rng = random.Random()  # progressive @override shares (not security-relevant)
-        self._inflight: dict[
-            tuple[str, bytes, tuple[tuple[str, str], ...]], asyncio.Future[tuple[int, str, bytes]]
-        ] = {}
+        self._inflight: dict[tuple[str, bytes, tuple[tuple[str, str], ...]], asyncio.Future[Reply]] = {}
+        self.cache: EntityCache | None = None  # the entity cache (router/entity_cache.py), when on
 
     async def execute(
         self,
@@ -58,32 +58,34 @@ class Executor:
         headers: Mapping[str, dict[str, str]],
         data: Json | None = None,
         first_stage: int = 0,
+        viewer: str | None = None,
     ) -> tuple[Json, list[Json]]:
-        """Run the plan; a subscription event passes its data as the result of stage 0."""
+        """Run the plan; a subscription event passes its data as the result of stage 0.
+        ``viewer`` names the caller whose private cache entries may serve it (None: anonymous)."""
         plan = plan.for_request(self.rng)
         data = {} if data is None else data
         errors: list[Json] = []
-        await self._stages(plan, plan.stages[first_stage:], data, variables, headers, errors)
+        await self._stages(plan, plan.stages[first_stage:], data, variables, headers, errors, viewer)
         # a transport that does not deliver incrementally gets deferred parts at once
         await asyncio.gather(
-            *(self._stages(plan, stages_of(d.node), data, variables, headers, errors) for d in plan.deferred)
+            *(self._stages(plan, stages_of(d.node), data, variables, headers, errors, viewer) for d in plan.deferred)
         )
         return data, errors
 
     async def execute_incremental(
-        self, plan: QueryPlan, variables: Json, headers: Mapping[str, dict[str, str]]
+        self, plan: QueryPlan, variables: Json, headers: Mapping[str, dict[str, str]], viewer: str | None = None
     ) -> AsyncIterator[tuple[Json, list[Json], Deferred | None]]:
         """Run the plan, yielding (data, new errors, None) once the primary part
         is done, then (data, new errors, part) as each deferred part finishes."""
         plan = plan.for_request(self.rng)
         data: Json = {}
         errors: list[Json] = []
-        await self._stages(plan, plan.stages, data, variables, headers, errors)
+        await self._stages(plan, plan.stages, data, variables, headers, errors, viewer)
         yield data, errors, None
 
         async def run(d: Deferred) -> tuple[Deferred, list[Json]]:
             errs: list[Json] = []
-            await self._stages(plan, stages_of(d.node), data, variables, headers, errs)
+            await self._stages(plan, stages_of(d.node), data, variables, headers, errs, viewer)
             return d, errs
 
         tasks = [asyncio.ensure_future(run(d)) for d in plan.deferred]
@@ -103,12 +105,13 @@ class Executor:
         variables: Json,
         headers: Mapping[str, dict[str, str]],
         errors: list[Json],
+        viewer: str | None,
     ) -> None:
         for stage in stages:
             if len(stage) == 1:
-                await self._run(plan, stage[0], data, variables, headers, errors)
+                await self._run(plan, stage[0], data, variables, headers, errors, viewer)
             else:
-                await asyncio.gather(*(self._run(plan, f, data, variables, headers, errors) for f in stage))
+                await asyncio.gather(*(self._run(plan, f, data, variables, headers, errors, viewer) for f in stage))
 
     async def _run(
         self,
@@ -118,10 +121,14 @@ class Executor:
         variables: Json,
         headers: Mapping[str, dict[str, str]],
         errors: list[Json],
+        viewer: str | None,
     ) -> None:
         vars_: Json = {v: variables[v] for v in f.variable_usages if v in variables}
         if not f.entity:
-            result = await self._fetch(f, vars_, headers, errors)
+            if self.cache is not None:
+                result = await self._cached_root(self.cache, f, vars_, headers, errors, viewer)
+            else:
+                result = await self._fetch(f, vars_, headers, errors)
             if result is None:
                 return
             d = result.get("data")
@@ -155,10 +162,24 @@ class Executor:
             targets[i].append((obj, path))
         if not reps:
             return
+        if self.cache is not None:
+            await self._cached_entities(self.cache, plan, f, reps, list(index), targets, vars_, headers, errors, viewer)
+            return
         vars_["representations"] = reps
         result = await self._fetch(f, vars_, headers, errors)
         if result is None:
             return
+        self._merge_entities(plan, f, result, targets, errors)
+
+    def _merge_entities(
+        self,
+        plan: QueryPlan,
+        f: Fetch,
+        result: Json,
+        targets: list[list[tuple[Json, list[str | int]]]],
+        errors: list[Json],
+    ) -> list[Any] | None:
+        """Merge an ``_entities`` answer into its targets; the entities (unaliased), if any."""
         d = result.get("data")
         ents = d.get("_entities") if isinstance(d, dict) else None
         if isinstance(ents, list):
@@ -172,6 +193,85 @@ class Executor:
                         deep_merge(obj, ent, plan.interface_objects)
         for e in result.get("errors") or ():
             errors.append(self._sub_error(f, e, targets))
+        return ents if isinstance(ents, list) else None
+
+    # -- through the entity cache -------------------------------------------------------------
+
+    async def _cached_root(
+        self,
+        cache: EntityCache,
+        f: Fetch,
+        vars_: Json,
+        headers: Mapping[str, dict[str, str]],
+        errors: list[Json],
+        viewer: str | None,
+    ) -> Json | None:
+        """A root fetch through the cache: the whole answer per (operation, variables, scope)."""
+        name = self.names.get(f.graph, f.graph)
+        if f.kind == "mutation":
+            result = await self._fetch(f, vars_, headers, errors)
+            # Read-your-writes: whatever this subgraph's entries say predates the change.
+            await cache.stamp(f"@write:{name}")
+            return result
+        ident = orjson.dumps(vars_, option=orjson.OPT_SORT_KEYS)
+        scope = cache.scope(name, f.operation, viewer)
+        if scope is not None:
+            hit = (await cache.lookup(name, f.operation, scope[0], [ident], [None]))[0]
+            if hit is not None:
+                note(scope[1])
+                return hit
+        fetched = now_ms()
+        policy: list[Policy | None] = []
+        result = await self._fetch(f, vars_, headers, errors, policy)
+        if result is not None and policy and not result.get("errors"):
+            cache.learn(name, f.operation, policy[0])
+            scope = cache.scope(name, f.operation, viewer)
+            if scope is not None:
+                await cache.store(name, f.operation, scope[0], scope[1], fetched, [(ident, result)])
+        return result
+
+    async def _cached_entities(
+        self,
+        cache: EntityCache,
+        plan: QueryPlan,
+        f: Fetch,
+        reps: list[Json],
+        idents: list[bytes],
+        targets: list[list[tuple[Json, list[str | int]]]],
+        vars_: Json,
+        headers: Mapping[str, dict[str, str]],
+        errors: list[Json],
+        viewer: str | None,
+    ) -> None:
+        """An entity fetch through the cache: hits merged at once, only the misses fetched."""
+        name = self.names.get(f.graph, f.graph)
+        scope = cache.scope(name, f.operation, viewer)
+        hits: list[Json | None] = [None] * len(reps)
+        if scope is not None:
+            hits = await cache.lookup(name, f.operation, scope[0], idents, [cache.entity_tag(r) for r in reps])
+            for i, hit in enumerate(hits):
+                if hit is not None:
+                    note(scope[1])
+                    for obj, _ in targets[i]:
+                        deep_merge(obj, hit, plan.interface_objects)
+        missing = [i for i, hit in enumerate(hits) if hit is None]
+        if not missing:
+            return
+        vars_["representations"] = [reps[i] for i in missing]
+        missed = [targets[i] for i in missing]
+        fetched = now_ms()
+        policy: list[Policy | None] = []
+        result = await self._fetch(f, vars_, headers, errors, policy)
+        if result is None:
+            return
+        ents = self._merge_entities(plan, f, result, missed, errors)
+        if not policy or result.get("errors") or ents is None or len(ents) != len(missing):
+            return
+        cache.learn(name, f.operation, policy[0])
+        scope = cache.scope(name, f.operation, viewer)
+        if scope is not None:
+            keep = [(idents[i], ent) for i, ent in zip(missing, ents, strict=True) if isinstance(ent, dict)]
+            await cache.store(name, f.operation, scope[0], scope[1], fetched, keep)
 
     def _sub_error(self, f: Fetch, e: Any, targets: list[list[tuple[Json, list[str | int]]]] | None) -> Json:
         if not isinstance(e, dict):
@@ -196,8 +296,14 @@ class Executor:
             done.exception()  # retrieved here: if every waiter went away, nobody else will
 
     async def _fetch(
-        self, f: Fetch, variables: Json, by_graph: Mapping[str, dict[str, str]], errors: list[Json]
+        self,
+        f: Fetch,
+        variables: Json,
+        by_graph: Mapping[str, dict[str, str]],
+        errors: list[Json],
+        policy: list[Policy | None] | None = None,
     ) -> Json | None:
+        """The subgraph's parsed answer; ``policy`` receives its ``Cache-Control``, parsed."""
         graph = f.graph
         headers = by_graph[graph]
         body = orjson.dumps({"query": f.operation, "variables": variables})
@@ -215,8 +321,12 @@ class Executor:
                     self._inflight[key] = shared
                     shared.add_done_callback(lambda done: self._forget(key, done))
                 raw = await asyncio.shield(shared)
+            answered = Policy.parse(raw.cache_control) if f.kind == "query" else None
+            note(answered)
+            if policy is not None:
+                policy.append(answered)
             # Each consumer parses its own copy: merged data is mutated in place.
-            return self._parse(graph, *raw)
+            return self._parse(graph, raw.status, raw.reason, raw.body)
         except SubgraphFailure as sf:
             name = self.names.get(graph, graph)
             err: Json = {
@@ -228,11 +338,11 @@ class Executor:
             errors.append(err)
             return None
 
-    async def _post(self, graph: str, body: bytes, headers: dict[str, str]) -> tuple[int, str, bytes]:
+    async def _post(self, graph: str, body: bytes, headers: dict[str, str]) -> Reply:
         url = self.urls[graph]
         try:
             return await telemetry.observed_fetch(
-                self.names.get(graph, graph), url, headers, lambda h: self.http.post(url, body, h, self.timeout)
+                self.names.get(graph, graph), url, headers, lambda h: self.http.send(url, body, h, self.timeout)
             )
         except SubgraphTimeout as e:
             raise SubgraphFailure(graph, "SUBREQUEST_TIMEOUT", f"timed out after {self.timeout}s") from e

@@ -48,6 +48,7 @@ from starlette.websockets import WebSocket
 from router import errors, graphiql, storefront, telemetry
 from router.auth import Caller, bearer_of
 from router.config import ConfigError, Settings, load
+from router.entity_cache import response_policy
 from router.errors import GRAPHQL_RESPONSE, JSON, RouterError
 from router.incremental import accepts_defer, defer_response
 from router.pipeline import Pipeline
@@ -126,10 +127,16 @@ class GraphQLEndpoint:
                 return stream_response(stream, self.subscriptions, ready)
             if ready.p.plan.deferred and not ready.p.introspection and accepts_defer(request.headers.get("accept", "")):
                 return defer_response(self.pipeline, ready)
-            body = await self.pipeline.execute(ready)
+            with response_policy() as policy:
+                body = await self.pipeline.execute(ready)
             if self.settings.expose_query_plan and request.headers.get(EXPOSE_PLAN_HEADER) == "true":
                 body.setdefault("extensions", {}).update(plan_extension(ready.p.plan))
-            return _respond(orjson.dumps(body), 200, media)
+            headers = None
+            # A CDN can only key GET URLs and persisted queries: only they say what may be cached.
+            if request.method == "GET" or "persistedQuery" in (graphql_request.extensions or {}):
+                cacheable = policy() if ready.p.op.kind == "query" and not body.get("errors") else None
+                headers = {"cache-control": cacheable.header if cacheable is not None else "no-store"}
+            return _respond(orjson.dumps(body), 200, media, headers)
         except RouterError as e:
             return _failure(e, media)
         except Exception:  # never leak a stack trace to clients
@@ -254,11 +261,17 @@ def create_app(supergraph_sdl: str, settings: Settings | None = None) -> Starlet
             source, every = settings.supergraph_path, settings.supergraph_poll
             if source and every > 0:
                 watcher = asyncio.create_task(_watch(pipeline, subscriptions, source, client, every))
+            follower = None
+            if pipeline.entity_cache is not None:
+                streams = {f"{settings.redis_prefix}{name}:events": name for name in settings.entity_cache_streams}
+                follower = asyncio.create_task(pipeline.entity_cache.follow(streams), name="entity-cache-events")
             try:
                 yield
             finally:
                 if watcher is not None:
                     watcher.cancel()
+                if follower is not None:
+                    follower.cancel()
                 pipeline.close()
                 await subscriptions.close()
                 if redis is not None:

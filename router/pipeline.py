@@ -54,6 +54,7 @@ from router.auth import Authenticator, Caller
 from router.cache import LRU, KeyValue, doc_hash
 from router.config import Settings, subgraph_urls
 from router.cost import CostEstimator, CostModel
+from router.entity_cache import EntityCache
 from router.errors import RouterError, error, sanitize
 from router.executor import Executor
 from router.limits import Limits, check_shape, parse_limited
@@ -87,8 +88,9 @@ class Schema:
         if client is not None:
             self.bind(client, settings)
 
-    def bind(self, client: httpx.AsyncClient, settings: Settings) -> None:
+    def bind(self, client: httpx.AsyncClient, settings: Settings, cache: EntityCache | None = None) -> None:
         self.executor = Executor(self.urls, self.names, client, settings.subgraph_timeout)
+        self.executor.cache = cache
 
 
 @dataclass
@@ -141,10 +143,15 @@ class Pipeline:
             else None
         )
         self.retired: list[Schema] = []
+        self.entity_cache = (
+            EntityCache(redis, prefix + "ec:", max_age=settings.entity_cache_max_age)
+            if redis is not None and settings.entity_cache
+            else None
+        )
 
     def bind(self, client: httpx.AsyncClient) -> None:
         self.client = client
-        self.schema.bind(client, self.settings)
+        self.schema.bind(client, self.settings, self.entity_cache)
         self.auth.bind(client)
 
     async def reload(self, sdl: str) -> None:
@@ -152,7 +159,7 @@ class Pipeline:
         not a valid supergraph; the current one then stays."""
         new = await asyncio.to_thread(Schema, sdl, self.settings, None)  # built off the event loop
         if self.client is not None:
-            new.bind(self.client, self.settings)
+            new.bind(self.client, self.settings, self.entity_cache)
         old, self.schema = self.schema, new
         self.retired.append(old)
         loop = asyncio.get_running_loop()
@@ -320,7 +327,9 @@ class Pipeline:
         if p.plan.fetches:
             executor = p.schema.executor
             assert executor is not None, "Pipeline.bind() not called"
-            data, errors = await executor.execute(p.plan, variables, self.auth.headers(ready.caller))
+            identity = ready.caller.identity
+            viewer = f"{identity.uid}:{identity.role}" if identity is not None else None
+            data, errors = await executor.execute(p.plan, variables, self.auth.headers(ready.caller), viewer=viewer)
             errors = self.sanitize(errors)
         else:
             data, errors = {}, []

@@ -23,10 +23,17 @@ import asyncio
 import os
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 from urllib.parse import urlsplit
 
 import httptools
+
+
+class Reply(NamedTuple):
+    status: int
+    reason: str
+    body: bytes
+    cache_control: str | None
 
 
 class SubgraphHTTPError(Exception):
@@ -64,8 +71,9 @@ class _Conn(asyncio.Protocol):
         self.pool = pool
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
-        self.waiter: asyncio.Future[tuple[int, str, bytes]] | None = None
+        self.waiter: asyncio.Future[Reply] | None = None
         self.reason = b""
+        self.cache_control: str | None = None
         self.chunks: list[bytes] = []
         self.headers_done = False
         self.received = False
@@ -98,6 +106,10 @@ class _Conn(asyncio.Protocol):
     def on_status(self, status: bytes) -> None:
         self.reason += status
 
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if len(name) == 13 and name.lower() == b"cache-control":  # what the entity cache may keep
+            self.cache_control = value.decode("latin-1")
+
     def on_headers_complete(self) -> None:
         self.headers_done = True
 
@@ -108,9 +120,10 @@ class _Conn(asyncio.Protocol):
         self._resolve(self.parser.should_keep_alive())
 
     # -- requests -------------------------------------------------------------------------
-    def send(self, data: bytes, waiter: asyncio.Future[tuple[int, str, bytes]]) -> None:
+    def send(self, data: bytes, waiter: asyncio.Future[Reply]) -> None:
         self.waiter = waiter
         self.reason = b""
+        self.cache_control = None
         self.chunks = []
         self.headers_done = False
         self.received = False
@@ -123,7 +136,7 @@ class _Conn(asyncio.Protocol):
         body = b"".join(self.chunks)
         self.chunks = []
         if w is not None and not w.done():
-            w.set_result((self.parser.get_status_code(), self.reason.decode("latin-1"), body))
+            w.set_result(Reply(self.parser.get_status_code(), self.reason.decode("latin-1"), body, self.cache_control))
         if keep_alive and not self.closed:
             self.pool.release(self)
         else:
@@ -246,6 +259,11 @@ class SubgraphClient:
 
     async def post(self, url: str, body: bytes, headers: dict[str, str], time_limit: float) -> tuple[int, str, bytes]:
         """(status, reason phrase, body) of a POST; raises SubgraphHTTPError subclasses."""
+        reply = await self.send(url, body, headers, time_limit)
+        return reply.status, reply.reason, reply.body
+
+    async def send(self, url: str, body: bytes, headers: dict[str, str], time_limit: float) -> Reply:
+        """``post`` with the response's ``Cache-Control``."""
         t = self._target(url)
         pool = self._pools.get(t.key)
         if pool is None:
@@ -263,7 +281,7 @@ class SubgraphClient:
                 conn, reused = await asyncio.wait_for(pool.acquire(loop, remaining), remaining)
             except TimeoutError as e:
                 raise SubgraphTimeout(f"no free connection within {time_limit}s") from e
-            fut: asyncio.Future[tuple[int, str, bytes]] = loop.create_future()
+            fut: asyncio.Future[Reply] = loop.create_future()
             handle = loop.call_at(deadline, _expire, fut)
             try:
                 conn.send(data, fut)

@@ -31,7 +31,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from opentelemetry import propagate, trace
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -185,12 +185,16 @@ def planning(operation_name: str | None) -> Iterator[None]:
         yield
 
 
+# (status, reason, body, ...): what the subgraph client answers
+Answer = TypeVar("Answer", bound=tuple[Any, ...])
+
+
 async def observed_fetch(
     subgraph: str,
     url: str,
     headers: dict[str, str],
-    post: Callable[[dict[str, str]], Awaitable[tuple[int, str, bytes]]],
-) -> tuple[int, str, bytes]:
+    post: Callable[[dict[str, str]], Awaitable[Answer]],
+) -> Answer:
     """One subgraph request: timed and counted by subgraph, a client span whose context goes
     along as ``traceparent``, and the request id as ``X-Request-ID``."""
     headers = dict(headers)

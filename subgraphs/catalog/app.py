@@ -11,6 +11,7 @@ from subgraphs.kit.auth import Identity
 from subgraphs.kit.config import Settings
 from subgraphs.kit.context import RequestContext, Runtime
 
+from .events import change_events
 from .schema import CatalogContext, schema
 
 
@@ -19,4 +20,6 @@ def make_context(runtime: Runtime, identity: Identity, request: Request | WebSoc
 
 
 def create_app(settings: Settings) -> Starlette:
-    return create_subgraph_app(name="catalog", schema=schema, settings=settings, make_context=make_context)
+    return create_subgraph_app(
+        name="catalog", schema=schema, settings=settings, make_context=make_context, background=[change_events]
+    )

@@ -6,6 +6,7 @@ from sqlalchemy import BigInteger, Boolean, Column, DateTime, Integer, MetaData,
 from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR, UUID
 
 from subgraphs.kit.db import created_at, uuid_pk
+from subgraphs.kit.outbox import outbox_table
 
 metadata = MetaData()
 
@@ -45,3 +46,6 @@ stock_reservations = Table(
     created_at(),
     Column("released_at", DateTime(timezone=True)),
 )
+
+# Change events for the routers' entity caches (see events.py).
+outbox = outbox_table(metadata)

@@ -14,6 +14,7 @@ import strawberry
 from sqlalchemy import Row
 from strawberry.types import Info
 
+from subgraphs.kit.cache_control import INHERIT, CacheHint
 from subgraphs.kit.context import RequestContext
 from subgraphs.kit.domain import DomainError
 from subgraphs.kit.domain import ErrorCode as Code
@@ -481,8 +482,25 @@ class Mutation:
         return await mutate(info, ReleaseStockPayload, perform, allow=internal("orders"))
 
 
+# Products and categories look the same to every caller (archived ones included,
+# as references from orders must resolve): public, and dropped from the routers'
+# caches by this subgraph's change events (events.py) rather than by age.
+# ``Query.product`` is not cached: it hides archived products from shoppers only.
+CACHE_HINTS = {
+    "Query.product": CacheHint(0),
+    "Product": CacheHint(600),
+    "Category": CacheHint(600),
+    "Query.products": CacheHint(600),
+    "Query.categories": CacheHint(600),
+    "ProductConnection": INHERIT,
+    "ProductEdge": INHERIT,
+    "PageInfo": INHERIT,
+    "Money": INHERIT,
+}
+
 schema = federated_schema(
     query=Query,
     mutation=Mutation,
     types=[Product, Category],
+    cache_hints=CACHE_HINTS,
 )

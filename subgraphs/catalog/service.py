@@ -35,6 +35,7 @@ from subgraphs.kit.domain import ErrorCode as Code
 from subgraphs.kit.inputs import camel
 from subgraphs.kit.money import to_minor
 
+from .events import changed
 from .models import categories, products, stock_reservations
 
 SKU_RE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,63}$")
@@ -231,6 +232,7 @@ class Catalog:
                         insert(categories).values(slug=slug, name=name, description=description).returning(categories)
                     )
                 ).one()
+                await changed(conn, "Category", [row.id])
                 return row
         except IntegrityError as exc:
             raise DomainError(Code.SLUG_TAKEN, "This slug is taken.", ["input", "slug"]) from exc
@@ -241,6 +243,7 @@ class Catalog:
         try:
             async with self.db.transaction() as conn:
                 row: Row[Any] = (await conn.execute(insert(products).values(**values).returning(products))).one()
+                await changed(conn, "Product", [row.id])
                 return row
         except IntegrityError as exc:
             if "products_sku_key" in str(exc.orig):
@@ -257,6 +260,8 @@ class Catalog:
                         update(products).where(products.c.id == product_id).values(**values).returning(products)
                     )
                 ).one_or_none()
+                if row is not None:
+                    await changed(conn, "Product", [row.id])
         except IntegrityError as exc:
             if "products_sku_key" in str(exc.orig):
                 raise DomainError(Code.SKU_TAKEN, "This SKU is taken.", ["input", "sku"]) from exc
@@ -280,6 +285,7 @@ class Catalog:
                 )
             ).one_or_none()
             if row is not None:
+                await changed(conn, "Product", [row.id])
                 return row
             exists = (await conn.execute(select(products.c.stock).where(products.c.id == product_id))).one_or_none()
         if exists is None:
@@ -413,6 +419,7 @@ class Catalog:
                     id=reservation_id, lines=[_reserved_to_json(line) for line in reserved]
                 )
             )
+            await changed(conn, "Product", sorted(wanted))
             return reserved
 
     async def release(self, reservation_id: uuid.UUID) -> bool:
@@ -434,6 +441,7 @@ class Catalog:
                     .where(products.c.id == uuid.UUID(line["product_id"]))
                     .values(stock=products.c.stock + line["quantity"], updated_at=func.now())
                 )
+            await changed(conn, "Product", sorted(uuid.UUID(line["product_id"]) for line in row.lines))
             return True
 
 

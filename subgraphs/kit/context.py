@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
 import redis.asyncio as aioredis
+from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.websockets import WebSocket
 
@@ -89,6 +90,8 @@ class RequestContext:
     runtime: Runtime
     identity: Identity
     request: Request | WebSocket | None = None
+    # Headers of the HTTP response (None over WebSocket): where ``Cache-Control`` goes.
+    response_headers: MutableHeaders | None = None
 
     @property
     def client_address(self) -> str:

@@ -7,6 +7,7 @@ subgraph's tables.
 
 from __future__ import annotations
 
+import ipaddress
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,6 +28,29 @@ def async_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+def _loopback(url: str) -> bool:
+    host = make_url(url).host
+    if not host or host == "localhost" or host.startswith("/"):
+        return True  # no host: a Unix socket
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def connect_args(url: str, schema: str) -> dict[str, Any]:
+    """asyncpg's connection arguments: the schema on the search path; no TLS over loopback.
+
+    asyncpg's default (``sslmode=prefer``) first offers TLS and builds an SSL
+    context for every new connection, a measurable cost on a busy pool for a
+    link that never leaves the machine; an explicit ``ssl``/``sslmode`` wins."""
+    args: dict[str, Any] = {"server_settings": {"search_path": schema, "application_name": schema}}
+    query = make_url(url).query
+    if _loopback(url) and "ssl" not in query and "sslmode" not in query:
+        args["ssl"] = False
+    return args
+
+
 class StatementCounter:
     """Counts SQL statements an engine runs; query-count tests read it."""
 
@@ -40,24 +64,32 @@ class StatementCounter:
 class Database:
     """The engine of one subgraph, its schema on the search path."""
 
-    # Kept small: four subgraphs (and a test stack beside a benchmark stack) share
-    # one server's max_connections (100 by default); overflow connections close after use.
-    def __init__(self, url: str, schema: str, *, pool_size: int = 5, max_overflow: int = 10) -> None:
+    # At most 10 per subgraph: four subgraphs (and a test stack beside a benchmark
+    # stack) share one server's max_connections (100 by default), and connections
+    # stay open once made. No overflow: overflow connections close on return, and
+    # under load the pool churned, each new connection paying for its start-up and
+    # re-preparing its statements (a third of the subgraphs' CPU in the admin
+    # dashboard's profile). The pool opens connections only as concurrency needs them.
+    def __init__(self, url: str, schema: str, *, pool_size: int = 10, max_overflow: int = 0) -> None:
         self.schema = schema
         self.engine: AsyncEngine = create_async_engine(
             async_url(url),
             pool_size=pool_size,
             max_overflow=max_overflow,
             pool_pre_ping=False,
-            connect_args={"server_settings": {"search_path": schema, "application_name": schema}},
+            connect_args=connect_args(url, schema),
         )
+        # Reads run without BEGIN/ROLLBACK: at READ COMMITTED each statement sees
+        # its own snapshot inside a transaction too, so the two extra round trips
+        # per read bought nothing. Same pool, same event listeners.
+        self._reads: AsyncEngine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self.statements = StatementCounter()
         event.listen(self.engine.sync_engine, "before_cursor_execute", self.statements)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A connection for reads; whatever it wrote would be rolled back at the end (use ``transaction``)."""
-        async with self.engine.connect() as conn:
+        """A connection for reads, each statement on its own (autocommit): write with ``transaction``."""
+        async with self._reads.connect() as conn:
             yield conn
 
     @asynccontextmanager

@@ -5,23 +5,26 @@ needs: masked unexpected errors, a guard against NUL characters in input
 (PostgreSQL cannot store them: caught at the edge, they are a clear input error
 instead of a failed statement deep in a resolver), money amounts read as plain
 decimal strings only, and subscriptions that do
-not leak memory per event (see ``_PerEventExecutor``). Validation results are
-cached per document (most requests are the router's same few queries).
+not leak memory per event (see ``_PerEventExecutor``). Parsing and validation
+results are cached per document (most requests are the router's same few queries).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Iterator, Sequence
+import functools
+from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from graphql import ExecutionResult, GraphQLError, StringValueNode, Visitor, visit
+from graphql import DocumentNode, ExecutionResult, GraphQLError, StringValueNode, Visitor, parse, visit
 from strawberry.extensions import SchemaExtension, ValidationCache
 from strawberry.federation import Schema
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.types.base_scalars import DecimalDefinition, wrap_parser
 
+from .cache_control import CacheControl, CacheHint, CachePolicies
 from .errors import MaskUnexpectedErrors
 from .inputs import contains_nul
 from .money import parse_amount
@@ -59,6 +62,26 @@ class RefuseNulCharacters(SchemaExtension):
         yield
 
 
+@functools.lru_cache(maxsize=1024)
+def _parse(query: str, options: tuple[tuple[str, Any], ...]) -> DocumentNode:
+    return parse(query, **dict(options))
+
+
+class CachedParse(SchemaExtension):
+    """Parse each distinct document once (graphql-core documents are never mutated).
+
+    Unlike strawberry's ``ParserCache``, a document that does not parse is left
+    to strawberry's own parse, so its syntax error is reported (and coded) as usual.
+    """
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.query and context.graphql_document is None:
+            with contextlib.suppress(GraphQLError):
+                context.graphql_document = _parse(context.query, tuple(sorted(context.parse_options.items())))
+        yield
+
+
 class _PerEventExecutor(StrawberryGraphQLCoreExecutionContext):
     """graphql-core 3.3's per-event executor with a memo of its own.
 
@@ -91,18 +114,23 @@ def federated_schema(
     mutation: type | None = None,
     subscription: type | None = None,
     types: Sequence[type] = (),
+    cache_hints: Mapping[str, CacheHint] | None = None,
 ) -> Schema:
+    """``cache_hints``: what routers and CDNs may cache (see ``kit.cache_control``); none: nothing."""
+    policies = CachePolicies(cache_hints or {})
     return _Schema(
         query=query,
         mutation=mutation,
         subscription=subscription,
         types=types,
-        # Validation depends on the document only; the router sends the same few entity queries over and over.
+        # Parsing and validation depend on the document only; the router sends the same few queries over and over.
         extensions=[
             OperationTelemetry,
+            CachedParse,
             lambda: ValidationCache(maxsize=1024),
             RefuseNulCharacters,
             MaskUnexpectedErrors,
+            lambda: CacheControl(policies),
         ],
         execution_context_class=_PerEventExecutor,
         scalar_overrides={Decimal: STRICT_DECIMAL},

@@ -81,6 +81,10 @@ class Meter:
     def installed(self) -> Iterator[Meter]:
         """Counters in every subgraph: one around its app's middleware stack, one on its engine."""
         apps = {name: self.stack.apps[name] for name in SUBGRAPHS}
+        # The fan-out of the graph itself is measured, not what the entity cache spares
+        # (tests/e2e/test_entity_cache.py counts that).
+        executor = self.stack.stack.router_app.state.pipeline.schema.executor  # type: ignore[union-attr]
+        cache, executor.cache = executor.cache, None
         served: dict[str, Any] = {}
         listeners = {name: self._on_statement(name) for name in SUBGRAPHS}
         for name, app in apps.items():
@@ -92,6 +96,7 @@ class Meter:
         try:
             yield self
         finally:
+            executor.cache = cache
             for name, app in apps.items():
                 app.middleware_stack = served[name]
                 event.remove(app.state.runtime.db.engine.sync_engine, "before_cursor_execute", listeners[name])

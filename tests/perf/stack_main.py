@@ -1,7 +1,7 @@
 """The four subgraphs for the benchmark, in a process of their own.
 
 usage: python stack_main.py   -> one line ``ready {json}`` on stdout (subgraph URLs,
-JWKS URL, service secret, demo accounts, the orders database URL), then serves until stdin closes.
+JWKS URL, service secret, demo accounts, the orders database URL, Redis), then serves until stdin closes.
 
 A fresh database (dropped at exit) on DATABASE_URL, else on an embedded server,
 migrated and seeded with the demo data, exactly as the test suite's stack.
@@ -26,6 +26,8 @@ async def main() -> None:
             "service_secret": stack.settings.service_secret,
             "accounts": stack.seeded.accounts,
             "orders_database_url": stack.settings.database_url_for("orders"),
+            "redis_url": stack.settings.redis_url,
+            "redis_prefix": stack.settings.redis_prefix,
         }
         print("ready " + json.dumps(info), flush=True)
         await loop.run_in_executor(None, sys.stdin.read)  # until the parent closes stdin
