@@ -192,6 +192,7 @@ async def test_apq_registered_on_one_replica_is_found_on_another(stack: Threaded
             r = await client.post(a.url + "/graphql", json={"extensions": ext})
             assert r.json()["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
             r = await client.post(a.url + "/graphql", json={"query": query, "extensions": ext})
-            assert len(r.json()["data"]["categories"]) == 12
+            # (other tests may add categories to the shared stack: at least the 12 seeded ones)
+            assert len(r.json()["data"]["categories"]) >= 12
             r = await client.post(b.url + "/graphql", json={"extensions": ext})
             assert r.json() == (await client.post(a.url + "/graphql", json={"extensions": ext})).json()
