@@ -9,14 +9,17 @@ as it is yielded.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from typing import Any
 
 import orjson
 from graphql import GraphQLObjectType
 from starlette.responses import StreamingResponse
 
+from router import telemetry
+from router.errors import RouterError
 from router.executor import Executor
 from router.operation import Sel
 from router.pipeline import Pipeline, Ready
@@ -42,7 +45,7 @@ async def incremental_results(
     variables: Json,
     headers: Mapping[str, dict[str, str]],
     sanitize: Callable[[list[Json]], list[Json]],
-) -> AsyncIterator[Json]:
+) -> AsyncGenerator[Json]:
     left = len(plan.deferred)
     async for data, raw_errors, part in executor.execute_incremental(plan, variables, headers):
         errors = sanitize(raw_errors)  # subgraph errors reach clients only as the router cleans them
@@ -56,6 +59,42 @@ async def incremental_results(
             payload = {"incremental": shaper.shape_deferred(part, data, variables, errors)}
         payload["hasNext"] = left > 0
         yield payload
+
+
+async def deferred_payloads(pipeline: Pipeline, ready: Ready) -> AsyncIterator[Json]:
+    """A deferred query's payloads for a transport sending each as a `next` message
+    (WebSocket, SSE), all within the whole-request deadline (a RouterError past it)."""
+    p = ready.p
+    executor = p.schema.executor
+    assert executor is not None, "Pipeline.bind() not called"
+    timeout = pipeline.settings.request_timeout
+    deadline = asyncio.get_running_loop().time() + timeout
+    results = incremental_results(
+        executor,
+        p.schema.shaper,
+        p.plan,
+        p.root,
+        p.op.sels,
+        ready.variables,
+        pipeline.auth.headers(ready.caller),
+        pipeline.sanitize,
+    )
+    failed = False
+    try:
+        while True:
+            # the deadline covers the fetches only, not the time the client takes to read a payload
+            try:
+                async with asyncio.timeout_at(deadline):
+                    payload = await anext(results)
+            except StopAsyncIteration:
+                break
+            except TimeoutError:
+                raise RouterError.of(f"Request timed out after {timeout:g}s.", "GATEWAY_TIMEOUT", 504) from None
+            failed = failed or "errors" in payload or any("errors" in i for i in payload.get("incremental", ()))
+            yield payload
+    finally:
+        await results.aclose()
+    telemetry.note_outcome("graphql_error" if failed else "ok")
 
 
 def accepts_defer(accept: str) -> bool:

@@ -2,7 +2,8 @@
 
 - graphql-sse, "distinct connections mode" (``Accept: text/event-stream``):
   ``event: next`` per result, ``event: complete`` at the end, ``:`` comments
-  as keep-alives. A query or mutation is one ``next`` then ``complete``.
+  as keep-alives. A query or mutation is one ``next`` then ``complete`` (one
+  ``next`` per incremental payload when it has ``@defer``).
 - Multipart subscriptions as Apollo Client and Apollo Router speak them
   (``Accept: multipart/mixed;subscriptionSpec="1.0"``): parts with boundary
   ``graphql``, ``{"payload": result}`` per event, ``{}`` heartbeats, and
@@ -23,6 +24,7 @@ from starlette.responses import StreamingResponse
 
 from router import errors
 from router.errors import RouterError, error
+from router.incremental import deferred_payloads
 from router.pipeline import Ready
 from router.subscriptions import MULTIPART, SSE, SubscriptionService
 
@@ -42,7 +44,11 @@ async def _results(
     service: SubscriptionService, ready: Ready, heartbeat: float
 ) -> AsyncIterator[dict[str, Any] | None]:
     if ready.p.op.kind != "subscription":
-        yield await service.pipeline.execute(ready)
+        if ready.p.plan.deferred and not ready.p.introspection:
+            async for payload in deferred_payloads(service.pipeline, ready):  # a `next` event each
+                yield payload
+        else:
+            yield await service.pipeline.execute(ready)
         return
     task = asyncio.current_task()
 

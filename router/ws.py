@@ -26,6 +26,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from router import errors
 from router.auth import AuthError, Caller, bearer
 from router.errors import RouterError, error
+from router.incremental import deferred_payloads
 from router.request import Client, from_params
 from router.subscriptions import TOO_SLOW, SubscriptionService
 
@@ -215,7 +216,10 @@ class Connection:
         try:
             assert self.caller is not None  # subscribe is refused before connection_ack
             ready = await self.pipeline.prepare(from_params(payload), self.caller, streaming=True)
-            if ready.p.op.kind != "subscription":
+            if ready.p.op.kind != "subscription" and ready.p.plan.deferred and not ready.p.introspection:
+                async for payload in deferred_payloads(self.pipeline, ready):  # a `next` message each
+                    await self.send({"id": op_id, "type": "next", "payload": payload})
+            elif ready.p.op.kind != "subscription":
                 single = await self.pipeline.execute(ready)
                 await self.send({"id": op_id, "type": "next", "payload": single})
             else:

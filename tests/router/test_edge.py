@@ -168,6 +168,34 @@ async def test_the_whole_request_has_one_deadline(client: httpx.AsyncClient, sub
         assert resp.json()["errors"][0]["extensions"]["code"] == "GATEWAY_TIMEOUT"
 
 
+async def test_deferred_payloads_share_the_request_deadline(client: httpx.AsyncClient, subgraphs: ThreadServer) -> None:
+    # the primary part comes at once; the deferred one (from the slow subgraph) runs past the deadline
+    sdl = compose("shop", subgraphs.url)
+    slow = {"INVENTORY": subgraphs.url + "/slow"}  # answers after 3 s
+    query = "{ topProducts(first: 1) { name ... @defer { inStock } } }"
+    with ThreadServer(create_app(sdl, _settings(request_timeout=0.5, subgraph_timeout=10, subgraph_urls=slow))) as r:
+        async with connect(r.url.replace("http", "ws", 1) + "/graphql", subprotocols=[PROTOCOL]) as ws:
+            await ws.send(json.dumps({"type": "connection_init"}))
+            assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "connection_ack"
+            await ws.send(json.dumps({"id": "d", "type": "subscribe", "payload": {"query": query}}))
+            first = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert first["type"] == "next" and first["payload"]["hasNext"] is True
+            assert first["payload"]["data"]["topProducts"][0]["name"]
+            failed = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert failed["type"] == "error" and failed["payload"][0]["extensions"]["code"] == "GATEWAY_TIMEOUT"
+        async with client.stream(
+            "POST", r.url + "/graphql", json={"query": query}, headers={"accept": "text/event-stream"}
+        ) as resp:
+            lines = [line async for line in resp.aiter_lines() if line.startswith(("event: ", "data: "))]
+        events = [
+            (e.removeprefix("event: "), json.loads(d.removeprefix("data: ") or "null"))
+            for e, d in zip(lines[::2], lines[1::2], strict=True)
+        ]
+        assert [e for e, _ in events] == ["next", "next", "complete"]
+        assert events[0][1]["hasNext"] is True
+        assert events[1][1]["errors"][0]["extensions"]["code"] == "GATEWAY_TIMEOUT"
+
+
 async def test_subgraph_errors_reveal_no_internal_address(client: httpx.AsyncClient, subgraphs: ThreadServer) -> None:
     sdl = compose("shop", subgraphs.url)
     closed = {"ACCOUNTS": "http://127.0.0.1:9/graphql"}  # nothing listens on the discard port

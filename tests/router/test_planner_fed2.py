@@ -12,6 +12,8 @@ from typing import Any
 
 import httpx
 import pytest
+from websockets.asyncio.client import connect
+from websockets.typing import Subprotocol
 
 from router.config import Settings
 from router.http import create_app
@@ -224,7 +226,14 @@ async def test_defer_delivers_the_primary_part_first(
         payloads = [
             payload
             async for payload in incremental_results(
-                p.schema.executor, p.schema.shaper, p.plan, p.root, p.op.sels, {}, {}, pipeline.sanitize
+                p.schema.executor,
+                p.schema.shaper,
+                p.plan,
+                p.root,
+                p.op.sels,
+                {},
+                pipeline.auth.headers(ready.caller),  # per subgraph, as the executor takes them
+                pipeline.sanitize,
             )
         ]
         pipeline.close()
@@ -297,3 +306,59 @@ async def test_defer_read_by_apollo_client(stacks: Fed2Stacks) -> None:
         (["products", 0], {"price": 30, "tax": 3}),
         (["products", 1], {"price": 200, "tax": 20}),
     ]
+
+
+def _applied(payloads: list[dict[str, Any]]) -> Any:
+    """The data a client has once it applied every incremental item at its path."""
+    data = payloads[0]["data"]
+    for r in payloads[1:]:
+        for item in r["incremental"]:
+            target = data
+            for k in item["path"]:
+                target = target[k]
+            _merge(target, item["data"])
+    return data
+
+
+DEFER_HOP = '{ products { name ... @defer(label: "money") { price tax } } }'
+PLAIN_HOP = "{ products { name price tax } }"
+
+
+async def test_defer_over_websocket(client: httpx.AsyncClient, stacks: Fed2Stacks) -> None:
+    stack = stacks.get("hop")
+    url = "ws" + stack.router_url.removeprefix("http")
+    async with connect(url, subprotocols=[Subprotocol("graphql-transport-ws")]) as ws:
+        await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "connection_ack"
+        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": DEFER_HOP}}))
+        msgs: list[dict[str, Any]] = []
+        while not msgs or msgs[-1]["type"] == "next":
+            msgs.append(json.loads(await asyncio.wait_for(ws.recv(), 10)))
+    assert [m["type"] for m in msgs] == ["next"] * (len(msgs) - 1) + ["complete"] and len(msgs) >= 3
+    assert all(m["id"] == "1" for m in msgs)
+    payloads = [m["payload"] for m in msgs[:-1]]
+    assert payloads[0] == {"data": {"products": [{"name": "Lamp"}, {"name": "Desk"}]}, "hasNext": True}
+    assert [p["hasNext"] for p in payloads[1:]] == [True] * (len(payloads) - 2) + [False]
+    assert all(i["label"] == "money" for p in payloads[1:] for i in p["incremental"])
+    assert _applied(payloads) == (await gql(client, stack.router_url, PLAIN_HOP))["data"]
+
+
+async def test_defer_over_sse(client: httpx.AsyncClient, stacks: Fed2Stacks) -> None:
+    stack = stacks.get("hop")
+    events: list[tuple[str, str]] = []
+    async with client.stream(
+        "POST", stack.router_url, json={"query": DEFER_HOP}, headers={"accept": "text/event-stream"}
+    ) as r:
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/event-stream")
+        event = ""
+        async for line in r.aiter_lines():
+            if line.startswith("event: "):
+                event = line.removeprefix("event: ")
+            elif line.startswith("data: "):
+                events.append((event, line.removeprefix("data: ")))
+    assert [e for e, _ in events] == ["next"] * (len(events) - 1) + ["complete"] and len(events) >= 3
+    payloads = [json.loads(d) for _, d in events[:-1]]
+    assert payloads[0] == {"data": {"products": [{"name": "Lamp"}, {"name": "Desk"}]}, "hasNext": True}
+    assert [p["hasNext"] for p in payloads[1:]] == [True] * (len(payloads) - 2) + [False]
+    assert _applied(payloads) == (await gql(client, stack.router_url, PLAIN_HOP))["data"]
