@@ -373,6 +373,10 @@ class _PlanBuilder:
             f.mutation_group = i
             self.plan_sels(f, g, root, sels, (), f.selection, None)
             self.drain(f)
+        # A root fetch whose every field went into a deferred part of its own
+        # (`{ a ... @defer { b } }` with b's subgraph chosen for the fragment)
+        # selects nothing: a subgraph must never get an empty selection set.
+        self.fetches = [f for f in self.fetches if f.is_entity or f.selection.render() != "{}"]
         self.requirement_deps()
         frozen = {f: self.freeze(f) for f in self.fetches}
 
