@@ -18,7 +18,7 @@ import httpx
 import orjson
 
 from router import telemetry
-from router.operation import Field, Frag, Sel
+from router.operation import Field, Frag, Sel, conds_pass
 from router.plan import Deferred, Fetch, QueryPlan, Rename, stages_of
 from router.subgraph_client import SubgraphClient, SubgraphHTTPError, SubgraphTimeout
 
@@ -119,6 +119,8 @@ class Executor:
         headers: Mapping[str, dict[str, str]],
         errors: list[Json],
     ) -> None:
+        if f.conditions and not conds_pass(f.conditions, variables):
+            return  # a skipped branch (a Condition node): no subgraph call at all
         vars_: Json = {v: variables[v] for v in f.variable_usages if v in variables}
         if not f.entity:
             result = await self._fetch(f, vars_, headers, errors)
