@@ -19,7 +19,7 @@ import orjson
 
 from router import telemetry
 from router.entity_cache import EntityCache, Policy, note, now_ms
-from router.operation import Field, Frag, Sel
+from router.operation import Field, Frag, Sel, conds_pass
 from router.plan import Deferred, Fetch, QueryPlan, Rename, stages_of
 from router.subgraph_client import Reply, SubgraphClient, SubgraphHTTPError, SubgraphTimeout
 
@@ -123,6 +123,8 @@ class Executor:
         errors: list[Json],
         viewer: str | None,
     ) -> None:
+        if f.conditions and not conds_pass(f.conditions, variables):
+            return  # a skipped branch (a Condition node): no subgraph call at all
         vars_: Json = {v: variables[v] for v in f.variable_usages if v in variables}
         if not f.entity:
             if self.cache is not None:

@@ -51,6 +51,9 @@ class Fetch:
     # typename found in the data -> its representation (entity fetches only)
     representations: Mapping[str, Representation] | None = None
     renames: tuple[Rename, ...] = ()
+    # variable @include/@skip conditions, (is_include, variable), that all of
+    # its selections sit under: when one fails the fetch is not made at all
+    conditions: tuple[tuple[bool, str], ...] = ()
 
     # names kept for the subscription transport, which reads the root fetch
     @property
@@ -71,13 +74,22 @@ class Flatten:
 
 
 @dataclass(frozen=True)
+class Condition:
+    """Run `node` only when `$variable` is true (`Include`) or false (`Skip`)."""
+
+    variable: str
+    include: bool
+    node: Fetch | Flatten | Condition
+
+
+@dataclass(frozen=True)
 class Parallel:
-    nodes: tuple[Fetch | Flatten, ...]
+    nodes: tuple[Fetch | Flatten | Condition, ...]
 
 
 @dataclass(frozen=True)
 class Sequence:
-    nodes: tuple[Fetch | Flatten | Parallel, ...]
+    nodes: tuple[Fetch | Flatten | Condition | Parallel, ...]
 
 
 @dataclass(frozen=True)
@@ -91,7 +103,7 @@ class Deferred:
     node: Sequence
 
 
-PlanNode = Fetch | Flatten | Parallel | Sequence
+PlanNode = Fetch | Flatten | Condition | Parallel | Sequence
 
 
 @dataclass(frozen=True)
@@ -176,8 +188,14 @@ def stages_of(node: Sequence | None) -> list[list[Fetch]]:
     out: list[list[Fetch]] = []
     for n in node.nodes if node is not None else ():
         members = n.nodes if isinstance(n, Parallel) else (n,)
-        out.append([m if isinstance(m, Fetch) else m.node for m in members])
+        out.append([_fetch_of(m) for m in members])
     return out
+
+
+def _fetch_of(node: Fetch | Flatten | Condition) -> Fetch:
+    while isinstance(node, Condition):
+        node = node.node
+    return node if isinstance(node, Fetch) else node.node
 
 
 def _single(node: Sequence) -> PlanNode:
@@ -198,6 +216,14 @@ def _json(node: PlanNode) -> dict[str, Any]:
         return {"kind": type(node).__name__, "nodes": [_json(n) for n in node.nodes]}
     if isinstance(node, Flatten):
         return {"kind": "Flatten", "path": list(node.path), "node": _json(node.node)}
+    if isinstance(node, Condition):
+        clause = _json(node.node)
+        return {
+            "kind": "Condition",
+            "condition": node.variable,
+            "ifClause": clause if node.include else None,
+            "elseClause": None if node.include else clause,
+        }
     out: dict[str, Any] = {
         "kind": "Fetch",
         "serviceName": node.service_name,
@@ -236,6 +262,10 @@ def _print(node: PlanNode, depth: int) -> Iterator[str]:
         yield f"{pad}}},"
     elif isinstance(node, Flatten):
         yield f'{pad}Flatten(path: "{".".join(node.path)}") {{'
+        yield from _print(node.node, depth + 1)
+        yield f"{pad}}},"
+    elif isinstance(node, Condition):
+        yield f"{pad}{'Include' if node.include else 'Skip'}(if: ${node.variable}) {{"
         yield from _print(node.node, depth + 1)
         yield f"{pad}}},"
     else:

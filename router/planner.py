@@ -134,6 +134,11 @@ class Fetch:
     # typename in data -> __typename sent in representation (interface objects)
     rep_typename: dict[str, str] = field(default_factory=dict)
     variables: set[str] = field(default_factory=set)
+    # the fetch whose data an entity fetch jumps from (None: a root fetch)
+    source: Fetch | None = None
+    # every selection jumped here, with the fetch whose representation it was
+    # planned for (None: asked by the operation itself)
+    why: list[tuple[Sel, Fetch | None]] = field(default_factory=list)
     # planning state
     entity_sels: dict[str, list[Sel]] = field(default_factory=dict)
     entity_provided: dict[str, Any] = field(default_factory=dict)
@@ -380,10 +385,17 @@ class _PlanBuilder:
         self.requirement_deps()
         frozen = {f: self.freeze(f) for f in self.fetches}
 
+        def plan_node(f: Fetch) -> qp.Fetch | qp.Flatten | qp.Condition:
+            fetch = frozen[f]
+            out: qp.Fetch | qp.Flatten | qp.Condition = qp.Flatten(f.path, fetch) if f.is_entity else fetch
+            for is_include, var in reversed(fetch.conditions):
+                out = qp.Condition(var, is_include, out)
+            return out
+
         def sequence(members: list[Fetch]) -> qp.Sequence | None:
-            stages: list[qp.Fetch | qp.Flatten | qp.Parallel] = []
+            stages: list[qp.Fetch | qp.Flatten | qp.Condition | qp.Parallel] = []
             for stage in self.stages(members):
-                nodes = tuple(qp.Flatten(f.path, frozen[f]) if f.is_entity else frozen[f] for f in stage)
+                nodes = tuple(plan_node(f) for f in stage)
                 stages.append(nodes[0] if len(nodes) == 1 else qp.Parallel(nodes))
             return qp.Sequence(tuple(stages)) if stages else None
 
@@ -412,7 +424,23 @@ class _PlanBuilder:
             path=f.path,
             representations=reps,
             renames=tuple(qp.Rename(*r) for r in f.renames),
+            conditions=tuple(sorted(self.gates(f))),
         )
+
+    def gates(self, f: Fetch, seen: frozenset[Fetch] = frozenset()) -> set[tuple[bool, str]]:
+        """Variable @include/@skip conditions an entity fetch exists only under:
+        those shared by every selection it serves (one planned for another
+        fetch's representation: that fetch's), plus its source fetch's (its
+        objects come from that one's data, absent when that one is skipped)."""
+        if not f.is_entity or f in seen:
+            return set()  # (a cycle: no condition, the fetch always runs)
+        seen = seen | {f}
+        shared: set[tuple[bool, str]] | None = None
+        for sel, req in f.why:
+            mine = _sel_gates(sel) | (self.gates(req, seen) if req is not None else set())
+            shared = mine if shared is None else shared & mine
+        own = shared or set()
+        return own | (self.gates(f.source, seen) if f.source is not None else set())
 
     def choose_root_graphs(self, root: str, fields: list[Sel]) -> list[str | None]:
         counts: dict[str, int] = {}
@@ -851,6 +879,7 @@ class _PlanBuilder:
             jf = self.new_fetch(target, path, True)
             self.defer = outer
             jf.deps.add(fetch)
+            jf.source = fetch
             jf.mutation_group = fetch.mutation_group
             self.jumps[(fetch.id, path, target, variant)] = jf
         if self.touched is not None:
@@ -859,6 +888,7 @@ class _PlanBuilder:
         for c in reversed(self.conditions):
             moved = Frag(None, [moved], c.dirs, c.conds, c.variables)
         jf.entity_sels.setdefault(parent, []).append(moved)
+        jf.why.append((moved, self.requirement_of))
         jf.rep_typename[parent] = jt
         # Requirements for the representation are planned in drain().
         need = jf.rep_sels.setdefault(parent, [])
@@ -1052,6 +1082,16 @@ _PERCENT = re.compile(r"percent\((\d+(?:\.\d+)?)\)")
 def _percent(label: str) -> float | None:
     m = _PERCENT.fullmatch(label)
     return float(m.group(1)) if m else None
+
+
+def _sel_gates(s: Sel) -> set[tuple[bool, str]]:
+    """Variable conditions a selection applies under: its own, and (for a
+    fragment) those shared by all it holds."""
+    out = {(inc, v) for inc, v in s.conds if isinstance(v, str)}
+    if isinstance(s, Frag) and s.sels:
+        inner = [_sel_gates(c) for c in s.sels]
+        out |= set.intersection(*inner)
+    return out
 
 
 def _field_names(sels: list[Sel]) -> set[str]:

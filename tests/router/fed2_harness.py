@@ -11,6 +11,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.routing import Mount
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from router.config import Settings
 from router.http import create_app
@@ -19,12 +20,25 @@ from tests.router.fixtures.sdl_subgraph import SdlSubgraph
 from tests.router.router_harness import ORACLE, Gateway, Stack, ThreadServer, _npm_ready
 
 
-def fed2_app() -> Starlette:
+class RequestLog:
+    """Records the path of every request the subgraphs get (to count subgraph calls)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.paths: list[str] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            self.paths.append(scope["path"])
+        await self.app(scope, receive, send)
+
+
+def fed2_app() -> RequestLog:
     routes = []
     for set_name, (fs, _) in SETS.items():
         for spec in fs.subgraphs:
             routes.append(Mount(f"/{set_name}/{spec.name}", SdlSubgraph(spec, fs.world, fs.implements).app()))
-    return Starlette(routes=routes)
+    return RequestLog(Starlette(routes=routes))
 
 
 def compose_set(fs: FixtureSet, base_url: str) -> str:
@@ -41,8 +55,9 @@ def compose_set(fs: FixtureSet, base_url: str) -> str:
 class Fed2Stacks:
     """One router + one Apollo Gateway per fixture set, started on first use."""
 
-    def __init__(self, subgraphs_url: str, tmp: Path) -> None:
+    def __init__(self, subgraphs_url: str, tmp: Path, log: RequestLog) -> None:
         self.base = subgraphs_url
+        self.log = log  # every subgraph request, router's and gateway's
         self.tmp = tmp
         self.stacks: dict[str, Stack] = {}
         self.exits = contextlib.ExitStack()
@@ -71,8 +86,9 @@ class Fed2Stacks:
 
 @contextlib.contextmanager
 def fed2_stacks(tmp: Path) -> Iterator[Fed2Stacks]:
-    with ThreadServer(fed2_app()) as subgraphs:
-        stacks = Fed2Stacks(subgraphs.url, tmp)
+    app = fed2_app()
+    with ThreadServer(app) as subgraphs:
+        stacks = Fed2Stacks(subgraphs.url, tmp, app)
         try:
             yield stacks
         finally:

@@ -13,7 +13,7 @@ import pytest
 from graphql import parse, validate
 
 from router.operation import build_operation
-from router.plan import QueryPlan
+from router.plan import QueryPlan, stages_of
 from router.planner import Planner, PlanningError, plan_document
 from router.supergraph import Supergraph
 from tests.router.fixtures.fed2 import SETS
@@ -65,7 +65,30 @@ CASES: dict[str, tuple[str, str]] = {
     "chain_override_requires": ("chain", "{ items { score } }"),
     # @provides on a nested field: no fetch for `handle`; a composite key for `rating`
     "chain_provides_nested": ("chain", "{ picks { owner { handle rating } } }"),
+    # 7: entity fetches there only for a field under a variable @include: each
+    # (the 2-hop chain's second one too) in an Include node, run only when $a is
+    "hop_condition_include": ("hop", "query($a: Boolean!) { products { name price @include(if: $a) } }"),
+    # 7: @skip on a fragment; a field also asked unconditionally keeps its fetch bare
+    "hop_condition_skip": (
+        "hop",
+        "query($s: Boolean!) { products { name ... @skip(if: $s) { price tax } slug } }",
+    ),
+    # 7: a constant condition needs no Condition node
+    "hop_condition_constant": ("hop", "{ products { name price @include(if: true) } }"),
 }
+
+
+def test_condition_node_json_is_apollos() -> None:
+    plan = plan_document(_supergraph("hop"), CASES["hop_condition_skip"][1])
+    seq = plan.to_json()["node"]
+    conds = [m for n in seq["nodes"] for m in n.get("nodes", [n]) if m["kind"] == "Condition"]
+    assert len(conds) == 1, seq
+    for c in conds:
+        assert c["condition"] == "s" and c["ifClause"] is None
+        assert c["elseClause"]["kind"] in ("Flatten", "Condition")
+    include = plan_document(_supergraph("hop"), CASES["hop_condition_include"][1]).to_json()["node"]
+    first = next(n for n in include["nodes"] if n["kind"] == "Condition")
+    assert first["condition"] == "a" and first["elseClause"] is None and first["ifClause"]["kind"] == "Flatten"
 
 
 def _supergraph(name: str) -> Supergraph:
@@ -145,3 +168,15 @@ def test_configured_override_label() -> None:
     op = build_operation(parse("{ products { tier } }").definitions[0], {})  # type: ignore[arg-type]
     assert _services(Planner(sg).plan(op)) == ["old"]
     assert _services(Planner(sg, frozenset({"beta"})).plan(op)) == ["old", "new"]
+
+
+def test_a_root_field_deferred_alone_leaves_no_empty_fetch_behind() -> None:
+    """`{ a ... @defer { b } }` with b from another subgraph: b's subgraph is called once, in
+    the deferred part, never with an empty selection set in the primary one."""
+    sg = Supergraph((GOLDEN / "iface.supergraph.graphql").read_text())
+    plan = plan_document(sg, "{ media { id } ... @defer { featured { id } } }")
+    printed = str(plan)
+    assert "{}" not in printed.replace(" ", "").replace("\n", ""), printed
+    primary = [f.service_name for stage in plan.stages for f in stage]
+    deferred = [f.service_name for d in plan.deferred for stage in stages_of(d.node) for f in stage]
+    assert primary == ["products"] and deferred[0] == "ratings", printed
