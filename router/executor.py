@@ -20,7 +20,7 @@ import orjson
 from router import telemetry
 from router.entity_cache import EntityCache, Policy, note, now_ms
 from router.operation import Field, Frag, Sel, conds_pass
-from router.plan import Deferred, Fetch, QueryPlan, Rename, stages_of
+from router.plan import Deferred, Fetch, QueryPlan, Rename, objects_at, stages_of
 from router.subgraph_client import Reply, SubgraphClient, SubgraphHTTPError, SubgraphTimeout
 
 Json = dict[str, Any]
@@ -140,8 +140,7 @@ class Executor:
             for e in result.get("errors") or ():
                 errors.append(self._sub_error(f, e, None))
             return
-        objs: list[tuple[Json, list[str | int]]] = []
-        _collect(data, f.path, 0, [], objs)
+        objs = objects_at(data, f.path)
         reps: list[Json] = []
         index: dict[bytes, int] = {}
         targets: list[list[tuple[Json, list[str | int]]]] = []
@@ -370,25 +369,6 @@ class Executor:
         return parsed
 
 
-def _collect(
-    value: Any, path: tuple[str, ...], i: int, cur: list[str | int], out: list[tuple[Json, list[str | int]]]
-) -> None:
-    if value is None:
-        return
-    if i == len(path):
-        if isinstance(value, dict):
-            out.append((value, cur))
-        return
-    seg = path[i]
-    if seg == "@":
-        if isinstance(value, list):
-            for j, item in enumerate(value):
-                _collect(item, path, i + 1, [*cur, j], out)
-        return
-    if isinstance(value, dict):
-        _collect(value.get(seg), path, i + 1, [*cur, seg], out)
-
-
 def _extract(obj: Json, sels: tuple[Sel, ...] | list[Sel]) -> Json | None:
     out: Json = {}
     for s in sels:
@@ -428,9 +408,7 @@ def _extract_value(v: Any, sels: list[Sel]) -> Any:
 def _unalias(value: Json, renames: tuple[Rename, ...]) -> None:
     """Give internally aliased fields their response keys back."""
     for r in renames:
-        objs: list[tuple[Json, list[str | int]]] = []
-        _collect(value, r.path, 0, [], objs)
-        for obj, _ in objs:
+        for obj, _ in objects_at(value, r.path):
             if obj.get("__typename") == r.typename and r.alias in obj:
                 obj[r.key] = obj.pop(r.alias)
 

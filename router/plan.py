@@ -301,3 +301,27 @@ def _sels(sels: tuple[Sel, ...] | list[Sel]) -> str:
             on = f"... on {s.type_cond} " if s.type_cond else "... "
             out.append(on + "{" + _sels(s.sels) + "}")
     return " " + " ".join(out) + " "
+
+
+def objects_at(value: Any, path: tuple[str, ...]) -> list[tuple[dict[str, Any], list[str | int]]]:
+    """The objects a plan path (``"@"`` for each list level) reaches in response data, with
+    their response paths: where a Flatten merges its fetch, where a deferred part lands."""
+    out: list[tuple[dict[str, Any], list[str | int]]] = []
+
+    def walk(v: Any, i: int, cur: list[str | int]) -> None:
+        if v is None:
+            return
+        if i == len(path):
+            if isinstance(v, dict):
+                out.append((v, cur))
+            return
+        seg = path[i]
+        if seg == "@":
+            if isinstance(v, list):
+                for j, item in enumerate(v):
+                    walk(item, i + 1, [*cur, j])
+        elif isinstance(v, dict):
+            walk(v.get(seg), i + 1, [*cur, seg])
+
+    walk(value, 0, [])
+    return out

@@ -20,7 +20,7 @@ from graphql import (
 )
 
 from router.operation import Cond, Field, Frag, Sel, conds_pass
-from router.plan import Deferred
+from router.plan import Deferred, objects_at
 
 _INVALID: Any = object()  # a null that must propagate to the parent
 
@@ -140,10 +140,8 @@ class Shaper:
         """Incremental items of a finished deferred part: one per object at its
         path, with the errors under that object's path."""
         sels = self.primary(list(part.selection))
-        found: list[tuple[Any, list[str | int]]] = []
-        _walk(data, part.path, 0, [], found)
         items: list[dict[str, Any]] = []
-        for obj, path in found:
+        for obj, path in objects_at(data, part.path):
             tn = obj.get("__typename") if isinstance(obj.get("__typename"), str) else part.type_condition
             ot = self.schema.type_map.get(tn)
             if not isinstance(ot, GraphQLObjectType) or not self._applies(part.type_condition, ot.name):
@@ -162,24 +160,6 @@ class Shaper:
                 item["errors"] = mine
             items.append(item)
         return items
-
-
-def _walk(
-    value: Any, path: tuple[str, ...], i: int, cur: list[str | int], out: list[tuple[Any, list[str | int]]]
-) -> None:
-    if value is None:
-        return
-    if i == len(path):
-        if isinstance(value, dict):
-            out.append((value, cur))
-        return
-    seg = path[i]
-    if seg == "@":
-        if isinstance(value, list):
-            for j, item in enumerate(value):
-                _walk(item, path, i + 1, [*cur, j], out)
-    elif isinstance(value, dict):
-        _walk(value.get(seg), path, i + 1, [*cur, seg], out)
 
 
 def _without_deferred(sels: list[Sel]) -> list[Sel]:
