@@ -142,7 +142,8 @@ class Shaper:
         sels = self.primary(list(part.selection))
         items: list[dict[str, Any]] = []
         for obj, path in objects_at(data, part.path):
-            tn = obj.get("__typename") if isinstance(obj.get("__typename"), str) else part.type_condition
+            typename = obj.get("__typename")
+            tn: str = typename if isinstance(typename, str) else part.type_condition
             ot = self.schema.type_map.get(tn)
             if not isinstance(ot, GraphQLObjectType) or not self._applies(part.type_condition, ot.name):
                 continue
