@@ -7,10 +7,10 @@ result, the rest of the plan (entity fetches to other subgraphs) runs on it
 and the response is shaped, exactly as for a query. Transports
 (router/ws.py, router/streams.py) consume :class:`Stream.events`.
 
-Identical subscriptions (same operation, variables and caller) share the
-work per event: the subgraph pushes the same payload to each of them, so the
-first to take an event enriches and shapes it and the others await that one
-result (:class:`SharedResults`) — one entity fetch per event, not one per
+Identical subscriptions (same operation, variables and caller) share one
+upstream subscription (router/feeds.py), and the work per event: the first
+to take an event enriches and shapes it and the others await that one result
+(:class:`SharedResults`) — one entity fetch per event, not one per
 subscriber, and one result object the transports serialise once.
 
 Each subscriber has a bounded buffer: a subscriber that cannot keep up is
@@ -32,6 +32,7 @@ import orjson
 
 from router.config import Settings
 from router.errors import RouterError, error
+from router.feeds import Feeds
 from router.pipeline import Pipeline, Prepared, Ready
 from router.upstream import Message, UpstreamPool
 
@@ -100,6 +101,7 @@ class SubscriptionService:
             schema.urls, schema.names, timeout=settings.subgraph_timeout, per_connection=settings.upstream_subscriptions
         )
         self.active = 0  # open client subscriptions
+        self.feeds = Feeds()  # upstream subscriptions, one per distinct (operation, variables, caller)
         self.shared = SharedResults()
 
     def open(self, ready: Ready, on_overflow: Callable[[], None] | None = None) -> Stream:
@@ -151,39 +153,44 @@ class Stream:
         exp = c.expires_at or now + svc.settings.subscription_anonymous_ttl
         retire = c.expires_at or now + svc.settings.subscription_anonymous_ttl / 2
         tokens = svc.tokens
-        up = svc.pool.connection(
-            self.fetch.graph,
-            (c.identity, c.expires_at),
-            lambda: tokens.header_until(c.identity, exp) if tokens is not None else None,
-            retire,
-            now,
-        )
         vars_ = {v: self.variables[v] for v in self.fetch.variables if v in self.variables}
+        payload: Json = {"query": self.fetch.query, "variables": vars_}
+        scope = (c.identity, c.expires_at)  # the connection's scope too: its token expires with the caller's
+        feed = svc.feeds.feed(
+            (self.fetch.graph, scope, self.fetch.query, orjson.dumps(vars_, option=orjson.OPT_SORT_KEYS)),
+            now,
+            lambda: svc.pool.connection(
+                self.fetch.graph,
+                scope,
+                lambda: tokens.header_until(c.identity, exp) if tokens is not None else None,
+                retire,
+                now,
+            ),
+            payload,
+        )
         svc.active += 1
-        op_id: str | None = None
+        ticket: int | None = None
         try:
             try:
-                op_id = await up.subscribe({"query": self.fetch.query, "variables": vars_}, self._sink)
+                ticket = await feed.join(self._sink)
             except RouterError as e:
                 raise RouterError(svc.pipeline.sanitize(e.errors)) from e
             while True:
-                kind, payload = await self._next(heartbeat)
+                kind, msg = await self._next(heartbeat)
                 if kind == "idle":
                     yield None
                 elif kind == "next":
-                    yield await self._result(payload if isinstance(payload, dict) else {})
+                    yield await self._result(msg if isinstance(msg, dict) else {})
                 elif kind == "complete":
-                    op_id = None
                     return
                 else:  # error | closed
-                    op_id = None
-                    errs = payload if isinstance(payload, list) else [payload]
+                    errs = msg if isinstance(msg, list) else [msg]
                     raise RouterError([self._upstream_error(e) for e in errs])
         finally:
             svc.active -= 1
-            if op_id is not None:
+            if ticket is not None:
                 with contextlib.suppress(Exception):
-                    await asyncio.shield(up.unsubscribe(op_id))
+                    await asyncio.shield(feed.leave(ticket))
 
     async def _next(self, heartbeat: float | None) -> Message:
         exp = self.caller.expires_at

@@ -15,6 +15,10 @@ truth, so nothing Redis forgets is lost:
   committed outbox ids form a prefix (see ``kit.outbox``) and the hand-over
   happens in one step of the event loop.
 
+A subscriber may follow one key only (e.g. one order): the hub keeps those
+subscribers indexed by key and hands each event only to its key's
+subscribers, so filtering costs once per event, not once per subscriber.
+
 A subscriber whose queue fills up is dropped with ``SubscriberTooSlow`` (it can
 resume from its last id) rather than letting memory grow.
 """
@@ -26,7 +30,7 @@ import contextlib
 import logging
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -95,10 +99,11 @@ def decode_entry(event_id: int, fields: dict[bytes, bytes]) -> OutboxEvent:
 class Subscription(Generic[E]):
     """One subscriber's place in the hub: events after ``head`` arrive in its queue."""
 
-    def __init__(self, hub: EventHub[E], queue: _Queue[E], head: int) -> None:
+    def __init__(self, hub: EventHub[E], queue: _Queue[E], head: int, key: Hashable | None = None) -> None:
         self.hub = hub
         self.queue = queue
         self.head = head
+        self.key = key  # None: every event; else only the events ``hub.key_of`` maps to it
 
     async def events(self, after: int | None) -> AsyncIterator[E]:
         """Events after ``after`` (None: after ``head``): those up to ``head`` from PostgreSQL, then live."""
@@ -138,6 +143,7 @@ class EventHub(Generic[E]):
         redis_url: str,
         stream: str,
         enrich: Enrich[E],
+        key_of: Callable[[E], Hashable] | None = None,
         queue_limit: int = 2000,
         page_size: int = 500,
         block_ms: int = 2000,
@@ -147,11 +153,13 @@ class EventHub(Generic[E]):
         self.redis_url = redis_url
         self.stream = stream
         self.enrich = enrich
+        self.key_of = key_of  # what keyed subscribers follow (see ``subscribe``)
         self.queue_limit = queue_limit
         self.page_size = page_size
         self.block_ms = block_ms
         self.last_id = 0  # the newest event handed to subscribers
         self._queues: set[_Queue[E]] = set()
+        self._keyed: dict[Hashable, set[_Queue[E]]] = {}
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -164,20 +172,42 @@ class EventHub(Generic[E]):
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        for queue in self._queues:
+        for queue in [*self._queues, *(q for qs in self._keyed.values() for q in qs)]:
             queue.closed = True
             queue.ready.set()
 
     # -- subscribers -------------------------------------------------------------------------
 
-    def subscribe(self) -> Subscription[E]:
-        """Register now: the subscription gets every event after ``head`` (the hub's position now)."""
-        subscription = Subscription(self, _Queue(self.queue_limit), self.last_id)
-        self._queues.add(subscription.queue)  # same loop step as reading ``head``: the hand-over point
+    def subscribe(self, key: Hashable | None = None) -> Subscription[E]:
+        """Register now: the subscription gets every event after ``head`` (the hub's position now).
+
+        With a ``key`` (the hub needs ``key_of``), only the events whose ``key_of`` is that key.
+        """
+        subscription = Subscription(self, _Queue(self.queue_limit), self.last_id, key)
+        # Same loop step as reading ``head``: the hand-over point.
+        if key is None:
+            self._queues.add(subscription.queue)
+        else:
+            assert self.key_of is not None, "keyed subscriptions need the hub's key_of"
+            self._keyed.setdefault(key, set()).add(subscription.queue)
         return subscription
 
     def unsubscribe(self, subscription: Subscription[E]) -> None:
-        self._queues.discard(subscription.queue)
+        if subscription.key is None:
+            self._queues.discard(subscription.queue)
+        else:
+            self._unkey(subscription.key, subscription.queue)
+
+    def _unkey(self, key: Hashable, queue: _Queue[E]) -> None:
+        queues = self._keyed.get(key)
+        if queues is not None:
+            queues.discard(queue)
+            if not queues:
+                del self._keyed[key]
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._queues) + sum(len(qs) for qs in self._keyed.values())
 
     async def events(self, after: int | None = None) -> AsyncIterator[E]:
         """Every event after ``after`` (None: from now on), in id order, each once."""
@@ -212,6 +242,18 @@ class EventHub(Generic[E]):
         for queue in list(self._queues):
             if not queue.push(events):
                 self._queues.discard(queue)
+        if not self._keyed:
+            return
+        assert self.key_of is not None
+        by_key: dict[Hashable, list[E]] = {}
+        for event in events:
+            key = self.key_of(event)
+            if key in self._keyed:
+                by_key.setdefault(key, []).append(event)
+        for key, mine in by_key.items():
+            for queue in list(self._keyed[key]):
+                if not queue.push(mine):
+                    self._unkey(key, queue)
 
     # -- the reader --------------------------------------------------------------------------
 

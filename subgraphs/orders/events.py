@@ -103,7 +103,12 @@ async def order_events(runtime: Runtime) -> AsyncIterator[None]:
         return await enrich(runtime.db, events)
 
     hub = EventHub(
-        db=runtime.db, table=outbox, redis_url=settings.redis_url, stream=stream_key(settings), enrich=enrich_batch
+        db=runtime.db,
+        table=outbox,
+        redis_url=settings.redis_url,
+        stream=stream_key(settings),
+        enrich=enrich_batch,
+        key_of=lambda record: record.order_id,  # orderUpdated follows one order: indexed by it
     )
     await hub.start()
     sales = SalesFeeds(runtime.db, hub, settings.currency)

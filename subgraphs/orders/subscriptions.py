@@ -215,7 +215,8 @@ class Subscription:
             raise forbidden("You can only follow your own orders.")
         assert order_id is not None
         hub = _events(info).hub
-        subscription = hub.subscribe()  # before reading the latest event: nothing falls in between
+        # Before reading the latest event (nothing falls in between); keyed: the hub hands it this order's only.
+        subscription = hub.subscribe(order_id)
         try:
             async with db.read() as conn:
                 latest = (
@@ -228,8 +229,6 @@ class Subscription:
                 ).scalar_one_or_none()
             current = list(await hub.replay(latest - 1, upto=latest)) if latest is not None else []
             async for record in _stream_errors(_concat(current, subscription.events(subscription.head))):
-                if record.order_id != order_id:
-                    continue
                 info.context.reset_loaders()
                 yield OrderEvent.of(record)
                 if record.event_type in FINAL_EVENTS:

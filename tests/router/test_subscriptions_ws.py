@@ -185,8 +185,8 @@ async def test_protocol_rules(live: Live) -> None:
 async def test_client_complete_and_disconnect_end_the_upstream_subscription(live: Live) -> None:
     c = await raw(live)
     await c.init(live.admin())
-    for i in ("a", "b"):
-        await c.send({"id": i, "type": "subscribe", "payload": {"query": EVENTS}})
+    for i, query in (("a", EVENTS), ("b", "subscription { orderEvents { id } }")):  # distinct: not merged
+        await c.send({"id": i, "type": "subscribe", "payload": {"query": query}})
     await asyncio.to_thread(live.wait_subscribers, 2)
     await c.send({"id": "a", "type": "complete"})
     await asyncio.to_thread(live.wait_subscribers, 1)

@@ -1,0 +1,104 @@
+"""Upstream subscriptions shared by identical client subscriptions.
+
+A :class:`Feed` is one subscription at a subgraph (one operation id on a
+multiplexed connection, router/upstream.py) that any number of client
+subscriptions read. Client subscriptions share a feed when they send the same
+subgraph operation with the same variables on behalf of the same caller
+scope: the subgraph authorises per caller, and the connection's internal
+token lives exactly as long as that caller's token, so merging across callers
+would leak events (or outlive a token). Anonymous callers share by operation
+and variables alone.
+
+Feeds are reference-counted: the upstream subscription is completed when the
+last reader leaves. A feed that ended (complete, error, lost connection) is
+forgotten at once, so a later subscriber opens a fresh one rather than
+joining a dead one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from router.upstream import Message, Sink, Upstream
+
+Json = dict[str, Any]
+
+
+class Feed:
+    """One upstream subscription and the client sinks reading it."""
+
+    def __init__(self, feeds: Feeds, key: Hashable, up: Upstream, payload: Json) -> None:
+        self.feeds = feeds
+        self.key = key
+        self.up = up
+        self.sinks: dict[int, Sink] = {}
+        self.ended = False
+        # A task of its own: the first subscriber leaving during the handshake must not cancel it for the others.
+        self.started: asyncio.Future[str] = asyncio.ensure_future(up.subscribe(payload, self._dispatch))
+
+    def _dispatch(self, msg: Message) -> None:
+        if msg[0] != "next":  # the upstream subscription is over: new subscribers need a fresh one
+            self._end()
+        for sink in list(self.sinks.values()):
+            sink(msg)
+
+    def _end(self) -> None:
+        self.ended = True
+        self.feeds.forget(self)
+
+    async def join(self, sink: Sink) -> int:
+        """Read this feed; the returned ticket is what :meth:`leave` takes."""
+        ticket = next(self.feeds.tickets)
+        self.sinks[ticket] = sink
+        try:
+            await asyncio.shield(self.started)
+        except BaseException:
+            self.sinks.pop(ticket, None)
+            if self.started.done():  # it failed (not just this joiner cancelled): nobody may join it any more
+                self._end()
+            elif not self.sinks:
+                await self._release()
+            raise
+        return ticket
+
+    async def leave(self, ticket: int) -> None:
+        if self.sinks.pop(ticket, None) is None or self.sinks or self.ended:
+            return
+        await self._release()
+
+    async def _release(self) -> None:
+        """The last reader left: complete the upstream subscription (once it has started)."""
+        self._end()
+        with contextlib.suppress(Exception):
+            op_id = await self.started
+            await self.up.unsubscribe(op_id)
+
+
+class Feeds:
+    """The live feeds by (graph, caller scope, operation, variables)."""
+
+    def __init__(self) -> None:
+        self.live: dict[Hashable, Feed] = {}
+        self.tickets = itertools.count(1)
+
+    def feed(self, key: Hashable, now: float, open_upstream: Callable[[], Upstream], payload: Json) -> Feed:
+        """The live feed for ``key``, opened (on a connection from ``open_upstream``) if there is none.
+
+        A feed whose connection is retiring (its token expires soon) takes no new readers, as its
+        connection takes no new subscriptions: a late joiner gets the lifetime a fresh one would.
+        """
+        f = self.live.get(key)
+        if f is None or f.ended or f.up.closed or f.up.retire_at <= now:
+            f = self.live[key] = Feed(self, key, open_upstream(), payload)
+        return f
+
+    def forget(self, f: Feed) -> None:
+        if self.live.get(f.key) is f:
+            del self.live[f.key]
+
+    def __len__(self) -> int:
+        return len(self.live)
