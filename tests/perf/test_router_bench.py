@@ -257,7 +257,7 @@ def run_mode(
             ]
             check_identical(endpoints, sc, sample=5)  # still identical after the load
             for m in ms:
-                assert m.errors == 0 and m.bad == 0, (mode, sc.name, m)
+                assert m.errors == 0 and m.bad == 0, (mode, sc.name, m.router, m.first_bad, m)
                 assert m.requests > 0, (mode, sc.name, m)
             result = {
                 "mode": mode,
