@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from subgraphs.kit.db import Database
 from subgraphs.kit.domain import DomainError
 from subgraphs.kit.domain import ErrorCode as Code
+from subgraphs.kit.loaders import in_keys
 
 from .catalog_client import ProductInfo
 from .models import cart_items, carts, completed_checkouts
@@ -34,7 +35,12 @@ async def ensure_carts(conn: AsyncConnection, user_ids: Sequence[uuid.UUID]) -> 
     await conn.execute(
         insert(carts).values([{"user_id": u} for u in user_ids]).on_conflict_do_nothing(index_elements=["user_id"])
     )
-    return list((await conn.execute(select(carts).where(carts.c.user_id.in_(user_ids)))).all())
+    return await carts_of(conn, user_ids)
+
+
+async def carts_of(conn: AsyncConnection, user_ids: Sequence[uuid.UUID]) -> list[Row[Any]]:
+    """The carts these users already have (one statement, any number of users)."""
+    return list((await conn.execute(select(carts).where(in_keys(carts.c.user_id, user_ids)))).all())
 
 
 class Carts:

@@ -33,6 +33,7 @@ from subgraphs.kit.db import Database
 from subgraphs.kit.domain import DomainError, InvalidArgument
 from subgraphs.kit.domain import ErrorCode as Code
 from subgraphs.kit.inputs import camel
+from subgraphs.kit.loaders import in_keys
 from subgraphs.kit.money import to_minor
 
 from .events import changed
@@ -142,7 +143,7 @@ class ProductListing:
         """``count`` for every category at once: rows of (category_id, count); a category with none is absent."""
         return (
             select(products.c.category_id, func.count().label("total"))
-            .where(*self.conditions(), products.c.category_id.in_(category_ids))
+            .where(*self.conditions(), in_keys(products.c.category_id, category_ids))
             .group_by(products.c.category_id)
         )
 

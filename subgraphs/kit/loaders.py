@@ -7,7 +7,8 @@ from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any, Literal, TypeVar, overload
 
-from sqlalchemy import ColumnElement, Row, Select, Table, select
+from sqlalchemy import ColumnElement, Row, Select, Table, any_, literal, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .db import Database
@@ -24,6 +25,14 @@ def parse_uuid(value: object) -> uuid.UUID | None:
         return uuid.UUID(str(value))
     except ValueError:
         return None
+
+
+def in_keys(column: ColumnElement[Any], keys: Sequence[Any]) -> ColumnElement[bool]:
+    """``column = ANY($1)``, one array parameter, rather than ``column IN ($1, …, $n)``: the SQL is the
+    same for every number of keys, so each connection prepares it once (an IN list was a new statement
+    per distinct batch size, re-prepared by asyncpg and re-planned by PostgreSQL), and no bind
+    parameter is built per key."""
+    return column == any_(literal(list(keys), ARRAY(column.type)))
 
 
 def one_per_key(keys: Sequence[K], rows: Iterable[R], key_of: Callable[[R], K]) -> list[R | None]:
@@ -75,7 +84,8 @@ async def rows_by(
     """A dataloader's batch in one query: the rows of ``source`` whose ``column`` is in ``keys``,
     aligned to ``keys``. One row (or None) per key, or with ``many`` a list per key in ``order_by``
     order. ``column`` must be among the selected columns; ``db`` may be an open connection."""
-    statement = (select(source) if isinstance(source, Table) else source).where(column.in_(keys)).order_by(*order_by)
+    statement = (select(source) if isinstance(source, Table) else source).where(in_keys(column, keys))
+    statement = statement.order_by(*order_by)
     if isinstance(db, AsyncConnection):
         rows = (await db.execute(statement)).all()
     else:

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from strawberry.dataloader import DataLoader
 
 from subgraphs.kit.db import Database
-from subgraphs.kit.loaders import rows_by
+from subgraphs.kit.loaders import in_keys, rows_by
 
 from .models import order_items, orders
 
@@ -83,7 +83,7 @@ class Loaders:
         async with self.db.read() as conn:
             for status in {s for _, s in keys}:
                 user_ids = [u for u, s in keys if s == status]
-                query = select(orders.c.user_id, func.count()).where(orders.c.user_id.in_(user_ids))
+                query = select(orders.c.user_id, func.count()).where(in_keys(orders.c.user_id, user_ids))
                 if status is not None:
                     query = query.where(orders.c.status == status)
                 for user_id, n in (await conn.execute(query.group_by(orders.c.user_id))).all():
