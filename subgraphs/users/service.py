@@ -35,6 +35,9 @@ MAX_EMAIL = 254  # RFC 5321's limit on a path
 MAX_PASSWORD = 128
 MAX_TOKEN = 200  # refresh and reset tokens we issue are far shorter
 MAX_ADDRESSES = 20
+# A deleted account's tombstone: no token issued before the end of time counts for it.
+DELETED_AT = datetime(9999, 1, 1, tzinfo=UTC)
+DELETED_NAME = "Deleted account"
 # Reset mails one account may be sent per window (more requests answer the same, silently).
 RESET_MAILS_PER_WINDOW = 3
 RESET_MAIL_WINDOW_SECONDS = 3600
@@ -400,15 +403,31 @@ class Accounts:
             return updated
 
     async def delete_user(self, actor: uuid.UUID, user_id: uuid.UUID) -> None:
-        """Delete an account (its addresses and sessions with it); its tokens are refused at once."""
+        """Delete an account: its personal data goes (addresses, sessions, resets; email and name
+        replaced), its tokens are refused at once and forever, and the row stays as a tombstone,
+        so the orders it placed still resolve their user (an admin's order list must not break)."""
         if user_id == actor:
             raise DomainError(Code.INVALID, "You cannot delete your own account here.", ["input", "userId"])
         async with self.db.transaction() as conn:
             deleted = (
-                await conn.execute(delete(users).where(users.c.id == user_id).returning(users.c.id))
+                await conn.execute(
+                    update(users)
+                    .where(users.c.id == user_id, users.c.sessions_valid_after < DELETED_AT)
+                    .values(
+                        email=f"deleted-{user_id}@deleted.invalid",
+                        name=DELETED_NAME,
+                        password_hash="!",  # matches no password (checked as a mismatch)
+                        role="CUSTOMER",
+                        updated_at=func.now(),
+                        sessions_valid_after=DELETED_AT,
+                    )
+                    .returning(users.c.id)
+                )
             ).one_or_none()
             if deleted is None:
                 raise DomainError(Code.NOT_FOUND, "No such user.", ["input", "userId"])
+            for table in (addresses, refresh_tokens, password_resets):
+                await conn.execute(delete(table).where(table.c.user_id == user_id))
             await revocation.publish(self.runtime.redis, self.settings, user_id, None)
 
     # --- addresses ----------------------------------------------------------

@@ -276,3 +276,30 @@ async def test_the_console_mailer_prints_each_message_once(router_url: str, stac
     again = io.StringIO()
     stack.run(print_unsent(runtime, again))
     assert email not in again.getvalue()
+
+
+async def test_a_deleted_users_orders_stay_listed_with_a_tombstone(
+    router_url: str, demo_accounts: dict[str, tuple[str, str]]
+) -> None:
+    """Deleting an account keeps its orders on record, and they still resolve their user: the
+    admin's order list (which selects `user { name email }`, non-null) must not break."""
+    admin = await _admin(router_url, demo_accounts)
+    product = (await _product(router_url, admin))["data"]["createProduct"]["product"]
+    shopper = await _register(router_url)
+    token = shopper["accessToken"]
+    add = await _data(router_url, ADD_TO_CART, {"input": {"productId": product["id"], "quantity": 1}}, token)
+    assert add["addToCart"]["userErrors"] == []
+    variables = {"input": {"idempotencyKey": uuid.uuid4().hex, "shippingAddress": ADDRESS}}
+    placed = await _data(router_url, CHECKOUT, variables, token)
+    number = placed["checkout"]["order"]["number"]
+    deleted = await _data(router_url, DELETE_USER, {"i": {"userId": shopper["user"]["id"]}}, admin)
+    assert deleted["deleteUser"] == {"ok": True, "userErrors": []}
+    listed = await _data(
+        router_url, "{ allOrders(first: 100) { edges { node { number user { id name email } } } } }", None, admin
+    )
+    mine = [e["node"] for e in listed["allOrders"]["edges"] if e["node"]["number"] == number]
+    assert [(o["user"]["id"], o["user"]["name"]) for o in mine] == [(shopper["user"]["id"], "Deleted account")]
+    assert mine[0]["user"]["email"].endswith("@deleted.invalid")
+    # Deleting it again finds nothing: the tombstone is not an account.
+    again = await _data(router_url, DELETE_USER, {"i": {"userId": shopper["user"]["id"]}}, admin)
+    assert again["deleteUser"]["userErrors"] == [{"code": "NOT_FOUND", "field": ["input", "userId"]}]
