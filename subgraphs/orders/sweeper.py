@@ -11,13 +11,13 @@ A catalog outage only delays the release to a later pass.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 
 from subgraphs.kit.context import Runtime
+from subgraphs.kit.periodic import periodically
 
 from .service import Orders
 
@@ -44,20 +44,7 @@ def stock_sweeper(
 
     @contextlib.asynccontextmanager
     async def run(runtime: Runtime) -> AsyncIterator[None]:
-        async def loop() -> None:
-            while True:
-                try:
-                    await sweep_once(runtime, pending_older_than)
-                except Exception:  # the database may be away for a while: keep going
-                    log.warning("sweeper: pass failed", exc_info=True)
-                await asyncio.sleep(interval)
-
-        task = asyncio.create_task(loop(), name="orders-stock-sweeper")
-        try:
+        async with periodically("orders-stock-sweeper", interval, lambda: sweep_once(runtime, pending_older_than), log):
             yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
     return run

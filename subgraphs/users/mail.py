@@ -10,7 +10,6 @@ send, set ``sent_at``), which is what the console mailer below does for
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import sys
@@ -21,6 +20,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from subgraphs.kit.context import Runtime
+from subgraphs.kit.periodic import periodically
 
 from .models import mail_outbox
 
@@ -56,19 +56,7 @@ async def print_unsent(runtime: Runtime, out: TextIO) -> int:
 @contextlib.asynccontextmanager
 async def console_mailer(runtime: Runtime) -> AsyncIterator[None]:
     """A ``background`` part of the users app (``SHOPGRAPH_MAIL_CONSOLE``): prints every queued message."""
-
-    async def loop() -> None:
-        while True:
-            try:
-                await print_unsent(runtime, sys.stdout)
-            except Exception:  # the database may be away for a while: keep going
-                log.warning("console mailer: pass failed", exc_info=True)
-            await asyncio.sleep(CONSOLE_POLL_SECONDS)
-
-    task = asyncio.create_task(loop(), name="users-console-mailer")
-    try:
+    async with periodically(
+        "users-console-mailer", CONSOLE_POLL_SECONDS, lambda: print_unsent(runtime, sys.stdout), log
+    ):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
