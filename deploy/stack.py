@@ -370,7 +370,8 @@ class Stack:
         sock = _bind(self.host, self.ports.get("router", 0))
         self._exit.callback(sock.close)
         self.urls["router"] = self._url_of(sock) + "/graphql"
-        await self.serve_app("router", router_app, sock=sock)
+        options = importlib.import_module("router.ws_frames").SERVER_OPTIONS
+        await self.serve_app("router", router_app, sock=sock, options=options)
         return self.urls["router"]
 
     # -- subgraphs in processes of their own ------------------------------------------------------
@@ -417,10 +418,12 @@ class Stack:
         sock: socket.socket | None = None,
         health_path: str = "/health",
         startup_seconds: float = 60.0,
+        options: Mapping[str, Any] | None = None,
     ) -> str:
         """Serve ``app`` with uvicorn in this loop until the stack exits; return its base URL.
 
-        Waits for ASGI lifespan start-up and for ``health_path`` to answer 200.
+        Waits for ASGI lifespan start-up and for ``health_path`` to answer 200. ``options``:
+        more ``uvicorn.Config`` arguments.
         """
         if sock is None:
             sock = _bind(self.host, self.ports.get(name, 0))
@@ -432,6 +435,7 @@ class Stack:
             log_level=self.log_level,
             access_log=False,
             timeout_graceful_shutdown=5,
+            **(options or {}),
         )
         server = _Server(config)
         task = asyncio.create_task(server.serve(sockets=[sock]), name=f"uvicorn-{name}")

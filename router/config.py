@@ -139,7 +139,7 @@ class Settings:
     entity_cache_streams: tuple[str, ...] = ("catalog",)  # subgraphs whose change events invalidate entries
     # subscriptions (see router/subscriptions.py)
     max_subscriptions_per_connection: int = 100
-    subscription_buffer: int = 1024  # events queued per subscriber before it is dropped as too slow
+    subscription_buffer: int = 1024  # events queued per subscriber (WebSocket: per subscription on it) before a drop
     subscription_heartbeat: float = 5.0  # seconds between SSE/multipart keep-alives
     subscription_anonymous_ttl: int = 3600  # upstream connection lifetime when the client has no token
     upstream_subscriptions: int = 100  # subscriptions multiplexed on one subgraph WebSocket
@@ -445,7 +445,7 @@ OPTIONS: tuple[Option, ...] = (
         "subscription_buffer",
         "int",
         "SHOPGRAPH_SUBSCRIPTION_BUFFER",
-        "events queued per subscriber before it is dropped",
+        "events queued per subscriber (on a WebSocket: per subscription on the connection) before it is dropped",
     ),
     Option(
         "subscriptions.heartbeat_seconds",

@@ -1,8 +1,8 @@
 """Upstream subscriptions shared by identical client subscriptions.
 
 A :class:`Feed` is one subscription at a subgraph (one operation id on a
-multiplexed connection, router/upstream.py) that any number of client
-subscriptions read. Client subscriptions share a feed when they send the same
+multiplexed connection, router/upstream.py) that any number of readers read
+(router/subscriptions.py's groups of client subscriptions). Client subscriptions share a feed when they send the same
 subgraph operation with the same variables on behalf of the same caller
 scope: the subgraph authorises per caller, and the connection's internal
 token lives exactly as long as that caller's token, so merging across callers

@@ -43,6 +43,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import Send
 from starlette.websockets import WebSocket
 
 from router import errors, graphiql, storefront, telemetry
@@ -57,7 +58,9 @@ from router.request import Client, GraphQLRequest, bad, from_params, from_query_
 from router.streams import respond as stream_response
 from router.subscriptions import SSE, SubscriptionService, stream_mode
 from router.supergraph import Supergraph
+from router.ws import WebSocketApp
 from router.ws import serve as serve_websocket
+from router.ws_frames import SERVER_OPTIONS
 
 log = logging.getLogger("shopgraph.router")
 
@@ -277,7 +280,7 @@ def create_app(supergraph_sdl: str, settings: Settings | None = None) -> Starlet
                 if redis is not None:
                     await redis.aclose()
 
-    async def websocket(ws: WebSocket) -> None:
+    async def websocket(ws: WebSocket, send: Send) -> None:
         origin = ws.headers.get("origin")
         if origin is not None and not _origin_allowed(settings, origin, ws.headers.get("host")):
             await ws.close(1008)  # a page from another site: refused before the handshake completes
@@ -286,7 +289,7 @@ def create_app(supergraph_sdl: str, settings: Settings | None = None) -> Starlet
             client = _client(ws)
         except RouterError:
             client = Client(None, _address(ws))  # connection_init carries the token instead
-        await serve_websocket(ws, subscriptions, client)
+        await serve_websocket(ws, send, subscriptions, client)
 
     async def health(_: Request) -> Response:
         return _respond(orjson.dumps({"status": "ok"}), 200, JSON)
@@ -315,7 +318,7 @@ def create_app(supergraph_sdl: str, settings: Settings | None = None) -> Starlet
     app = Starlette(
         routes=[
             Route("/graphql", endpoint.handle, methods=["GET", "POST"]),
-            WebSocketRoute("/graphql", websocket),
+            WebSocketRoute("/graphql", WebSocketApp(websocket)),
             Route("/health", health, methods=["GET"]),
             Route("/ready", ready, methods=["GET"]),
             *(graphiql.routes() if settings.graphiql else []),
@@ -363,4 +366,5 @@ def serve(config: str | None, supergraph: str | None, host: str = "127.0.0.1", p
         access_log=False,
         loop="uvloop",
         http="httptools",
+        **SERVER_OPTIONS,
     )

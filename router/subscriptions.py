@@ -1,42 +1,47 @@
-"""Client subscriptions: plan, forward to the owning subgraph, enrich each event.
+"""Client subscriptions: plan, forward to the owning subgraph, enrich each event once, fan out.
 
 A subscription is planned like a query. Its root fetch (the one subscription
 field) is sent to the owning subgraph over graphql-transport-ws
 (router/upstream.py); every event the subgraph pushes is taken as that fetch's
 result, the rest of the plan (entity fetches to other subgraphs) runs on it
-and the response is shaped, exactly as for a query. Transports
-(router/ws.py, router/streams.py) consume :class:`Stream.events`.
+and the response is shaped, exactly as for a query.
 
-Identical subscriptions (same operation, variables and caller) share one
-upstream subscription (router/feeds.py), and the work per event: the first
-to take an event enriches and shapes it and the others await that one result
-(:class:`SharedResults`) — one entity fetch per event, not one per
-subscriber, and one result object the transports serialise once.
+Identical upstream subscriptions are one :class:`~router.feeds.Feed`. On a
+feed, the subscribers with the same operation, variables and caller are one
+:class:`Group`: each event is enriched, shaped and JSON-encoded once per group
+and handed to every subscriber (a :class:`Reader`) synchronously, in event
+order — no task, queue or encoding per subscriber. The WebSocket transport's
+readers write the shared bytes straight into their connection's outbox
+(router/ws.py); the HTTP transports (router/streams.py) read a bounded
+:class:`Stream` per subscriber.
 
-Each subscriber has a bounded buffer: a subscriber that cannot keep up is
-dropped (``SUBSCRIBER_TOO_SLOW``) rather than buffered without limit. A
-stream ends with ``UNAUTHENTICATED`` "Token expired" when the caller's token
-does.
+A subscriber that cannot keep up is dropped (``SUBSCRIBER_TOO_SLOW``) rather
+than buffered without limit. A stream ends with ``UNAUTHENTICATED`` "Token
+expired" when the caller's token does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
-from collections import OrderedDict
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Hashable
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
+from router.auth import Caller
 from router.config import Settings
 from router.errors import RouterError, error
-from router.feeds import Feeds
+from router.feeds import Feed, Feeds
 from router.pipeline import Pipeline, Prepared, Ready
+from router.plan import Fetch
 from router.upstream import Message, UpstreamPool
 
 Json = dict[str, Any]
+log = logging.getLogger("shopgraph.router.subscriptions")
 
 SSE = "sse"
 MULTIPART = "multipart"
@@ -56,39 +61,175 @@ TOKEN_EXPIRED = "Token expired"
 TOO_SLOW = "SUBSCRIBER_TOO_SLOW"
 
 
-class SharedResults:
-    """Results of identical subscriptions' events, computed once and shared for a short while.
+class Reader(Protocol):
+    """One client subscription's output. Called synchronously, in event order."""
 
-    Keyed by (operation, variables, caller, upstream payload). Entries live
-    ``ttl`` seconds — long enough for every subscriber of a burst to find it,
-    short enough that a later, equal payload sees fresh data from the other
-    subgraphs — and at most ``size`` are kept.
-    """
+    def deliver(self, result: Json, encoded: bytes) -> None:
+        """An event's result, and its JSON (shared by the whole group: do not modify either)."""
 
-    def __init__(self, ttl: float = 1.0, size: int = 4096) -> None:
-        self.ttl = ttl
-        self.size = size
-        self._entries: OrderedDict[Hashable, tuple[float, Prepared, asyncio.Future[Json]]] = OrderedDict()
+    def end(self, failure: RouterError | None) -> None:
+        """The subscription is over: completed (None) or failed. Nothing follows."""
 
-    def get(self, key: Hashable, p: Prepared) -> asyncio.Future[Json] | None:
-        entry = self._entries.get(key)
-        if entry is None or entry[1] is not p or time.monotonic() - entry[0] > self.ttl:
-            return None
-        return entry[2]
 
-    def put(self, key: Hashable, p: Prepared, result: asyncio.Future[Json]) -> None:
-        now = time.monotonic()
-        entries = self._entries
-        entries[key] = (now, p, result)
-        entries.move_to_end(key)
-        while entries:
-            first = next(iter(entries.values()))
-            if len(entries) <= self.size and now - first[0] <= self.ttl:
-                break
-            entries.popitem(last=False)
+# A group's outputs in event order: a result (being) computed, or the end (None: complete).
+_Out = asyncio.Future[Json] | RouterError | None
 
-    def __len__(self) -> int:
-        return len(self._entries)
+
+class Group:
+    """The subscribers of one feed with the same operation, variables and caller."""
+
+    def __init__(self, service: SubscriptionService, key: Hashable, feed: Feed, ready: Ready) -> None:
+        self.service = service
+        self.key = key
+        self.feed = feed
+        self.p: Prepared = ready.p
+        self.variables = ready.variables
+        self.caller = ready.caller
+        self.readers: dict[int, Reader] = {}
+        self.closed = False
+        self.pending: deque[_Out] = deque()  # outputs waiting for an earlier enrichment to finish
+        self.drainer: asyncio.Task[None] | None = None
+        # A task of its own: a subscriber leaving during the handshake must not cancel it for the others.
+        self.joined: asyncio.Future[int] = asyncio.ensure_future(feed.join(self._on_message))
+
+    @property
+    def fetch(self) -> Fetch:
+        return self.p.plan.stages[0][0]
+
+    def add(self, ticket: int, reader: Reader) -> None:
+        self.readers[ticket] = reader
+        self.service.active += 1
+
+    def remove(self, ticket: int) -> None:
+        if self.readers.pop(ticket, None) is None:
+            return
+        self.service.active -= 1
+        if not self.readers:
+            self._close()
+
+    def _close(self) -> None:
+        """No readers left (or the feed ended): leave the feed, forget the group."""
+        if self.closed:
+            return
+        self.closed = True
+        self.service.forget(self)
+        if self.drainer is not None:
+            self.drainer.cancel()
+        joined = self.joined
+        if not joined.done():
+            joined.cancel()  # Feed.join releases the upstream subscription if nobody else waits for it
+            return
+
+        async def leave() -> None:
+            with contextlib.suppress(Exception):
+                await self.feed.leave(joined.result())
+
+        self.service.background(leave())
+
+    # -- events in ---------------------------------------------------------------------------
+
+    def _on_message(self, msg: Message) -> None:
+        if self.closed:
+            return
+        kind, body = msg
+        out: _Out
+        if kind == "next":
+            payload = body if isinstance(body, dict) else {}
+            if len(self.p.plan.stages) > 1:  # entity fetches to run: in a task, delivered in order
+                out = asyncio.ensure_future(self._enrich(payload))
+            else:
+                out = asyncio.get_running_loop().create_future()
+                out.set_result(self._shape(payload, []))
+        elif kind == "complete":
+            out = None
+        else:  # error | closed
+            errs = body if isinstance(body, list) else [body]
+            out = RouterError([self._upstream_error(e) for e in errs])
+        if self.drainer is None and not self.pending and (not isinstance(out, asyncio.Future) or out.done()):
+            self._emit(out)  # nothing in flight before it: deliver now
+            return
+        self.pending.append(out)
+        if self.drainer is None:
+            self.drainer = asyncio.ensure_future(self._drain())
+
+    async def _drain(self) -> None:
+        try:
+            while self.pending:
+                out = self.pending[0]
+                if isinstance(out, asyncio.Future):
+                    await asyncio.wait([out])  # raises nothing, and cancelling the drainer leaves ``out`` alone
+                self.pending.popleft()
+                self._emit(out)
+                if self.closed:
+                    return
+        finally:
+            self.drainer = None
+
+    def _emit(self, out: _Out) -> None:
+        if isinstance(out, asyncio.Future):
+            exc = out.exception() if not out.cancelled() else asyncio.CancelledError()
+            if exc is not None:
+                if not isinstance(exc, RouterError):
+                    log.error("enriching a subscription event failed", exc_info=exc)
+                    exc = RouterError.of("Internal server error", "INTERNAL_SERVER_ERROR")
+                out = exc
+            else:
+                result = out.result()
+                encoded = orjson.dumps(result)
+                for reader in list(self.readers.values()):
+                    reader.deliver(result, encoded)
+                return
+        readers = list(self.readers.values())
+        self.service.active -= len(self.readers)
+        self.readers.clear()
+        self._close()
+        for reader in readers:
+            reader.end(out)
+
+    # -- enrichment --------------------------------------------------------------------------
+
+    def _upstream_error(self, e: Any) -> Json:
+        if not isinstance(e, dict):
+            e = {"message": str(e)}
+        out: Json = {"message": e.get("message", "Subgraph error")}
+        if isinstance(e.get("path"), list):
+            out["path"] = e["path"]
+        ext = dict(e.get("extensions") or {})
+        ext.setdefault("code", "DOWNSTREAM_SERVICE_ERROR")
+        ext.setdefault("serviceName", self.service.pool.names.get(self.fetch.graph, self.fetch.graph))
+        out["extensions"] = ext
+        return self.service.pipeline.sanitize([out])[0]
+
+    def _shape(self, payload: Json, more: list[Json]) -> Json:
+        data = payload.get("data")
+        errors = [self._upstream_error(e) for e in payload.get("errors") or ()]
+        if not isinstance(data, dict):  # refused or failed upstream: its errors say why
+            return {"errors": errors, "data": None}
+        errors.extend(self.service.pipeline.sanitize(more))
+        return self.service.pipeline.shape(self.p, data, self.variables, errors)
+
+    async def _enrich(self, payload: Json) -> Json:
+        data = payload.get("data")
+        more: list[Json] = []
+        if isinstance(data, dict):
+            executor = self.p.schema.executor  # the schema it was opened on, even after a reload
+            assert executor is not None
+            headers = self.service.pipeline.auth.headers(self.caller)
+            _, more = await executor.execute(self.p.plan, self.variables, headers, data=data, first_stage=1)
+        return self._shape(payload, more)
+
+
+class Subscription:
+    """A reader's place in its group: :meth:`close` to leave (idempotent)."""
+
+    __slots__ = ("group", "ticket")
+
+    def __init__(self, group: Group, ticket: int) -> None:
+        self.group = group
+        self.ticket = ticket
+
+    def close(self) -> None:
+        self.group.remove(self.ticket)
 
 
 class SubscriptionService:
@@ -102,97 +243,133 @@ class SubscriptionService:
         )
         self.active = 0  # open client subscriptions
         self.feeds = Feeds()  # upstream subscriptions, one per distinct (operation, variables, caller)
-        self.shared = SharedResults()
+        self.groups: dict[Hashable, Group] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def subscribe(self, ready: Ready, reader: Reader) -> Subscription:
+        """Start delivering ``ready``'s events to ``reader`` (``ready`` passed the pipeline: one
+        subgraph field at its root). Raises RouterError if the subgraph refuses or cannot be reached."""
+        feed = self._feed(ready)
+        variables = orjson.dumps(ready.variables, option=orjson.OPT_SORT_KEYS)
+        key = (feed.key, id(ready.p), variables, ready.caller)
+        group = self.groups.get(key)
+        if group is None or group.closed or group.feed is not feed or group.p is not ready.p:
+            group = self.groups[key] = Group(self, key, feed, ready)
+        ticket = next(self.feeds.tickets)
+        group.add(ticket, reader)
+        try:
+            await asyncio.shield(group.joined)
+        except RouterError as e:
+            group.remove(ticket)
+            raise RouterError(self.pipeline.sanitize(e.errors)) from e
+        except BaseException:
+            group.remove(ticket)
+            raise
+        return Subscription(group, ticket)
 
     def open(self, ready: Ready, on_overflow: Callable[[], None] | None = None) -> Stream:
-        """Subscribe (``ready`` passed the pipeline: one subgraph field at its root)."""
+        """A subscription read as an async iterator (the HTTP transports)."""
         return Stream(self, ready, on_overflow)
+
+    def _feed(self, ready: Ready) -> Feed:
+        fetch = ready.p.plan.stages[0][0]
+        c: Caller = ready.caller
+        now = time.time()
+        ttl = self.settings.subscription_anonymous_ttl
+        exp = c.expires_at or now + ttl
+        retire = c.expires_at or now + ttl / 2
+        tokens = self.tokens
+        vars_ = {v: ready.variables[v] for v in fetch.variables if v in ready.variables}
+        scope = (c.identity, c.expires_at)  # the connection's scope too: its token expires with the caller's
+        return self.feeds.feed(
+            (fetch.graph, scope, fetch.query, orjson.dumps(vars_, option=orjson.OPT_SORT_KEYS)),
+            now,
+            lambda: self.pool.connection(
+                fetch.graph,
+                scope,
+                lambda: tokens.header_until(c.identity, exp) if tokens is not None else None,
+                retire,
+                now,
+            ),
+            {"query": fetch.query, "variables": vars_},
+        )
+
+    def forget(self, group: Group) -> None:
+        if self.groups.get(group.key) is group:
+            del self.groups[group.key]
+
+    def background(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def close(self) -> None:
         await self.pool.close()
 
 
+class _Idle:
+    """No event within the heartbeat interval."""
+
+
+IDLE = _Idle()
+
+
 class Stream:
-    """One client subscription: upstream events in, enriched results out."""
+    """One subscription read as an async iterator, through a bounded buffer."""
 
     def __init__(self, service: SubscriptionService, ready: Ready, on_overflow: Callable[[], None] | None) -> None:
         self.service = service
-        self.p: Prepared = ready.p
-        self.variables = ready.variables
+        self.ready = ready
         self.caller = ready.caller
         self.on_overflow = on_overflow
-        self.queue: asyncio.Queue[Message] = asyncio.Queue(service.settings.subscription_buffer)
-        self.fetch = self.p.plan.stages[0][0]
-        # What makes two subscriptions' results for the same payload equal (``p`` itself is checked on use).
-        self.share_key = (id(self.p), orjson.dumps(self.variables, option=orjson.OPT_SORT_KEYS), self.caller)
+        # Results, then the end: None (complete) or the failure. Bounded by ``deliver``, so the end always fits.
+        self.queue: asyncio.Queue[Json | RouterError | None] = asyncio.Queue()
+        self.ended = False
 
-    def _sink(self, msg: Message) -> None:
-        try:
-            self.queue.put_nowait(msg)
-        except asyncio.QueueFull:
-            while not self.queue.empty():  # drop what is buffered: the subscriber is gone
-                self.queue.get_nowait()
-            n = self.service.settings.subscription_buffer
-            self.queue.put_nowait(
-                (
-                    "closed",
-                    [error(f"Subscriber too slow: more than {n} events waiting; subscription dropped.", TOO_SLOW)],
-                )
+    def deliver(self, result: Json, encoded: bytes) -> None:
+        if self.ended:
+            return
+        n = self.service.settings.subscription_buffer
+        if self.queue.qsize() >= n:
+            self.end(
+                RouterError.of(f"Subscriber too slow: more than {n} events waiting; subscription dropped.", TOO_SLOW)
             )
             if self.on_overflow is not None:
                 self.on_overflow()
+            return
+        self.queue.put_nowait(result)
+
+    def end(self, failure: RouterError | None) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        if failure is not None:  # what is buffered is superseded by the failure
+            while not self.queue.empty():
+                self.queue.get_nowait()
+        self.queue.put_nowait(failure)
 
     async def events(self, heartbeat: float | None = None) -> AsyncIterator[Json | None]:
         """Results in order; ``None`` after ``heartbeat`` idle seconds (keep-alive).
 
         Raises RouterError when the subscription fails; returns when it completes.
         """
-        svc = self.service
-        c = self.caller
-        now = time.time()
-        exp = c.expires_at or now + svc.settings.subscription_anonymous_ttl
-        retire = c.expires_at or now + svc.settings.subscription_anonymous_ttl / 2
-        tokens = svc.tokens
-        vars_ = {v: self.variables[v] for v in self.fetch.variables if v in self.variables}
-        payload: Json = {"query": self.fetch.query, "variables": vars_}
-        scope = (c.identity, c.expires_at)  # the connection's scope too: its token expires with the caller's
-        feed = svc.feeds.feed(
-            (self.fetch.graph, scope, self.fetch.query, orjson.dumps(vars_, option=orjson.OPT_SORT_KEYS)),
-            now,
-            lambda: svc.pool.connection(
-                self.fetch.graph,
-                scope,
-                lambda: tokens.header_until(c.identity, exp) if tokens is not None else None,
-                retire,
-                now,
-            ),
-            payload,
-        )
-        svc.active += 1
-        ticket: int | None = None
+        sub = await self.service.subscribe(self.ready, self)
         try:
-            try:
-                ticket = await feed.join(self._sink)
-            except RouterError as e:
-                raise RouterError(svc.pipeline.sanitize(e.errors)) from e
             while True:
-                kind, msg = await self._next(heartbeat)
-                if kind == "idle":
+                item = await self._next(heartbeat)
+                if item is IDLE:
                     yield None
-                elif kind == "next":
-                    yield await self._result(msg if isinstance(msg, dict) else {})
-                elif kind == "complete":
+                elif isinstance(item, RouterError):
+                    raise item
+                elif item is None:
                     return
-                else:  # error | closed
-                    errs = msg if isinstance(msg, list) else [msg]
-                    raise RouterError([self._upstream_error(e) for e in errs])
+                else:
+                    assert isinstance(item, dict)
+                    yield item
         finally:
-            svc.active -= 1
-            if ticket is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(feed.leave(ticket))
+            sub.close()
 
-    async def _next(self, heartbeat: float | None) -> Message:
+    async def _next(self, heartbeat: float | None) -> Json | RouterError | _Idle | None:
         exp = self.caller.expires_at
         timeout = heartbeat
         if exp is not None:
@@ -208,42 +385,4 @@ class Stream:
         except TimeoutError:
             if exp is not None and time.time() >= exp:
                 raise RouterError([error(TOKEN_EXPIRED, "UNAUTHENTICATED")]) from None
-            return ("idle", None)
-
-    def _upstream_error(self, e: Any) -> Json:
-        if not isinstance(e, dict):
-            e = {"message": str(e)}
-        out: Json = {"message": e.get("message", "Subgraph error")}
-        if isinstance(e.get("path"), list):
-            out["path"] = e["path"]
-        ext = dict(e.get("extensions") or {})
-        ext.setdefault("code", "DOWNSTREAM_SERVICE_ERROR")
-        ext.setdefault("serviceName", self.service.pool.names.get(self.fetch.graph, self.fetch.graph))
-        out["extensions"] = ext
-        return self.service.pipeline.sanitize([out])[0]
-
-    async def _result(self, payload: Json) -> Json:
-        """The event's result, shared with identical subscriptions that got the same payload."""
-        shared = self.service.shared
-        key = (*self.share_key, orjson.dumps(payload))
-        result = shared.get(key, self.p)
-        if result is None:
-            # A task of its own: a subscriber leaving mid-way must not cancel it for the others.
-            result = asyncio.ensure_future(self._enrich(payload))
-            shared.put(key, self.p, result)
-        return await asyncio.shield(result)
-
-    async def _enrich(self, payload: Json) -> Json:
-        svc = self.service
-        data = payload.get("data")
-        errors = [self._upstream_error(e) for e in payload.get("errors") or ()]
-        if not isinstance(data, dict):  # refused or failed upstream: its errors say why
-            return {"errors": errors, "data": None}
-        if len(self.p.plan.stages) > 1:
-            executor = self.p.schema.executor  # the schema it was opened on, even after a reload
-            assert executor is not None
-            _, more = await executor.execute(
-                self.p.plan, self.variables, svc.pipeline.auth.headers(self.caller), data=data, first_stage=1
-            )
-            errors.extend(svc.pipeline.sanitize(more))
-        return svc.pipeline.shape(self.p, data, self.variables, errors)
+            return IDLE

@@ -9,6 +9,12 @@ repeated init; 1009 for a message larger than the router's body limit; 1013 when
 the client is too slow to keep up with its events. Each ``subscribe`` goes
 through the same pipeline as an HTTP request (router/pipeline.py); a refusal
 is an ``error`` message for that operation (router/errors.py).
+
+Everything a connection sends goes through its outbox, in order, written by
+one task: subscription events are pushed into it synchronously by their group
+(router/subscriptions.py) — no task per subscription — and a burst of them
+leaves in one write (router/ws_frames.py). A client whose unsent messages
+exceed its subscriptions' buffers is dropped with 1013.
 """
 
 from __future__ import annotations
@@ -17,61 +23,80 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import OrderedDict
 from typing import Any
 
 import orjson
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from starlette.types import Send
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from router import errors
 from router.auth import AuthError, Caller, bearer
 from router.errors import RouterError, error
 from router.incremental import deferred_payloads
 from router.request import Client, from_params
-from router.subscriptions import TOO_SLOW, SubscriptionService
+from router.subscriptions import TOO_SLOW, Subscription, SubscriptionService
+from router.ws_frames import SEND_TEXTS
 
 PROTOCOL = "graphql-transport-ws"
 INIT_TIMEOUT = 10.0
 log = logging.getLogger("shopgraph.router.subscriptions")
 
 
-class _Encoded:
-    """Serialised results, by object: identical subscriptions share one result (see
-    ``SharedResults``), so its JSON is built once per event, not once per subscriber."""
-
-    def __init__(self, size: int = 256) -> None:
-        self.size = size
-        self._texts: OrderedDict[int, tuple[Any, str]] = OrderedDict()
-
-    def __call__(self, result: dict[str, Any]) -> str:
-        hit = self._texts.get(id(result))
-        if hit is not None and hit[0] is result:  # the entry holds ``result``: its id cannot be reused meanwhile
-            return hit[1]
-        text = orjson.dumps(result).decode()
-        self._texts[id(result)] = (result, text)
-        if len(self._texts) > self.size:
-            self._texts.popitem(last=False)
-        return text
-
-
-_encoded = _Encoded()
-
-
 def _reason(text: str) -> str:
     return text.encode()[:123].decode(errors="ignore")  # a close reason fits in 123 bytes
 
 
+class Operation:
+    """One client operation (by id): the task starting or running it, then, for a
+    subscription, its place in a group — which calls :meth:`deliver` and :meth:`end`."""
+
+    __slots__ = ("conn", "head", "id", "sub", "task")
+
+    def __init__(self, conn: Connection, op_id: str) -> None:
+        self.conn = conn
+        self.id = op_id
+        self.head = b'{"id":' + orjson.dumps(op_id) + b',"type":"next","payload":'
+        self.task: asyncio.Task[None] | None = None
+        self.sub: Subscription | None = None
+
+    def deliver(self, result: dict[str, Any], encoded: bytes) -> None:
+        self.conn.push(self.head + encoded + b"}")
+
+    def end(self, failure: RouterError | None) -> None:
+        self.sub = None
+        if self.conn.ops.get(self.id) is self:
+            del self.conn.ops[self.id]
+        if failure is None:
+            self.conn.send({"id": self.id, "type": "complete"})
+        elif failure.code != TOO_SLOW:
+            self.conn.send(errors.ws_message(self.id, failure))
+
+    def cancel(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+        if self.sub is not None:
+            self.sub.close()
+            self.sub = None
+
+
 class Connection:
-    def __init__(self, ws: WebSocket, service: SubscriptionService, client: Client) -> None:
+    def __init__(self, ws: WebSocket, send: Send, service: SubscriptionService, client: Client) -> None:
         self.ws = ws
+        self.asgi_send = send
+        self.batched = SEND_TEXTS in (ws.scope.get("extensions") or {})
         self.service = service
         self.pipeline = service.pipeline
         self.client = client  # address and headers (the token comes with connection_init)
         self.caller: Caller | None = None
         self.init_received = False
-        self.ops: dict[str, asyncio.Task[None]] = {}
-        self.closing = False
-        self.lock = asyncio.Lock()
+        self.ops: dict[str, Operation] = {}
+        self.closing = False  # read no further message, queue nothing more
+        self.close_started = False
+        self.outbox: list[bytes] = []
+        self.wake = asyncio.Event()  # the outbox has something
+        self.drained = asyncio.Event()  # everything queued has been written (or can no longer be)
+        self.drained.set()
+        self.writer: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
         ws = self.ws
@@ -81,6 +106,7 @@ class Connection:
             await ws.close(4406, "Subprotocol not acceptable")
             return
         await ws.accept(subprotocol=PROTOCOL)
+        self.writer = asyncio.create_task(self._write())
         timers = [asyncio.create_task(self._init_timeout())]
         try:
             while True:
@@ -103,26 +129,70 @@ class Connection:
         except WebSocketDisconnect:
             pass
         finally:
-            for t in [*timers, *self.ops.values()]:
+            self.closing = True
+            starting = [op.task for op in self.ops.values() if op.task is not None]
+            self._end_operations()
+            tasks = [*timers, self.writer, *starting]
+            for t in tasks:
                 t.cancel()
-            await asyncio.gather(*timers, *self.ops.values(), return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def close(self, code: int, reason: str) -> None:
+    def _end_operations(self) -> None:
+        ops, self.ops = self.ops, {}
+        for op in ops.values():
+            op.cancel()  # a task still starting its operation is cancelled; a subscription leaves its group
+
+    # -- sending -----------------------------------------------------------------------------
+
+    def push(self, text: bytes) -> None:
+        """Queue one message (UTF-8 JSON) for the client, after everything queued before it."""
         if self.closing:
             return
+        self.outbox.append(text)
+        self.drained.clear()
+        if len(self.outbox) > self.service.settings.subscription_buffer * max(1, len(self.ops)):
+            self._overflow()
+            return
+        self.wake.set()
+
+    def send(self, msg: dict[str, Any]) -> None:
+        self.push(orjson.dumps(msg))
+
+    def _overflow(self) -> None:
+        """The client does not read its events: drop its subscriptions and the connection."""
+        self.outbox = []
+        self._end_operations()
+        self.service.background(self.close(1013, "Subscriber too slow: event buffer overflowed"))
+
+    async def _write(self) -> None:
+        try:
+            while True:
+                await self.wake.wait()
+                self.wake.clear()
+                while self.outbox:
+                    batch, self.outbox = self.outbox, []
+                    if self.batched:
+                        await self.asgi_send({"type": SEND_TEXTS, "texts": batch})
+                    else:
+                        for text in batch:
+                            await self.asgi_send({"type": "websocket.send", "text": text.decode()})
+                self.drained.set()
+        except (OSError, RuntimeError):  # the client went away (uvicorn's ClientDisconnected), or we closed
+            self.closing = True
+        finally:
+            self.drained.set()
+
+    async def close(self, code: int, reason: str) -> None:
+        if self.close_started:
+            return
+        self.close_started = True
         self.closing = True
         with contextlib.suppress(Exception):
             async with asyncio.timeout(5):
+                await self.drained.wait()
                 await self.ws.close(code, _reason(reason))
 
-    async def send(self, msg: dict[str, Any]) -> None:
-        await self.send_text(orjson.dumps(msg).decode())
-
-    async def send_text(self, text: str) -> None:
-        if self.ws.application_state != WebSocketState.CONNECTED or self.closing:
-            return
-        async with self.lock:
-            await self.ws.send_text(text)
+    # -- receiving ---------------------------------------------------------------------------
 
     async def _init_timeout(self) -> None:
         await asyncio.sleep(INIT_TIMEOUT)
@@ -141,17 +211,17 @@ class Connection:
             return None
         kind = msg.get("type") if isinstance(msg, dict) else None
         if kind == "connection_init":
-            return await self._init(msg.get("payload"))
+            return await self._init(msg.get("payload"))  # inline: messages after it need its caller
         if kind == "ping":
-            await self.send({"type": "pong"})
+            self.send({"type": "pong"})
         elif kind == "pong":
             pass
         elif kind == "subscribe":
             await self._subscribe(msg)
         elif kind == "complete":
-            task = self.ops.pop(str(msg.get("id")), None)
-            if task is not None:
-                task.cancel()
+            op = self.ops.pop(str(msg.get("id")), None)
+            if op is not None:
+                op.cancel()
         else:
             await self.close(4400, f"Invalid message received: unknown type {kind!r}")
         return None
@@ -180,7 +250,7 @@ class Connection:
             await self.close(4401, f"Unauthorized: {e}")
             return None
         self.caller = caller
-        await self.send({"type": "connection_ack"})
+        self.send({"type": "connection_ack"})
         if caller.expires_at is not None:
             return asyncio.create_task(self._expire(caller.expires_at))
         return None
@@ -199,7 +269,7 @@ class Connection:
             return
         limit = self.service.settings.max_subscriptions_per_connection
         if len(self.ops) >= limit:
-            await self.send(
+            self.send(
                 {
                     "id": op_id,
                     "type": "error",
@@ -209,48 +279,53 @@ class Connection:
                 }
             )
             return
-        task = asyncio.create_task(self._operation(op_id, payload))
-        self.ops[op_id] = task
+        op = self.ops[op_id] = Operation(self, op_id)
+        op.task = asyncio.create_task(self._operation(op, payload))
 
-    async def _operation(self, op_id: str, payload: dict[str, Any]) -> None:
+    async def _operation(self, op: Operation, payload: dict[str, Any]) -> None:
+        op_id = op.id
         try:
             assert self.caller is not None  # subscribe is refused before connection_ack
             ready = await self.pipeline.prepare(from_params(payload), self.caller, streaming=True)
-            if ready.p.op.kind != "subscription" and ready.p.plan.deferred and not ready.p.introspection:
-                async for payload in deferred_payloads(self.pipeline, ready):  # a `next` message each
-                    await self.send({"id": op_id, "type": "next", "payload": payload})
-            elif ready.p.op.kind != "subscription":
-                single = await self.pipeline.execute(ready)
-                await self.send({"id": op_id, "type": "next", "payload": single})
+            if ready.p.op.kind == "subscription":
+                sub = await self.service.subscribe(ready, op)
+                if self.ops.get(op_id) is op:  # events now reach the client through ``op``
+                    op.sub = sub
+                else:  # completed, ended or the connection closed meanwhile
+                    sub.close()
+                return
+            if ready.p.plan.deferred and not ready.p.introspection:
+                async for part in deferred_payloads(self.pipeline, ready):  # a `next` message each
+                    self.send({"id": op_id, "type": "next", "payload": part})
             else:
-
-                def overflow() -> None:  # the client does not keep up: drop it
-                    task = self.ops.pop(op_id, None)
-                    if task is not None:
-                        task.cancel()  # it is likely blocked writing to the client
-                    asyncio.get_running_loop().create_task(
-                        self.close(1013, "Subscriber too slow: event buffer overflowed")
-                    )
-
-                head = '{"id":' + orjson.dumps(op_id).decode() + ',"type":"next","payload":'
-                async for result in self.service.open(ready, overflow).events():
-                    if result is not None:
-                        await self.send_text(head + _encoded(result) + "}")
-            await self.send({"id": op_id, "type": "complete"})
+                single = await self.pipeline.execute(ready)
+                self.send({"id": op_id, "type": "next", "payload": single})
+            self.send({"id": op_id, "type": "complete"})
         except RouterError as e:
             if e.code != TOO_SLOW:
-                await self.send(errors.ws_message(op_id, e))
+                self.send(errors.ws_message(op_id, e))
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("subscription %s failed", op_id)
-            await self.send(
+            self.send(
                 {"id": op_id, "type": "error", "payload": [error("Internal server error", "INTERNAL_SERVER_ERROR")]}
             )
         finally:
-            if self.ops.get(op_id) is asyncio.current_task():
+            op.task = None
+            if op.sub is None and self.ops.get(op_id) is op:
                 del self.ops[op_id]
 
 
-async def serve(ws: WebSocket, service: SubscriptionService, client: Client) -> None:
-    await Connection(ws, service, client).run()
+class WebSocketApp:
+    """The ASGI endpoint: the raw ``send`` is kept for batched writes (router/ws_frames.py)."""
+
+    def __init__(self, serve: Any) -> None:
+        self.serve = serve
+
+    async def __call__(self, scope: Any, receive: Any, send: Send) -> None:
+        await self.serve(WebSocket(scope, receive, send), send)
+
+
+async def serve(ws: WebSocket, send: Send, service: SubscriptionService, client: Client) -> None:
+    await Connection(ws, send, service, client).run()

@@ -53,9 +53,9 @@ from tests.support.order_events import OrderChanges
 pytestmark = pytest.mark.perf
 RESULTS = Path(__file__).parent / "results" / "subscriptions.json"
 QUERY = "subscription { orderEvents { id type order { number user { email } } } }"
-# Commits per second for each N: a steady pace the 2-core dev machine keeps up
-# with (beyond it, queues grow and the figures measure backlog, not latency).
-CASES = ((1, 50.0), (100, 20.0), (1000, 2.0))
+# (subscribers, commits per second, subscriptions per client WebSocket): the issue's
+# goals are 1,000 subscribers at 20 commits/s, and 10,000 multiplexed over 100 connections.
+CASES = ((1, 50.0, 1), (100, 20.0, 1), (1000, 20.0, 1), (10000, 2.0, 100))
 
 ADDRESS = {"name": "Ada Bench", "line1": "1 Bench Row", "city": "London", "postalCode": "N1 9GU", "country": "GB"}
 LOGIN = "mutation($input: LoginInput!) { login(input: $input) { accessToken userErrors { code } } }"
@@ -149,13 +149,19 @@ async def _order(http: httpx.AsyncClient, url: str, admin: str) -> tuple[uuid.UU
 
 
 async def _case(
-    bench: Bench, business: OrderChanges, token: str, email: str, n: int, rate: float, seconds: float
+    bench: Bench,
+    business: OrderChanges,
+    token: str,
+    email: str,
+    n: int,
+    rate: float,
+    per_connection: int,
+    seconds: float,
 ) -> dict[str, Any]:
     pid = bench.router.popen.pid
     await asyncio.sleep(1.0)  # let the previous case's connections wind down
     before = rss(pid)
     ws_url = "ws" + bench.url.removeprefix("http")
-    per_connection = int(env_float("SHOPGRAPH_BENCH_PER_CONNECTION", 1))  # subscriptions per client WebSocket
     async with Fanout(ws_url, token, n, per_connection=per_connection, field="orderEvents", query=QUERY) as clients:
 
         async def warm_up() -> None:
@@ -201,11 +207,10 @@ async def test_commit_to_client_latency_and_router_memory(bench: Bench) -> None:
             admin = (await _call(http, bench.url, LOGIN, login))["accessToken"]
             order_id, email = await _order(http, bench.url, admin)
         business = await OrderChanges.of(db, order_id)
-        await _case(bench, business, admin, email, 1, 20.0, 1.0)  # warm-up: plans, pools, upstream connections
-        only = os.environ.get("SHOPGRAPH_BENCH_SUBSCRIBERS")  # e.g. "1000" or "10000": run just those cases
-        rates = dict(CASES)
-        cases = [(int(n), rates.get(int(n), 2.0)) for n in only.split(",")] if only else list(CASES)
-        rows = [await _case(bench, business, admin, email, n, rate, seconds) for n, rate in cases]
+        await _case(bench, business, admin, email, 1, 20.0, 1, 1.0)  # warm-up: plans, pools, upstream connections
+        only = os.environ.get("SHOPGRAPH_BENCH_SUBSCRIBERS")  # e.g. "1000" or "1000,10000": run just those cases
+        cases = [c for c in CASES if only is None or str(c[0]) in only.split(",")]
+        rows = [await _case(bench, business, admin, email, *case, seconds) for case in cases]
     finally:
         await db.dispose()
     report = {

@@ -30,6 +30,7 @@ from strawberry.federation import Schema
 
 from router.config import Settings
 from router.http import create_app
+from router.ws_frames import SERVER_OPTIONS
 from tests.router.fixtures import edge, live, shop
 
 ORACLE = Path(__file__).parent / "oracle"
@@ -54,10 +55,12 @@ def free_port() -> int:
 class ThreadServer:
     """uvicorn in a background thread with its own event loop."""
 
-    def __init__(self, app: Any, port: int | None = None) -> None:
+    def __init__(self, app: Any, port: int | None = None, *, batching: bool = True) -> None:
+        """``batching``: serve as ``shopgraph router`` does (router/ws_frames.py); False: uvicorn's own protocol."""
         self.port = port or free_port()
+        options = SERVER_OPTIONS if batching else {}
         cfg = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on", access_log=False
+            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on", access_log=False, **options
         )
         self.server = uvicorn.Server(cfg)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

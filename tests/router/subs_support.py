@@ -99,7 +99,7 @@ class Live:
             time.sleep(0.05)
 
 
-def start_live(subgraphs: ThreadServer, **settings: Any) -> Iterator[Live]:
+def start_live(subgraphs: ThreadServer, *, batching: bool = True, **settings: Any) -> Iterator[Live]:
     keys = Keys()
 
     async def jwks(_: Request) -> JSONResponse:
@@ -110,7 +110,7 @@ def start_live(subgraphs: ThreadServer, **settings: Any) -> Iterator[Live]:
             compose("live", subgraphs.url),
             Settings(jwks_urls=(js.url + "/jwks",), service_secret=SERVICE_SECRET, **settings),
         )
-        with ThreadServer(app) as r:
+        with ThreadServer(app, batching=batching) as r:
             yield Live(r.url + "/graphql", subgraphs.url + "/live/feed/", keys, app.state.subscriptions)
 
 
