@@ -10,11 +10,13 @@ the client is too slow to keep up with its events. Each ``subscribe`` goes
 through the same pipeline as an HTTP request (router/pipeline.py); a refusal
 is an ``error`` message for that operation (router/errors.py).
 
-Everything a connection sends goes through its outbox, in order, written by
-one task: subscription events are pushed into it synchronously by their group
-(router/subscriptions.py) — no task per subscription — and a burst of them
-leaves in one write (router/ws_frames.py). A client whose unsent messages
-exceed its subscriptions' buffers is dropped with 1013.
+Everything a connection sends goes through its outbox, in order: subscription
+events are pushed into it synchronously by their group
+(router/subscriptions.py) — no task per subscription — and what one turn of
+the event loop queued leaves in one write, synchronously when the transport
+takes it at once (router/ws_frames.py), else through the connection's writer
+task. A client whose unsent messages exceed its subscriptions' buffers is
+dropped with 1013.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -83,7 +86,9 @@ class Connection:
     def __init__(self, ws: WebSocket, send: Send, service: SubscriptionService, client: Client) -> None:
         self.ws = ws
         self.asgi_send = send
-        self.batched = SEND_TEXTS in (ws.scope.get("extensions") or {})
+        batching = (ws.scope.get("extensions") or {}).get(SEND_TEXTS)
+        self.batched = batching is not None
+        self.write_now: Callable[[list[bytes]], bool] | None = batching.get("write") if batching else None
         self.service = service
         self.pipeline = service.pipeline
         self.client = client  # address and headers (the token comes with connection_init)
@@ -93,10 +98,14 @@ class Connection:
         self.closing = False  # read no further message, queue nothing more
         self.close_started = False
         self.outbox: list[bytes] = []
-        self.wake = asyncio.Event()  # the outbox has something
+        self.flush_due = False  # a flush is scheduled for this turn of the event loop
+        self.wake = asyncio.Event()  # for the writer: the outbox has what could not be written at once
+        self.busy = False  # the writer is writing (later messages wait for it, to keep the order)
         self.drained = asyncio.Event()  # everything queued has been written (or can no longer be)
         self.drained.set()
         self.writer: asyncio.Task[None] | None = None
+        self.timers: list[asyncio.TimerHandle] = []
+        self.flush_soon = self._flush  # bound once: no method object per event
 
     async def run(self) -> None:
         ws = self.ws
@@ -107,7 +116,8 @@ class Connection:
             return
         await ws.accept(subprotocol=PROTOCOL)
         self.writer = asyncio.create_task(self._write())
-        timers = [asyncio.create_task(self._init_timeout())]
+        loop = asyncio.get_running_loop()
+        self.timers.append(loop.call_later(INIT_TIMEOUT, self._init_timeout))
         try:
             while True:
                 raw = await ws.receive()
@@ -121,9 +131,7 @@ class Connection:
                 if len(text) > self.service.settings.max_body_bytes:
                     await self.close(1009, "Message too big")
                     break
-                timer = await self._handle(text)
-                if timer is not None:
-                    timers.append(timer)
+                await self._handle(text)
                 if self.closing:
                     break
         except WebSocketDisconnect:
@@ -132,7 +140,9 @@ class Connection:
             self.closing = True
             starting = [op.task for op in self.ops.values() if op.task is not None]
             self._end_operations()
-            tasks = [*timers, self.writer, *starting]
+            for timer in self.timers:
+                timer.cancel()
+            tasks = [self.writer, *starting]
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -153,7 +163,9 @@ class Connection:
         if len(self.outbox) > self.service.settings.subscription_buffer * max(1, len(self.ops)):
             self._overflow()
             return
-        self.wake.set()
+        if not self.flush_due:  # once per turn: what a whole fan-out queued leaves in one write
+            self.flush_due = True
+            self.service.soon(self.flush_soon)
 
     def send(self, msg: dict[str, Any]) -> None:
         self.push(orjson.dumps(msg))
@@ -162,7 +174,17 @@ class Connection:
         """The client does not read its events: drop its subscriptions and the connection."""
         self.outbox = []
         self._end_operations()
-        self.service.background(self.close(1013, "Subscriber too slow: event buffer overflowed"))
+        self.service.background(self.close(1013, "Subscriber too slow: event buffer overflowed", flush=False))
+
+    def _flush(self) -> None:
+        self.flush_due = False
+        if self.busy or not self.outbox:
+            return
+        if self.write_now is not None and self.write_now(self.outbox):
+            self.outbox.clear()  # reused: a list kept per event would keep filling the GC's oldest generation
+            self.drained.set()
+        else:
+            self.wake.set()  # the writer waits until the transport takes it
 
     async def _write(self) -> None:
         try:
@@ -171,48 +193,55 @@ class Connection:
                 self.wake.clear()
                 while self.outbox:
                     batch, self.outbox = self.outbox, []
+                    self.busy = True
                     if self.batched:
                         await self.asgi_send({"type": SEND_TEXTS, "texts": batch})
                     else:
                         for text in batch:
                             await self.asgi_send({"type": "websocket.send", "text": text.decode()})
+                    self.busy = False
                 self.drained.set()
         except (OSError, RuntimeError):  # the client went away (uvicorn's ClientDisconnected), or we closed
             self.closing = True
         finally:
+            self.busy = False
             self.drained.set()
 
-    async def close(self, code: int, reason: str) -> None:
+    async def close(self, code: int, reason: str, *, flush: bool = True) -> None:
+        """Close after what is queued has been written (``flush``, for at most 5 s) or at once."""
         if self.close_started:
             return
         self.close_started = True
         self.closing = True
+        if flush:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(5):
+                    await self.drained.wait()
+        # The close frame still waits for the transport (uvicorn's send): a client that reads
+        # nothing gets it when it reads, or is cut by the server's keep-alive ping timeout.
         with contextlib.suppress(Exception):
-            async with asyncio.timeout(5):
-                await self.drained.wait()
-                await self.ws.close(code, _reason(reason))
+            await self.ws.close(code, _reason(reason))
 
     # -- receiving ---------------------------------------------------------------------------
 
-    async def _init_timeout(self) -> None:
-        await asyncio.sleep(INIT_TIMEOUT)
+    # Timers, not sleeping tasks: a connection idles with as few objects as possible.
+    def _init_timeout(self) -> None:
         if self.caller is None:
-            await self.close(4408, "Connection initialisation timeout")
+            self.service.background(self.close(4408, "Connection initialisation timeout"))
 
-    async def _expire(self, at: float) -> None:
-        await asyncio.sleep(max(0.0, at - time.time()))
-        await self.close(4401, "Token expired")
+    def _expire(self) -> None:
+        self.service.background(self.close(4401, "Token expired"))
 
-    async def _handle(self, text: str) -> asyncio.Task[None] | None:
+    async def _handle(self, text: str) -> None:
         try:
             msg = orjson.loads(text)
         except orjson.JSONDecodeError:
             await self.close(4400, "Invalid message received: not JSON")
-            return None
+            return
         kind = msg.get("type") if isinstance(msg, dict) else None
         if kind == "connection_init":
-            return await self._init(msg.get("payload"))  # inline: messages after it need its caller
-        if kind == "ping":
+            await self._init(msg.get("payload"))  # inline: messages after it need its caller
+        elif kind == "ping":
             self.send({"type": "pong"})
         elif kind == "pong":
             pass
@@ -224,16 +253,15 @@ class Connection:
                 op.cancel()
         else:
             await self.close(4400, f"Invalid message received: unknown type {kind!r}")
-        return None
 
-    async def _init(self, payload: Any) -> asyncio.Task[None] | None:
+    async def _init(self, payload: Any) -> None:
         if self.init_received:
             await self.close(4429, "Too many initialisation requests")
-            return None
+            return
         self.init_received = True
         if payload is not None and not isinstance(payload, dict):
             await self.close(4400, "Invalid message received: payload must be an object")
-            return None
+            return
         try:
             header: Any = None
             for key in ("Authorization", "authorization"):
@@ -248,12 +276,12 @@ class Connection:
             caller = await self.pipeline.auth.caller(client)
         except (AuthError, RouterError) as e:
             await self.close(4401, f"Unauthorized: {e}")
-            return None
+            return
         self.caller = caller
         self.send({"type": "connection_ack"})
         if caller.expires_at is not None:
-            return asyncio.create_task(self._expire(caller.expires_at))
-        return None
+            delay = max(0.0, caller.expires_at - time.time())
+            self.timers.append(asyncio.get_running_loop().call_later(delay, self._expire))
 
     async def _subscribe(self, msg: dict[str, Any]) -> None:
         if self.caller is None:

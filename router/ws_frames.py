@@ -7,8 +7,11 @@ connection would be 100 of each. :class:`BatchingWebSocketProtocol` is uvicorn's
 sans-I/O websockets protocol plus one extension, advertised in the scope as
 ``scope["extensions"]["shopgraph.websocket.send_texts"]``: the message
 ``{"type": "shopgraph.websocket.send_texts", "texts": [b"...", ...]}`` writes
-each UTF-8 text as its own frame, all in one ``write()``. Apps check the scope
-and fall back to ``websocket.send`` per message under any other server.
+each UTF-8 text as its own frame, all in one ``write()``; the extension's
+``write(texts) -> bool`` does the same synchronously when the transport can take
+it at once (the common case), so fanning an event out to a connection needs no
+task switch. Apps check the scope and fall back to ``websocket.send`` per
+message under any other server.
 
 Server frames are unmasked; without a negotiated extension (the router turns
 permessage-deflate off: events are small, and compressing each copy of a
@@ -43,7 +46,23 @@ class BatchingWebSocketProtocol(WebSocketsSansIOProtocol):
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)
         if self.response.status_code == 101:
-            self.scope["extensions"][SEND_TEXTS] = {}
+            self.scope["extensions"][SEND_TEXTS] = {"write": self.write_texts}
+
+    def write_texts(self, texts: list[bytes]) -> bool:
+        """Write ``texts`` now if the transport takes them (open, not over its high-water mark).
+
+        False: nothing was written; send the message form, which waits for the transport.
+        Synchronous, so a fanned-out event costs no task or future per connection.
+        """
+        if self.disconnected or self.close_sent or not self.handshake_complete or not self.writable.is_set():
+            return False
+        if self.conn.extensions:
+            for text in texts:
+                self.conn.send_text(text)
+            self.transport.write(b"".join(self.conn.data_to_send()))
+        else:
+            self.transport.write(b"".join([text_frame(t) for t in texts]))
+        return True
 
     async def send(self, message: Any) -> None:
         if message["type"] != SEND_TEXTS:
@@ -52,15 +71,8 @@ class BatchingWebSocketProtocol(WebSocketsSansIOProtocol):
         await self.writable.wait()  # the transport's buffer is over its high-water mark: wait, as send does
         if self.disconnected:
             raise ClientDisconnected()
-        if not self.handshake_complete or self.close_sent:
+        if not self.write_texts(message["texts"]):
             raise RuntimeError(f"{SEND_TEXTS} before the handshake or after the close")
-        texts: list[bytes] = message["texts"]
-        if self.conn.extensions:
-            for text in texts:
-                self.conn.send_text(text)
-            self.transport.write(b"".join(self.conn.data_to_send()))
-        else:
-            self.transport.write(b"".join([text_frame(t) for t in texts]))
 
 
 # How uvicorn serves the router (``uvicorn.Config(app, **SERVER_OPTIONS)``).
