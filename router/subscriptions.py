@@ -310,7 +310,10 @@ class SubscriptionService:
     def _run_soon(self) -> None:
         due, self._soon = self._soon, []
         for callback in due:
-            callback()
+            try:
+                callback()
+            except Exception:  # one connection's failure must not hold up the others'
+                log.exception("subscription delivery failed")
 
     def background(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)

@@ -56,6 +56,8 @@ class BatchingWebSocketProtocol(WebSocketsSansIOProtocol):
         """
         if self.disconnected or self.close_sent or not self.handshake_complete or not self.writable.is_set():
             return False
+        if self.transport.is_closing():
+            return False
         if self.conn.extensions:
             for text in texts:
                 self.conn.send_text(text)
