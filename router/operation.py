@@ -84,21 +84,29 @@ def _conds(directives: tuple[DirectiveNode, ...] | None) -> tuple[str, tuple[Con
     return (" " + " ".join(printed)) if printed else "", tuple(conds), nodes
 
 
-def _defer(directives: tuple[DirectiveNode, ...] | None) -> str | None:
-    """The label of an @defer that applies (`if: false` does not), "" without one."""
+def _defer(directives: tuple[DirectiveNode, ...] | None, off: frozenset[str]) -> str | None:
+    """The label of an @defer that applies, "" without one. `if: false` does not apply, nor
+    `if: $v` with ``v`` in ``off`` (the variables that are false in this request)."""
     for d in directives or ():
         if d.name.value != "defer":
             continue
         args = {a.name.value: a.value for a in d.arguments or ()}
         cond = args.get("if")
-        if cond is not None and not isinstance(cond, VariableNode) and getattr(cond, "value", True) is False:
+        if isinstance(cond, VariableNode):
+            if cond.name.value in off:
+                return None
+        elif cond is not None and getattr(cond, "value", True) is False:
             return None
         label = args.get("label")
         return str(getattr(label, "value", "")) if label is not None else ""
     return None
 
 
-def normalize(sel_set: SelectionSetNode | None, fragments: dict[str, FragmentDefinitionNode]) -> list[Sel]:
+def normalize(
+    sel_set: SelectionSetNode | None,
+    fragments: dict[str, FragmentDefinitionNode],
+    off: frozenset[str] = frozenset(),
+) -> list[Sel]:
     out: list[Sel] = []
     for s in sel_set.selections if sel_set else ():
         dirs, conds, dnodes = _conds(s.directives)
@@ -115,7 +123,7 @@ def normalize(sel_set: SelectionSetNode | None, fragments: dict[str, FragmentDef
                     args=args,
                     dirs=dirs,
                     conds=conds,
-                    sels=normalize(s.selection_set, fragments) if s.selection_set else None,
+                    sels=normalize(s.selection_set, fragments, off) if s.selection_set else None,
                     variables=_vars_of(var_nodes),
                 )
             )
@@ -123,11 +131,11 @@ def normalize(sel_set: SelectionSetNode | None, fragments: dict[str, FragmentDef
             out.append(
                 Frag(
                     s.type_condition.name.value if s.type_condition else None,
-                    normalize(s.selection_set, fragments),
+                    normalize(s.selection_set, fragments, off),
                     dirs,
                     conds,
                     _vars_of(dnodes),
-                    _defer(s.directives),
+                    _defer(s.directives, off),
                 )
             )
         elif isinstance(s, FragmentSpreadNode):
@@ -135,11 +143,11 @@ def normalize(sel_set: SelectionSetNode | None, fragments: dict[str, FragmentDef
             out.append(
                 Frag(
                     fd.type_condition.name.value,
-                    normalize(fd.selection_set, fragments),
+                    normalize(fd.selection_set, fragments, off),
                     dirs,
                     conds,
                     _vars_of(dnodes),
-                    _defer(s.directives),
+                    _defer(s.directives, off),
                 )
             )
     return out
@@ -162,12 +170,42 @@ class Operation:
     node: OperationDefinitionNode
 
 
-def build_operation(op: OperationDefinitionNode, fragments: dict[str, FragmentDefinitionNode]) -> Operation:
+def build_operation(
+    op: OperationDefinitionNode, fragments: dict[str, FragmentDefinitionNode], defer_off: frozenset[str] = frozenset()
+) -> Operation:
+    """``defer_off``: variables false in the request, so the ``@defer(if: $v)`` they gate do not apply."""
     var_defs = {v.variable.name.value: print_ast(v) for v in op.variable_definitions or ()}
     return Operation(
         op.operation.value,
         op.name.value if op.name else None,
-        normalize(op.selection_set, fragments),
+        normalize(op.selection_set, fragments, defer_off),
         var_defs,
         op,
     )
+
+
+def defer_variables(op: OperationDefinitionNode, fragments: dict[str, FragmentDefinitionNode]) -> frozenset[str]:
+    """The variables of ``@defer(if: $v)`` in the operation (fragments it spreads included):
+    its plan depends on their values."""
+    found: set[str] = set()
+    seen: set[str] = set()
+
+    def walk(sel_set: SelectionSetNode | None) -> None:
+        for s in sel_set.selections if sel_set else ():
+            if isinstance(s, (InlineFragmentNode, FragmentSpreadNode)):
+                for d in s.directives or ():
+                    if d.name.value == "defer":
+                        found.update(
+                            a.value.name.value
+                            for a in d.arguments or ()
+                            if a.name.value == "if" and isinstance(a.value, VariableNode)
+                        )
+            if isinstance(s, FragmentSpreadNode):
+                if s.name.value not in seen:
+                    seen.add(s.name.value)
+                    walk(fragments[s.name.value].selection_set)
+            elif isinstance(s, (FieldNode, InlineFragmentNode)):
+                walk(s.selection_set)
+
+    walk(op.selection_set)
+    return frozenset(found)

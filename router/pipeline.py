@@ -58,7 +58,7 @@ from router.entity_cache import EntityCache
 from router.errors import RouterError, error, sanitize
 from router.executor import Executor
 from router.limits import Limits, check_shape, parse_limited
-from router.operation import Field, Operation, build_operation
+from router.operation import Field, Operation, build_operation, defer_variables
 from router.persisted import Manifest, PersistedQueries
 from router.planner import Planner, PlanningError, QueryPlan
 from router.ratelimit import RateLimiter
@@ -83,7 +83,8 @@ class Schema:
         self.names = {g: info.name for g, info in self.supergraph.graphs.items()}
         self.cost = CostEstimator(self.api, CostModel.from_supergraph(sdl), settings.default_list_size)
         self.documents: LRU[str, Document] = LRU(settings.plan_cache_size)
-        self.prepared: LRU[tuple[str, str | None], Prepared] = LRU(settings.plan_cache_size)
+        # by (document hash, operation name, the variables turning some `@defer(if: $v)` off)
+        self.prepared: LRU[tuple[str, str | None, frozenset[str]], Prepared] = LRU(settings.plan_cache_size)
         self.executor: Executor | None = None
         if client is not None:
             self.bind(client, settings)
@@ -113,6 +114,7 @@ class Prepared:
     introspection: bool  # has __schema/__type at the root
     schema: Schema
     static_cost: float | None  # when it does not depend on variables
+    defer_vars: frozenset[str] = frozenset()  # of `@defer(if: $v)`: a false one takes another plan
 
 
 @dataclass
@@ -213,6 +215,10 @@ class Pipeline:
             raise RouterError.of("A subscription must select exactly one subgraph field.", "GRAPHQL_VALIDATION_FAILED")
         caller = client if isinstance(client, Caller) else await self.auth.caller(client)
         variables = self._coerce(p, request.variables)
+        if p.defer_vars:
+            off = frozenset(v for v in p.defer_vars if variables.get(v) is False)
+            if off:  # planned with those fragments inline: the spec says `if: false` is not deferred
+                p = self._prepared(schema, text, request.operation_name, off)
         cost = self._cost(p, variables)
         if self.rates is not None:
             user = caller.identity.uid if caller.identity is not None else None
@@ -246,9 +252,11 @@ class Pipeline:
         schema.documents.put(key, d)
         return d
 
-    def _prepared(self, schema: Schema, text: str, op_name: str | None) -> Prepared:
+    def _prepared(
+        self, schema: Schema, text: str, op_name: str | None, defer_off: frozenset[str] = frozenset()
+    ) -> Prepared:
         key = doc_hash(text)
-        p = schema.prepared.get((key, op_name))
+        p = schema.prepared.get((key, op_name, defer_off))
         if p is not None:
             return p
         doc = self._document(schema, text, key)
@@ -265,7 +273,7 @@ class Pipeline:
             if found is None:
                 raise RouterError.of(f'Unknown operation named "{op_name}".', "OPERATION_RESOLUTION_FAILURE")
             node = found
-        op = build_operation(node, doc.fragments)
+        op = build_operation(node, doc.fragments, defer_off)
         root = schema.api.get_root_type(node.operation)
         if root is None:
             raise RouterError.of(f"The schema has no {op.kind} type.", "GRAPHQL_VALIDATION_FAILED")
@@ -280,8 +288,9 @@ class Pipeline:
         static = None
         if not node.variable_definitions:
             static = schema.cost.estimate(node, doc.fragments, {})
-        p = Prepared(op, document, doc.fragments, plan, root, intro, schema, static)
-        schema.prepared.put((key, op_name), p)
+        defer_vars = defer_variables(node, doc.fragments)
+        p = Prepared(op, document, doc.fragments, plan, root, intro, schema, static, defer_vars)
+        schema.prepared.put((key, op_name, defer_off), p)
         return p
 
     def _coerce(self, p: Prepared, variables: Json | None) -> Json:

@@ -286,6 +286,27 @@ async def test_defer_over_multipart_http(client: httpx.AsyncClient, stacks: Fed2
     }
 
 
+async def test_defer_if_a_variable_defers_only_when_it_is_true(client: httpx.AsyncClient, stacks: Fed2Stacks) -> None:
+    # The incremental-delivery spec: `@defer(if: false)` is not deferred; the value may come in a variable.
+    stack = stacks.get("hop")
+    query = 'query($d: Boolean!) { products { name ... @defer(if: $d, label: "money") { price tax } } }'
+    accept = "multipart/mixed;deferSpec=20220824,application/json"
+    whole = {"data": {"products": [{"name": "Lamp", "price": 30, "tax": 3}, {"name": "Desk", "price": 200, "tax": 20}]}}
+    for _ in range(2):  # each value's plan is cached apart: alternate them
+        off = await client.post(
+            stack.router_url, json={"query": query, "variables": {"d": False}}, headers={"accept": accept}
+        )
+        assert off.status_code == 200 and off.headers["content-type"].startswith("application/json"), off.text
+        assert off.json() == whole
+        on = await client.post(
+            stack.router_url, json={"query": query, "variables": {"d": True}}, headers={"accept": accept}
+        )
+        assert on.headers["content-type"].startswith("multipart/mixed"), on.headers
+        parts = [json.loads(c.split(b"\r\n\r\n", 1)[1]) for c in on.content.split(b"\r\n---")[1:-1]]
+        assert parts[0] == {"data": {"products": [{"name": "Lamp"}, {"name": "Desk"}]}, "hasNext": True}
+        assert parts[-1]["hasNext"] is False
+
+
 async def test_defer_read_by_apollo_client(stacks: Fed2Stacks) -> None:
     stack = stacks.get("hop")
     query = '{ products { name ... @defer(label: "money") { price tax } } }'
