@@ -51,7 +51,10 @@ def wait_for(check: Callable[[], bool], what: str, timeout: float = 20) -> None:
 def settled(live: Live, active: int = 0, feeds: int = 0, upstream: int | None = 0) -> None:
     """Wait until the router holds exactly ``active`` client subscriptions and ``feeds`` upstream ones."""
     svc = live.service
-    wait_for(lambda: svc.active == active and len(svc.feeds) == feeds, f"active={active} feeds={feeds}")
+    wait_for(
+        lambda: svc.active == active and len(svc.feeds) == feeds,
+        f"active={active} feeds={feeds} (have {svc.active}, {len(svc.feeds)}, groups {len(svc.groups)})",
+    )
     if active == 0:
         wait_for(lambda: not svc.groups, "no groups")
     if upstream is not None:
