@@ -50,17 +50,27 @@ class Feed:
         self.ended = True
         self.feeds.forget(self)
 
-    async def join(self, sink: Sink) -> int:
-        """Read this feed; the returned ticket is what :meth:`leave` takes."""
+    def join(self, sink: Sink) -> asyncio.Future[int]:
+        """Read this feed from now on. The future gives the ticket :meth:`leave` takes once the
+        upstream subscription has started, or raises its failure.
+
+        The reader is registered at once, not when the future's task first runs: a reader
+        leaving meanwhile (its ``leave`` in a task of its own) must not find the feed empty and
+        release it under a reader that is about to wait on it.
+        """
         ticket = next(self.feeds.tickets)
         self.sinks[ticket] = sink
+        return asyncio.ensure_future(self._started(ticket))
+
+    async def _started(self, ticket: int) -> int:
         try:
             await asyncio.shield(self.started)
         except BaseException:
             self.sinks.pop(ticket, None)
-            if self.started.done():  # it failed (not just this joiner cancelled): nobody may join it any more
-                self._end()
-            elif not self.sinks:
+            started = self.started
+            if started.done() and (started.cancelled() or started.exception() is not None):
+                self._end()  # it failed: nobody may join it any more
+            elif not self.sinks:  # this joiner was cancelled (maybe as the subscription started): release it
                 await self._release()
             raise
         return ticket

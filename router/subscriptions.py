@@ -90,7 +90,7 @@ class Group:
         self.pending: deque[_Out] = deque()  # outputs waiting for an earlier enrichment to finish
         self.drainer: asyncio.Task[None] | None = None
         # A task of its own: a subscriber leaving during the handshake must not cancel it for the others.
-        self.joined: asyncio.Future[int] = asyncio.ensure_future(feed.join(self._on_message))
+        self.joined: asyncio.Future[int] = feed.join(self._on_message)
 
     @property
     def fetch(self) -> Fetch:
@@ -202,7 +202,8 @@ class Group:
 
     def _shape(self, payload: Json, more: list[Json]) -> Json:
         data = payload.get("data")
-        errors = [self._upstream_error(e) for e in payload.get("errors") or ()]
+        errs = payload.get("errors") or []
+        errors = [self._upstream_error(e) for e in (errs if isinstance(errs, list) else [errs])]
         if not isinstance(data, dict):  # refused or failed upstream: its errors say why
             return {"errors": errors, "data": None}
         errors.extend(self.service.pipeline.sanitize(more))
@@ -348,6 +349,8 @@ class Stream:
             return
         n = self.service.settings.subscription_buffer
         if self.queue.qsize() >= n:
+            while not self.queue.empty():  # what is buffered is superseded by the drop
+                self.queue.get_nowait()
             self.end(
                 RouterError.of(f"Subscriber too slow: more than {n} events waiting; subscription dropped.", TOO_SLOW)
             )
@@ -360,10 +363,7 @@ class Stream:
         if self.ended:
             return
         self.ended = True
-        if failure is not None:  # what is buffered is superseded by the failure
-            while not self.queue.empty():
-                self.queue.get_nowait()
-        self.queue.put_nowait(failure)
+        self.queue.put_nowait(failure)  # after the results already buffered: the client reads them first
 
     async def events(self, heartbeat: float | None = None) -> AsyncIterator[Json | None]:
         """Results in order; ``None`` after ``heartbeat`` idle seconds (keep-alive).

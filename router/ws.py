@@ -160,7 +160,10 @@ class Connection:
             return
         self.outbox.append(text)
         self.drained.clear()
-        if len(self.outbox) > self.service.settings.subscription_buffer * max(1, len(self.ops)):
+        # Only a backlog counts (the transport did not take the last flush): a burst queued
+        # within one turn leaves in that turn's write.
+        backlog = self.busy or self.wake.is_set()
+        if backlog and len(self.outbox) > self.service.settings.subscription_buffer * max(1, len(self.ops)):
             self._overflow()
             return
         if not self.flush_due:  # once per turn: what a whole fan-out queued leaves in one write
@@ -172,6 +175,7 @@ class Connection:
 
     def _overflow(self) -> None:
         """The client does not read its events: drop its subscriptions and the connection."""
+        self.closing = True  # nothing more is queued, from this very fan-out on
         self.outbox = []
         self._end_operations()
         self.service.background(self.close(1013, "Subscriber too slow: event buffer overflowed", flush=False))
@@ -213,6 +217,7 @@ class Connection:
             return
         self.close_started = True
         self.closing = True
+        self._end_operations()  # nothing more will be sent: leave the groups now, not when the client reads the close
         if flush:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(5):
