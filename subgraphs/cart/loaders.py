@@ -14,7 +14,7 @@ from subgraphs.kit.service_client import ServiceClient
 
 from .catalog_client import ProductInfo, fetch_products
 from .models import cart_items, carts
-from .service import carts_of, ensure_carts
+from .service import ensure_carts
 
 
 class Loaders:
@@ -29,12 +29,11 @@ class Loaders:
     async def _carts_of_users(self, user_ids: list[uuid.UUID]) -> list[Row[Any]]:
         # Most users have their cart already: one autocommit read, and the upsert's transaction
         # (BEGIN, INSERT, SELECT, COMMIT) only when one is missing.
-        async with self.db.read() as conn:
-            rows = await carts_of(conn, user_ids)
-        if len(rows) < len(set(user_ids)):
+        found = await rows_by(self.db, carts, carts.c.user_id, user_ids)
+        if None in found:
             async with self.db.transaction() as conn:
                 rows = await ensure_carts(conn, user_ids)
-        found = one_per_key(user_ids, rows, lambda r: r.user_id)
+            found = one_per_key(user_ids, rows, lambda r: r.user_id)
         # ensure_carts created any missing cart in this very transaction.
         assert all(r is not None for r in found), "a cart went missing right after its upsert"
         return [r for r in found if r is not None]

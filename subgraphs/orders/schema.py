@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 
 import strawberry
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import Integer, bindparam, func, select, tuple_
 
 from subgraphs.kit.address import ADDRESS_FIELDS
+from subgraphs.kit.db import Read
 from subgraphs.kit.errors import UserError, bad_input
 from subgraphs.kit.inputs import sent_fields
 from subgraphs.kit.loaders import parse_uuid
@@ -21,23 +23,41 @@ from .subscriptions import Subscription
 from .types import Order, OrdersInfo, Product, User, after_bound, cursor_key, user_orders, visible_order
 
 
+@functools.cache
+def _all_orders_page(by_status: bool, after: bool) -> Read:
+    """Every shopper's orders, newest first, from a cursor or not, of one status or any."""
+    page = select(orders)
+    params: tuple[str, ...] = ()
+    if by_status:
+        page, params = page.where(orders.c.status == bindparam("status")), (*params, "status")
+    if after:
+        bound = tuple_(
+            bindparam("after_at", type_=orders.c.created_at.type), bindparam("after_id", type_=orders.c.id.type)
+        )
+        page, params = page.where(tuple_(orders.c.created_at, orders.c.id) < bound), (*params, "after_at", "after_id")
+    page = page.order_by(orders.c.created_at.desc(), orders.c.id.desc()).limit(bindparam("limit", type_=Integer))
+    return Read(page, (*params, "limit"))
+
+
+@functools.cache
+def _all_orders_count(by_status: bool) -> Read:
+    count = select(func.count().label("n")).select_from(orders)
+    if by_status:
+        return Read(count.where(orders.c.status == bindparam("status")), ("status",))
+    return Read(count)
+
+
 async def all_orders(
     info: OrdersInfo, first: int | None, after: str | None, status: Status | None
 ) -> Connection[Order]:
     size = page_size(first)
-    conditions = [orders.c.status == status.value] if status else []
-    page = select(orders).where(*conditions)
+    state = (status.value,) if status else ()
     bound = after_bound(after)
-    if bound is not None:
-        page = page.where(tuple_(orders.c.created_at, orders.c.id) < tuple_(*bound))
-    page = page.order_by(orders.c.created_at.desc(), orders.c.id.desc()).limit(size + 1)
     db = info.context.runtime.db
-    async with db.read() as conn:
-        rows = list((await conn.execute(page)).all())
+    rows = await db.fetch(_all_orders_page(status is not None, bound is not None), *state, *(bound or ()), size + 1)
 
     async def count() -> int:
-        async with db.read() as conn:
-            return int((await conn.execute(select(func.count()).select_from(orders).where(*conditions))).scalar_one())
+        return int((await db.fetch(_all_orders_count(status is not None), *state))[0]["n"])
 
     return build_connection(rows, size, after=after, key_of=cursor_key, node_of=Order.from_row, count=count)
 
