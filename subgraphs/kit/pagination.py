@@ -15,7 +15,9 @@ from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 import strawberry
+from graphql import FieldNode
 from strawberry.federation.schema_directives import ListSize
+from strawberry.types import Info
 
 from .errors import bad_input
 from .inputs import contains_nul
@@ -96,6 +98,16 @@ def page_size(first: int | None) -> int:
     if first < 0 or first > MAX_PAGE_SIZE:
         raise bad_input(f"`first` must be between 0 and {MAX_PAGE_SIZE}.")
     return first
+
+
+def selects_total(info: Info[Any, Any]) -> bool:
+    """Whether the connection field being resolved asks for ``totalCount`` (inside a fragment: assumed
+    so). Lets a resolver count in the page's own statement instead of a second one."""
+    for node in info._raw_info.field_nodes:
+        for selection in node.selection_set.selections if node.selection_set else ():
+            if not isinstance(selection, FieldNode) or selection.name.value == "totalCount":
+                return True
+    return False
 
 
 def build_connection(

@@ -14,7 +14,7 @@ from subgraphs.kit.errors import UserError, bad_input
 from subgraphs.kit.inputs import sent_fields
 from subgraphs.kit.loaders import parse_uuid
 from subgraphs.kit.mutations import admin, mutate, signed_in
-from subgraphs.kit.pagination import CONNECTION_SIZE, Connection, build_connection, page_size
+from subgraphs.kit.pagination import CONNECTION_SIZE, Connection, build_connection, page_size, selects_total
 from subgraphs.kit.schema import federated_schema
 
 from .models import orders
@@ -24,9 +24,11 @@ from .types import Order, OrdersInfo, Product, User, after_bound, cursor_key, us
 
 
 @functools.cache
-def _all_orders_page(by_status: bool, after: bool) -> Read:
-    """Every shopper's orders, newest first, from a cursor or not, of one status or any."""
-    page = select(orders)
+def _all_orders_page(by_status: bool, after: bool, with_total: bool) -> Read:
+    """Every shopper's orders, newest first, from a cursor or not, of one status or any; ``with_total``:
+    each row also carries the count of every order of the listing (``total``), before the LIMIT."""
+    columns = [*orders.c, func.count().over().label("total")] if with_total else [*orders.c]
+    page = select(*columns)
     params: tuple[str, ...] = ()
     if by_status:
         page, params = page.where(orders.c.status == bindparam("status")), (*params, "status")
@@ -54,9 +56,15 @@ async def all_orders(
     state = (status.value,) if status else ()
     bound = after_bound(after)
     db = info.context.runtime.db
-    rows = await db.fetch(_all_orders_page(status is not None, bound is not None), *state, *(bound or ()), size + 1)
+    # The first page counts in its own statement (a window count); later pages' rows are only those
+    # after the cursor, so they count apart, when asked to.
+    with_total = bound is None and selects_total(info)
+    page = _all_orders_page(status is not None, bound is not None, with_total)
+    rows = await db.fetch(page, *state, *(bound or ()), size + 1)
 
     async def count() -> int:
+        if with_total:
+            return int(rows[0]["total"]) if rows else 0
         return int((await db.fetch(_all_orders_count(status is not None), *state))[0]["n"])
 
     return build_connection(rows, size, after=after, key_of=cursor_key, node_of=Order.from_row, count=count)
