@@ -89,7 +89,7 @@ async def rows_by(
     A whole table read through the ``Database`` (the loaders' case) runs on asyncpg directly
     (``Database.fetch``): ``Record`` rows, read like SQLAlchemy's by attribute."""
     if isinstance(source, Table) and isinstance(db, Database) and isinstance(column, Column):
-        records = await db.fetch(_by_keys(source, column, tuple(order_by)), list(keys))
+        records = await db.fetch(_by_keys(source, column, tuple(order_by)), keys=list(keys))
         name = column.name
 
         def record_key(record: Record) -> Any:
@@ -116,4 +116,4 @@ async def rows_by(
 def _by_keys(table: Table, column: Column[Any], order_by: tuple[ColumnElement[Any], ...]) -> Read:
     """``SELECT <table's columns> FROM table WHERE column = ANY($1) ORDER BY …``, compiled once."""
     keys = bindparam("keys", type_=ARRAY(column.type))
-    return Read(select(table).where(column == any_(keys)).order_by(*order_by), ("keys",))
+    return Read(select(table).where(column == any_(keys)).order_by(*order_by))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import uuid
+from typing import Any
 
 import strawberry
 from sqlalchemy import Integer, bindparam, func, select, tuple_
@@ -29,23 +30,23 @@ def _all_orders_page(by_status: bool, after: bool, with_total: bool) -> Read:
     each row also carries the count of every order of the listing (``total``), before the LIMIT."""
     columns = [*orders.c, func.count().over().label("total")] if with_total else [*orders.c]
     page = select(*columns)
-    params: tuple[str, ...] = ()
     if by_status:
-        page, params = page.where(orders.c.status == bindparam("status")), (*params, "status")
+        page = page.where(orders.c.status == bindparam("status"))
     if after:
-        bound = tuple_(
-            bindparam("after_at", type_=orders.c.created_at.type), bindparam("after_id", type_=orders.c.id.type)
+        at, order_id = (
+            bindparam("after_at", type_=orders.c.created_at.type),
+            bindparam("after_id", type_=orders.c.id.type),
         )
-        page, params = page.where(tuple_(orders.c.created_at, orders.c.id) < bound), (*params, "after_at", "after_id")
-    page = page.order_by(orders.c.created_at.desc(), orders.c.id.desc()).limit(bindparam("limit", type_=Integer))
-    return Read(page, (*params, "limit"))
+        page = page.where(tuple_(orders.c.created_at, orders.c.id) < tuple_(at, order_id))
+    newest_first = page.order_by(orders.c.created_at.desc(), orders.c.id.desc())
+    return Read(newest_first.limit(bindparam("limit", type_=Integer)))
 
 
 @functools.cache
 def _all_orders_count(by_status: bool) -> Read:
     count = select(func.count().label("n")).select_from(orders)
     if by_status:
-        return Read(count.where(orders.c.status == bindparam("status")), ("status",))
+        return Read(count.where(orders.c.status == bindparam("status")))
     return Read(count)
 
 
@@ -53,19 +54,21 @@ async def all_orders(
     info: OrdersInfo, first: int | None, after: str | None, status: Status | None
 ) -> Connection[Order]:
     size = page_size(first)
-    state = (status.value,) if status else ()
     bound = after_bound(after)
+    params: dict[str, Any] = {"status": status.value if status else None}
+    if bound is not None:
+        params |= {"after_at": bound[0], "after_id": bound[1]}
     db = info.context.runtime.db
     # The first page counts in its own statement (a window count); later pages' rows are only those
     # after the cursor, so they count apart, when asked to.
     with_total = bound is None and selects_total(info)
     page = _all_orders_page(status is not None, bound is not None, with_total)
-    rows = await db.fetch(page, *state, *(bound or ()), size + 1)
+    rows = await db.fetch(page, limit=size + 1, **params)
 
     async def count() -> int:
         if with_total:
             return int(rows[0]["total"]) if rows else 0
-        return int((await db.fetch(_all_orders_count(status is not None), *state))[0]["n"])
+        return int((await db.fetch(_all_orders_count(status is not None), **params))[0]["n"])
 
     return build_connection(rows, size, after=after, key_of=cursor_key, node_of=Order.from_row, count=count)
 
