@@ -18,11 +18,13 @@ from subgraphs.kit.config import Settings
 from subgraphs.kit.revocation import AccountStates, changes_channel, check, following_changes, publish, state_key
 
 
-async def _until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
+USER_ID = uuid.uuid4()
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    async with asyncio.timeout(10):
+        while not condition():
+            await asyncio.sleep(0.01)
 
 
 @pytest.fixture
@@ -58,9 +60,6 @@ class Lookups:
 
 def _caller(issued_at: float) -> Identity:
     return Identity(user_id=USER_ID, role="CUSTOMER", service="router", issued_at=issued_at)
-
-
-USER_ID = uuid.uuid4()
 
 
 async def test_a_state_is_read_once_while_followed_and_a_change_reaches_the_next_check(
