@@ -17,14 +17,14 @@ from subgraphs.kit.auth import Identity, InvalidToken
 from subgraphs.kit.config import Settings
 from subgraphs.kit.revocation import AccountStates, changes_channel, check, following_changes, publish, state_key
 
-
 USER_ID = uuid.uuid4()
 
 
-async def _until(condition: Callable[[], bool]) -> None:
-    async with asyncio.timeout(10):
-        while not condition():
-            await asyncio.sleep(0.01)
+async def _until(condition: Callable[[], bool], within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {within}s"
+        await asyncio.sleep(0.01)
 
 
 @pytest.fixture
