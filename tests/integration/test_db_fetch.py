@@ -5,16 +5,17 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy import Integer, bindparam, func, literal_column, select
+from sqlalchemy import Integer, Select, bindparam, func, literal_column, select
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 
 from deploy.stack import ThreadedStack
 from subgraphs.kit.db import Database, Read
 
-VALUES = select(
+VALUES: Select[Any] = select(
     literal_column("'6f1d5c1e-2f57-4b47-9d0e-7e6a3b9f1c20'::uuid").label("id"),
     literal_column("""'{"city": "Springfield", "lines": [1, 2]}'::jsonb""").label("doc"),
 ).where(
