@@ -5,21 +5,23 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy import Integer, Select, bindparam, func, literal_column, select
+from sqlalchemy import Integer, bindparam, func, literal_column, select
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 
 from deploy.stack import ThreadedStack
 from subgraphs.kit.db import Database, Read
 
-VALUES: Select[Any] = select(
-    literal_column("'6f1d5c1e-2f57-4b47-9d0e-7e6a3b9f1c20'::uuid").label("id"),
-    literal_column("""'{"city": "Springfield", "lines": [1, 2]}'::jsonb""").label("doc"),
-).where(
-    literal_column("'6f1d5c1e-2f57-4b47-9d0e-7e6a3b9f1c20'::uuid") == func.any(bindparam("ids", type_=ARRAY(UUID())))
+VALUES = Read(
+    select(
+        literal_column("'6f1d5c1e-2f57-4b47-9d0e-7e6a3b9f1c20'::uuid").label("id"),
+        literal_column("""'{"city": "Springfield", "lines": [1, 2]}'::jsonb""").label("doc"),
+    ).where(
+        literal_column("'6f1d5c1e-2f57-4b47-9d0e-7e6a3b9f1c20'::uuid")
+        == func.any(bindparam("ids", type_=ARRAY(UUID())))
+    )
 )
 SLEEP = Read(
     select(func.pg_sleep(bindparam("seconds", type_=Integer)).label("slept"), bindparam("n", type_=Integer).label("n"))
@@ -40,13 +42,13 @@ async def test_rows_read_by_attribute_or_name_with_json_decoded_and_every_statem
     seen: list[str] = []
     db.statements.observers.append(seen.append)
     wanted = uuid.UUID("6f1d5c1e-2f57-4b47-9d0e-7e6a3b9f1c20")
-    rows = await db.fetch(Read(VALUES), ids=[uuid.uuid4(), wanted])
+    rows = await db.fetch(VALUES, ids=[uuid.uuid4(), wanted])
     assert len(rows) == 1
     assert rows[0].id == rows[0]["id"] == wanted
     assert rows[0].doc == {"city": "Springfield", "lines": [1, 2]}
     with pytest.raises(AttributeError):
         _ = rows[0].missing
-    assert await db.fetch(Read(VALUES), ids=[]) == []
+    assert await db.fetch(VALUES, ids=[]) == []
     assert db.statements.count == 2 and len(seen) == 2 and "$1::UUID[]" in seen[0]
 
 
