@@ -76,6 +76,22 @@ def prefix_tsquery(search: str) -> str | None:
     return " & ".join(f"{w}:*" for w in words[:12]) or None
 
 
+# A product row's category, read in the same statement (a LEFT JOIN): ``Product.category`` then
+# needs no loader, and is resolved without awaiting anything.
+WITH_CATEGORY = (
+    categories.c.slug.label("category_slug"),
+    categories.c.name.label("category_name"),
+    categories.c.description.label("category_description"),
+)
+
+
+def products_by(column: ColumnElement[Any]) -> Read:
+    """Products (with their category) whose ``column`` is in ``$keys``."""
+    joined = products.outerjoin(categories, categories.c.id == products.c.category_id)
+    keys = bindparam("keys", type_=ARRAY(column.type))
+    return Read(select(products, *WITH_CATEGORY).select_from(joined).where(column == func.any(keys)))
+
+
 def _tsquery() -> ColumnElement[Any]:
     return func.to_tsquery(literal_column("'english'"), bindparam("tsquery", type_=String))
 
@@ -168,7 +184,11 @@ class ProductListing:
         return self._page(after is not None).params(self.params(limit, after))
 
     def _page(self, after: bool) -> Select[Any]:
-        statement = select(products, self.sort_column.label("sort_value")).where(*self.conditions())
+        statement = (
+            select(products, *WITH_CATEGORY, self.sort_column.label("sort_value"))
+            .select_from(products.outerjoin(categories, categories.c.id == products.c.category_id))
+            .where(*self.conditions())
+        )
         if after:
             key = tuple_(self.sort_column, products.c.id)
             value = bindparam("after_value", type_=self.sort_column.type)
