@@ -100,14 +100,27 @@ def page_size(first: int | None) -> int:
     return first
 
 
+def selects(info: Info[Any, Any], *path: str) -> bool:
+    """Whether the field being resolved selects ``path`` (e.g. ``"edges", "node", "items"``); a fragment
+    on the way counts as yes. Lets a resolver read in its own statement what a field would load apart."""
+    nodes: list[FieldNode] = list(info._raw_info.field_nodes)
+    for name in path:
+        found: list[FieldNode] = []
+        for node in nodes:
+            for selection in node.selection_set.selections if node.selection_set else ():
+                if not isinstance(selection, FieldNode):
+                    return True
+                if selection.name.value == name:
+                    found.append(selection)
+        if not found:
+            return False
+        nodes = found
+    return True
+
+
 def selects_total(info: Info[Any, Any]) -> bool:
-    """Whether the connection field being resolved asks for ``totalCount`` (inside a fragment: assumed
-    so). Lets a resolver count in the page's own statement instead of a second one."""
-    for node in info._raw_info.field_nodes:
-        for selection in node.selection_set.selections if node.selection_set else ():
-            if not isinstance(selection, FieldNode) or selection.name.value == "totalCount":
-                return True
-    return False
+    """Whether the connection being resolved asks for ``totalCount``: counted with the page, then."""
+    return selects(info, "totalCount")
 
 
 def build_connection(

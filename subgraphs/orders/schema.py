@@ -15,19 +15,20 @@ from subgraphs.kit.errors import UserError, bad_input
 from subgraphs.kit.inputs import sent_fields
 from subgraphs.kit.loaders import parse_uuid
 from subgraphs.kit.mutations import admin, mutate, signed_in
-from subgraphs.kit.pagination import CONNECTION_SIZE, Connection, build_connection, page_size, selects_total
+from subgraphs.kit.pagination import CONNECTION_SIZE, Connection, build_connection, page_size, selects, selects_total
 from subgraphs.kit.schema import federated_schema
 
-from .models import orders
+from .models import order_items, orders
 from .service import Status, parse_order_number
 from .subscriptions import Subscription
 from .types import Order, OrdersInfo, Product, User, after_bound, cursor_key, user_orders, visible_order
 
 
 @functools.cache
-def _all_orders_page(by_status: bool, after: bool, with_total: bool) -> Read:
+def _all_orders_page(by_status: bool, after: bool, with_total: bool, with_items: bool) -> Read:
     """Every shopper's orders, newest first, from a cursor or not, of one status or any; ``with_total``:
-    each row also carries the count of every order of the listing (``total``), before the LIMIT."""
+    each row also carries the count of every order of the listing (``total``), before the LIMIT;
+    ``with_items``: a row per item of each order (``item_*`` columns), in their positions."""
     columns = [*orders.c, func.count().over().label("total")] if with_total else [*orders.c]
     page = select(*columns)
     if by_status:
@@ -39,7 +40,16 @@ def _all_orders_page(by_status: bool, after: bool, with_total: bool) -> Read:
         )
         page = page.where(tuple_(orders.c.created_at, orders.c.id) < tuple_(at, order_id))
     newest_first = page.order_by(orders.c.created_at.desc(), orders.c.id.desc())
-    return Read(newest_first.limit(bindparam("limit", type_=Integer)))
+    page = newest_first.limit(bindparam("limit", type_=Integer))
+    if not with_items:
+        return Read(page)
+    o = page.subquery("o")
+    items = [c.label(f"item_{c.name}") for c in order_items.c if c.name != "order_id"]
+    return Read(
+        select(o, *items)
+        .select_from(o.outerjoin(order_items, order_items.c.order_id == o.c.id))
+        .order_by(o.c.created_at.desc(), o.c.id.desc(), order_items.c.position)
+    )
 
 
 @functools.cache
@@ -62,8 +72,11 @@ async def all_orders(
     # The first page counts in its own statement (a window count); later pages' rows are only those
     # after the cursor, so they count apart, when asked to.
     with_total = bound is None and selects_total(info)
-    page = _all_orders_page(status is not None, bound is not None, with_total)
+    with_items = selects(info, "edges", "node", "items")
+    page = _all_orders_page(status is not None, bound is not None, with_total, with_items)
     rows = await db.fetch(page, limit=size + 1, **params)
+    if with_items:
+        rows = info.context.loaders.prime_items(rows)
 
     async def count() -> int:
         if with_total:
