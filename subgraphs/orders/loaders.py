@@ -61,6 +61,8 @@ class Loaders:
         self.items = DataLoader[uuid.UUID, list[Row[Any]]](self._items)
         self.page = DataLoader[PageKey, list[Row[Any]]](self._pages)
         self.count = DataLoader[tuple[uuid.UUID, str | None], int](self._counts)
+        # Items read with their orders (``prime_items``): available without awaiting the loader.
+        self.read_items: dict[uuid.UUID, list[Row[Any]]] = {}
 
     def prime_items(self, rows: Sequence[Any]) -> list[Any]:
         """Orders read with their items (a row per item, ``item_*`` columns; an order without any has
@@ -84,6 +86,7 @@ class Loaders:
                 found.append(cast(Row[Any], line))
         for order_id, items in lines.items():
             self.items.prime(order_id, items)
+        self.read_items.update(lines)
         return list(orders_seen.values())
 
     async def _orders(self, ids: list[uuid.UUID]) -> list[Row[Any] | None]:
