@@ -43,6 +43,7 @@ from redis.exceptions import RedisError
 
 from .auth import Identity, InvalidToken, KeysUnavailable
 from .config import Settings
+from .periodic import in_background
 from .service_client import ServiceClient
 
 log = logging.getLogger("shopgraph.revocation")
@@ -195,13 +196,8 @@ class AccountStates:
 @contextlib.asynccontextmanager
 async def following_changes(states: AccountStates, settings: Settings) -> AsyncIterator[None]:
     """Run ``states``' subscription while the context is open."""
-    task = asyncio.create_task(states.run(settings.redis_url, changes_channel(settings)), name="account-changes")
-    try:
+    async with in_background("account-changes", lambda: states.run(settings.redis_url, changes_channel(settings))):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def check(
