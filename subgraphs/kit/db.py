@@ -174,14 +174,14 @@ class _ReadPool:
 class Database:
     """The engine of one subgraph, its schema on the search path."""
 
-    # At most 10 per subgraph: four subgraphs (and a test stack beside a benchmark
-    # stack) share one server's max_connections (100 by default), and connections
-    # stay open once made. No overflow: overflow connections close on return, and
-    # under load the pool churned, each new connection paying for its start-up and
-    # re-preparing its statements (a third of the subgraphs' CPU in the admin
-    # dashboard's profile). The pool opens connections only as concurrency needs them.
-    #
-    # Of those, ``read_pool_size`` serve ``fetch``: hot reads on asyncpg directly.
+    # At most 10 connections per subgraph: four subgraphs (and a test stack beside a
+    # benchmark stack) share one server's max_connections (100 by default), and
+    # connections stay open once made. ``pool_size`` are SQLAlchemy's (transactions,
+    # the other reads), ``read_pool_size`` serve ``fetch`` (hot reads on asyncpg
+    # directly). No overflow: overflow connections close on return, and under load
+    # the pool churned, each new connection paying for its start-up and re-preparing
+    # its statements (a third of the subgraphs' CPU in the admin dashboard's profile).
+    # Both pools open connections only as concurrency needs them.
     def __init__(
         self, url: str, schema: str, *, pool_size: int = 5, max_overflow: int = 0, read_pool_size: int = 5
     ) -> None:
