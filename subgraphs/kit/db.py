@@ -75,7 +75,9 @@ class StatementCounter:
 
 
 class Record(asyncpg.Record):  # type: ignore[misc]
-    """A row read on asyncpg directly: by attribute (``row.id``) as SQLAlchemy's rows, or by name."""
+    """A row read on asyncpg directly: by attribute (``row.id``) as SQLAlchemy's rows, or by name.
+    asyncpg's own methods win over columns of the same name (``get``, ``keys``, ``values``,
+    ``items``): label such a column otherwise."""
 
     def __getattr__(self, name: str) -> Any:
         try:
