@@ -3,18 +3,47 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import Row
+from sqlalchemy import Row, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from strawberry.dataloader import DataLoader
 
-from subgraphs.kit.db import Database
+from subgraphs.kit.db import Database, Read
 from subgraphs.kit.loaders import one_per_key, rows_by
 from subgraphs.kit.service_client import ServiceClient
 
 from .catalog_client import ProductInfo, fetch_products
 from .models import cart_items, carts
-from .service import carts_of, ensure_carts
+from .service import ensure_carts
+
+
+@dataclass(frozen=True)
+class CartLine:
+    """A cart_items row read along with its cart (the same attributes)."""
+
+    id: uuid.UUID
+    cart_id: uuid.UUID
+    product_id: uuid.UUID
+    quantity: int
+    added_at: datetime
+
+
+# Users' carts with their items (a row per item, or one with NULL items), items in cart order.
+CARTS_WITH_ITEMS = Read(
+    select(
+        carts,
+        cart_items.c.id.label("item_id"),
+        cart_items.c.product_id.label("item_product_id"),
+        cart_items.c.quantity.label("item_quantity"),
+        cart_items.c.added_at.label("item_added_at"),
+    )
+    .select_from(carts.outerjoin(cart_items, cart_items.c.cart_id == carts.c.id))
+    .where(carts.c.user_id == func.any(bindparam("keys", type_=ARRAY(carts.c.user_id.type))))
+    .order_by(cart_items.c.added_at, cart_items.c.id)
+)
 
 
 class Loaders:
@@ -27,14 +56,23 @@ class Loaders:
         self.product = DataLoader[uuid.UUID, ProductInfo | None](self._products)
 
     async def _carts_of_users(self, user_ids: list[uuid.UUID]) -> list[Row[Any]]:
-        # Most users have their cart already: one autocommit read, and the upsert's transaction
-        # (BEGIN, INSERT, SELECT, COMMIT) only when one is missing.
-        async with self.db.read() as conn:
-            rows = await carts_of(conn, user_ids)
-        if len(rows) < len(set(user_ids)):
+        # Most users have their cart already: one autocommit read (which brings the carts' items
+        # too, for the items loader), and the upsert's transaction (BEGIN, INSERT, SELECT, COMMIT)
+        # only when one is missing.
+        joined = await self.db.fetch(CARTS_WITH_ITEMS, keys=user_ids)
+        items: dict[uuid.UUID, list[Row[Any]]] = {}
+        for row in joined:
+            lines = items.setdefault(row.id, [])
+            if row.item_id is not None:
+                line = CartLine(row.item_id, row.id, row.item_product_id, row.item_quantity, row.item_added_at)
+                lines.append(cast(Row[Any], line))
+        for cart_id, lines in items.items():
+            self.items.prime(cart_id, lines)
+        found = one_per_key(user_ids, [cast(Row[Any], row) for row in joined], lambda r: r.user_id)
+        if None in found:
             async with self.db.transaction() as conn:
                 rows = await ensure_carts(conn, user_ids)
-        found = one_per_key(user_ids, rows, lambda r: r.user_id)
+            found = one_per_key(user_ids, rows, lambda r: r.user_id)
         # ensure_carts created any missing cart in this very transaction.
         assert all(r is not None for r in found), "a cart went missing right after its upsert"
         return [r for r in found if r is not None]

@@ -10,16 +10,19 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Row
 from strawberry.dataloader import DataLoader
 
 from subgraphs.kit.db import Database
-from subgraphs.kit.loaders import rows_by
+from subgraphs.kit.loaders import one_per_key, rows_by
 
 from .models import categories, products
-from .service import ProductListing, ProductQuery
+from .service import ProductListing, ProductQuery, products_by
+
+PRODUCTS_BY_ID = products_by(products.c.id)
+PRODUCTS_BY_SKU = products_by(products.c.sku)
 
 
 @dataclass(frozen=True)
@@ -48,10 +51,12 @@ class Loaders:
         self.category_count = DataLoader[CategoryCountKey, int](self._category_counts)
 
     async def _products(self, ids: list[uuid.UUID]) -> list[Row[Any] | None]:
-        return await rows_by(self.db, products, products.c.id, ids)
+        rows = await self.db.fetch(PRODUCTS_BY_ID, keys=ids)
+        return cast(list[Row[Any] | None], one_per_key(ids, rows, lambda r: r.id))
 
     async def _products_by_sku(self, skus: list[str]) -> list[Row[Any] | None]:
-        return await rows_by(self.db, products, products.c.sku, skus)
+        rows = await self.db.fetch(PRODUCTS_BY_SKU, keys=skus)
+        return cast(list[Row[Any] | None], one_per_key(skus, rows, lambda r: r.sku))
 
     async def _categories(self, ids: list[uuid.UUID]) -> list[Row[Any] | None]:
         return await rows_by(self.db, categories, categories.c.id, ids)

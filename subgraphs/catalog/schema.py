@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -121,6 +122,28 @@ class Category:
         return cls.from_row(row) if row else None
 
 
+class _Unread:
+    """The category did not come with the product's row."""
+
+
+UNREAD = _Unread()
+
+
+def _category_of(row: Row[Any]) -> Category | _Unread | None:
+    name = getattr(row, "category_name", UNREAD)
+    if isinstance(name, _Unread):
+        return UNREAD
+    if name is None or row.category_id is None:  # no category, or none left (the LEFT JOIN found none)
+        return None
+    return Category(
+        id=strawberry.ID(str(row.category_id)),
+        slug=row.category_slug,
+        name=name,
+        description=row.category_description,
+        uuid=row.category_id,
+    )
+
+
 @strawberry.federation.type(keys=["id", "sku"])
 class Product:
     id: strawberry.ID
@@ -134,16 +157,26 @@ class Product:
     created_at: datetime
     updated_at: datetime
     category_uuid: strawberry.Private[uuid.UUID | None]
+    # Its category when the product's row carried it (listings and references join it), else UNREAD.
+    read_category: strawberry.Private[Category | _Unread | None] = UNREAD
 
     @strawberry.field
     def in_stock(self) -> bool:
         return self.stock > 0
 
-    @strawberry.field
-    async def category(self, info: CatalogInfo) -> Category | None:
+    # Synchronous when the category came with the row (no await, no dataloader round); otherwise
+    # it returns the loader's awaitable, which the executor awaits like an async resolver's.
+    @strawberry.field(graphql_type=Category | None)
+    def category(self, info: CatalogInfo) -> Category | Awaitable[Category | None] | None:
+        if not isinstance(self.read_category, _Unread):
+            return self.read_category
         if self.category_uuid is None:
             return None
-        row = await info.context.loaders.category.load(self.category_uuid)
+        return self._load_category(info, self.category_uuid)
+
+    @staticmethod
+    async def _load_category(info: CatalogInfo, category_id: uuid.UUID) -> Category | None:
+        row = await info.context.loaders.category.load(category_id)
         return Category.from_row(row) if row else None
 
     @classmethod
@@ -160,6 +193,7 @@ class Product:
             created_at=row.created_at,
             updated_at=row.updated_at,
             category_uuid=row.category_id,
+            read_category=_category_of(row),
         )
 
     @classmethod

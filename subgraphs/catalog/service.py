@@ -9,18 +9,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
     Float,
+    Integer,
     Row,
     Select,
+    String,
     UnaryExpression,
+    bindparam,
     delete,
     func,
     insert,
     literal,
+    literal_column,
     select,
     text,
     tuple_,
@@ -29,7 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.exc import IntegrityError
 
-from subgraphs.kit.db import Database
+from subgraphs.kit.db import Database, Read
 from subgraphs.kit.domain import DomainError, InvalidArgument
 from subgraphs.kit.domain import ErrorCode as Code
 from subgraphs.kit.inputs import camel
@@ -72,6 +76,30 @@ def prefix_tsquery(search: str) -> str | None:
     return " & ".join(f"{w}:*" for w in words[:12]) or None
 
 
+# A product row's category, read in the same statement (a LEFT JOIN): ``Product.category`` then
+# needs no loader, and is resolved without awaiting anything.
+WITH_CATEGORY = (
+    categories.c.slug.label("category_slug"),
+    categories.c.name.label("category_name"),
+    categories.c.description.label("category_description"),
+)
+
+
+def products_by(column: ColumnElement[Any]) -> Read:
+    """Products (with their category) whose ``column`` is in ``$keys``."""
+    joined = products.outerjoin(categories, categories.c.id == products.c.category_id)
+    keys = bindparam("keys", type_=ARRAY(column.type))
+    return Read(select(products, *WITH_CATEGORY).select_from(joined).where(column == func.any(keys)))
+
+
+def _tsquery() -> ColumnElement[Any]:
+    return func.to_tsquery(literal_column("'english'"), bindparam("tsquery", type_=String))
+
+
+# Listing statements compiled once per shape (a few hundred at most: the filters, sort and cursor).
+_reads: dict[tuple[Any, ...], Read] = {}
+
+
 class ProductListing:
     """Builds the filtered, keyset-paginated product query."""
 
@@ -85,7 +113,7 @@ class ProductListing:
             sort = SortKey.NEWEST
         self.sort = sort
         # ts_rank is a float4; compare it as float8 so cursor values round-trip exactly.
-        rank = func.ts_rank(products.c.search, func.to_tsquery("english", self.tsquery)).cast(Float(precision=53))
+        rank = func.ts_rank(products.c.search, _tsquery()).cast(Float(precision=53))
         self.sort_column: ColumnElement[Any] = {
             SortKey.RELEVANCE: rank,
             SortKey.PRICE: products.c.price_minor,
@@ -96,34 +124,78 @@ class ProductListing:
         descending = sort in (SortKey.RELEVANCE, SortKey.NEWEST)
         self.descending = descending != query.reverse
 
+    # Every value is a named bindparam, so a statement compiled once per shape (``page_read``,
+    # ``count_read``: which filters, sort and cursor) runs again with ``params`` on asyncpg directly.
     def conditions(self) -> list[ColumnElement[bool]]:
         q = self.query
         out: list[ColumnElement[bool]] = []
         if q.visible_only:
             out.append(products.c.active)
         if self.tsquery is not None:
-            out.append(products.c.search.op("@@")(func.to_tsquery("english", self.tsquery)))
+            out.append(products.c.search.op("@@")(_tsquery()))
         if q.category_id is not None:
-            out.append(products.c.category_id == q.category_id)
+            out.append(products.c.category_id == bindparam("category_id", type_=products.c.category_id.type))
         if q.min_price_minor is not None:
-            out.append(products.c.price_minor >= q.min_price_minor)
+            out.append(products.c.price_minor >= bindparam("min_price", type_=products.c.price_minor.type))
         if q.max_price_minor is not None:
-            out.append(products.c.price_minor <= q.max_price_minor)
+            out.append(products.c.price_minor <= bindparam("max_price", type_=products.c.price_minor.type))
         if q.in_stock is True:
-            out.append(products.c.stock > 0)
+            out.append(products.c.stock > literal_column("0"))
         elif q.in_stock is False:
-            out.append(products.c.stock == 0)
+            out.append(products.c.stock == literal_column("0"))
         return out
 
-    def page(self, limit: int, after: Sequence[Any] | None) -> Select[Any]:
-        statement = select(products, self.sort_column.label("sort_value")).where(*self.conditions())
+    def params(self, limit: int | None = None, after: Sequence[Any] | None = None) -> dict[str, Any]:
+        """The values of the statements' bindparams (``limit``: the page size, one more row is read)."""
+        q = self.query
+        values: dict[str, Any] = {
+            "tsquery": self.tsquery,
+            "category_id": q.category_id,
+            "min_price": q.min_price_minor,
+            "max_price": q.max_price_minor,
+        }
+        if limit is not None:
+            values["limit"] = limit + 1
         if after is not None:
-            value, last_id = self.parse_cursor(after)
+            values["after_value"], values["after_id"] = self.parse_cursor(after)
+        return values
+
+    def _shape(self) -> tuple[Any, ...]:
+        q = self.query
+        filters = (q.visible_only, q.category_id is not None, q.min_price_minor is not None)
+        return (*filters, q.max_price_minor is not None, q.in_stock, self.tsquery is not None)
+
+    def page_read(self, after: bool) -> Read:
+        key = ("page", *self._shape(), self.sort, self.descending, after)
+        read = _reads.get(key)
+        if read is None:
+            read = _reads[key] = Read(self._page(after))
+        return read
+
+    def count_read(self) -> Read:
+        key = ("count", *self._shape())
+        read = _reads.get(key)
+        if read is None:
+            read = _reads[key] = Read(self.count())
+        return read
+
+    def page(self, limit: int, after: Sequence[Any] | None) -> Select[Any]:
+        """The page as a statement with its values bound (SQLAlchemy's path)."""
+        return self._page(after is not None).params(self.params(limit, after))
+
+    def _page(self, after: bool) -> Select[Any]:
+        statement = (
+            select(products, *WITH_CATEGORY, self.sort_column.label("sort_value"))
+            .select_from(products.outerjoin(categories, categories.c.id == products.c.category_id))
+            .where(*self.conditions())
+        )
+        if after:
             key = tuple_(self.sort_column, products.c.id)
-            bound = tuple_(literal(value), literal(last_id))
+            value = bindparam("after_value", type_=self.sort_column.type)
+            bound = tuple_(value, bindparam("after_id", type_=products.c.id.type))
             statement = statement.where(key < bound if self.descending else key > bound)
         statement = statement.order_by(*self._directed(self.sort_column, products.c.id))
-        return statement.limit(limit + 1)
+        return statement.limit(bindparam("limit", type_=Integer))
 
     def pages(self, category_ids: Sequence[uuid.UUID], limit: int, after: Sequence[Any] | None) -> Select[Any]:
         """``page`` for every category at once, in one statement: a LATERAL join of ``page`` over the ids,
@@ -137,7 +209,7 @@ class ProductListing:
         return statement.order_by(*self._directed(page.c.sort_value, page.c.id))
 
     def count(self) -> Select[Any]:
-        return select(func.count()).select_from(products).where(*self.conditions())
+        return select(func.count().label("n")).select_from(products).where(*self.conditions())
 
     def counts(self, category_ids: Sequence[uuid.UUID]) -> Select[Any]:
         """``count`` for every category at once: rows of (category_id, count); a category with none is absent."""
@@ -145,6 +217,7 @@ class ProductListing:
             select(products.c.category_id, func.count().label("total"))
             .where(*self.conditions(), in_keys(products.c.category_id, category_ids))
             .group_by(products.c.category_id)
+            .params(self.params())
         )
 
     def _directed(self, *columns: ColumnElement[Any]) -> list[UnaryExpression[Any]]:
@@ -198,13 +271,11 @@ class Catalog:
         self, query: ProductQuery, limit: int, after: Sequence[Any] | None
     ) -> tuple[list[Row[Any]], ProductListing]:
         listing = ProductListing(query)
-        async with self.db.read() as conn:
-            rows = list((await conn.execute(listing.page(limit, after))).all())
-        return rows, listing
+        rows = await self.db.fetch(listing.page_read(after is not None), **listing.params(limit, after))
+        return cast(list[Row[Any]], rows), listing  # Records, read by attribute as rows are
 
     async def count_products(self, listing: ProductListing) -> int:
-        async with self.db.read() as conn:
-            return int((await conn.execute(listing.count())).scalar_one())
+        return int((await self.db.fetch(listing.count_read(), **listing.params()))[0].n)
 
     async def list_categories(self) -> list[Row[Any]]:
         async with self.db.read() as conn:

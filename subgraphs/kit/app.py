@@ -44,6 +44,7 @@ from .auth import (
 from .config import Settings
 from .context import ContextFactory, RequestContext, Runtime
 from .db import Database
+from .revocation import AccountStates, following_changes
 from .websocket import AuthenticatingTransportWS
 
 log = logging.getLogger("shopgraph.app")
@@ -153,12 +154,14 @@ def create_app(
         db = Database(settings.database_url_for(name), name)
         redis = aioredis.from_url(settings.redis_url)
         verifier = TokenVerifier(public_key or JwksClient(settings.jwks_url).get, settings.service_secret)
-        runtime = Runtime(name=name, settings=settings, db=db, redis=redis, verifier=verifier)
+        states = AccountStates()
+        runtime = Runtime(name=name, settings=settings, db=db, redis=redis, verifier=verifier, account_states=states)
         app.state.runtime = runtime
         try:
             if on_startup:
                 await on_startup(runtime)
             async with contextlib.AsyncExitStack() as parts:
+                await parts.enter_async_context(following_changes(states, settings))
                 for part in background:
                     await parts.enter_async_context(part(runtime))
                 yield

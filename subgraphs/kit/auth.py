@@ -154,12 +154,28 @@ class JwksClient:
         self._fetched_at = time.monotonic()
 
 
+# Seconds of clock skew a token's expiry is allowed (PyJWT's ``leeway``).
+LEEWAY_SECONDS = 5
+# Verified internal tokens remembered per process (cleared when full: the router reuses each for seconds).
+VERIFIED_CACHE_SIZE = 10_000
+
+
 class TokenVerifier:
     def __init__(self, public_key: KeyLookup, service_secret: str) -> None:
         self._public_key = public_key
         self._service_secret = service_secret
+        # Internal token -> (identity, verified until): the router reuses its token for an identity
+        # for seconds, and decoding one (base64, JSON, HMAC, claims) cost more CPU than the rest of
+        # a small request's auth. The result only depends on the token and the secret, except
+        # expiry, checked on every hit. Access tokens are not kept: their keys can be rotated out.
+        self._verified: dict[str, tuple[Identity, float]] = {}
 
     async def verify(self, token: str) -> Identity:
+        hit = self._verified.get(token)
+        if hit is not None:
+            if time.time() < hit[1]:
+                return hit[0]
+            del self._verified[token]
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -196,13 +212,17 @@ class TokenVerifier:
         if not isinstance(sub, str) or not sub.startswith("service:"):
             raise InvalidToken("bad internal token subject")
         uid = claims.get("uid")
-        return Identity(
+        identity = Identity(
             user_id=_uuid(uid) if uid is not None else None,
             role=_role(claims.get("role")) if uid is not None else None,
             service=sub.removeprefix("service:"),
             # The router forwards its client's token issue time; subgraphs acting for a user do not.
             issued_at=_time(claims["auth_time"]) if uid is not None and "auth_time" in claims else None,
         )
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.clear()
+        self._verified[token] = (identity, int(claims["exp"]) + LEEWAY_SECONDS)  # PyJWT's reading of exp
+        return identity
 
 
 def _decode(token: str, key: Any, alg: str, *, issuer: str, audience: str) -> dict[str, Any]:
@@ -214,7 +234,7 @@ def _decode(token: str, key: Any, alg: str, *, issuer: str, audience: str) -> di
             issuer=issuer,
             audience=audience,
             options={"require": ["exp", "iat", "iss", "aud", "sub"]},
-            leeway=5,
+            leeway=LEEWAY_SECONDS,
         )
     except jwt.ExpiredSignatureError as exc:
         raise InvalidToken("token expired") from exc

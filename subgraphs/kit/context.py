@@ -43,6 +43,8 @@ class Runtime:
     # Where an account's state is read when Redis does not have it: the users
     # subgraph reads its own table; every other subgraph asks it (the default).
     account_lookup: revocation.AccountLookup | None = None
+    # The account states this process read, while it follows their changes (kit.revocation).
+    account_states: revocation.AccountStates | None = None
 
     async def identify(self, token: str) -> Identity:
         """The caller a bearer token names, if it is valid and still speaks for its account."""
@@ -52,7 +54,9 @@ class Runtime:
 
     async def check_account(self, identity: Identity) -> None:
         """Raise ``InvalidToken`` if the identity's token no longer speaks for its account."""
-        await revocation.check(self.redis, self.settings, identity, self.account_lookup or self._ask_users)
+        await revocation.check(
+            self.redis, self.settings, identity, self.account_lookup or self._ask_users, self.account_states
+        )
 
     async def _ask_users(self, user_id: uuid.UUID) -> float | None:
         return await revocation.ask_users(self.client("users"))(user_id)

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from typing import Any, Literal, TypeVar, overload
+from typing import Any, Literal, TypeVar, cast, overload
 
-from sqlalchemy import ColumnElement, Row, Select, Table, any_, literal, select
+from sqlalchemy import Column, ColumnElement, Row, Select, Table, any_, bindparam, literal, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .db import Database
+from .db import Database, Read, Record
 
 K = TypeVar("K", bound=Hashable)
 R = TypeVar("R")
@@ -83,7 +84,20 @@ async def rows_by(
 ) -> list[Row[Any] | None] | list[list[Row[Any]]]:
     """A dataloader's batch in one query: the rows of ``source`` whose ``column`` is in ``keys``,
     aligned to ``keys``. One row (or None) per key, or with ``many`` a list per key in ``order_by``
-    order. ``column`` must be among the selected columns; ``db`` may be an open connection."""
+    order. ``column`` must be among the selected columns; ``db`` may be an open connection.
+
+    A whole table read through the ``Database`` (the loaders' case) runs on asyncpg directly
+    (``Database.fetch``): ``Record`` rows, read like SQLAlchemy's by attribute."""
+    if isinstance(source, Table) and isinstance(db, Database) and isinstance(column, Column):
+        records = await db.fetch(_by_keys(source, column, tuple(order_by)), keys=list(keys))
+        name = column.name
+
+        def record_key(record: Record) -> Any:
+            return record[name]
+
+        # Typed as SQLAlchemy rows for the loaders: a Record reads the same by attribute.
+        aligned = many_per_key(keys, records, record_key) if many else one_per_key(keys, records, record_key)
+        return cast(list[Row[Any] | None] | list[list[Row[Any]]], aligned)
     statement = (select(source) if isinstance(source, Table) else source).where(in_keys(column, keys))
     statement = statement.order_by(*order_by)
     if isinstance(db, AsyncConnection):
@@ -96,3 +110,10 @@ async def rows_by(
         return row._mapping[column]
 
     return many_per_key(keys, rows, key_of) if many else one_per_key(keys, rows, key_of)
+
+
+@functools.cache
+def _by_keys(table: Table, column: Column[Any], order_by: tuple[ColumnElement[Any], ...]) -> Read:
+    """``SELECT <table's columns> FROM table WHERE column = ANY($1) ORDER BY …``, compiled once."""
+    keys = bindparam("keys", type_=ARRAY(column.type))
+    return Read(select(table).where(column == any_(keys)).order_by(*order_by))

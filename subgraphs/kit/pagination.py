@@ -15,7 +15,9 @@ from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 import strawberry
+from graphql import FieldNode
 from strawberry.federation.schema_directives import ListSize
+from strawberry.types import Info
 
 from .errors import bad_input
 from .inputs import contains_nul
@@ -96,6 +98,29 @@ def page_size(first: int | None) -> int:
     if first < 0 or first > MAX_PAGE_SIZE:
         raise bad_input(f"`first` must be between 0 and {MAX_PAGE_SIZE}.")
     return first
+
+
+def selects(info: Info[Any, Any], *path: str) -> bool:
+    """Whether the field being resolved selects ``path`` (e.g. ``"edges", "node", "items"``); a fragment
+    on the way counts as yes. Lets a resolver read in its own statement what a field would load apart."""
+    nodes: list[FieldNode] = list(info._raw_info.field_nodes)
+    for name in path:
+        found: list[FieldNode] = []
+        for node in nodes:
+            for selection in node.selection_set.selections if node.selection_set else ():
+                if not isinstance(selection, FieldNode):
+                    return True
+                if selection.name.value == name:
+                    found.append(selection)
+        if not found:
+            return False
+        nodes = found
+    return True
+
+
+def selects_total(info: Info[Any, Any]) -> bool:
+    """Whether the connection being resolved asks for ``totalCount``: counted with the page, then."""
+    return selects(info, "totalCount")
 
 
 def build_connection(

@@ -1,11 +1,24 @@
-"""A pass repeated in the background while an app runs (a ``background`` part of kit's app)."""
+"""Work in the background while an app runs (``background`` parts of kit's app): a task, or a pass repeated."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any
+
+
+@contextlib.asynccontextmanager
+async def in_background(name: str, run: Callable[[], Coroutine[Any, Any, object]]) -> AsyncIterator[None]:
+    """Run ``run()`` as a task while the context is open; cancelled when it closes."""
+    task = asyncio.create_task(run(), name=name)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 @contextlib.asynccontextmanager
@@ -23,10 +36,5 @@ async def periodically(
                 log.warning("%s: pass failed", name, exc_info=True)
             await asyncio.sleep(seconds)
 
-    task = asyncio.create_task(loop(), name=name)
-    try:
+    async with in_background(name, loop):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

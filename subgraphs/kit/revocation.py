@@ -12,7 +12,13 @@ against it on every authenticated request:
 - when the key is missing (Redis restarted, or no token was issued recently),
   the subgraph asks the owner of the truth (users reads its table; the others
   call users' internal ``accountState`` query) and puts the answer back, unless
-  the users subgraph wrote a newer one meanwhile (SET NX).
+  the users subgraph wrote a newer one meanwhile (SET NX);
+- cheaper still, each process keeps what it read (``AccountStates``), but only
+  while it is subscribed to the channel on which users announces every change,
+  in the same MULTI as the SET: a change drops the account's entry before any
+  later request can be checked against it. Whenever that subscription is not
+  known to be live (not yet subscribed, reconnecting, no answer to its
+  heartbeat) the memory is emptied and every check reads Redis, as above.
 
 Only identities that come from a client's access token carry an issue time:
 calls one subgraph makes to another on a shopper's behalf are not checked again
@@ -22,16 +28,25 @@ internal token minted without one (only holders of the service secret can).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import redis.asyncio as aioredis
 from gql import gql
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from .auth import Identity, InvalidToken, KeysUnavailable
 from .config import Settings
+from .periodic import in_background
 from .service_client import ServiceClient
+
+log = logging.getLogger("shopgraph.revocation")
 
 DELETED = "deleted"
 # A valid-after time, or None: the account does not exist (any more).
@@ -53,6 +68,11 @@ def state_key(settings: Settings, user_id: uuid.UUID) -> str:
     return f"{settings.redis_prefix}accounts:{user_id}"
 
 
+def changes_channel(settings: Settings) -> str:
+    """Where every change of an account's state is announced (the account's id)."""
+    return f"{settings.redis_prefix}accounts:changed"
+
+
 def state_ttl(settings: Settings) -> int:
     """Longer than any access token lives: refreshed whenever one is issued, so it rarely falls back."""
     return settings.access_token_ttl_seconds * 2 + 60
@@ -66,16 +86,138 @@ async def publish(
     *,
     only_if_absent: bool = False,
 ) -> None:
-    """Record the account's state for every subgraph (``None``: deleted)."""
+    """Record the account's state for every subgraph (``None``: deleted).
+
+    A change is announced on ``changes_channel`` in the same MULTI as the SET, so
+    no process can keep a copy of the old state once Redis has the new one. A fill
+    (``only_if_absent``: the state read back from the users table) changes nothing."""
     value = DELETED if valid_after is None else repr(valid_after)
-    await redis.set(state_key(settings, user_id), value, ex=state_ttl(settings), nx=only_if_absent)
+    key = state_key(settings, user_id)
+    if only_if_absent:
+        await redis.set(key, value, ex=state_ttl(settings), nx=True)
+        return
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.set(key, value, ex=state_ttl(settings))
+        pipe.publish(changes_channel(settings), str(user_id))
+        await pipe.execute()
 
 
-async def check(redis: aioredis.Redis, settings: Settings, identity: Identity, lookup: AccountLookup) -> None:
+class AccountStates:
+    """This process's copy of the account states it read, trusted only while its subscription to
+    ``changes_channel`` is live.
+
+    ``run`` keeps the subscription: each announced change drops that account's entry;
+    a heartbeat (PING on the subscription) every ``heartbeat`` seconds proves it live,
+    and after ``max_silence`` seconds without any reply, or on any error or
+    reconnection, the copy is emptied and not used until the subscription answers
+    again. A state read while a change (or a reconnection) was being handled is not
+    kept: ``generation`` moves with each of them, and ``put`` refuses a state read
+    under an older one.
+    """
+
+    def __init__(self, *, heartbeat: float = 1.0, max_silence: float = 3.0, max_entries: int = 100_000) -> None:
+        self.heartbeat = heartbeat
+        self.max_silence = max_silence
+        self.max_entries = max_entries
+        self.generation = 0
+        self._states: dict[uuid.UUID, float | None] = {}
+        self._live_until = 0.0  # time.monotonic() until which the subscription is known live
+
+    @property
+    def live(self) -> bool:
+        return time.monotonic() < self._live_until
+
+    def get(self, user_id: uuid.UUID) -> tuple[bool, float | None]:
+        """(found, valid-after time or None for a deleted account)."""
+        if user_id not in self._states or not self.live:
+            return False, None
+        return True, self._states[user_id]
+
+    def put(self, user_id: uuid.UUID, valid_after: float | None, generation: int) -> None:
+        if generation != self.generation or not self.live:
+            return
+        if len(self._states) >= self.max_entries:
+            self._states.clear()
+        self._states[user_id] = valid_after
+
+    def changed(self, user_id: uuid.UUID | None) -> None:
+        """An account changed (``None``: any may have)."""
+        self.generation += 1
+        if user_id is None:
+            self._states.clear()
+        else:
+            self._states.pop(user_id, None)
+
+    def _heard(self) -> None:
+        self._live_until = time.monotonic() + self.max_silence
+
+    def _lost(self) -> None:
+        self._live_until = 0.0
+        self.changed(None)
+
+    def _on_message(self, message: dict[str, object]) -> None:
+        kind = message.get("type")
+        if kind == "message":
+            data = message.get("data")
+            try:
+                user_id: uuid.UUID | None = uuid.UUID(data.decode() if isinstance(data, bytes) else str(data))
+            except ValueError:
+                user_id = None
+            self.changed(user_id)
+        elif kind == "subscribe":
+            self.changed(None)  # (re)subscribed: whatever happened before is unknown
+        self._heard()
+
+    async def run(self, redis_url: str, channel: str) -> None:
+        """Keep the subscription until cancelled; reconnect after errors."""
+        while True:
+            # No silent reconnection by redis-py: changes announced meanwhile would be missed.
+            # Named after the channel: operators (and tests) can tell the subscription apart.
+            client = aioredis.from_url(redis_url, retry=Retry(NoBackoff(), 0), client_name=channel)
+            try:
+                async with client.pubsub() as pubsub:
+                    await pubsub.subscribe(channel)
+                    pinged = 0.0
+                    while True:
+                        if time.monotonic() - pinged >= self.heartbeat:
+                            await pubsub.ping()
+                            pinged = time.monotonic()
+                        message = await pubsub.get_message(timeout=self.heartbeat)
+                        if message is not None:
+                            self._on_message(message)
+            except (RedisError, OSError) as exc:
+                log.debug("account changes subscription lost: %s", exc)
+            finally:
+                self._lost()
+                await client.aclose()
+            await asyncio.sleep(self.heartbeat)
+
+
+@contextlib.asynccontextmanager
+async def following_changes(states: AccountStates, settings: Settings) -> AsyncIterator[None]:
+    """Run ``states``' subscription while the context is open."""
+    async with in_background("account-changes", lambda: states.run(settings.redis_url, changes_channel(settings))):
+        yield
+
+
+async def check(
+    redis: aioredis.Redis,
+    settings: Settings,
+    identity: Identity,
+    lookup: AccountLookup,
+    states: AccountStates | None = None,
+) -> None:
     """Raise ``InvalidToken`` if the caller's token no longer speaks for its account."""
     user_id = identity.user_id
     if user_id is None or identity.issued_at is None:
         return
+    generation = 0
+    if states is not None:
+        found, valid_after = states.get(user_id)
+        if found:
+            _compare(identity.issued_at, valid_after)
+            return
+        generation = states.generation
     try:
         raw = await redis.get(state_key(settings, user_id))
     except RedisError:
@@ -92,7 +234,13 @@ async def check(redis: aioredis.Redis, settings: Settings, identity: Identity, l
     else:
         text = raw.decode() if isinstance(raw, bytes) else str(raw)
         valid_after = None if text == DELETED else float(text)
+    if states is not None and redis_up:
+        states.put(user_id, valid_after, generation)
+    _compare(identity.issued_at, valid_after)
+
+
+def _compare(issued_at: float, valid_after: float | None) -> None:
     if valid_after is None:
         raise InvalidToken("this account no longer exists")
-    if identity.issued_at < valid_after:  # an account never revoked is valid after 0
+    if issued_at < valid_after:  # an account never revoked is valid after 0
         raise InvalidToken("this session was signed out; sign in again")

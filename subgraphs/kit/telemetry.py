@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import contextvars
+import functools
 import logging
 import re
 import time
@@ -108,6 +109,16 @@ def _install_log_record_ids() -> None:
     logging.setLogRecordFactory(record_with_request_id)
 
 
+@functools.lru_cache(maxsize=4096)
+def _metrics_of(subgraph: str, operation: str, kind: str, outcome: str) -> tuple[Any, Any]:
+    """The labelled children of the operation metrics (``labels()`` takes a lock and builds a key each
+    call; operation names are bounded by ``metrics.operation_label``)."""
+    return (
+        metrics.OPERATIONS.labels(subgraph, operation, kind, outcome),
+        metrics.OPERATION_SECONDS.labels(subgraph, operation),
+    )
+
+
 class OperationTelemetry(SchemaExtension):
     """Listed first in ``kit.schema``, so it sees results after unexpected errors were masked."""
 
@@ -125,8 +136,9 @@ class OperationTelemetry(SchemaExtension):
         errors = context.result.errors if context.result is not None else None
         codes = [(e.extensions or {}).get("code") for e in errors or ()]
         outcome = "internal_error" if "INTERNAL_SERVER_ERROR" in codes else "error" if codes else "ok"
-        metrics.OPERATIONS.labels(subgraph, operation, kind, outcome).inc()
-        metrics.OPERATION_SECONDS.labels(subgraph, operation).observe(time.perf_counter() - started)
+        counted, timed = _metrics_of(subgraph, operation, kind, outcome)
+        counted.inc()
+        timed.observe(time.perf_counter() - started)
         for error, code in zip(errors or (), codes, strict=True):
             if code != "INTERNAL_SERVER_ERROR":
                 log.info(

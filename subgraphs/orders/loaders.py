@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Row, func, literal, select, tuple_
 from sqlalchemy.dialects.postgresql import UUID, array
@@ -40,6 +40,20 @@ class PageKey:
     status: str | None
 
 
+@dataclass(frozen=True)
+class OrderLine:
+    """An order_items row read along with its order (the same attributes)."""
+
+    id: uuid.UUID
+    order_id: uuid.UUID
+    position: int
+    product_id: uuid.UUID
+    sku: str
+    name: str
+    unit_price_minor: int
+    quantity: int
+
+
 class Loaders:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -47,6 +61,33 @@ class Loaders:
         self.items = DataLoader[uuid.UUID, list[Row[Any]]](self._items)
         self.page = DataLoader[PageKey, list[Row[Any]]](self._pages)
         self.count = DataLoader[tuple[uuid.UUID, str | None], int](self._counts)
+        # Items read with their orders (``prime_items``): available without awaiting the loader.
+        self.read_items: dict[uuid.UUID, list[Row[Any]]] = {}
+
+    def prime_items(self, rows: Sequence[Any]) -> list[Any]:
+        """Orders read with their items (a row per item, ``item_*`` columns; an order without any has
+        one row with NULLs): the items go to the items loader; one row per order is returned, in order."""
+        orders_seen: dict[uuid.UUID, Any] = {}
+        lines: dict[uuid.UUID, list[Row[Any]]] = {}
+        for row in rows:
+            orders_seen.setdefault(row.id, row)
+            found = lines.setdefault(row.id, [])
+            if row.item_id is not None:
+                line = OrderLine(
+                    row.item_id,
+                    row.id,
+                    row.item_position,
+                    row.item_product_id,
+                    row.item_sku,
+                    row.item_name,
+                    row.item_unit_price_minor,
+                    row.item_quantity,
+                )
+                found.append(cast(Row[Any], line))
+        for order_id, items in lines.items():
+            self.items.prime(order_id, items)
+        self.read_items.update(lines)
+        return list(orders_seen.values())
 
     async def _orders(self, ids: list[uuid.UUID]) -> list[Row[Any] | None]:
         return await rows_by(self.db, orders, orders.c.id, ids)

@@ -2,42 +2,86 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
+from typing import Any
 
 import strawberry
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import Integer, bindparam, func, select, tuple_
 
 from subgraphs.kit.address import ADDRESS_FIELDS
+from subgraphs.kit.db import Read
 from subgraphs.kit.errors import UserError, bad_input
 from subgraphs.kit.inputs import sent_fields
 from subgraphs.kit.loaders import parse_uuid
 from subgraphs.kit.mutations import admin, mutate, signed_in
-from subgraphs.kit.pagination import CONNECTION_SIZE, Connection, build_connection, page_size
+from subgraphs.kit.pagination import CONNECTION_SIZE, Connection, build_connection, page_size, selects, selects_total
 from subgraphs.kit.schema import federated_schema
 
-from .models import orders
+from .models import order_items, orders
 from .service import Status, parse_order_number
 from .subscriptions import Subscription
 from .types import Order, OrdersInfo, Product, User, after_bound, cursor_key, user_orders, visible_order
+
+
+@functools.cache
+def _all_orders_page(by_status: bool, after: bool, with_total: bool, with_items: bool) -> Read:
+    """Every shopper's orders, newest first, from a cursor or not, of one status or any; ``with_total``:
+    each row also carries the count of every order of the listing (``total``), before the LIMIT;
+    ``with_items``: a row per item of each order (``item_*`` columns), in their positions."""
+    columns = [*orders.c, func.count().over().label("total")] if with_total else [*orders.c]
+    page = select(*columns)
+    if by_status:
+        page = page.where(orders.c.status == bindparam("status"))
+    if after:
+        at, order_id = (
+            bindparam("after_at", type_=orders.c.created_at.type),
+            bindparam("after_id", type_=orders.c.id.type),
+        )
+        page = page.where(tuple_(orders.c.created_at, orders.c.id) < tuple_(at, order_id))
+    newest_first = page.order_by(orders.c.created_at.desc(), orders.c.id.desc())
+    page = newest_first.limit(bindparam("limit", type_=Integer))
+    if not with_items:
+        return Read(page)
+    o = page.subquery("o")
+    items = [c.label(f"item_{c.name}") for c in order_items.c if c.name != "order_id"]
+    return Read(
+        select(o, *items)
+        .select_from(o.outerjoin(order_items, order_items.c.order_id == o.c.id))
+        .order_by(o.c.created_at.desc(), o.c.id.desc(), order_items.c.position)
+    )
+
+
+@functools.cache
+def _all_orders_count(by_status: bool) -> Read:
+    count = select(func.count().label("n")).select_from(orders)
+    if by_status:
+        return Read(count.where(orders.c.status == bindparam("status")))
+    return Read(count)
 
 
 async def all_orders(
     info: OrdersInfo, first: int | None, after: str | None, status: Status | None
 ) -> Connection[Order]:
     size = page_size(first)
-    conditions = [orders.c.status == status.value] if status else []
-    page = select(orders).where(*conditions)
     bound = after_bound(after)
+    params: dict[str, Any] = {"status": status.value if status else None}
     if bound is not None:
-        page = page.where(tuple_(orders.c.created_at, orders.c.id) < tuple_(*bound))
-    page = page.order_by(orders.c.created_at.desc(), orders.c.id.desc()).limit(size + 1)
+        params |= {"after_at": bound[0], "after_id": bound[1]}
     db = info.context.runtime.db
-    async with db.read() as conn:
-        rows = list((await conn.execute(page)).all())
+    # The first page counts in its own statement (a window count); later pages' rows are only those
+    # after the cursor, so they count apart, when asked to.
+    with_total = bound is None and selects_total(info)
+    with_items = selects(info, "edges", "node", "items")
+    page = _all_orders_page(status is not None, bound is not None, with_total, with_items)
+    rows = await db.fetch(page, limit=size + 1, **params)
+    if with_items:
+        rows = info.context.loaders.prime_items(rows)
 
     async def count() -> int:
-        async with db.read() as conn:
-            return int((await conn.execute(select(func.count()).select_from(orders).where(*conditions))).scalar_one())
+        if with_total:
+            return int(rows[0]["total"]) if rows else 0
+        return int((await db.fetch(_all_orders_count(status is not None), **params))[0]["n"])
 
     return build_connection(rows, size, after=after, key_of=cursor_key, node_of=Order.from_row, count=count)
 

@@ -7,6 +7,7 @@ The bottom layer: ``schema.py`` (queries, mutations) and ``subscriptions.py``
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -139,8 +140,16 @@ class Order:
     def user(self) -> User:
         return User(id=strawberry.ID(str(self.user_id)))
 
-    @strawberry.field
-    async def items(self, info: OrdersInfo) -> list[OrderItem]:
+    # Synchronous when the items were read with the order (no await): otherwise it returns the
+    # loader's awaitable, which the executor awaits like an async resolver's.
+    @strawberry.field(graphql_type=list[OrderItem])
+    def items(self, info: OrdersInfo) -> list[OrderItem] | Awaitable[list[OrderItem]]:
+        rows = info.context.loaders.read_items.get(self.pk)
+        if rows is not None:
+            return [OrderItem.from_row(r, self.currency) for r in rows]
+        return self._load_items(info)
+
+    async def _load_items(self, info: OrdersInfo) -> list[OrderItem]:
         return [OrderItem.from_row(r, self.currency) for r in await info.context.loaders.items.load(self.pk)]
 
     @strawberry.field

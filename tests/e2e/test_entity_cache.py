@@ -18,11 +18,10 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import cast
 
 import httpx
 import pytest
-from sqlalchemy import event
 from starlette.applications import Starlette
 
 import router.http as http
@@ -96,17 +95,18 @@ def products_reads(stack: ThreadedStack) -> Iterator[Callable[[], int]]:
     """How many statements the catalog subgraph runs against its products table meanwhile."""
     count = 0
 
-    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+    def seen(statement: str) -> None:
         nonlocal count
         if "products" in statement and "outbox" not in statement:
             count += 1
 
-    engine = stack.apps["catalog"].state.runtime.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", seen)
+    # Every statement of the subgraph's database, on either path (SQLAlchemy, direct asyncpg reads).
+    observers = stack.apps["catalog"].state.runtime.db.statements.observers
+    observers.append(seen)
     try:
         yield lambda: count
     finally:
-        event.remove(engine, "before_cursor_execute", seen)
+        observers.remove(seen)
 
 
 async def _set_price(client: httpx.AsyncClient, url: str, admin: Shopper, product: Json, price: str) -> None:

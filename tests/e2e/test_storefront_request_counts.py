@@ -2,9 +2,9 @@
 costs the same subgraph HTTP requests, and the same SQL statements in each subgraph, as one with 2.
 
 Subgraph requests are counted in each subgraph (a counter wrapped around its app for these
-tests only), by caller: the router, or another subgraph; SQL statements by a listener on each
-subgraph's engine (``app.state.runtime.db.engine``), like its ``db.statements`` counter but blind
-to the orders event hub's background polling of its outbox.
+tests only), by caller: the router, or another subgraph; SQL statements by an observer of each
+subgraph's ``db.statements`` counter (both of its paths: SQLAlchemy and direct asyncpg reads),
+blind to the orders event hub's background polling of its outbox.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from typing import Any
 
 import jwt
 import pytest
-from sqlalchemy import event
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from deploy.stack import ThreadedStack
@@ -70,7 +69,7 @@ class Meter:
         return count
 
     def _on_statement(self, name: str) -> Callable[..., None]:
-        def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        def count(statement: str) -> None:
             # The orders event hub polls its outbox in the background: not part of any request.
             if "outbox" not in statement:
                 self.statements[name] += 1
@@ -92,14 +91,14 @@ class Meter:
                 app.middleware_stack = app.build_middleware_stack()
             served[name] = app.middleware_stack
             app.middleware_stack = self._on_request(name, served[name])
-            event.listen(app.state.runtime.db.engine.sync_engine, "before_cursor_execute", listeners[name])
+            app.state.runtime.db.statements.observers.append(listeners[name])
         try:
             yield self
         finally:
             executor.cache = cache
             for name, app in apps.items():
                 app.middleware_stack = served[name]
-                event.remove(app.state.runtime.db.engine.sync_engine, "before_cursor_execute", listeners[name])
+                app.state.runtime.db.statements.observers.remove(listeners[name])
 
     @asynccontextmanager
     async def measure(self) -> AsyncIterator[Cost]:

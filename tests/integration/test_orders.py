@@ -35,6 +35,7 @@ from tests.integration.shop_helpers import (
     checkout,
     customers,
     entities_query,
+    fewest_statements,
     fill_cart,
     gather_limited,
     get_cart,
@@ -458,6 +459,42 @@ async def test_all_orders_is_for_administrators(stack: ThreadedStack, admin: str
     everything = data(await gql(stack.url("orders"), ALL_ORDERS, {"first": 1}, admin))["allOrders"]
     assert everything["edges"][0]["node"]["id"] == order["id"]
     assert everything["totalCount"] >= paid["totalCount"] >= 1
+
+
+async def test_all_orders_counts_in_its_page_statement_on_the_first_page_only(stack: ThreadedStack, admin: str) -> None:
+    """The first page's totalCount and items come with its rows (one statement); a later page, whose
+    rows start at its cursor, counts apart; either way the count is of the whole listing."""
+    shopper = await register(stack)
+    item = await product(stack, admin, stock=5)
+    for _ in range(2):
+        await place_order(stack, shopper.access_token, {item["id"]: 1})
+    query = """query($first: Int!, $after: String, $status: OrderStatus) {
+        allOrders(first: $first, after: $after, status: $status) {
+            totalCount edges { cursor node { id items { quantity product { id } } } } pageInfo { endCursor } } }"""
+    async with sql(stack, "orders") as conn:
+        counts = text("SELECT count(*), count(*) FILTER (WHERE status = 'PENDING') FROM orders")
+        total, expected = (await conn.execute(counts)).one()
+
+    async def page(variables: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = data(await gql(stack.url("orders"), query, variables, admin))["allOrders"]
+        return result
+
+    first, counted = await fewest_statements(stack, ("orders",), lambda: page({"first": 1}))
+    assert first["totalCount"] == total and counted == {"orders": 1}
+    assert first["edges"][0]["node"]["items"] == [{"quantity": 1, "product": {"id": item["id"]}}]  # the newest
+    pending, counted = await fewest_statements(stack, ("orders",), lambda: page({"first": 1, "status": "PENDING"}))
+    assert pending["totalCount"] == expected and counted == {"orders": 1}
+    later = {"first": 1, "after": first["pageInfo"]["endCursor"]}
+    second, counted = await fewest_statements(stack, ("orders",), lambda: page(later))
+    assert second["totalCount"] == total and counted == {"orders": 2}
+    assert second["edges"][0]["node"]["id"] != first["edges"][0]["node"]["id"]
+    # Past the end: no row to carry a count, the count is still the listing's.
+    beyond = {"first": 1, "after": encode_cursor(["2000-01-01T00:00:00+00:00", str(uuid.UUID(int=0))])}
+    assert await page(beyond) == {"totalCount": total, "edges": [], "pageInfo": {"endCursor": None}}
+    two = data(await gql(stack.url("orders"), query, {"first": 2}, admin))["allOrders"]["edges"]
+    assert [e["node"]["items"] for e in two] == [[{"quantity": 1, "product": {"id": item["id"]}}]] * 2
+    nothing = data(await gql(stack.url("orders"), query, {"first": 0}, admin))["allOrders"]
+    assert nothing["totalCount"] == total and nothing["edges"] == []
 
 
 # --- outbox ------------------------------------------------------------------------------------

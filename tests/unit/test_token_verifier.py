@@ -250,6 +250,35 @@ async def test_an_expired_internal_token_is_refused() -> None:
     await refused(mint_internal_token(SECRET, "orders", ttl=-60), "expired")
 
 
+async def test_a_verified_internal_token_is_remembered_until_it_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The router reuses its token for seconds: decoded once, then looked up, but never past its expiry."""
+    v = verifier()
+    token = mint_internal_token(SECRET, "router", user_id=USER_ID, role="ADMIN", ttl=60)
+    decoded: list[str] = []
+    read_header = jwt.get_unverified_header
+
+    def counted(t: str) -> dict[str, Any]:
+        decoded.append(t)
+        return read_header(t)
+
+    monkeypatch.setattr(jwt, "get_unverified_header", counted)
+    first = await v.verify(token)
+    assert await v.verify(token) == first == Identity(user_id=USER_ID, role="ADMIN", service="router")
+    assert decoded == [token]
+    exp = jwt.decode(token, SECRET, algorithms=["HS256"], audience=INTERNAL_AUDIENCE)["exp"]
+    monkeypatch.setattr(time, "time", lambda: exp + 6)  # past the few seconds of allowed skew
+    await v.verify(token)  # (PyJWT's own clock is not moved: it still accepts the token)
+    assert decoded == [token, token]  # decoded again, not taken from memory
+
+
+async def test_a_refused_token_is_not_remembered() -> None:
+    v = verifier()
+    token = jwt.encode(_internal_claims(sub="orders"), SECRET, algorithm="HS256")
+    for _ in range(2):
+        with pytest.raises(InvalidToken, match="bad internal token subject"):
+            await v.verify(token)
+
+
 def _internal_claims(**changes: Any) -> dict[str, Any]:
     now = int(time.time())
     claims: dict[str, Any] = {
