@@ -140,6 +140,7 @@ class Settings:
     # subscriptions (see router/subscriptions.py)
     max_subscriptions_per_connection: int = 100
     subscription_buffer: int = 1024  # events queued per subscriber (WebSocket: per subscription on it) before a drop
+    subscription_backlog_bytes: int = 4 * 1024 * 1024  # unsent bytes a WebSocket may hold before it is dropped
     subscription_heartbeat: float = 5.0  # seconds between SSE/multipart keep-alives
     subscription_anonymous_ttl: int = 3600  # upstream connection lifetime when the client has no token
     upstream_subscriptions: int = 100  # subscriptions multiplexed on one subgraph WebSocket
@@ -446,6 +447,13 @@ OPTIONS: tuple[Option, ...] = (
         "int",
         "SHOPGRAPH_SUBSCRIPTION_BUFFER",
         "events queued per subscriber (on a WebSocket: per subscription on the connection) before it is dropped",
+    ),
+    Option(
+        "subscriptions.backlog_bytes",
+        "subscription_backlog_bytes",
+        "int",
+        "SHOPGRAPH_SUBSCRIPTION_BACKLOG_BYTES",
+        "bytes a WebSocket client may leave unread before it is dropped as too slow",
     ),
     Option(
         "subscriptions.heartbeat_seconds",

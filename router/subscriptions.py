@@ -59,6 +59,7 @@ def stream_mode(accept: str) -> str | None:
 
 TOKEN_EXPIRED = "Token expired"
 TOO_SLOW = "SUBSCRIBER_TOO_SLOW"
+ENRICHMENT_BACKLOG = "SUBSCRIPTION_BACKLOG"
 
 
 class Reader(Protocol):
@@ -107,14 +108,20 @@ class Group:
         if not self.readers:
             self._close()
 
-    def _close(self) -> None:
-        """No readers left (or the feed ended): leave the feed, forget the group."""
+    def _close(self, *, ended: bool = False) -> None:
+        """No readers left, or the feed ``ended``: forget the group (and leave a live feed)."""
         if self.closed:
             return
         self.closed = True
         self.service.forget(self)
         if self.drainer is not None:
             self.drainer.cancel()
+        for out in self.pending:  # enrichments nobody will read
+            if isinstance(out, asyncio.Future):
+                out.cancel()
+        self.pending.clear()
+        if ended:  # the feed is over: nothing to leave, and subscribers still joining must not see a cancellation
+            return
         joined = self.joined
         if not joined.done():
             joined.cancel()  # Feed.join releases the upstream subscription if nobody else waits for it
@@ -148,6 +155,12 @@ class Group:
         if self.drainer is None and not self.pending and (not isinstance(out, asyncio.Future) or out.done()):
             self._emit(out)  # nothing in flight before it: deliver now
             return
+        if len(self.pending) >= self.service.settings.subscription_buffer:  # enrichment cannot keep up
+            if isinstance(out, asyncio.Future):
+                out.cancel()
+            out = RouterError.of(
+                "Events arrive faster than the subgraphs can complete them; subscription ended.", ENRICHMENT_BACKLOG
+            )
         self.pending.append(out)
         if self.drainer is None:
             self.drainer = asyncio.ensure_future(self._drain())
@@ -182,7 +195,8 @@ class Group:
         readers = list(self.readers.values())
         self.service.active -= len(self.readers)
         self.readers.clear()
-        self._close()
+        # The feed is over unless it is the group that gave up on it (enrichment backlog).
+        self._close(ended=not (isinstance(out, RouterError) and out.code == ENRICHMENT_BACKLOG))
         for reader in readers:
             reader.end(out)
 

@@ -15,8 +15,8 @@ events are pushed into it synchronously by their group
 (router/subscriptions.py) — no task per subscription — and what one turn of
 the event loop queued leaves in one write, synchronously when the transport
 takes it at once (router/ws_frames.py), else through the connection's writer
-task. A client whose unsent messages exceed its subscriptions' buffers is
-dropped with 1013.
+task. A client that leaves more than its subscriptions' buffers (in messages)
+or ``subscriptions.backlog_bytes`` unread is dropped with 1013.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from router.auth import AuthError, Caller, bearer
 from router.errors import RouterError, error
 from router.incremental import deferred_payloads
 from router.request import Client, from_params
-from router.subscriptions import TOO_SLOW, Subscription, SubscriptionService
+from router.subscriptions import Subscription, SubscriptionService
 from router.ws_frames import SEND_TEXTS
 
 PROTOCOL = "graphql-transport-ws"
@@ -71,7 +71,7 @@ class Operation:
             del self.conn.ops[self.id]
         if failure is None:
             self.conn.send({"id": self.id, "type": "complete"})
-        elif failure.code != TOO_SLOW:
+        else:
             self.conn.send(errors.ws_message(self.id, failure))
 
     def cancel(self) -> None:
@@ -98,6 +98,7 @@ class Connection:
         self.closing = False  # read no further message, queue nothing more
         self.close_started = False
         self.outbox: list[bytes] = []
+        self.outbox_bytes = 0  # queued and not yet written, the writer's batch included
         self.flush_due = False  # a flush is scheduled for this turn of the event loop
         self.wake = asyncio.Event()  # for the writer: the outbox has what could not be written at once
         self.busy = False  # the writer is writing (later messages wait for it, to keep the order)
@@ -159,11 +160,17 @@ class Connection:
         if self.closing:
             return
         self.outbox.append(text)
+        self.outbox_bytes += len(text)
         self.drained.clear()
         # Only a backlog counts (the transport did not take the last flush): a burst queued
-        # within one turn leaves in that turn's write.
-        backlog = self.busy or self.wake.is_set()
-        if backlog and len(self.outbox) > self.service.settings.subscription_buffer * max(1, len(self.ops)):
+        # within one turn leaves in that turn's write. Bounded in messages and in bytes: each
+        # message is its own copy of the event, so a client that reads nothing must not hold
+        # 100 subscriptions x 1,024 events of them.
+        settings = self.service.settings
+        if (self.busy or self.wake.is_set()) and (
+            len(self.outbox) > settings.subscription_buffer * max(1, len(self.ops))
+            or self.outbox_bytes > settings.subscription_backlog_bytes
+        ):
             self._overflow()
             return
         if not self.flush_due:  # once per turn: what a whole fan-out queued leaves in one write
@@ -177,6 +184,7 @@ class Connection:
         """The client does not read its events: drop its subscriptions and the connection."""
         self.closing = True  # nothing more is queued, from this very fan-out on
         self.outbox = []
+        self.outbox_bytes = 0
         self._end_operations()
         self.service.background(self.close(1013, "Subscriber too slow: event buffer overflowed", flush=False))
 
@@ -186,6 +194,7 @@ class Connection:
             return
         if self.write_now is not None and self.write_now(self.outbox):
             self.outbox.clear()  # reused: a list kept per event would keep filling the GC's oldest generation
+            self.outbox_bytes = 0
             self.drained.set()
         else:
             self.wake.set()  # the writer waits until the transport takes it
@@ -203,6 +212,7 @@ class Connection:
                     else:
                         for text in batch:
                             await self.asgi_send({"type": "websocket.send", "text": text.decode()})
+                    self.outbox_bytes -= sum(len(t) for t in batch)
                     self.busy = False
                 self.drained.set()
         except (OSError, RuntimeError):  # the client went away (uvicorn's ClientDisconnected), or we closed
@@ -335,7 +345,7 @@ class Connection:
                 self.send({"id": op_id, "type": "next", "payload": single})
             self.send({"id": op_id, "type": "complete"})
         except RouterError as e:
-            if e.code != TOO_SLOW:
+            if self.ops.get(op_id) is op:  # else its group already ended it, with this error
                 self.send(errors.ws_message(op_id, e))
         except asyncio.CancelledError:
             raise

@@ -127,14 +127,17 @@ class _ReadPool:
                 self._open -= 1
             if self._open < self._size:
                 self._open += 1
+                opened: asyncpg.Connection | None = None
                 try:
-                    conn = await asyncpg.connect(self._url, **self._args)
-                    await _init_connection(conn)
+                    opened = await asyncpg.connect(self._url, **self._args)
+                    await _init_connection(opened)
                 except BaseException:
+                    if opened is not None:  # failed or cancelled half-way: it must not outlive its slot
+                        opened.terminate()
                     self._open -= 1
                     self._wake()
                     raise
-                return conn
+                return opened
             waiter = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
             try:

@@ -112,7 +112,9 @@ async def rows_by(
     return many_per_key(keys, rows, key_of) if many else one_per_key(keys, rows, key_of)
 
 
-@functools.cache
+# Keyed by the expressions themselves, which hash by identity: callers pass ``order_by`` built once
+# (module level); the bound keeps a caller that builds it per call from growing the cache forever.
+@functools.lru_cache(maxsize=256)
 def _by_keys(table: Table, column: Column[Any], order_by: tuple[ColumnElement[Any], ...]) -> Read:
     """``SELECT <table's columns> FROM table WHERE column = ANY($1) ORDER BY …``, compiled once."""
     keys = bindparam("keys", type_=ARRAY(column.type))

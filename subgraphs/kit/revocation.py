@@ -15,10 +15,16 @@ against it on every authenticated request:
   the users subgraph wrote a newer one meanwhile (SET NX);
 - cheaper still, each process keeps what it read (``AccountStates``), but only
   while it is subscribed to the channel on which users announces every change,
-  in the same MULTI as the SET: a change drops the account's entry before any
-  later request can be checked against it. Whenever that subscription is not
-  known to be live (not yet subscribed, reconnecting, no answer to its
-  heartbeat) the memory is emptied and every check reads Redis, as above.
+  in the same MULTI as the SET: a change drops the account's entry as soon as
+  the process reads the announcement. Whenever that subscription is not known
+  to be live (not yet subscribed, reconnecting, no answer to its heartbeat) the
+  memory is emptied and every check reads Redis, as above.
+
+  The price is a bounded delay, where reading Redis on every check had none: a
+  request checked while the announcement is on its way (normally well under a
+  millisecond: Redis sends it before answering the change) passes with the old
+  state, and if the subscription's connection stalls while Redis is otherwise
+  reachable, for at most ``max_silence`` (1.5 s) after its last heartbeat.
 
 Only identities that come from a client's access token carry an issue time:
 calls one subgraph makes to another on a shopper's behalf are not checked again
@@ -115,7 +121,7 @@ class AccountStates:
     under an older one.
     """
 
-    def __init__(self, *, heartbeat: float = 1.0, max_silence: float = 3.0, max_entries: int = 100_000) -> None:
+    def __init__(self, *, heartbeat: float = 0.5, max_silence: float = 1.5, max_entries: int = 100_000) -> None:
         self.heartbeat = heartbeat
         self.max_silence = max_silence
         self.max_entries = max_entries

@@ -13,6 +13,9 @@ from subgraphs.kit.loaders import rows_by
 
 from .models import addresses, users
 
+# Built once: the compiled reads are cached by these expressions, which compare by identity.
+ADDRESS_ORDER = (addresses.c.is_default.desc(), addresses.c.created_at)
+
 
 class Loaders:
     def __init__(self, db: Database) -> None:
@@ -24,5 +27,4 @@ class Loaders:
         return await rows_by(self.db, users, users.c.id, ids)
 
     async def _addresses(self, user_ids: list[uuid.UUID]) -> list[list[Row[Any]]]:
-        order = (addresses.c.is_default.desc(), addresses.c.created_at)
-        return await rows_by(self.db, addresses, addresses.c.user_id, user_ids, many=True, order_by=order)
+        return await rows_by(self.db, addresses, addresses.c.user_id, user_ids, many=True, order_by=ADDRESS_ORDER)

@@ -287,8 +287,10 @@ async def test_malformed_events_are_errors_in_their_place_and_the_stream_goes_on
 
 @pytest.fixture(scope="module", params=["batched", "one-send-each"])
 def roomy(request: pytest.FixtureRequest, subgraphs: ThreadServer) -> Iterator[Live]:
-    """The live feed behind a router with the default buffers, served both ways."""
-    yield from start_live(subgraphs, batching=request.param == "batched")
+    """The live feed behind a router with the default message buffers and room for tens of MB of
+    backlog (these tests queue that much on purpose; the byte bound has a test of its own), served
+    both ways."""
+    yield from start_live(subgraphs, batching=request.param == "batched", subscription_backlog_bytes=256 << 20)
 
 
 AFTER = "subscription($a: ID) { orderEvents(after: $a) { id } }"  # a feed per `after`
@@ -428,3 +430,57 @@ async def test_messages_after_the_close_start_nothing(roomy: Live) -> None:
     assert got == [] and closed.code in (1000, None)  # the close echoed, or the socket cut
     await asyncio.to_thread(settled, roomy)
     ws.close()
+
+
+# ---- bounds that do not depend on the client -----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def byte_bound(subgraphs: ThreadServer) -> Iterator[Live]:
+    """A generous buffer in messages, 256 KiB of backlog in bytes."""
+    yield from start_live(subgraphs, subscription_buffer=100_000, subscription_backlog_bytes=256 * 1024)
+
+
+async def test_a_stalled_client_is_dropped_by_bytes_long_before_its_message_count(byte_bound: Live) -> None:
+    # Each queued message is its own copy of the event: 20 subscriptions x 16 KiB events reach
+    # 256 KiB of backlog within a few events, far below 20 x 100,000 messages.
+    stalled = await RawWs.open(byte_bound.ws_url, byte_bound.admin())
+    ops = [f"s{i}" for i in range(20)]
+    for op_id in ops:
+        await stalled.subscribe(op_id, blob_query(16 * 1024))
+    await asyncio.to_thread(settled, byte_bound, 20, 1, 1)
+    start = await asyncio.to_thread(byte_bound.emit, 0) + 1
+    async with asyncio.timeout(60):
+        while byte_bound.service.active:
+            await asyncio.to_thread(byte_bound.emit, BURST)
+    rest, closed = await stalled.until_closed()
+    assert closed.code == 1013
+    assert_prefixes(rest, ops, start)
+    await asyncio.to_thread(settled, byte_bound)
+
+
+@pytest.fixture(scope="module")
+def small_buffer_scripted(subgraphs: ThreadServer) -> Iterator[ScriptedLive]:
+    yield from start_scripted(subgraphs, subscription_buffer=3)
+
+
+async def test_events_outrunning_their_enrichment_end_the_subscription_with_an_error(
+    small_buffer_scripted: ScriptedLive,
+) -> None:
+    # Enrichment (an entity fetch per event) hangs: events pile up behind it, bounded by the
+    # buffer; the subscription then ends with an error after the events before it, in order.
+    live = small_buffer_scripted
+    feed = live.scripted
+    feed.delays = {"u1": 1.0}
+    ws = await RawWs.open(live.ws_url, live.admin())
+    await ws.subscribe("a", ENRICHED)
+    await asyncio.to_thread(settled, live, 1, 1, 1)
+    await asyncio.to_thread(feed.send, lambda _: [event(n, "u1") for n in range(1, 11)])
+    got = [await ws.recv() for _ in range(4)]
+    assert [m["type"] for m in got] == ["next", "next", "next", "error"], got
+    assert [m["payload"]["data"]["orderEvents"]["id"] for m in got[:3]] == ["1", "2", "3"]
+    assert got[3]["payload"][0]["extensions"]["code"] == "SUBSCRIPTION_BACKLOG"
+    assert await barrier(ws) == []  # nothing after the error
+    feed.delays = {}
+    ws.close()
+    await asyncio.to_thread(settled, live)
