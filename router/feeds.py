@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Coroutine, Hashable
 from typing import Any
 
 from router.upstream import Message, Sink, Upstream
@@ -60,20 +60,24 @@ class Feed:
         """
         ticket = next(self.feeds.tickets)
         self.sinks[ticket] = sink
-        return asyncio.ensure_future(self._started(ticket))
+        joined = asyncio.ensure_future(self._started(ticket))
+        # A callback, not an except clause: a task cancelled before its first step runs no code.
+        joined.add_done_callback(lambda f: self._joined(ticket, f))
+        return joined
 
     async def _started(self, ticket: int) -> int:
-        try:
-            await asyncio.shield(self.started)
-        except BaseException:
-            self.sinks.pop(ticket, None)
-            started = self.started
-            if started.done() and (started.cancelled() or started.exception() is not None):
-                self._end()  # it failed: nobody may join it any more
-            elif not self.sinks:  # this joiner was cancelled (maybe as the subscription started): release it
-                await self._release()
-            raise
+        await asyncio.shield(self.started)
         return ticket
+
+    def _joined(self, ticket: int, joined: asyncio.Future[int]) -> None:
+        if not joined.cancelled() and joined.exception() is None:
+            return
+        self.sinks.pop(ticket, None)
+        started = self.started
+        if started.done() and (started.cancelled() or started.exception() is not None):
+            self._end()  # it failed: nobody may join it any more
+        elif not self.sinks and not self.ended:  # the last joiner gave up (maybe as it started): release it
+            self.feeds.background(self._release())
 
     async def leave(self, ticket: int) -> None:
         if self.sinks.pop(ticket, None) is None or self.sinks or self.ended:
@@ -94,6 +98,13 @@ class Feeds:
     def __init__(self) -> None:
         self.live: dict[Hashable, Feed] = {}
         self.tickets = itertools.count(1)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def background(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` beside the requests (a reference is kept until it is done)."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def feed(self, key: Hashable, now: float, open_upstream: Callable[[], Upstream], payload: Json) -> Feed:
         """The live feed for ``key``, opened (on a connection from ``open_upstream``) if there is none.

@@ -27,7 +27,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Hashable
+from collections.abc import AsyncIterator, Callable, Coroutine, Hashable
 from typing import Any, Protocol
 
 import orjson
@@ -259,7 +259,6 @@ class SubscriptionService:
         self.active = 0  # open client subscriptions
         self.feeds = Feeds()  # upstream subscriptions, one per distinct (operation, variables, caller)
         self.groups: dict[Hashable, Group] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
         self._soon: list[Callable[[], None]] = []
 
     async def subscribe(self, ready: Ready, reader: Reader) -> Subscription:
@@ -330,10 +329,9 @@ class SubscriptionService:
             except Exception:  # one connection's failure must not hold up the others'
                 log.exception("subscription delivery failed")
 
-    def background(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def background(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` beside the requests (a reference is kept until it is done)."""
+        self.feeds.background(coro)
 
     async def close(self) -> None:
         await self.pool.close()
