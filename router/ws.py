@@ -86,8 +86,8 @@ class Connection:
     def __init__(self, ws: WebSocket, send: Send, service: SubscriptionService, client: Client) -> None:
         self.ws = ws
         self.asgi_send = send
+        # Under router/ws_frames.py's protocol: many messages in one write, synchronously when possible.
         batching = (ws.scope.get("extensions") or {}).get(SEND_TEXTS)
-        self.batched = batching is not None
         self.write_now: Callable[[list[bytes]], bool] | None = batching.get("write") if batching else None
         self.service = service
         self.pipeline = service.pipeline
@@ -207,7 +207,7 @@ class Connection:
                 while self.outbox:
                     batch, self.outbox = self.outbox, []
                     self.busy = True
-                    if self.batched:
+                    if self.write_now is not None:
                         await self.asgi_send({"type": SEND_TEXTS, "texts": batch})
                     else:
                         for text in batch:

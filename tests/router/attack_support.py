@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-import jwt
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -32,6 +31,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from router.config import Settings
 from router.http import create_app
+from tests.router.fixtures.live import internal_claims
 from tests.router.fixtures.shop import SERVICE_SECRET
 from tests.router.router_harness import ThreadServer, compose
 from tests.router.subs_support import Keys, Live
@@ -193,18 +193,7 @@ class ScriptedFeed:
         self.loop = asyncio.get_running_loop()
         await ws.accept(subprotocol="graphql-transport-ws")
         init = await ws.receive_json()
-        token = (init.get("payload") or {}).get("Authorization", "")
-        claims = (
-            jwt.decode(
-                token.removeprefix("Bearer "),
-                SERVICE_SECRET,
-                algorithms=["HS256"],
-                audience="shopgraph-subgraphs",
-                issuer="shopgraph-internal",
-            )
-            if token
-            else {}
-        )
+        claims = internal_claims((init.get("payload") or {}).get("Authorization", ""))
         up = Upstream(ws, str(claims.get("uid", "-")))
         with self.lock:
             self.conns.append(up)
