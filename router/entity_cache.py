@@ -161,6 +161,11 @@ class EntityCache:
     def tag(self, name: str) -> str:
         return f"{self.prefix}v:{name}"
 
+    @property
+    def cursor_key(self) -> str:
+        """Where the position read in each change stream is kept (a hash: stream -> entry id)."""
+        return f"{self.prefix}cursor"
+
     @staticmethod
     def entity_tag(rep: Json) -> str | None:
         ident = rep.get("id")
@@ -240,14 +245,19 @@ class EntityCache:
         except (RedisError, OSError, TimeoutError) as exc:
             self._down(exc)
 
-    async def stamp(self, *tags: str) -> None:
-        """Everything that depends on ``tags`` and was fetched before now is stale."""
+    async def stamp(self, *tags: str, read_to: tuple[str, str] | None = None) -> None:
+        """Everything that depends on ``tags`` and was fetched before now is stale.
+
+        ``read_to`` (stream, entry id): the change events applied so far, kept for the next
+        start in the same round trip, so the kept position never lags the stamps."""
         now = now_ms()
         try:
             async with asyncio.timeout(max(self.timeout, 1.0)):
                 pipe = self.redis.pipeline(transaction=False)
                 for t in tags:
                     pipe.set(self.tag(t), now, ex=self.max_age + 60)
+                if read_to is not None:
+                    pipe.hset(self.cursor_key, *read_to)
                 await pipe.execute()
         except (RedisError, OSError, TimeoutError) as exc:
             # The entries cannot be read while Redis is unreachable either; a router
@@ -260,13 +270,12 @@ class EntityCache:
         """Apply change events from ``streams`` (stream key -> subgraph) until cancelled.
 
         ``block_ms`` stays below the Redis client's socket timeout (1 s), or every idle read would fail."""
-        cursor_key = f"{self.prefix}cursor"
         last: dict[str, str] = {}
         backoff = 0.05
         while True:
             try:
                 if not last:
-                    saved: dict[Any, Any] = await self.redis.hgetall(cursor_key)
+                    saved: dict[Any, Any] = await self.redis.hgetall(self.cursor_key)
                     for stream in streams:
                         value = saved.get(stream.encode())
                         if value is None:
@@ -302,9 +311,7 @@ class EntityCache:
                     if tag is not None:
                         tags.add(tag)
                     last[stream] = eid
-                await self.stamp(*tags)
-                with contextlib.suppress(RedisError, OSError):  # kept in memory meanwhile
-                    await self.redis.hset(cursor_key, stream, last[stream])
+                await self.stamp(*tags, read_to=(stream, last[stream]))  # kept in memory if Redis fails
 
 
 def _text(value: bytes | str) -> str:
