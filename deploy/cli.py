@@ -8,17 +8,20 @@ import contextlib
 import importlib
 import importlib.util
 import logging
+import os
 import shutil
 import signal
 import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from subgraphs.kit.config import SUBGRAPHS
 
 if TYPE_CHECKING:
+    from subgraphs.kit.config import Settings
+
     from .stack import Stack
 
 # Only cheap modules here: `shopgraph dev` starts PostgreSQL while the heavy ones
@@ -28,7 +31,7 @@ from .embedded import backing_detail, backing_services
 from .layout import DEV_PORT_BASE, PROJECT_ROOT, dev_data_dir, dev_ports
 from .logs import configure_logging
 from .progress import Progress
-from .tracing import setup_tracing
+from .tracing import service, setup_tracing
 
 K8S_SUPERGRAPH = PROJECT_ROOT / "deploy" / "k8s" / "base" / "supergraph.graphql"
 
@@ -110,6 +113,9 @@ async def _dev(host: str, port_base: int, with_router: bool, processes: bool) ->
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
 
+    # Before any app is built (they add their tracing middleware when it is on). One process serves
+    # the router and the subgraphs (or only the router, with --processes): a service name each.
+    tracing = setup_tracing("shopgraph-dev", per_service=True)
     try:
         with contextlib.ExitStack() as servers:
             with progress.step("PostgreSQL + Redis") as step:
@@ -121,25 +127,55 @@ async def _dev(host: str, port_base: int, with_router: bool, processes: bool) ->
             if with_router:
                 _graphiql_assets(progress)
                 storefront = _storefront(progress)
+            from starlette.types import ASGIApp
+
+            from subgraphs.notifications.config import NotifySettings
+            from subgraphs.notifications.worker import Worker
+
+            from .devmail import MailSink, with_mail_pages
             from .stack import Stack, compose_router
+
+            with progress.step("mail catcher (SMTP)") as step:
+                # Every mail the shop sends lands here: printed (subject, links) and shown at /dev/mail.
+                try:
+                    sink = await MailSink(host, port_base + 25, echo=sys.stdout).start()
+                except OSError as exc:
+                    raise RuntimeError(f"cannot listen on {host}:{port_base + 25} (SMTP): {exc.strerror}") from exc
+                step.detail = f"{host}:{sink.port}"
+
+            def router_with_mail(stack: Stack) -> ASGIApp:
+                return with_mail_pages(compose_router(stack), sink)
 
             stack = Stack(
                 seed=True,
                 host=host,
                 ports=dev_ports(port_base),
                 data_dir=dev_data_dir(),
-                router=compose_router if with_router else None,
+                router=router_with_mail if with_router else None,
                 progress=progress,
                 backing=backing,
                 processes=processes,
-                # Password-reset mail is printed here, links pointing at this stack's storefront.
-                settings_overrides={"mail_console": True, "public_url": f"http://{host}:{port_base}"},
+                # Links in mail point at this stack's storefront.
+                settings_overrides={"public_url": f"http://{host}:{port_base}"},
             )
-            async with stack:
-                up = True
-                progress.note(f"ready in {progress.total():.1f} s")
-                _print_banner(stack, storefront)
-                await stop.wait()
+            try:
+                async with stack:
+                    assert stack.settings is not None
+                    notify = NotifySettings(
+                        smtp_host=host, smtp_port=sink.port, backoff_seconds=0.5, backoff_max_seconds=10.0
+                    )
+                    with progress.step("notifications worker"), service("shopgraph-notifications"):
+                        mailer = Worker(stack.settings, notify).running()
+                        await mailer.__aenter__()
+                    try:
+                        up = True
+                        progress.note(f"ready in {progress.total():.1f} s")
+                        _print_banner(stack, storefront, sink.port, tracing)
+                        await stop.wait()
+                    finally:
+                        await mailer.__aexit__(None, None, None)
+            finally:
+                await sink.stop()
     except asyncio.CancelledError:
         if not stop.is_set():
             raise
@@ -147,7 +183,7 @@ async def _dev(host: str, port_base: int, with_router: bool, processes: bool) ->
     return 0
 
 
-def _print_banner(stack: Stack, storefront: str = "") -> None:
+def _print_banner(stack: Stack, storefront: str = "", smtp_port: int | None = None, tracing: bool = False) -> None:
     lines = ["", "Shopgraph is running:"]
     lines += [
         f"  {name:<8} {url}" + (f"  (pid {stack.pids[name]})" if name in stack.pids else "")
@@ -157,8 +193,21 @@ def _print_banner(stack: Stack, storefront: str = "") -> None:
         home = stack.urls["router"].removesuffix("graphql")
         lines.append(f"Storefront: {home} (admin dashboard at /admin): {storefront}")
         lines.append(f"GraphiQL: {stack.urls['router']} (in a browser)")
+        if smtp_port is not None:
+            lines.append(f"Mail: {home}dev/mail (every message the shop sends; SMTP sink on port {smtp_port})")
     else:
         lines.append("  router   not started (--no-router, or the router package is not available)")
+    # Where to look: each port's /metrics holds its own component's series only (deploy.metrics_scope).
+    lines.append("Metrics: " + ", ".join(f"{stack.base_url(name)}/metrics" for name in stack.urls))
+    if tracing:
+        endpoint = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        lines.append(
+            f"Traces: exported over OTLP to {endpoint} (with the compose profile: Jaeger at http://localhost:16686)"
+        )
+    else:
+        lines.append(
+            "Traces: off (set OTEL_EXPORTER_OTLP_ENDPOINT, e.g. http://localhost:4318 with the compose profile)"
+        )
     if stack.seeded.accounts:
         lines.append("Demo accounts:")
         lines += [f"  {role:<8} {email}  password: {password}" for role, email, password in stack.seeded.accounts]
@@ -178,9 +227,18 @@ async def _migrate() -> int:
 
     with backing_services(dev_data_dir()) as (database_url, redis_url):
         settings = Settings.from_env(database_url=database_url, redis_url=redis_url)
-        for name, versions in (await migrate_all(settings, available_subgraphs())).items():
+        applied = await migrate_all(settings, available_subgraphs())
+        applied["notifications"] = await _migrate_notifications(settings)
+        for name, versions in applied.items():
             print(f"{name}: {', '.join(versions) if versions else 'up to date'}")
     return 0
+
+
+async def _migrate_notifications(settings: Settings) -> list[str]:
+    """The notifications worker's schema (the worker also applies it when it starts)."""
+    from subgraphs.notifications.worker import migrate_schema
+
+    return await migrate_schema(settings)
 
 
 async def _seed() -> int:
@@ -192,6 +250,7 @@ async def _seed() -> int:
         settings = Settings.from_env(database_url=database_url, redis_url=redis_url)
         subgraphs = available_subgraphs()
         await migrate_all(settings, subgraphs)
+        await _migrate_notifications(settings)
         result = await seed_all(settings, subgraphs)
     print(f"Seeded {result.products} products.")
     for role, email, password in result.accounts:
@@ -244,7 +303,7 @@ def _router(config: Path | None, supergraph: str | None, host: str, port: int) -
     except ImportError as exc:
         print(f"the router is not available yet ({exc})", file=sys.stderr)
         return 1
-    setup_tracing("shopgraph-router")
+    setup_tracing("shopgraph-router", edge=True)
     try:
         http.serve(str(config) if config else None, supergraph, host, port)
     except http.ConfigError as exc:
@@ -282,19 +341,39 @@ def _serve(subgraph: str, host: str, port: int) -> int:
     app = importlib.import_module(f"subgraphs.{subgraph}.app").create_app(settings)
     freeze_startup_objects()
     # Logging as configure_logging set it (JSON by default); no uvicorn access log: the router has one.
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+    # X-Forwarded-For only from SHOPGRAPH_TRUSTED_PROXIES (none by default; uvicorn's default believes 127.0.0.1).
+    trusted = [a.strip() for a in os.environ.get("SHOPGRAPH_TRUSTED_PROXIES", "").split(",") if a.strip()]
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted or None,
+    )
     return 0
 
 
 # -- relay -------------------------------------------------------------------------------------
 
 
+def outbox_relays() -> dict[str, Any]:
+    """Every subgraph's outbox relay factory (``subgraphs.<name>.events.relay``), from the registry."""
+    found: dict[str, Any] = {}
+    for name in SUBGRAPHS:
+        if importlib.util.find_spec(f"subgraphs.{name}.events") is None:
+            continue
+        factory = getattr(importlib.import_module(f"subgraphs.{name}.events"), "relay", None)
+        if factory is not None:
+            found[name] = factory
+    return found
+
+
 async def _relay(metrics_host: str, metrics_port: int | None) -> int:
-    """The outbox relays on their own: orders' events and catalog's change events (run the
-    apps with SHOPGRAPH_OUTBOX_RELAY=0 then)."""
-    from subgraphs.catalog.events import relay as catalog_relay
+    """The outbox relays on their own: one per subgraph with an outbox (orders, catalog, users, payments;
+    run the apps with SHOPGRAPH_OUTBOX_RELAY=0 then)."""
     from subgraphs.kit.config import Settings
-    from subgraphs.orders.events import relay as orders_relay
 
     settings = Settings.from_env()
     if not settings.database_url or not settings.redis_url:
@@ -305,17 +384,58 @@ async def _relay(metrics_host: str, metrics_port: int | None) -> int:
         import prometheus_client
 
         prometheus_client.start_http_server(metrics_port, metrics_host)
-    tasks = [asyncio.create_task(relay(settings).run()) for relay in (orders_relay, catalog_relay)]
+    relays = [factory(settings) for factory in outbox_relays().values()]
+    tasks = [asyncio.create_task(relay.run()) for relay in relays]
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, lambda: [t.cancel() for t in tasks])
     logging.getLogger("shopgraph.relay").info(
-        "relaying orders.outbox to %sorders:events and catalog.outbox to %scatalog:events",
-        settings.redis_prefix,
-        settings.redis_prefix,
+        "relaying %s", ", ".join(f"{relay.schema}.{relay.table} to {relay.stream}" for relay in relays)
     )
     with contextlib.suppress(asyncio.CancelledError):
         await asyncio.gather(*tasks)
+    return 0
+
+
+# -- notify ------------------------------------------------------------------------------------
+
+
+async def _notify(metrics_host: str, metrics_port: int | None) -> int:
+    """The notifications worker: order and account events -> mail over SMTP (SHOPGRAPH_SMTP_*)."""
+    from subgraphs.kit.config import Settings
+    from subgraphs.notifications.config import NotifySettings
+    from subgraphs.notifications.worker import Worker
+
+    try:
+        settings = Settings.from_env()
+        notify = NotifySettings.from_env()
+    except ValueError as exc:
+        print(f"shopgraph notify: {exc}", file=sys.stderr)
+        return 2
+    missing = [
+        name
+        for name, value in (
+            ("DATABASE_URL", settings.database_url),
+            ("REDIS_URL", settings.redis_url),
+            ("SHOPGRAPH_SERVICE_SECRET", settings.service_secret),
+            ("SHOPGRAPH_SUBGRAPH_USERS_URL", settings.subgraph_urls.get("users")),
+        )
+        if not value
+    ]
+    if missing:
+        print(f"shopgraph notify: set {', '.join(missing)}", file=sys.stderr)
+        return 2
+    setup_tracing("shopgraph-notifications")
+    if metrics_port is not None:
+        import prometheus_client
+
+        prometheus_client.start_http_server(metrics_port, metrics_host)
+    task = asyncio.create_task(Worker(settings, notify).run())
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
     return 0
 
 
@@ -391,9 +511,14 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("subgraph", choices=SUBGRAPHS)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, required=True)
-    relay = commands.add_parser("relay", help="publish the orders and catalog outboxes to Redis")
+    relay = commands.add_parser(
+        "relay", help="publish every subgraph's outbox (orders, catalog, users, payments) to Redis"
+    )
     relay.add_argument("--metrics-port", type=int, help="serve Prometheus metrics (and liveness) on this port")
     relay.add_argument("--metrics-host", default="0.0.0.0")
+    notify = commands.add_parser("notify", help="run the notifications worker (events -> mail over SMTP)")
+    notify.add_argument("--metrics-port", type=int, help="serve Prometheus metrics (and liveness) on this port")
+    notify.add_argument("--metrics-host", default="0.0.0.0")
     probe = commands.add_parser("probe", help="exit 0 if URL answers HTTP 200 (container health checks)")
     probe.add_argument("url")
     probe.add_argument("--timeout", type=float, default=4.0)
@@ -407,7 +532,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     # Services log JSON lines for a log pipeline; commands a person runs log text.
-    configure_logging("json" if args.command in ("serve", "router", "relay") else "text")
+    configure_logging("json" if args.command in ("serve", "router", "relay", "notify") else "text")
     try:
         if args.command == "dev":
             cache_bytecode_in(dev_data_dir())
@@ -424,6 +549,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args.subgraph, args.host, args.port)
         if args.command == "relay":
             return asyncio.run(_relay(args.metrics_host, args.metrics_port))
+        if args.command == "notify":
+            return asyncio.run(_notify(args.metrics_host, args.metrics_port))
         if args.command == "probe":
             return _probe(args.url, args.timeout)
         if args.command == "plan":

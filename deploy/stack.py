@@ -42,7 +42,9 @@ from subgraphs.kit.migrate import libpq_url, migrate
 from .embedded import backing_detail, backing_services
 from .layout import DEV_PORT_BASE as DEV_PORT_BASE
 from .layout import PROJECT_ROOT as PROJECT_ROOT
+from .metrics_scope import scoped_metrics
 from .progress import Progress, Step
+from .tracing import as_service
 
 T = TypeVar("T")
 # The router builds its app from the running stack (its URLs and settings).
@@ -73,13 +75,22 @@ def compose_router(stack: Stack) -> ASGIApp:
     sources = [
         compose.SubgraphSource(name=name, url=stack.urls[name], sdl=subgraph_sdl(name)) for name in stack.subgraphs
     ]
+    base = http.Settings.from_env()
     settings = dataclasses.replace(
-        http.Settings.from_env(),
+        base,
         jwks_urls=(stack.settings.jwks_url,),
         service_secret=stack.settings.service_secret,
         cors_origin_regex=http.LOCALHOST_ORIGINS,  # dev: a storefront served from another local port
         redis_url=stack.settings.redis_url or None,
         redis_prefix=stack.settings.redis_prefix,
+        # Every local client is 127.0.0.1 (a browser's tabs, the suite's fan-out tests with 500
+        # WebSockets): the per-address cap is for a public edge, tested on its own.
+        max_connections_per_address=max(base.max_connections_per_address, 4096),
+        # GraphiQL's plan panel: the plan and fetch timings of a query, for clients that ask (never in
+        # production: deploy/router.yaml leaves query_plan.expose off).
+        expose_query_plan=True,
+        # The catalog serves its media from its own origin here (plain http): the page may show them.
+        storefront_img_src=(stack.urls["catalog"].rsplit("/graphql", 1)[0],),
     )
     app: ASGIApp = http.create_app(compose.compose(sources), settings)
     return app
@@ -428,13 +439,18 @@ class Stack:
         if sock is None:
             sock = _bind(self.host, self.ports.get(name, 0))
             self._exit.callback(sock.close)
+        if name in SUBGRAPHS or name == "router":
+            # One registry in this process: each port's /metrics serves its own component's series.
+            app = scoped_metrics(app, name)
         config = uvicorn.Config(
-            app,
+            # Its spans under its own service name when one process serves several (dev).
+            as_service(app, f"shopgraph-{name}"),
             lifespan="on",
             log_config=None,
             log_level=self.log_level,
             access_log=False,
             timeout_graceful_shutdown=5,
+            proxy_headers=False,  # no X-Forwarded-For believed: clients are counted by their own address
             **(options or {}),
         )
         server = _Server(config)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +30,16 @@ from router.errors import unauthenticated
 from router.request import Client
 
 INTERNAL_ISSUER = "shopgraph-internal"
-INTERNAL_AUDIENCE = "shopgraph-subgraphs"
+INTERNAL_AUDIENCE = "shopgraph-subgraphs"  # no longer minted: each token names the one subgraph it is for
+
+
+def audience_of(graph: str) -> str:
+    """The ``aud`` of the internal tokens sent to ``graph`` (its join__Graph enum value or name):
+    ``shopgraph-subgraph:<name>``. A subgraph accepts only its own: a token one subgraph (or an
+    address a hostile supergraph named) receives cannot be replayed to another."""
+    return f"shopgraph-subgraph:{graph.lower()}"
+
+
 ROLES = ("CUSTOMER", "ADMIN")
 
 
@@ -49,6 +58,9 @@ class Identity:
     expires_at: float = math.inf
     # When it was issued (``iat``), forwarded as ``auth_time``: subgraphs refuse tokens older than a revocation.
     issued_at: float | None = None
+    # What @requiresScopes checks (router/authorization.py): the token's OAuth ``scope`` claim
+    # (space-separated) or ``scp`` list, and its role as ``role:<role>`` (``role:admin``).
+    scopes: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -62,6 +74,11 @@ class Caller:
     @property
     def expires_at(self) -> float | None:
         return self.identity.expires_at if self.identity is not None else None
+
+    @property
+    def viewer(self) -> str | None:
+        """Who the entity cache keeps private entries for, and whose role its public ones share."""
+        return f"{self.identity.uid}:{self.identity.role}" if self.identity is not None else None
 
 
 class JWKSVerifier:
@@ -158,19 +175,41 @@ class JWKSVerifier:
             raise AuthError("access token has no valid identity")
         iat = claims.get("iat")
         issued_at = float(iat) if isinstance(iat, int | float) and not isinstance(iat, bool) else None
-        return Identity(str(uid), role, float(claims["exp"]), issued_at)
+        return Identity(str(uid), role, float(claims["exp"]), issued_at, scopes_of(claims, role))
+
+
+def scopes_of(claims: Mapping[str, Any], role: str) -> frozenset[str]:
+    """A verified token's scopes: ``scope`` (a space-separated string, RFC 8693) or ``scp`` (a
+    list), and ``role:<role>``; anything else in those claims is ignored."""
+    raw = claims.get("scope", claims.get("scp"))
+    if isinstance(raw, str):
+        scopes = raw.split()
+    elif isinstance(raw, list):
+        scopes = [s for s in raw if isinstance(s, str)]
+    else:
+        scopes = []
+    return frozenset([*scopes, f"role:{role.lower()}"])
 
 
 class GraphHeaders(dict[str, dict[str, str]]):
     """Subgraph request headers by graph: the graphs with rules of their own are keys,
-    every other graph gets ``default`` (so no rules of their own cost nothing per fetch)."""
+    every other graph gets ``default`` plus its own internal token (``own``: built once per graph)."""
 
-    def __init__(self, default: dict[str, str], per_graph: dict[str, dict[str, str]] | None = None) -> None:
+    def __init__(
+        self,
+        default: dict[str, str],
+        per_graph: dict[str, dict[str, str]] | None = None,
+        own: Callable[[str], dict[str, str]] | None = None,
+    ) -> None:
         super().__init__(per_graph or {})
         self.default = default
+        self.own = own
 
     def __missing__(self, graph: str) -> dict[str, str]:
-        return self.default
+        if self.own is None:
+            return self.default
+        h = self[graph] = {**self.default, **self.own(graph)}
+        return h
 
 
 class Authenticator:
@@ -218,13 +257,18 @@ class Authenticator:
         sent = dict(caller.headers)
         h = {"content-type": "application/json", "accept": "application/json"}
         h.update((r.rename or r.name, sent[r.name]) for r in self.rules if r.name in sent)
-        own: dict[str, str] = {}
-        if self.tokens is not None:
-            own["authorization"] = self.tokens.header(caller.identity)
-            own[CLIENT_ADDRESS_HEADER] = caller.address
-        h.update(own)
+        tokens = self.tokens
+        if tokens is None:
+            own: Callable[[str], dict[str, str]] | None = None
+        else:
+            identity, address = caller.identity, caller.address
+
+            def own(graph: str) -> dict[str, str]:
+                # The internal token is scoped to the subgraph it is sent to (audience per subgraph).
+                return {"authorization": tokens.header(identity, graph), CLIENT_ADDRESS_HEADER: address}
+
         if not self.graph_rules:
-            return GraphHeaders(h)
+            return GraphHeaders(h, None, own)
         per_graph: dict[str, dict[str, str]] = {}
         for graph, g in self.graph_rules.items():
             gh = dict(h)
@@ -232,9 +276,10 @@ class Authenticator:
             for name in g.remove:
                 gh.pop(name, None)
             gh.update(g.insert)
-            gh.update(own)
+            if own is not None:
+                gh.update(own(graph))
             per_graph[graph] = gh
-        return GraphHeaders(h, per_graph)
+        return GraphHeaders(h, per_graph, own)
 
 
 def bearer_of(headers: Mapping[str, str]) -> str | None:
@@ -246,32 +291,33 @@ def bearer_of(headers: Mapping[str, str]) -> str | None:
 
 
 class InternalTokens:
-    """Mints the router->subgraph token; cached per identity for a few seconds."""
+    """Mints the router->subgraph token, one per subgraph (its audience); short-lived (``ttl``
+    seconds), cached per identity and subgraph for ``reuse`` seconds."""
 
-    def __init__(self, secret: str, ttl: int = 60, reuse: float = 10.0) -> None:
+    def __init__(self, secret: str, ttl: int = 30, reuse: float = 10.0) -> None:
         self.secret = secret
         self.ttl = ttl
         self.reuse = reuse
-        self._cache: dict[Identity | None, tuple[float, str]] = {}
+        self._cache: dict[tuple[Identity | None, str], tuple[float, str]] = {}
 
-    def header(self, identity: Identity | None) -> str:
+    def header(self, identity: Identity | None, graph: str) -> str:
         now = time.time()
-        hit = self._cache.get(identity)
+        hit = self._cache.get((identity, graph))
         if hit is not None and now - hit[0] < self.reuse:
             return hit[1]
-        value = self.header_until(identity, min(now + self.ttl, identity.expires_at if identity else math.inf))
+        value = self.header_until(identity, min(now + self.ttl, identity.expires_at if identity else math.inf), graph)
         if len(self._cache) > 10_000:
             self._cache.clear()
-        self._cache[identity] = (now, value)
+        self._cache[(identity, graph)] = (now, value)
         return value
 
-    def header_until(self, identity: Identity | None, expires_at: float) -> str:
-        """A token valid until ``expires_at``: for a long-lived subgraph connection
+    def header_until(self, identity: Identity | None, expires_at: float, graph: str) -> str:
+        """A token for ``graph`` valid until ``expires_at``: for a long-lived subgraph connection
         (a subscription), which the subgraph closes when its token expires."""
         now = int(time.time())
         claims: dict[str, Any] = {
             "iss": INTERNAL_ISSUER,
-            "aud": INTERNAL_AUDIENCE,
+            "aud": audience_of(graph),
             "sub": "service:router",
             "iat": now,
             "exp": int(expires_at),

@@ -62,6 +62,16 @@ RESERVED_HEADERS = frozenset(
 
 
 @dataclass(frozen=True)
+class Resilience:
+    """How the router calls one subgraph when calls fail (router/breaker.py)."""
+
+    retries: int = 0  # more attempts for a query after a refused/reset connection or a 502/503/504
+    retry_backoff: float = 0.05  # seconds before the first retry (full jitter), doubled each time
+    breaker_failures: int = 0  # failed calls in a row that open the circuit (0: no breaker)
+    breaker_open_seconds: float = 5.0  # open this long, then one call goes through (half-open)
+
+
+@dataclass(frozen=True)
 class Bucket:
     """A token bucket: ``rate`` requests per second sustained, ``burst`` at once."""
 
@@ -85,9 +95,27 @@ class Settings:
     service_secret: str | None = None
     # subgraphs
     subgraph_urls: Mapping[str, str] = field(default_factory=dict)  # graph enum value -> URL
+    # URL prefixes a (hot-reloaded) supergraph may send subgraph requests to; empty: only the
+    # URLs of the supergraph the router started with
+    allowed_subgraph_urls: tuple[str, ...] = ()
     subgraph_timeout: float = 30.0  # seconds, per subgraph request
+    # retries and circuit breakers by subgraph name (lower case), "default" for the others
+    subgraph_resilience: Mapping[str, Resilience] = field(default_factory=dict)
     propagate_headers: tuple[HeaderRule, ...] = ()
     subgraph_headers: Mapping[str, SubgraphHeaderRules] = field(default_factory=dict)  # graph enum value -> rules
+    # addresses of proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (none by default:
+    # a client could otherwise pick the address its rate limit and sign-in throttling are counted by)
+    trusted_proxies: tuple[str, ...] = ()
+    storefront_img_src: tuple[str, ...] = ()  # origins the storefront page may load images from
+    # origins a payment provider's element needs (Stripe.js, its frames, its API): issue 16
+    storefront_script_src: tuple[str, ...] = ()
+    storefront_frame_src: tuple[str, ...] = ()
+    storefront_connect_src: tuple[str, ...] = ()
+    # host:port of the admin listener serving /metrics (then not on the public port); unset: public
+    admin_listen: str | None = None
+    # connection limits (router/connection_limits.py)
+    max_connections_per_address: int = 256  # HTTP and WebSocket connections open from one client address
+    header_timeout: float = 10.0  # seconds a connection may take to send a whole request head
     # request limits
     max_body_bytes: int = 1_000_000  # HTTP bodies, WebSocket and SSE messages
     max_tokens: int = 15_000  # parser tokens (Apollo Router's default)
@@ -97,7 +125,7 @@ class Settings:
     request_timeout: float = 30.0  # whole request, every fetch included
     # demand control
     demand_control: bool = True
-    max_cost: int = 50_000
+    max_cost: int | None = None  # None: derived from demand_control.cost_manifest (see router/cost.py)
     default_list_size: int = 20  # assumed length of a list without @listSize
     expensive_cost: int = 5_000  # operations from this cost on draw from the expensive budget
     cost_report: bool = False  # estimated and actual cost in the response's extensions
@@ -105,7 +133,7 @@ class Settings:
     rate_limits: bool = True
     rate_users: Bucket = Bucket(100.0, 1_000.0)
     rate_anonymous: Bucket = Bucket(50.0, 500.0)
-    rate_expensive: Bucket = Bucket(2.0, 30.0)
+    rate_expensive: Bucket = Bucket(2_000.0, 20_000.0)  # cost units (router/cost_budget.py)
     # persisted queries
     apq: bool = True
     safelist: str = "off"  # off | allow | safelist | require-id
@@ -130,6 +158,9 @@ class Settings:
     # Redis (APQ store, rate limits) — in process when unset
     redis_url: str | None = None
     redis_prefix: str = "shopgraph:"
+    redis_max_connections: int = 64  # one pool for every Redis user in the router (router/redis_pool.py)
+    redis_pool_wait: float = 0.05  # seconds a command waits for a free connection before its feature degrades
+    redis_timeout: float = 0.25  # seconds a rate-limit check waits for Redis before the in-process bucket decides
     # caches
     plan_cache_size: int = 2048
     apq_cache_chars: int = 20_000_000  # in-process APQ texts (a copy of Redis's, or the store without Redis)
@@ -142,11 +173,33 @@ class Settings:
     subscription_buffer: int = 1024  # events queued per subscriber (WebSocket: per subscription on it) before a drop
     subscription_backlog_bytes: int = 4 * 1024 * 1024  # unsent bytes a WebSocket may hold before it is dropped
     subscription_heartbeat: float = 5.0  # seconds between SSE/multipart keep-alives
+    # an acknowledged WebSocket with no operation this long is closed (pings do not count); 0: never
+    ws_idle_timeout: float = 60.0
     subscription_anonymous_ttl: int = 3600  # upstream connection lifetime when the client has no token
     upstream_subscriptions: int = 100  # subscriptions multiplexed on one subgraph WebSocket
     # query planning
     expose_query_plan: bool = False  # the plan in `extensions` when asked by Apollo-Expose-Query-Plan: true
     override_labels: tuple[str, ...] = ()  # progressive @override labels switched on
+    # authorization directives (router/authorization.py)
+    authorization_directives: bool = True  # enforce @authenticated, @requiresScopes, @policy
+    reject_unauthorized: bool = False  # refuse the whole request instead of nulling the fields
+    policy_hook: str | None = None  # "module:function" deciding @policy
+    # -- the request pipeline under attack (router/admission.py, router/pipeline.py) --
+    max_document_bytes: int = 65_536  # a query's text, before it is lexed
+    max_token_bytes: int = 16_384  # one string, block string or comment in it
+    max_overlap_pairs: int = 500  # field pairs validation's field-merging rule may compare
+    max_pending_documents: int = 64  # new documents waiting for the parse/validate/plan worker
+    # processes preparing new documents (router/docpool.py; sized for 2 cores); 0: a thread of the router's own
+    document_workers: int = 2
+    document_worker_nice: int = 0  # their CPU priority below the router's (0-19)
+    prepare_timeout: float = 10.0  # a worker not done with one document by then is killed and replaced
+    prepare_seconds: Bucket = Bucket(0.5, 10.0)  # per caller: seconds of that worker's CPU per second, burst
+    document_cache_bytes: int = 32 * 1024 * 1024  # parsed documents and plans kept (each cache, estimated)
+    apq_max_entry_bytes: int = 32_768  # larger APQ texts are served, not stored
+    apq_max_total_bytes: int = 64 * 1024 * 1024  # APQ texts stored in Redis per TTL period
+    cost_manifest: str | None = None  # operations whose heaviest sets max_cost (default: the storefront's)
+    cost_manifest_factor: float = 2.0  # max_cost = factor x that operation's cost
+    max_page_size: int = 100  # the largest `first` subgraphs serve (their page cap): slicing sizes stop there
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -168,17 +221,58 @@ class Settings:
         bad = [a for a in self.jwt_algorithms if a not in ALGORITHMS]
         if bad or not self.jwt_algorithms:
             raise ConfigError(f"auth.algorithms: {bad or 'none'} not among {', '.join(ALGORITHMS)}")
-        for name in ("max_body_bytes", "max_tokens", "max_depth", "max_aliases", "max_fields", "max_cost"):
+        for name in ("max_body_bytes", "max_tokens", "max_depth", "max_aliases", "max_fields"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{_yaml_path(name)} must be positive")
-        for name in ("request_timeout", "subgraph_timeout"):
+        self._check_pipeline()
+        if self.redis_max_connections < 2:
+            raise ConfigError("redis.max_connections must be at least 2 (the change-event follower holds one)")
+        if self.max_connections_per_address < 1:
+            raise ConfigError("limits.max_connections_per_address must be positive")
+        if self.document_workers < 0:
+            raise ConfigError("limits.document_workers must be 0 (a thread) or more")
+        if not 0 <= self.document_worker_nice <= 19:
+            raise ConfigError("limits.document_worker_nice must be between 0 and 19")
+        for name in (
+            "request_timeout",
+            "subgraph_timeout",
+            "redis_pool_wait",
+            "redis_timeout",
+            "header_timeout",
+            "prepare_timeout",
+        ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{_yaml_path(name)} must be positive")
-        for name in ("rate_users", "rate_anonymous", "rate_expensive"):
+        if self.ws_idle_timeout < 0:
+            raise ConfigError(f"{_yaml_path('ws_idle_timeout')} must be 0 (never) or positive")
+        for name in ("rate_users", "rate_anonymous", "rate_expensive", "prepare_seconds"):
             b: Bucket = getattr(self, name)
             if b.rate <= 0 or b.burst < 1:
                 raise ConfigError(f"{_yaml_path(name)}: rate must be > 0 and burst >= 1")
+        if self.admin_listen is not None:
+            host, _, port = self.admin_listen.rpartition(":")
+            if not host or not port.isdigit():
+                raise ConfigError(f"admin.listen: expected host:port (got {self.admin_listen!r})")
         self._check_header_rules()
+
+    def _check_pipeline(self) -> None:
+        for name in (
+            "max_cost",
+            "max_document_bytes",
+            "max_token_bytes",
+            "max_overlap_pairs",
+            "max_pending_documents",
+            "document_cache_bytes",
+            "apq_max_entry_bytes",
+            "apq_max_total_bytes",
+            "cost_manifest_factor",
+            "max_page_size",
+        ):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ConfigError(f"{_yaml_path(name)} must be positive")
+        if self.cost_manifest and not Path(self.cost_manifest).is_file():
+            raise ConfigError(f"demand_control.cost_manifest: no file at {self.cost_manifest}")
 
     def _check_header_rules(self) -> None:
         named = [("headers.propagate", r.rename or r.name) for r in self.propagate_headers]
@@ -191,8 +285,16 @@ class Settings:
                 raise ConfigError(f"{where}: {name!r} is set by the router itself and cannot be propagated or changed")
 
     def check_subgraphs(self, sg: Supergraph) -> None:
-        """Refuse per-subgraph header rules naming a subgraph the supergraph does not have."""
+        """Refuse per-subgraph header rules naming a subgraph the supergraph does not have,
+        and subgraph URLs outside ``subgraphs.allowed_urls``."""
+        outside = not_allowed(subgraph_urls(sg, self), self.allowed_subgraph_urls)
+        if outside:
+            raise ConfigError(f"subgraphs.allowed_urls: the supergraph sends requests to {', '.join(outside)}")
         known = {g.upper() for g in sg.graphs}
+        names = {n.lower() for n in known} | {g.name.lower() for g in sg.graphs.values()} | {"default"}
+        odd = sorted(n for n in self.subgraph_resilience if n not in names)
+        if odd:
+            raise ConfigError(f"subgraphs.resilience: no subgraph named {', '.join(odd)} in the supergraph")
         unknown = sorted(g.lower() for g in self.subgraph_headers if g not in known)
         if unknown:
             raise ConfigError(
@@ -264,7 +366,23 @@ OPTIONS: tuple[Option, ...] = (
         "subgraph URLs by graph name, overriding the supergraph's",
     ),
     Option(
+        "subgraphs.allowed_urls",
+        "allowed_subgraph_urls",
+        "list",
+        "SHOPGRAPH_ALLOWED_SUBGRAPH_URLS",
+        "URL prefixes subgraph requests may go to (a supergraph naming another is refused, at start and on "
+        "reload); empty: the URLs of the supergraph the router started with",
+    ),
+    Option(
         "subgraphs.timeout_seconds", "subgraph_timeout", "float", "SHOPGRAPH_SUBGRAPH_TIMEOUT", "per subgraph request"
+    ),
+    Option(
+        "subgraphs.resilience",
+        "subgraph_resilience",
+        "resilience",
+        None,
+        "retries (queries only) and circuit breakers: {default: {retries, retry_backoff_seconds, "
+        "breaker_failures, breaker_open_seconds}, NAME: {...}}; off unless set",
     ),
     Option(
         "headers.propagate",
@@ -280,6 +398,63 @@ OPTIONS: tuple[Option, ...] = (
         None,
         "per subgraph, on top of `headers.propagate`: {NAME: {propagate: [...], remove: [names], "
         "insert: [{name, value}]}}",
+    ),
+    Option(
+        "admin.listen",
+        "admin_listen",
+        "str",
+        "SHOPGRAPH_ADMIN_LISTEN",
+        "host:port of a second listener serving /metrics, which the public port then does not serve",
+    ),
+    Option(
+        "storefront.img_src",
+        "storefront_img_src",
+        "list",
+        "SHOPGRAPH_STOREFRONT_IMG_SRC",
+        "origins (besides this one and https:) the storefront page may load images from, e.g. the catalog's media",
+    ),
+    Option(
+        "storefront.script_src",
+        "storefront_script_src",
+        "list",
+        "SHOPGRAPH_STOREFRONT_SCRIPT_SRC",
+        "origins the storefront page may load scripts from besides its own: a payment provider's element "
+        "(Stripe: https://js.stripe.com)",
+    ),
+    Option(
+        "storefront.frame_src",
+        "storefront_frame_src",
+        "list",
+        "SHOPGRAPH_STOREFRONT_FRAME_SRC",
+        "origins the storefront page may frame (Stripe: https://js.stripe.com, https://hooks.stripe.com)",
+    ),
+    Option(
+        "storefront.connect_src",
+        "storefront_connect_src",
+        "list",
+        "SHOPGRAPH_STOREFRONT_CONNECT_SRC",
+        "origins the storefront's scripts may call besides /graphql (Stripe: https://api.stripe.com)",
+    ),
+    Option(
+        "server.trusted_proxies",
+        "trusted_proxies",
+        "list",
+        "SHOPGRAPH_TRUSTED_PROXIES",
+        "addresses (or CIDR ranges) of proxies whose X-Forwarded-For is believed; none by default",
+    ),
+    Option(
+        "limits.max_connections_per_address",
+        "max_connections_per_address",
+        "int",
+        "SHOPGRAPH_MAX_CONNECTIONS_PER_ADDRESS",
+        "HTTP and WebSocket connections one client address may hold open; more are closed at once",
+    ),
+    Option(
+        "limits.header_timeout_seconds",
+        "header_timeout",
+        "float",
+        "SHOPGRAPH_HEADER_TIMEOUT",
+        "a connection that has not sent a whole request head this long after opening is closed",
     ),
     Option(
         "limits.max_body_bytes",
@@ -300,7 +475,14 @@ OPTIONS: tuple[Option, ...] = (
         "deadline of a whole query or mutation, every fetch included",
     ),
     Option("demand_control.enabled", "demand_control", "bool", "SHOPGRAPH_DEMAND_CONTROL", "estimate and cap cost"),
-    Option("demand_control.max_cost", "max_cost", "int", "SHOPGRAPH_MAX_COST", "largest estimated cost served"),
+    Option(
+        "demand_control.max_cost",
+        "max_cost",
+        "int",
+        "SHOPGRAPH_MAX_COST",
+        "largest estimated cost served (default: demand_control.manifest_factor x the heaviest operation of "
+        "demand_control.cost_manifest; 10,000 when there is none)",
+    ),
     Option(
         "demand_control.default_list_size",
         "default_list_size",
@@ -336,7 +518,8 @@ OPTIONS: tuple[Option, ...] = (
         "rate_expensive",
         "bucket",
         "SHOPGRAPH_RATE_EXPENSIVE",
-        "per caller, operations of at least expensive_cost: {rate, burst}",
+        "per caller, in cost units: every anonymous operation and a user's of at least expensive_cost draw their "
+        "cost, one over the cap empties it by the cap: {rate, burst}",
     ),
     Option("persisted_queries.apq", "apq", "bool", "SHOPGRAPH_APQ", "automatic persisted queries"),
     Option(
@@ -394,6 +577,27 @@ OPTIONS: tuple[Option, ...] = (
         "SHOPGRAPH_OVERRIDE_LABELS",
         "progressive `@override` labels switched on (`percent(N)` labels route their share by themselves)",
     ),
+    Option(
+        "authorization.directives",
+        "authorization_directives",
+        "bool",
+        "SHOPGRAPH_AUTHZ_DIRECTIVES",
+        "enforce the supergraph's `@authenticated`, `@requiresScopes` and `@policy` before calling subgraphs",
+    ),
+    Option(
+        "authorization.reject_unauthorized",
+        "reject_unauthorized",
+        "bool",
+        "SHOPGRAPH_AUTHZ_REJECT",
+        "refuse a request asking for any unauthorized field (403) instead of answering null with an error",
+    ),
+    Option(
+        "authorization.policy_hook",
+        "policy_hook",
+        "str",
+        "SHOPGRAPH_AUTHZ_POLICY_HOOK",
+        "`module:function(identity, policies) -> granted policies` deciding `@policy` (none: every policy fails)",
+    ),
     Option("introspection", "introspection", "bool", "SHOPGRAPH_INTROSPECTION", "introspection and suggestions"),
     Option("graphiql", "graphiql", "bool", "SHOPGRAPH_GRAPHIQL", "GraphiQL on GET /graphql from browsers"),
     Option(
@@ -405,6 +609,27 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("redis.url", "redis_url", "str", "REDIS_URL", "APQ store and rate limits; in process when unset"),
     Option("redis.prefix", "redis_prefix", "str", "SHOPGRAPH_REDIS_PREFIX", "prefix of every Redis key"),
+    Option(
+        "redis.max_connections",
+        "redis_max_connections",
+        "int",
+        "SHOPGRAPH_REDIS_MAX_CONNECTIONS",
+        "connections of the one Redis pool every router feature shares",
+    ),
+    Option(
+        "redis.pool_wait_seconds",
+        "redis_pool_wait",
+        "float",
+        "SHOPGRAPH_REDIS_POOL_WAIT",
+        "longest wait for a free Redis connection before the feature degrades (see the README)",
+    ),
+    Option(
+        "redis.timeout_seconds",
+        "redis_timeout",
+        "float",
+        "SHOPGRAPH_REDIS_TIMEOUT",
+        "longest wait for Redis's answer to a rate-limit check (then an in-process bucket decides)",
+    ),
     Option("cache.plans", "plan_cache_size", "int", "SHOPGRAPH_PLAN_CACHE_SIZE", "operations kept planned"),
     Option(
         "cache.entities",
@@ -434,6 +659,107 @@ OPTIONS: tuple[Option, ...] = (
         "SHOPGRAPH_APQ_CACHE_CHARS",
         "characters of APQ texts kept in process (all of them without Redis)",
     ),
+    # -- the request pipeline under attack (router/admission.py) --
+    Option(
+        "limits.max_document_bytes",
+        "max_document_bytes",
+        "int",
+        "SHOPGRAPH_MAX_DOCUMENT_BYTES",
+        "bytes of a query's text, refused before it is lexed",
+    ),
+    Option(
+        "limits.max_token_bytes",
+        "max_token_bytes",
+        "int",
+        "SHOPGRAPH_MAX_TOKEN_BYTES",
+        "bytes of one string, block string or comment in a query (values belong in variables)",
+    ),
+    Option(
+        "limits.max_overlap_pairs",
+        "max_overlap_pairs",
+        "int",
+        "SHOPGRAPH_MAX_OVERLAP_PAIRS",
+        "pairs of same-named fields (fragments expanded) validation may compare; counted before it runs",
+    ),
+    Option(
+        "limits.max_pending_documents",
+        "max_pending_documents",
+        "int",
+        "SHOPGRAPH_MAX_PENDING_DOCUMENTS",
+        "new documents queued for the parse/validate/plan worker before requests get 503",
+    ),
+    Option(
+        "limits.document_workers",
+        "document_workers",
+        "int",
+        "SHOPGRAPH_DOCUMENT_WORKERS",
+        "processes that parse, validate and plan new documents off the router's interpreter (0: one thread)",
+    ),
+    Option(
+        "limits.document_worker_nice",
+        "document_worker_nice",
+        "int",
+        "SHOPGRAPH_DOCUMENT_WORKER_NICE",
+        "the document workers' niceness (0-19): higher, the router's event loop gets the CPU before them",
+    ),
+    Option(
+        "limits.prepare_timeout_seconds",
+        "prepare_timeout",
+        "float",
+        "SHOPGRAPH_PREPARE_TIMEOUT",
+        "a document worker not done with one document by then is killed and replaced (the request: 503)",
+    ),
+    Option(
+        "rate_limits.prepare_seconds",
+        "prepare_seconds",
+        "bucket",
+        "SHOPGRAPH_RATE_PREPARE_SECONDS",
+        "per caller: CPU seconds per second (and burst) the parse/validate/plan worker spends on its new documents",
+    ),
+    Option(
+        "cache.documents_bytes",
+        "document_cache_bytes",
+        "int",
+        "SHOPGRAPH_DOCUMENT_CACHE_BYTES",
+        "estimated bytes of validated documents (and, apart, of plans) kept in process",
+    ),
+    Option(
+        "persisted_queries.apq_max_entry_bytes",
+        "apq_max_entry_bytes",
+        "int",
+        "SHOPGRAPH_APQ_MAX_ENTRY_BYTES",
+        "largest APQ text stored (larger ones are served, not stored)",
+    ),
+    Option(
+        "persisted_queries.apq_max_total_bytes",
+        "apq_max_total_bytes",
+        "int",
+        "SHOPGRAPH_APQ_MAX_TOTAL_BYTES",
+        "APQ bytes stored in Redis per 24 h (at most twice this is stored at once)",
+    ),
+    Option(
+        "demand_control.cost_manifest",
+        "cost_manifest",
+        "str",
+        "SHOPGRAPH_COST_MANIFEST",
+        "persisted-query manifest whose heaviest operation sets the default max_cost "
+        "(default: persisted_queries.manifest, else the storefront's frontend_contract/manifest.json)",
+    ),
+    Option(
+        "demand_control.manifest_factor",
+        "cost_manifest_factor",
+        "float",
+        "SHOPGRAPH_COST_MANIFEST_FACTOR",
+        "max_cost = this x the cost of the manifest's heaviest operation",
+    ),
+    Option(
+        "demand_control.max_page_size",
+        "max_page_size",
+        "int",
+        "SHOPGRAPH_MAX_PAGE_SIZE",
+        "the largest page (`first`) the subgraphs serve: a larger slicing argument costs this much, and the "
+        "manifest's operations are costed with their Int variables at it",
+    ),
     Option(
         "subscriptions.max_per_connection",
         "max_subscriptions_per_connection",
@@ -454,6 +780,14 @@ OPTIONS: tuple[Option, ...] = (
         "int",
         "SHOPGRAPH_SUBSCRIPTION_BACKLOG_BYTES",
         "bytes a WebSocket client may leave unread before it is dropped as too slow",
+    ),
+    Option(
+        "subscriptions.idle_timeout_seconds",
+        "ws_idle_timeout",
+        "float",
+        "SHOPGRAPH_WS_IDLE_TIMEOUT",
+        "an acknowledged WebSocket without any subscription or operation this long is closed (1000, "
+        "'Idle: …'); graphql-transport-ws pings keep nothing open; 0: never",
     ),
     Option(
         "subscriptions.heartbeat_seconds",
@@ -516,6 +850,10 @@ def _convert(o: Option, value: Any, where: str) -> Any:
             raise ValueError("expected {rate: N, burst: M}")
         if kind == "headers":
             return _header_rules(value)
+        if kind == "resilience":
+            if not isinstance(value, dict):
+                raise ValueError("expected a mapping of subgraph names (or default) to policies")
+            return {str(name).lower(): _resilience(policy) for name, policy in value.items()}
         if kind == "subgraph_headers":
             if not isinstance(value, dict):
                 raise ValueError("expected a mapping of subgraph names to {propagate, remove, insert}")
@@ -539,6 +877,28 @@ def _header_rules(value: Any) -> tuple[HeaderRule, ...]:
         else:
             raise ValueError("expected header names or {name, rename}")
     return tuple(rules)
+
+
+_RESILIENCE_KEYS = {
+    "retries": "retries",
+    "retry_backoff_seconds": "retry_backoff",
+    "breaker_failures": "breaker_failures",
+    "breaker_open_seconds": "breaker_open_seconds",
+}
+
+
+def _resilience(value: Any) -> Resilience:
+    if not isinstance(value, dict) or not set(value) <= set(_RESILIENCE_KEYS):
+        raise ValueError(f"expected {{{', '.join(_RESILIENCE_KEYS)}}} per subgraph")
+    out = Resilience(**{_RESILIENCE_KEYS[k]: v for k, v in value.items()})
+    if (
+        not (isinstance(out.retries, int) and isinstance(out.breaker_failures, int))
+        or min(out.retries, out.breaker_failures) < 0
+    ):
+        raise ValueError("retries and breaker_failures: whole numbers, 0 or more")
+    if not all(isinstance(x, int | float) and x > 0 for x in (out.retry_backoff, out.breaker_open_seconds)):
+        raise ValueError("retry_backoff_seconds and breaker_open_seconds: positive numbers")
+    return out
 
 
 def _subgraph_rules(value: Any) -> SubgraphHeaderRules:
@@ -605,6 +965,19 @@ def load(path: str | Path | None, env: Mapping[str, str] | None = None) -> Setti
     known = {f.name for f in dataclasses.fields(Settings)}
     assert set(values) <= known
     return Settings(**values)
+
+
+def url_allowed(url: str, allowed: tuple[str, ...]) -> bool:
+    """``url`` is one of ``allowed`` or under one of them (a whole path segment: no
+    ``http://catalog:8000.evil`` for ``http://catalog:8000``)."""
+    return any(url == a or url.startswith(a if a.endswith("/") else a + "/") for a in allowed)
+
+
+def not_allowed(urls: Mapping[str, str], allowed: tuple[str, ...]) -> list[str]:
+    """The subgraph URLs (graph=url) outside ``allowed``; none when no allow-list is configured."""
+    if not allowed:
+        return []
+    return [f"{g.lower()}={u}" for g, u in sorted(urls.items()) if not url_allowed(u, allowed)]
 
 
 def subgraph_urls(sg: Supergraph, settings: Settings) -> dict[str, str]:

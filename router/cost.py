@@ -4,17 +4,28 @@ The estimate follows Apollo Router's static cost model (IBM's GraphQL cost
 specification): every object (or interface/union) a field returns costs 1,
 scalars and enums 0, ``@cost(weight:)`` overrides a field's or type's own cost,
 and a list multiplies the cost of what is under it by its expected length —
-the value of its ``@listSize(slicingArguments:)`` argument (``first``), else
+the value of its ``@listSize(slicingArguments:)`` argument (``first``; at most the
+largest page the subgraphs serve, ``demand_control.max_page_size``), else
 ``@listSize(assumedSize:)``, else the configured default list size. With
 ``sizedFields`` the length applies to those child lists (Relay connections:
 ``first`` sizes ``edges``). Mutation root fields cost 10 more. Both sides of
 ``@skip``/``@include`` and every fragment count (an upper bound).
 
 Directives are read from the supergraph, where composition keeps them.
+
+Introspection is costed like any field (twenty aliases of the full introspection
+query returned 1.75 MB for a cost of 0): ``__schema``/``__type`` and the
+introspection types count as objects, and their lists (``types``, ``fields``,
+``args``, …) have the lengths this schema actually has, on average per parent.
+
+:func:`manifest_cap` derives the default cost cap from the operations a client
+ships (the storefront's persisted-query manifest): its heaviest operation, with
+its variables' defaults, times a factor.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +47,10 @@ from graphql import (
     InlineFragmentNode,
     InterfaceTypeDefinitionNode,
     IntValueNode,
+    ListTypeNode,
     ListValueNode,
+    NamedTypeNode,
+    NonNullTypeNode,
     ObjectTypeDefinitionNode,
     ObjectTypeExtensionNode,
     OperationDefinitionNode,
@@ -45,7 +59,9 @@ from graphql import (
     StringValueNode,
     VariableNode,
     parse,
+    validate,
 )
+from graphql.type.introspection import SchemaMetaFieldDef, TypeMetaFieldDef
 
 COST_SPEC = "https://specs.apollo.dev/cost/v0.1"
 MUTATION_COST = 10
@@ -130,10 +146,14 @@ def _strings(d: DirectiveNode, name: str) -> tuple[str, ...]:
 
 
 class CostEstimator:
-    def __init__(self, schema: GraphQLSchema, model: CostModel, default_list_size: int) -> None:
+    def __init__(
+        self, schema: GraphQLSchema, model: CostModel, default_list_size: int, max_page_size: int | None = None
+    ) -> None:
         self.schema = schema
         self.model = model
         self.default_list_size = default_list_size
+        self.max_page_size = max_page_size  # a slicing argument above it is served (or refused) as this much
+        self.introspection = introspection_sizes(schema)
 
     def estimate(
         self,
@@ -175,9 +195,12 @@ class _Walk:
     def field(self, node: FieldNode, parent: GraphQLNamedType, sized: dict[str, float]) -> float:
         if not isinstance(parent, GraphQLObjectType | GraphQLInterfaceType):
             return 0.0  # __typename on a union
-        definition = parent.fields.get(node.name.value)
+        name = node.name.value
+        definition = parent.fields.get(name)
+        if definition is None and parent is self.est.schema.query_type:
+            definition = {"__schema": SchemaMetaFieldDef, "__type": TypeMetaFieldDef}.get(name)
         if definition is None:
-            return 0.0  # __typename, introspection
+            return 0.0  # __typename
         model = self.est.model
         key = (parent.name, node.name.value)
         inner, is_list = _unwrap(definition.type)
@@ -187,6 +210,9 @@ class _Walk:
             own = model.type_weights.get(inner.name, 1 if composite else 0)
         list_size = model.fields.get(key)
         size = self._size(node, definition, list_size)
+        if list_size is None and key in self.est.introspection:
+            list_size = ListSize(None, (), ())
+            size = self.est.introspection[key]
         child_sized: dict[str, float] = {}
         if list_size is not None and list_size.sized:
             child_sized = dict.fromkeys(list_size.sized, size)
@@ -195,6 +221,8 @@ class _Walk:
         if is_list:
             multiplier = sized.get(node.name.value, size if list_size is not None else self.est.default_list_size)
             return multiplier * (own + children)
+        if key == ("__Type", "ofType"):
+            return size * (own + children)
         return own + children
 
     def _size(self, node: FieldNode, definition: GraphQLField, ls: ListSize | None) -> float:
@@ -202,7 +230,9 @@ class _Walk:
             return float(self.est.default_list_size)
         sizes = [v for v in (self._arg(node, definition, a) for a in ls.slicing) if v is not None]
         if sizes:
-            return float(max(sizes))
+            size = max(sizes)
+            cap = self.est.max_page_size
+            return float(min(size, cap) if cap is not None else size)
         return float(ls.assumed if ls.assumed is not None else self.est.default_list_size)
 
     def _arg(self, node: FieldNode, definition: GraphQLField, name: str) -> int | None:
@@ -226,3 +256,76 @@ def _unwrap(t: GraphQLOutputType) -> tuple[GraphQLNamedType, bool]:
             is_list = True
         t = t.of_type
     return t, is_list
+
+
+def introspection_sizes(schema: GraphQLSchema) -> dict[tuple[str, str], float]:
+    """The expected length of each introspection list in ``schema``: its items over every parent
+    that could have it (``fields`` of a scalar is null: it counts as 0). ``__Type.ofType`` is
+    not a list, but the chain of them under a type reference is as long as its wrappers
+    (``[T!]!``: 3): its "length" ``s`` makes the chain's expected cost ``s + s² + …`` equal to
+    the schema's average number of wrappers."""
+    types = list(schema.type_map.values())
+    n = max(1, len(types))
+
+    def per(total: int, parents: int) -> float:
+        return max(1.0, total / max(1, parents))
+
+    composite = [t for t in types if isinstance(t, GraphQLObjectType | GraphQLInterfaceType)]
+    fields = [f for t in composite for f in t.fields.values()]
+    inputs = [t for t in types if hasattr(t, "fields") and t not in composite]
+    input_fields = [f for t in inputs for f in t.fields.values()]
+    enums = [t for t in types if hasattr(t, "values")]
+    abstract = [t for t in types if isinstance(t, GraphQLInterfaceType | GraphQLUnionType)]
+    refs = [f.type for f in fields] + [a.type for f in fields for a in f.args.values()]
+    refs += [f.type for f in input_fields]
+    wrappers = sum(_wrappers(t) for t in refs) / max(1, len(refs))
+    return {
+        ("__Schema", "types"): float(n),
+        ("__Schema", "directives"): float(len(schema.directives)),
+        ("__Type", "fields"): per(len(fields), n),
+        ("__Type", "interfaces"): per(sum(len(t.interfaces) for t in composite), n),
+        ("__Type", "possibleTypes"): per(sum(len(schema.get_possible_types(t)) for t in abstract), n),
+        ("__Type", "enumValues"): per(sum(len(t.values) for t in enums), n),
+        ("__Type", "inputFields"): per(len(input_fields), n),
+        ("__Type", "ofType"): wrappers / (1 + wrappers),
+        ("__Field", "args"): per(sum(len(f.args) for f in fields), len(fields)),
+        ("__Directive", "args"): per(sum(len(d.args) for d in schema.directives), len(schema.directives)),
+    }
+
+
+def _wrappers(t: Any) -> int:
+    n = 0
+    while isinstance(t, GraphQLNonNull | GraphQLList):
+        n, t = n + 1, t.of_type
+    return n
+
+
+def manifest_cap(estimator: CostEstimator, bodies: list[str], factor: float, page: int) -> int | None:
+    """``factor`` times the estimated cost of the heaviest operation in ``bodies``, each with every
+    ``Int`` variable at ``page`` (the largest page subgraphs serve: the heaviest a client of these
+    operations can ask for); None when none of them validates against this schema."""
+    heaviest: float | None = None
+    for body in bodies:
+        try:
+            doc = parse(body, no_location=True)
+        except Exception:
+            continue
+        if validate(estimator.schema, doc):
+            continue
+        fragments = {d.name.value: d for d in doc.definitions if isinstance(d, FragmentDefinitionNode)}
+        for op in doc.definitions:
+            if isinstance(op, OperationDefinitionNode):
+                cost = estimator.estimate(op, fragments, _int_variables(op, page))
+                heaviest = cost if heaviest is None else max(heaviest, cost)
+    return None if heaviest is None else max(1, math.ceil(heaviest * factor))
+
+
+def _int_variables(op: OperationDefinitionNode, value: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for v in op.variable_definitions or ():
+        t = v.type
+        while isinstance(t, NonNullTypeNode | ListTypeNode):
+            t = t.type
+        if isinstance(t, NamedTypeNode) and t.name.value == "Int":
+            out[v.variable.name.value] = value
+    return out

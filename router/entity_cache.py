@@ -3,7 +3,11 @@
 What is cached: each entity of an ``_entities`` fetch on its own (per subgraph,
 selection, representation), and whole root-field fetches, when the subgraph's
 ``Cache-Control`` allows it (``max-age=N, public|private``; ``no-store`` or no
-header: never). A ``private`` answer is kept for the caller who asked only.
+header: never). A ``private`` answer is kept for the caller who asked only; a
+``public`` one is shared by the callers of the same role (anonymous, customer,
+admin) only, so an answer given to an administrator never reaches anyone else.
+Every path that runs a plan (queries, ``@defer``, subscription events) names its
+caller (``viewer``), or it would read and write the anonymous scope.
 Until a subgraph has answered a selection once, the router does not know its
 policy and does not look it up.
 
@@ -27,7 +31,10 @@ the next query through the same router sees the change (read-your-writes)
 before the event arrives; other replicas see it when the event does.
 
 Redis down or slow: lookups and stores give up after a short timeout and the
-cache is bypassed (every fetch goes to its subgraph) for a few seconds.
+cache is bypassed (every fetch goes to its subgraph) for a few seconds. A stamp
+that cannot be written (Redis down, or full: reads still work, writes fail) is
+retried, the change-stream position does not move past its event, and the cache
+is bypassed until it is written: an invalidation is never lost.
 """
 
 from __future__ import annotations
@@ -45,6 +52,9 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+
+from router import telemetry
+from router.redis_pool import degraded
 
 log = logging.getLogger("shopgraph.router.cache")
 
@@ -120,6 +130,11 @@ def response_policy() -> Iterator[Callable[[], Policy | None]]:
         _ANSWERS.reset(token)
 
 
+def role_of(viewer: str | None) -> str:
+    """The role part of a viewer (``uid:ROLE``); ``anonymous`` without one."""
+    return viewer.rpartition(":")[2].lower() or "anonymous" if viewer else "anonymous"
+
+
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -140,6 +155,9 @@ class EntityCache:
         self.timeout = timeout
         self.bypass_seconds = bypass_seconds
         self._down_until = 0.0
+        # Stamps not written yet (Redis down, slow or full): until they are, entries that depend on
+        # them could be served stale, so the whole cache is bypassed (``available`` is False).
+        self._unstamped: set[str] = set()
         # (graph, query) -> the policy of its last answer: whether (and how) to look it up.
         self._policies: dict[tuple[str, str], Policy | None] = {}
         self._qhash: dict[str, str] = {}
@@ -182,7 +200,10 @@ class EntityCache:
             return None
         if policy.private:
             return (f"u:{viewer}", policy) if viewer else None
-        return "pub", policy
+        # Public entries are shared by callers of one role only: an answer a subgraph called public
+        # for an administrator is never served to a customer or an anonymous caller, even if the
+        # subgraph got its hint wrong (issue 18, finding 8).
+        return f"pub:{role_of(viewer)}", policy
 
     def learn(self, graph: str, query: str, policy: Policy | None) -> None:
         if len(self._policies) > 10_000:
@@ -191,11 +212,10 @@ class EntityCache:
 
     @property
     def available(self) -> bool:
-        return time.monotonic() >= self._down_until
+        return not self._unstamped and time.monotonic() >= self._down_until
 
     def _down(self, exc: BaseException) -> None:
-        if self.available:
-            log.warning("entity cache bypassed for %.0fs: Redis unavailable (%s)", self.bypass_seconds, exc)
+        degraded("entity_cache", exc, f"entity cache bypassed for {self.bypass_seconds:.0f}s")
         self._down_until = time.monotonic() + self.bypass_seconds
 
     # -- reads and writes -------------------------------------------------------------------
@@ -216,6 +236,7 @@ class EntityCache:
                 raw = await self.redis.mget([*keys, *shared, *tag_keys])
         except (RedisError, OSError, TimeoutError) as exc:
             self._down(exc)
+            telemetry.note_cache_lookup(graph, 0, len(idents), bypassed=True)
             return [None] * len(idents)
         entries, floor_raw, stamps = raw[: len(keys)], raw[len(keys) : len(keys) + 2], raw[len(keys) + 2 :]
         floor = max((int(v) for v in floor_raw if v is not None), default=0)
@@ -228,6 +249,8 @@ class EntityCache:
             fetched, value = orjson.loads(entry)
             newest = max(floor, stamp_of.get(self.tag(tag), 0))
             out.append(value if fetched > newest else None)
+        hits = sum(v is not None for v in out)
+        telemetry.note_cache_lookup(graph, hits, len(out) - hits)
         return out
 
     async def store(
@@ -245,24 +268,33 @@ class EntityCache:
         except (RedisError, OSError, TimeoutError) as exc:
             self._down(exc)
 
-    async def stamp(self, *tags: str, read_to: tuple[str, str] | None = None) -> None:
-        """Everything that depends on ``tags`` and was fetched before now is stale.
+    async def stamp(self, *tags: str, read_to: tuple[str, str] | None = None) -> bool:
+        """Everything that depends on ``tags`` and was fetched before now is stale; True once written.
 
         ``read_to`` (stream, entry id): the change events applied so far, kept for the next
-        start in the same round trip, so the kept position never lags the stamps."""
+        start in the same round trip, so the kept position never lags the stamps. A stamp
+        that cannot be written is kept and retried with the next one; until it is written
+        the cache is bypassed (a lost stamp would serve the old value until its TTL)."""
         now = now_ms()
+        pending = {*self._unstamped, *tags}
         try:
             async with asyncio.timeout(max(self.timeout, 1.0)):
                 pipe = self.redis.pipeline(transaction=False)
-                for t in tags:
+                for t in pending:
                     pipe.set(self.tag(t), now, ex=self.max_age + 60)
                 if read_to is not None:
                     pipe.hset(self.cursor_key, *read_to)
                 await pipe.execute()
         except (RedisError, OSError, TimeoutError) as exc:
-            # The entries cannot be read while Redis is unreachable either; a router
-            # that reconnects stamps everything (see ``follow``).
+            if not self._unstamped:
+                log.warning("entity cache bypassed until its invalidations can be written to Redis (%s)", exc)
+            self._unstamped = pending
             self._down(exc)
+            return False
+        if self._unstamped:
+            log.info("entity cache invalidations written: the cache is used again")
+        self._unstamped = set()
+        return True
 
     # -- events -----------------------------------------------------------------------------
 
@@ -297,9 +329,14 @@ class EntityCache:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
                 continue
+            if self._unstamped and not read and not await self.stamp():
+                await asyncio.sleep(backoff)  # the last batch's stamps: retried until written
+                backoff = min(backoff * 2, 2.0)
+                continue
             for raw_stream, entries in read or ():
                 stream = _text(raw_stream)
                 graph = streams[stream]
+                before = last[stream]
                 tags = {f"@graph:{graph}"}
                 for entry_id, fields in entries:
                     eid = _text(entry_id)
@@ -311,7 +348,13 @@ class EntityCache:
                     if tag is not None:
                         tags.add(tag)
                     last[stream] = eid
-                await self.stamp(*tags, read_to=(stream, last[stream]))  # kept in memory if Redis fails
+                if not await self.stamp(*tags, read_to=(stream, last[stream])):
+                    # Not written: the position stays before these events (read again, stamped again);
+                    # meanwhile the cache is bypassed.
+                    last[stream] = before
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 2.0)
+                    break
 
 
 def _text(value: bytes | str) -> str:

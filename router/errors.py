@@ -31,6 +31,12 @@ def error(message: str, code: str, **extensions: Any) -> Json:
     return {"message": message, "extensions": {"code": code, **extensions}}
 
 
+def unauthorized_error(path: list[str | int]) -> Json:
+    """A field the caller may not see (router/authorization.py): null, with this error at its path
+    (Apollo Router's message and code)."""
+    return {"message": "Unauthorized field or type", "path": path, "extensions": {"code": "UNAUTHORIZED_FIELD_OR_TYPE"}}
+
+
 class RouterError(Exception):
     """The request fails with ``errors`` (and no data)."""
 

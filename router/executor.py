@@ -1,6 +1,7 @@
 """Run query plans against subgraphs.
 
-Stages run in order, fetches within a stage concurrently. Entity fetches
+A plan runs as it prints: a Sequence's steps one after another, a Parallel's
+branches at once (a slow branch holds up only what waits for its data). Entity fetches
 collect representations from the merged data (deduplicated), send one
 `_entities` request per plan node and merge results back in place. Identical
 in-flight subgraph requests are shared. A failing subgraph yields errors that
@@ -18,9 +19,11 @@ import httpx
 import orjson
 
 from router import telemetry
+from router.breaker import CircuitOpen, Resilient
+from router.config import Resilience
 from router.entity_cache import EntityCache, Policy, note, now_ms
 from router.operation import Field, Frag, Sel, conds_pass
-from router.plan import Deferred, Fetch, QueryPlan, Rename, objects_at, stages_of
+from router.plan import Deferred, Fetch, Parallel, PlanNode, QueryPlan, Rename, Sequence, fetch_of, objects_at
 from router.subgraph_client import Reply, SubgraphClient, SubgraphHTTPError, SubgraphTimeout
 
 Json = dict[str, Any]
@@ -41,12 +44,15 @@ class Executor:
         names: Mapping[str, str],
         client: httpx.AsyncClient,
         timeout: float,
+        resilience: Mapping[str, Resilience] | None = None,
     ) -> None:
         self.urls = urls  # graph enum value -> URL
         self.names = names  # graph enum value -> subgraph name
         self.client = client  # general-purpose client (not used for subgraph queries)
         self.http = SubgraphClient()  # pooled keep-alive connections for subgraph queries
         self.timeout = timeout
+        policies = dict(resilience or {})
+        self.resilient = Resilient(policies, policies.pop("default", None))  # retries, circuit breakers
         self.rng = random.Random()  # progressive @override shares (not security-relevant)
         self._inflight: dict[tuple[str, bytes, tuple[tuple[str, str], ...]], asyncio.Future[Reply]] = {}
         self.cache: EntityCache | None = None  # the entity cache (router/entity_cache.py), when on
@@ -60,16 +66,18 @@ class Executor:
         first_stage: int = 0,
         viewer: str | None = None,
     ) -> tuple[Json, list[Json]]:
-        """Run the plan; a subscription event passes its data as the result of stage 0.
+        """Run the plan; a subscription event passes its data as the result of its first step
+        (``first_stage`` 1: the plan's Sequence without its root fetch).
         ``viewer`` names the caller whose private cache entries may serve it (None: anonymous)."""
         plan = plan.for_request(self.rng)
         data = {} if data is None else data
         errors: list[Json] = []
-        await self._stages(plan, plan.stages[first_stage:], data, variables, headers, errors, viewer)
+        if plan.node is not None:
+            node = plan.node if not first_stage else Sequence(plan.node.nodes[first_stage:])
+            await self._node(plan, node, data, variables, headers, errors, viewer)
         # a transport that does not deliver incrementally gets deferred parts at once
-        await asyncio.gather(
-            *(self._stages(plan, stages_of(d.node), data, variables, headers, errors, viewer) for d in plan.deferred)
-        )
+        parts = plan.deferred
+        await asyncio.gather(*(self._node(plan, d.node, data, variables, headers, errors, viewer) for d in parts))
         return data, errors
 
     async def execute_incremental(
@@ -80,12 +88,13 @@ class Executor:
         plan = plan.for_request(self.rng)
         data: Json = {}
         errors: list[Json] = []
-        await self._stages(plan, plan.stages, data, variables, headers, errors, viewer)
+        if plan.node is not None:
+            await self._node(plan, plan.node, data, variables, headers, errors, viewer)
         yield data, errors, None
 
         async def run(d: Deferred) -> tuple[Deferred, list[Json]]:
             errs: list[Json] = []
-            await self._stages(plan, stages_of(d.node), data, variables, headers, errs, viewer)
+            await self._node(plan, d.node, data, variables, headers, errs, viewer)
             return d, errs
 
         tasks = [asyncio.ensure_future(run(d)) for d in plan.deferred]
@@ -97,21 +106,23 @@ class Executor:
             for t in tasks:
                 t.cancel()
 
-    async def _stages(
+    async def _node(
         self,
         plan: QueryPlan,
-        stages: list[list[Fetch]],
+        node: PlanNode,
         data: Json,
         variables: Json,
         headers: Mapping[str, dict[str, str]],
         errors: list[Json],
         viewer: str | None,
     ) -> None:
-        for stage in stages:
-            if len(stage) == 1:
-                await self._run(plan, stage[0], data, variables, headers, errors, viewer)
-            else:
-                await asyncio.gather(*(self._run(plan, f, data, variables, headers, errors, viewer) for f in stage))
+        if isinstance(node, Sequence):
+            for n in node.nodes:
+                await self._node(plan, n, data, variables, headers, errors, viewer)
+        elif isinstance(node, Parallel):
+            await asyncio.gather(*(self._node(plan, n, data, variables, headers, errors, viewer) for n in node.nodes))
+        else:
+            await self._run(plan, fetch_of(node), data, variables, headers, errors, viewer)
 
     async def _run(
         self,
@@ -311,7 +322,7 @@ class Executor:
         try:
             if f.kind == "mutation":
                 # Never shared: two identical mutations (a double click, two tabs) are two changes.
-                raw = await self._post(graph, body, headers)
+                raw = await self._post(graph, body, headers, idempotent=False)
             else:
                 key = (graph, body, tuple(sorted(headers.items())))
                 shared = self._inflight.get(key)
@@ -339,11 +350,18 @@ class Executor:
             errors.append(err)
             return None
 
-    async def _post(self, graph: str, body: bytes, headers: dict[str, str]) -> Reply:
+    async def _post(self, graph: str, body: bytes, headers: dict[str, str], idempotent: bool = True) -> Reply:
+        name = self.names.get(graph, graph)
+        try:
+            return await self.resilient.call(name, idempotent, lambda: self._send(graph, name, body, headers))
+        except CircuitOpen as e:
+            raise SubgraphFailure(graph, "SUBREQUEST_HTTP_ERROR", str(e)) from e
+
+    async def _send(self, graph: str, name: str, body: bytes, headers: dict[str, str]) -> Reply:
         url = self.urls[graph]
         try:
             return await telemetry.observed_fetch(
-                self.names.get(graph, graph), url, headers, lambda h: self.http.send(url, body, h, self.timeout)
+                name, url, headers, lambda h: self.http.send(url, body, h, self.timeout)
             )
         except SubgraphTimeout as e:
             raise SubgraphFailure(graph, "SUBREQUEST_TIMEOUT", f"timed out after {self.timeout}s") from e

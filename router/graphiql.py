@@ -81,13 +81,23 @@ def asset_urls(root_path: str = "") -> dict[str, str]:
     return {name: a.cdn_url for name, a in ASSETS.items()}
 
 
-def page(request: Request) -> str:
-    """The GraphiQL page for a browser's ``GET`` of the GraphQL path."""
+def page(request: Request, plan: bool = False) -> str:
+    """The GraphiQL page for a browser's ``GET`` of the GraphQL path.
+
+    ``plan``: the router exposes query plans (``query_plan.expose``): the page asks for them
+    (``Apollo-Expose-Query-Plan: true``) and shows, in its *Query plan* panel, the plan of the
+    operation just run and a waterfall of its subgraph fetches (``extensions.shopgraphTimings``)."""
     urls = {k: html.escape(v, quote=True) for k, v in asset_urls(str(request.scope.get("root_path", ""))).items()}
     local = not urls["graphiql.min.js"].startswith(CDN)
     cross = "" if local else " crossorigin"
     scripts = "\n".join(f'<script{cross} src="{urls[name]}"></script>' for name in _SCRIPTS)
-    return _PAGE.format(css=urls["graphiql.min.css"], scripts=scripts, source=json.dumps("local" if local else "cdn"))
+    return _PAGE.format(
+        css=urls["graphiql.min.css"],
+        scripts=scripts,
+        source=json.dumps("local" if local else "cdn"),
+        plan=json.dumps(plan),
+        plan_panel=_PLAN_PANEL,
+    )
 
 
 async def _asset(request: Request) -> Response:
@@ -133,6 +143,62 @@ def ensure_assets(timeout: float = INSTALL_TIMEOUT) -> bool:
     return True
 
 
+# GraphiQL's "Query plan" panel (a GraphiQL plugin): the plan the router sent for the operation just
+# run (``extensions.apolloQueryPlan.text``) and a waterfall of its subgraph fetches with their
+# timings, planning time and entity-cache hits (``extensions.shopgraphTimings``). Plain JS
+# (``React.createElement``): the page has no build step.
+_PLAN_PANEL = """
+window.shopgraphPlan = (() => {
+  const h = React.createElement;
+  let last = null;
+  const listeners = new Set();
+  const show = (extensions) => {
+    if (!extensions.apolloQueryPlan && !extensions.shopgraphTimings) return;
+    last = extensions;
+    listeners.forEach((f) => f(last));
+  };
+  const ms = (v) => (v == null ? '-' : `${v.toFixed(1)} ms`);
+  function Waterfall({ timings }) {
+    const total = Math.max(timings.totalMs || 0, 0.001);
+    const rows = timings.fetches.map((f, i) =>
+      h('div', { key: i, className: 'sg-fetch', 'data-service': f.service,
+                 style: { display: 'flex', alignItems: 'center', gap: '6px', margin: '2px 0' } },
+        h('span', { style: { width: '70px', flex: 'none' } }, f.service),
+        h('span', { style: { position: 'relative', flex: 1, height: '12px',
+                             background: 'rgba(127,127,127,0.15)' } },
+          h('span', { style: { position: 'absolute', left: `${(100 * f.startMs) / total}%`,
+                               width: `${Math.max((100 * f.durationMs) / total, 0.5)}%`, top: 0, bottom: 0,
+                               background: f.status === 200 ? '#3b82f6' : '#dc2626' } })),
+        h('span', { style: { width: '80px', flex: 'none', textAlign: 'right' } }, ms(f.durationMs))));
+    const cache = timings.entityCache.map((c, i) =>
+      h('li', { key: i, className: 'sg-cache' },
+        `${c.service}: ${c.hits} hit${c.hits === 1 ? '' : 's'}, ${c.misses} miss${c.misses === 1 ? '' : 'es'}`
+        + (c.bypassed ? ' (cache bypassed: Redis away)' : '')));
+    return h('div', null,
+      h('p', { className: 'sg-summary' },
+        `${timings.fetches.length} fetch${timings.fetches.length === 1 ? '' : 'es'} in ${ms(timings.totalMs)}; `
+        + (timings.planningMs == null ? 'plan from the cache' : `planned in ${ms(timings.planningMs)}`)),
+      ...rows,
+      cache.length ? h('div', null, h('h4', null, 'Entity cache'), h('ul', null, ...cache)) : null);
+  }
+  function Panel() {
+    const [value, setValue] = React.useState(last);
+    React.useEffect(() => { listeners.add(setValue); return () => listeners.delete(setValue); }, []);
+    if (!value) return h('div', { className: 'sg-plan' },
+      h('h3', null, 'Query plan'), h('p', null, 'Run an operation to see its plan and its fetches here.'));
+    const plan = value.apolloQueryPlan;
+    return h('div', { className: 'sg-plan', style: { fontSize: '13px' } },
+      h('h3', null, 'Fetches'),
+      value.shopgraphTimings ? h(Waterfall, { timings: value.shopgraphTimings }) : null,
+      h('h3', null, 'Query plan'),
+      h('pre', { className: 'sg-plan-text', style: { whiteSpace: 'pre-wrap', fontSize: '12px' } },
+        plan ? plan.text : 'no plan'));
+  }
+  const icon = () => h('span', { style: { fontWeight: 700, fontSize: '12px' } }, 'QP');
+  return { show, plugin: { title: 'Query plan', icon, content: Panel } };
+})();
+"""
+
 _PAGE = """<!doctype html>
 <html lang="en">
 <head>
@@ -145,6 +211,7 @@ _PAGE = """<!doctype html>
 <body>
 <div id="graphiql">Loading GraphiQL…</div>
 {scripts}
+<script>{plan_panel}</script>
 <script>
   // Assets from the router itself ("local") or a CDN ("cdn").
   window.SHOPGRAPH_GRAPHIQL_ASSETS = {source};
@@ -165,13 +232,25 @@ _PAGE = """<!doctype html>
       return () => {{ stop(); client.dispose(); }};
     }},
   }};
-  const base = GraphiQL.createFetcher({{ url: location.pathname, subscriptionUrl, wsClient }});
+  // The router exposes query plans (query_plan.expose): ask for them, show them in a panel.
+  const planEnabled = {plan};
+  // Each HTTP answer's extensions (not the schema's introspection) go to the plan panel.
+  const planFetch = (url, init) => window.fetch(url, init).then((response) => {{
+    if (!String((init && init.body) || '').includes('IntrospectionQuery')) {{
+      response.clone().json().then((body) => body && body.extensions && shopgraphPlan.show(body.extensions),
+                                   () => {{}});
+    }}
+    return response;
+  }});
+  const base = GraphiQL.createFetcher({{ url: location.pathname, subscriptionUrl, wsClient,
+    ...(planEnabled ? {{ headers: {{ 'Apollo-Expose-Query-Plan': 'true' }}, fetch: planFetch }} : {{}}) }});
   const fetcher = (params, opts) => {{
     wsHeaders = (opts && opts.headers) || {{}};
     return base(params, opts);
   }};
+  const plugins = planEnabled ? [shopgraphPlan.plugin] : [];
   ReactDOM.createRoot(document.getElementById('graphiql'))
-    .render(React.createElement(GraphiQL, {{ fetcher, shouldPersistHeaders: true }}));
+    .render(React.createElement(GraphiQL, {{ fetcher, shouldPersistHeaders: true, plugins }}));
 </script>
 </body>
 </html>

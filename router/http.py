@@ -30,25 +30,26 @@ import contextlib
 import gc
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
-from redis.asyncio import Redis
+import uvicorn
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import Send
 from starlette.websockets import WebSocket
 
-from router import errors, graphiql, storefront, telemetry
+from router import edge_metrics, errors, graphiql, metrics, redis_pool, storefront, telemetry
 from router.auth import Caller, bearer_of
-from router.config import ConfigError, Settings, load
+from router.config import ConfigError, Settings, load, not_allowed, subgraph_urls
+from router.connection_limits import Limits
 from router.entity_cache import response_policy
 from router.errors import GRAPHQL_RESPONSE, JSON, RouterError
 from router.incremental import accepts_defer, defer_response
@@ -118,22 +119,30 @@ class GraphQLEndpoint:
         if self.settings.graphiql and request.method == "GET" and "query" not in request.query_params:
             accept = request.headers.get("accept", "")
             if media is None or ("text/html" in accept and "extensions" not in request.query_params):
-                return HTMLResponse(graphiql.page(request))
+                return HTMLResponse(graphiql.page(request, plan=self.settings.expose_query_plan))
         if media is None:
             e = RouterError.of(f"Not acceptable: use application/json or {GRAPHQL_RESPONSE}", "BAD_REQUEST", 406)
             return _failure(e, JSON)
         try:
             self._csrf(request)
             graphql_request = await self._request(request)
-            ready = await self.pipeline.prepare(graphql_request, _client(request), streaming=stream is not None)
-            if stream is not None:
-                return stream_response(stream, self.subscriptions, ready)
-            if ready.p.plan.deferred and not ready.p.introspection and accepts_defer(request.headers.get("accept", "")):
-                return defer_response(self.pipeline, ready)
-            with response_policy() as policy:
-                body = await self.pipeline.execute(ready)
-            if self.settings.expose_query_plan and request.headers.get(EXPOSE_PLAN_HEADER) == "true":
-                body.setdefault("extensions", {}).update(plan_extension(ready.p.plan))
+            # The plan and this request's planning and fetch timings (GraphiQL's plan panel): only when
+            # configured (query_plan.expose: off by default and in deploy/router.yaml) and asked for.
+            expose = self.settings.expose_query_plan and request.headers.get(EXPOSE_PLAN_HEADER) == "true"
+            with telemetry.recording_timings(expose) as timings:
+                ready = await self.pipeline.prepare(graphql_request, _client(request), streaming=stream is not None)
+                if stream is not None:
+                    return stream_response(stream, self.subscriptions, ready)
+                if (
+                    ready.p.plan.deferred
+                    and not ready.p.introspection
+                    and accepts_defer(request.headers.get("accept", ""))
+                ):
+                    return defer_response(self.pipeline, ready)
+                with response_policy() as policy:
+                    body = await self.pipeline.execute(ready)
+            if expose:
+                body.setdefault("extensions", {}).update(plan_extension(ready.p.plan) | timings.extension())
             headers = None
             # A CDN can only key GET URLs and persisted queries: only they say what may be cached.
             if request.method == "GET" or "persistedQuery" in (graphql_request.extensions or {}):
@@ -192,6 +201,33 @@ class GraphQLEndpoint:
         return from_params(parsed)
 
 
+class _AdminServer(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield  # the public server handles signals and stops this one
+
+
+async def _elsewhere(_: Request) -> Response:
+    return PlainTextResponse("Not found", status_code=404)
+
+
+async def _start_admin(listen: str) -> tuple[uvicorn.Server, asyncio.Task[None]]:
+    """The admin listener (``admin.listen``): ``/metrics``, off the public port."""
+    host, _, port = listen.rpartition(":")
+    app = Starlette(routes=telemetry.metrics_routes())
+    server = _AdminServer(
+        uvicorn.Config(app, host=host.strip("[]"), port=int(port), log_config=None, access_log=False, lifespan="off")
+    )
+    task = asyncio.create_task(server.serve(), name="admin-listener")
+    while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError(f"admin.listen: cannot listen on {listen}")
+        await asyncio.sleep(0.01)
+    log.info("metrics served on http://%s/metrics", listen)
+    return server, task
+
+
 def _origin_allowed(settings: Settings, origin: str, host: str | None) -> bool:
     """May a browser page from ``origin`` open a WebSocket here (cross-site WebSocket hijacking)?"""
     if origin in settings.cors_origins:
@@ -213,10 +249,21 @@ async def _read_source(source: str, client: httpx.AsyncClient) -> str:
     return await asyncio.to_thread(Path(source).read_text, encoding="utf-8")
 
 
+def _urls_of(sdl: str, settings: Settings) -> dict[str, str]:
+    return subgraph_urls(Supergraph(sdl), settings)
+
+
 async def _watch(
-    pipeline: Pipeline, subscriptions: SubscriptionService, source: str, client: httpx.AsyncClient, every: float
+    pipeline: Pipeline,
+    subscriptions: SubscriptionService,
+    source: str,
+    client: httpx.AsyncClient,
+    every: float,
+    allowed: tuple[str, ...],
 ) -> None:
-    """Hot reload: a changed supergraph (file or URL) is loaded and swapped in atomically."""
+    """Hot reload: a changed supergraph (file or URL) is loaded and swapped in atomically, if
+    every subgraph URL it names is allowed (``allowed``: URL prefixes): a supergraph pointing a
+    subgraph elsewhere would send that address the callers' identities."""
     failed: str | None = None  # a text that did not load: not retried until it changes
     while True:
         await asyncio.sleep(every)
@@ -227,11 +274,24 @@ async def _watch(
         if sdl in (pipeline.schema.sdl, failed):
             continue
         try:
+            outside = not_allowed(await asyncio.to_thread(_urls_of, sdl, pipeline.settings), allowed)
+            if outside:
+                failed = sdl
+                edge_metrics.SUPERGRAPH_RELOADS.labels("refused").inc()
+                log.error(
+                    "supergraph from %s refused: subgraph URLs outside subgraphs.allowed_urls (%s); "
+                    "still serving the previous one",
+                    source,
+                    ", ".join(outside),
+                )
+                continue
             await pipeline.reload(sdl)
         except Exception:
             failed = sdl
+            edge_metrics.SUPERGRAPH_RELOADS.labels("invalid").inc()
             log.exception("supergraph from %s not loaded; still serving the previous one", source)
             continue
+        edge_metrics.SUPERGRAPH_RELOADS.labels("loaded").inc()
         subscriptions.pool.urls = pipeline.schema.urls  # new subscriptions go to the new URLs
         log.warning("supergraph reloaded from %s", source)
 
@@ -247,7 +307,11 @@ async def _reachable(client: httpx.AsyncClient, url: str, headers: dict[str, str
 def create_app(supergraph_sdl: str, settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     settings.check()
-    redis = Redis.from_url(settings.redis_url, socket_timeout=1.0) if settings.redis_url else None
+    redis = (
+        redis_pool.connect(settings.redis_url, settings.redis_max_connections, settings.redis_pool_wait)
+        if settings.redis_url
+        else None
+    )
     pipeline = Pipeline(supergraph_sdl, settings, redis)
     settings.check_subgraphs(pipeline.schema.supergraph)
     subscriptions = SubscriptionService(pipeline, settings)
@@ -259,11 +323,15 @@ def create_app(supergraph_sdl: str, settings: Settings | None = None) -> Starlet
         limits = httpx.Limits(max_connections=512, max_keepalive_connections=256, keepalive_expiry=30)
         async with httpx.AsyncClient(limits=limits, http2=False, trust_env=False) as client:
             pipeline.bind(client)
+            await pipeline.ready()  # a document worker has loaded the supergraph before the first request
             state["client"] = client
             watcher = None
             source, every = settings.supergraph_path, settings.supergraph_poll
             if source and every > 0:
-                watcher = asyncio.create_task(_watch(pipeline, subscriptions, source, client, every))
+                # Without an allow-list, a reload may not send requests anywhere the router did not start with.
+                allowed = settings.allowed_subgraph_urls or tuple(pipeline.schema.urls.values())
+                watcher = asyncio.create_task(_watch(pipeline, subscriptions, source, client, every, allowed))
+            admin = await _start_admin(settings.admin_listen) if settings.admin_listen else None
             follower = None
             if pipeline.entity_cache is not None:
                 streams = {f"{settings.redis_prefix}{name}:events": name for name in settings.entity_cache_streams}
@@ -275,6 +343,9 @@ def create_app(supergraph_sdl: str, settings: Settings | None = None) -> Starlet
                     watcher.cancel()
                 if follower is not None:
                     follower.cancel()
+                if admin is not None:
+                    admin[0].should_exit = True
+                    await admin[1]
                 pipeline.close()
                 await subscriptions.close()
                 if redis is not None:
@@ -322,22 +393,33 @@ def create_app(supergraph_sdl: str, settings: Settings | None = None) -> Starlet
             Route("/health", health, methods=["GET"]),
             Route("/ready", ready, methods=["GET"]),
             *(graphiql.routes() if settings.graphiql else []),
-            *storefront.routes(),  # last: its page route takes every remaining path
+            # /metrics on the admin listener: here a 404, not the storefront's page for an unknown path
+            *([Route("/metrics", _elsewhere, methods=["GET", "HEAD"])] if settings.admin_listen else []),
+            # last: its page route takes every remaining path
+            *storefront.routes(
+                settings.storefront_img_src,
+                script_src=settings.storefront_script_src,
+                frame_src=settings.storefront_frame_src,
+                connect_src=settings.storefront_connect_src,
+            ),
         ],
         middleware=middleware,
         lifespan=lifespan,
     )
     app.state.pipeline = pipeline
+    app.state.connection_limits = Limits(settings.max_connections_per_address, settings.header_timeout)
     app.state.subscriptions = subscriptions
-    telemetry.instrument(app)  # access log, /metrics, traces (router/telemetry.py)
+    if settings.manifest_path:  # operation names as metric labels: the manifest's only
+        ops = orjson.loads(Path(settings.manifest_path).read_bytes()).get("operations", [])
+        metrics.only_operations(frozenset(str(op["name"]) for op in ops if op.get("name")))
+    # access log, /metrics (on the admin listener when there is one), traces (router/telemetry.py)
+    telemetry.instrument(app, public_metrics=settings.admin_listen is None)
     return app
 
 
 def serve(config: str | None, supergraph: str | None, host: str = "127.0.0.1", port: int = 4000) -> None:
     """Run the router (blocking): settings from ``config`` (YAML) and the environment."""
     import dataclasses
-
-    import uvicorn
 
     settings = load(config)
     if supergraph is not None:
@@ -365,6 +447,12 @@ def serve(config: str | None, supergraph: str | None, host: str = "127.0.0.1", p
         log_config=None,
         access_log=False,
         loop="uvloop",
-        http="httptools",
+        **proxy_options(settings.trusted_proxies),
         **SERVER_OPTIONS,
     )
+
+
+def proxy_options(trusted: tuple[str, ...]) -> dict[str, Any]:
+    """uvicorn's proxy settings: X-Forwarded-* believed from ``trusted`` only (uvicorn's own
+    default believes 127.0.0.1, so any local client could pick the address it is counted by)."""
+    return {"proxy_headers": bool(trusted), "forwarded_allow_ips": list(trusted) or None}

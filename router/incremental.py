@@ -45,9 +45,10 @@ async def incremental_results(
     variables: Json,
     headers: Mapping[str, dict[str, str]],
     sanitize: Callable[[list[Json]], list[Json]],
+    viewer: str | None = None,
 ) -> AsyncGenerator[Json]:
     left = len(plan.deferred)
-    async for data, raw_errors, part in executor.execute_incremental(plan, variables, headers):
+    async for data, raw_errors, part in executor.execute_incremental(plan, variables, headers, viewer):
         errors = sanitize(raw_errors)  # subgraph errors reach clients only as the router cleans them
         payload: Json
         if part is None:
@@ -78,6 +79,7 @@ async def deferred_payloads(pipeline: Pipeline, ready: Ready) -> AsyncIterator[J
         ready.variables,
         pipeline.auth.headers(ready.caller),
         pipeline.sanitize,
+        ready.caller.viewer,
     )
     failed = False
     try:
@@ -113,7 +115,15 @@ def defer_response(pipeline: Pipeline, ready: Ready) -> StreamingResponse:
     async def body() -> AsyncIterator[bytes]:
         try:
             async for payload in incremental_results(
-                executor, p.schema.shaper, p.plan, p.root, p.op.sels, ready.variables, headers, pipeline.sanitize
+                executor,
+                p.schema.shaper,
+                p.plan,
+                p.root,
+                p.op.sels,
+                ready.variables,
+                headers,
+                pipeline.sanitize,
+                ready.caller.viewer,
             ):
                 yield _PART + orjson.dumps(payload)
         except Exception:

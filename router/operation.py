@@ -35,6 +35,7 @@ class Field:
     conds: tuple[Cond, ...] = ()
     sels: list[Sel] | None = None
     variables: frozenset[str] = frozenset()
+    denied: bool = False  # unauthorized for this request: shaped as null with an error (router/authorization.py)
 
 
 @dataclass(eq=False)

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from router.admission import REFUSALS
 from router.cache import KeyValue
 from router.errors import RouterError
 from router.request import GraphQLRequest
@@ -43,11 +45,17 @@ def _not_found() -> RouterError:
     return RouterError.of("PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND", 200)
 
 
+log = logging.getLogger("shopgraph.router")
+
+
 class PersistedQueries:
-    def __init__(self, mode: str, manifest: Manifest | None, apq: KeyValue | None) -> None:
+    def __init__(
+        self, mode: str, manifest: Manifest | None, apq: KeyValue | None, max_entry_bytes: int = 32_768
+    ) -> None:
         self.mode = mode
         self.manifest = manifest
         self.apq = apq
+        self.max_entry_bytes = max_entry_bytes
 
     async def resolve(self, request: GraphQLRequest) -> str:
         """The request's query text, from the request, the manifest or the APQ store."""
@@ -92,12 +100,20 @@ class PersistedQueries:
         return text
 
     async def register(self, request: GraphQLRequest, text: str) -> None:
-        """Store an APQ query that was sent with its hash, now that it has validated."""
+        """Store an APQ query that was sent with its hash, now that its request passed every stage."""
         pq = (request.extensions or {}).get("persistedQuery")
-        if self.apq is not None and request.query is not None and isinstance(pq, dict):
-            sha = pq.get("sha256Hash")
-            if isinstance(sha, str) and pq.get("id") is None:
-                await self.apq.put(sha.lower(), text)
+        if self.apq is None or request.query is None or not isinstance(pq, dict):
+            return
+        sha = pq.get("sha256Hash")
+        if not isinstance(sha, str) or pq.get("id") is not None:
+            return
+        if len(text.encode()) > self.max_entry_bytes:
+            REFUSALS.labels("apq_entry_too_large").inc()
+            log.info("APQ entry not stored: %d bytes, over %d", len(text.encode()), self.max_entry_bytes)
+            return
+        if not await self.apq.put(sha.lower(), text):
+            REFUSALS.labels("apq_store_full").inc()
+            log.warning("APQ store full: entry not stored (persisted_queries.apq_max_total_bytes)")
 
     async def _apq(self, pq: dict[str, object], sha: object, query: str | None) -> str:
         if self.apq is None:

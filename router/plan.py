@@ -82,14 +82,28 @@ class Condition:
     node: Fetch | Flatten | Condition
 
 
+Leaf = Fetch | Flatten | Condition
+
+
 @dataclass(frozen=True)
 class Parallel:
-    nodes: tuple[Fetch | Flatten | Condition, ...]
+    """Branches that wait for nothing from each other: run at once."""
+
+    nodes: tuple[Leaf | Sequence, ...]
 
 
 @dataclass(frozen=True)
 class Sequence:
-    nodes: tuple[Fetch | Flatten | Condition | Parallel, ...]
+    """Steps run one after another: each waits for the data of those before it."""
+
+    nodes: tuple[Leaf | Parallel, ...]
+
+
+SeqMember = Leaf | Parallel
+
+
+def as_sequence(node: Leaf | Sequence | Parallel) -> Sequence:
+    return node if isinstance(node, Sequence) else Sequence((node,))
 
 
 @dataclass(frozen=True)
@@ -184,15 +198,26 @@ class QueryPlan:
 
 
 def stages_of(node: Sequence | None) -> list[list[Fetch]]:
-    """A Sequence of (Parallel) fetches as stages for the executor."""
-    out: list[list[Fetch]] = []
-    for n in node.nodes if node is not None else ():
-        members = n.nodes if isinstance(n, Parallel) else (n,)
-        out.append([_fetch_of(m) for m in members])
-    return out
+    """The fetches of a plan tree by depth: stage k holds those with k steps before them
+    in their branch (what runs at once when every branch moves in step)."""
+    return _levels(node) if node is not None else []
 
 
-def _fetch_of(node: Fetch | Flatten | Condition) -> Fetch:
+def _levels(node: PlanNode) -> list[list[Fetch]]:
+    if isinstance(node, Sequence):
+        return [stage for n in node.nodes for stage in _levels(n)]
+    if isinstance(node, Parallel):
+        out: list[list[Fetch]] = []
+        for n in node.nodes:
+            for i, stage in enumerate(_levels(n)):
+                if i == len(out):
+                    out.append([])
+                out[i].extend(stage)
+        return out
+    return [[fetch_of(node)]]
+
+
+def fetch_of(node: Leaf) -> Fetch:
     while isinstance(node, Condition):
         node = node.node
     return node if isinstance(node, Fetch) else node.node

@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import re
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
@@ -393,11 +394,15 @@ class _PlanBuilder:
             return out
 
         def sequence(members: list[Fetch]) -> qp.Sequence | None:
-            stages: list[qp.Fetch | qp.Flatten | qp.Condition | qp.Parallel] = []
-            for stage in self.stages(members):
-                nodes = tuple(plan_node(f) for f in stage)
-                stages.append(nodes[0] if len(nodes) == 1 else qp.Parallel(nodes))
-            return qp.Sequence(tuple(stages)) if stages else None
+            if not members:
+                return None
+            if self.op.kind == "mutation":  # root mutations run one after another, in order
+                stages: list[qp.SeqMember] = []
+                for stage in self.stages(members):
+                    nodes = tuple(plan_node(f) for f in stage)
+                    stages.append(nodes[0] if len(nodes) == 1 else qp.Parallel(nodes))
+                return qp.Sequence(tuple(stages))
+            return qp.as_sequence(_layout(members, plan_node))
 
         deferred = []
         for i, (label, at, parent_type, frag_sels) in enumerate(self.defers):
@@ -412,7 +417,10 @@ class _PlanBuilder:
         reps = None
         if f.is_entity:
             reps = MappingProxyType(
-                {t: qp.Representation(f.rep_typename[t], tuple(sels)) for t, sels in f.rep_sels.items()}
+                {
+                    t: qp.Representation(f.rep_typename[t], tuple(_concrete(self.sg, t, sels)))
+                    for t, sels in f.rep_sels.items()
+                }
             )
         return qp.Fetch(
             graph=f.graph,
@@ -529,6 +537,13 @@ class _PlanBuilder:
                     continue
                 frag = out.frag(p)
                 self.plan_sels(fetch, graph, p, sub, path, frag.children, provided)
+            for io in self._interface_objects_in(parent, graph):
+                # an interface object of this subgraph implementing the abstract type:
+                # its objects come back typed as the interface object, their concrete
+                # type (and implementations' fields) from a subgraph owning it
+                sub = self._interface_object_sels(sels, parent, io)
+                if sub:
+                    self.plan_sels(fetch, graph, io, sub, path, out.frag(io).children, provided)
             return
         if tm.kind == "interface" and tig is not None and tig.is_interface_object and self.requirement_of is None:
             sels = self.split_interface_object(fetch, graph, parent, sels, path, out, provided)
@@ -566,7 +581,9 @@ class _PlanBuilder:
                 local = False  # @requires only works through _entities
             if local:
                 self.emit_local(fetch, graph, parent, s, path, out, provided)
-            elif not self._keyed(parent) and self.stack:
+            elif self.stack and (not self._keyed(parent) or not self._jumpable(parent, s.name)):
+                # no key to jump at this object with (none, or none where the field
+                # is served): jump at the nearest ancestor entity instead
                 self.jump_from_anchor(fetch, graph, parent, s)
             else:
                 self.jump(fetch, graph, parent, s, path, out, provided)
@@ -672,6 +689,8 @@ class _PlanBuilder:
         interface; return what this subgraph serves itself."""
         local: list[Sel] = []
         remote: list[Sel] = []
+        signatures: dict[str, set[tuple[str, str]]] = {}
+        _signatures(sels, signatures)
         for s in sels:
             if isinstance(s, Frag) and s.defer is not None:
                 local.append(s)  # planned as deferred, see plan_deferred()
@@ -681,7 +700,17 @@ class _PlanBuilder:
                     if inner:
                         local.append(Frag(None, inner, s.dirs, s.conds, s.variables))
                 else:
-                    remote.append(s)
+                    # a field of the interface object asked under an implementation's
+                    # fragment is taken here, where the selection already is (as
+                    # Apollo's planner does): a @shareable field another subgraph
+                    # also serves for that implementation is not fetched there. Only
+                    # when its response key means one field at this level: asked for
+                    # every object, it is shown only for the fragment's type
+                    here, rest = self._hoist(graph, parent, s.type_cond, s.sels, signatures)
+                    if here:
+                        local.append(Frag(None, here, s.dirs, s.conds, s.variables))
+                    if rest:
+                        remote.append(Frag(s.type_cond, rest, s.dirs, s.conds, s.variables))
             elif s.name == "__typename":
                 continue  # fetched below; the shaper prints the concrete type
             elif (provided is not None and s.name in provided) or graph in self.field_graphs(parent, s.name):
@@ -696,10 +725,87 @@ class _PlanBuilder:
             jf.entity_sels[parent].extend(remote)
         return local
 
+    def _interface_objects_in(self, abstract: str, graph: str) -> list[str]:
+        """Interface objects of `graph` that implement `abstract` there."""
+        out = []
+        for name in self.p.interface_objects:
+            tig = self.sg.types[name].graphs.get(graph)
+            if (
+                tig is not None
+                and tig.is_interface_object
+                and abstract in self.sg.types[name].implements.get(graph, ())
+            ):
+                out.append(name)
+        return out
+
+    def _interface_object_sels(self, sels: list[Sel], abstract: str, io: str) -> list[Sel]:
+        """The selections that apply to objects of interface object `io` returned
+        for `abstract`: fragments on either (made type-less), on `io`'s other
+        interfaces or on its implementations (planned as `io`'s remote ones)."""
+        tm = self.sg.types[io]
+        impls = self.sg.possible_types(io)
+        out: list[Sel] = []
+        for s in sels:
+            if isinstance(s, Field):
+                out.append(s)
+            elif s.type_cond in (None, abstract, io):
+                inner = self._interface_object_sels(s.sels, abstract, io)
+                if inner:
+                    out.append(Frag(None, inner, s.dirs, s.conds, s.variables, s.defer))
+            elif (
+                s.type_cond in tm.all_interfaces
+                or s.type_cond in impls
+                or (self.sg.is_abstract(s.type_cond) and set(self.sg.possible_types(s.type_cond)) & set(impls))
+            ):
+                out.append(s)
+        return out
+
+    def _hoist(
+        self,
+        graph: str,
+        parent: str,
+        concrete: str | None,
+        sels: list[Sel],
+        signatures: dict[str, set[tuple[str, str]]],
+    ) -> tuple[list[Sel], list[Sel]]:
+        """Split an implementation fragment's selections into the interface
+        object's own fields (served here) and the rest."""
+        here: list[Sel] = []
+        rest: list[Sel] = []
+        for s in sels:
+            if isinstance(s, Field):
+                # (one with arguments may be asked with others under another type's
+                # fragment merged into this fetch: those stay apart)
+                if (
+                    s.name != "__typename"
+                    and not s.args
+                    and graph in self.field_graphs(parent, s.name)
+                    and len(signatures.get(s.key, ())) == 1
+                ):
+                    here.append(s)
+                else:
+                    rest.append(s)
+            elif s.defer is None and s.type_cond in (None, parent, concrete):
+                h, r = self._hoist(graph, parent, concrete, s.sels, signatures)
+                if h:
+                    here.append(Frag(None, h, s.dirs, s.conds, s.variables))
+                if r:
+                    rest.append(Frag(s.type_cond, r, s.dirs, s.conds, s.variables))
+            else:
+                rest.append(s)
+        return here, rest
+
     def _keyed(self, type_name: str) -> bool:
         tm = self.sg.types[type_name]
         return any(self.sg.resolvable_keys(type_name, g) for g in tm.graphs) or any(
             self.sg.interface_object_graphs(i) for i in tm.all_interfaces
+        )
+
+    def _jumpable(self, type_name: str, field_name: str) -> bool:
+        """Can an object of this type jump to a subgraph serving the field (a
+        resolvable key there, or an interface object's)?"""
+        return any(self._reachable(type_name, g) for g in self.field_graphs(type_name, field_name)) or bool(
+            self._interface_object_cands(type_name, field_name)
         )
 
     def jump_from_anchor(self, fetch: Fetch, graph: str, parent: str, s: Field) -> None:
@@ -871,6 +977,9 @@ class _PlanBuilder:
                 jf.defer == defer
                 and _compatible(jf.rep_sels.get(parent, []), required)
                 and not (one_type and set(jf.entity_sels) - {parent})
+                # a requirement crossing back (A's field requires B's, which requires
+                # A's): never from a fetch that waits for the one it is for (a cycle)
+                and not (self.requirement_of is not None and _waits_for(jf, self.requirement_of))
             ):
                 break
             variant += 1
@@ -1075,6 +1184,55 @@ class _PlanBuilder:
         return out
 
 
+def _layout(fetches: list[Fetch], leaf: Callable[[Fetch], qp.Leaf]) -> qp.Leaf | qp.Sequence | qp.Parallel:
+    """``fetches`` as a tree that waits only where the data does (no barrier between
+    independent branches): fetches that share no dependency run in Parallel branches;
+    within a branch, those waiting for nothing left come first, then the rest, laid out
+    again. The printed plan is this tree, and the executor runs it as printed."""
+    within = set(fetches)
+    order = {f: i for i, f in enumerate(fetches)}
+    deps = {f: {d for d in f.deps if d in within} for f in fetches}
+    branches = _branches(fetches, deps)
+    if len(branches) > 1:
+        nodes: list[qp.Leaf | qp.Sequence] = []
+        for b in branches:
+            n = _layout(b, leaf)
+            nodes.extend(n.nodes if isinstance(n, qp.Parallel) else (n,))
+        return qp.Parallel(tuple(nodes))
+    first = [f for f in fetches if not deps[f]]
+    head = leaf(first[0]) if len(first) == 1 else qp.Parallel(tuple(leaf(f) for f in first))
+    rest = sorted(within - set(first), key=order.__getitem__)
+    if not rest:
+        return head
+    tail = _layout(rest, leaf)
+    return qp.Sequence((head, *(tail.nodes if isinstance(tail, qp.Sequence) else (tail,))))
+
+
+def _branches(fetches: list[Fetch], deps: dict[Fetch, set[Fetch]]) -> list[list[Fetch]]:
+    """``fetches`` split into groups joined by no dependency (either way), in their order."""
+    group: dict[Fetch, int] = {}
+    links: dict[Fetch, set[Fetch]] = {f: set(deps[f]) for f in fetches}
+    for f in fetches:
+        for d in deps[f]:
+            links[d].add(f)
+    out: list[list[Fetch]] = []
+    for f in fetches:
+        if f in group:
+            continue
+        group[f] = len(out)
+        todo, members = [f], []
+        while todo:
+            x = todo.pop()
+            members.append(x)
+            for y in links[x]:
+                if y not in group:
+                    group[y] = group[f]
+                    todo.append(y)
+        out.append(members)
+    index = {f: i for i, f in enumerate(fetches)}
+    return [sorted(m, key=index.__getitem__) for m in out]
+
+
 _MAX_PERCENT_LABELS = 6  # 64 plan variants at most; further percent labels stay off
 _PERCENT = re.compile(r"percent\((\d+(?:\.\d+)?)\)")
 
@@ -1092,6 +1250,53 @@ def _sel_gates(s: Sel) -> set[tuple[bool, str]]:
         inner = [_sel_gates(c) for c in s.sels]
         out |= set.intersection(*inner)
     return out
+
+
+def _concrete(sg: Supergraph, parent: str, sels: list[Sel]) -> list[Sel]:
+    """A representation's selection with every type condition naming a concrete
+    type: the executor matches a fragment by the object's `__typename`, so
+    `payment { ... on Payment { id } }` (an interface) becomes one fragment per
+    implementation, which would otherwise never match and leave `id` out."""
+    out: list[Sel] = []
+    for s in sels:
+        if isinstance(s, Frag):
+            tc = s.type_cond
+            if tc is not None and sg.is_abstract(tc):
+                within = set(sg.possible_types(parent))
+                for p in sg.possible_types(tc):
+                    if p in within:
+                        out.append(Frag(p, _concrete(sg, p, s.sels), s.dirs, s.conds, s.variables))
+            else:
+                out.append(Frag(tc, _concrete(sg, tc or parent, s.sels), s.dirs, s.conds, s.variables))
+        elif s.sels is not None and parent in sg.types and s.name in sg.types[parent].fields:
+            sub = sg.types[parent].fields[s.name].type_name
+            out.append(replace(s, sels=_concrete(sg, sub, s.sels)))
+        else:
+            out.append(s)
+    return out
+
+
+def _waits_for(a: Fetch, b: Fetch) -> bool:
+    """Does fetch `a` (transitively) wait for fetch `b`?"""
+    seen: set[int] = set()
+    todo = [a]
+    while todo:
+        f = todo.pop()
+        if f is b:
+            return True
+        if f.id not in seen:
+            seen.add(f.id)
+            todo.extend(f.deps)
+    return False
+
+
+def _signatures(sels: list[Sel], acc: dict[str, set[tuple[str, str]]]) -> None:
+    """Response key -> the (field, arguments) it names at one level, fragments included."""
+    for s in sels:
+        if isinstance(s, Field):
+            acc.setdefault(s.key, set()).add((s.name, s.args))
+        else:
+            _signatures(s.sels, acc)
 
 
 def _field_names(sels: list[Sel]) -> set[str]:

@@ -6,11 +6,15 @@ client address's (a smaller budget); an operation whose estimated cost reaches
 Both are taken in one Redis script call, atomically, on Redis's clock (replicas'
 clocks may differ). A refused request gets HTTP 429 with ``Retry-After`` (and
 the same error on a WebSocket subscribe). Without Redis the buckets live in the
-process; when Redis fails, requests are let through (logged) rather than failed.
+process. When Redis is slow, down or the router's Redis pool is full
+(router/redis_pool.py), the caller draws from an in-process bucket with the same
+budget instead: a limit per replica, never "no limit" (counted in
+``shopgraph_router_redis_degraded_total{feature="rate_limits"}``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -21,6 +25,7 @@ from redis.exceptions import RedisError
 
 from router.config import Bucket
 from router.errors import RouterError
+from router.redis_pool import degraded
 
 log = logging.getLogger("shopgraph.router")
 
@@ -66,8 +71,10 @@ class RateLimiter:
         users: Bucket,
         anonymous: Bucket,
         expensive: Bucket,
+        timeout: float = 0.25,
     ) -> None:
         self.redis = redis
+        self.timeout = timeout  # longest wait for Redis's answer before the in-process bucket decides
         self.prefix = prefix + "rate:"
         self.users = users
         self.anonymous = anonymous
@@ -96,10 +103,10 @@ class RateLimiter:
             try:
                 keys = [self.prefix + k for k, _ in buckets]
                 args = [x for _, b in buckets for x in (b.rate, b.burst)]
-                return int(await self.script(keys=keys, args=args))
-            except RedisError:
-                log.warning("Redis unavailable: rate limits not applied", exc_info=True)
-                return 0
+                async with asyncio.timeout(self.timeout):
+                    return int(await self.script(keys=keys, args=args))
+            except (RedisError, OSError, TimeoutError) as exc:
+                degraded("rate_limits", exc, "rate limits taken from this process's buckets")
         return self._take_local(buckets)
 
     def _take_local(self, buckets: list[tuple[str, Bucket]]) -> int:

@@ -19,6 +19,7 @@ from graphql import (
     GraphQLUnionType,
 )
 
+from router.errors import unauthorized_error
 from router.operation import Cond, Field, Frag, Sel, conds_pass
 from router.plan import Deferred, objects_at
 
@@ -26,12 +27,12 @@ _INVALID: Any = object()  # a null that must propagate to the parent
 
 # one occurrence of a response key: (conditions, sub-selections, position in the document)
 _Variant = tuple[tuple[Cond, ...], list[Sel] | None, int]
-# collected field: response key -> (field name, [variants])
-Collected = list[tuple[str, str, list[_Variant]]]
+# collected field: response key -> (field name, [variants], unauthorized in every occurrence)
+Collected = list[tuple[str, str, list[_Variant], bool]]
 # shaping plan entry: (key, field name, conditional variants or None, merged
 # sub-selections when unconditional, field type or None for introspection fields,
-# position of its first occurrence)
-_Entry = tuple[str, str, list[_Variant] | None, list[Sel] | None, Any, int]
+# position of its first occurrence, unauthorized: null with an error)
+_Entry = tuple[str, str, list[_Variant] | None, list[Sel] | None, Any, int, bool]
 # response path as a linked list (parent, key), built only into a list on errors
 Path = tuple[Any, str | int] | None
 
@@ -62,7 +63,7 @@ class Shaper:
         if hit is not None and hit[0] is sels:
             return hit[1]
         entries: list[_Entry] = []
-        for key, name, variants in self.collect(sels, t.name):
+        for key, name, variants, denied in self.collect(sels, t.name):
             fdef = t.fields.get(name)
             static = all(not conds for conds, _, _ in variants)
             subs: list[Sel] | None = None
@@ -71,7 +72,7 @@ class Shaper:
                     if sub is not None:
                         subs = sub if subs is None else subs + sub
             ftype = None if fdef is None else fdef.type
-            entries.append((key, name, None if static else variants, subs, ftype, variants[0][2]))
+            entries.append((key, name, None if static else variants, subs, ftype, variants[0][2], denied))
         self._plans[k] = (sels, entries)  # keep `sels` alive so id() stays unique
         return entries
 
@@ -81,8 +82,9 @@ class Shaper:
         if hit is not None and hit[0] is sels:
             return hit[1]
         order: dict[str, tuple[str, list[_Variant]]] = {}
-        self._collect(sels, type_name, (), order, [0])
-        res: Collected = [(key, name, variants) for key, (name, variants) in order.items()]
+        allowed: set[str] = set()  # keys with an authorized occurrence
+        self._collect(sels, type_name, (), order, [0], allowed)
+        res: Collected = [(key, name, variants, key not in allowed) for key, (name, variants) in order.items()]
         self._collected[k] = (sels, res)  # keep `sels` alive so id() stays unique
         return res
 
@@ -93,6 +95,7 @@ class Shaper:
         conds: tuple[Cond, ...],
         order: dict[str, tuple[str, list[_Variant]]],
         seq: list[int],
+        allowed: set[str],
     ) -> None:
         for s in sels:
             if isinstance(s, Field):
@@ -100,9 +103,11 @@ class Shaper:
                 if entry is None:
                     entry = order[s.key] = (s.name, [])
                 entry[1].append((conds + s.conds, s.sels, seq[0]))
+                if not s.denied:
+                    allowed.add(s.key)
                 seq[0] += 1
             elif isinstance(s, Frag) and self._applies(s.type_cond, type_name):
-                self._collect(s.sels, type_name, conds + s.conds, order, seq)
+                self._collect(s.sels, type_name, conds + s.conds, order, seq, allowed)
 
     def _applies(self, cond: str | None, type_name: str) -> bool:
         if cond is None or cond == type_name:
@@ -192,7 +197,7 @@ class _Ctx:
         # (CollectFields): positions of the keys, kept only when one moved
         moved: dict[str, int] | None = None
         entries = self.shaper.plan(sels, t)
-        for key, name, variants, subs, ftype, first in entries:
+        for key, name, variants, subs, ftype, first, denied in entries:
             if variants is not None:  # conditional: @include/@skip decide per request
                 at = -1
                 for conds, s, pos in variants:
@@ -214,6 +219,12 @@ class _Ctx:
                 continue
             if ftype is None:  # introspection fields are merged in by http.py
                 out[key] = value.get(key)
+                continue
+            if denied:  # never fetched: null, and why (router/authorization.py)
+                self.unauthorized(_path_list((path, key)))
+                if type(ftype) is GraphQLNonNull:
+                    return _INVALID
+                out[key] = None
                 continue
             r = self.complete(value.get(key), ftype, subs, path, key, t.name, name)
             if r is _INVALID:
@@ -269,6 +280,10 @@ class _Ctx:
             ot = found
         r = self.obj(v, ot, subs, (parent_path, key))
         return None if r is _INVALID else r
+
+    def unauthorized(self, path: list[str | int]) -> None:
+        self.errors.append(unauthorized_error(path))
+        self.error_paths.append(tuple(path))
 
     def invalid_value(self, path: list[str | int], parent_type: str, fname: str) -> None:
         self.errors.append(

@@ -11,6 +11,8 @@ and a router without a build answers 404 with how to build it.
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from starlette.requests import Request
@@ -19,6 +21,49 @@ from starlette.routing import BaseRoute, Route
 
 DEFAULT_DIR = Path(__file__).resolve().parents[1] / "frontend_contract" / "app" / "dist"
 IMMUTABLE = "public, max-age=31536000, immutable"  # Vite puts a content hash in every asset's name
+
+
+# A CSP source the configuration may add: an origin (or URL prefix), never a keyword such as
+# 'unsafe-inline', a wildcard or a second directive smuggled in with ';'.
+_SOURCE = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$")
+
+
+def _sources(kind: str, configured: tuple[str, ...]) -> tuple[str, ...]:
+    for source in configured:
+        if not _SOURCE.match(source):
+            raise ValueError(f"storefront.{kind}: {source!r} is not an origin (https://host[:port][/path])")
+    return configured
+
+
+def page_headers(
+    img_src: tuple[str, ...] = (),
+    *,
+    script_src: tuple[str, ...] = (),
+    frame_src: tuple[str, ...] = (),
+    connect_src: tuple[str, ...] = (),
+) -> dict[str, str]:
+    """The page's protections (issue 18, finding 18): scripts, styles and connections from this origin
+    only (the build has no inline script; React sets style attributes), no framing, no referrer to other
+    sites; images also from ``img_src`` (where the catalog serves its media, when not over https).
+
+    ``script_src``, ``frame_src`` and ``connect_src`` add the origins a payment provider's client-side
+    element needs (Stripe: https://js.stripe.com for the script and its frames, https://hooks.stripe.com
+    for 3-D Secure frames, https://api.stripe.com for its calls): without them the browser refuses
+    Stripe.js and the Payment Element never shows (issue 16)."""
+    images = " ".join(("'self'", "data:", "https:", *img_src))
+    scripts = " ".join(("'self'", *_sources("script_src", script_src)))
+    frames = " ".join(("'self'", *_sources("frame_src", frame_src)))
+    connects = " ".join(("'self'", *_sources("connect_src", connect_src)))
+    return {
+        "Content-Security-Policy": (
+            f"default-src 'self'; script-src {scripts}; style-src 'self' 'unsafe-inline'; img-src {images}; "
+            f"connect-src {connects}; frame-src {frames}; font-src 'self'; object-src 'none'; base-uri 'self'; "
+            "form-action 'self'; frame-ancestors 'none'"
+        ),
+        "X-Frame-Options": "DENY",
+        "Referrer-Policy": "strict-origin-when-cross-origin",
+        "X-Content-Type-Options": "nosniff",
+    }
 
 
 def directory() -> Path:
@@ -42,18 +87,30 @@ async def _asset(request: Request) -> Response:
     return FileResponse(file, headers={"Cache-Control": IMMUTABLE})
 
 
-async def _page(request: Request) -> Response:
-    index = directory() / "index.html"
-    if not index.is_file():
-        return _not_built()
-    if "." in request.url.path.rsplit("/", 1)[-1]:
-        return PlainTextResponse("Not found", status_code=404)  # a missing file, not an app route
-    return FileResponse(index, media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache"})
+def _page_of(headers: dict[str, str]) -> Callable[[Request], Awaitable[Response]]:
+    async def page(request: Request) -> Response:
+        index = directory() / "index.html"
+        if not index.is_file():
+            return _not_built()
+        if "." in request.url.path.rsplit("/", 1)[-1]:
+            return PlainTextResponse("Not found", status_code=404)  # a missing file, not an app route
+        return FileResponse(
+            index, media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache", **headers}
+        )
+
+    return page
 
 
-def routes() -> list[BaseRoute]:
+def routes(
+    img_src: tuple[str, ...] = (),
+    *,
+    script_src: tuple[str, ...] = (),
+    frame_src: tuple[str, ...] = (),
+    connect_src: tuple[str, ...] = (),
+) -> list[BaseRoute]:
     """Put these after every other route: the page route matches any remaining path."""
+    headers = page_headers(img_src, script_src=script_src, frame_src=frame_src, connect_src=connect_src)
     return [
         Route("/assets/{path:path}", _asset, methods=["GET", "HEAD"]),
-        Route("/{path:path}", _page, methods=["GET", "HEAD"]),
+        Route("/{path:path}", _page_of(headers), methods=["GET", "HEAD"]),
     ]

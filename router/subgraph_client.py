@@ -15,11 +15,30 @@ router's CPU time per request.
 - Errors (their messages name no address: they reach clients):
   ``SubgraphTimeout`` (connect + request + response exceeded the
   timeout), ``SubgraphConnectionError`` (refused, reset, malformed response).
+- A subgraph that dies fails its fetches at once, not at the deadline: a
+  connection lost with a request in flight, or a refused connection, makes the
+  pool probe the subgraph (a fresh connection, ``{__typename}``, ``probe_timeout``
+  seconds). If the probe gets no answer (refused, reset, or accepted by a socket
+  nobody reads any more: a supervisor that still holds the listening socket), the
+  pool is *down*: every request in flight on it that has no response byte yet
+  fails with ``SubgraphConnectionError``, and so does every new one at once, until
+  a probe (every 0.5 s) is answered again. Counted in
+  ``shopgraph_router_subgraph_down_total``, logged at WARNING (down) and INFO (back).
+  Silence alone is not taken for death: a request whose connection sits in the
+  listening queue of a process that died before accepting it (its supervisor
+  still holding the socket) looks exactly like one a busy subgraph has not
+  answered yet, and failing a live subgraph's in-flight mutations would be worse
+  than waiting for the deadline (tried: 50 concurrent checkouts were failed).
+- A request is never written to a connection already closed (uvloop raised
+  ``RuntimeError`` there, asyncio dropped the bytes and the request waited for its
+  deadline).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import os
 from collections import deque
 from dataclasses import dataclass
@@ -27,6 +46,16 @@ from typing import Any, NamedTuple, cast
 from urllib.parse import urlsplit
 
 import httptools
+from prometheus_client import Counter
+
+log = logging.getLogger("shopgraph.router")
+
+SUBGRAPH_DOWN = Counter(
+    "shopgraph_router_subgraph_down",
+    "Times a subgraph (host:port) was found dead: its in-flight fetches failed at once, new ones until it answers.",
+    ["target"],
+)
+PROBE_EVERY = 0.5  # seconds between probes of a subgraph found down
 
 
 class Reply(NamedTuple):
@@ -101,6 +130,7 @@ class _Conn(asyncio.Protocol):
                 self._resolve(False)
             else:
                 self._fail(_Closed("connection closed by the subgraph", retryable=not self.received))
+                self.pool.suspect()  # lost mid-request: a keep-alive race, or the subgraph died
 
     # -- httptools callbacks --------------------------------------------------------------
     def on_status(self, status: bytes) -> None:
@@ -121,14 +151,22 @@ class _Conn(asyncio.Protocol):
 
     # -- requests -------------------------------------------------------------------------
     def send(self, data: bytes, waiter: asyncio.Future[Reply]) -> None:
-        self.waiter = waiter
         self.reason = b""
         self.cache_control = None
         self.chunks = []
         self.headers_done = False
         self.received = False
-        assert self.transport is not None
-        self.transport.write(data)
+        t = self.transport
+        if self.closed or t is None or t.is_closing():
+            # Lost between connect (or hand-over) and now: nothing was sent, so it may be retried.
+            waiter.set_exception(_Closed("connection closed by the subgraph", retryable=True))
+            return
+        self.waiter = waiter
+        try:
+            t.write(data)
+        except (RuntimeError, OSError):  # uvloop: "unable to perform operation on <TCPTransport closed=True>"
+            self._fail(_Closed("connection closed by the subgraph", retryable=True))
+            self.close()
 
     def _resolve(self, keep_alive: bool) -> None:
         w = self.waiter
@@ -156,15 +194,77 @@ class _Conn(asyncio.Protocol):
 
 
 class _HostPool:
-    def __init__(self, target: _Target, limit: int) -> None:
+    def __init__(self, target: _Target, limit: int, probe_timeout: float = 1.0) -> None:
         self.target = target
         self.limit = limit
+        self.probe_timeout = probe_timeout
         self.idle: deque[_Conn] = deque()
         self.open: set[_Conn] = set()
         self.waiters: deque[asyncio.Future[_Conn | None]] = deque()
+        self.down = False  # found dead: requests fail at once until a probe is answered
+        self.prober: asyncio.Task[None] | None = None
+
+    # -- a dead subgraph ---------------------------------------------------------------------
+
+    def suspect(self) -> None:
+        """Something suggests the subgraph died: probe it (once at a time)."""
+        if self.prober is None or self.prober.done():
+            with contextlib.suppress(RuntimeError):  # no loop running (closing)
+                self.prober = asyncio.get_running_loop().create_task(self._probe_until_answered())
+
+    async def _probe_until_answered(self) -> None:
+        while not await self._probe():
+            if not self.down:
+                self._go_down()
+            await asyncio.sleep(PROBE_EVERY)
+        if self.down:
+            self.down = False
+            log.info("subgraph at %s:%d answers again", self.target.host, self.target.port)
+
+    async def _probe(self) -> bool:
+        """Does the subgraph answer ``{__typename}`` on a fresh connection within ``probe_timeout``?"""
+        loop = asyncio.get_running_loop()
+        t = self.target
+        conn = _Conn(_Unpooled())
+        body = b'{"query":"{__typename}"}'
+        data = t.head + b"content-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body)
+        try:
+            async with asyncio.timeout(self.probe_timeout):
+                await loop.create_connection(lambda: conn, t.host, t.port)
+                fut: asyncio.Future[Reply] = loop.create_future()
+                conn.send(data, fut)
+                reply = await fut
+            return reply.status < 500
+        except (OSError, TimeoutError, SubgraphHTTPError):
+            return False
+        finally:
+            conn.close()
+
+    def _go_down(self) -> None:
+        self.down = True
+        SUBGRAPH_DOWN.labels(f"{self.target.host}:{self.target.port}").inc()
+        stuck = [c for c in self.open if c.waiter is not None and not c.received]
+        log.warning(
+            "subgraph at %s:%d does not answer: %d in-flight fetches failed, new ones fail until it answers",
+            self.target.host,
+            self.target.port,
+            len(stuck),
+        )
+        for c in stuck:
+            c._fail(SubgraphConnectionError("subgraph unavailable"))
+            c.close()
+        while self.waiters:  # waiting for a connection: woken, they find the pool down
+            w = self.waiters.popleft()
+            if not w.done():
+                w.set_result(None)
+
+    def _check_up(self) -> None:
+        if self.down:
+            raise SubgraphConnectionError("subgraph unavailable")
 
     async def acquire(self, loop: asyncio.AbstractEventLoop, time_limit: float) -> tuple[_Conn, bool]:
         """A connection for one request, and whether it was reused."""
+        self._check_up()
         while self.idle:
             c = self.idle.pop()  # most recently used: least likely to have expired
             if not c.closed and c.transport is not None and not c.transport.is_closing():
@@ -186,8 +286,11 @@ class _HostPool:
                 else:
                     fut.cancel()
                 raise
+            self._check_up()
             if got is not None:
-                return got, True
+                if not got.closed:
+                    return got, True
+                return await self.acquire(loop, time_limit)  # lost after it was handed over
         return await self._connect(loop, time_limit), False
 
     async def _connect(self, loop: asyncio.AbstractEventLoop, time_limit: float) -> _Conn:
@@ -201,6 +304,7 @@ class _HostPool:
             raise SubgraphTimeout("connecting timed out") from e
         except OSError as e:
             self.forget(conn)
+            self.suspect()
             # Messages reach clients: the reason without the address (asyncio's names it).
             reason = os.strerror(e.errno) if e.errno else type(e).__name__
             raise SubgraphConnectionError(f"cannot connect: {reason}") from e
@@ -231,16 +335,32 @@ class _HostPool:
                 break
 
     def close(self) -> None:
+        if self.prober is not None:
+            self.prober.cancel()
         for c in list(self.open):
             c.close()
         self.idle.clear()
 
 
+class _Unpooled(_HostPool):
+    """The 'pool' of a probe's connection: nothing is kept, nothing is probed."""
+
+    def __init__(self) -> None:
+        super().__init__(_Target(("", 0), "", 0, b""), 1)
+
+    def suspect(self) -> None:
+        pass
+
+    def release(self, conn: _Conn) -> None:
+        conn.close()
+
+
 class SubgraphClient:
     """POST bytes to subgraph URLs over pooled keep-alive HTTP/1.1 connections."""
 
-    def __init__(self, max_per_host: int = 256) -> None:
+    def __init__(self, max_per_host: int = 256, probe_timeout: float = 1.0) -> None:
         self.max_per_host = max_per_host
+        self.probe_timeout = probe_timeout
         self._targets: dict[str, _Target] = {}
         self._pools: dict[tuple[str, int], _HostPool] = {}
 
@@ -267,7 +387,7 @@ class SubgraphClient:
         t = self._target(url)
         pool = self._pools.get(t.key)
         if pool is None:
-            pool = self._pools[t.key] = _HostPool(t, self.max_per_host)
+            pool = self._pools[t.key] = _HostPool(t, self.max_per_host, self.probe_timeout)
         head = t.head + "".join(f"{k}: {v}\r\n" for k, v in headers.items()).encode("latin-1")
         data = b"%sContent-Length: %d\r\n\r\n%s" % (head, len(body), body)
         loop = asyncio.get_running_loop()
@@ -281,6 +401,9 @@ class SubgraphClient:
                 conn, reused = await asyncio.wait_for(pool.acquire(loop, remaining), remaining)
             except TimeoutError as e:
                 raise SubgraphTimeout(f"no free connection within {time_limit}s") from e
+            if pool.down:  # found dead while this request was connecting
+                conn.close()
+                raise SubgraphConnectionError("subgraph unavailable")
             fut: asyncio.Future[Reply] = loop.create_future()
             handle = loop.call_at(deadline, _expire, fut)
             try:

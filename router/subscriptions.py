@@ -230,7 +230,9 @@ class Group:
             executor = self.p.schema.executor  # the schema it was opened on, even after a reload
             assert executor is not None
             headers = self.service.pipeline.auth.headers(self.caller)
-            _, more = await executor.execute(self.p.plan, self.variables, headers, data=data, first_stage=1)
+            _, more = await executor.execute(
+                self.p.plan, self.variables, headers, data=data, first_stage=1, viewer=self.caller.viewer
+            )
         return self._shape(payload, more)
 
 
@@ -302,7 +304,7 @@ class SubscriptionService:
             lambda: self.pool.connection(
                 fetch.graph,
                 scope,
-                lambda: tokens.header_until(c.identity, exp) if tokens is not None else None,
+                lambda: tokens.header_until(c.identity, exp, fetch.graph) if tokens is not None else None,
                 retire,
                 now,
             ),

@@ -44,6 +44,10 @@ _SPEC_DEFAULTS = {
     "https://specs.apollo.dev/link/": "link",
     "https://specs.apollo.dev/inaccessible/": "inaccessible",
     "https://specs.apollo.dev/tag/": "tag",
+    # access control (router/authorization.py): enforced by the router, not part of the API schema
+    "https://specs.apollo.dev/authenticated/": "authenticated",
+    "https://specs.apollo.dev/requiresScopes/": "requiresScopes",
+    "https://specs.apollo.dev/policy/": "policy",
 }
 
 
@@ -179,6 +183,10 @@ class Supergraph:
         if "join" not in names:
             raise SupergraphError("not a supergraph: no @link to the join spec")
         return names
+
+    def directive_name(self, spec: str) -> str:
+        """The name a spec's directive has in this supergraph (``@link(as:)`` respected)."""
+        return self._d(spec)
 
     def _d(self, spec: str, name: str = "") -> str:
         prefix = self._names.get(spec, spec)

@@ -5,7 +5,10 @@ The token comes in the ``connection_init`` payload (``Authorization`` or
 Authorization header. Close codes follow graphql-ws: 4400 bad message, 4401
 unauthorized (bad token, subscribe before ack, token expired — with the
 reason), 4406 wrong subprotocol, 4408 init timeout, 4409 duplicate id, 4429
-repeated init; 1009 for a message larger than the router's body limit; 1013 when
+repeated init; 1000 "Idle: …" for an acknowledged connection that has carried
+no operation for ``subscriptions.idle_timeout_seconds`` (60 s; pings keep
+nothing open, and a connection with a live subscription is never idle:
+router/ws_idle.py); 1009 for a message larger than the router's body limit; 1013 when
 the client is too slow to keep up with its events. Each ``subscribe`` goes
 through the same pipeline as an HTTP request (router/pipeline.py); a refusal
 is an ``error`` message for that operation (router/errors.py).
@@ -39,6 +42,7 @@ from router.incremental import deferred_payloads
 from router.request import Client, from_params
 from router.subscriptions import Subscription, SubscriptionService
 from router.ws_frames import SEND_TEXTS
+from router.ws_idle import closed_idle
 
 PROTOCOL = "graphql-transport-ws"
 INIT_TIMEOUT = 10.0
@@ -69,6 +73,7 @@ class Operation:
         self.sub = None
         if self.conn.ops.get(self.id) is self:
             del self.conn.ops[self.id]
+            self.conn.maybe_idle()
         if failure is None:
             self.conn.send({"id": self.id, "type": "complete"})
         else:
@@ -106,6 +111,8 @@ class Connection:
         self.drained.set()
         self.writer: asyncio.Task[None] | None = None
         self.timers: list[asyncio.TimerHandle] = []
+        self.idle_since: float | None = None  # acknowledged and without any operation since (monotonic)
+        self.idle_timer: asyncio.TimerHandle | None = None
         self.flush_soon = self._flush  # bound once: no method object per event
 
     async def run(self) -> None:
@@ -143,6 +150,8 @@ class Connection:
             self._end_operations()
             for timer in self.timers:
                 timer.cancel()
+            if self.idle_timer is not None:
+                self.idle_timer.cancel()
             tasks = [self.writer, *starting]
             for t in tasks:
                 t.cancel()
@@ -244,6 +253,27 @@ class Connection:
         if self.caller is None:
             self.service.background(self.close(4408, "Connection initialisation timeout"))
 
+    def maybe_idle(self) -> None:
+        """Start counting idle time if the connection now carries no operation (one timer per connection)."""
+        timeout = self.service.settings.ws_idle_timeout
+        if self.ops or self.closing or timeout <= 0 or self.caller is None:
+            return
+        self.idle_since = time.monotonic()
+        if self.idle_timer is None:
+            self.idle_timer = asyncio.get_running_loop().call_later(timeout, self._idle_check)
+
+    def _idle_check(self) -> None:
+        self.idle_timer = None
+        if self.ops or self.closing or self.idle_since is None:
+            return  # busy: the operation's end calls maybe_idle again
+        timeout = self.service.settings.ws_idle_timeout
+        left = self.idle_since + timeout - time.monotonic()
+        if left > 0:  # it had an operation meanwhile, which ended
+            self.idle_timer = asyncio.get_running_loop().call_later(left, self._idle_check)
+            return
+        closed_idle(self.client.address, timeout)
+        self.service.background(self.close(1000, f"Idle: no subscription for {timeout:g} s"))
+
     def _expire(self) -> None:
         self.service.background(self.close(4401, "Token expired"))
 
@@ -266,6 +296,7 @@ class Connection:
             op = self.ops.pop(str(msg.get("id")), None)
             if op is not None:
                 op.cancel()
+                self.maybe_idle()
         else:
             await self.close(4400, f"Invalid message received: unknown type {kind!r}")
 
@@ -294,6 +325,7 @@ class Connection:
             return
         self.caller = caller
         self.send({"type": "connection_ack"})
+        self.maybe_idle()
         if caller.expires_at is not None:
             delay = max(0.0, caller.expires_at - time.time())
             self.timers.append(asyncio.get_running_loop().call_later(delay, self._expire))
@@ -323,6 +355,7 @@ class Connection:
             )
             return
         op = self.ops[op_id] = Operation(self, op_id)
+        self.idle_since = None
         op.task = asyncio.create_task(self._operation(op, payload))
 
     async def _operation(self, op: Operation, payload: dict[str, Any]) -> None:
@@ -358,6 +391,7 @@ class Connection:
             op.task = None
             if op.sub is None and self.ops.get(op_id) is op:
                 del self.ops[op_id]
+                self.maybe_idle()
 
 
 class WebSocketApp:

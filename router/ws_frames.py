@@ -29,6 +29,8 @@ from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.http11 import Request
 
+from router.connection_limits import GuardedHttpToolsProtocol
+
 SEND_TEXTS = "shopgraph.websocket.send_texts"
 
 
@@ -78,4 +80,8 @@ class BatchingWebSocketProtocol(WebSocketsSansIOProtocol):
 
 
 # How uvicorn serves the router (``uvicorn.Config(app, **SERVER_OPTIONS)``).
-SERVER_OPTIONS: dict[str, Any] = {"ws": BatchingWebSocketProtocol, "ws_per_message_deflate": False}
+SERVER_OPTIONS: dict[str, Any] = {
+    "ws": BatchingWebSocketProtocol,
+    "ws_per_message_deflate": False,
+    "http": GuardedHttpToolsProtocol,  # per-address connection cap, request-head timeout
+}

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from graphql import ListTypeNode, NamedTypeNode, NonNullTypeNode, TypeNode
 
+from .access import ACCESS_CONTROL, extra_sources, merged_application
 from .issues import CompositionIssue, subgraph_list
 from .model import SArg, SDirectiveDef, SEnumValue, SField, SType, Supergraph
 from .printer import directive, print_string, print_value
@@ -66,8 +67,9 @@ class Merger:
         self.shareable = [self._shareables(s) for s in self.subs]
         self.uses = {
             name: any(self._uses_directive(s, name) for s in self.subs)
-            for name in ("tag", "inaccessible", "cost", "listSize")
+            for name in ("tag", "inaccessible", "cost", "listSize", *ACCESS_CONTROL)
         }
+        self._access_extra: dict[str, list[list[Applied]]] | None = None
 
     # ----- helpers -------------------------------------------------------------------------
 
@@ -158,14 +160,44 @@ class Merger:
 
     # ----- applied directives -------------------------------------------------------------
 
-    def merge_applied(self, sources: Sequence[Sequence[Applied] | None], now: list[str], late: list[str]) -> None:
-        """@inaccessible is merged right away, the others at the very end (Apollo's order)."""
+    def access_extra(self, element: str) -> list[list[Applied]]:
+        """The access-control applications ``element`` (an interface, or an interface's or
+        implementation's field) takes from other types (router/composition/access.py)."""
+        if self._access_extra is None:
+            interfaces_of = {t.name: t.interfaces for t in self.types.values() if t.kind == "object"}
+            self._access_extra = extra_sources(self.subs, interfaces_of)
+        return self._access_extra.get(element, [])
+
+    def merge_access(self, sources: Sequence[Sequence[Applied] | None], late: list[str], element: str | None) -> None:
+        """@authenticated, @requiresScopes, @policy of an interface or a field, with those of the
+        types they stand for (``element``: the interface or "Type.field"), ahead of the others."""
+        extra = self.access_extra(element) if element is not None else []
+        for name in ACCESS_CONTROL:
+            found = [d for ds in [*sources, *extra] for d in ds or () if d.name == name]
+            if found:
+                late.append(merged_application(name, found))
+
+    def merge_applied(
+        self,
+        sources: Sequence[Sequence[Applied] | None],
+        now: list[str],
+        late: list[str],
+        access_of: str | None = None,
+    ) -> None:
+        """@inaccessible is merged right away, the others at the very end (Apollo's order); with
+        ``access_of`` (an interface or a field), the access-control directives first."""
+        if access_of is not None:
+            self.merge_access(sources, late, access_of)
         names: list[str] = []
         for ds in sources:
             for d in ds or ():
-                if d.name in MERGED_DIRECTIVES and d.name not in names:
+                merged = d.name in MERGED_DIRECTIVES or (d.name in ACCESS_CONTROL and access_of is None)
+                if merged and d.name not in names:
                     names.append(d.name)
         for name in names:
+            if name in ACCESS_CONTROL:
+                late.append(merged_application(name, [d for ds in sources for d in ds or () if d.name == name]))
+                continue
             target = now if name == "inaccessible" else late
             printed: list[str] = []
             for ds in sources:
@@ -237,6 +269,7 @@ class Merger:
             self.uses["inaccessible"],
             uses_cost=self.uses["cost"],
             uses_list_size=self.uses["listSize"],
+            access_control=tuple(n for n in ACCESS_CONTROL if self.uses[n]),
         )
 
     def add_types_shallow(self) -> None:
@@ -322,7 +355,8 @@ class Merger:
                         ],
                     )
                 )
-        self.merge_applied([s.directives if s else None for s in srcs], dest.directives, dest.late)
+        access_of = dest.name if dest.kind == "interface" else None
+        self.merge_applied([s.directives if s else None for s in srcs], dest.directives, dest.late, access_of)
         if dest.kind in ("object", "interface"):
             self.merge_composite(dest, srcs)
         elif dest.kind == "union":
@@ -531,7 +565,8 @@ class Merger:
         without = [None if ext[i] else s for i, s in enumerate(fsrcs)]
         if any(without):
             f.description = self.description([s.description if s else None for s in without])
-            self.merge_applied([s.directives if s else None for s in without], f.directives, f.late)
+            access_of = f"{dest.name}.{f.name}"
+            self.merge_applied([s.directives if s else None for s in without], f.directives, f.late, access_of)
             self.merge_args(dest, f, without)
         basis = without if any(without) else fsrcs
         all_equal = self.merge_type_ref(dest, f.name, None, [s.type if s else None for s in basis], f, False)

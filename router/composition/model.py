@@ -70,3 +70,4 @@ class Supergraph:
     # demand control (the cost spec): kept so the router can estimate operation costs
     uses_cost: bool = False
     uses_list_size: bool = False
+    access_control: tuple[str, ...] = ()  # the access-control directives used (router/composition/access.py)

@@ -19,6 +19,7 @@ from graphql import (
 )
 from graphql.language.block_string import print_block_string
 
+from .access import DEFINITIONS, SCALARS, SPEC_URL
 from .model import SArg, SDirectiveDef, SField, SType, Supergraph
 
 LINK = "https://specs.apollo.dev/link/v1.0"
@@ -231,6 +232,9 @@ def print_supergraph(sg: Supergraph) -> str:
                 ],
             )
         )
+    links.extend(
+        directive("link", [("url", print_string(SPEC_URL[name])), ("for", "SECURITY")]) for name in sg.access_control
+    )
     uses_cost_spec = sg.uses_cost or sg.uses_list_size
     if uses_cost_spec:
         cost_link: list[tuple[str, str | None]] = [("url", print_string("https://specs.apollo.dev/cost/v0.1"))]
@@ -250,6 +254,10 @@ def print_supergraph(sg: Supergraph) -> str:
         list_size = "listSize" if sg.uses_list_size else "cost__listSize"
         spec["cost"] = _COST
         spec[list_size] = _LIST_SIZE.format(name=list_size)
+    for name in sg.access_control:
+        spec[name] = DEFINITIONS[name]
+        if name in SCALARS:
+            spec[SCALARS[name]] = f"scalar {SCALARS[name]}"
     graphs = [
         f"  {value} {directive('join__graph', [('name', print_string(n)), ('url', print_string(u))])}"
         for value, n, u in sg.graphs

@@ -223,6 +223,7 @@ def validate_subgraph(sub: Subgraph) -> list[CompositionIssue]:
                         )
 
                 check(name, parent, d, f'field "{t.name}.{f.name}"', (t.name, f.name), on_field)
+    _access_on_interfaces(sub, fail)
     if not issues:
         used = used_fields(sub)
         for t in sub.types.values():
@@ -238,6 +239,29 @@ def validate_subgraph(sub: Subgraph) -> list[CompositionIssue]:
                         f.name,
                     )
     return issues
+
+
+def _access_on_interfaces(sub: Subgraph, fail: Callable[[str, str, str | None, str | None], None]) -> None:
+    """Access control belongs on concrete types: an interface takes its implementations' at
+    composition (router/composition/access.py), so it may not carry its own."""
+    for t in sub.types.values():
+        places: list[tuple[str, str, str | None, list[Applied]]] = []
+        if t.kind == "interface" or t.has("interfaceObject"):
+            kind = "interface" if t.kind == "interface" else "interface object"
+            places.append((kind, t.name, None, t.directives))
+        if t.kind == "interface":
+            places.extend(("field", f"{t.name}.{f.name}", f.name, f.directives) for f in t.fields.values())
+        for kind, coordinate, field_name, directives in places:
+            for d in directives:
+                if d.name in ("authenticated", "requiresScopes", "policy"):
+                    name = d.source_name or d.name
+                    fail(
+                        "AUTH_REQUIREMENTS_APPLIED_ON_INTERFACE",
+                        f'Invalid use of @{name} on {kind} "{coordinate}": @{name} cannot be applied on '
+                        "interfaces, interface fields and interface objects",
+                        t.name,
+                        field_name,
+                    )
 
 
 def _type_text(f: Field) -> str:

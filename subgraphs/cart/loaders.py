@@ -15,9 +15,13 @@ from subgraphs.kit.db import Database, Read
 from subgraphs.kit.loaders import one_per_key, rows_by
 from subgraphs.kit.service_client import ServiceClient
 
-from .catalog_client import ProductInfo, fetch_products
+from .catalog_client import ProductInfo, fetch_default_variants, fetch_products
 from .models import cart_items, carts
+from .pricing.quote import CartState, Quote, lines_of, quote_carts
 from .service import ensure_carts
+
+# A cart to price: its id and what pricing reads from its row.
+QuoteKey = tuple[uuid.UUID, CartState]
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,7 @@ class CartLine:
     id: uuid.UUID
     cart_id: uuid.UUID
     product_id: uuid.UUID
+    variant_id: uuid.UUID
     quantity: int
     added_at: datetime
 
@@ -37,6 +42,7 @@ CARTS_WITH_ITEMS = Read(
         carts,
         cart_items.c.id.label("item_id"),
         cart_items.c.product_id.label("item_product_id"),
+        cart_items.c.variant_id.label("item_variant_id"),
         cart_items.c.quantity.label("item_quantity"),
         cart_items.c.added_at.label("item_added_at"),
     )
@@ -47,13 +53,17 @@ CARTS_WITH_ITEMS = Read(
 
 
 class Loaders:
-    def __init__(self, db: Database, catalog: ServiceClient) -> None:
+    def __init__(self, db: Database, catalog: ServiceClient, currency: str) -> None:
         self.db = db
+        self.currency = currency
         self.catalog = catalog
         self.cart_of_user = DataLoader[uuid.UUID, Row[Any]](self._carts_of_users)
         self.cart = DataLoader[uuid.UUID, Row[Any] | None](self._carts)
         self.items = DataLoader[uuid.UUID, list[Row[Any]]](self._items)
+        # Keyed by variant id (a line's ``variant_id``): what the line sells, priced now.
         self.product = DataLoader[uuid.UUID, ProductInfo | None](self._products)
+        self.default_variant = DataLoader[uuid.UUID, uuid.UUID | None](self._default_variants)
+        self.quote = DataLoader[QuoteKey, Quote](self._quotes)
 
     async def _carts_of_users(self, user_ids: list[uuid.UUID]) -> list[Row[Any]]:
         # Most users have their cart already: one autocommit read (which brings the carts' items
@@ -64,7 +74,14 @@ class Loaders:
         for row in joined:
             lines = items.setdefault(row.id, [])
             if row.item_id is not None:
-                line = CartLine(row.item_id, row.id, row.item_product_id, row.item_quantity, row.item_added_at)
+                line = CartLine(
+                    row.item_id,
+                    row.id,
+                    row.item_product_id,
+                    row.item_variant_id,
+                    row.item_quantity,
+                    row.item_added_at,
+                )
                 lines.append(cast(Row[Any], line))
         for cart_id, lines in items.items():
             self.items.prime(cart_id, lines)
@@ -84,5 +101,21 @@ class Loaders:
         order = (cart_items.c.added_at, cart_items.c.id)
         return await rows_by(self.db, cart_items, cart_items.c.cart_id, cart_ids, many=True, order_by=order)
 
-    async def _products(self, ids: list[uuid.UUID]) -> list[ProductInfo | None]:
-        return await fetch_products(self.catalog, ids)
+    async def _products(self, variant_ids: list[uuid.UUID]) -> list[ProductInfo | None]:
+        return await fetch_products(self.catalog, variant_ids)
+
+    async def _default_variants(self, product_ids: list[uuid.UUID]) -> list[uuid.UUID | None]:
+        return await fetch_default_variants(self.catalog, product_ids)
+
+    async def _quotes(self, keys: list[QuoteKey]) -> list[Quote]:
+        # The carts' lines and products through their own loaders (no statement more), then the rules
+        # once for every cart: a fixed number of statements, whatever the number of carts and lines.
+        items = await self.items.load_many([cart_id for cart_id, _ in keys])
+        products = await self.product.load_many([r.variant_id for rows in items for r in rows])
+        at = 0
+        batch = []
+        for (_, state), rows in zip(keys, items, strict=True):
+            found = products[at : at + len(rows)]
+            at += len(rows)
+            batch.append((state, lines_of([(r.variant_id, r.quantity) for r in rows], found)))
+        return await quote_carts(self.db, batch, self.currency)

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from subgraphs.kit.config import Settings
 from subgraphs.kit.context import Runtime
 from subgraphs.kit.outbox import record_event
+from subgraphs.kit.periodic import stop_task
 from subgraphs.kit.relay import OutboxRelay
 
 from .models import outbox
@@ -58,6 +59,4 @@ async def change_events(runtime: Runtime) -> AsyncIterator[None]:
         yield
     finally:
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop_task(task)

@@ -18,11 +18,15 @@ from strawberry.dataloader import DataLoader
 from subgraphs.kit.db import Database
 from subgraphs.kit.loaders import one_per_key, rows_by
 
-from .models import categories, products
+from .models import categories, product_media, product_options, product_variants, products
 from .service import ProductListing, ProductQuery, products_by
 
 PRODUCTS_BY_ID = products_by(products.c.id)
 PRODUCTS_BY_SKU = products_by(products.c.sku)
+# Built once: rows_by caches its compiled statement by these expressions.
+VARIANT_ORDER = (product_variants.c.position, product_variants.c.id)
+OPTION_ORDER = (product_options.c.position, product_options.c.name)
+MEDIA_ORDER = (product_media.c.position, product_media.c.id)
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,44 @@ class Loaders:
         self.category = DataLoader[uuid.UUID, Row[Any] | None](self._categories)
         self.category_page = DataLoader[CategoryPageKey, list[Row[Any]]](self._category_pages)
         self.category_count = DataLoader[CategoryCountKey, int](self._category_counts)
+        self.variants_of = DataLoader[uuid.UUID, list[Row[Any]]](self._variants_of)
+        self.options_of = DataLoader[uuid.UUID, list[Row[Any]]](self._options_of)
+        self.variant = DataLoader[uuid.UUID, Row[Any] | None](self._variants)
+        self.media_of = DataLoader[uuid.UUID, list[Row[Any]]](self._media_of)
+        self.variant_by_sku = DataLoader[str, Row[Any] | None](self._variants_by_sku)
+
+    async def _variants_of(self, product_ids: list[uuid.UUID]) -> list[list[Row[Any]]]:
+        """Each product's variants in its order (one statement for any number of products)."""
+        return await rows_by(
+            self.db,
+            product_variants,
+            product_variants.c.product_id,
+            product_ids,
+            many=True,
+            order_by=VARIANT_ORDER,
+        )
+
+    async def _options_of(self, product_ids: list[uuid.UUID]) -> list[list[Row[Any]]]:
+        return await rows_by(
+            self.db,
+            product_options,
+            product_options.c.product_id,
+            product_ids,
+            many=True,
+            order_by=OPTION_ORDER,
+        )
+
+    async def _media_of(self, product_ids: list[uuid.UUID]) -> list[list[Row[Any]]]:
+        """Each product's images in its order (one statement for any number of products)."""
+        return await rows_by(
+            self.db, product_media, product_media.c.product_id, product_ids, many=True, order_by=MEDIA_ORDER
+        )
+
+    async def _variants(self, ids: list[uuid.UUID]) -> list[Row[Any] | None]:
+        return await rows_by(self.db, product_variants, product_variants.c.id, ids)
+
+    async def _variants_by_sku(self, skus: list[str]) -> list[Row[Any] | None]:
+        return await rows_by(self.db, product_variants, product_variants.c.sku, skus)
 
     async def _products(self, ids: list[uuid.UUID]) -> list[Row[Any] | None]:
         rows = await self.db.fetch(PRODUCTS_BY_ID, keys=ids)

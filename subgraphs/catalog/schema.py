@@ -5,19 +5,20 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum
 from functools import cached_property
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import strawberry
 from sqlalchemy import Row
 from strawberry.types import Info
 
+from subgraphs.kit.auth import ADMIN_ONLY
 from subgraphs.kit.cache_control import INHERIT, CacheHint
 from subgraphs.kit.context import RequestContext
-from subgraphs.kit.domain import DomainError
+from subgraphs.kit.domain import DomainError, InvalidArgument
 from subgraphs.kit.domain import ErrorCode as Code
 from subgraphs.kit.errors import UserError, bad_input
 from subgraphs.kit.inputs import sent_fields
@@ -28,7 +29,10 @@ from subgraphs.kit.pagination import CONNECTION_SIZE, Connection, build_connecti
 from subgraphs.kit.schema import federated_schema
 
 from .loaders import CategoryCountKey, CategoryPageKey, Loaders
+from .media import WIDTHS, Media
+from .search import BAND_KEYS, MAX_TEXT, Search, SearchQuery, SearchResult, parse_options, price_band_label
 from .service import Catalog, ProductListing, ProductQuery, SortKey
+from .variants import OptionSpec, Variants, VariantSpec
 
 
 @dataclass
@@ -36,6 +40,15 @@ class CatalogContext(RequestContext):
     @cached_property
     def loaders(self) -> Loaders:
         return Loaders(self.runtime.db)
+
+    @property
+    def media(self) -> Media:
+        media: Media = self.runtime.parts[Media]
+        return media
+
+    @cached_property
+    def variants(self) -> Variants:
+        return Variants(self.runtime.db, self.runtime.settings.currency)
 
     @cached_property
     def catalog(self) -> Catalog:
@@ -60,11 +73,22 @@ class ProductSortKeyEnum(Enum):
 
 
 @strawberry.input
+class OptionFilter:
+    name: str
+    values: list[str]
+
+
+@strawberry.input
 class ProductFilter:
     category_id: strawberry.ID | None = None
     min_price: Decimal | None = None
     max_price: Decimal | None = None
     in_stock: bool | None = strawberry.field(default=None, description="true: only in stock; false: only sold out.")
+    options: list[OptionFilter] = strawberry.field(
+        default_factory=list,
+        description="A variant with one of the values of every option given (as productSearch's filter); "
+        "narrows together with the other filters.",
+    )
     include_archived: bool = strawberry.field(default=False, description="Administrators only.")
 
 
@@ -122,6 +146,60 @@ class Category:
         return cls.from_row(row) if row else None
 
 
+@strawberry.enum
+class ImageFormat(Enum):
+    WEBP = "webp"
+    JPG = "jpg"
+
+
+@strawberry.type(description="A product image; its renditions are served at stable, cacheable URLs.")
+class Image:
+    id: strawberry.ID
+    alt_text: str
+    width: int = strawberry.field(description="Of the original, in pixels.")
+    height: int
+    variant_id: strawberry.ID | None = strawberry.field(description="The variant it shows, if one.")
+    uuid: strawberry.Private[uuid.UUID]
+
+    @strawberry.field(description=f"A rendition at most `width` wide; widths are {', '.join(map(str, WIDTHS))}.")
+    def url(self, info: CatalogInfo, width: int = 640, format: ImageFormat = ImageFormat.WEBP) -> str:
+        chosen = min(WIDTHS, key=lambda w: (w < width, abs(w - width)))  # the next width up, else the largest
+        return info.context.media.url(self.uuid, chosen, format.value)
+
+    @strawberry.field(description="Every rendition as an `srcset` value: `<url> 160w, <url> 320w, …`.")
+    def srcset(self, info: CatalogInfo, format: ImageFormat = ImageFormat.WEBP) -> str:
+        media = info.context.media
+        return ", ".join(f"{media.url(self.uuid, w, format.value)} {w}w" for w in WIDTHS)
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> Image:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            alt_text=row.alt_text,
+            width=row.width,
+            height=row.height,
+            variant_id=strawberry.ID(str(row.variant_id)) if row.variant_id else None,
+            uuid=row.id,
+        )
+
+
+def _image_of_variant(
+    variant_id: uuid.UUID, options: dict[str, str], media: list[Row[Any]], variants: list[Row[Any]]
+) -> Row[Any] | None:
+    """A variant's picture: its own, else one of a sibling with the same first option value (Olive / M
+    shows Olive / S's), else the product's first."""
+    own = [m for m in media if m.variant_id == variant_id]
+    if own:
+        return own[0]
+    if options:
+        name, value = next(iter(sorted(options.items())))
+        siblings = {v.id for v in variants if (v.options or {}).get(name) == value}
+        shared = [m for m in media if m.variant_id in siblings]
+        if shared:
+            return shared[0]
+    return media[0] if media else None
+
+
 class _Unread:
     """The category did not come with the product's row."""
 
@@ -163,6 +241,32 @@ class Product:
     @strawberry.field
     def in_stock(self) -> bool:
         return self.stock > 0
+
+    @strawberry.field(description="The options its variants differ by (Colour, Size, …), values in order.")
+    async def options(self, info: CatalogInfo) -> list[ProductOption]:
+        rows = await info.context.loaders.options_of.load(uuid.UUID(str(self.id)))
+        # Records: "values" is read by name (a Record's own ``values`` method wins over the attribute).
+        return [ProductOption(name=r.name, values=list(cast(Any, r)["values"])) for r in rows]
+
+    @strawberry.field(description="Its images in order (the first is the featured one).")
+    async def images(self, info: CatalogInfo) -> list[Image]:
+        return [Image.from_row(r) for r in await info.context.loaders.media_of.load(uuid.UUID(str(self.id)))]
+
+    @strawberry.field
+    async def featured_image(self, info: CatalogInfo) -> Image | None:
+        rows = await info.context.loaders.media_of.load(uuid.UUID(str(self.id)))
+        return Image.from_row(rows[0]) if rows else None
+
+    @strawberry.field(description="What is sold: one variant per combination of option values.")
+    async def variants(self, info: CatalogInfo, include_inactive: bool = False) -> list[ProductVariant]:
+        rows = await info.context.loaders.variants_of.load(uuid.UUID(str(self.id)))
+        return [ProductVariant.from_row(r) for r in rows if include_inactive or r.active]
+
+    @strawberry.field(description="The variant a bare product id means (the first on sale).")
+    async def default_variant(self, info: CatalogInfo) -> ProductVariant | None:
+        rows = await info.context.loaders.variants_of.load(uuid.UUID(str(self.id)))
+        chosen = _default_variant(rows, uuid.UUID(str(self.id)))
+        return ProductVariant.from_row(chosen) if chosen is not None else None
 
     # Synchronous when the category came with the row (no await, no dataloader round); otherwise
     # it returns the loader's awaitable, which the executor awaits like an async resolver's.
@@ -213,6 +317,98 @@ class Product:
         return cls.from_row(row) if row else None
 
 
+def _default_variant(rows: list[Row[Any]], product_id: uuid.UUID) -> Row[Any] | None:
+    """As variants.default_variant_id: the variant sharing the product's id, else the first on sale."""
+    if not rows:
+        return None
+    return min(rows, key=lambda r: (r.id != product_id, not r.active, r.position, str(r.id)))
+
+
+@strawberry.type
+class ProductOption:
+    name: str
+    values: list[str]
+
+
+@strawberry.type
+class SelectedOption:
+    name: str
+    value: str
+
+
+@strawberry.federation.type(keys=["id", "sku"])
+class ProductVariant:
+    id: strawberry.ID
+    sku: str
+    price: Money
+    stock: int = strawberry.field(description="Units of this variant available to order now.")
+    active: bool
+    weight_grams: int = strawberry.field(description="Shipping weight of one unit, in grams (BY_WEIGHT rates).")
+    product_uuid: strawberry.Private[uuid.UUID]
+    options: strawberry.Private[dict[str, str]]
+
+    async def _ordered(self, info: CatalogInfo) -> list[tuple[str, str]]:
+        """Its option values in the product's option order (a JSON object keeps none)."""
+        rows = await info.context.loaders.options_of.load(self.product_uuid)
+        order = {r.name: i for i, r in enumerate(rows)}
+        return sorted(self.options.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0]))
+
+    @strawberry.field(description='Its option values, e.g. "Olive / M" (empty for a default variant).')
+    async def title(self, info: CatalogInfo) -> str:
+        return " / ".join(value for _, value in await self._ordered(info))
+
+    @strawberry.field
+    async def selected_options(self, info: CatalogInfo) -> list[SelectedOption]:
+        return [SelectedOption(name=n, value=v) for n, v in await self._ordered(info)]
+
+    @strawberry.field
+    def in_stock(self) -> bool:
+        return self.stock > 0
+
+    @strawberry.field(description="Its picture: its own, else its colour's, else the product's first.")
+    async def image(self, info: CatalogInfo) -> Image | None:
+        loaders = info.context.loaders
+        media = await loaders.media_of.load(self.product_uuid)
+        if not media:
+            return None
+        variants = await loaders.variants_of.load(self.product_uuid)
+        chosen = _image_of_variant(uuid.UUID(str(self.id)), self.options, media, variants)
+        return Image.from_row(chosen) if chosen is not None else None
+
+    @strawberry.field(description="The product this variant belongs to.")
+    async def product(self, info: CatalogInfo) -> Product | None:
+        row = await info.context.loaders.product.load(self.product_uuid)
+        return Product.from_row(row) if row else None
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> ProductVariant:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            sku=row.sku,
+            options=dict(row.options or {}),
+            price=Money.of(row.price_minor, row.currency),
+            stock=row.stock,
+            active=row.active,
+            weight_grams=row.weight_grams,
+            product_uuid=row.product_id,
+        )
+
+    @classmethod
+    async def resolve_reference(
+        cls, info: CatalogInfo, id: strawberry.ID | None = None, sku: str | None = None
+    ) -> ProductVariant | None:
+        # As Product's: a reference (a cart or order line) resolves even once archived.
+        loaders = info.context.loaders
+        if id is not None:
+            key = parse_uuid(id)
+            row = await loaders.variant.load(key) if key else None
+        elif sku is not None:
+            row = await loaders.variant_by_sku.load(sku.strip().upper())
+        else:
+            row = None
+        return cls.from_row(row) if row else None
+
+
 def product_query(
     info: CatalogInfo,
     search: str | None,
@@ -224,8 +420,10 @@ def product_query(
     ctx = info.context
     currency = ctx.runtime.settings.currency
     f = filter or ProductFilter()
-    if f.include_archived and not ctx.sees_archived:
-        ctx.identity.require_admin()
+    if f.include_archived:
+        if not ctx.sees_archived:
+            ctx.identity.require_admin()
+        ctx.answer_depends_on_caller()  # archived products are for administrators only: never shared
     return ProductQuery(
         search=search.strip() or None if search else None,
         # A malformed id matches no category (and so no product).
@@ -233,6 +431,7 @@ def product_query(
         min_price_minor=_price_bound(f.min_price, currency, "minPrice"),
         max_price_minor=_price_bound(f.max_price, currency, "maxPrice"),
         in_stock=f.in_stock,
+        options=_option_filter(f.options),
         visible_only=not f.include_archived,
         sort=SortKey((sort_key or (ProductSortKeyEnum.RELEVANCE if search else ProductSortKeyEnum.NEWEST)).value),
         reverse=reverse,
@@ -250,6 +449,9 @@ async def list_products(
 ) -> Connection[Product]:
     ctx = info.context
     size = page_size(first)
+    if search and search.strip() and len(search) <= MAX_TEXT:
+        # Typos corrected and split words joined, as productSearch does ("head phones", "expresso").
+        search = await Search(ctx.runtime.db, ctx.runtime.settings.currency).correct(search)
     query = product_query(info, search, filter, sort_key, reverse)
     rows, listing = await ctx.catalog.list_products(query, size, decode_cursor(after, 2) if after else None)
     return build_connection(
@@ -260,6 +462,13 @@ async def list_products(
         node_of=Product.from_row,
         count=lambda: ctx.catalog.count_products(listing),
     )
+
+
+def _option_filter(options: list[OptionFilter]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    chosen = parse_options([(o.name, o.values) for o in options])
+    if len(chosen) > 5 or any(len(values) > 50 for _, values in chosen):
+        raise bad_input("At most 5 options of 50 values each.")
+    return chosen
 
 
 def _price_bound(value: Decimal | None, currency: str, name: str) -> int | None:
@@ -274,8 +483,159 @@ def _price_bound(value: Decimal | None, currency: str, name: str) -> int | None:
     return minor
 
 
+@strawberry.input
+class ProductSearchFilter:
+    category_ids: list[strawberry.ID] = strawberry.field(default_factory=list)
+    price_bands: list[str] = strawberry.field(
+        default_factory=list, description=f"Keys of the price facet: {', '.join(BAND_KEYS)} (whole units)."
+    )
+    options: list[OptionFilter] = strawberry.field(
+        default_factory=list, description="A variant with one of the values of every option given."
+    )
+    in_stock: bool | None = None
+
+
+@strawberry.type
+class FacetValue:
+    value: str = strawberry.field(description="What to put in the filter (a category id, a band key, an option value).")
+    label: str
+    count: int = strawberry.field(description="Products it would find with the other facets' filters as they are.")
+    selected: bool
+
+
+@strawberry.type(description="One facet: CATEGORY, PRICE, IN_STOCK, or OPTION (then `name` is the option's name).")
+class SearchFacet:
+    kind: str
+    name: str
+    values: list[FacetValue]
+
+
+@strawberry.type
+class ProductSearchResult:
+    products: Connection[Product]
+    total_count: int
+    facets: list[SearchFacet]
+    corrected_query: str | None = strawberry.field(
+        description='What was searched for instead (typos corrected, "head phones" joined), if not the query.'
+    )
+    did_you_mean: str | None = strawberry.field(description="When nothing matches: a query that would.")
+
+
+def _facets(result: SearchResult, query: SearchQuery, currency: str) -> list[SearchFacet]:
+    by_kind: dict[tuple[str, str], list[FacetValue]] = {}
+    chosen_categories = {str(c) for c in query.category_ids}
+    chosen_options = {name.lower(): {v.lower() for v in values} for name, values in query.options}
+    for f in result.facets:
+        if f.facet == "category":
+            key, value = (
+                ("CATEGORY", "Category"),
+                FacetValue(value=f.value, label=f.label, count=f.count, selected=f.value in chosen_categories),
+            )
+        elif f.facet == "price":
+            key, value = (
+                ("PRICE", "Price"),
+                FacetValue(
+                    value=f.value,
+                    label=price_band_label(f.value, currency),
+                    count=f.count,
+                    selected=f.value in query.price_bands,
+                ),
+            )
+        elif f.facet == "inStock":
+            in_stock = f.value == "true"
+            key, value = (
+                ("IN_STOCK", "Availability"),
+                FacetValue(
+                    value=f.value,
+                    label="In stock" if in_stock else "Sold out",
+                    count=f.count,
+                    selected=query.in_stock is in_stock,
+                ),
+            )
+        else:
+            key, value = (
+                ("OPTION", f.label),
+                FacetValue(
+                    value=f.value,
+                    label=f.value,
+                    count=f.count,
+                    selected=f.value.lower() in chosen_options.get(f.label.lower(), set()),
+                ),
+            )
+        by_kind.setdefault(key, []).append(value)
+    order = {"CATEGORY": 0, "PRICE": 1, "OPTION": 2, "IN_STOCK": 3}
+    facets = []
+    for (kind, name), values in sorted(by_kind.items(), key=lambda kv: (order[kv[0][0]], kv[0][1])):
+        if kind == "PRICE":
+            values.sort(key=lambda v: BAND_KEYS.index(v.value))
+        elif kind == "IN_STOCK":
+            values.sort(key=lambda v: v.value != "true")
+        else:
+            values.sort(key=lambda v: (-v.count, v.label))
+        facets.append(SearchFacet(kind=kind, name=name, values=values))
+    return facets
+
+
 @strawberry.type
 class Query:
+    @strawberry.field(
+        description=(
+            "Search with typo tolerance, word splitting, stemming and accent folding, ranked; with facets "
+            "(category, price band, each option value, in stock) whose counts narrow together. "
+            "At most 100 products a page."
+        ),
+    )
+    async def product_search(
+        self,
+        info: CatalogInfo,
+        query: str | None = None,
+        filter: ProductSearchFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> ProductSearchResult:
+        ctx = info.context
+        size = page_size(first)
+        offset = 0
+        if after:
+            (raw,) = decode_cursor(after, 1)
+            if not isinstance(raw, int) or isinstance(raw, bool) or raw < 0:
+                raise bad_input("Invalid cursor.")
+            offset = raw + 1
+        f = filter or ProductSearchFilter()
+        search_query = SearchQuery(
+            text=query.strip() or None if query else None,
+            # A malformed id matches no category.
+            category_ids=tuple(parse_uuid(c) or uuid.UUID(int=0) for c in f.category_ids),
+            price_bands=tuple(dict.fromkeys(f.price_bands)),
+            options=parse_options([(o.name, o.values) for o in f.options]),
+            in_stock=f.in_stock,
+            offset=offset,
+            limit=size,
+        )
+        try:
+            result = await Search(ctx.runtime.db, ctx.runtime.settings.currency).run(search_query)
+        except InvalidArgument as exc:
+            raise bad_input(str(exc)) from exc
+        positions = {id(row): offset + i for i, row in enumerate(result.rows)}
+
+        async def total() -> int:
+            return result.total
+
+        return ProductSearchResult(
+            products=build_connection(
+                result.rows,
+                size,
+                after=after,
+                key_of=lambda row: [positions[id(row)]],
+                node_of=Product.from_row,
+                count=total,
+            ),
+            total_count=result.total,
+            facets=_facets(result, search_query, ctx.runtime.settings.currency),
+            corrected_query=result.corrected,
+            did_you_mean=result.did_you_mean,
+        )
+
     @strawberry.field(
         description="Browse or search products (a Relay connection, at most 100 a page).", directives=[CONNECTION_SIZE]
     )
@@ -305,6 +665,18 @@ class Query:
             return None
         return product
 
+    @strawberry.field(description="One variant by id or by SKU (exactly one of them).")
+    async def product_variant(
+        self, info: CatalogInfo, id: strawberry.ID | None = None, sku: str | None = None
+    ) -> ProductVariant | None:
+        if (id is None) == (sku is None):
+            raise bad_input("Give exactly one of `id` and `sku`.")
+        variant = await ProductVariant.resolve_reference(info, id=id, sku=sku)
+        if variant is None or info.context.sees_archived:
+            return variant
+        product = await info.context.loaders.product.load(variant.product_uuid)
+        return variant if variant.active and product is not None and product.active else None
+
     @strawberry.field
     async def categories(self, info: CatalogInfo) -> list[Category]:
         rows = await info.context.catalog.list_categories()
@@ -330,6 +702,7 @@ class Query:
 @strawberry.type
 class ProductPayload:
     product: Product | None = None
+    variant: ProductVariant | None = strawberry.field(default=None, description="The variant a stock change moved.")
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
@@ -347,6 +720,85 @@ class CreateCategoryInput:
 
 
 @strawberry.input
+class ProductOptionInput:
+    name: str
+    values: list[str]
+
+
+@strawberry.input
+class SelectedOptionInput:
+    name: str
+    value: str
+
+
+@strawberry.input
+class ProductVariantInput:
+    sku: str
+    options: list[SelectedOptionInput]
+    price: Decimal | None = strawberry.field(default=None, description="Default: the product's price.")
+    stock: int = 0
+    active: bool = True
+    weight_grams: int | None = strawberry.field(
+        default=None, description="Shipping weight of one unit (default 500 g)."
+    )
+
+
+@strawberry.input
+class CreateProductVariantInput:
+    product_id: strawberry.ID
+    sku: str
+    options: list[SelectedOptionInput] = strawberry.field(
+        description="One value per product option; a new value is added to its option."
+    )
+    price: Decimal
+    stock: int = 0
+    active: bool = True
+    weight_grams: int | None = strawberry.field(
+        default=None, description="Shipping weight of one unit (default 500 g)."
+    )
+
+
+@strawberry.input
+class UpdateProductVariantInput:
+    id: strawberry.ID
+    sku: str | None = strawberry.UNSET
+    price: Decimal | None = strawberry.UNSET
+    active: bool | None = strawberry.UNSET
+    weight_grams: int | None = strawberry.UNSET
+
+
+@strawberry.type
+class ProductVariantPayload:
+    variant: ProductVariant | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class CreateProductImageUploadInput:
+    product_id: strawberry.ID
+    variant_id: strawberry.ID | None = None
+    alt_text: str = ""
+
+
+@strawberry.type(description="PUT the image (JPEG, PNG, WebP or GIF, at most 10 MB) as the body to `uploadUrl`.")
+class ProductImageUploadPayload:
+    upload_url: str | None = strawberry.field(default=None, description="Signed, single use.")
+    expires_at: datetime | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class ReorderProductImagesInput:
+    product_id: strawberry.ID
+    image_ids: list[strawberry.ID] = strawberry.field(description="Every image of the product, in the new order.")
+
+
+@strawberry.input
+class RemoveProductImageInput:
+    id: strawberry.ID
+
+
+@strawberry.input
 class CreateProductInput:
     sku: str
     name: str
@@ -356,6 +808,15 @@ class CreateProductInput:
     image_url: str | None = None
     category_id: strawberry.ID | None = None
     active: bool = True
+    options: list[ProductOptionInput] = strawberry.field(
+        default_factory=list, description="Colour, Size, …: what its variants differ by."
+    )
+    variants: list[ProductVariantInput] = strawberry.field(
+        default_factory=list, description="None: one default variant with the product's SKU, price and stock."
+    )
+    weight_grams: int | None = strawberry.field(
+        default=None, description="Without variants: the default variant's shipping weight (default 500 g)."
+    )
 
 
 @strawberry.input
@@ -377,13 +838,15 @@ class ArchiveProductInput:
 
 @strawberry.input
 class AdjustStockInput:
-    product_id: strawberry.ID
+    product_id: strawberry.ID | None = strawberry.field(default=None, description="Alone: its default variant.")
+    variant_id: strawberry.ID | None = None
     delta: int = strawberry.field(description="Units to add (negative to remove); stock never goes below zero.")
 
 
 @strawberry.federation.input(inaccessible=True)
 class StockLineInput:
-    product_id: strawberry.ID
+    product_id: strawberry.ID | None = None
+    variant_id: strawberry.ID | None = strawberry.field(default=None, description="Wins over productId.")
     quantity: int
 
 
@@ -401,6 +864,7 @@ class ReleaseStockInput:
 @strawberry.federation.type(inaccessible=True)
 class ReservedLine:
     product_id: strawberry.ID
+    variant_id: strawberry.ID
     quantity: int
     sku: str
     name: str
@@ -423,6 +887,29 @@ PRODUCT_FIELDS = ("sku", "name", "description", "price", "stock", "image_url", "
 UPDATABLE_PRODUCT_FIELDS = ("sku", "name", "description", "price", "image_url", "category_id", "active")
 
 
+async def _reloaded(info: CatalogInfo, product_id: uuid.UUID | None) -> Product | None:
+    """The product as it is after a change (fresh loaders: nothing read before the change)."""
+    info.context.reset_loaders()
+    row = await info.context.loaders.product.load(product_id) if product_id else None
+    return Product.from_row(row) if row else None
+
+
+def _variant_spec(
+    sku: str,
+    options: list[SelectedOptionInput],
+    price: Decimal | None,
+    stock: int,
+    active: bool,
+    weight_grams: int | None = None,
+) -> VariantSpec:
+    chosen: dict[str, str] = {}
+    for option in options:
+        if option.name.strip().lower() in {k.lower() for k in chosen}:
+            raise DomainError(Code.INVALID, "One value per option.", ["input", "options"])
+        chosen[option.name] = option.value
+    return VariantSpec(sku=sku, options=chosen, price=price, stock=stock, active=active, weight_grams=weight_grams)
+
+
 def _ids_to_uuids(fields: dict[str, Any]) -> dict[str, Any]:
     if fields.get("category_id") is not None:
         category = parse_uuid(fields["category_id"])
@@ -434,7 +921,7 @@ def _ids_to_uuids(fields: dict[str, Any]) -> dict[str, Any]:
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation(description="Administrators only.")
+    @strawberry.mutation(directives=[ADMIN_ONLY], description="Administrators only.")
     async def create_category(self, info: CatalogInfo, input: CreateCategoryInput) -> CategoryPayload:
         async def perform(_: uuid.UUID) -> CategoryPayload:
             row = await info.context.catalog.create_category(input.slug, input.name, input.description)
@@ -442,15 +929,22 @@ class Mutation:
 
         return await mutate(info, CategoryPayload, perform, allow=admin)
 
-    @strawberry.mutation(description="Administrators only.")
+    @strawberry.mutation(directives=[ADMIN_ONLY], description="Administrators only.")
     async def create_product(self, info: CatalogInfo, input: CreateProductInput) -> ProductPayload:
         async def perform(_: uuid.UUID) -> ProductPayload:
             fields = _ids_to_uuids(sent_fields(input, PRODUCT_FIELDS))
-            return ProductPayload(product=Product.from_row(await info.context.catalog.create_product(fields)))
+            options = [OptionSpec(o.name, tuple(o.values)) for o in input.options]
+            variants = [
+                _variant_spec(v.sku, v.options, v.price, v.stock, v.active, v.weight_grams) for v in input.variants
+            ]
+            row = await info.context.catalog.create_product(
+                fields, options, variants, default_weight=input.weight_grams
+            )
+            return ProductPayload(product=Product.from_row(row))
 
         return await mutate(info, ProductPayload, perform, allow=admin)
 
-    @strawberry.mutation(description="Administrators only. Fields left out stay as they are.")
+    @strawberry.mutation(directives=[ADMIN_ONLY], description="Administrators only. Fields left out stay as they are.")
     async def update_product(self, info: CatalogInfo, input: UpdateProductInput) -> ProductPayload:
         async def perform(_: uuid.UUID) -> ProductPayload:
             fields = _ids_to_uuids(sent_fields(input, UPDATABLE_PRODUCT_FIELDS))
@@ -459,7 +953,9 @@ class Mutation:
 
         return await mutate(info, ProductPayload, perform, allow=admin)
 
-    @strawberry.mutation(description="Administrators only. Archived products are no longer sold or listed.")
+    @strawberry.mutation(
+        directives=[ADMIN_ONLY], description="Administrators only. Archived products are no longer sold or listed."
+    )
     async def archive_product(self, info: CatalogInfo, input: ArchiveProductInput) -> ProductPayload:
         async def perform(_: uuid.UUID) -> ProductPayload:
             row = await info.context.catalog.update_product(parse_uuid(input.id), {"active": False})
@@ -467,13 +963,85 @@ class Mutation:
 
         return await mutate(info, ProductPayload, perform, allow=admin)
 
-    @strawberry.mutation(description="Administrators only.")
+    @strawberry.mutation(directives=[ADMIN_ONLY], description="Administrators only.")
     async def adjust_stock(self, info: CatalogInfo, input: AdjustStockInput) -> ProductPayload:
         async def perform(_: uuid.UUID) -> ProductPayload:
-            row = await info.context.catalog.adjust_stock(parse_uuid(input.product_id), input.delta)
-            return ProductPayload(product=Product.from_row(row))
+            product_id = parse_uuid(input.product_id) if input.product_id is not None else None
+            variant_id = parse_uuid(input.variant_id) if input.variant_id is not None else None
+            if input.product_id is not None and product_id is None:
+                raise DomainError(Code.PRODUCT_NOT_FOUND, "No such product.", ["input", "productId"])
+            if input.variant_id is not None and variant_id is None:
+                raise DomainError(Code.NOT_FOUND, "No such variant.", ["input", "variantId"])
+            product, variant = await info.context.catalog.adjust_stock(product_id, input.delta, variant_id)
+            return ProductPayload(product=Product.from_row(product), variant=ProductVariant.from_row(variant))
 
         return await mutate(info, ProductPayload, perform, allow=admin)
+
+    @strawberry.mutation(
+        directives=[ADMIN_ONLY], description="Administrators only. A signed URL to PUT one image of the product to."
+    )
+    async def create_product_image_upload(
+        self, info: CatalogInfo, input: CreateProductImageUploadInput
+    ) -> ProductImageUploadPayload:
+        async def perform(_: uuid.UUID) -> ProductImageUploadPayload:
+            variant_id = parse_uuid(input.variant_id) if input.variant_id is not None else None
+            if input.variant_id is not None and variant_id is None:
+                raise DomainError(Code.NOT_FOUND, "No such variant of this product.", ["input", "variantId"])
+            url, expires = await info.context.media.grant_upload(
+                parse_uuid(input.product_id), variant_id, input.alt_text
+            )
+            return ProductImageUploadPayload(upload_url=url, expires_at=datetime.fromtimestamp(expires, UTC))
+
+        return await mutate(info, ProductImageUploadPayload, perform, allow=admin)
+
+    @strawberry.mutation(directives=[ADMIN_ONLY], description="Administrators only.")
+    async def reorder_product_images(self, info: CatalogInfo, input: ReorderProductImagesInput) -> ProductPayload:
+        async def perform(_: uuid.UUID) -> ProductPayload:
+            ids = [parse_uuid(i) for i in input.image_ids]
+            if any(i is None for i in ids):
+                raise DomainError(Code.INVALID, "Image ids are UUIDs.", ["input", "imageIds"])
+            product_id = parse_uuid(input.product_id)
+            await info.context.media.reorder(product_id, [i for i in ids if i is not None])
+            return ProductPayload(product=await _reloaded(info, product_id))
+
+        return await mutate(info, ProductPayload, perform, allow=admin)
+
+    @strawberry.mutation(
+        directives=[ADMIN_ONLY], description="Administrators only. Its original and renditions are deleted too."
+    )
+    async def remove_product_image(self, info: CatalogInfo, input: RemoveProductImageInput) -> ProductPayload:
+        async def perform(_: uuid.UUID) -> ProductPayload:
+            product_id = await info.context.media.remove(parse_uuid(input.id))
+            return ProductPayload(product=await _reloaded(info, product_id))
+
+        return await mutate(info, ProductPayload, perform, allow=admin)
+
+    @strawberry.mutation(
+        directives=[ADMIN_ONLY], description="Administrators only. Adds a variant (and any new option value)."
+    )
+    async def create_product_variant(
+        self, info: CatalogInfo, input: CreateProductVariantInput
+    ) -> ProductVariantPayload:
+        async def perform(_: uuid.UUID) -> ProductVariantPayload:
+            spec = _variant_spec(input.sku, input.options, input.price, input.stock, input.active, input.weight_grams)
+            row = await info.context.variants.create(parse_uuid(input.product_id), spec)
+            return ProductVariantPayload(variant=ProductVariant.from_row(row))
+
+        return await mutate(info, ProductVariantPayload, perform, allow=admin)
+
+    @strawberry.mutation(
+        directives=[ADMIN_ONLY],
+        description="Administrators only. Fields left out stay as they are; stock: adjustStock.",
+    )
+    async def update_product_variant(
+        self, info: CatalogInfo, input: UpdateProductVariantInput
+    ) -> ProductVariantPayload:
+        async def perform(_: uuid.UUID) -> ProductVariantPayload:
+            fields = sent_fields(input, ("sku", "price", "active", "weight_grams"))
+            row = await info.context.variants.update(parse_uuid(input.id), fields)
+            return ProductVariantPayload(variant=ProductVariant.from_row(row))
+
+        return await mutate(info, ProductVariantPayload, perform, allow=admin)
 
     @strawberry.federation.mutation(inaccessible=True, description="Internal: the orders subgraph only.")
     async def reserve_stock(self, info: CatalogInfo, input: ReserveStockInput) -> ReserveStockPayload:
@@ -481,19 +1049,21 @@ class Mutation:
             reservation_id = parse_uuid(input.reservation_id)
             if reservation_id is None:
                 raise bad_input("reservationId must be a UUID.")
-            lines = []
+            lines: list[tuple[uuid.UUID | None, uuid.UUID | None, int]] = []
             for index, line in enumerate(input.lines):
-                product_id = parse_uuid(line.product_id)
-                if product_id is None:
+                product_id = parse_uuid(line.product_id) if line.product_id is not None else None
+                variant_id = parse_uuid(line.variant_id) if line.variant_id is not None else None
+                if product_id is None and variant_id is None:
                     raise DomainError(
-                        Code.PRODUCT_NOT_FOUND, "No such product.", ["input", "lines", str(index), "productId"]
+                        Code.PRODUCT_NOT_FOUND, "No such product.", ["input", "lines", str(index), "variantId"]
                     )
-                lines.append((product_id, line.quantity))
+                lines.append((product_id, variant_id, line.quantity))
             reserved = await info.context.catalog.reserve(reservation_id, lines)
             return ReserveStockPayload(
                 lines=[
                     ReservedLine(
                         product_id=strawberry.ID(str(r.product_id)),
+                        variant_id=strawberry.ID(str(r.variant_id)),
                         quantity=r.quantity,
                         sku=r.sku,
                         name=r.name,
@@ -523,6 +1093,15 @@ class Mutation:
 CACHE_HINTS = {
     "Query.product": CacheHint(0),
     "Product": CacheHint(600),
+    "ProductVariant": CacheHint(600),
+    "ProductOption": INHERIT,
+    "SelectedOption": INHERIT,
+    "Image": INHERIT,
+    "Query.productVariant": CacheHint(0),
+    "Query.productSearch": CacheHint(60),
+    "ProductSearchResult": INHERIT,
+    "SearchFacet": INHERIT,
+    "FacetValue": INHERIT,
     "Category": CacheHint(600),
     "Query.products": CacheHint(600),
     "Query.categories": CacheHint(600),
@@ -535,6 +1114,6 @@ CACHE_HINTS = {
 schema = federated_schema(
     query=Query,
     mutation=Mutation,
-    types=[Product, Category],
+    types=[Product, ProductVariant, Category],
     cache_hints=CACHE_HINTS,
 )

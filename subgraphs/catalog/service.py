@@ -18,9 +18,11 @@ from sqlalchemy import (
     Row,
     Select,
     String,
+    Text,
     UnaryExpression,
     bindparam,
     delete,
+    exists,
     func,
     insert,
     literal,
@@ -32,6 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from subgraphs.kit.db import Database, Read
 from subgraphs.kit.domain import DomainError, InvalidArgument
@@ -41,7 +44,18 @@ from subgraphs.kit.loaders import in_keys
 from subgraphs.kit.money import to_minor
 
 from .events import changed
-from .models import categories, products, stock_reservations
+from .models import categories, product_options, product_variants, products, stock_reservations
+from .variants import (
+    OptionSpec,
+    Variants,
+    VariantSpec,
+    clean_options,
+    clean_weight,
+    insert_variants,
+    sku_taken,
+    variant_title,
+    write_options,
+)
 
 SKU_RE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,63}$")
 SLUG_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
@@ -65,6 +79,8 @@ class ProductQuery:
     min_price_minor: int | None = None
     max_price_minor: int | None = None
     in_stock: bool | None = None
+    # (option name, values): a product with an active variant having one of the values of every option.
+    options: tuple[tuple[str, tuple[str, ...]], ...] = ()
     visible_only: bool = True
     sort: SortKey = SortKey.NEWEST
     reverse: bool = False
@@ -93,7 +109,7 @@ def products_by(column: ColumnElement[Any]) -> Read:
 
 
 def _tsquery() -> ColumnElement[Any]:
-    return func.to_tsquery(literal_column("'english'"), bindparam("tsquery", type_=String))
+    return func.to_tsquery(literal_column("'shop'"), bindparam("tsquery", type_=String))
 
 
 # Listing statements compiled once per shape (a few hundred at most: the filters, sort and cursor).
@@ -143,6 +159,15 @@ class ProductListing:
             out.append(products.c.stock > literal_column("0"))
         elif q.in_stock is False:
             out.append(products.c.stock == literal_column("0"))
+        if q.options:
+            # One EXISTS over the product's variants (a semi-join): the same statement for any page size.
+            v = product_variants.alias("ov")
+            matches = [
+                v.c.options.op("->>")(bindparam(f"option{i}", type_=Text))
+                == func.any(bindparam(f"option{i}_values", type_=ARRAY(Text)))
+                for i in range(len(q.options))
+            ]
+            out.append(exists().where(v.c.product_id == products.c.id, v.c.active, *matches))
         return out
 
     def params(self, limit: int | None = None, after: Sequence[Any] | None = None) -> dict[str, Any]:
@@ -154,6 +179,8 @@ class ProductListing:
             "min_price": q.min_price_minor,
             "max_price": q.max_price_minor,
         }
+        for i, (name, option_values) in enumerate(q.options):
+            values[f"option{i}"], values[f"option{i}_values"] = name, list(option_values)
         if limit is not None:
             values["limit"] = limit + 1
         if after is not None:
@@ -163,7 +190,7 @@ class ProductListing:
     def _shape(self) -> tuple[Any, ...]:
         q = self.query
         filters = (q.visible_only, q.category_id is not None, q.min_price_minor is not None)
-        return (*filters, q.max_price_minor is not None, q.in_stock, self.tsquery is not None)
+        return (*filters, q.max_price_minor is not None, q.in_stock, self.tsquery is not None, len(q.options))
 
     def page_read(self, after: bool) -> Read:
         key = ("page", *self._shape(), self.sort, self.descending, after)
@@ -258,6 +285,7 @@ class ReservedLine:
     name: str
     unit_price_minor: int
     currency: str
+    variant_id: uuid.UUID
 
 
 class Catalog:
@@ -309,68 +337,116 @@ class Catalog:
         except IntegrityError as exc:
             raise DomainError(Code.SLUG_TAKEN, "This slug is taken.", ["input", "slug"]) from exc
 
-    async def create_product(self, fields: dict[str, Any]) -> Row[Any]:
+    async def create_product(
+        self,
+        fields: dict[str, Any],
+        options: Sequence[OptionSpec] = (),
+        variants: Sequence[VariantSpec] = (),
+        *,
+        default_weight: int | None = None,
+    ) -> Row[Any]:
+        """A product with its variants; without variants, one default variant (the product's id,
+        SKU, price and stock, and ``default_weight``)."""
+        cleaned_options = clean_options(options)
+        if default_weight is not None:
+            default_weight = clean_weight(default_weight, ["input", "weightGrams"])
+        if variants and "price" not in fields:
+            fields = {**fields, "price": next((v.price for v in variants if v.price is not None), None)}
         values = await self._clean_product(fields, partial=False)
         values.setdefault("currency", self.currency)
+        if cleaned_options and not variants:
+            raise DomainError(Code.REQUIRED, "A product with options needs variants.", ["input", "variants"])
         try:
             async with self.db.transaction() as conn:
                 row: Row[Any] = (await conn.execute(insert(products).values(**values).returning(products))).one()
+                specs = list(variants) or [
+                    VariantSpec(
+                        sku=row.sku,
+                        options={},
+                        price=None,
+                        stock=row.stock,
+                        active=True,
+                        weight_grams=default_weight,
+                    )
+                ]
+                final_options = await insert_variants(
+                    conn,
+                    row.id,
+                    specs,
+                    cleaned_options,
+                    row.currency,
+                    row.price_minor,
+                    first_id=None if variants else row.id,
+                )
+                await write_options(conn, row.id, final_options)
+                row = (await conn.execute(select(products).where(products.c.id == row.id))).one()
                 await changed(conn, "Product", [row.id])
                 return row
         except IntegrityError as exc:
-            if "products_sku_key" in str(exc.orig):
+            if sku_taken(exc):
                 raise DomainError(Code.SKU_TAKEN, "This SKU is taken.", ["input", "sku"]) from exc
             raise
 
     async def update_product(self, product_id: uuid.UUID | None, fields: dict[str, Any]) -> Row[Any]:
+        """``price`` sets the price of every variant; ``sku`` is also the default variant's (the one
+        sharing the product's id), if it has one."""
         values = await self._clean_product(fields, partial=True)
         values["updated_at"] = func.now()
+        price = values.pop("price_minor", None)
         try:
             async with self.db.transaction() as conn:
-                row: Row[Any] | None = (
+                locked = (
+                    await conn.execute(select(products.c.id).where(products.c.id == product_id).with_for_update())
+                ).one_or_none()
+                if locked is None:
+                    raise DomainError(Code.PRODUCT_NOT_FOUND, "No such product.", ["input", "id"])
+                # Variants whose price or SKU changed: cached apart from their product (ProductVariant
+                # entities), so each needs its own change event.
+                touched: set[uuid.UUID] = set()
+                if price is not None:
+                    touched.update(
+                        (
+                            await conn.execute(
+                                update(product_variants)
+                                .where(product_variants.c.product_id == product_id)
+                                .values(price_minor=price, updated_at=func.now())
+                                .returning(product_variants.c.id)
+                            )
+                        ).scalars()
+                    )
+                if "sku" in values:
+                    touched.update(
+                        (
+                            await conn.execute(
+                                update(product_variants)
+                                .where(product_variants.c.id == product_id)
+                                .values(sku=values["sku"])
+                                .returning(product_variants.c.id)
+                            )
+                        ).scalars()
+                    )
+                row: Row[Any] = (
                     await conn.execute(
                         update(products).where(products.c.id == product_id).values(**values).returning(products)
                     )
-                ).one_or_none()
-                if row is not None:
-                    await changed(conn, "Product", [row.id])
+                ).one()
+                await changed(conn, "Product", [row.id])
+                await changed(conn, "ProductVariant", sorted(touched))
+                return row
         except IntegrityError as exc:
-            if "products_sku_key" in str(exc.orig):
+            if sku_taken(exc):
                 raise DomainError(Code.SKU_TAKEN, "This SKU is taken.", ["input", "sku"]) from exc
             raise
-        if row is None:
-            raise DomainError(Code.PRODUCT_NOT_FOUND, "No such product.", ["input", "id"])
-        return row
 
-    async def adjust_stock(self, product_id: uuid.UUID | None, delta: int) -> Row[Any]:
-        """Add (or with a negative delta, remove) stock; never below zero."""
-        if abs(delta) > MAX_STOCK:
-            raise DomainError(Code.INVALID_QUANTITY, "Adjustment is too large.", ["input", "delta"])
-        async with self.db.transaction() as conn:
-            row: Row[Any] | None = (
-                await conn.execute(
-                    update(products)
-                    .where(products.c.id == product_id, products.c.stock + delta >= 0)
-                    .where(products.c.stock + delta <= MAX_STOCK)
-                    .values(stock=products.c.stock + delta, updated_at=func.now())
-                    .returning(products)
-                )
-            ).one_or_none()
-            if row is not None:
-                await changed(conn, "Product", [row.id])
-                return row
-            exists = (await conn.execute(select(products.c.stock).where(products.c.id == product_id))).one_or_none()
-        if exists is None:
-            raise DomainError(Code.PRODUCT_NOT_FOUND, "No such product.", ["input", "productId"])
-        if delta > 0:
-            raise DomainError(
-                Code.INVALID_QUANTITY, f"Stock is at most {MAX_STOCK}; {exists.stock} now.", ["input", "delta"]
-            )
-        raise DomainError(
-            Code.STOCK_BELOW_ZERO,
-            f"Only {exists.stock} in stock; cannot remove {-delta}.",
-            ["input", "delta"],
-        )
+    async def adjust_stock(
+        self, product_id: uuid.UUID | None, delta: int, variant_id: uuid.UUID | None = None
+    ) -> tuple[Row[Any], Row[Any]]:
+        """Add (or with a negative delta, remove) stock of a variant (a product id alone: its default
+        variant); never below zero. Returns (product, variant)."""
+        variant = await Variants(self.db, self.currency).adjust_stock(variant_id, product_id, delta)
+        async with self.db.read() as conn:
+            product: Row[Any] = (await conn.execute(select(products).where(products.c.id == variant.product_id))).one()
+        return product, variant
 
     async def _clean_product(self, fields: dict[str, Any], *, partial: bool) -> dict[str, Any]:
         values: dict[str, Any] = {}
@@ -433,14 +509,17 @@ class Catalog:
 
     # --- stock for orders -----------------------------------------------------
 
-    async def reserve(self, reservation_id: uuid.UUID, lines: Sequence[tuple[uuid.UUID, int]]) -> list[ReservedLine]:
-        """Take stock for every line, all or nothing; idempotent per reservation id."""
-        wanted: dict[uuid.UUID, int] = {}
-        for index, (product_id, quantity) in enumerate(lines):
+    async def reserve(
+        self, reservation_id: uuid.UUID, lines: Sequence[tuple[uuid.UUID | None, uuid.UUID | None, int]]
+    ) -> list[ReservedLine]:
+        """Take stock of every line's variant, all or nothing; idempotent per reservation id.
+
+        A line is (product id, variant id, quantity): a variant id wins; a product id alone means the
+        product's default variant (variants.default_variant_id)."""
+        for index, (_, _, quantity) in enumerate(lines):
             if not 1 <= quantity <= 999:
                 raise DomainError(Code.INVALID_QUANTITY, "Quantity must be 1..999.", ["input", "lines", str(index)])
-            wanted[product_id] = wanted.get(product_id, 0) + quantity
-        if not wanted:
+        if not lines:
             raise DomainError(Code.CART_EMPTY, "Nothing to reserve.", ["input", "lines"])
         async with self.db.transaction() as conn:
             # Serialise attempts with the same id; a repeat returns what the first took.
@@ -454,44 +533,64 @@ class Catalog:
                 # Released (its checkout failed and gave the stock back): a retry takes
                 # the stock again, or the order it makes would hold none.
                 await conn.execute(delete(stock_reservations).where(stock_reservations.c.id == reservation_id))
-            # Lock in id order so concurrent multi-line reservations cannot deadlock.
+            wanted = await _wanted_variants(conn, lines)
+            # Lock products, then variants, each in id order (as every variant writer does), so
+            # concurrent multi-line reservations cannot deadlock.
+            await conn.execute(
+                select(products.c.id)
+                .where(
+                    products.c.id.in_(
+                        select(product_variants.c.product_id).where(product_variants.c.id.in_(list(wanted)))
+                    )
+                )
+                .order_by(products.c.id)
+                .with_for_update(of=products)
+            )
             rows = {
                 r.id: r
                 for r in (
                     await conn.execute(
-                        select(products)
-                        .where(products.c.id.in_(list(wanted)))
-                        .order_by(products.c.id)
-                        .with_for_update()
+                        select(
+                            product_variants,
+                            products.c.name.label("product_name"),
+                            products.c.active.label("product_active"),
+                        )
+                        .join(products, products.c.id == product_variants.c.product_id)
+                        .where(product_variants.c.id.in_(list(wanted)))
+                        .order_by(product_variants.c.id)
+                        .with_for_update(of=product_variants)
                     )
                 ).all()
             }
-            problems = _stock_problems(wanted, rows)
+            names = await _line_names(conn, rows)
+            problems = _stock_problems(wanted, rows, names)
             if problems:
                 raise problems[0]
-            for product_id, quantity in wanted.items():
+            for variant_id, quantity in sorted(wanted.items()):
                 await conn.execute(
-                    update(products)
-                    .where(products.c.id == product_id)
-                    .values(stock=products.c.stock - quantity, updated_at=func.now())
+                    update(product_variants)
+                    .where(product_variants.c.id == variant_id)
+                    .values(stock=product_variants.c.stock - quantity, updated_at=func.now())
                 )
             reserved = [
                 ReservedLine(
-                    product_id=pid,
+                    product_id=rows[vid].product_id,
                     quantity=qty,
-                    sku=rows[pid].sku,
-                    name=rows[pid].name,
-                    unit_price_minor=rows[pid].price_minor,
-                    currency=rows[pid].currency,
+                    sku=rows[vid].sku,
+                    name=names[vid],
+                    unit_price_minor=rows[vid].price_minor,
+                    currency=rows[vid].currency,
+                    variant_id=vid,
                 )
-                for pid, qty in wanted.items()
+                for vid, qty in wanted.items()
             ]
             await conn.execute(
                 insert(stock_reservations).values(
                     id=reservation_id, lines=[_reserved_to_json(line) for line in reserved]
                 )
             )
-            await changed(conn, "Product", sorted(wanted))
+            await changed(conn, "Product", sorted({line.product_id for line in reserved}))
+            await changed(conn, "ProductVariant", sorted(wanted))
             return reserved
 
     async def release(self, reservation_id: uuid.UUID) -> bool:
@@ -507,27 +606,97 @@ class Catalog:
             ).one_or_none()
             if row is None:
                 return False
-            for line in sorted(row.lines, key=lambda line: line["product_id"]):
+            # Reservations made before variants name only the product: its variant shares its id.
+            back = {uuid.UUID(line.get("variant_id") or line["product_id"]): line["quantity"] for line in row.lines}
+            product_ids = sorted({uuid.UUID(line["product_id"]) for line in row.lines})
+            await conn.execute(
+                select(products.c.id).where(products.c.id.in_(product_ids)).order_by(products.c.id).with_for_update()
+            )
+            for variant_id, quantity in sorted(back.items()):
                 await conn.execute(
-                    update(products)
-                    .where(products.c.id == uuid.UUID(line["product_id"]))
-                    .values(stock=products.c.stock + line["quantity"], updated_at=func.now())
+                    update(product_variants)
+                    .where(product_variants.c.id == variant_id)
+                    .values(stock=product_variants.c.stock + quantity, updated_at=func.now())
                 )
-            await changed(conn, "Product", sorted(uuid.UUID(line["product_id"]) for line in row.lines))
+            await changed(conn, "Product", product_ids)
+            await changed(conn, "ProductVariant", sorted(back))
             return True
 
 
-def _stock_problems(wanted: dict[uuid.UUID, int], rows: dict[uuid.UUID, Row[Any]]) -> list[DomainError]:
+async def _wanted_variants(
+    conn: AsyncConnection, lines: Sequence[tuple[uuid.UUID | None, uuid.UUID | None, int]]
+) -> dict[uuid.UUID, int]:
+    """Lines → variant id: quantity (one statement resolves every bare product id)."""
+    bare = sorted({p for p, v, _ in lines if v is None and p is not None})
+    defaults: dict[uuid.UUID, uuid.UUID] = {}
+    if bare:
+        ranked = (
+            select(
+                product_variants.c.product_id,
+                product_variants.c.id,
+                func.row_number()
+                .over(
+                    partition_by=product_variants.c.product_id,
+                    order_by=(
+                        (product_variants.c.id == product_variants.c.product_id).desc(),
+                        product_variants.c.active.desc(),
+                        product_variants.c.position,
+                        product_variants.c.id,
+                    ),
+                )
+                .label("n"),
+            )
+            .where(product_variants.c.product_id.in_(bare))
+            .subquery()
+        )
+        for r in (await conn.execute(select(ranked.c.product_id, ranked.c.id).where(ranked.c.n == 1))).all():
+            defaults[r.product_id] = r.id
+    wanted: dict[uuid.UUID, int] = {}
+    for index, (product_id, variant_id, quantity) in enumerate(lines):
+        chosen = variant_id or (defaults.get(product_id) if product_id is not None else None)
+        if chosen is None:
+            raise DomainError(
+                Code.PRODUCT_NOT_FOUND, f"Product {product_id} does not exist.", ["input", "lines", str(index)]
+            )
+        wanted[chosen] = wanted.get(chosen, 0) + quantity
+    return wanted
+
+
+async def _line_names(conn: AsyncConnection, rows: dict[uuid.UUID, Row[Any]]) -> dict[uuid.UUID, str]:
+    """Each variant's line name, "Product — Olive / M", its values in the product's option order."""
+    product_ids = sorted({r.product_id for r in rows.values()})
+    order: dict[uuid.UUID, list[str]] = {}
+    if product_ids:
+        for r in (
+            await conn.execute(
+                select(product_options.c.product_id, product_options.c.name)
+                .where(product_options.c.product_id.in_(product_ids))
+                .order_by(product_options.c.product_id, product_options.c.position, product_options.c.name)
+            )
+        ).all():
+            order.setdefault(r.product_id, []).append(r.name)
+    names = {}
+    for variant_id, row in rows.items():
+        title = variant_title(row.options, order.get(row.product_id, sorted(row.options)))
+        names[variant_id] = f"{row.product_name} — {title}" if title else str(row.product_name)
+    return names
+
+
+def _stock_problems(
+    wanted: dict[uuid.UUID, int], rows: dict[uuid.UUID, Row[Any]], names: dict[uuid.UUID, str]
+) -> list[DomainError]:
     problems = []
-    for product_id, quantity in wanted.items():
-        row = rows.get(product_id)
-        path = ["input", "lines", str(product_id)]
+    for variant_id, quantity in wanted.items():
+        row = rows.get(variant_id)
+        path = ["input", "lines", str(variant_id)]
         if row is None:
-            problems.append(DomainError(Code.PRODUCT_NOT_FOUND, f"Product {product_id} does not exist.", path))
-        elif not row.active:
-            problems.append(DomainError(Code.PRODUCT_INACTIVE, f"{row.name} is no longer sold.", path))
+            problems.append(DomainError(Code.PRODUCT_NOT_FOUND, f"Variant {variant_id} does not exist.", path))
+        elif not row.active or not row.product_active:
+            problems.append(DomainError(Code.PRODUCT_INACTIVE, f"{names[variant_id]} is no longer sold.", path))
         elif row.stock < quantity:
-            problems.append(DomainError(Code.OUT_OF_STOCK, f"Only {row.stock} of {row.name} left in stock.", path))
+            problems.append(
+                DomainError(Code.OUT_OF_STOCK, f"Only {row.stock} of {names[variant_id]} left in stock.", path)
+            )
     return problems
 
 
@@ -539,11 +708,13 @@ def _reserved_to_json(line: ReservedLine) -> dict[str, Any]:
         "name": line.name,
         "unit_price_minor": line.unit_price_minor,
         "currency": line.currency,
+        "variant_id": str(line.variant_id),
     }
 
 
 def _reserved_from_json(data: dict[str, Any]) -> ReservedLine:
-    return ReservedLine(**{**data, "product_id": uuid.UUID(data["product_id"])})
+    variant = data.get("variant_id") or data["product_id"]  # made before variants: the same id
+    return ReservedLine(**{**data, "product_id": uuid.UUID(data["product_id"]), "variant_id": uuid.UUID(variant)})
 
 
 def _text(value: Any, field: str, limit: int) -> str:

@@ -8,6 +8,7 @@ clients of other subgraphs) and the request plumbing around them.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -82,6 +83,14 @@ class _GraphQLView(GraphQL[RequestContext, None]):
                 )
         return await super().execute_single(*args, **kwargs)
 
+    def decode_json(self, data: str | bytes) -> object:
+        # orjson first (several times faster); what it refuses (NaN, integers past 64 bits, lone
+        # surrogates) goes to the standard json strawberry uses, so every body reads as before.
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return json.loads(data)
+
     def encode_json(self, data: object) -> str:
         # orjson: several times faster than the standard json strawberry uses. A str, not
         # bytes: strawberry would send bytes over WebSocket as binary frames.
@@ -153,10 +162,11 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         db = Database(settings.database_url_for(name), name)
         redis = aioredis.from_url(settings.redis_url)
-        verifier = TokenVerifier(public_key or JwksClient(settings.jwks_url).get, settings.service_secret)
+        verifier = TokenVerifier(public_key or JwksClient(settings.jwks_url).get, settings.service_secret, name)
         states = AccountStates()
         runtime = Runtime(name=name, settings=settings, db=db, redis=redis, verifier=verifier, account_states=states)
         app.state.runtime = runtime
+        telemetry.count_statements(runtime)
         try:
             if on_startup:
                 await on_startup(runtime)

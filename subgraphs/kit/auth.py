@@ -6,7 +6,10 @@ one can never be passed off as the other:
 - ES256 access tokens issued by the users subgraph to shoppers, verified with
   the public keys users publishes as JWKS;
 - HS256 internal tokens minted with the shared service secret by the router
-  (carrying the identity it verified) and by subgraphs calling each other.
+  (carrying the identity it verified) and by subgraphs calling each other. Each
+  names the subgraph(s) it is for in ``aud`` (``shopgraph-subgraph:<name>``) and a
+  subgraph refuses any other: a token a subgraph (or an address a hostile
+  supergraph pointed the router at) received cannot be replayed to another one.
 """
 
 from __future__ import annotations
@@ -14,13 +17,14 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import jwt
 from jwt.algorithms import ECAlgorithm
+from strawberry.federation.schema_directives import RequiresScopes
 
 from .errors import forbidden, unauthenticated
 
@@ -28,11 +32,24 @@ ACCESS_ISSUER = "shopgraph-users"
 ACCESS_AUDIENCE = "shopgraph"
 ACCESS_ALGORITHM = "ES256"
 INTERNAL_ISSUER = "shopgraph-internal"
-INTERNAL_AUDIENCE = "shopgraph-subgraphs"
+INTERNAL_AUDIENCE = "shopgraph-subgraphs"  # no longer accepted: each token names the subgraph it is for
 INTERNAL_ALGORITHM = "HS256"
 # Internal tokens are minted per call; a short life bounds any replay.
-INTERNAL_TTL_SECONDS = 300
+INTERNAL_TTL_SECONDS = 60
+
+
+def audience_of(subgraph: str) -> str:
+    """The ``aud`` a subgraph requires of internal tokens (the router mints the same:
+    router/auth.py ``audience_of``). A token sent to one subgraph is refused by every other."""
+    return f"shopgraph-subgraph:{subgraph.lower()}"
+
+
 ROLES = ("CUSTOMER", "ADMIN")
+
+# On administrators' fields and mutations: the router refuses them to any other caller before
+# calling the subgraph (router/authorization.py; a token's role reads as the scope "role:<role>").
+# The subgraph's own check (Identity.require_admin, mutations' allow=admin) stays the second line.
+ADMIN_ONLY = RequiresScopes(scopes=[["role:admin"]])
 
 
 class InvalidToken(Exception):
@@ -104,11 +121,17 @@ def mint_internal_token(
     user_id: uuid.UUID | None = None,
     role: str | None = None,
     ttl: int = INTERNAL_TTL_SECONDS,
+    audience: str | Sequence[str] | None = None,
 ) -> str:
+    """An internal token of ``service``; ``audience``: the subgraph(s) it is for (their names).
+    Subgraphs calling each other name their target; None (tools and tests) names every subgraph."""
+    from .config import SUBGRAPHS
+
+    targets = [audience] if isinstance(audience, str) else list(audience or SUBGRAPHS)
     now = int(time.time())
     claims: dict[str, Any] = {
         "iss": INTERNAL_ISSUER,
-        "aud": INTERNAL_AUDIENCE,
+        "aud": [audience_of(t) for t in targets],
         "sub": f"service:{service}",
         "iat": now,
         "exp": now + ttl,
@@ -161,9 +184,12 @@ VERIFIED_CACHE_SIZE = 10_000
 
 
 class TokenVerifier:
-    def __init__(self, public_key: KeyLookup, service_secret: str) -> None:
+    def __init__(self, public_key: KeyLookup, service_secret: str, subgraph: str | None = None) -> None:
+        """``subgraph``: this subgraph's name; internal tokens must name it in their audience
+        (without one, only access tokens are accepted)."""
         self._public_key = public_key
-        self._service_secret = service_secret
+        self._service_secret = service_secret if subgraph else ""
+        self._audience = audience_of(subgraph) if subgraph else ""
         # Internal token -> (identity, verified until): the router reuses its token for an identity
         # for seconds, and decoding one (base64, JSON, HMAC, claims) cost more CPU than the rest of
         # a small request's auth. The result only depends on the token and the secret, except
@@ -206,7 +232,7 @@ class TokenVerifier:
             self._service_secret,
             INTERNAL_ALGORITHM,
             issuer=INTERNAL_ISSUER,
-            audience=INTERNAL_AUDIENCE,
+            audience=self._audience,
         )
         sub = claims.get("sub", "")
         if not isinstance(sub, str) or not sub.startswith("service:"):

@@ -15,7 +15,10 @@ operation alone (so once per distinct document):
   ``Product`` says;
 - the response's max age is the smallest counted, its scope ``PRIVATE`` if any
   counted hint is. Mutations, subscriptions and responses with errors are never
-  cacheable.
+  cacheable;
+- a resolver whose answer depends on the caller (``context.answer_depends_on_caller()``,
+  e.g. catalog's admin-only ``includeArchived``) makes the response ``private``,
+  whatever the hints say: a shared cache never serves it to another caller.
 
 The router reads the header to decide what its entity cache may keep and for
 whom (``router/entity_cache.py``); hints only ever allow caching, domain events
@@ -24,7 +27,6 @@ invalidate what changed (``catalog`` writes them).
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
@@ -152,14 +154,29 @@ class _Walk:
 
 
 class CachePolicies:
-    """One schema's hints, and the policy of each distinct operation (memoised)."""
+    """One schema's hints, and the policy of each distinct operation (memoised).
+
+    Memoised by the document's identity, not its value: graphql-core hashes a document by walking
+    every node (a third of a millisecond for a router's query, on every request), and the same
+    query text gives the same document object (``kit.schema.CachedParse``). The entry keeps its
+    document, so an id is never reused while it is remembered."""
+
+    MAX_ENTRIES = 1024
 
     def __init__(self, hints: Mapping[str, CacheHint]) -> None:
         self.hints = dict(hints)
-        self._of = functools.lru_cache(maxsize=1024)(self._compute)
+        self._memo: dict[tuple[int, int, str | None], tuple[DocumentNode, CachePolicy]] = {}
 
     def of(self, schema: GraphQLSchema, document: DocumentNode, operation_name: str | None) -> CachePolicy:
-        return self._of(schema, document, operation_name)
+        key = (id(schema), id(document), operation_name)
+        hit = self._memo.get(key)
+        if hit is not None and hit[0] is document:
+            return hit[1]
+        policy = self._compute(schema, document, operation_name)
+        if len(self._memo) >= self.MAX_ENTRIES:
+            self._memo.clear()
+        self._memo[key] = (document, policy)
+        return policy
 
     def _compute(self, schema: GraphQLSchema, document: DocumentNode, operation_name: str | None) -> CachePolicy:
         operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
@@ -192,4 +209,6 @@ class CacheControl(SchemaExtension):
             headers["cache-control"] = NO_STORE
             return
         policy = self.policies.of(context.schema._schema, document, context.operation_name)
+        if getattr(context.context, "answer_is_private", False) and policy.scope is Scope.PUBLIC:
+            policy = CachePolicy(policy.max_age, Scope.PRIVATE)  # a resolver said: not the same for everyone
         headers["cache-control"] = policy.header

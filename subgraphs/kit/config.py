@@ -9,7 +9,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-SUBGRAPHS = ("users", "catalog", "cart", "orders")
+# The one registry of subgraphs: the CLI, the dev stack, the dev ports, `shopgraph compose`
+# and the environment's per-subgraph URLs all read it (see subgraphs/README.md).
+SUBGRAPHS = ("users", "catalog", "cart", "orders", "payments")
 
 
 @dataclass(frozen=True)
@@ -35,8 +37,6 @@ class Settings:
     outbox_relay: bool = True
     # Where shoppers open the shop: the base of links in mail (password reset).
     public_url: str = "http://127.0.0.1:4000"
-    # Print queued mail to the console instead of leaving it for a mailer (`shopgraph dev`).
-    mail_console: bool = False
     password_reset_ttl_seconds: int = 30 * 60
 
     def database_url_for(self, subgraph: str) -> str:
@@ -73,7 +73,6 @@ class Settings:
             "router_only": env_flag("SHOPGRAPH_ROUTER_ONLY", default=True),
             "outbox_relay": env_flag("SHOPGRAPH_OUTBOX_RELAY", default=True),
             "public_url": env.get("SHOPGRAPH_PUBLIC_URL", "http://127.0.0.1:4000").rstrip("/"),
-            "mail_console": env_flag("SHOPGRAPH_MAIL_CONSOLE", default=False),
         }
         values.update(overrides)
         settings = cls(**values)  # type: ignore[arg-type]

@@ -96,6 +96,14 @@ class RequestContext:
     request: Request | WebSocket | None = None
     # Headers of the HTTP response (None over WebSocket): where ``Cache-Control`` goes.
     response_headers: MutableHeaders | None = None
+    # A resolver answered differently for this caller than it would for another (role, identity):
+    # the response is never cacheable in a shared scope (kit.cache_control).
+    answer_is_private: bool = False
+
+    def answer_depends_on_caller(self) -> None:
+        """What this request returns depends on who asks (an admin-only filter, say): mark the
+        response ``private`` so no router or CDN serves it to anyone else."""
+        self.answer_is_private = True
 
     @property
     def client_address(self) -> str:

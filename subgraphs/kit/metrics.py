@@ -37,6 +37,11 @@ DB_POOL_SIZE = Gauge("shopgraph_db_pool_size", "Database connections the pool ke
 DB_POOL_OVERFLOW = Gauge(
     "shopgraph_db_pool_overflow", "Connections opened beyond the pool size now (negative: unused slots).", ["subgraph"]
 )
+SQL_STATEMENTS = Counter(
+    "shopgraph_db_statements",
+    "SQL statements run, by subgraph (divided by its operations: statements per request).",
+    ["subgraph"],
+)
 EVENT_LAG_SECONDS = Histogram(
     "shopgraph_event_lag_seconds",
     "From an event's outbox insert (its transaction's time) to its arrival at this process's event hub, by stream.",
@@ -68,3 +73,22 @@ def observe_arrival(stream: str, created_at: datetime) -> None:
     """An event reached this process's hub: its lag since the outbox insert."""
     EVENTS_DELIVERED.labels(stream).inc()
     EVENT_LAG_SECONDS.labels(stream).observe(max(0.0, (datetime.now(UTC) - created_at).total_seconds()))
+
+
+# The order saga (orders ↔ payments): each step a participant took, and what a reconciler repaired.
+SAGA_STEPS = Counter(
+    "shopgraph_saga_steps",
+    "Steps of the order saga taken, by subgraph and step (e.g. order_paid, payment_captured, stock_released).",
+    ["subgraph", "step"],
+)
+RECONCILER_REPAIRS = Counter(
+    "shopgraph_reconciler_repairs",
+    "Saga state a reconciler found stuck past its deadline and repaired, by subgraph and kind.",
+    ["subgraph", "kind"],
+)
+# A pass is bounded (SHOPGRAPH_<SUBGRAPH>_RECONCILE_BATCH): what it could not take waits for the next.
+RECONCILER_BACKLOG = Gauge(
+    "shopgraph_reconciler_backlog",
+    "Items stuck past their deadline that the last reconciler pass left for the next ones (its bound), by subgraph.",
+    ["subgraph"],
+)

@@ -16,12 +16,12 @@ import dataclasses
 import functools
 from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from graphql import DocumentNode, ExecutionResult, GraphQLError, StringValueNode, Visitor, parse, visit
-from strawberry.extensions import SchemaExtension, ValidationCache
+from strawberry.extensions import SchemaExtension
 from strawberry.federation import Schema
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext, validate_document
 from strawberry.schema.types.base_scalars import DecimalDefinition, wrap_parser
 
 from .cache_control import CacheControl, CacheHint, CachePolicies
@@ -82,6 +82,32 @@ class CachedParse(SchemaExtension):
         yield
 
 
+class ValidatedOnce(SchemaExtension):
+    """Validate each distinct document once, remembered by the document's identity.
+
+    Strawberry's ``ValidationCache`` keys an ``lru_cache`` by the document's value, and graphql-core
+    hashes a document by walking every node of it, on every request. ``CachedParse`` hands the
+    same document object for the same text, so its identity is key enough; the entry keeps the
+    document, so its id cannot be reused while remembered. Bounded like the parse cache."""
+
+    MAX_ENTRIES = 1024
+    _memo: ClassVar[dict[tuple[int, int, tuple[Any, ...]], tuple[DocumentNode, list[GraphQLError]]]] = {}
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        document = context.graphql_document
+        if document is not None and context.pre_execution_errors is None:
+            schema = context.schema._schema
+            key = (id(schema), id(document), tuple(context.validation_rules))
+            hit = self._memo.get(key)
+            if hit is None or hit[0] is not document:
+                if len(self._memo) >= self.MAX_ENTRIES:
+                    self._memo.clear()
+                hit = self._memo[key] = (document, validate_document(schema, document, context.validation_rules))
+            context.pre_execution_errors = hit[1]
+        yield
+
+
 class _PerEventExecutor(StrawberryGraphQLCoreExecutionContext):
     """graphql-core 3.3's per-event executor with a memo of its own.
 
@@ -127,7 +153,7 @@ def federated_schema(
         extensions=[
             OperationTelemetry,
             CachedParse,
-            lambda: ValidationCache(maxsize=1024),
+            ValidatedOnce,
             RefuseNulCharacters,
             MaskUnexpectedErrors,
             lambda: CacheControl(policies),

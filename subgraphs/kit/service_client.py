@@ -21,6 +21,7 @@ from gql.transport.httpx import HTTPXAsyncTransport
 
 from .auth import mint_internal_token
 from .errors import ApiError
+from .telemetry import outgoing_call
 
 log = logging.getLogger("shopgraph.service_client")
 
@@ -51,23 +52,25 @@ class ServiceClient:
         user_id: uuid.UUID | None = None,
         role: str | None = None,
     ) -> dict[str, Any]:
-        token = mint_internal_token(self._secret, self.caller, user_id=user_id, role=role)
+        token = mint_internal_token(self._secret, self.caller, user_id=user_id, role=role, audience=self.target)
         request = GraphQLRequest(document, variable_values=variables)
         headers = {"Authorization": f"Bearer {token}"}
         try:
             session = self._session or await self._connect()
-            try:
-                result: dict[str, Any] = await session.execute(request, extra_args={"headers": headers})
-            except TransportConnectionFailed:
-                # A pooled connection closed under us: retry once on a fresh one. Every
-                # internal operation is idempotent (reads, or keyed by a reservation /
-                # checkout id), so a repeat cannot apply a change twice.
-                result = await session.execute(request, extra_args={"headers": headers})
+            with outgoing_call(self.target, headers):  # the callee's request joins this trace
+                try:
+                    result: dict[str, Any] = await session.execute(request, extra_args={"headers": headers})
+                except TransportConnectionFailed:
+                    # A pooled connection closed under us: retry once on a fresh one. Every
+                    # internal operation is idempotent (reads, or keyed by a reservation /
+                    # checkout id), so a repeat cannot apply a change twice.
+                    result = await session.execute(request, extra_args={"headers": headers})
         except TransportQueryError as exc:
             # The detail names internal operations: it goes to the log, not to the client.
             log.error("%s -> %s refused a call: %s", self.caller, self.target, exc)
             raise ApiError(f"The {self.target} service could not complete the request.", "SERVICE_ERROR") from exc
         except (TransportError, OSError) as exc:
+            log.warning("%s -> %s failed: %s", self.caller, self.target, repr(exc))
             raise ApiError(f"The {self.target} service is unavailable.", "SERVICE_UNAVAILABLE") from exc
         return result
 

@@ -40,6 +40,7 @@ from sqlalchemy import Table
 
 from .db import Database
 from .outbox import OutboxEvent, last_event_id, read_events
+from .periodic import stop_task
 from .telemetry import event_arrived
 
 log = logging.getLogger("shopgraph.streams")
@@ -169,9 +170,7 @@ class EventHub(Generic[E]):
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_task(self._task)
         for queue in [*self._queues, *(q for qs in self._keyed.values() for q in qs)]:
             queue.closed = True
             queue.ready.set()

@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
 import logging
@@ -48,6 +49,8 @@ log = logging.getLogger("shopgraph.requests")
 tracer = trace.get_tracer("shopgraph.subgraphs")
 # The key under which an outbox event's payload carries its writer's W3C trace context.
 TRACE_KEY = "_traceparent"
+# Regular expressions searched in the URL (OpenTelemetry's ExcludeList), comma-separated.
+UNTRACED_URLS = "/health$,/ready$,/metrics$"
 _VALID_REQUEST_ID = re.compile(r"^[-_.:A-Za-z0-9]{1,128}$")
 _request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("shopgraph_request_id", default=None)
 
@@ -74,7 +77,28 @@ def instrument(app: Starlette, name: str) -> None:
     if tracing_enabled():
         from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
-        app.add_middleware(OpenTelemetryMiddleware, exclude_spans=["receive", "send"])
+        # Probes and scrapes start no trace (several a second per pod would bury the requests).
+        app.add_middleware(OpenTelemetryMiddleware, excluded_urls=UNTRACED_URLS, exclude_spans=["receive", "send"])
+
+
+def count_statements(runtime: Any) -> None:
+    """Count ``runtime``'s SQL statements by subgraph (called once its database exists)."""
+    child = metrics.SQL_STATEMENTS.labels(runtime.name)
+    runtime.db.statements.observers.append(lambda _sql: child.inc())
+
+
+@contextlib.contextmanager
+def outgoing_call(target: str, headers: dict[str, str]) -> Iterator[None]:
+    """A call to another subgraph (``kit.service_client``): a client span, its context sent as
+    ``traceparent`` in ``headers`` (so the callee's request joins this trace), and the request id."""
+    request_id = _request_id.get()
+    if request_id is not None:
+        headers["X-Request-ID"] = request_id
+    with tracer.start_as_current_span(
+        f"call {target}", kind=trace.SpanKind.CLIENT, attributes={"shopgraph.subgraph": target}
+    ):
+        propagate.inject(headers)
+        yield
 
 
 class _RequestId:
@@ -158,14 +182,21 @@ def with_trace_context(payload: dict[str, Any]) -> dict[str, Any]:
     return {**payload, TRACE_KEY: carrier["traceparent"]} if "traceparent" in carrier else payload
 
 
+def links_to_writer(payload: dict[str, Any]) -> list[trace.Link]:
+    """A link to the span that wrote an event (its payload's trace context), if it has one."""
+    traceparent = payload.get(TRACE_KEY)
+    if not isinstance(traceparent, str):
+        return []
+    origin = trace.get_current_span(propagate.extract({"traceparent": traceparent})).get_span_context()
+    return [trace.Link(origin)] if origin.is_valid else []
+
+
 def event_arrived(stream: str, event: OutboxEvent) -> None:
     """An event reached this process's hub (from the stream): lag, count, and a linked span."""
     metrics.observe_arrival(stream, event.created_at)
-    traceparent = event.payload.get(TRACE_KEY)
-    if not isinstance(traceparent, str) or not tracing_enabled():
+    if TRACE_KEY not in event.payload or not tracing_enabled():
         return
-    origin = trace.get_current_span(propagate.extract({"traceparent": traceparent})).get_span_context()
-    links = [trace.Link(origin)] if origin.is_valid else []
+    links = links_to_writer(event.payload)
     attributes: dict[str, AnyValue] = {
         "shopgraph.event.id": event.id,
         "shopgraph.event.type": event.event_type,

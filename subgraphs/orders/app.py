@@ -14,8 +14,10 @@ from subgraphs.kit.config import Settings
 from subgraphs.kit.context import RequestContext, Runtime
 
 from .events import order_events
+from .saga import saga_part
 from .schema import schema
-from .sweeper import PENDING_CHECKOUT_SECONDS, SWEEP_INTERVAL_SECONDS, stock_sweeper
+from .service import PAYMENT_SECONDS
+from .sweeper import PENDING_CHECKOUT_SECONDS, RECONCILE_BATCH, SWEEP_INTERVAL_SECONDS, stock_sweeper
 from .types import OrdersContext
 
 
@@ -36,15 +38,26 @@ def _seconds(name: str, default: float) -> float:
     return value
 
 
+def batch(name: str, default: int) -> int:
+    """A positive whole number from the environment (the reconciler's per-pass bound)."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"{name} must be a whole number of at least 1, not {text!r}")
+    return int(text)
+
+
 def create_app(settings: Settings) -> Starlette:
     sweeper = stock_sweeper(
         interval=_seconds("SHOPGRAPH_ORDERS_SWEEP_SECONDS", SWEEP_INTERVAL_SECONDS),
         pending_older_than=_seconds("SHOPGRAPH_ORDERS_PENDING_CHECKOUT_SECONDS", PENDING_CHECKOUT_SECONDS),
+        reconcile_batch=batch("SHOPGRAPH_ORDERS_RECONCILE_BATCH", RECONCILE_BATCH),
     )
     return create_subgraph_app(
         name="orders",
         schema=schema,
         settings=settings,
         make_context=make_context,
-        background=[order_events, sweeper],
+        background=[saga_part(_seconds("SHOPGRAPH_ORDERS_PAYMENT_SECONDS", PAYMENT_SECONDS)), order_events, sweeper],
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from gql import gql
 
@@ -11,18 +12,11 @@ from subgraphs.kit.domain import DomainError, ErrorCode
 from subgraphs.kit.money import to_minor
 from subgraphs.kit.service_client import ServiceClient
 
-CART = gql("query CheckoutCart { cart { items { quantity product { id } } } }")
+CART = gql("query CheckoutCart { cart { items { quantity variant { id } } } }")
 COMPLETE_CHECKOUT = gql(
     """
     mutation CompleteCheckout($input: CompleteCheckoutInput!) {
       completeCheckout(input: $input) { removed }
-    }
-    """
-)
-BEGIN_CHECKOUT = gql(
-    """
-    mutation BeginCheckout($input: CartCheckoutInput!) {
-      beginCheckout(input: $input) { lines { productId quantity } userErrors { code field message } }
     }
     """
 )
@@ -33,7 +27,7 @@ RESERVE = gql(
     """
     mutation Reserve($input: ReserveStockInput!) {
       reserveStock(input: $input) {
-        lines { productId quantity sku name unitPrice { amount currencyCode } }
+        lines { productId variantId quantity sku name unitPrice { amount currencyCode } }
         userErrors { code field message }
       }
     }
@@ -46,6 +40,7 @@ RELEASE = gql("mutation Release($input: ReleaseStockInput!) { releaseStock(input
 class PricedLine:
     product_id: uuid.UUID
     quantity: int
+    variant_id: uuid.UUID
     sku: str
     name: str
     unit_price_minor: int
@@ -53,49 +48,61 @@ class PricedLine:
 
 
 async def cart_lines(cart: ServiceClient, user_id: uuid.UUID, role: str | None) -> list[tuple[uuid.UUID, int]]:
-    """The shopper's cart, read as that shopper (so cart's own authorisation applies)."""
+    """The shopper's cart as (variant id, quantity), read as that shopper (so cart's own authorisation applies)."""
     data = await cart.execute(CART, user_id=user_id, role=role)
-    return [(uuid.UUID(i["product"]["id"]), i["quantity"]) for i in data["cart"]["items"]]
+    return [(uuid.UUID(i["variant"]["id"]), i["quantity"]) for i in data["cart"]["items"]]
 
 
-async def begin_checkout(
-    cart: ServiceClient, user_id: uuid.UUID, checkout_id: uuid.UUID
-) -> list[tuple[uuid.UUID, int]]:
-    """Claim the shopper's cart for this checkout and read its lines; refused while another checkout holds it."""
-    variables = {"input": {"userId": str(user_id), "checkoutId": str(checkout_id)}}
-    payload = (await cart.execute(BEGIN_CHECKOUT, variables))["beginCheckout"]
-    if payload["userErrors"]:
-        error = payload["userErrors"][0]
-        raise DomainError(ErrorCode(error["code"]), error["message"], error["field"])
-    return [(uuid.UUID(line["productId"]), line["quantity"]) for line in payload["lines"]]
+GUEST_CART = gql(
+    "query CheckoutGuestCart($token: String!) { guestCart(token: $token) { items { quantity variant { id } } } }"
+)
 
 
-async def release_checkout(cart: ServiceClient, user_id: uuid.UUID, checkout_id: uuid.UUID) -> None:
-    variables = {"input": {"userId": str(user_id), "checkoutId": str(checkout_id)}}
+async def guest_cart_lines(cart: ServiceClient, token: str) -> list[tuple[uuid.UUID, int]]:
+    """A guest cart as (variant id, quantity); empty when its token opens nothing now."""
+    found = (await cart.execute(GUEST_CART, {"token": token}))["guestCart"]
+    return [(uuid.UUID(i["variant"]["id"]), i["quantity"]) for i in found["items"]] if found else []
+
+
+def _with_token(variables: dict[str, Any], cart_token: str | None) -> dict[str, Any]:
+    if cart_token is not None:
+        variables["input"]["cartToken"] = cart_token
+    return variables
+
+
+async def release_checkout(
+    cart: ServiceClient, user_id: uuid.UUID, checkout_id: uuid.UUID, cart_token: str | None = None
+) -> None:
+    variables = _with_token({"input": {"userId": str(user_id), "checkoutId": str(checkout_id)}}, cart_token)
     await cart.execute(RELEASE_CHECKOUT, variables)
 
 
 async def complete_checkout(
-    cart: ServiceClient, user_id: uuid.UUID, checkout_id: uuid.UUID, lines: list[tuple[uuid.UUID, int]]
+    cart: ServiceClient,
+    user_id: uuid.UUID,
+    checkout_id: uuid.UUID,
+    lines: list[tuple[uuid.UUID, int]],
+    cart_token: str | None = None,
 ) -> None:
-    variables = {
+    variables: dict[str, Any] = {
         "input": {
             "userId": str(user_id),
             "checkoutId": str(checkout_id),
-            "lines": [{"productId": str(p), "quantity": q} for p, q in lines],
+            "lines": [{"variantId": str(v), "quantity": q} for v, q in lines],
         }
     }
-    await cart.execute(COMPLETE_CHECKOUT, variables)
+    await cart.execute(COMPLETE_CHECKOUT, _with_token(variables, cart_token))
 
 
 async def reserve_stock(
     catalog: ServiceClient, reservation_id: uuid.UUID, lines: list[tuple[uuid.UUID, int]]
 ) -> list[PricedLine]:
-    """Take the stock, all or nothing, at the catalog's current prices; an expected refusal is a DomainError."""
+    """Take the stock of each line's variant, all or nothing, at the catalog's current prices; an expected
+    refusal is a DomainError. ``lines`` are (variant id, quantity)."""
     variables = {
         "input": {
             "reservationId": str(reservation_id),
-            "lines": [{"productId": str(p), "quantity": q} for p, q in lines],
+            "lines": [{"variantId": str(v), "quantity": q} for v, q in lines],
         }
     }
     payload = (await catalog.execute(RESERVE, variables))["reserveStock"]
@@ -105,6 +112,7 @@ async def reserve_stock(
     return [
         PricedLine(
             product_id=uuid.UUID(line["productId"]),
+            variant_id=uuid.UUID(line["variantId"]),
             quantity=line["quantity"],
             sku=line["sku"],
             name=line["name"],

@@ -21,6 +21,7 @@ from subgraphs.kit.config import Settings
 from subgraphs.kit.context import Runtime
 from subgraphs.kit.db import Database
 from subgraphs.kit.outbox import OutboxEvent
+from subgraphs.kit.periodic import stop_task
 from subgraphs.kit.relay import OutboxRelay
 from subgraphs.kit.streams import EventHub
 
@@ -118,8 +119,6 @@ async def order_events(runtime: Runtime) -> AsyncIterator[None]:
         yield
     finally:
         if relay_task is not None:
-            relay_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await relay_task
+            await stop_task(relay_task)
         await sales.stop()
         await hub.stop()

@@ -52,6 +52,9 @@ class OrderLine:
     name: str
     unit_price_minor: int
     quantity: int
+    variant_id: uuid.UUID
+    tax_minor: int = 0
+    discount_minor: int = 0
 
 
 class Loaders:
@@ -82,6 +85,9 @@ class Loaders:
                     row.item_name,
                     row.item_unit_price_minor,
                     row.item_quantity,
+                    row.item_variant_id,
+                    row.item_tax_minor,
+                    row.item_discount_minor,
                 )
                 found.append(cast(Row[Any], line))
         for order_id, items in lines.items():

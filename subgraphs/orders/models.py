@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, String, Table, Text
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy import BigInteger, Boolean, Column, DateTime, Integer, MetaData, String, Table, Text
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
+from subgraphs.kit.consumer import positions_table
 from subgraphs.kit.db import created_at, uuid_pk
 from subgraphs.kit.outbox import outbox_table
 
@@ -24,10 +25,24 @@ orders = Table(
     Column("shipping_minor", BigInteger, nullable=False),
     Column("total_minor", BigInteger, nullable=False),
     Column("shipping_address", JSONB, nullable=False),
+    # The priced breakdown as placed (migrations/0004_priced_orders.sql).
+    Column("discounts_minor", BigInteger, nullable=False, server_default="0"),
+    Column("tax_minor", BigInteger, nullable=False, server_default="0"),
+    Column("tax_included", Boolean, nullable=False, server_default="false"),
+    Column("shipping_method", Text),
+    Column("discount_codes", ARRAY(Text), nullable=False, server_default="{}"),
     created_at(),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     # Set once catalog has taken back a cancelled order's stock (NULL: the sweeper retries).
     Column("stock_released_at", DateTime(timezone=True)),
+    # The order saga (migrations/0004): when an unpaid order is given up, why a cancel happened,
+    # what the payment has refunded.
+    Column("payment_due_at", DateTime(timezone=True)),
+    Column("cancel_reason", Text),
+    Column("refunded_minor", BigInteger, nullable=False),
+    # Guest checkout (migrations/0005): the address a guest ordered with, and when an account claimed it.
+    Column("guest_email", Text),
+    Column("claimed_at", DateTime(timezone=True)),
 )
 
 order_items = Table(
@@ -37,10 +52,14 @@ order_items = Table(
     Column("order_id", UUID(as_uuid=True), nullable=False),
     Column("position", Integer, nullable=False),
     Column("product_id", UUID(as_uuid=True), nullable=False),
+    # The variant bought (migrations/0004_variant_lines.sql); product_id is its product.
+    Column("variant_id", UUID(as_uuid=True), nullable=False),
     Column("sku", Text, nullable=False),
     Column("name", Text, nullable=False),
     Column("unit_price_minor", BigInteger, nullable=False),
     Column("quantity", Integer, nullable=False),
+    Column("tax_minor", BigInteger, nullable=False, server_default="0"),
+    Column("discount_minor", BigInteger, nullable=False, server_default="0"),
 )
 
 order_status_changes = Table(
@@ -66,3 +85,4 @@ pending_checkouts = Table(
 )
 
 outbox = outbox_table(metadata)
+stream_positions = positions_table(metadata)

@@ -7,21 +7,27 @@ import uuid
 from typing import Any
 
 import strawberry
+from gql import gql
 from sqlalchemy import Integer, bindparam, func, select, tuple_
 
 from subgraphs.kit.address import ADDRESS_FIELDS
+from subgraphs.kit.auth import ADMIN_ONLY, Identity
 from subgraphs.kit.db import Read
+from subgraphs.kit.domain import DomainError
+from subgraphs.kit.domain import ErrorCode as Code
 from subgraphs.kit.errors import UserError, bad_input
 from subgraphs.kit.inputs import sent_fields
 from subgraphs.kit.loaders import parse_uuid
-from subgraphs.kit.mutations import admin, mutate, signed_in
+from subgraphs.kit.mutations import admin, anyone, mutate, signed_in
+from subgraphs.kit.outbox_replay import replayed_as
 from subgraphs.kit.pagination import CONNECTION_SIZE, Connection, build_connection, page_size, selects, selects_total
 from subgraphs.kit.schema import federated_schema
 
-from .models import order_items, orders
+from . import guest
+from .models import order_items, orders, outbox
 from .service import Status, parse_order_number
 from .subscriptions import Subscription
-from .types import Order, OrdersInfo, Product, User, after_bound, cursor_key, user_orders, visible_order
+from .types import Order, OrdersInfo, Product, ProductVariant, User, after_bound, cursor_key, user_orders, visible_order
 
 
 @functools.cache
@@ -86,6 +92,15 @@ async def all_orders(
     return build_connection(rows, size, after=after, key_of=cursor_key, node_of=Order.from_row, count=count)
 
 
+@strawberry.federation.type(inaccessible=True, description="Internal: one order event as its outbox row holds it.")
+class OrderOutboxEvent:
+    id: str = strawberry.field(description="The outbox id (the stream entry's id), a decimal string.")
+    type: str
+    aggregate: strawberry.ID
+    payload: str = strawberry.field(description="The event's JSON payload, as published.")
+    created: str = strawberry.field(description="ISO 8601, as published.")
+
+
 @strawberry.type
 class Query:
     @strawberry.field(description="The signed-in shopper's orders, newest first.", directives=[CONNECTION_SIZE])
@@ -95,13 +110,23 @@ class Query:
         return await user_orders(info, info.context.identity.require_user(), first, after, status)
 
     @strawberry.field(
-        description="Every shopper's orders, newest first (administrators only).", directives=[CONNECTION_SIZE]
+        description="Every shopper's orders, newest first (administrators only).",
+        directives=[CONNECTION_SIZE, ADMIN_ONLY],
     )
     async def all_orders(
         self, info: OrdersInfo, first: int | None = None, after: str | None = None, status: Status | None = None
     ) -> Connection[Order]:
         info.context.identity.require_admin()
         return await all_orders(info, first, after, status)
+
+    @strawberry.federation.field(
+        inaccessible=True,
+        description="Internal: order events with after < id <= upto, oldest first, at most 500 (the notifications "
+        "worker's recovery of stream entries it never got: Redis restarted empty, or the stream trimmed).",
+    )
+    async def order_events_between(self, info: OrdersInfo, after: str, upto: str) -> list[OrderOutboxEvent]:
+        info.context.identity.require_service("notifications")
+        return await replayed_as(OrderOutboxEvent, info.context.runtime.db, outbox, after, upto)
 
     @strawberry.field(description="One of your orders by id or number (administrators: any order).")
     async def order(self, info: OrdersInfo, id: strawberry.ID | None = None, number: str | None = None) -> Order | None:
@@ -116,6 +141,19 @@ class Query:
         async with info.context.runtime.db.read() as conn:
             order_id = (await conn.execute(select(orders.c.id).where(orders.c.number == parsed))).scalar_one_or_none()
         return await visible_order(info, order_id)
+
+    @strawberry.field(
+        description="A guest's order by the lookup token its checkout returned; null if the token is forged, "
+        "or once an account has claimed the order."
+    )
+    async def guest_order(self, info: OrdersInfo, token: str) -> Order | None:
+        order_id = guest.verify(info.context.runtime.settings.service_secret, token)
+        row = await info.context.loaders.order.load(order_id) if order_id else None
+        if row is None or row.guest_email is None or row.claimed_at is not None:
+            guest.GUEST_ORDERS.labels(event="lookup_refused").inc()
+            return None
+        guest.GUEST_ORDERS.labels(event="looked_up").inc()
+        return Order.from_row(row)
 
 
 @strawberry.input
@@ -136,6 +174,36 @@ class CheckoutInput:
         description="Chosen by the client per checkout attempt; retrying with the same key returns the same order."
     )
     shipping_address: ShippingAddressInput
+
+
+@strawberry.input
+class GuestCheckoutInput:
+    idempotency_key: str = strawberry.field(
+        description="Chosen by the client per checkout attempt; retrying with the same key returns the same order."
+    )
+    cart_token: str = strawberry.field(description="The guest cart's token (createGuestCart).")
+    email: str = strawberry.field(description="Where the order's mail goes; an account with it can claim the order.")
+    shipping_address: ShippingAddressInput
+
+
+@strawberry.type
+class GuestCheckoutPayload:
+    order: Order | None = None
+    lookup_token: str | None = strawberry.field(
+        default=None, description="Opens this order (guestOrder) and lets an account with the e-mail claim it."
+    )
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class ClaimGuestOrdersInput:
+    lookup_tokens: list[str] = strawberry.field(description=f"The orders' lookup tokens (at most {guest.MAX_CLAIM}).")
+
+
+@strawberry.type
+class ClaimGuestOrdersPayload:
+    orders: list[Order] = strawberry.field(default_factory=list, description="The orders now yours.")
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.input
@@ -166,6 +234,31 @@ class Mutation:
 
         return await mutate(info, OrderPayload, perform, allow=signed_in)
 
+    @strawberry.mutation(
+        description="A signed-out shopper's checkout of their guest cart with an e-mail address; the payload's "
+        "lookupToken opens the order afterwards."
+    )
+    async def guest_checkout(self, info: OrdersInfo, input: GuestCheckoutInput) -> GuestCheckoutPayload:
+        async def perform(_: Identity) -> GuestCheckoutPayload:
+            address = sent_fields(input.shipping_address, ADDRESS_FIELDS)
+            row = await info.context.orders.guest_checkout(
+                input.cart_token, input.email, input.idempotency_key, address
+            )
+            token = guest.issue(info.context.runtime.settings.service_secret, row.id)
+            return GuestCheckoutPayload(order=Order.from_row(row), lookup_token=token)
+
+        return await mutate(info, GuestCheckoutPayload, perform, allow=anyone)
+
+    @strawberry.mutation(
+        description="Make the guest orders you placed with your account's e-mail address yours (by their lookup "
+        "tokens): they show in your order history, and their tokens open nothing any more."
+    )
+    async def claim_guest_orders(self, info: OrdersInfo, input: ClaimGuestOrdersInput) -> ClaimGuestOrdersPayload:
+        async def perform(user_id: uuid.UUID) -> ClaimGuestOrdersPayload:
+            return await _claim(info, user_id, input.lookup_tokens)
+
+        return await mutate(info, ClaimGuestOrdersPayload, perform, allow=signed_in)
+
     @strawberry.mutation(description="Cancel your order before it ships; its stock goes back on sale.")
     async def cancel_order(self, info: OrdersInfo, input: CancelOrderInput) -> OrderPayload:
         async def perform(_: uuid.UUID) -> OrderPayload:
@@ -173,12 +266,49 @@ class Mutation:
 
         return await mutate(info, OrderPayload, perform, allow=signed_in)
 
-    @strawberry.mutation(description="Move an order along its lifecycle (administrators only).")
+    @strawberry.mutation(
+        directives=[ADMIN_ONLY], description="Move an order along its lifecycle (administrators only)."
+    )
     async def update_order_status(self, info: OrdersInfo, input: UpdateOrderStatusInput) -> OrderPayload:
         async def perform(_: uuid.UUID) -> OrderPayload:
             return await _change_status(info, input.order_id, input.status, ["input", "status"])
 
         return await mutate(info, OrderPayload, perform, allow=admin)
+
+
+ACCOUNT_EMAIL = gql("query AccountEmail { me { email } }")
+
+
+async def _claim(info: OrdersInfo, user_id: uuid.UUID, tokens: list[str]) -> ClaimGuestOrdersPayload:
+    if len(tokens) > guest.MAX_CLAIM:
+        raise DomainError(Code.INVALID, f"Claim at most {guest.MAX_CLAIM} orders at once.", ["input", "lookupTokens"])
+    secret = info.context.runtime.settings.service_secret
+    ids = [guest.verify(secret, t) for t in tokens]
+    errors = [
+        UserError(code=Code.INVALID_TOKEN, field=["input", "lookupTokens", str(i)], message="This token is not valid.")
+        for i, order_id in enumerate(ids)
+        if order_id is None
+    ]
+    wanted = [i for i in ids if i is not None]
+    if not wanted:
+        return ClaimGuestOrdersPayload(user_errors=errors)
+    # The account's address, as users has it (asked as the account, so users' own checks apply).
+    users = info.context.runtime.client("users")
+    me = (await users.execute(ACCOUNT_EMAIL, user_id=user_id, role=info.context.identity.role))["me"]
+    if me is None:
+        raise DomainError(Code.NOT_FOUND, "No such account.", ["input"])
+    rows, refused = await info.context.orders.claim_guest_orders(user_id, str(me["email"]), wanted)
+    errors += [
+        UserError(
+            code=Code.NOT_FOUND,
+            field=["input", "lookupTokens", str(i)],
+            message="No guest order placed with your account's e-mail address has this token.",
+        )
+        for i, order_id in enumerate(ids)
+        if order_id in refused
+    ]
+    info.context.reset_loaders()
+    return ClaimGuestOrdersPayload(orders=[Order.from_row(r) for r in rows], user_errors=errors)
 
 
 async def _change_status(info: OrdersInfo, order_id: strawberry.ID, status: Status, field: list[str]) -> OrderPayload:
@@ -193,5 +323,5 @@ schema = federated_schema(
     query=Query,
     mutation=Mutation,
     subscription=Subscription,
-    types=[Order, User, Product],
+    types=[Order, User, Product, ProductVariant],
 )

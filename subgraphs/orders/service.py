@@ -21,11 +21,13 @@ from subgraphs.kit.auth import Identity
 from subgraphs.kit.db import Database
 from subgraphs.kit.domain import DomainError, Unavailable
 from subgraphs.kit.domain import ErrorCode as Code
+from subgraphs.kit.metrics import SAGA_STEPS
 from subgraphs.kit.money import to_decimal
 from subgraphs.kit.outbox import record_event
 from subgraphs.kit.service_client import ServiceClient
 
-from . import clients
+from . import clients, guest, pricing, saga
+from .metrics import ORDER_REVENUE, ORDERS_PLACED
 from .models import order_items, order_status_changes, orders, outbox, pending_checkouts
 
 log = logging.getLogger("shopgraph.orders")
@@ -38,10 +40,13 @@ CHECKOUT_ROUNDS = 3
 # At most this many rows per sweep pass, and the pass stops after this many catalog failures.
 SWEEP_BATCH = 100
 SWEEP_MAX_FAILURES = 3
+# An order not paid within this many seconds is cancelled and its stock released (the reconciler;
+# env SHOPGRAPH_ORDERS_PAYMENT_SECONDS, read in app.py).
+PAYMENT_SECONDS = 900.0
 
 
 class Status(Enum):
-    PENDING = "PENDING"
+    PENDING_PAYMENT = "PENDING_PAYMENT"
     PAID = "PAID"
     SHIPPED = "SHIPPED"
     DELIVERED = "DELIVERED"
@@ -49,7 +54,7 @@ class Status(Enum):
 
 
 TRANSITIONS: dict[Status, frozenset[Status]] = {
-    Status.PENDING: frozenset({Status.PAID, Status.CANCELLED}),
+    Status.PENDING_PAYMENT: frozenset({Status.PAID, Status.CANCELLED}),
     Status.PAID: frozenset({Status.SHIPPED, Status.CANCELLED}),
     Status.SHIPPED: frozenset({Status.DELIVERED}),
     Status.DELIVERED: frozenset(),
@@ -70,6 +75,17 @@ def parse_order_number(text: str) -> int | None:
     return int(digits) if re.fullmatch(r"[0-9]{1,17}", digits) else None
 
 
+@dataclass(frozen=True)
+class Buyer:
+    """Who checks out: a signed-in shopper (their cart), or a guest (the cart their token names, an
+    e-mail address, and the address's customer id as ``user_id``: guest.py)."""
+
+    user_id: uuid.UUID
+    role: str | None
+    cart_token: str | None = None
+    email: str | None = None
+
+
 class _ReservationReleased(Exception):
     """The checkout's pending row was swept or released while it reserved: its stock may be gone."""
 
@@ -85,20 +101,44 @@ class SweepResult:
 
 
 class Orders:
-    def __init__(self, db: Database, catalog: ServiceClient, cart: ServiceClient) -> None:
+    def __init__(
+        self,
+        db: Database,
+        catalog: ServiceClient,
+        cart: ServiceClient,
+        payments: ServiceClient | None = None,
+        payment_seconds: float = PAYMENT_SECONDS,
+    ) -> None:
         self.db = db
         self.catalog = catalog
         self.cart = cart
+        self.payments = payments
+        self.payment_seconds = payment_seconds
 
     async def checkout(self, viewer: Identity, idempotency_key: str, address: dict[str, Any]) -> Row[Any]:
         """Turn the shopper's cart into an order, once.
 
         The same key and request give the same order; the same key with another
         shipping address or another cart is refused. The cart is claimed before it
-        is read (``beginCheckout``), so concurrent checkouts of one cart under
+        is read (``beginPricedCheckout``), so concurrent checkouts of one cart under
         different keys make one order: the others are refused and change nothing.
         """
-        user_id = viewer.require_user()
+        return await self._checkout(Buyer(viewer.require_user(), viewer.role), idempotency_key, address)
+
+    async def guest_checkout(
+        self, cart_token: str, email: str, idempotency_key: str, address: dict[str, Any]
+    ) -> Row[Any]:
+        """A signed-out shopper's checkout of their guest cart, under their e-mail address (guest.py);
+        the same rules as ``checkout``, per address."""
+        clean = guest.clean_email(email, ["input", "email"])
+        buyer = Buyer(guest.customer_id(clean), None, cart_token=cart_token, email=clean)
+        order = await self._checkout(buyer, idempotency_key, address)
+        guest.GUEST_ORDERS.labels(event="placed").inc()
+        log.info("guest order %s placed", order_number(order.number))
+        return order
+
+    async def _checkout(self, buyer: Buyer, idempotency_key: str, address: dict[str, Any]) -> Row[Any]:
+        user_id = buyer.user_id
         key = idempotency_key.strip()
         if not 1 <= len(key) <= 200:
             raise DomainError(
@@ -109,35 +149,44 @@ class Orders:
 
         existing = await self._by_key(user_id, key)
         if existing is not None:
-            return await self._replay(existing, viewer, shipping)
-        lines = await clients.begin_checkout(self.cart, user_id, reservation_id)
+            replayed = await self._replay(existing, buyer, shipping)
+            await saga.start_payment(self.payments, replayed)
+            return replayed
+        # price: the cart is claimed and priced for the address (its discount uses counted) in one call.
+        lines, quote = await pricing.begin_checkout(
+            self.cart, user_id, reservation_id, shipping, cart_token=buyer.cart_token
+        )
         if not lines:
             # A concurrent retry with this key may have placed the order and
             # emptied the cart since we looked: then that order is the answer.
             placed = await self._by_key(user_id, key)
             if placed is not None:
-                return await self._replay(placed, viewer, shipping)
+                return await self._replay(placed, buyer, shipping)
             raise DomainError(Code.CART_EMPTY, "The cart is empty.", ["input"])
         try:
-            order = await self._place(user_id, key, reservation_id, lines, shipping)
+            order = await self._place(buyer, key, reservation_id, lines, shipping, quote)
         except BaseException:
             # Nothing was ordered (or a same-key attempt's order decides): the cart is the shopper's again.
-            await self._release_cart(user_id, reservation_id)
+            await self._release_cart(buyer, reservation_id)
             raise
         if order.shipping_address != shipping:
             raise _key_reused(["input", "shippingAddress"])
-        await self._empty_cart(order)
+        await self._empty_cart(order, buyer.cart_token)
+        # The saga's next step: the order waits for its payment (see saga.py).
+        await saga.start_payment(self.payments, order)
         return order
 
     async def _place(
         self,
-        user_id: uuid.UUID,
+        buyer: Buyer,
         key: str,
         reservation_id: uuid.UUID,
         lines: list[tuple[uuid.UUID, int]],
         shipping: dict[str, Any],
+        quote: pricing.Quote | None,
     ) -> Row[Any]:
         """Reserve the stock and write the order; a concurrent attempt with the same key may write it instead."""
+        user_id = buyer.user_id
         for _ in range(CHECKOUT_ROUNDS):
             # Noted before the stock is taken: if this request never gets to write its
             # order (the process dies, the task is cancelled, the database fails), the
@@ -152,7 +201,11 @@ class Orders:
                 await self._give_back(reservation_id)
                 raise
             try:
-                return await self._create(user_id, key, reservation_id, priced, shipping)
+                order = await self._create(buyer, key, reservation_id, priced, shipping, quote)
+                # Committed by this call (a concurrent attempt's order is counted by that attempt).
+                ORDERS_PLACED.labels(order.currency).inc()
+                ORDER_REVENUE.labels(order.currency).inc(order.total_minor)
+                return order
             except _ReservationReleased:
                 # Released under us (by the sweeper, or by a failed attempt with the same
                 # key): the order a concurrent attempt wrote is the answer; else reserve
@@ -172,7 +225,7 @@ class Orders:
                 raise
         raise Unavailable("The stock for this checkout could not be held; please try again.")
 
-    async def _replay(self, order: Row[Any], viewer: Identity, shipping: dict[str, Any]) -> Row[Any]:
+    async def _replay(self, order: Row[Any], buyer: Buyer, shipping: dict[str, Any]) -> Row[Any]:
         """A key already used: the same order for the same request, else a refusal that changes nothing.
 
         The same request is the same shipping address and a cart that is either
@@ -181,16 +234,19 @@ class Orders:
         """
         if order.shipping_address != shipping:
             raise _key_reused(["input", "shippingAddress"])
-        cart = await clients.cart_lines(self.cart, order.user_id, viewer.role)
+        if buyer.cart_token is not None:
+            cart = await clients.guest_cart_lines(self.cart, buyer.cart_token)
+        else:
+            cart = await clients.cart_lines(self.cart, order.user_id, buyer.role)
         if cart and sorted(cart) != sorted(await self._lines_of(order)):
             raise _key_reused(["input", "idempotencyKey"])
-        await self._empty_cart(order)
+        await self._empty_cart(order, buyer.cart_token)
         return order
 
-    async def _release_cart(self, user_id: uuid.UUID, checkout_id: uuid.UUID) -> None:
+    async def _release_cart(self, buyer: Buyer, checkout_id: uuid.UUID) -> None:
         """Best effort: an unreleased claim lapses on its own after the cart's hold time."""
         try:
-            await clients.release_checkout(self.cart, user_id, checkout_id)
+            await clients.release_checkout(self.cart, buyer.user_id, checkout_id, buyer.cart_token)
         except Exception:
             log.warning("could not release the cart claim of checkout %s", checkout_id, exc_info=True)
 
@@ -240,14 +296,16 @@ class Orders:
 
     async def _create(
         self,
-        user_id: uuid.UUID,
+        buyer: Buyer,
         key: str,
         reservation_id: uuid.UUID,
         lines: Sequence[clients.PricedLine],
         shipping: dict[str, Any],
+        quote: pricing.Quote | None,
     ) -> Row[Any]:
-        currency = lines[0].currency
-        subtotal = sum(line.unit_price_minor * line.quantity for line in lines)
+        # Reserved at the quoted prices, or PRICE_CHANGED (the stock is given back); no quote: no rule
+        # applied, the order costs its lines at the reserved prices.
+        quote = pricing.settled(quote, lines)
         async with self.db.transaction() as conn:
             # First, and under its row lock: the sweeper (or a failed attempt) cannot
             # release this reservation while the order is being written.
@@ -264,13 +322,14 @@ class Orders:
                 await conn.execute(
                     insert(orders)
                     .values(
-                        user_id=user_id,
+                        user_id=buyer.user_id,
+                        guest_email=buyer.email,
                         idempotency_key=key,
                         reservation_id=reservation_id,
-                        currency=currency,
-                        subtotal_minor=subtotal,
-                        total_minor=subtotal,
+                        currency=quote.currency,
                         shipping_address=shipping,
+                        payment_due_at=func.now() + timedelta(seconds=self.payment_seconds),
+                        **quote.order_values(),
                     )
                     .returning(orders)
                 )
@@ -282,35 +341,36 @@ class Orders:
                         "order_id": order.id,
                         "position": position,
                         "product_id": line.product_id,
+                        "variant_id": line.variant_id,
                         "sku": line.sku,
                         "name": line.name,
                         "unit_price_minor": line.unit_price_minor,
                         "quantity": line.quantity,
+                        "tax_minor": quote.lines[line.variant_id].tax_minor,
+                        "discount_minor": quote.lines[line.variant_id].discount_minor,
                     }
                     for position, line in enumerate(lines)
                 ],
             )
             await conn.execute(
                 insert(order_status_changes).values(
-                    order_id=order.id, to_status=Status.PENDING.value, changed_by=user_id
+                    order_id=order.id,
+                    to_status=Status.PENDING_PAYMENT.value,
+                    changed_by=buyer.user_id if buyer.email is None else None,
                 )
             )
-            await _record(
-                conn,
-                "order.created",
-                order,
-                [(line.product_id, line.quantity, line.unit_price_minor) for line in lines],
-            )
+            await record_order_event(conn, "order.created", order)
             return order
 
-    async def _empty_cart(self, order: Row[Any]) -> None:
+    async def _empty_cart(self, order: Row[Any], cart_token: str | None = None) -> None:
         """Take the ordered lines out of the cart (idempotent per order).
 
         The order stands even if the cart cannot be reached now: the shopper's
         retry with the same key, which returns this order, tries again.
         """
         try:
-            await clients.complete_checkout(self.cart, order.user_id, order.reservation_id, await self._lines_of(order))
+            lines = await self._lines_of(order)
+            await clients.complete_checkout(self.cart, order.user_id, order.reservation_id, lines, cart_token)
         except Exception:
             log.warning("could not empty the cart for order %s", order.id, exc_info=True)
 
@@ -318,10 +378,10 @@ class Orders:
         async with self.db.read() as conn:
             items = (
                 await conn.execute(
-                    select(order_items.c.product_id, order_items.c.quantity).where(order_items.c.order_id == order.id)
+                    select(order_items.c.variant_id, order_items.c.quantity).where(order_items.c.order_id == order.id)
                 )
             ).all()
-        return [(i.product_id, i.quantity) for i in items]
+        return [(i.variant_id, i.quantity) for i in items]
 
     async def _by_key(self, user_id: uuid.UUID, key: str) -> Row[Any] | None:
         async with self.db.read() as conn:
@@ -329,6 +389,49 @@ class Orders:
                 await conn.execute(select(orders).where(orders.c.user_id == user_id, orders.c.idempotency_key == key))
             ).one_or_none()
             return row
+
+    async def claim_guest_orders(
+        self, user_id: uuid.UUID, email: str, order_ids: Sequence[uuid.UUID]
+    ) -> tuple[list[Row[Any]], set[uuid.UUID]]:
+        """Make guest orders placed with ``email`` the account's: (the orders now the account's, the ids
+        refused: unknown, placed with another address, or claimed by another account). Claiming again
+        is a no-op that returns the order."""
+        wanted = list(dict.fromkeys(order_ids))
+        email = email.strip().lower()
+        async with self.db.transaction() as conn:
+            rows = (
+                await conn.execute(
+                    select(orders).where(orders.c.id.in_(wanted)).order_by(orders.c.id).with_for_update()
+                )
+            ).all()
+            mine = [r for r in rows if r.claimed_at is not None and r.user_id == user_id]
+            claimable = [r for r in rows if r.claimed_at is None and r.guest_email == email]
+            claimed: list[Row[Any]] = []
+            if claimable:
+                claimed = list(
+                    (
+                        await conn.execute(
+                            update(orders)
+                            .where(orders.c.id.in_([r.id for r in claimable]))
+                            .values(user_id=user_id, claimed_at=func.now(), updated_at=func.now())
+                            .returning(orders)
+                        )
+                    ).all()
+                )
+            guest_of = {r.id: r.user_id for r in claimable}
+            for row in claimed:
+                # payments moves the order's payment to the account (it is read by user id).
+                await record_order_event(conn, "order.claimed", row, guest_customer_id=str(guest_of[row.id]))
+        done = {r.id for r in mine} | {r.id for r in claimed}
+        refused = {i for i in wanted if i not in done}
+        for row in claimed:
+            log.info("guest order %s claimed by account %s", order_number(row.number), user_id)
+        guest.GUEST_ORDERS.labels(event="claimed").inc(len(claimed))
+        if refused:
+            guest.GUEST_ORDERS.labels(event="claim_refused").inc(len(refused))
+            log.warning("guest order claim by %s refused for %d order(s)", user_id, len(refused))
+        by_id = {r.id: r for r in [*mine, *claimed]}
+        return [by_id[i] for i in wanted if i in by_id], refused
 
     async def change_status(
         self, viewer: Identity, order_id: uuid.UUID | None, to: Status, *, status_field: Sequence[str]
@@ -348,44 +451,38 @@ class Orders:
             current = Status(order.status)
             if not viewer.is_admin and to not in OWNER_TRANSITIONS:
                 raise DomainError(Code.INVALID_STATUS_TRANSITION, "Only an administrator can do this.", status_field)
+            if current is Status.PENDING_PAYMENT and to is Status.PAID:
+                # Money state comes only from the payment (the saga's payment.authorised):
+                # marking it paid by hand would capture nothing and leave the payment open.
+                raise DomainError(
+                    Code.INVALID_STATUS_TRANSITION,
+                    "An order becomes PAID only when its payment is authorised; it cannot be marked paid by hand.",
+                    status_field,
+                )
             if to not in TRANSITIONS[current]:
                 raise DomainError(
                     Code.INVALID_STATUS_TRANSITION,
                     f"An order that is {current.value} cannot become {to.value}.",
                     status_field,
                 )
-            updated: Row[Any] = (
-                await conn.execute(
-                    update(orders)
-                    .where(orders.c.id == order.id)
-                    .values(status=to.value, updated_at=func.now())
-                    .returning(orders)
-                )
-            ).one()
-            await conn.execute(
-                insert(order_status_changes).values(
-                    order_id=order.id, from_status=current.value, to_status=to.value, changed_by=actor
-                )
+            reason = (
+                ("admin" if viewer.is_admin and order.user_id != actor else "customer")
+                if to is Status.CANCELLED
+                else None
             )
-            items = (
-                await conn.execute(
-                    select(order_items.c.product_id, order_items.c.quantity, order_items.c.unit_price_minor).where(
-                        order_items.c.order_id == order.id
-                    )
-                )
-            ).all()
-            await _record(conn, f"order.{to.value.lower()}", updated, [tuple(i) for i in items])
+            updated = await transition(conn, order, to, actor, reason=reason)
         if to is Status.CANCELLED:
+            SAGA_STEPS.labels("orders", f"order_cancelled_{reason}").inc()
             # After the commit, never before: a cancel that did not commit must not put
             # the stock back on sale. If catalog cannot be reached now (or this task is
             # cancelled), stock_released_at stays NULL and the sweeper releases it.
             try:
-                await self._release_cancelled(updated.id, updated.reservation_id)
+                await self.release_cancelled(updated.id, updated.reservation_id)
             except Exception:
                 log.warning("could not release the stock of cancelled order %s yet", updated.id, exc_info=True)
         return updated
 
-    async def _release_cancelled(self, order_id: uuid.UUID, reservation_id: uuid.UUID) -> None:
+    async def release_cancelled(self, order_id: uuid.UUID, reservation_id: uuid.UUID) -> None:
         await clients.release_stock(self.catalog, reservation_id)  # idempotent: only the first call gives back
         async with self.db.transaction() as conn:
             await conn.execute(
@@ -503,7 +600,50 @@ async def _order_status(conn: AsyncConnection, reservation_id: uuid.UUID) -> str
     return status
 
 
-async def _record(conn: AsyncConnection, event_type: str, order: Row[Any], items: Sequence[tuple[Any, ...]]) -> None:
+async def transition(
+    conn: AsyncConnection, order: Row[Any], to: Status, actor: uuid.UUID | None, *, reason: str | None = None
+) -> Row[Any]:
+    """Move the locked ``order`` to ``to``: the row, its history and its event, in the caller's transaction."""
+    values: dict[str, Any] = {"status": to.value, "updated_at": func.now()}
+    if reason is not None:
+        values["cancel_reason"] = reason
+    updated: Row[Any] = (
+        await conn.execute(update(orders).where(orders.c.id == order.id).values(**values).returning(orders))
+    ).one()
+    await conn.execute(
+        insert(order_status_changes).values(
+            order_id=order.id, from_status=order.status, to_status=to.value, changed_by=actor
+        )
+    )
+    await record_order_event(conn, f"order.{to.value.lower()}", updated, **({"reason": reason} if reason else {}))
+    return updated
+
+
+async def record_order_event(conn: AsyncConnection, event_type: str, order: Row[Any], **extra: Any) -> None:
+    """An ``order.*`` event in the orders outbox; call it last in the transaction.
+
+    The payload is the contract other services rely on (payments, notifications):
+    ``order_id``, ``number``, ``user_id``, ``status``, ``currency``, ``subtotal_minor``, ``shipping_minor``,
+    ``total_minor``, ``lines`` [{``name``, ``sku``, ``quantity``, ``unit_price_minor``}],
+    plus ``reason`` on ``order.cancelled`` and ``amount_minor`` on ``order.refunded``, ``guest_email``
+    on a guest's order until an account claims it;
+    and the older camelCase keys (``orderId``, ``userId``, ``total``, ``items``) the
+    subscriptions read.
+    """
+    items = (
+        await conn.execute(
+            select(
+                order_items.c.product_id,
+                order_items.c.sku,
+                order_items.c.name,
+                order_items.c.quantity,
+                order_items.c.unit_price_minor,
+                order_items.c.variant_id,
+            )
+            .where(order_items.c.order_id == order.id)
+            .order_by(order_items.c.position)
+        )
+    ).all()
     await record_event(
         conn,
         outbox,
@@ -511,19 +651,35 @@ async def _record(conn: AsyncConnection, event_type: str, order: Row[Any], items
         order.id,
         {
             "type": event_type,
+            "order_id": str(order.id),
             "orderId": str(order.id),
             "number": order_number(order.number),
+            "user_id": str(order.user_id),
             "userId": str(order.user_id),
             "status": order.status,
+            "currency": order.currency,
+            "subtotal_minor": order.subtotal_minor,
+            "shipping_minor": order.shipping_minor,
+            "total_minor": order.total_minor,
             "total": {"amount": str(to_decimal(order.total_minor, order.currency)), "currencyCode": order.currency},
+            "lines": [
+                {"name": i.name, "sku": i.sku, "quantity": i.quantity, "unit_price_minor": i.unit_price_minor}
+                for i in items
+            ],
             "items": [
                 {
-                    "productId": str(product_id),
-                    "quantity": quantity,
-                    "unitPrice": str(to_decimal(unit_price, order.currency)),
+                    "productId": str(i.product_id),
+                    "variantId": str(i.variant_id),
+                    "sku": i.sku,
+                    "name": i.name,
+                    "quantity": i.quantity,
+                    "unitPrice": str(to_decimal(i.unit_price_minor, order.currency)),
                 }
-                for product_id, quantity, unit_price in items
+                for i in items
             ],
             "occurredAt": datetime.now(UTC).isoformat(),
+            # A guest's order (not claimed yet): notifications mails this address.
+            **({"guest_email": order.guest_email} if order.guest_email and order.claimed_at is None else {}),
+            **extra,
         },
     )

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from subgraphs.kit.db import Database
+from subgraphs.kit.periodic import stop_task
 from subgraphs.kit.streams import EventHub, HubClosed, SubscriberTooSlow
 
 from .models import order_items, orders
@@ -27,6 +28,8 @@ from .models import order_items, orders
 log = logging.getLogger("shopgraph.orders.stats")
 
 TOP_PRODUCTS = 5
+# Revenue counts orders that were paid for (not merely placed, nor cancelled).
+PAID_STATUSES = ("PAID", "SHIPPED", "DELIVERED")
 DEBOUNCE_SECONDS = 0.2
 MAX_IDLE_SECONDS = 60.0
 
@@ -55,9 +58,10 @@ class SalesFigures:
 
 
 async def sales_figures(db: Database, window_minutes: int, currency: str) -> tuple[SalesFigures, datetime | None]:
-    """The window's figures over non-cancelled orders in the shop's currency, and its oldest order's time."""
+    """The window's figures over paid orders (paid, shipped, delivered) in the shop's currency, and its
+    oldest order's time."""
     since = func.now() - timedelta(minutes=window_minutes)
-    counted = (orders.c.created_at > since, orders.c.status != "CANCELLED", orders.c.currency == currency)
+    counted = (orders.c.created_at > since, orders.c.status.in_(PAID_STATUSES), orders.c.currency == currency)
     async with db.read() as conn:
         totals = (
             await conn.execute(
@@ -131,9 +135,7 @@ class SalesFeed:
     async def stop(self) -> None:
         task, self._task, self.latest = self._task, None, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop_task(task)
 
     async def _run(self) -> None:
         changed = asyncio.Event()

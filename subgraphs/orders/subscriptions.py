@@ -24,6 +24,7 @@ import strawberry
 from sqlalchemy import Row, select
 
 from subgraphs.kit.address import ADDRESS_FIELDS
+from subgraphs.kit.breakdown import PriceBreakdown
 from subgraphs.kit.errors import ApiError, bad_input, forbidden
 from subgraphs.kit.loaders import parse_uuid
 from subgraphs.kit.money import Money, to_minor
@@ -46,6 +47,8 @@ class OrderEventType(Enum):
     SHIPPED = "order.shipped"
     DELIVERED = "order.delivered"
     CANCELLED = "order.cancelled"
+    REFUNDED = "order.refunded"
+    CLAIMED = "order.claimed"  # a guest's order claimed by an account (orders/guest.py)
 
 
 @strawberry.type(description="Something that happened to an order. Ids increase in commit order; resume after one.")
@@ -89,6 +92,10 @@ class _PayloadItem(NamedTuple):
     quantity: int
     unit_price_minor: int
     product_id: uuid.UUID
+    variant_id: uuid.UUID
+    # Events do not carry the lines' tax and discount shares.
+    tax_minor: int = 0
+    discount_minor: int = 0
 
 
 def _order_from_payload(record: OrderEventRecord) -> tuple[Order, list[Row[Any]]]:
@@ -106,18 +113,27 @@ def _order_from_payload(record: OrderEventRecord) -> tuple[Order, list[Row[Any]]
             quantity=int(item["quantity"]),
             unit_price_minor=to_minor(str(item["unitPrice"]), currency),
             product_id=uuid.UUID(item["productId"]),
+            # Events from before variants name the product, whose only variant shares its id.
+            variant_id=uuid.UUID(item.get("variantId") or item["productId"]),
         )
         for position, item in enumerate(payload.get("items") or [])
     ]
     order = Order(
         id=strawberry.ID(str(record.order_id)),
         number=str(payload.get("number", "")),
-        status=Status(payload.get("status", "PENDING")),
+        status=Status(payload.get("status", "PENDING_PAYMENT")),
         subtotal=Money.of(total_minor, currency),
         total=Money.of(total_minor, currency),
+        # An event carries the total only: the breakdown of an order whose row is gone is its total.
+        cost=PriceBreakdown.of(
+            currency, subtotal=total_minor, discounts=0, shipping=0, tax=0, total=total_minor, tax_included=False
+        ),
+        shipping_method=None,
+        discount_codes=[],
         shipping_address=ShippingAddress(**{k: address.get(k, "") for k in ADDRESS_FIELDS}),
         created_at=record.occurred_at,
         updated_at=record.occurred_at,
+        guest_email=None,
         pk=record.order_id,
         user_id=uuid.UUID(payload["userId"]),
         currency=currency,
@@ -136,7 +152,9 @@ class ProductSales:
         return Product(id=strawberry.ID(str(self.product_id)))
 
 
-@strawberry.type(description="Sales over the last `windowMinutes`, non-cancelled orders in the shop's currency.")
+@strawberry.type(
+    description="Sales over the last `windowMinutes`, paid orders (paid, shipped, delivered) in the shop's currency."
+)
 class SalesStats:
     window_minutes: int
     revenue: Money

@@ -19,6 +19,7 @@ from contextlib import AbstractAsyncContextManager
 from subgraphs.kit.context import Runtime
 from subgraphs.kit.periodic import periodically
 
+from .saga import Saga, orders_service
 from .service import Orders
 
 log = logging.getLogger("shopgraph.orders.sweeper")
@@ -28,23 +29,36 @@ SWEEP_INTERVAL_SECONDS = 30.0
 # A pending checkout this old has been abandoned: a live one writes its order within
 # seconds (env SHOPGRAPH_ORDERS_PENDING_CHECKOUT_SECONDS).
 PENDING_CHECKOUT_SECONDS = 300.0
+# Orders past their payment deadline one reconciler pass takes (env SHOPGRAPH_ORDERS_RECONCILE_BATCH).
+RECONCILE_BATCH = 100
 
 
-async def sweep_once(runtime: Runtime, pending_older_than: float = PENDING_CHECKOUT_SECONDS) -> None:
-    orders = Orders(runtime.db, runtime.client("catalog"), runtime.client("cart"))
+async def sweep_once(
+    runtime: Runtime, pending_older_than: float = PENDING_CHECKOUT_SECONDS, reconcile_batch: int = RECONCILE_BATCH
+) -> None:
+    orders: Orders = orders_service(runtime)
+    # The saga's reconciler first: the orders it gives up on have their stock released below if
+    # catalog cannot take it back now.
+    reconciled = await Saga(orders).reconcile(limit=reconcile_batch)
+    if reconciled.paid or reconciled.abandoned or reconciled.declined:
+        log.warning("reconciler: %s", reconciled)
     result = await orders.sweep(pending_older_than=pending_older_than)
     if result.checkouts_released or result.cancels_released:
         log.info("sweeper: %s", result)
 
 
 def stock_sweeper(
-    interval: float = SWEEP_INTERVAL_SECONDS, pending_older_than: float = PENDING_CHECKOUT_SECONDS
+    interval: float = SWEEP_INTERVAL_SECONDS,
+    pending_older_than: float = PENDING_CHECKOUT_SECONDS,
+    reconcile_batch: int = RECONCILE_BATCH,
 ) -> Callable[[Runtime], AbstractAsyncContextManager[None]]:
     """A ``background`` part for the orders app: sweeps every ``interval`` seconds while it runs."""
 
     @contextlib.asynccontextmanager
     async def run(runtime: Runtime) -> AsyncIterator[None]:
-        async with periodically("orders-stock-sweeper", interval, lambda: sweep_once(runtime, pending_older_than), log):
+        async with periodically(
+            "orders-stock-sweeper", interval, lambda: sweep_once(runtime, pending_older_than, reconcile_batch), log
+        ):
             yield
 
     return run

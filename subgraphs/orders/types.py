@@ -20,6 +20,7 @@ from strawberry.federation.types import FieldSet
 from strawberry.types import Info
 
 from subgraphs.kit.address import ADDRESS_FIELDS
+from subgraphs.kit.breakdown import PriceBreakdown
 from subgraphs.kit.context import RequestContext
 from subgraphs.kit.errors import bad_input
 from subgraphs.kit.loaders import parse_uuid
@@ -34,6 +35,7 @@ from subgraphs.kit.pagination import (
 )
 
 from .loaders import Loaders, PageKey
+from .saga import orders_service
 from .service import Orders, Status, order_number
 
 
@@ -45,18 +47,28 @@ class OrdersContext(RequestContext):
 
     @cached_property
     def orders(self) -> Orders:
-        return Orders(self.runtime.db, self.runtime.client("catalog"), self.runtime.client("cart"))
+        service: Orders = orders_service(self.runtime)
+        return service
 
 
 OrdersInfo = Info[OrdersContext, None]
 
 OrderStatus = strawberry.enum(
-    Status, name="OrderStatus", description="PENDING → PAID → SHIPPED → DELIVERED; CANCELLED before shipping."
+    Status,
+    name="OrderStatus",
+    description=(
+        "PENDING_PAYMENT → PAID → SHIPPED → DELIVERED; CANCELLED before shipping (unpaid, declined or cancelled)."
+    ),
 )
 
 
 @strawberry.federation.type(keys=[Key(fields=FieldSet("id"), resolvable=False)])
 class Product:
+    id: strawberry.ID
+
+
+@strawberry.federation.type(keys=[Key(fields=FieldSet("id"), resolvable=False)])
+class ProductVariant:
     id: strawberry.ID
 
 
@@ -80,7 +92,14 @@ class OrderItem:
     quantity: int
     unit_price: Money
     line_total: Money
+    tax: Money = strawberry.field(description="Tax on this line as placed (after its share of the discounts).")
+    discount: Money = strawberry.field(description="This line's share of the order's discounts as placed.")
     product_id: strawberry.Private[uuid.UUID]
+    variant_id: strawberry.Private[uuid.UUID]
+
+    @strawberry.field(description="The variant bought (the item keeps its own sku and name).")
+    def variant(self) -> ProductVariant:
+        return ProductVariant(id=strawberry.ID(str(self.variant_id)))
 
     # Nullable on purpose: a product the catalog cannot resolve (or a catalog
     # outage) nulls this field only, not the whole order history / cart.
@@ -97,7 +116,10 @@ class OrderItem:
             quantity=row.quantity,
             unit_price=Money.of(row.unit_price_minor, currency),
             line_total=Money.of(row.unit_price_minor * row.quantity, currency),
+            tax=Money.of(row.tax_minor, currency),
+            discount=Money.of(row.discount_minor, currency),
             product_id=row.product_id,
+            variant_id=row.variant_id,
         )
 
 
@@ -129,9 +151,15 @@ class Order:
     status: Status
     subtotal: Money
     total: Money
+    cost: PriceBreakdown = strawberry.field(description="The priced breakdown the order was placed at.")
+    shipping_method: str | None = strawberry.field(description="The shipping method and its estimate, as chosen.")
+    discount_codes: list[str] = strawberry.field(description="The codes and promotions applied.")
     shipping_address: ShippingAddress
     created_at: datetime
     updated_at: datetime
+    guest_email: str | None = strawberry.field(
+        description="The e-mail address a guest checked out with (null for an account's own checkout)."
+    )
     pk: strawberry.Private[uuid.UUID]
     user_id: strawberry.Private[uuid.UUID]
     currency: strawberry.Private[str]
@@ -165,9 +193,21 @@ class Order:
             status=Status(row.status),
             subtotal=Money.of(row.subtotal_minor, row.currency),
             total=Money.of(row.total_minor, row.currency),
+            cost=PriceBreakdown.of(
+                row.currency,
+                subtotal=row.subtotal_minor,
+                discounts=row.discounts_minor,
+                shipping=row.shipping_minor,
+                tax=row.tax_minor,
+                total=row.total_minor,
+                tax_included=row.tax_included,
+            ),
+            shipping_method=row.shipping_method,
+            discount_codes=list(row.discount_codes),
             shipping_address=ShippingAddress(**{k: address.get(k) for k in ADDRESS_FIELDS}),
             created_at=row.created_at,
             updated_at=row.updated_at,
+            guest_email=row.guest_email,
             pk=row.id,
             user_id=row.user_id,
             currency=row.currency,

@@ -13,8 +13,8 @@ from subgraphs.kit.auth import Identity
 from subgraphs.kit.config import Settings
 from subgraphs.kit.context import RequestContext, Runtime
 
+from .events import account_events
 from .keys import KeyStore
-from .mail import console_mailer
 from .schema import UsersContext, schema
 from .service import Accounts
 
@@ -42,5 +42,5 @@ def create_app(settings: Settings) -> Starlette:
         routes=[Route("/.well-known/jwks.json", jwks)],
         public_key=keys.public_key,
         on_startup=start,
-        background=[console_mailer] if settings.mail_console else [],
+        background=[account_events],
     )

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, DateTime, LargeBinary, MetaData, String, Table, Text
+from sqlalchemy import Boolean, Column, DateTime, LargeBinary, MetaData, String, Table, Text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from subgraphs.kit.db import created_at, uuid_pk
+from subgraphs.kit.outbox import outbox_table
 
 metadata = MetaData()
 
@@ -20,6 +21,8 @@ users = Table(
     created_at(),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("sessions_valid_after", DateTime(timezone=True), nullable=False),
+    # Shipping and delivery mail wanted (non-transactional; see migrations/0003).
+    Column("order_update_emails", Boolean, nullable=False),
 )
 
 addresses = Table(
@@ -73,13 +76,5 @@ password_resets = Table(
     Column("used_at", DateTime(timezone=True)),
 )
 
-mail_outbox = Table(
-    "mail_outbox",
-    metadata,
-    Column("id", BigInteger, primary_key=True),
-    Column("recipient", Text, nullable=False),
-    Column("subject", Text, nullable=False),
-    Column("body", Text, nullable=False),
-    created_at(),
-    Column("sent_at", DateTime(timezone=True)),
-)
+# Account events, relayed to <prefix>users:events (see events.py).
+outbox = outbox_table(metadata)

@@ -14,7 +14,7 @@ from sqlalchemy import Row
 from strawberry.types import Info
 
 from subgraphs.kit.address import ADDRESS_FIELDS
-from subgraphs.kit.auth import Identity
+from subgraphs.kit.auth import ADMIN_ONLY, Identity
 from subgraphs.kit.context import RequestContext
 from subgraphs.kit.domain import DomainError
 from subgraphs.kit.domain import ErrorCode as Code
@@ -22,10 +22,12 @@ from subgraphs.kit.errors import UserError
 from subgraphs.kit.inputs import sent_fields
 from subgraphs.kit.loaders import parse_uuid
 from subgraphs.kit.mutations import admin, anyone, mutate, signed_in
+from subgraphs.kit.outbox_replay import replayed_as
 from subgraphs.kit.schema import federated_schema
 
 from .keys import KeyStore
 from .loaders import Loaders
+from .models import outbox
 from .service import Accounts, Session
 
 
@@ -89,6 +91,10 @@ class User:
     created_at: datetime
     uuid: strawberry.Private[uuid.UUID]
     email_address: strawberry.Private[str]
+    order_update_emails: bool = strawberry.field(
+        description="Whether shipping and delivery updates are mailed to this account (order confirmations, "
+        "payment and cancellation notices and password resets always are)."
+    )
 
     @strawberry.field
     def email(self, info: UsersInfo) -> str:
@@ -113,6 +119,7 @@ class User:
             created_at=row.created_at,
             uuid=row.id,
             email_address=row.email,
+            order_update_emails=row.order_update_emails,
         )
 
     @classmethod
@@ -192,6 +199,11 @@ class UpdateProfileInput:
 
 
 @strawberry.input
+class UpdateMailPreferencesInput:
+    order_update_emails: bool = strawberry.field(description="Mail shipping and delivery updates.")
+
+
+@strawberry.input
 class AddAddressInput:
     name: str
     line1: str
@@ -265,6 +277,22 @@ class AccountState:
     )
 
 
+@strawberry.federation.type(inaccessible=True, description="Internal: one account event as its outbox row holds it.")
+class AccountOutboxEvent:
+    id: str = strawberry.field(description="The outbox id (the stream entry's id), a decimal string.")
+    type: str
+    aggregate: strawberry.ID
+    payload: str = strawberry.field(description="The event's JSON payload, as published.")
+    created: str = strawberry.field(description="ISO 8601, as published.")
+
+
+@strawberry.federation.type(inaccessible=True, description="Internal: where to mail an account, and what.")
+class MailRecipient:
+    email: str
+    name: str
+    order_update_emails: bool
+
+
 @strawberry.type
 class Query:
     @strawberry.field(description="The signed-in user, or null when anonymous.")
@@ -282,6 +310,24 @@ class Query:
         key = parse_uuid(user_id)
         valid_after = await info.context.accounts.account_state(key) if key else None
         return AccountState(exists=valid_after is not None, sessions_valid_after=valid_after)
+
+    @strawberry.federation.field(inaccessible=True, description="Internal: the notifications worker's recipient.")
+    async def mail_recipient(self, info: UsersInfo, user_id: strawberry.ID) -> MailRecipient | None:
+        info.context.identity.require_service("notifications")
+        key = parse_uuid(user_id)
+        row = await info.context.accounts.mail_recipient(key) if key else None
+        if row is None:
+            return None
+        return MailRecipient(email=row.email, name=row.name, order_update_emails=row.order_update_emails)
+
+    @strawberry.federation.field(
+        inaccessible=True,
+        description="Internal: account events with after < id <= upto, oldest first, at most 500 (the "
+        "notifications worker's recovery of stream entries it never got).",
+    )
+    async def account_events_between(self, info: UsersInfo, after: str, upto: str) -> list[AccountOutboxEvent]:
+        info.context.identity.require_service("notifications")
+        return await replayed_as(AccountOutboxEvent, info.context.runtime.db, outbox, after, upto)
 
 
 @strawberry.type
@@ -368,6 +414,14 @@ class Mutation:
 
         return await mutate(info, UserPayload, perform, allow=signed_in)
 
+    @strawberry.mutation(description="Choose which non-transactional mail your account receives.")
+    async def update_mail_preferences(self, info: UsersInfo, input: UpdateMailPreferencesInput) -> UserPayload:
+        async def perform(user_id: uuid.UUID) -> UserPayload:
+            row = await info.context.accounts.set_mail_preferences(user_id, order_updates=input.order_update_emails)
+            return UserPayload(user=User.from_row(row))
+
+        return await mutate(info, UserPayload, perform, allow=signed_in)
+
     @strawberry.mutation
     async def add_address(self, info: UsersInfo, input: AddAddressInput) -> AddressPayload:
         async def perform(user_id: uuid.UUID) -> AddressPayload:
@@ -395,8 +449,9 @@ class Mutation:
         return await mutate(info, AddressPayload, perform, allow=signed_in)
 
     @strawberry.mutation(
+        directives=[ADMIN_ONLY],
         description="Make a user an administrator or a customer (administrators only). "
-        "The user's current tokens end at once: they sign in again with the new role."
+        "The user's current tokens end at once: they sign in again with the new role.",
     )
     async def set_user_role(self, info: UsersInfo, input: SetUserRoleInput) -> UserPayload:
         async def perform(_: uuid.UUID) -> UserPayload:
@@ -409,8 +464,9 @@ class Mutation:
         return await mutate(info, UserPayload, perform, allow=admin)
 
     @strawberry.mutation(
+        directives=[ADMIN_ONLY],
         description="Delete an account with its addresses and sessions (administrators only); "
-        "its tokens are refused at once. Its orders stay on record."
+        "its tokens are refused at once. Its orders stay on record.",
     )
     async def delete_user(self, info: UsersInfo, input: DeleteUserInput) -> OkPayload:
         async def perform(actor: uuid.UUID) -> OkPayload:

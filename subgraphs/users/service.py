@@ -24,10 +24,11 @@ from subgraphs.kit.address import clean_address
 from subgraphs.kit.context import Runtime
 from subgraphs.kit.domain import DomainError
 from subgraphs.kit.domain import ErrorCode as Code
+from subgraphs.kit.outbox import record_event
 
+from .events import PASSWORD_RESET_REQUESTED
 from .keys import KeyStore
-from .mail import queue_mail
-from .models import addresses, password_resets, refresh_tokens, users
+from .models import addresses, outbox, password_resets, refresh_tokens, users
 from .throttle import SignInThrottle, digest
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -210,21 +211,27 @@ class Accounts:
                 return
             token = secrets.token_urlsafe(32)
             ttl = self.settings.password_reset_ttl_seconds
+            expires_at = datetime.now(UTC) + timedelta(seconds=ttl)
             await conn.execute(
-                insert(password_resets).values(
-                    user_id=user.id,
-                    token_hash=_hash_secret(token),
-                    expires_at=datetime.now(UTC) + timedelta(seconds=ttl),
-                )
+                insert(password_resets).values(user_id=user.id, token_hash=_hash_secret(token), expires_at=expires_at)
             )
-            link = f"{self.settings.public_url}/reset-password?token={token}"
-            await queue_mail(
+            # The notifications worker mails the link. The event carries the token (the
+            # mail must), as the mail outbox it replaces carried the link: it is spent on
+            # use and worthless after ``expires_at``.
+            await record_event(
                 conn,
-                user.email,
-                "Reset your Shopgraph password",
-                f"Hello {user.name},\n\nTo choose a new password, open this link within {ttl // 60} minutes:\n"
-                f"{link}\n\nThe link works once. If you did not ask for it, ignore this mail: "
-                "your password stays as it is.",
+                outbox,
+                PASSWORD_RESET_REQUESTED,
+                user.id,
+                {
+                    "user_id": str(user.id),
+                    "email": user.email,
+                    "name": user.name,
+                    "reset_url": f"{self.settings.public_url}/reset-password?token={token}",
+                    "token": token,
+                    "ttl_minutes": ttl // 60,
+                    "expires_at": expires_at.isoformat(),
+                },
             )
 
     async def reset_password(self, token: str, new: str) -> None:
@@ -294,7 +301,8 @@ class Accounts:
         return None if valid_after is None else float(valid_after.timestamp())
 
     async def refresh(self, token: str) -> Session:
-        """Spend a refresh token for a new pair; a token spent twice revokes its family."""
+        """Spend a refresh token for a new pair; a token spent twice revokes its family and every
+        access token of the account issued until then."""
         if len(token) > MAX_TOKEN:
             raise _invalid_refresh()
         token_id, secret = _split_refresh_token(token)
@@ -312,6 +320,10 @@ class Accounts:
                 user = (await conn.execute(select(users).where(users.c.id == row.user_id))).one()
                 return await self._start_session(conn, user, family_id=row.family_id)
             await self._revoke_family(conn, row.family_id)
+            # The access tokens minted from the family (the thief's, up to 15 minutes) are refused
+            # too: every access token of the account issued until now is (kit.revocation). Other
+            # sign-ins keep their refresh tokens and refresh into new access tokens.
+            await self._end_sessions(conn, row.user_id, keep_refresh_tokens=True)
         # A spent token came back: raised after the commit, so the family stays revoked.
         raise DomainError(
             Code.TOKEN_REUSED,
@@ -386,6 +398,27 @@ class Accounts:
             raise DomainError(
                 Code.EMAIL_TAKEN, "An account with this email already exists.", ["input", "email"]
             ) from exc
+
+    async def set_mail_preferences(self, user_id: uuid.UUID, *, order_updates: bool) -> Row[Any]:
+        async with self.db.transaction() as conn:
+            statement = (
+                update(users)
+                .where(users.c.id == user_id)
+                .values(order_update_emails=order_updates, updated_at=func.now())
+                .returning(users)
+            )
+            row: Row[Any] = (await conn.execute(statement)).one()
+            return row
+
+    async def mail_recipient(self, user_id: uuid.UUID) -> Row[Any] | None:
+        """Where and what to mail an account (None: no such account, or deleted)."""
+        async with self.db.read() as conn:
+            row: Row[Any] | None = (
+                await conn.execute(
+                    select(users).where(users.c.id == user_id, users.c.sessions_valid_after < DELETED_AT)
+                )
+            ).one_or_none()
+            return row
 
     async def set_role(self, user_id: uuid.UUID, role: str) -> Row[Any]:
         """A new role takes effect at once: the user's access tokens (carrying the old one) are

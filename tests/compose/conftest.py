@@ -20,6 +20,7 @@ if sys.path[0] != _REPO:
         del sys.modules["router"]
 
 from router.compose import SubgraphSource  # noqa: E402
+from tests.support.npm import npm_ci_once  # noqa: E402
 
 ORACLE = Path(__file__).parent / "oracle"
 
@@ -46,12 +47,5 @@ def oracle() -> Oracle:
     """Installs the pinned npm packages on first use (node_modules is not committed)."""
     if shutil.which("node") is None or shutil.which("npm") is None:
         pytest.fail("node and npm are needed to run the @apollo/composition oracle")
-    if not (ORACLE / "node_modules" / "@apollo" / "composition").is_dir():
-        subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund"],
-            cwd=ORACLE,
-            check=True,
-            capture_output=True,
-            timeout=600,
-        )
+    npm_ci_once(ORACLE, ORACLE / "node_modules" / "@apollo" / "composition")
     return Oracle()

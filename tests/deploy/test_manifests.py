@@ -23,12 +23,17 @@ import pytest
 import yaml
 
 from deploy.cli import parser
+from router.config import load, not_allowed
+from tests.support.compose_processes import ComposeProcesses, MissingVariable
 from tests.support.kustomize import render
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
-SUBGRAPHS = ("users", "catalog", "cart", "orders")
-APP_SERVICES = (*SUBGRAPHS, "relay", "router", "migrate")
+SUBGRAPHS = ("users", "catalog", "cart", "orders", "payments")
+APP_SERVICES = (*SUBGRAPHS, "relay", "notifications", "router", "migrate")
+DEMO_SERVICES = ("demo-data",)  # behind `--profile demo`
+# behind `--profile observability` (tests/deploy/test_observability_manifests.py)
+OBSERVABILITY_SERVICES = ("otel-collector", "jaeger", "prometheus", "grafana")
 KUBERNETES_VERSION = "1.31.0"
 
 Obj = dict[str, Any]
@@ -47,25 +52,89 @@ def test_compose_file_follows_the_compose_specification() -> None:
 
 def test_compose_runs_every_part_of_the_shop_from_one_image_with_health_checks_and_order() -> None:
     services = compose()["services"]
-    assert set(services) == {"postgres", "redis", *APP_SERVICES}
-    for name in APP_SERVICES:
+    assert set(services) == {"postgres", "redis", "mailpit", *APP_SERVICES, *DEMO_SERVICES, *OBSERVABILITY_SERVICES}
+    for name in (*APP_SERVICES, *DEMO_SERVICES):
         service = services[name]
         assert service["image"] == "shopgraph:local"
         assert service["build"]["dockerfile"] == "deploy/Dockerfile"
         parser().parse_args(service["command"])  # a command the CLI accepts
         assert service["environment"]["DATABASE_URL"].startswith("postgresql://")
-        if name != "migrate":
+        if service["restart"] != "no":  # the one-shots run to completion instead
             assert "healthcheck" in service, name
             assert service["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     for name in SUBGRAPHS:
         assert services[name]["command"][:2] == ["serve", name]
         assert services["router"]["depends_on"][name]["condition"] == "service_healthy"
-    assert services["migrate"]["command"] == ["seed"]
+    assert services["migrate"]["command"] == ["migrate"]
     assert services["migrate"]["restart"] == "no"
     assert services["relay"]["command"][0] == "relay"
+    assert services["notifications"]["command"][0] == "notify"
+    assert services["notifications"]["environment"]["SHOPGRAPH_SMTP_HOST"] == "${SHOPGRAPH_SMTP_HOST:-mailpit}"
     assert services["orders"]["environment"]["SHOPGRAPH_OUTBOX_RELAY"] == "0"  # the relay service does it
     for name in ("postgres", "redis"):
         assert services[name]["healthcheck"]["test"]
+
+
+def test_compose_starts_the_router_with_the_production_configuration() -> None:
+    router = compose()["services"]["router"]
+    command = router["command"]
+    assert command[command.index("--config") + 1] == "deploy/router.yaml"
+    settings = load(ROOT / "deploy" / "router.yaml", env={})
+    settings.check()
+    assert settings.introspection is False and settings.graphiql is False
+    assert settings.safelist == "safelist" and settings.manifest_path
+    assert (ROOT / settings.manifest_path).is_file()
+    assert settings.admin_listen is not None
+    admin_port = int(settings.admin_listen.rpartition(":")[2])
+    assert not any(str(admin_port) in str(p).split(":")[-1] for p in router.get("ports", [])), "admin published"
+    # Every subgraph URL compose gives the router is inside the configuration's allow-list.
+    environment = compose()["x-app"]["environment"] | router["environment"]
+    urls = [v for k, v in environment.items() if k.startswith("SHOPGRAPH_SUBGRAPH_") and k.endswith("_URL")]
+    assert len(urls) == len(SUBGRAPHS)
+    assert settings.allowed_subgraph_urls
+    assert not not_allowed({str(i): str(url) for i, url in enumerate(urls)}, settings.allowed_subgraph_urls)
+
+
+_INTERPOLATION = re.compile(r"\$\{(\w+)(:?[-?+])?([^}]*)\}")
+
+
+def test_compose_has_no_default_secrets() -> None:
+    """The service secret and the PostgreSQL password: required (``${VAR:?message}``), never defaulted."""
+    text = (ROOT / "compose.yaml").read_text()
+    secret = re.compile(r"SECRET|PASSWORD|TOKEN|_KEY$")
+    secrets = [m for m in _INTERPOLATION.finditer(text) if secret.search(m.group(1))]
+    required = {m.group(1) for m in secrets if m.group(2) == ":?"}
+    assert required >= {"SHOPGRAPH_SERVICE_SECRET", "POSTGRES_PASSWORD"}
+    # Any other secret is optional (e.g. an SMTP password, empty for the local mail catcher): never a default.
+    defaulted = [m.group(0) for m in secrets if m.group(2) != ":?" and (m.group(2) != ":-" or m.group(3))]
+    assert not defaulted, defaulted
+    # Without them compose refuses to start (run as processes: the same interpolation fails).
+    spec = compose()
+    with pytest.raises(MissingVariable, match="SHOPGRAPH_SERVICE_SECRET"):
+        ComposeProcesses("postgresql://x", "redis://x", "p:", ROOT, shell={"POSTGRES_PASSWORD": "x"}).environment(
+            "router", {}, {}
+        )
+    with pytest.raises(MissingVariable, match="POSTGRES_PASSWORD"):
+        ComposeProcesses(
+            "postgresql://x", "redis://x", "p:", ROOT, shell={"SHOPGRAPH_SERVICE_SECRET": "x"}
+        ).environment("users", {}, {})
+    assert spec["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"].startswith("${POSTGRES_PASSWORD:?")
+
+
+def test_compose_loads_demo_data_only_behind_its_profile() -> None:
+    services = compose()["services"]
+    seeding = {name for name, s in services.items() if "seed" in [str(a) for a in s.get("command", [])]}
+    assert seeding == {"demo-data"}
+    assert services["demo-data"]["profiles"] == ["demo"]
+    assert services["demo-data"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    for name, service in services.items():  # nothing started by default waits for the demo data
+        assert "demo-data" not in service.get("depends_on", {}), name
+    default = ComposeProcesses("postgresql://x", "redis://x", "p:", ROOT).services
+    assert "demo-data" not in default and "migrate" in default
+    assert (
+        "demo-data"
+        in ComposeProcesses("postgresql://x", "redis://x", "p:", ROOT, profiles=frozenset({"demo"})).services
+    )
 
 
 def test_the_dockerfile_copies_what_exists_and_runs_as_a_non_root_user() -> None:
@@ -96,7 +165,7 @@ def test_every_object_is_valid_for_kubernetes(rendered: list[Obj]) -> None:
 
 def test_deployments_are_probed_bounded_locked_down_and_get_secrets_by_reference(rendered: list[Obj]) -> None:
     deployments = _by_kind(rendered, "Deployment")
-    assert set(deployments) == {*SUBGRAPHS, "router", "relay"}
+    assert set(deployments) == {*SUBGRAPHS, "router", "relay", "notifications"}
     for name, deployment in deployments.items():
         pod = deployment["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True
@@ -109,7 +178,7 @@ def test_deployments_are_probed_bounded_locked_down_and_get_secrets_by_reference
         assert security["capabilities"]["drop"] == ["ALL"]
         assert set(container["resources"]) == {"requests", "limits"}
         assert container["readinessProbe"] and container["livenessProbe"]
-        if name != "relay":
+        if name not in ("relay", "notifications"):
             assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
             assert container["livenessProbe"]["httpGet"]["path"] == "/health"
         env = {e["name"]: e for e in container["env"]}
@@ -118,6 +187,10 @@ def test_deployments_are_probed_bounded_locked_down_and_get_secrets_by_reference
             assert "value" not in env[secret]
     assert not _by_kind(rendered, "Secret"), "secrets are referenced, never shipped"
     assert int(deployments["relay"]["spec"]["replicas"]) >= 2  # leader-elected: replicas are safe
+    assert int(deployments["notifications"]["spec"]["replicas"]) >= 2  # messages are leased: replicas share
+    # Each worker runs its own command (the notifications pods ran a second relay: no mail was sent).
+    for name, command in (("notifications", "notify"), ("relay", "relay")):
+        assert deployments[name]["spec"]["template"]["spec"]["containers"][0]["args"][0] == command, name
 
 
 def test_config_maps_hold_the_settings_and_the_supergraph_and_are_referenced(rendered: list[Obj]) -> None:
@@ -135,7 +208,7 @@ def test_config_maps_hold_the_settings_and_the_supergraph_and_are_referenced(ren
 def test_scaling_disruption_and_migration_objects_exist(rendered: list[Obj]) -> None:
     autoscalers = _by_kind(rendered, "HorizontalPodAutoscaler")
     assert set(autoscalers) == {*SUBGRAPHS, "router"}
-    assert set(_by_kind(rendered, "PodDisruptionBudget")) == {*SUBGRAPHS, "router", "relay"}
+    assert set(_by_kind(rendered, "PodDisruptionBudget")) == {*SUBGRAPHS, "router", "relay", "notifications"}
     job = _by_kind(rendered, "Job")["migrate"]
     assert job["spec"]["template"]["spec"]["containers"][0]["args"] == ["migrate"]
     assert set(_by_kind(rendered, "Service")) == {*SUBGRAPHS, "router"}
@@ -146,12 +219,16 @@ def test_network_policies_let_subgraphs_hear_only_the_router_and_each_other(rend
     assert policies["default-deny-ingress"]["spec"]["podSelector"] == {}
     subgraphs = policies["subgraphs-from-router-and-subgraphs"]["spec"]
     peers = [peer["podSelector"]["matchLabels"] for peer in subgraphs["ingress"][0]["from"]]
-    assert peers == [{"app.kubernetes.io/component": "router"}, {"app.kubernetes.io/component": "subgraph"}]
+    assert peers == [
+        {"app.kubernetes.io/component": "router"},
+        {"app.kubernetes.io/component": "subgraph"},
+        {"app.kubernetes.io/component": "worker"},  # notifications -> users' mailRecipient
+    ]
     datastores = policies["datastores-from-services"]["spec"]["ingress"][0]["from"][0]["podSelector"]
     assert "router" not in datastores["matchExpressions"][0]["values"]
     for deployment in _by_kind(rendered, "Deployment").values():
         labels = deployment["spec"]["template"]["metadata"]["labels"]
-        assert labels["app.kubernetes.io/component"] in ("subgraph", "router", "relay")
+        assert labels["app.kubernetes.io/component"] in ("subgraph", "router", "relay", "worker")
 
 
 def test_the_production_overlay_changes_what_it_says() -> None:
@@ -165,3 +242,116 @@ def test_the_production_overlay_changes_what_it_says() -> None:
     (config,) = [m for n, m in _by_kind(objects, "ConfigMap").items() if n.startswith("shopgraph-config-")]
     assert config["data"]["OTEL_EXPORTER_OTLP_ENDPOINT"].startswith("http://")
     assert config["data"]["SHOPGRAPH_LOG_FORMAT"] == "json"  # merged, not replaced
+
+
+# -- issue 18, finding 11: production files run the production configuration ---------------------
+
+# What each component must reach (component label -> (target component or name, port)).
+MUST_REACH = {
+    "router": [("redis", 6379), ("subgraph", 4001), ("subgraph", 4002), ("subgraph", 4003), ("subgraph", 4004)],
+    "subgraph": [("postgres", 5432), ("redis", 6379), ("subgraph", 4001)],
+    "relay": [("postgres", 5432), ("redis", 6379)],
+    "migrate": [("postgres", 5432)],
+}
+
+
+def _admits(policy: Obj, source: str, port: int) -> bool:
+    for rule in policy["spec"].get("ingress", []):
+        ports = {p["port"] for p in rule.get("ports", [])}
+        if ports and port not in ports:
+            continue
+        peers = rule.get("from")
+        if peers is None:
+            return True
+        for peer in peers:
+            labels = peer.get("podSelector", {})
+            if "namespaceSelector" in peer:
+                continue
+            if labels.get("matchLabels", {}).get("app.kubernetes.io/component") == source:
+                return True
+            for e in labels.get("matchExpressions", []):
+                if e["key"] == "app.kubernetes.io/component" and source in e["values"]:
+                    return True
+    return False
+
+
+def _selects(policy: Obj, target: str) -> bool:
+    sel = policy["spec"]["podSelector"]
+    labels = sel.get("matchLabels", {})
+    if target in (labels.get("app.kubernetes.io/component"), labels.get("app.kubernetes.io/name")):
+        return True
+    return any(target in e["values"] for e in sel.get("matchExpressions", []))
+
+
+def test_network_policies_let_each_component_reach_what_it_must(rendered: list[Obj]) -> None:
+    policies = list(_by_kind(rendered, "NetworkPolicy").values())
+    for source, targets in MUST_REACH.items():
+        for target, port in targets:
+            assert any(_selects(p, target) and _admits(p, source, port) for p in policies), (source, target, port)
+
+
+def test_the_router_runs_the_production_configuration_with_metrics_off_the_public_port(rendered: list[Obj]) -> None:
+    from router.config import load
+
+    router = _by_kind(rendered, "Deployment")["router"]["spec"]["template"]
+    (container,) = router["spec"]["containers"]
+    args = container["args"]
+    config = args[args.index("--config") + 1]
+    settings = load(ROOT / config, env={})
+    assert not settings.graphiql and not settings.introspection
+    assert settings.safelist == "safelist" and (ROOT / str(settings.manifest_path)).is_file()
+    assert settings.allowed_subgraph_urls and settings.trusted_proxies == ()
+    admin_port = int(str(settings.admin_listen).rpartition(":")[2])
+    assert router["metadata"]["annotations"]["prometheus.io/port"] == str(admin_port)
+    service = _by_kind(rendered, "Service")["router"]
+    assert admin_port not in {p.get("targetPort") for p in service["spec"]["ports"]} | {
+        p["port"] for p in service["spec"]["ports"]
+    }
+    assert {p["name"] for p in service["spec"]["ports"]} == {"http"}
+    public = _by_kind(rendered, "NetworkPolicy")["router-from-anywhere"]
+    assert {p["port"] for rule in public["spec"]["ingress"] for p in rule["ports"]} == {4000}
+
+
+# -- issue 16: Stripe's webhooks reach payments, and nothing else of it is public --------------------
+
+
+def test_the_ingress_routes_stripes_webhook_to_payments_and_everything_else_to_the_router(
+    rendered: list[Obj],
+) -> None:
+    (ingress,) = _by_kind(rendered, "Ingress").values()
+    paths = {
+        (p["path"], p["pathType"]): (p["backend"]["service"]["name"], p["backend"]["service"]["port"]["name"])
+        for rule in ingress["spec"]["rules"]
+        for p in rule["http"]["paths"]
+    }
+    assert paths == {("/webhooks/stripe", "Exact"): ("payments", "http"), ("/", "Prefix"): ("router", "http")}
+    services = _by_kind(rendered, "Service")
+    assert "http" in {p["name"] for p in services["payments"]["spec"]["ports"]}
+    # The payments app serves the webhook on the path the Ingress names (POST /webhooks/{provider}).
+    assert (
+        'Route("/webhooks/{provider}", webhook, methods=["POST"])' in (ROOT / "subgraphs/payments/app.py").read_text()
+    )
+
+
+def test_the_ingress_controller_reaches_payments_only(rendered: list[Obj]) -> None:
+    policies = _by_kind(rendered, "NetworkPolicy")
+    webhooks = policies["payments-webhooks-from-ingress"]["spec"]
+    assert webhooks["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": "payments"}}
+    (rule,) = webhooks["ingress"]
+    assert [p["port"] for p in rule["ports"]] == [4005]
+    assert [peer["namespaceSelector"]["matchLabels"] for peer in rule["from"]] == [
+        {"kubernetes.io/metadata.name": "ingress-nginx"}
+    ]
+    for name, policy in policies.items():  # no other policy lets that namespace in
+        if name == "payments-webhooks-from-ingress":
+            continue
+        for other in policy["spec"].get("ingress", []):
+            namespaces = [p.get("namespaceSelector", {}).get("matchLabels", {}) for p in other.get("from", [])]
+            assert {"kubernetes.io/metadata.name": "ingress-nginx"} not in namespaces, name
+
+
+def test_the_stripe_keys_come_from_the_secret_only(rendered: list[Obj]) -> None:
+    payments = _by_kind(rendered, "Deployment")["payments"]["spec"]["template"]["spec"]["containers"][0]
+    refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in payments["env"] if "valueFrom" in e}
+    assert refs["STRIPE_SECRET_KEY"] == {"name": "shopgraph-secrets", "key": "stripe-secret-key", "optional": True}
+    assert refs["STRIPE_WEBHOOK_SECRET"]["key"] == "stripe-webhook-secret"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import socket
@@ -15,6 +14,8 @@ import pytest
 
 from deploy.stack import ThreadedStack
 from tests.e2e.storefront import Storefront
+from tests.support.apollo_gateway import for_apollo_gateway, start_gateway
+from tests.support.npm import npm_ci_once
 
 ROOT = Path(__file__).resolve().parents[2]
 ORACLE = ROOT / "tests" / "router" / "oracle"
@@ -25,7 +26,7 @@ _JOIN_GRAPH = re.compile(r'(@join__graph\(name: "(\w+)", url: ")([^"]*)(")')
 def supergraph_for(urls: dict[str, str]) -> str:
     """The checked-in supergraph with each subgraph's ``join__Graph(url:)`` pointing at ``urls``."""
     text, count = _JOIN_GRAPH.subn(lambda m: m[1] + urls[m[2]] + m[4], SUPERGRAPH.read_text())
-    assert count == 4, "expected four @join__graph entries in schema/supergraph.graphql"
+    assert count == len(urls), f"expected {len(urls)} @join__graph entries in schema/supergraph.graphql"
     return text
 
 
@@ -38,12 +39,9 @@ def _free_port() -> int:
 def _oracle_ready() -> None:
     if shutil.which("node") is None:
         pytest.fail("node is required by the tests (Apollo Gateway runs on it): install Node.js and npm")
-    if (ORACLE / "node_modules" / "@apollo" / "gateway").is_dir():
-        return
-    npm = shutil.which("npm")
-    if npm is None:
+    if shutil.which("npm") is None:
         pytest.fail("npm is required by the tests (reference tools from npm): install Node.js and npm")
-    subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=ORACLE, check=True, capture_output=True)
+    npm_ci_once(ORACLE, lambda: all((ORACLE / "node_modules" / "@apollo" / p).is_dir() for p in ("gateway", "client")))
 
 
 @pytest.fixture(scope="session")
@@ -57,22 +55,10 @@ def gateway_url(stack: ThreadedStack, tmp_path_factory: pytest.TempPathFactory) 
     """Apollo Gateway over schema/supergraph.graphql and the running subgraphs; forwards Authorization."""
     _oracle_ready()
     file = tmp_path_factory.mktemp("apollo-gateway") / "supergraph.graphql"
-    file.write_text(supergraph_for({name: stack.urls[name] for name in ("users", "catalog", "cart", "orders")}))
+    file.write_text(for_apollo_gateway(supergraph_for({name: stack.urls[name] for name in stack.subgraphs})))
     port = _free_port()
-    proc = subprocess.Popen(
-        ["node", "gateway_forward_auth.mjs", str(file), str(port)],
-        cwd=ORACLE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "NODE_ENV": "production"},
-    )
+    proc = start_gateway("gateway_forward_auth.mjs", ORACLE, str(file), str(port))
     try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        if not line.startswith("ready"):
-            proc.kill()
-            raise RuntimeError(f"Apollo Gateway did not start: {line}{proc.stdout.read()}")
         yield f"http://127.0.0.1:{port}/graphql"
     finally:
         proc.terminate()

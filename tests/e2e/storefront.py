@@ -101,7 +101,10 @@ _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 _ORDER_NUMBER = re.compile(r"SG-\d+")
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?([+-]\d{2}:\d{2}|Z)?")
 _JWT = re.compile(r"[\w-]+\.[\w-]+\.[\w-]+")
-_OPAQUE = frozenset({"accessToken", "refreshToken", "cursor", "endCursor", "startCursor"})
+# A payment's provider intent (its id and secret, and the pay page's URL naming both) is new per payment.
+_OPAQUE = frozenset(
+    {"accessToken", "refreshToken", "cursor", "endCursor", "startCursor", "clientSecret", "nextActionUrl"}
+)
 
 
 def normalise(value: Any, replace: Mapping[str, str] = {}) -> Any:
@@ -174,8 +177,10 @@ async def insert_orders(database: Any, user_id: str, count: int, lines: list[lis
             ).scalar_one()
             await conn.execute(
                 text(
-                    "INSERT INTO order_items (order_id, position, product_id, sku, name, unit_price_minor, quantity)"
-                    " VALUES (:order, :position, CAST(:product AS uuid), :sku, :name, :price, :quantity)"
+                    # A product made without variants sells its default variant, which shares its id.
+                    "INSERT INTO order_items (order_id, position, product_id, variant_id, sku, name, unit_price_minor,"
+                    " quantity) VALUES (:order, :position, CAST(:product AS uuid), CAST(:product AS uuid), :sku,"
+                    " :name, :price, :quantity)"
                 ),
                 [
                     {

@@ -17,7 +17,6 @@ import os
 import secrets
 import shutil
 import signal
-import subprocess
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -30,30 +29,23 @@ from deploy.stack import ThreadedStack
 from router import graphiql
 from router.subscriptions import SubscriptionService
 from tests.e2e.storefront import ADDRESS, Storefront
+from tests.support.npm import npm_ci_once
+from tests.support.order_events import newest_event_id
 
 HERE = Path(__file__).resolve().parent
 BROWSER = HERE / "browser"
 ARTIFACTS = HERE / "artifacts"
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
-EVENTS = "subscription { orderEvents { id type order { number items { product { name } } } } }"
+# ``after`` the newest event (filled in): every later one arrives, however long the router's
+# subscription takes to reach the orders subgraph.
+EVENTS = 'subscription { orderEvents(after: "%s") { id type order { number items { product { name } } } } }'
 STEP_TIMEOUT = 30.0  # seconds for any one step of the browser script
 
 
 def _npm_ci(where: Path, marker: Path) -> None:
     """``npm ci`` in ``where`` unless ``marker`` exists (its package-lock.json is committed)."""
-    if marker.exists():
-        return
-    npm = shutil.which("npm")
-    assert npm is not None, "npm is needed for the browser tests (it ships with Node.js)"
-    done = subprocess.run(
-        [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-        cwd=where,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0 and marker.exists(), f"npm ci in {where} failed:\n{done.stdout}\n{done.stderr}"
+    assert shutil.which("npm") is not None, "npm is needed for the browser tests (it ships with Node.js)"
+    npm_ci_once(where, marker, timeout=300)
 
 
 @pytest.fixture(scope="module")
@@ -167,10 +159,10 @@ async def test_graphiql_shows_a_checkout_live_on_order_events(
     shot.unlink(missing_ok=True)
     headers = json.dumps({"Authorization": f"Bearer {admin.access_token}"})
     before = _subscriptions(stack).active
-    async with _browser(router_url, headers, EVENTS, name, str(shot), "15000") as proc:
+    events = EVENTS % await newest_event_id(stack.settings.database_url_for("orders"))
+    async with _browser(router_url, headers, events, name, str(shot), "15000") as proc:
         await _step(proc, "running")
         await _subscriptions_open(stack, before)
-        await asyncio.sleep(0.3)  # the router's subscription reaches the orders subgraph
         checkout = {"idempotencyKey": secrets.token_hex(8), "shippingAddress": ADDRESS}
         sent = time.time()
         order = (await ours.data("Checkout", {"input": checkout}, shopper.access_token))["checkout"]["order"]

@@ -13,9 +13,12 @@ from gql import Client, gql
 from gql.transport.exceptions import TransportQueryError
 from gql.transport.websockets import WebsocketsTransport
 
+from deploy.stack import ThreadedStack
 from tests.e2e.storefront import ADDRESS, Storefront
+from tests.support.order_events import newest_event_id
 
-EVENTS = """subscription { orderEvents {
+# ``after``: every event committed after that id, however long the subscription takes to reach orders.
+EVENTS = """subscription($after: ID) { orderEvents(after: $after) {
   id type order { id number user { email } items { quantity product { name } } } } }"""
 
 
@@ -36,7 +39,7 @@ async def _first(agen: Any, match: Any) -> dict[str, Any]:
 
 
 async def test_checkout_shows_up_enriched_on_order_events(
-    router_url: str, ours: Storefront, demo_accounts: dict[str, tuple[str, str]]
+    stack: ThreadedStack, router_url: str, ours: Storefront, demo_accounts: dict[str, tuple[str, str]]
 ) -> None:
     admin = await ours.login(*demo_accounts["ADMIN"])
     category = (await ours.data("CategoryNav"))["categories"][0]
@@ -56,12 +59,12 @@ async def test_checkout_shows_up_enriched_on_order_events(
         "AddToCart", {"input": {"productId": product["product"]["id"], "quantity": 2}}, shopper.access_token
     )
 
+    after = await newest_event_id(stack.settings.database_url_for("orders"))
     async with _ws(router_url, admin.access_token) as session:
-        agen = session.subscribe(gql(EVENTS))
+        agen = session.subscribe(gql(EVENTS), variable_values={"after": str(after)})
         mine = asyncio.ensure_future(
             _first(agen, lambda r: r["orderEvents"]["order"]["user"]["email"] == shopper.email)
         )
-        await asyncio.sleep(1.0)  # let the subscription reach the orders subgraph
         checkout = {"idempotencyKey": secrets.token_hex(8), "shippingAddress": ADDRESS}
         order = (await ours.data("Checkout", {"input": checkout}, shopper.access_token))["checkout"]["order"]
         got = (await asyncio.wait_for(mine, 20))["orderEvents"]

@@ -67,12 +67,14 @@ async def _ratio_while(client: httpx.AsyncClient, url: str, attack: Any) -> tupl
 
 async def test_the_cost_attack_is_refused_before_reaching_the_catalog(router_url: str) -> None:
     assert 1_500 < len(COST_ATTACK) < 2_600
-    async with httpx.AsyncClient(timeout=60) as client:
+    # The victim is another caller (another address): each over-cap query empties its sender's cost budget.
+    victim = httpx.AsyncHTTPTransport(local_address="127.0.0.2")
+    async with httpx.AsyncClient(timeout=60) as client, httpx.AsyncClient(timeout=60, transport=victim) as other:
 
         async def attack() -> list[httpx.Response]:
             return list(await asyncio.gather(*(client.post(router_url, json={"query": COST_ATTACK}) for _ in range(5))))
 
-        ratio, responses = await _ratio_while(client, router_url, attack())
+        ratio, responses = await _ratio_while(other, router_url, attack())
         for r in responses:
             err = r.json()["errors"][0]
             assert err["extensions"]["code"] == "COST_ESTIMATED_TOO_EXPENSIVE"
@@ -109,7 +111,7 @@ def two_routers(stack: ThreadedStack, tmp_path_factory: pytest.TempPathFactory) 
     """Two router processes from the CLI, one YAML file, one Redis (a prefix of their own)."""
     tmp = tmp_path_factory.mktemp("replicas")
     supergraph = tmp / "supergraph.graphql"
-    supergraph.write_text(supergraph_for({n: stack.urls[n] for n in ("users", "catalog", "cart", "orders")}))
+    supergraph.write_text(supergraph_for({n: stack.urls[n] for n in stack.subgraphs}))
     config = {
         "supergraph": {"path": str(supergraph), "poll_seconds": 0},
         "auth": {"jwks_urls": [stack.settings.jwks_url]},
@@ -179,7 +181,7 @@ async def test_rate_limits_are_shared_by_router_replicas(stack: ThreadedStack, t
 
 
 async def test_apq_registered_on_one_replica_is_found_on_another(stack: ThreadedStack) -> None:
-    sdl = supergraph_for({n: stack.urls[n] for n in ("users", "catalog", "cart", "orders")})
+    sdl = supergraph_for({n: stack.urls[n] for n in stack.subgraphs})
     settings = Settings(
         anonymous_only=True,
         redis_url=stack.settings.redis_url,

@@ -169,10 +169,10 @@ async def test_huge_emails_are_refused_before_anything_is_stored(router_url: str
             registered = await _call(router_url, source, REGISTER, variables)
             assert [e["code"] for e in registered["data"]["register"]["userErrors"]] == ["INVALID"]
         after = await _keys(redis, prefix)
-        # Only the router's rate-limit buckets appear (one per client address, of a fixed small size):
+        # Only the router's rate-limit and cost buckets appear (per client address, of a fixed small size):
         # nothing the subgraphs store, and nothing that grows with the email.
         added = {key: size for key, size in after.items() if key not in before}
-        assert all(b":router:rate:" in key and size < 512 for key, size in added.items()), added
+        assert all((b":router:rate:" in k or b":router:cost:" in k) and size < 512 for k, size in added.items()), added
         # A valid email of the longest length leaves keys of a fixed size (hashed), never the email itself.
         longest = "y" * 240 + "@example.com"
         assert await _login(router_url, "127.0.3.100", longest, "whatever password") == ["INVALID_CREDENTIALS"]

@@ -5,8 +5,10 @@ The app is built with Vite (frontend_contract/app) and served by the router at `
 tests/e2e/browser/storefront_journey.mjs) plays a shopper and an administrator in two browser
 contexts: the shopper signs up, searches, filters, adds to the cart, asks for more than is in
 stock (the error shows beside that line), changes the quantity,
-checks out, and watches the order turn PAID live when the administrator marks it paid from
-the live orders feed; the admin's sales dashboard then counts the order and draws a new point.
+checks out, pays on the test provider's page in a tab of its own (card 4242 4242 4242 4242) and
+watches the order page, left open, turn PAID live while the administrator watches the live orders
+feed; the admin's sales dashboard then counts the order and draws a new point. A second order paid
+with the declined card (4000 0000 0000 0002) shows the decline plainly and the order cancelled.
 Then the feed's WebSocket is dropped while the order ships: back online, the feed shows the
 missed event once (it resubscribes after the last event id it showed). Each page on the way is
 checked with axe-core against WCAG 2 A/AA (no serious or critical
@@ -17,93 +19,16 @@ This test asserts on what the pages showed (texts, counts, totals) and on the gr
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
-import os
 import secrets
-import shutil
-import signal
-import subprocess
-from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
-import pytest
-
-from frontend_contract import build
+from tests.e2e.browser_steps import run_journey, storefront_served
 from tests.e2e.storefront import ADDRESS, PASSWORD, Storefront
 
-HERE = Path(__file__).resolve().parent
-BROWSER = HERE / "browser"
-ARTIFACTS = HERE / "artifacts"
-CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
-JOURNEY_TIMEOUT = 180.0  # seconds for the whole browser script (it gives up by itself at 150 s)
+__all__ = ["storefront_served"]  # the fixture (tests/e2e/browser_steps.py), shared by the browser journeys
 
-
-@pytest.fixture(scope="module")
-def storefront_served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Chromium, playwright-core, and a fresh build of the app that the router serves at ``/``."""
-    if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
-        pytest.fail(
-            f"{CHROMIUM} is missing: the browser tests need Debian's Chromium "
-            "(apt-get install -y chromium; .ci/run does this).",
-            pytrace=False,
-        )
-    npm = shutil.which("npm")
-    if shutil.which("node") is None or npm is None:
-        pytest.fail("Node.js and npm are required by the browser tests: install Node.js 20 or later")
-    if not (BROWSER / "node_modules" / "playwright-core" / "package.json").is_file():
-        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=BROWSER, check=True, capture_output=True)
-    if not build.installed():
-        build.npm_ci()
-    dist = build.build(tmp_path_factory.mktemp("storefront") / "dist")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SHOPGRAPH_STOREFRONT_DIR", str(dist))  # router/storefront.py reads it per request
-        yield dist
-
-
-@contextlib.asynccontextmanager
-async def _journey(config: dict[str, Any]) -> AsyncIterator[asyncio.subprocess.Process]:
-    proc = await asyncio.create_subprocess_exec(
-        "node",
-        "storefront_journey.mjs",
-        json.dumps(config),
-        cwd=BROWSER,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        start_new_session=True,
-        env={**os.environ, "CHROMIUM": str(CHROMIUM)},
-    )
-    try:
-        yield proc
-    finally:
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            await proc.wait()
-
-
-async def _steps(proc: asyncio.subprocess.Process) -> dict[str, dict[str, Any]]:
-    """Every ``<step> <json>`` line of the script by step; fails with the script's account on ``error``."""
-    assert proc.stdout is not None
-    steps: dict[str, dict[str, Any]] = {}
-    other: list[str] = []
-    async with asyncio.timeout(JOURNEY_TIMEOUT):
-        async for raw in proc.stdout:
-            line = raw.decode().rstrip("\n")
-            word, _, data = line.partition(" ")
-            if word == "error":
-                account = json.dumps(json.loads(data), indent=2)
-                raise AssertionError(f"the browser journey failed after {list(steps)}: {account}")
-            if data.startswith("{"):
-                steps[word] = json.loads(data)
-            else:
-                other.append(line)
-        await proc.wait()
-    assert proc.returncode == 0, f"the browser script exited {proc.returncode}: {other}"
-    return steps
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 
 
 def _fresh_screenshot_paths(*names: str) -> dict[str, str]:
@@ -156,8 +81,7 @@ async def test_a_shopper_orders_and_the_admin_sees_it_live(
         "address": ADDRESS,
         "shots": shots,
     }
-    async with _journey(config) as proc:
-        steps = await _steps(proc)
+    steps = await run_journey("storefront_journey.mjs", config, "browser journey")
 
     listing = steps["listing"]
     assert listing["cards"] == 24, listing  # a full first page of the category
@@ -182,12 +106,21 @@ async def test_a_shopper_orders_and_the_admin_sees_it_live(
     ordered = steps["ordered"]
     number = ordered["number"]
     assert number.startswith("SG-")
-    assert ordered["status"] == "Pending" and ordered["total"] == "$73.50"
+    # "Pending payment": the Status component's label of PENDING_PAYMENT.
+    assert ordered["status"] == "Pending payment" and ordered["total"] == "$73.50"
     assert ordered["path"] == f"/orders/{number}" and ordered["badge"] == "0"
     # The double click on "Place order" placed one order (one idempotency key per attempt).
+    # (And the second order, paid with the declined card, was cancelled.)
+    declined = steps["declined"]
     history = (await ours.data("OrderHistory", {"first": 5}, ordered["session"]))["me"]["orders"]
-    assert history["totalCount"] == 1
-    assert [(e["node"]["number"], e["node"]["status"]) for e in history["edges"]] == [(number, "SHIPPED")]
+    assert history["totalCount"] == 2
+    assert [(e["node"]["number"], e["node"]["status"]) for e in history["edges"]] == [
+        (declined["number"], "CANCELLED"),
+        (number, "SHIPPED"),
+    ]
+    assert declined["status"] == "Cancelled", "the order page showed the cancel live"
+    assert declined["alert"].startswith("Your card was declined (card declined)"), declined
+    assert "Nothing was charged and the order was cancelled" in declined["alert"]
 
     paid = steps["paid"]
     assert paid["status"] == "Paid", "the order page followed the status live"
@@ -217,5 +150,5 @@ async def test_a_shopper_orders_and_the_admin_sees_it_live(
         f"listing interactive after {listing['ms']} ms (cold, warm); from the click on 'Place order': "
         f"order page {ordered['orderPageMs']} ms, event in the admin feed {paid['seenInFeedMs']} ms, "
         f"dashboard updated {after['updatedMs']} ms; PAID on the shopper's page {paid['liveMs']} ms after "
-        "the admin's click"
+        "the card was submitted on the provider's page"
     )

@@ -21,6 +21,7 @@ from graphql import build_schema
 
 from frontend_contract import api_schema, build
 from frontend_contract.manifest import api_schema as current_api_schema
+from tests.support.npm import npm_ci_once, storefront_build
 
 BUDGET_GZIP_BYTES = 250 * 1024
 
@@ -30,8 +31,7 @@ def app_installed() -> Path:
     """The app's npm packages, installed with ``npm ci`` from the committed lock when missing."""
     if shutil.which("node") is None or shutil.which("npm") is None:
         pytest.fail("Node.js and npm are required by the storefront tests: install Node.js 20 or later")
-    if not build.installed():
-        build.npm_ci()
+    npm_ci_once(build.APP_DIR, build.installed)
     assert build.installed()
     return build.APP_DIR
 
@@ -99,8 +99,8 @@ def test_vitest_unit_tests_pass(app_installed: Path) -> None:
     assert "passed" in done.stdout
 
 
-def test_initial_javascript_is_within_budget(app_installed: Path, tmp_path: Path) -> None:
-    out = build.build(tmp_path / "dist")
+def test_initial_javascript_is_within_budget(app_installed: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    out = storefront_build(tmp_path_factory)  # this run's production build of the current sources
     first = build.initial_js(out)
     raw_kib, gzip_kib = first.raw_bytes / 1024, first.gzip_bytes / 1024
     print(f"initial JS: {', '.join(first.files)}: {raw_kib:.1f} KB, {gzip_kib:.1f} KB gzipped")

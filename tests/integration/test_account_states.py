@@ -104,7 +104,7 @@ async def test_nothing_is_kept_or_used_without_a_live_subscription(settings: Set
 
     unreachable = dataclasses.replace(settings, redis_url="redis://127.0.0.1:1/0")
     async with following_changes(states, unreachable):
-        await asyncio.sleep(0.2)
+        await _until(lambda: states.generation > 0)  # the subscription was tried, and lost
         await check(redis, settings, _caller(200.0), lookups, states)
         assert not states.live and states.get(USER_ID) == (False, None)
 

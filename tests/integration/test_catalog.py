@@ -670,12 +670,13 @@ async def test_walk_over_the_seeded_catalog_matches_total_count(
     slug = next(iter(CATEGORIES))
     category = data(await gql(stack.url("catalog"), CATEGORY, {"slug": slug}, client=client))["category"]
     flt = {"categoryId": category["id"], "inStock": True, "minPrice": "20"}
-    by_price, total = await walk(stack, client, 50, filter=flt, sortKey="PRICE")
-    assert total > 50 and len(by_price) == total == len(set(ids(by_price)))
+    # 25 products a category since variants (300 in all): pages of 7 still walk several pages.
+    by_price, total = await walk(stack, client, 7, filter=flt, sortKey="PRICE")
+    assert total > 14 and len(by_price) == total == len(set(ids(by_price)))
     prices = [amount(n) for n in by_price]
     assert prices == sorted(prices) and prices[0] >= 20
     assert all(n["stock"] > 0 and n["category"]["id"] == category["id"] for n in by_price)
-    by_name, _ = await walk(stack, client, 100, filter=flt, sortKey="NAME", reverse=True)
+    by_name, _ = await walk(stack, client, 5, filter=flt, sortKey="NAME", reverse=True)
     assert sorted(ids(by_name)) == sorted(ids(by_price))
 
 

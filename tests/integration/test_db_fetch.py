@@ -8,11 +8,12 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
-from sqlalchemy import Integer, bindparam, func, literal_column, select
+from sqlalchemy import Integer, bindparam, func, literal_column, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 
 from deploy.stack import ThreadedStack
 from subgraphs.kit.db import Database, Read
+from tests.support.wait import until
 
 VALUES = Read(
     select(
@@ -25,6 +26,17 @@ VALUES = Read(
 )
 SLEEP = Read(
     select(func.pg_sleep(bindparam("seconds", type_=Integer)).label("slept"), bindparam("n", type_=Integer).label("n"))
+)
+
+# The other connections' statements now sleeping in pg_sleep (what SLEEP runs).
+SLEEPING = Read(
+    select(func.count().label("n"))
+    .select_from(text("pg_stat_activity"))
+    .where(
+        text(
+            "datname = current_database() AND state = 'active' AND query LIKE '%pg_sleep(%' AND pid <> pg_backend_pid()"
+        )
+    )
 )
 
 
@@ -67,7 +79,11 @@ async def test_the_pool_is_bounded_and_survives_failed_and_cancelled_statements(
     with pytest.raises(asyncpg.DivisionByZeroError):
         await db.fetch(Read(select((literal_column("1") / bindparam("zero", type_=Integer)).label("x"))), zero=0)
     slow = asyncio.create_task(db.fetch(SLEEP, seconds=5, n=1))
-    await asyncio.sleep(0.2)
+
+    async def sleeping() -> bool:
+        return bool((await db.fetch(SLEEPING))[0].n)
+
+    await until(sleeping, what="the slow statement running in PostgreSQL")
     slow.cancel()
     with pytest.raises(asyncio.CancelledError):
         await slow

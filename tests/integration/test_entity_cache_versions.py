@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 
 from deploy.stack import ThreadedStack
 from router.entity_cache import EntityCache, Policy, note, now_ms, response_policy
+from tests.support.wait import next_millisecond, until
 
 PUBLIC = Policy(600, private=False)
 QUERY = "query($representations: [_Any!]!) { _entities(representations: $representations) { ... on Product { name } } }"
@@ -26,7 +27,9 @@ QUERY = "query($representations: [_Any!]!) { _entities(representations: $represe
 @pytest.fixture
 async def cache(stack: ThreadedStack) -> AsyncIterator[EntityCache]:
     client = aioredis.from_url(stack.settings.redis_url)
-    yield EntityCache(client, f"{stack.settings.redis_prefix}test-ec-{secrets.token_hex(4)}:")
+    # A timeout far above the router's 50 ms: these tests are about versions, and a busy machine
+    # (parallel workers) must not turn a slow Redis reply into a bypass that answers None.
+    yield EntityCache(client, f"{stack.settings.redis_prefix}test-ec-{secrets.token_hex(4)}:", timeout=5.0)
     await client.aclose()
 
 
@@ -38,6 +41,13 @@ def _rep(product: str) -> tuple[bytes, str | None]:
 async def _cached(cache: EntityCache, *products: str) -> list[object]:
     reps = [_rep(p) for p in products]
     return list(await cache.lookup("catalog", QUERY, "pub", [r[0] for r in reps], [r[1] for r in reps]))
+
+
+async def _stamp(cache: EntityCache, tag: str) -> int:
+    """The time (ms) ``tag`` was last stamped."""
+    raw = await cache.redis.get(cache.tag(tag))
+    assert raw is not None, f"{tag} was never stamped"
+    return int(raw)
 
 
 async def _store(cache: EntityCache, *products: str) -> None:
@@ -52,7 +62,7 @@ async def test_stamps_invalidate_what_was_fetched_before(cache: EntityCache) -> 
     assert await _cached(cache, "p1", "p2") == [None, {"name": "p2"}]
     await cache.stamp("@write:catalog")  # a mutation through this router
     assert await _cached(cache, "p2") == [None]
-    await asyncio.sleep(0.005)
+    await next_millisecond(await _stamp(cache, "@write:catalog") + 1)
     await _store(cache, "p2")  # fetched again, after the stamp
     assert await _cached(cache, "p2") == [{"name": "p2"}]
 
@@ -68,14 +78,16 @@ async def test_change_events_and_lost_events(stack: ThreadedStack, cache: Entity
     await publish(1, 0, "p0")
     follower = asyncio.create_task(cache.follow({stream: "catalog"}, block_ms=50))
     try:
-        await asyncio.sleep(0.3)  # started at the stream's end (event 1 predates it)
-        await asyncio.sleep(0.005)
+        # The follower starts at the stream's end (event 1 predates it) and stamps everything then.
+        await until(lambda: redis.exists(cache.tag("@all")), what="the follower's start stamp")
+        await next_millisecond(await _stamp(cache, "@all") + 1)  # what is fetched now (at now - 1 ms) is newer
         await _store(cache, "p1", "p2", "p3")
         await publish(2, 1, "p1")
         await _until(lambda got: got[0] is None and got[1] == {"name": "p2"}, cache)
         # Event 5 names 4 as the one before it: 3 and 4 never arrived (lost), so nothing cached is trusted.
-        await asyncio.sleep(0.005)
+        await next_millisecond(await _stamp(cache, "Product:p1") + 1)  # p1 fetched after its stamp
         await _store(cache, "p1")
+        assert await _cached(cache, "p1") == [{"name": "p1"}]  # trusted until the lost events show
         await publish(5, 4, "p9")
         await _until(lambda got: got == [None, None, None], cache)
     finally:
@@ -85,11 +97,10 @@ async def test_change_events_and_lost_events(stack: ThreadedStack, cache: Entity
 
 
 async def _until(check: Callable[[list[object]], bool], cache: EntityCache) -> None:
-    for _ in range(200):
-        if check(await _cached(cache, "p1", "p2", "p3")):
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(await _cached(cache, "p1", "p2", "p3"))
+    async def holds() -> bool:
+        return check(await _cached(cache, "p1", "p2", "p3"))
+
+    await until(holds, within=5, what="the cache's answer")
 
 
 def test_response_policy_is_the_most_restrictive() -> None:

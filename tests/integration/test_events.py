@@ -31,8 +31,10 @@ from subgraphs.kit.outbox import record_event
 from subgraphs.kit.websocket import REVOCATION_CHECK_SECONDS
 from subgraphs.orders.models import outbox
 from tests.integration.helpers import admin_token, data, login, register
+from tests.integration.shop_helpers import pay_order
 from tests.support.graphql import gql
 from tests.support.subscriptions import Feed, subscription
+from tests.support.wait import until
 
 EVENT = "id type occurredAt order { id number status total { amount currencyCode } items { quantity product { id } } }"
 ORDER_EVENTS = f"subscription($after: ID) {{ orderEvents(after: $after) {{ {EVENT} }} }}"
@@ -195,17 +197,17 @@ async def test_lifecycle_events_arrive_in_order(stack: ThreadedStack, admin: str
     after = await _newest_event(orders_db)
     async with subscription(stack.url("orders"), ORDER_EVENTS, {"after": str(after)}, admin) as feed:
         paid_then_shipped = await _checkout(stack, customer, product)
-        await _set_status(stack, admin, paid_then_shipped, "PAID")
+        await pay_order(stack, admin, paid_then_shipped)
         await _set_status(stack, admin, paid_then_shipped, "SHIPPED")
         cancelled = await _checkout(stack, customer, product, quantity=1)
         await _payload(stack.url("orders"), CANCEL, {"input": {"orderId": cancelled}}, customer)
         results = [r["orderEvents"] for r in await feed.wait(5)]
     ours = [(e["order"]["id"], e["type"], e["order"]["status"]) for e in results]
     assert ours == [
-        (paid_then_shipped, "CREATED", "PENDING"),
+        (paid_then_shipped, "CREATED", "PENDING_PAYMENT"),
         (paid_then_shipped, "PAID", "PAID"),
         (paid_then_shipped, "SHIPPED", "SHIPPED"),
-        (cancelled, "CREATED", "PENDING"),
+        (cancelled, "CREATED", "PENDING_PAYMENT"),
         (cancelled, "CANCELLED", "CANCELLED"),
     ]
     ids = [int(e["id"]) for e in results]
@@ -249,24 +251,28 @@ async def test_order_updated_sends_the_current_state_then_changes(stack: Threade
     order_id = await _checkout(stack, customer, await _product(stack, admin))
     async with subscription(stack.url("orders"), ORDER_UPDATED, {"id": order_id}, customer) as feed:
         assert [r["orderUpdated"]["type"] for r in await feed.wait(1)] == ["CREATED"]
-        await _set_status(stack, admin, order_id, "PAID")
+        await pay_order(stack, admin, order_id)
         await _payload(stack.url("orders"), CANCEL, {"input": {"orderId": order_id}}, customer)
         results = await feed.wait(3)
         assert await feed.wait_end(10) is None  # cancelled: nothing more can happen, so it completes
     assert [(r["orderUpdated"]["type"], r["orderUpdated"]["order"]["status"]) for r in results] == [
-        ("CREATED", "PENDING"),
+        ("CREATED", "PENDING_PAYMENT"),
         ("PAID", "PAID"),
         ("CANCELLED", "CANCELLED"),
     ]
 
 
-async def test_sales_stats_pushes_new_figures_after_a_checkout(stack: ThreadedStack, admin: str) -> None:
+async def test_sales_stats_pushes_new_figures_after_an_order_is_paid(stack: ThreadedStack, admin: str) -> None:
     _, customer = await _customer(stack)
     product = await _product(stack, admin, price="7.25")
     async with subscription(stack.url("orders"), SALES_STATS, {"window": 5}, admin) as feed:
         before = (await feed.wait(1))[0]["salesStats"]
-        await _checkout(stack, customer, product, quantity=3)
-        after = (await feed.wait(2, within=15))[1]["salesStats"]
+        order_id = await _checkout(stack, customer, product, quantity=3)
+        # Revenue counts paid orders: a placed one changes nothing until it is paid.
+        await pay_order(stack, admin, order_id)
+        count = 2
+        while (after := (await feed.wait(count, within=15))[-1]["salesStats"])["orderCount"] == before["orderCount"]:
+            count += 1
     assert after["windowMinutes"] == 5
     assert after["orderCount"] == before["orderCount"] + 1
     assert float(after["revenue"]["amount"]) == pytest.approx(float(before["revenue"]["amount"]) + 21.75)
@@ -432,13 +438,13 @@ async def test_relay_killed_mid_burst_loses_and_repeats_nothing(faults: _FaultSt
         producing = asyncio.create_task(_burst(fault_db, 200, pause=0.02))
         await feed.wait(30)
         faults.relay.kill()  # SIGKILL: no clean-up, maybe between XADD and marking rows published
-        await asyncio.sleep(0.5)
-        assert await _unpublished(fault_db) > 0  # events are waiting for a relay
+        await until(lambda: _unpublished(fault_db), what="events waiting for a relay")
         faults.relay.start()
         emitted = [marker, *sorted(await asyncio.wait_for(producing, 60))]
         received = _ids(await feed.wait(201, within=60))
-        await asyncio.sleep(1.5)  # anything extra (a duplicate) would arrive now
-        assert len(feed.results) == 201
+        # A last event, delivered in order after everything before it: a duplicate would come first.
+        fence = await _emit(fault_db)
+        assert _ids(await feed.wait(202, within=60)) == [*received, fence]
     assert received == emitted
 
 
@@ -450,8 +456,8 @@ async def test_redis_restart_loses_nothing(faults: _FaultStack, fault_db: Databa
         await asyncio.to_thread(faults.restart_redis)  # comes back empty: nothing is kept on disk
         emitted = [marker, *sorted(await asyncio.wait_for(producing, 60))]
         received = _ids(await feed.wait(101, within=60))
-        await asyncio.sleep(1.5)
-        assert len(feed.results) == 101
+        fence = await _emit(fault_db)  # delivered in order: a duplicate would come before it
+        assert _ids(await feed.wait(102, within=60)) == [*received, fence]
     assert received == emitted
     # A subscriber arriving after the restart resumes from PostgreSQL, not the emptied stream.
     async with subscription(faults.stack.url("orders"), ORDER_EVENTS, {"after": str(marker - 1)}, token) as feed:

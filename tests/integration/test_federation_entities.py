@@ -34,16 +34,19 @@ SDL_KEYS: dict[str, list[tuple[str, list[str]]]] = {
     "users": [("User", ['@key(fields: "id")'])],
     "catalog": [
         ("Product", ['@key(fields: "id")', '@key(fields: "sku")']),
+        ("ProductVariant", ['@key(fields: "id")', '@key(fields: "sku")']),
         ("Category", ['@key(fields: "id")']),
     ],
     "cart": [
         ("Cart", ['@key(fields: "id")']),
         ("Product", ['@key(fields: "id", resolvable: false)']),
+        ("ProductVariant", ['@key(fields: "id", resolvable: false)']),
         ("User", ['@key(fields: "id")']),
     ],
     "orders": [
         ("Order", ['@key(fields: "id")']),
         ("Product", ['@key(fields: "id", resolvable: false)']),
+        ("ProductVariant", ['@key(fields: "id", resolvable: false)']),
         ("User", ['@key(fields: "id")']),
     ],
 }
@@ -155,6 +158,27 @@ async def _products(stack: ThreadedStack, demo_accounts: dict[str, tuple[str, st
     return EntityCase(None, reps, expected)
 
 
+async def _variants(stack: ThreadedStack, demo_accounts: dict[str, tuple[str, str]]) -> EntityCase:
+    """Variants by id and by SKU (any case); a product's default variant shares its id and SKU."""
+    admin = await admin_token(stack, demo_accounts)
+    single = await create_product(stack, admin, stock=4)
+    archived = await create_product(stack, admin, active=False, stock=1)
+
+    def variant(p: dict[str, Any]) -> dict[str, Any]:
+        return {"id": p["id"], "sku": p["sku"], "stock": p["stock"], "product": {"id": p["id"]}}
+
+    reps = [
+        {"__typename": "ProductVariant", "sku": single["sku"].lower()},
+        {"__typename": "ProductVariant", "id": MISSING_UUID},
+        {"__typename": "ProductVariant", "id": single["id"]},
+        {"__typename": "ProductVariant", "id": "garbage"},
+        {"__typename": "ProductVariant", "id": archived["id"]},
+        {"__typename": "ProductVariant", "sku": "NO-SUCH-" + uuid.uuid4().hex[:8].upper()},
+    ]
+    expected = [variant(single), None, variant(single), None, variant(archived), None]
+    return EntityCase(None, reps, expected)
+
+
 async def _categories(stack: ThreadedStack, demo_accounts: dict[str, tuple[str, str]]) -> EntityCase:
     admin = await admin_token(stack, demo_accounts)
     one, two = await create_category(stack, admin, name="One"), await create_category(stack, admin, name="Two")
@@ -226,7 +250,7 @@ async def _orders(stack: ThreadedStack, demo_accounts: dict[str, tuple[str, str]
         {"__typename": "User", "id": me.id},
         {"__typename": "Order", "id": "12"},
     ]
-    my_order = {"id": mine["id"], "number": mine["number"], "status": "PENDING"}
+    my_order = {"id": mine["id"], "number": mine["number"], "status": "PENDING_PAYMENT"}
     expected = [
         None,
         my_order,
@@ -240,7 +264,8 @@ async def _orders(stack: ThreadedStack, demo_accounts: dict[str, tuple[str, str]
 
 SELECTIONS = {
     "users": "... on User { id email name }",
-    "catalog": "... on Product { id sku name stock } ... on Category { id slug name }",
+    "catalog": "... on Product { id sku name stock } ... on Category { id slug name }"
+    " ... on ProductVariant { id sku stock product { id } }",
     "cart": "... on Cart { id totalQuantity } ... on User { id cart { id totalQuantity } }",
     "orders": "... on Order { id number status } ... on User { id orders { totalCount } }",
 }
@@ -252,6 +277,7 @@ ENTITY_CASES: list[tuple[str, str, CaseBuilder]] = [
     ("users", "User-anonymous", _users_anonymous),
     ("catalog", "Product-id-and-sku", _products),
     ("catalog", "Category", _categories),
+    ("catalog", "ProductVariant-id-and-sku", _variants),
     ("catalog", "Product-and-Category", _mixed_types),
     ("cart", "Cart-and-User-as-customer", _carts),
     ("orders", "Order-and-User-as-customer", _orders),

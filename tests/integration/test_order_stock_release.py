@@ -7,9 +7,7 @@ checkout as abandoned after 1 s; catalog outages are real refused connections.
 
 from __future__ import annotations
 
-import asyncio
 import socket
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 
@@ -31,11 +29,10 @@ from tests.integration.shop_helpers import (
     sql,
 )
 from tests.support.graphql import gql
+from tests.support.wait import until
 
 SWEEP_SECONDS = 0.2
 PENDING_SECONDS = 1.0
-# Long enough for several sweeper passes after a pending checkout has aged.
-SETTLE_SECONDS = PENDING_SECONDS + 5 * SWEEP_SECONDS
 
 RESERVE = """
     mutation($input: ReserveStockInput!) { reserveStock(input: $input) { lines { quantity } userErrors { code } } }
@@ -59,11 +56,28 @@ def admin(sweeping: ThreadedStack) -> str:
     return internal_token(sweeping, "router", user_id=str(uuid.uuid4()), role="ADMIN")
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], within: float = 15.0) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        assert time.monotonic() < deadline, f"not within {within}s"
-        await asyncio.sleep(0.1)
+async def sweeper_passes(stack: ThreadedStack, passes: int = 2) -> None:
+    """Wait until the orders sweeper has run ``passes`` whole passes from now (what it would do, it did).
+
+    Each pass begins with its claim on ``pending_checkouts`` (``FOR UPDATE SKIP LOCKED``), seen
+    through the orders database's statement observers: ``passes + 1`` beginnings from now
+    hold ``passes`` whole passes."""
+    statements = stack.apps["orders"].state.runtime.db.statements
+    began: list[str] = []
+
+    def observe(sql: str) -> None:
+        if "pending_checkouts" in sql and "SKIP LOCKED" in sql:
+            began.append(sql)
+
+    statements.observers.append(observe)
+    try:
+        await until(lambda: len(began) > passes, what=f"{passes} sweeper passes")
+    finally:
+        statements.observers.remove(observe)
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = 30.0) -> None:
+    await until(check, within=within, every=0.1, what="the release")
 
 
 async def pending_rows(stack: ThreadedStack, reservation_id: uuid.UUID) -> int:
@@ -116,7 +130,7 @@ async def test_an_abandoned_checkout_gives_its_stock_back_and_its_retry_still_wo
     assert (await get_cart(sweeping, shopper.access_token))["items"] == []
     assert await pending_rows(sweeping, reservation) == 0  # deleted with the order's insert
     # The sweeper leaves an order's stock alone.
-    await asyncio.sleep(SETTLE_SECONDS)
+    await sweeper_passes(sweeping)
     assert await stock_of(sweeping, admin, item["id"]) == 3
     assert await orders_of(sweeping, shopper.id) == 1
 
@@ -188,7 +202,7 @@ async def test_a_cancel_whose_release_fails_is_cancelled_and_released_once_catal
             payload = await cancel(sweeping, shopper.access_token, order["id"])
             assert payload["userErrors"] == []
             assert payload["order"]["status"] == "CANCELLED"
-            await asyncio.sleep(SETTLE_SECONDS)  # the sweeper tries, and fails, meanwhile
+            await sweeper_passes(sweeping)  # the sweeper tries, and fails, meanwhile
             assert await stock_of(sweeping, admin, item["id"]) == 3
             assert await stock_released_at(sweeping, order["id"]) is None
         finally:
@@ -202,7 +216,7 @@ async def test_a_cancel_whose_release_fails_is_cancelled_and_released_once_catal
         )
 
     await eventually(released)
-    await asyncio.sleep(SETTLE_SECONDS)  # and only once
+    await sweeper_passes(sweeping)  # and only once
     assert await stock_of(sweeping, admin, item["id"]) == 5
     shopper_view = data(
         await gql(

@@ -35,6 +35,7 @@ from tests.integration.shop_helpers import (
     checkout,
     customers,
     entities_query,
+    eventually,
     fewest_statements,
     fill_cart,
     gather_limited,
@@ -43,6 +44,8 @@ from tests.integration.shop_helpers import (
     order_by_id,
     orders_containing,
     orders_of,
+    pay_order,
+    payment_of,
     place_order,
     product,
     set_status,
@@ -90,7 +93,7 @@ async def test_checkout_turns_the_cart_into_an_order(stack: ThreadedStack, admin
     assert payload["userErrors"] == []
     order = payload["order"]
     assert re.fullmatch(r"SG-\d{6,}", order["number"]), order["number"]
-    assert order["status"] == "PENDING"
+    assert order["status"] == "PENDING_PAYMENT"
     assert order["user"] == {"id": shopper.id}
     assert (order["subtotal"], order["total"], order["itemCount"]) == (money("25.30"), money("25.30"), 5)
     assert [
@@ -105,7 +108,9 @@ async def test_checkout_turns_the_cart_into_an_order(stack: ThreadedStack, admin
     assert (await get_cart(stack, shopper.access_token))["items"] == []
     mine = data(await gql(stack.url("orders"), MY_ORDERS, {"first": 10}, shopper.access_token))["orders"]
     assert mine["totalCount"] == 1
-    assert [e["node"] for e in mine["edges"]] == [{"id": order["id"], "number": order["number"], "status": "PENDING"}]
+    assert [e["node"] for e in mine["edges"]] == [
+        {"id": order["id"], "number": order["number"], "status": "PENDING_PAYMENT"}
+    ]
     assert await order_by_id(stack, shopper.access_token, order["id"]) == order
     by_number = data(await gql(stack.url("orders"), ORDER_BY_NUMBER, {"number": order["number"]}, shopper.access_token))
     assert by_number["order"] == order
@@ -298,11 +303,12 @@ async def test_checkout_needs_a_signed_in_shopper(stack: ThreadedStack, client: 
 LEGAL_PATH = ["PAID", "SHIPPED", "DELIVERED"]
 # status the order is in -> statuses an administrator cannot move it to
 ILLEGAL = {
-    "PENDING": ["PENDING", "SHIPPED", "DELIVERED"],
-    "PAID": ["PENDING", "PAID", "DELIVERED"],
-    "SHIPPED": ["PENDING", "PAID", "SHIPPED", "CANCELLED"],
-    "DELIVERED": ["PENDING", "PAID", "SHIPPED", "DELIVERED", "CANCELLED"],
-    "CANCELLED": ["PENDING", "PAID", "SHIPPED", "DELIVERED", "CANCELLED"],
+    # PAID comes only from the payment (the saga), never by hand.
+    "PENDING_PAYMENT": ["PENDING_PAYMENT", "PAID", "SHIPPED", "DELIVERED"],
+    "PAID": ["PENDING_PAYMENT", "PAID", "DELIVERED"],
+    "SHIPPED": ["PENDING_PAYMENT", "PAID", "SHIPPED", "CANCELLED"],
+    "DELIVERED": ["PENDING_PAYMENT", "PAID", "SHIPPED", "DELIVERED", "CANCELLED"],
+    "CANCELLED": ["PENDING_PAYMENT", "PAID", "SHIPPED", "DELIVERED", "CANCELLED"],
 }
 
 
@@ -318,7 +324,14 @@ async def test_admin_moves_an_order_along_its_lifecycle_and_nothing_else(stack: 
     shopper = await register(stack)
     item = await product(stack, admin, stock=5)
     order = await place_order(stack, shopper.access_token, {item["id"]: 2})
-    for to in ["PAID", "SHIPPED", "DELIVERED"]:
+    for illegal in ILLEGAL["PENDING_PAYMENT"]:
+        await assert_transition_refused(stack, admin, order, illegal)
+    paid = await pay_order(stack, shopper.access_token, order["id"])
+    assert {k: v for k, v in paid.items() if k not in ("status", "updatedAt")} == {
+        k: v for k, v in order.items() if k not in ("status", "updatedAt")
+    }
+    order = paid
+    for to in ["SHIPPED", "DELIVERED"]:
         for illegal in ILLEGAL[order["status"]]:
             await assert_transition_refused(stack, admin, order, illegal)
         payload = data(await set_status(stack, admin, order["id"], to))["updateOrderStatus"]
@@ -347,6 +360,41 @@ async def test_admin_can_cancel_and_a_cancelled_order_stays_cancelled(stack: Thr
     # Cancelling again (either way) does not put the stock back twice.
     assert user_error_codes(await cancel(stack, shopper.access_token, order["id"])) == ["INVALID_STATUS_TRANSITION"]
     assert await stock_of(stack, admin, item["id"]) == 5
+
+
+async def test_an_unpaid_order_cannot_be_marked_paid_by_hand_and_its_cancel_voids_the_payment(
+    stack: ThreadedStack, admin: str
+) -> None:
+    """Money state comes only from the payment: PENDING_PAYMENT → PAID by hand is refused (nothing
+    captured, the payment left open); an admin's cancel voids the payment and releases the stock."""
+    shopper = await register(stack)
+    item = await product(stack, admin, stock=5)
+    order = await place_order(stack, shopper.access_token, {item["id"]: 2})
+    payment = await eventually(lambda: payment_of(stack, admin, order["id"]))
+    assert payment["status"] == "PENDING"
+    payload = data(await set_status(stack, admin, order["id"], "PAID"))["updateOrderStatus"]
+    assert payload["order"] is None
+    assert [(e["code"], e["field"]) for e in payload["userErrors"]] == [
+        ("INVALID_STATUS_TRANSITION", ["input", "status"])
+    ]
+    assert "only when its payment is authorised" in payload["userErrors"][0]["message"]
+    assert await order_by_id(stack, shopper.access_token, order["id"]) == order
+    assert (await payment_of(stack, admin, order["id"]) or {})["status"] == "PENDING"
+    async with sql(stack, "orders") as conn:
+        events = text("SELECT event_type FROM outbox WHERE aggregate_id = :o ORDER BY id")
+        assert list((await conn.execute(events, {"o": uuid.UUID(order["id"])})).scalars()) == ["order.created"]
+
+    payload = data(await set_status(stack, admin, order["id"], "CANCELLED"))["updateOrderStatus"]
+    assert payload["userErrors"] == [] and payload["order"]["status"] == "CANCELLED"
+    assert await stock_of(stack, admin, item["id"]) == 5
+
+    async def voided() -> bool:
+        return (await payment_of(stack, admin, order["id"]) or {}).get("status") == "CANCELLED"
+
+    assert await eventually(voided)
+    async with sql(stack, "payments") as conn:
+        captured = text("SELECT captured_minor FROM payments WHERE order_id = :o")
+        assert (await conn.execute(captured, {"o": uuid.UUID(order["id"])})).scalar_one() == 0
 
 
 async def test_admin_moves_unknown_orders_nowhere(stack: ThreadedStack, admin: str) -> None:
@@ -378,7 +426,7 @@ async def test_owner_cancels_before_shipping_and_stock_comes_back(stack: Threade
     order = await place_order(stack, shopper.access_token, {a["id"]: 2, b["id"]: 4})
     assert [await stock_of(stack, admin, p["id"]) for p in (a, b)] == [3, 5]
     if paid:
-        assert data(await set_status(stack, admin, order["id"], "PAID"))["updateOrderStatus"]["userErrors"] == []
+        await pay_order(stack, shopper.access_token, order["id"])
 
     payload = await cancel(stack, shopper.access_token, order["id"])
     assert payload["userErrors"] == []
@@ -395,7 +443,8 @@ async def test_owner_cannot_cancel_once_shipped(stack: ThreadedStack, admin: str
     shopper = await register(stack)
     item = await product(stack, admin, stock=5)
     order = await place_order(stack, shopper.access_token, {item["id"]: 2})
-    for to in LEGAL_PATH[: LEGAL_PATH.index(status) + 1]:
+    await pay_order(stack, shopper.access_token, order["id"])
+    for to in LEGAL_PATH[1 : LEGAL_PATH.index(status) + 1]:
         assert data(await set_status(stack, admin, order["id"], to))["updateOrderStatus"]["userErrors"] == []
     payload = await cancel(stack, shopper.access_token, order["id"])
     # cancelOrder's input has no status: the refusal names the order.
@@ -428,7 +477,7 @@ async def test_another_customers_order_is_invisible_and_untouchable(stack: Threa
     order_query = entities_query("... on Order { id number status }")
     for token in (stranger.access_token, None, internal_token(stack, "router")):
         assert data(await gql(stack.url("orders"), order_query, order_reps, token))["_entities"] == [None]
-    expected = {"id": order["id"], "number": order["number"], "status": "PENDING"}
+    expected = {"id": order["id"], "number": order["number"], "status": "PENDING_PAYMENT"}
     for token in (owner.access_token, admin, internal_token(stack, "router", user_id=owner.id, role="CUSTOMER")):
         assert data(await gql(stack.url("orders"), order_query, order_reps, token))["_entities"] == [expected]
 
@@ -439,7 +488,7 @@ async def test_another_customers_order_is_invisible_and_untouchable(stack: Threa
     seen = data(await gql(stack.url("orders"), user_query, user_reps, owner.access_token))["_entities"]
     assert seen == [{"id": owner.id, "orders": {"totalCount": 1, "edges": [{"node": {"id": order["id"]}}]}}]
 
-    assert (await order_by_id(stack, owner.access_token, order["id"]) or {})["status"] == "PENDING"
+    assert (await order_by_id(stack, owner.access_token, order["id"]) or {})["status"] == "PENDING_PAYMENT"
     assert await stock_of(stack, admin, item["id"]) == 4
 
 
@@ -447,7 +496,7 @@ async def test_all_orders_is_for_administrators(stack: ThreadedStack, admin: str
     shopper = await register(stack)
     item = await product(stack, admin, stock=5)
     order = await place_order(stack, shopper.access_token, {item["id"]: 1})
-    assert data(await set_status(stack, admin, order["id"], "PAID"))["updateOrderStatus"]["userErrors"] == []
+    await pay_order(stack, shopper.access_token, order["id"])
 
     assert error_codes(await gql(stack.url("orders"), ALL_ORDERS, {"first": 5}, shopper.access_token)) == ["FORBIDDEN"]
     assert error_codes(await gql(stack.url("orders"), ALL_ORDERS, {"first": 5})) == ["UNAUTHENTICATED"]
@@ -472,7 +521,7 @@ async def test_all_orders_counts_in_its_page_statement_on_the_first_page_only(st
         allOrders(first: $first, after: $after, status: $status) {
             totalCount edges { cursor node { id items { quantity product { id } } } } pageInfo { endCursor } } }"""
     async with sql(stack, "orders") as conn:
-        counts = text("SELECT count(*), count(*) FILTER (WHERE status = 'PENDING') FROM orders")
+        counts = text("SELECT count(*), count(*) FILTER (WHERE status = 'PENDING_PAYMENT') FROM orders")
         total, expected = (await conn.execute(counts)).one()
 
     async def page(variables: dict[str, Any]) -> dict[str, Any]:
@@ -482,7 +531,9 @@ async def test_all_orders_counts_in_its_page_statement_on_the_first_page_only(st
     first, counted = await fewest_statements(stack, ("orders",), lambda: page({"first": 1}))
     assert first["totalCount"] == total and counted == {"orders": 1}
     assert first["edges"][0]["node"]["items"] == [{"quantity": 1, "product": {"id": item["id"]}}]  # the newest
-    pending, counted = await fewest_statements(stack, ("orders",), lambda: page({"first": 1, "status": "PENDING"}))
+    pending, counted = await fewest_statements(
+        stack, ("orders",), lambda: page({"first": 1, "status": "PENDING_PAYMENT"})
+    )
     assert pending["totalCount"] == expected and counted == {"orders": 1}
     later = {"first": 1, "after": first["pageInfo"]["endCursor"]}
     second, counted = await fewest_statements(stack, ("orders",), lambda: page(later))
@@ -504,7 +555,7 @@ async def test_each_change_writes_its_event_to_the_outbox(stack: ThreadedStack, 
     shopper = await register(stack)
     a, b = await product(stack, admin, price="7.25", stock=5), await product(stack, admin, price="1.00", stock=5)
     order = await place_order(stack, shopper.access_token, {a["id"]: 2, b["id"]: 1})
-    assert data(await set_status(stack, admin, order["id"], "PAID"))["updateOrderStatus"]["userErrors"] == []
+    await pay_order(stack, shopper.access_token, order["id"])
     assert (await cancel(stack, shopper.access_token, order["id"]))["userErrors"] == []
     # Refused changes write nothing.
     assert user_error_codes(await cancel(stack, shopper.access_token, order["id"])) == ["INVALID_STATUS_TRANSITION"]
@@ -522,23 +573,57 @@ async def test_each_change_writes_its_event_to_the_outbox(stack: ThreadedStack, 
                 {"o": uuid.UUID(order["id"])},
             )
         ).all()
+    # The paid order's cancel refunds it: order.refunded follows when payments has done so (async).
+    rows = [r for r in rows if r.event_type != "order.refunded"]
     assert [r.event_type for r in rows] == ["order.created", "order.paid", "order.cancelled"]
-    assert [tuple(c) for c in changes] == [(None, "PENDING"), ("PENDING", "PAID"), ("PAID", "CANCELLED")]
-    items = [
-        {"productId": a["id"], "quantity": 2, "unitPrice": "7.25"},
-        {"productId": b["id"], "quantity": 1, "unitPrice": "1.00"},
+    assert [tuple(c) for c in changes] == [
+        (None, "PENDING_PAYMENT"),
+        ("PENDING_PAYMENT", "PAID"),
+        ("PAID", "CANCELLED"),
     ]
-    for row, status in zip(rows, ["PENDING", "PAID", "CANCELLED"], strict=True):
+    # A product made without variants sells its default variant, which shares its id.
+    items = [
+        {
+            "productId": a["id"],
+            "variantId": a["id"],
+            "sku": a["sku"],
+            "name": a["name"],
+            "quantity": 2,
+            "unitPrice": "7.25",
+        },
+        {
+            "productId": b["id"],
+            "variantId": b["id"],
+            "sku": b["sku"],
+            "name": b["name"],
+            "quantity": 1,
+            "unitPrice": "1.00",
+        },
+    ]
+    # The contract other services read (payments, notifications): snake_case keys, minor units.
+    lines = [
+        {"name": a["name"], "sku": a["sku"], "quantity": 2, "unit_price_minor": 725},
+        {"name": b["name"], "sku": b["sku"], "quantity": 1, "unit_price_minor": 100},
+    ]
+    for row, status in zip(rows, ["PENDING_PAYMENT", "PAID", "CANCELLED"], strict=True):
         payload = dict(row.payload)
         assert payload.pop("occurredAt")
         assert payload == {
             "type": row.event_type,
             "orderId": order["id"],
+            "order_id": order["id"],
             "number": order["number"],
             "userId": shopper.id,
+            "user_id": shopper.id,
             "status": status,
+            "currency": "USD",
+            "subtotal_minor": 1550,
+            "shipping_minor": 0,
+            "total_minor": 1550,
             "total": {"amount": "15.50", "currencyCode": "USD"},
+            "lines": lines,
             "items": items,
+            **({"reason": "customer"} if status == "CANCELLED" else {}),
         }
 
 

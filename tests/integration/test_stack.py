@@ -13,6 +13,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -24,7 +25,7 @@ from deploy.embedded import EmbeddedPostgres, EmbeddedRedis
 from deploy.stack import Stack, ThreadedStack
 from subgraphs.kit.migrate import libpq_url
 from tests.support.graphql import gql, gql_sync
-from tests.support.processes import descendants, wait_gone
+from tests.support.processes import descendants, dev_banner, wait_gone
 
 
 def test_every_subgraph_is_healthy(stack: ThreadedStack, sync_client: httpx.Client) -> None:
@@ -88,8 +89,8 @@ def test_threaded_stack_reports_a_failed_start(monkeypatch: pytest.MonkeyPatch) 
         Stack(subgraphs=("users",)).start_in_thread()
 
 
-def _free_port_base(count: int = 5) -> int:
-    """A port P with P..P+count-1 free on 127.0.0.1."""
+def _free_port_base(count: int = 26) -> int:
+    """A port P with P..P+count-1 free on 127.0.0.1 (dev: router, subgraphs, and its SMTP sink on P+25)."""
     for base in range(20000, 60000, 97):
         with contextlib.ExitStack() as held:
             try:
@@ -112,6 +113,10 @@ def _run_dev_and_interrupt(data_dir: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env["SHOPGRAPH_DATA_DIR"] = str(data_dir)  # embedded servers, throw-away data
     shopgraph = Path(sys.executable).parent / "shopgraph"
+    # No npm on its PATH: dev would otherwise start `npm ci` and `vite build` in the repository's
+    # frontend_contract/app and router/graphiql_assets in the background, beside other workers'
+    # installs there, and be interrupted in the middle of them (a half-written node_modules).
+    env["PATH"] = str(shopgraph.parent)
     proc = subprocess.Popen(
         [str(shopgraph), "dev", "--port-base", str(base)],
         env=env,
@@ -120,15 +125,8 @@ def _run_dev_and_interrupt(data_dir: Path) -> None:
         text=True,
     )
     try:
-        assert proc.stdout is not None
-        output: list[str] = []
         deadline = time.monotonic() + 240
-        while not any("Press Ctrl-C" in line for line in output):
-            line = proc.stdout.readline()
-            assert line or proc.poll() is None, "".join(output)
-            assert time.monotonic() < deadline, "".join(output)
-            output.append(line)
-        text = "".join(output)
+        text = dev_banner(proc, within=240)
         served = dict(re.findall(r"^\s+(\w+)\s+(http://\S+)/graphql$", text, re.MULTILINE))
         assert served, text
         assert served["users"] == f"http://127.0.0.1:{base + 1}"  # the dev port layout
@@ -136,12 +134,33 @@ def _run_dev_and_interrupt(data_dir: Path) -> None:
             response = httpx.get(url + "/health", timeout=10)
             assert response.status_code == 200 and response.json()["status"] == "ok", name
 
+        # Mail: a reset requested through the router reaches dev's SMTP sink, its page and the console.
+        reset = 'mutation { requestPasswordReset(input: {email: "shopper@shopgraph.dev"}) { ok } }'
+        assert gql_sync(f"http://127.0.0.1:{base}/graphql", reset)["data"] == {"requestPasswordReset": {"ok": True}}
+        mails: list[dict[str, Any]] = []
+        while not mails:
+            assert time.monotonic() < deadline, "no mail at /dev/mail.json"
+            listed = httpx.get(f"http://127.0.0.1:{base}/dev/mail.json", timeout=10).json()
+            mails = [m for m in listed if m["to"] == ["shopper@shopgraph.dev"]]
+            time.sleep(0.2)
+        (mail,) = mails
+        assert mail["subject"] == "Reset your Shopgraph password"
+        (link,) = mail["links"]
+        assert isinstance(link, str)
+        assert link.startswith(f"http://127.0.0.1:{base}/reset-password?token=")
+        page = httpx.get(f"http://127.0.0.1:{base}/dev/mail", timeout=10).text
+        assert "Reset your Shopgraph password" in page and f'href="/dev/mail/{mail["id"]}"' in page
+        assert link in httpx.get(f"http://127.0.0.1:{base}/dev/mail/{mail['id']}", timeout=10).text
+
         children = descendants(proc.pid)
         assert children, "the embedded servers run as children of shopgraph dev"
         proc.send_signal(signal.SIGINT)
         rest, _ = proc.communicate(timeout=60)
         assert proc.returncode == 0, text + rest
         assert "Stopped." in rest
+        assert f"Mail: http://127.0.0.1:{base}/dev/mail" in text
+        printed = text + rest  # each mail's subject and links, printed as it arrives
+        assert f"--- mail to shopper@shopgraph.dev: Reset your Shopgraph password\n    {link}\n" in printed
         assert wait_gone(children) == []
     finally:
         if proc.poll() is None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -27,6 +26,9 @@ from typing import IO, Any
 
 import httpx
 import psutil
+
+from tests.support.apollo_gateway import for_apollo_gateway
+from tests.support.npm import npm_ci_once
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -47,12 +49,7 @@ def env_int(name: str, default: int) -> int:
 
 def npm_ci(where: Path, marker: str) -> None:
     """``npm ci`` in ``where`` unless ``node_modules/<marker>`` is there already."""
-    if (where / "node_modules" / marker).exists():
-        return
-    npm = shutil.which("npm")
-    if npm is None:
-        raise RuntimeError("npm is not installed")
-    subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=where, check=True, capture_output=True)
+    npm_ci_once(where, where / "node_modules" / marker)
 
 
 def free_port() -> int:
@@ -137,10 +134,11 @@ def _ready_line(proc: subprocess.Popen[str], name: str, prefix: str, timeout: fl
 
 
 @contextmanager
-def stack_process() -> Iterator[Proc]:
-    """The four subgraphs (and PostgreSQL, unless DATABASE_URL is set) in their own process."""
+def stack_process(*, processes: bool = False) -> Iterator[Proc]:
+    """The subgraphs (and PostgreSQL, unless DATABASE_URL is set) in their own process; with
+    ``processes`` each subgraph in a child process of its own (``info["pids"]``: name -> pid)."""
     popen = subprocess.Popen(
-        [sys.executable, str(HERE / "stack_main.py")],
+        [sys.executable, str(HERE / "stack_main.py"), *(["--processes"] if processes else [])],
         cwd=ROOT,
         text=True,
         stdin=subprocess.PIPE,
@@ -237,8 +235,10 @@ def apollo_gateway(supergraph: Path, jwks_url: str, secret: str) -> Iterator[Pro
     """Apollo Gateway (@apollo/gateway + @apollo/server standalone), one node process."""
     port = free_port()
     env = {**os.environ, "NODE_ENV": "production", "SHOPGRAPH_SERVICE_SECRET": secret}
+    loadable = supergraph.with_name(supergraph.stem + "-apollo-gateway.graphql")
+    loadable.write_text(for_apollo_gateway(supergraph.read_text()))
     popen = subprocess.Popen(
-        ["node", str(HERE / "gateway.mjs"), str(supergraph), str(port), jwks_url],
+        ["node", str(HERE / "gateway.mjs"), str(loadable), str(port), jwks_url],
         cwd=HERE,
         env=env,
         text=True,

@@ -59,13 +59,14 @@ async function identify(authorization) {
 }
 
 const minted = new Map();
-function internalToken(identity) {
-  const cacheKey = identity ? `${identity.uid}/${identity.role}` : "";
+// Scoped to the one subgraph it is sent to, as our router mints them (router/auth.py audience_of).
+function internalToken(identity, graph) {
+  const cacheKey = `${graph}/` + (identity ? `${identity.uid}/${identity.role}` : "");
   const now = Date.now() / 1000;
   const hit = minted.get(cacheKey);
   if (hit && now - hit.at < 10) return hit.value;
   const iat = Math.floor(now);
-  const claims = { iss: "shopgraph-internal", aud: "shopgraph-subgraphs", sub: "service:router",
+  const claims = { iss: "shopgraph-internal", aud: `shopgraph-subgraph:${graph.toLowerCase()}`, sub: "service:router",
     iat, exp: iat + 60 };
   if (identity) Object.assign(claims, identity);
   const head = b64(JSON.stringify({ alg: "HS256", typ: "JWT" }));
@@ -78,13 +79,13 @@ function internalToken(identity) {
 
 class AuthDataSource extends RemoteGraphQLDataSource {
   willSendRequest({ request, context }) {
-    if (secret) request.http.headers.set("authorization", internalToken(context.identity ?? null));
+    if (secret) request.http.headers.set("authorization", internalToken(context.identity ?? null, this.graph));
   }
 }
 
 const gateway = new ApolloGateway({
   supergraphSdl: readFileSync(file, "utf8"),
-  buildService: ({ url }) => new AuthDataSource({ url }),
+  buildService: ({ name, url }) => Object.assign(new AuthDataSource({ url }), { graph: name }),
 });
 const server = new ApolloServer({ gateway, includeStacktraceInErrorResponses: false });
 const { url } = await startStandaloneServer(server, {

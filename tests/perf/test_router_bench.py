@@ -124,12 +124,12 @@ def _login(urls: dict[str, str], email: str, password: str) -> str:
     return str(d["login"]["accessToken"])
 
 
-def _fill_cart(urls: dict[str, str], token: str, product_ids: list[str]) -> None:
-    for pid in product_ids:
+def _fill_cart(urls: dict[str, str], token: str, variant_ids: list[str]) -> None:
+    for vid in variant_ids:
         d = _call(
             urls["cart"],
             "mutation($i: AddToCartInput!) { addToCart(input: $i) { userErrors { code message } } }",
-            {"i": {"productId": pid, "quantity": 1}},
+            {"i": {"variantId": vid, "quantity": 1}},
             token,
         )
         assert not d["addToCart"]["userErrors"], d
@@ -141,8 +141,11 @@ def seed(info: dict[str, Any]) -> tuple[str, str]:
     accounts = {role: (email, password) for role, email, password in info["accounts"]}
     shopper = _login(urls, *accounts["CUSTOMER"])
     admin = _login(urls, *accounts["ADMIN"])
-    d = _call(urls["catalog"], "{ products(first: 100, filter: { inStock: true }) { edges { node { id } } } }")
-    ids = [e["node"]["id"] for e in d["products"]["edges"]]
+    d = _call(urls["catalog"], "{ products(first: 100) { edges { node { variants { id stock } } } } }")
+    # Variants, not products: a product in stock may have its default variant sold out. Enough
+    # stock that the twelve orders below cannot sell one out.
+    variants = [v for e in d["products"]["edges"] for v in e["node"]["variants"]]
+    ids = [v["id"] for v in variants if v["stock"] >= 20]
     rng = random.Random(7)
     for _ in range(12):
         _fill_cart(urls, shopper, rng.sample(ids, 3))
@@ -165,7 +168,7 @@ def scenarios(shopper: str, admin: str) -> list[Scenario]:
     while len(bodies) < VARIANTS:
         variables = {
             "orders": rng.randint(3, 12),
-            "status": rng.choice([None, None, None, "PENDING"]),
+            "status": rng.choice([None, None, None, "PENDING_PAYMENT"]),
             "products": rng.randint(5, 20),
             "search": rng.choice(SEARCHES),
             "minPrice": rng.choice([None, str(rng.randint(0, 300))]),

@@ -15,9 +15,19 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from router.config import Settings
 from router.http import create_app
+from tests.router.fixtures.authz import AUTHZ
+from tests.router.fixtures.families import FAMILIES
 from tests.router.fixtures.fed2 import SETS, FixtureSet
 from tests.router.fixtures.sdl_subgraph import SdlSubgraph
-from tests.router.router_harness import ORACLE, Gateway, Stack, ThreadServer, _npm_ready
+from tests.router.router_harness import DIFFERENTIAL_COST_BUDGET, ORACLE, Gateway, Stack, ThreadServer, _npm_ready
+
+# every fixture set served: issue 7's (fed2.py), issue 19's families (families.py) and its
+# authorization directives (authz.py)
+FIXTURE_SETS: dict[str, FixtureSet] = {
+    **{name: fs for name, (fs, _) in SETS.items()},
+    **{name: fs for name, (fs, _) in FAMILIES.items()},
+    "authz": AUTHZ,
+}
 
 
 class RequestLog:
@@ -35,7 +45,7 @@ class RequestLog:
 
 def fed2_app() -> RequestLog:
     routes = []
-    for set_name, (fs, _) in SETS.items():
+    for set_name, fs in FIXTURE_SETS.items():
         for spec in fs.subgraphs:
             routes.append(Mount(f"/{set_name}/{spec.name}", SdlSubgraph(spec, fs.world, fs.implements).app()))
     return RequestLog(Starlette(routes=routes))
@@ -66,9 +76,13 @@ class Fed2Stacks:
         hit = self.stacks.get(set_name)
         if hit is not None:
             return hit
-        sdl = compose_set(SETS[set_name][0], f"{self.base}/{set_name}")
+        sdl = compose_set(FIXTURE_SETS[set_name], f"{self.base}/{set_name}")
         router = self.exits.enter_context(
-            ThreadServer(create_app(sdl, Settings(**{"anonymous_only": True, **settings})))
+            ThreadServer(
+                create_app(
+                    sdl, Settings(**{"anonymous_only": True, "rate_expensive": DIFFERENTIAL_COST_BUDGET, **settings})
+                )
+            )
         )
         d = self.tmp / set_name
         d.mkdir()

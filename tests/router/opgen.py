@@ -4,8 +4,12 @@ Seeded and bounded: the same seed gives the same operations. An operation is a
 query over the schema's root fields, nested down a few levels, with what trips
 planners: entity jumps at every level, inline fragments on abstract types
 (several at one path, on the interface itself, nested), named fragments,
-aliases (also one field twice under two aliases), `__typename`, and
-`@include`/`@skip` on fields and fragments driven by the variables `$a`/`$b`.
+aliases (also one field twice under two aliases), `__typename`,
+`@include`/`@skip` on fields and fragments driven by the variables `$a`/`$b`,
+and Int arguments, literal or the variable `$n`. The shapes of issue 19's
+families (interface objects with non-resolvable keys, partial unions, union
+members per subgraph, @requires with arguments and fragments) come from the
+fixture supergraphs the operations are generated over (fixtures/families.py).
 """
 
 from __future__ import annotations
@@ -39,15 +43,23 @@ class _Ctx:
     aliases: int = 0
 
 
-def _args(f: GraphQLField) -> str | None:
-    """Arguments for a field: required ones get a value the fixtures know; None if we can't."""
+def _args(ctx: _Ctx, f: GraphQLField) -> str | None:
+    """Arguments for a field: required ones get a value the fixtures know; None if we can't.
+    An Int argument (required, or sometimes an optional one) gets a literal or the
+    variable `$n`: fields with arguments are what @requires(fields: "f(x: 1)") asks for."""
     parts = []
     for name, a in f.args.items():
-        if not is_required_argument(a):
-            continue
         t = get_named_type(a.type)
+        if not is_required_argument(a) and not (t.name == "Int" and ctx.rng.random() < 0.3):
+            continue
         if t.name in ("ID", "String"):
             parts.append(f'{name}: "o1"')
+        elif t.name == "Int":
+            if ctx.rng.random() < 0.4:
+                ctx.vars_used.add("n")
+                parts.append(f"{name}: $n")
+            else:
+                parts.append(f"{name}: {ctx.rng.randint(1, 3)}")
         else:
             return None
     return "(" + ", ".join(parts) + ")" if parts else ""
@@ -102,7 +114,7 @@ def _selection(ctx: _Ctx, t: GraphQLObjectType | GraphQLInterfaceType | GraphQLU
 
 
 def _field(ctx: _Ctx, name: str, f: GraphQLField, depth: int, alias: bool = False) -> str | None:
-    args = _args(f)
+    args = _args(ctx, f)
     if args is None:
         return None
     head = name + args
@@ -131,7 +143,7 @@ def operations(schema: GraphQLSchema, seed: int, n: int, depth: int = 3) -> list
             break
         ctx = _Ctx(rng, schema, set(), {})
         body = _selection(ctx, query, depth)
-        defs = ", ".join(f"${v}: Boolean!" for v in sorted(ctx.vars_used))
+        defs = ", ".join(f"${v}: {'Int!' if v == 'n' else 'Boolean!'}" for v in sorted(ctx.vars_used))
         text = (f"query({defs}) " if defs else "") + body
         if ctx.fragments:
             text += " " + " ".join(ctx.fragments.values())
@@ -144,8 +156,9 @@ def operations(schema: GraphQLSchema, seed: int, n: int, depth: int = 3) -> list
     return out
 
 
-def variables_for(text: str) -> list[dict[str, bool]]:
+def variables_for(text: str) -> list[dict[str, bool | int]]:
     used = [v for v in ("a", "b") if f"${v}" in text]
+    n: dict[str, bool | int] = {"n": 2} if "$n" in text else {}
     if not used:
-        return [{}]
-    return [{k: v for k, v in vs.items() if k in used} for vs in VARIABLES]
+        return [n]
+    return [{**{k: v for k, v in vs.items() if k in used}, **n} for vs in VARIABLES]

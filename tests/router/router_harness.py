@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -28,22 +27,25 @@ from starlette.routing import Mount, Route
 from strawberry.asgi import GraphQL
 from strawberry.federation import Schema
 
-from router.config import Settings
+from router.config import Bucket, Settings
 from router.http import create_app
 from router.ws_frames import SERVER_OPTIONS
 from tests.router.fixtures import edge, live, shop
+from tests.support.apollo_gateway import for_apollo_gateway, start_gateway
+from tests.support.npm import npm_ci_once
 
 ORACLE = Path(__file__).parent / "oracle"
+# Every anonymous operation draws its cost from its caller's budget (issue 18), and every test's client
+# is one address: the differential and plan tests' routers (not about demand control) get room for
+# hundreds of operations a second; the budget is tested on routers given their own settings.
+DIFFERENTIAL_COST_BUDGET = Bucket(1e9, 1e10)
 SETS: dict[str, dict[str, Schema]] = {"shop": shop.SUBGRAPHS, "edge": edge.SUBGRAPHS, "live": live.SUBGRAPHS}
 
 
 def _npm_ready() -> None:
-    if all((ORACLE / "node_modules" / "@apollo" / pkg).is_dir() for pkg in ("gateway", "client")):
-        return
-    npm = shutil.which("npm")
-    if npm is None:
+    if shutil.which("npm") is None:
         pytest.fail("npm is required by the tests (reference tools from npm): install Node.js and npm")
-    subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=ORACLE, check=True, capture_output=True)
+    npm_ci_once(ORACLE, lambda: all((ORACLE / "node_modules" / "@apollo" / p).is_dir() for p in ("gateway", "client")))
 
 
 def free_port() -> int:
@@ -150,24 +152,12 @@ def compose(set_name: str, base_url: str, overrides: dict[str, str] | None = Non
 class Gateway:
     def __init__(self, supergraph: str, tmp: Path) -> None:
         self.file = tmp / "supergraph.graphql"
-        self.file.write_text(supergraph)
+        self.file.write_text(for_apollo_gateway(supergraph))
         self.port = free_port()
         self.proc: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> Gateway:
-        self.proc = subprocess.Popen(
-            ["node", "gateway.mjs", str(self.file), str(self.port)],
-            cwd=ORACLE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env={**os.environ, "NODE_ENV": "production"},
-        )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line.startswith("ready"):
-            self.proc.kill()
-            raise RuntimeError(f"gateway did not start: {line}{self.proc.stdout.read()}")
+        self.proc = start_gateway("gateway.mjs", ORACLE, str(self.file), str(self.port))
         return self
 
     def __exit__(self, *_: object) -> None:
@@ -195,7 +185,9 @@ def make_stack(
     set_name: str, subgraphs: ThreadServer, counter: Counter, tmp: Path, gateway: bool = True, **settings: Any
 ) -> Iterator[Stack]:
     sdl = compose(set_name, subgraphs.url)
-    with ThreadServer(create_app(sdl, Settings(**{"anonymous_only": True, **settings}))) as router:
+    with ThreadServer(
+        create_app(sdl, Settings(**{"anonymous_only": True, "rate_expensive": DIFFERENTIAL_COST_BUDGET, **settings}))
+    ) as router:
         if gateway:
             with Gateway(sdl, tmp) as gw:
                 yield Stack(sdl, router.url + "/graphql", gw.url, counter)

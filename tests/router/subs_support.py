@@ -29,6 +29,7 @@ from router.http import create_app
 from router.subscriptions import SubscriptionService
 from tests.router.fixtures.shop import SERVICE_SECRET
 from tests.router.router_harness import ThreadServer, compose
+from tests.support.npm import npm_ci_once
 
 NODE_CLIENTS = Path(__file__).parent / "subs_oracle"
 
@@ -101,6 +102,9 @@ class Live:
 
 def start_live(subgraphs: ThreadServer, *, batching: bool = True, **settings: Any) -> Iterator[Live]:
     keys = Keys()
+    # Every client here is 127.0.0.1, and fan-out tests open hundreds of WebSockets from it: the
+    # per-address cap (256 by default) is tested on its own, in test_connection_limits.
+    settings.setdefault("max_connections_per_address", 4096)
 
     async def jwks(_: Request) -> JSONResponse:
         return JSONResponse(keys.jwks())
@@ -121,11 +125,9 @@ def live(subgraphs: ThreadServer) -> Iterator[Live]:
 
 def node_clients() -> Path:
     """The npm clients (graphql-ws, graphql-sse, Apollo Client), installed on first use."""
-    if not (NODE_CLIENTS / "node_modules" / "graphql-sse").is_dir():
-        npm = shutil.which("npm")
-        if npm is None:
-            pytest.fail("npm is required by the tests (reference tools from npm): install Node.js and npm")
-        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=NODE_CLIENTS, check=True, capture_output=True)
+    if shutil.which("npm") is None:
+        pytest.fail("npm is required by the tests (reference tools from npm): install Node.js and npm")
+    npm_ci_once(NODE_CLIENTS, NODE_CLIENTS / "node_modules" / "graphql-sse")
     return NODE_CLIENTS
 
 

@@ -174,15 +174,25 @@ async def test_without_authentication_every_token_is_refused(
 
 def _claims(header: str) -> dict[str, Any]:
     token = header.removeprefix("Bearer ")
-    claims: dict[str, Any] = jwt.decode(token, SERVICE_SECRET, algorithms=["HS256"], audience="shopgraph-subgraphs")
+    claims: dict[str, Any] = jwt.decode(
+        token, SERVICE_SECRET, algorithms=["HS256"], audience="shopgraph-subgraph:accounts"
+    )
     return claims
 
 
 def test_the_forwarded_identity_expires_with_the_clients_token() -> None:
     tokens = InternalTokens(SERVICE_SECRET, ttl=60)
     client_expiry = time.time() + 3
-    assert _claims(tokens.header(Identity("u2", "CUSTOMER", client_expiry)))["exp"] <= client_expiry
-    assert _claims(tokens.header(None))["exp"] > time.time() + 30
+    assert _claims(tokens.header(Identity("u2", "CUSTOMER", client_expiry), "ACCOUNTS"))["exp"] <= client_expiry
+    assert _claims(tokens.header(None, "ACCOUNTS"))["exp"] > time.time() + 30
+    # Scoped to the subgraph it is sent to: no other accepts it.
+    with pytest.raises(jwt.InvalidAudienceError):
+        jwt.decode(
+            tokens.header(None, "PRODUCTS").removeprefix("Bearer "),
+            SERVICE_SECRET,
+            algorithms=["HS256"],
+            audience="shopgraph-subgraph:accounts",
+        )
 
 
 async def test_an_unreachable_jwks_fails_fast_instead_of_queueing_every_request(keys: Keys) -> None:

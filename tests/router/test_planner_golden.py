@@ -75,6 +75,20 @@ CASES: dict[str, tuple[str, str]] = {
     ),
     # 7: a constant condition needs no Condition node
     "hop_condition_constant": ("hop", "{ products { name price @include(if: true) } }"),
+    # issue 19, family 1: an interface (Node) whose runtime type in the serving
+    # subgraph is an interface object (Media): `... on Media` there, the concrete
+    # type and Book's fields from the subgraph owning Media
+    "nonres_abstract_interface_object": ("nonres", "{ nodes { id ... on Book { pages } ... on Media { title } } }"),
+    # family 2: Shipment.tracking's subgraph has no resolvable key for Shipment:
+    # jump at the parent Order and select shipment { tracking } there
+    "parent_entity_jump": ("parent", "{ orders { number shipment { carrier tracking { status } } } }"),
+    # family 5: @requires crossing back (calc's tax requires base's price, base's
+    # total requires calc's tax), with arguments, and with a type condition on an
+    # interface, given concrete type conditions in the representation
+    "requires_cross_back": ("requires", "{ items { total trend receipt } }"),
+    # family 6: a @shareable field of the interface object asked under an
+    # implementation's fragment, taken in the fetch already there
+    "sharediface_where_it_is": ("sharediface", "{ deals { ... on Watch { price strap } } }"),
 }
 
 

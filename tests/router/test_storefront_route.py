@@ -67,3 +67,61 @@ async def test_without_a_build_the_router_says_how_to_make_one(
     assert page.status_code == 404
     assert "shopgraph dev" in page.text and "/graphql" in page.text
     assert storefront.directory() == tmp_path / "none"
+
+
+async def test_the_page_forbids_framing_foreign_scripts_and_leaking_the_referrer(
+    client: httpx.AsyncClient, build: Path
+) -> None:
+    """Issue 18, finding 18: the storefront's HTML had no CSP, frame or referrer headers."""
+    page = await client.get("/products", headers=HTML)
+    csp = page.headers["content-security-policy"]
+    directives = dict(d.strip().split(" ", 1) for d in csp.split(";"))
+    assert directives["script-src"] == "'self'" and "unsafe" not in directives["script-src"]
+    assert directives["frame-ancestors"] == "'none'" and directives["object-src"] == "'none'"
+    assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["referrer-policy"] == "strict-origin-when-cross-origin"
+    assert page.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_a_payment_providers_origins_are_allowed_only_when_configured(build: Path) -> None:
+    """Issue 16: Stripe's Payment Element needs its script, frames and API allowed by the page's CSP;
+    a configured value that is not an origin (a keyword, a second directive) is refused at start."""
+    settings = Settings(
+        anonymous_only=True,
+        storefront_script_src=("https://js.stripe.com",),
+        storefront_frame_src=("https://js.stripe.com", "https://hooks.stripe.com"),
+        storefront_connect_src=("https://api.stripe.com",),
+    )
+    app = create_app(SUPERGRAPH.read_text(), settings)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://router.test") as c:
+        page = await c.get("/orders/SG-100042", headers=HTML)
+    directives = dict(d.strip().split(" ", 1) for d in page.headers["content-security-policy"].split(";"))
+    assert directives["script-src"] == "'self' https://js.stripe.com"
+    assert directives["frame-src"] == "'self' https://js.stripe.com https://hooks.stripe.com"
+    assert directives["connect-src"] == "'self' https://api.stripe.com"
+    assert directives["frame-ancestors"] == "'none'"  # the shop's own page is still not framed by anyone
+    for bad in ("'unsafe-inline'", "*", "https://js.stripe.com; script-src *", "javascript:", "https://a b"):
+        with pytest.raises(ValueError, match="not an origin"):
+            create_app(SUPERGRAPH.read_text(), Settings(anonymous_only=True, storefront_script_src=(bad,)))
+
+
+def test_the_payment_origins_are_read_from_the_environment() -> None:
+    settings = Settings.from_env(
+        {
+            "SHOPGRAPH_STOREFRONT_SCRIPT_SRC": "https://js.stripe.com",
+            "SHOPGRAPH_STOREFRONT_FRAME_SRC": "https://js.stripe.com,https://hooks.stripe.com",
+            "SHOPGRAPH_STOREFRONT_CONNECT_SRC": "https://api.stripe.com",
+        }
+    )
+    assert settings.storefront_script_src == ("https://js.stripe.com",)
+    assert settings.storefront_frame_src == ("https://js.stripe.com", "https://hooks.stripe.com")
+    assert settings.storefront_connect_src == ("https://api.stripe.com",)
+
+
+async def test_metrics_on_the_admin_listener_are_not_the_page_on_the_public_port(build: Path) -> None:
+    """With a built storefront, /metrics on the public port was the page (200), as any unknown path."""
+    settings = Settings(anonymous_only=True, admin_listen="127.0.0.1:0")
+    app = create_app(SUPERGRAPH.read_text(), settings)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://router.test") as c:
+        assert (await c.get("/metrics")).status_code == 404
+        assert (await c.get("/products", headers=HTML)).text == INDEX

@@ -15,6 +15,7 @@ from websockets.asyncio.client import connect
 
 from tests.router.router_harness import ThreadServer
 from tests.router.subs_support import EVENTS, Live, start_live
+from tests.support.wait import until
 
 PLAIN = "subscription { orderEvents { id type } }"  # no entity fetch: each event is shaped at once
 PER_QUERY = 40
@@ -36,7 +37,7 @@ async def test_multiplexed_subscriptions_each_get_their_own_events_in_order(rout
         await asyncio.to_thread(router.wait_subscribers, 2)  # two upstream subscriptions, one per operation
         assert router.service.active == 2 * PER_QUERY
         await ws.send(json.dumps({"id": "e0", "type": "complete"}))  # e0 leaves; everyone else stays
-        await asyncio.sleep(0.2)
+        await until(lambda: router.service.active == 2 * PER_QUERY - 1, what="e0 gone from the router")
         last = await asyncio.to_thread(router.emit, BURST)
         expected = list(range(last - BURST + 1, last + 1))
         got: dict[str, list[int]] = {op_id: [] for op_id in queries}

@@ -4,7 +4,12 @@ No Docker here, so ``ComposeProcesses`` does what ``docker compose up`` would wi
 the image's entrypoint (``shopgraph``), translated only where a laptop differs from
 a compose network:
 
-- ``${VAR:-default}`` is interpolated from the mapping given as the shell;
+- ``${VAR:-default}`` is interpolated from the mapping given as the shell, and
+  ``${VAR:?message}`` fails without it (:class:`MissingVariable`), as compose does;
+- only services without ``profiles`` start, plus those of the ``profiles`` given
+  (``--profile demo``);
+- a ``--config FILE`` (the router's) is copied with its host names and ports
+  translated likewise, its ``admin.listen`` on a free port (``admin_url(name)``);
 - service host names (``http://users:4001``) become 127.0.0.1 and every port
   compose declares (``--port 4001``, URLs, health-check URLs) a free one;
 - ``DATABASE_URL`` / ``REDIS_URL`` point at the test's own database and Redis,
@@ -35,8 +40,12 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOPGRAPH = str(Path(sys.executable).parent / "shopgraph")  # the image's ENTRYPOINT
-_VAR = re.compile(r"\$\{(\w+)(?::?-([^}]*))?\}")
+_VAR = re.compile(r"\$\{(\w+)(?:(:?)([-?])([^}]*))?\}")
 _HOST_PORT = re.compile(r"//([a-z0-9.-]+):(\d+)")
+
+
+class MissingVariable(Exception):
+    """``${VAR:?message}`` without VAR: ``docker compose`` refuses to start."""
 
 
 def free_port() -> int:
@@ -52,6 +61,7 @@ class Instance:
     process: subprocess.Popen[bytes]
     log: Path
     ports: dict[int, int]  # compose port -> local port
+    admin_port: int | None = None  # the router's admin listener (--config's admin.listen)
 
 
 @dataclass
@@ -61,12 +71,17 @@ class ComposeProcesses:
     redis_prefix: str
     workdir: Path
     shell: Mapping[str, str] = field(default_factory=dict)
+    profiles: frozenset[str] = frozenset()
     compose_file: Path = ROOT / "compose.yaml"
     instances: dict[str, Instance] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.spec: dict[str, Any] = yaml.safe_load(self.compose_file.read_text())
-        self.services: dict[str, Any] = self.spec["services"]
+        self.services: dict[str, Any] = {
+            name: service
+            for name, service in self.spec["services"].items()
+            if not service.get("profiles") or set(service["profiles"]) & self.profiles
+        }
         # Every port a service is reached on in compose -> a free local one.
         self.port_map: dict[int, int] = {}
         for name in self.services:
@@ -80,13 +95,23 @@ class ComposeProcesses:
         return [int(command[i + 1]) for i, a in enumerate(command) if a in ("--port", "--metrics-port")]
 
     def interpolate(self, value: str) -> str:
-        return _VAR.sub(lambda m: self.shell.get(m.group(1)) or (m.group(2) or ""), value)
+        def one(m: re.Match[str]) -> str:
+            name, colon, kind, word = m.groups()
+            given = self.shell.get(name)
+            missing = given is None or (colon == ":" and given == "")
+            if kind == "?" and missing:
+                raise MissingVariable(f"required variable {name} is missing a value: {word}")
+            if kind == "-" and missing:
+                return word
+            return given or ""
+
+        return _VAR.sub(one, value)
 
     def localise(self, value: str, ports: Mapping[int, int]) -> str:
         """compose host names and ports -> 127.0.0.1 and this run's ports."""
         return _HOST_PORT.sub(lambda m: f"//127.0.0.1:{ports.get(int(m.group(2)), int(m.group(2)))}", value)
 
-    def command(self, name: str, ports: Mapping[int, int]) -> list[str]:
+    def command(self, name: str, ports: Mapping[int, int], config: Path | None = None) -> list[str]:
         args = [self.interpolate(str(a)) for a in self.services[name]["command"]]
         out: list[str] = []
         for i, arg in enumerate(args):
@@ -94,8 +119,32 @@ class ComposeProcesses:
                 arg = "127.0.0.1"
             elif i > 0 and args[i - 1] in ("--port", "--metrics-port"):
                 arg = str(ports[int(arg)])
+            elif i > 0 and args[i - 1] == "--config" and config is not None:
+                arg = str(config)
             out.append(self.localise(arg, ports))
         return out
+
+    def config_file(self, name: str) -> Path | None:
+        command = [str(a) for a in self.services[name].get("command", [])]
+        return ROOT / command[command.index("--config") + 1] if "--config" in command else None
+
+    def localise_config(self, source: Path, target: Path, ports: Mapping[int, int]) -> int | None:
+        """``source`` with this run's addresses, written to ``target``; the admin port chosen, if any."""
+
+        def walk(value: Any) -> Any:
+            if isinstance(value, dict):
+                return {k: walk(v) for k, v in value.items()}
+            if isinstance(value, list):
+                return [walk(v) for v in value]
+            return self.localise(value, ports) if isinstance(value, str) else value
+
+        config: dict[str, Any] = walk(yaml.safe_load(source.read_text()))
+        admin_port = None
+        if (config.get("admin") or {}).get("listen"):
+            admin_port = free_port()
+            config["admin"]["listen"] = f"127.0.0.1:{admin_port}"
+        target.write_text(yaml.safe_dump(config))
+        return admin_port
 
     def environment(self, name: str, ports: Mapping[int, int], changes: Mapping[str, str]) -> dict[str, str]:
         env = {k: self.localise(self.interpolate(str(v)), ports) for k, v in self.services[name]["environment"].items()}
@@ -122,6 +171,12 @@ class ComposeProcesses:
         (port,) = self.instances[name].ports.values()
         return f"http://127.0.0.1:{port}{path}"
 
+    def admin_url(self, name: str, path: str = "/metrics") -> str:
+        """``path`` on instance ``name``'s admin listener."""
+        port = self.instances[name].admin_port
+        assert port is not None, f"{name} has no admin listener"
+        return f"http://127.0.0.1:{port}{path}"
+
     def start(self, name: str, *, instance: str | None = None, changes: Mapping[str, str] | None = None) -> Instance:
         """Start ``name`` (as ``instance``, for a replica) and return once it is healthy."""
         started, ports = self._spawn(name, instance, changes or {})
@@ -134,8 +189,12 @@ class ComposeProcesses:
         if instance is not None:  # a replica listens on ports of its own
             ports |= {p: free_port() for p in self._declared_ports(name)}
         log = self.workdir / f"{key}.log"
+        source, config, admin_port = self.config_file(name), None, None
+        if source is not None:
+            config = self.workdir / f"{key}.{source.name}"
+            admin_port = self.localise_config(source, config, ports)
         process = subprocess.Popen(
-            [SHOPGRAPH, *self.command(name, ports)],
+            [SHOPGRAPH, *self.command(name, ports, config)],
             env=self.environment(name, ports, changes),
             cwd=ROOT,  # the image's WORKDIR holds the repository's files
             stdin=subprocess.DEVNULL,
@@ -143,7 +202,7 @@ class ComposeProcesses:
             stderr=subprocess.STDOUT,
         )
         own = {p: ports[p] for p in self._declared_ports(name)}
-        self.instances[key] = spawned = Instance(key, process, log, own)
+        self.instances[key] = spawned = Instance(key, process, log, own, admin_port)
         return spawned, ports
 
     def run_to_completion(self, name: str, timeout: float = 300) -> None:
@@ -163,7 +222,9 @@ class ComposeProcesses:
 
     def up(self) -> None:
         """Everything, in ``depends_on`` order (services whose dependencies are up start together)."""
-        done: set[str] = {"postgres", "redis"}  # the test's own
+        # Services not built from the shop's image (postgres, redis: the test's own; the mail catcher,
+        # which nothing here needs: the worker just retries) are not started.
+        done: set[str] = {name for name, spec in self.services.items() if "build" not in spec}
         pending = [name for name in self.services if name not in done]
         while pending:
             ready = [n for n in pending if set(self.services[n].get("depends_on", {})) <= done]

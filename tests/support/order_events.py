@@ -5,6 +5,10 @@ its ``order.created`` payload is the template); ``commit_event()`` touches the
 order row and records an ``order.paid`` event with ``record_event`` in the same
 transaction, and returns the event id with the wall-clock time taken right
 after COMMIT returned (what latency benchmarks measure from).
+
+``newest_event_id(database_url)`` is the id of the last order event written: an
+``orderEvents(after: <it>)`` subscription gets every event committed after it,
+however long the subscription takes to reach the orders subgraph (no sleep needed).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import time
 import uuid
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
 from subgraphs.kit.db import Database
 from subgraphs.kit.outbox import record_event
@@ -43,3 +47,13 @@ class OrderChanges:
             await conn.execute(text("UPDATE orders SET updated_at = now() WHERE id = :id"), {"id": self.order_id})
             event_id = await record_event(conn, outbox, "order.paid", self.order_id, payload)
         return event_id, time.time()
+
+
+async def newest_event_id(database_url: str) -> int:
+    """The id of the newest event in the orders outbox at ``database_url`` (0 if none)."""
+    db = Database(database_url, "orders", pool_size=1)
+    try:
+        async with db.read() as conn:
+            return int((await conn.execute(select(func.coalesce(func.max(outbox.c.id), 0)))).scalar_one())
+    finally:
+        await db.dispose()

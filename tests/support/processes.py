@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 from pathlib import Path
 
@@ -42,3 +43,17 @@ def wait_gone(pids: list[int], timeout: float = 30.0) -> list[int]:
     while (left := [pid for pid in pids if alive(pid)]) and time.monotonic() < deadline:
         time.sleep(0.05)
     return left
+
+
+def dev_banner(proc: subprocess.Popen[str], within: float) -> str:
+    """What ``shopgraph dev`` (started with its stdout piped, as text) printed up to its banner's
+    last line ("Press Ctrl-C"); fails with the output so far if it exits or takes over ``within`` s."""
+    assert proc.stdout is not None
+    output: list[str] = []
+    deadline = time.monotonic() + within
+    while not any("Press Ctrl-C" in line for line in output):
+        line = proc.stdout.readline()
+        assert line or proc.poll() is None, "".join(output)
+        assert time.monotonic() < deadline, "".join(output)
+        output.append(line)
+    return "".join(output)

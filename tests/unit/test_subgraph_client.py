@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 import pytest
 
 from router.subgraph_client import SubgraphClient, SubgraphConnectionError, SubgraphTimeout
+from tests.support.wait import until
 
 # request number -> raw response (None: never answer, b"": close the connection unanswered)
 Reply = Callable[[int], bytes | None]
@@ -93,9 +94,11 @@ async def test_a_reused_connection_dropped_unanswered_is_retried_once() -> None:
     async with server(lambda n: b"" if n == 2 else _ok(b'{"n": %d}' % n)) as (url, seen):
         client = SubgraphClient()
         await client.post(url, b"{}", HEADERS, 5)
-        assert await client.post(url, b"{}", HEADERS, 5) == (200, "OK", b'{"n": 3}')
+        # (the lost request also makes the pool probe the subgraph: a request of its own, answered)
+        status, _, body = await client.post(url, b"{}", HEADERS, 5)
+        assert status == 200 and body in (b'{"n": 3}', b'{"n": 4}')
         client.close()
-    assert seen == [1, 1, 2]
+    assert seen[:3] == [1, 1, 2] and len(seen) <= 4
 
 
 async def test_a_fresh_connection_dropped_unanswered_is_an_error() -> None:
@@ -149,10 +152,11 @@ async def test_concurrent_requests_beyond_the_connection_limit_wait() -> None:
 async def test_cancelled_requests_give_their_connections_back() -> None:
     # Requests cancelled while waiting for, or using, a pooled connection (a client that went
     # away) must not leak the pool's slots: later requests would otherwise wait forever.
-    async with server(lambda n: None if n <= 2 else _ok(b"{}")) as (url, _):
+    async with server(lambda n: None if n <= 2 else _ok(b"{}")) as (url, seen):
         client = SubgraphClient(max_per_host=2)
         stuck = [asyncio.ensure_future(client.post(url, b"{}", HEADERS, 30)) for _ in range(6)]
-        await asyncio.sleep(0.3)  # two hold the connections (no answer yet), four wait for one
+        # Two hold the connections (the server has their requests, no answer yet), four wait for one.
+        await until(lambda: len(seen) == 2, what="two requests at the server")
         for task in stuck:
             task.cancel()
         await asyncio.gather(*stuck, return_exceptions=True)
@@ -165,10 +169,10 @@ async def test_cancelled_requests_give_their_connections_back() -> None:
 
 
 async def test_waiting_for_a_connection_counts_against_the_deadline() -> None:
-    async with server(lambda n: None) as (url, _):
+    async with server(lambda n: None) as (url, seen):
         client = SubgraphClient(max_per_host=1)
         holder = asyncio.ensure_future(client.post(url, b"{}", HEADERS, 30))
-        await asyncio.sleep(0.2)
+        await until(lambda: seen == [1], what="the holder's request at the server")
         with pytest.raises(SubgraphTimeout):
             # Never gets the only connection: it must give up at its own deadline, not when
             # the holder's connection frees up (10 s later).

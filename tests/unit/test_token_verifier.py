@@ -53,7 +53,7 @@ async def _lookup(kid: str) -> dict[str, Any] | None:
 
 
 def verifier(secret: str = SECRET) -> TokenVerifier:
-    return TokenVerifier(_lookup, secret)
+    return TokenVerifier(_lookup, secret, "orders")
 
 
 def access_claims(**changes: Any) -> dict[str, Any]:
@@ -191,7 +191,8 @@ async def test_an_access_token_signed_with_the_service_secret_is_not_an_access_t
         ({"role": None}, "bad role"),
         ({"nbf": int(time.time()) + 3600}, "invalid token"),
     ],
-    ids=lambda v: json.dumps(v) if isinstance(v, dict) else v,
+    # Ids without the clock's value: xdist's workers must collect the same ids.
+    ids=lambda v: (json.dumps(v) if "nbf" not in v else '{"nbf": "in an hour"}') if isinstance(v, dict) else v,
 )
 async def test_wrong_claims_are_refused(changes: dict[str, Any], reason: str) -> None:
     await refused(access_token(**changes), reason)
@@ -236,9 +237,19 @@ async def test_refusals_never_echo_the_token() -> None:
 async def test_internal_token_of_a_service() -> None:
     identity = await verifier().verify(mint_internal_token(SECRET, "orders"))
     assert identity == Identity(user_id=None, role=None, service="orders")
-    claims = jwt.decode(mint_internal_token(SECRET, "orders"), SECRET, algorithms=["HS256"], audience=INTERNAL_AUDIENCE)
+    token = mint_internal_token(SECRET, "orders")
+    claims = jwt.decode(token, SECRET, algorithms=["HS256"], audience="shopgraph-subgraph:orders")
     assert claims["iss"] == INTERNAL_ISSUER and claims["sub"] == "service:orders"
     assert 0 < claims["exp"] - claims["iat"] <= 300
+
+
+async def test_an_internal_token_for_another_subgraph_is_refused() -> None:
+    """Issue 18, finding 10: a token sent to catalog cannot be replayed to orders."""
+    with pytest.raises(InvalidToken, match="invalid token"):
+        await verifier().verify(mint_internal_token(SECRET, "router", audience="catalog"))
+    for legacy in (INTERNAL_AUDIENCE, ["shopgraph-subgraph:catalog", "shopgraph-subgraph:users"]):
+        with pytest.raises(InvalidToken, match="invalid token"):
+            await verifier().verify(jwt.encode(_internal_claims(aud=legacy), SECRET, algorithm="HS256"))
 
 
 async def test_internal_token_acting_for_a_user() -> None:
@@ -265,7 +276,7 @@ async def test_a_verified_internal_token_is_remembered_until_it_expires(monkeypa
     first = await v.verify(token)
     assert await v.verify(token) == first == Identity(user_id=USER_ID, role="ADMIN", service="router")
     assert decoded == [token]
-    exp = jwt.decode(token, SECRET, algorithms=["HS256"], audience=INTERNAL_AUDIENCE)["exp"]
+    exp = jwt.decode(token, SECRET, algorithms=["HS256"], audience="shopgraph-subgraph:orders")["exp"]
     monkeypatch.setattr(time, "time", lambda: exp + 6)  # past the few seconds of allowed skew
     await v.verify(token)  # (PyJWT's own clock is not moved: it still accepts the token)
     assert decoded == [token, token]  # decoded again, not taken from memory
@@ -283,7 +294,7 @@ def _internal_claims(**changes: Any) -> dict[str, Any]:
     now = int(time.time())
     claims: dict[str, Any] = {
         "iss": INTERNAL_ISSUER,
-        "aud": INTERNAL_AUDIENCE,
+        "aud": "shopgraph-subgraph:orders",
         "sub": "service:orders",
         "iat": now,
         "exp": now + 60,

@@ -1,9 +1,11 @@
 // The storefront's shell: header (categories, search, cart, account), routes, and the admin area
 // loaded on demand (its charts stay out of the shopper's initial JavaScript).
-import { lazy, Suspense, useState, type FormEvent, type ReactNode } from 'react';
+import { lazy, Suspense, useEffect, useState, type FormEvent, type ReactNode } from 'react';
 import { useMutation, useQuery } from '@apollo/client';
 import { Link, NavLink, Navigate, Route, Routes, useLocation, useNavigate } from 'react-router-dom';
-import { CartPageDocument, CategoryNavDocument, LogoutDocument } from './gql/graphql';
+import { CategoryNavDocument, LogoutDocument } from './gql/graphql';
+import { useCart } from './lib/useCart';
+import { guestCart, type MergeNotice } from './lib/guestCart';
 import { useShop, useUser } from './lib/shop';
 import { Loading } from './components/ui';
 import { HomePage } from './pages/Home';
@@ -12,14 +14,17 @@ import { ProductPage } from './pages/Product';
 import { CartPage } from './pages/Cart';
 import { SignInPage, SignUpPage } from './pages/Auth';
 import { CheckoutPage } from './pages/Checkout';
+import { GuestCheckoutPage } from './pages/GuestCheckout';
+import { GuestOrderPage } from './pages/GuestOrder';
 import { OrderPage, OrdersPage } from './pages/Orders';
 import { AccountPage } from './pages/Account';
+import { ForgotPasswordPage, ResetPasswordPage } from './pages/PasswordReset';
 
 const AdminPage = lazy(() => import('./admin/AdminPage'));
 
 function CartLink() {
-  const { data } = useQuery(CartPageDocument, { fetchPolicy: 'cache-first' });
-  const count = data?.cart.totalQuantity ?? 0;
+  const { cart } = useCart('cache-first'); // the user's, or a guest's by its token
+  const count = cart?.totalQuantity ?? 0;
   return (
     <NavLink to="/cart" className="cart-link">
       Cart <span className="badge" aria-label={`${count} items`} data-testid="cart-count">{count}</span>
@@ -97,6 +102,29 @@ function CategoryMenu() {
   );
 }
 
+/** What the guest cart's merge at sign-in could not do as asked (quantity capped, unavailable): shown once. */
+function MergeNotices() {
+  const [notices, setNotices] = useState<MergeNotice[]>(() => guestCart.takeNotices());
+  useEffect(() => guestCart.subscribe(() => {
+    const fresh = guestCart.takeNotices();
+    if (fresh.length > 0) setNotices(fresh);
+  }), []);
+  if (notices.length === 0) return null;
+  return (
+    <div className="notice merge-notices" role="status" data-testid="merge-notices">
+      <p>Your cart from before you signed in was added to your account’s cart, except:</p>
+      <ul>
+        {notices.map((n, i) => (
+          <li key={i}>{n.message}</li>
+        ))}
+      </ul>
+      <button type="button" className="link-button" onClick={() => setNotices([])}>
+        Dismiss
+      </button>
+    </div>
+  );
+}
+
 /** Pages that need a signed-in user send others to sign in, and back afterwards. */
 export function RequireUser({ role, children }: { role?: 'ADMIN'; children: ReactNode }) {
   const user = useUser();
@@ -107,7 +135,6 @@ export function RequireUser({ role, children }: { role?: 'ADMIN'; children: Reac
 }
 
 export function App() {
-  const user = useUser();
   return (
     <>
       <a href="#main" className="skip-link">
@@ -120,13 +147,14 @@ export function App() {
           </Link>
           <SearchBox />
           <nav aria-label="Account" className="account">
-            {user && <CartLink />}
+            <CartLink />
             <AccountMenu />
           </nav>
         </div>
         <CategoryMenu />
       </header>
       <main id="main">
+        <MergeNotices />
         <Suspense fallback={<Loading />}>
           <Routes>
             <Route path="/" element={<HomePage />} />
@@ -134,8 +162,12 @@ export function App() {
             <Route path="/p/:sku" element={<ProductPage />} />
             <Route path="/signin" element={<SignInPage />} />
             <Route path="/signup" element={<SignUpPage />} />
-            <Route path="/cart" element={<RequireUser><CartPage /></RequireUser>} />
+            <Route path="/forgot-password" element={<ForgotPasswordPage />} />
+            <Route path="/reset-password" element={<ResetPasswordPage />} />
+            <Route path="/cart" element={<CartPage />} />
             <Route path="/checkout" element={<RequireUser><CheckoutPage /></RequireUser>} />
+            <Route path="/checkout/guest" element={<GuestCheckoutPage />} />
+            <Route path="/order-status" element={<GuestOrderPage />} />
             <Route path="/orders" element={<RequireUser><OrdersPage /></RequireUser>} />
             <Route path="/orders/:number" element={<RequireUser><OrderPage /></RequireUser>} />
             <Route path="/account" element={<RequireUser><AccountPage /></RequireUser>} />

@@ -11,7 +11,7 @@ const event = (id: string): Event => ({
   id,
   type: 'CREATED',
   occurredAt: '2026-01-01T00:00:00Z',
-  order: { id: `o${id}`, number: `SG-${id}`, status: 'PENDING', createdAt: '', updatedAt: '', itemCount: 1, total: { amount: '1.00', currencyCode: 'USD' }, user: { id: 'u', name: 'U', email: 'u@x' } },
+  order: { id: `o${id}`, number: `SG-${id}`, status: 'PENDING_PAYMENT', createdAt: '', updatedAt: '', itemCount: 1, total: { amount: '1.00', currencyCode: 'USD' }, user: { id: 'u', name: 'U', email: 'u@x' } },
 });
 
 /** Answers each subscribe with the next script: events to emit, then 'fail' or nothing (stay open). */

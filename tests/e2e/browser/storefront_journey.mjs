@@ -8,16 +8,20 @@
 //
 // The shopper signs up, searches for `tag`, filters to what is in stock, opens the product, adds
 // it to the cart, changes the quantity to 3, checks out (a double click on "Place order") and
-// watches the order page while the admin, in the other context, marks the order paid from the
-// live orders feed; the admin's sales dashboard must then show the new order. Every step prints
+// pays on the test provider's page in a tab of its own (card 4242) while the admin watches the live
+// orders feed: the order page, left open, turns Paid live and the admin's sales dashboard shows
+// the new order. At the end a second order is paid with the declined card (4000 0000 0000 0002):
+// the order page says the card was declined and shows the order cancelled. Every step prints
 // one line on stdout for the pytest side, which asserts on what was on the page:
 //   <step> <json>        what the page showed at that step (listing, signed-up, searched, …, done)
 //   error <json>         something failed ({"message", "console"}); exit 1
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 // axe-core (the storefront app's dev dependency) checks each page against WCAG 2 A/AA.
 const AXE = fileURLToPath(new URL('../../../frontend_contract/app/node_modules/axe-core/axe.min.js', import.meta.url));
+const AXE_SOURCE = readFileSync(AXE, 'utf8');
 const accessibility = {}; // page -> its serious or critical axe violations
 const REFUSED = 'ws://127.0.0.1:9/'; // nothing listens there: a connection that fails at once
 
@@ -34,7 +38,8 @@ const deadline = setTimeout(() => {
 const text = async (locator) => ((await locator.textContent()) ?? '').trim();
 
 async function audit(page, name) {
-  await page.addScriptTag({ path: AXE });
+  // Evaluated over the DevTools protocol: the app's Content-Security-Policy (script-src 'self') stays on.
+  await page.evaluate(AXE_SOURCE);
   const result = await page.evaluate(() => window.axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21aa'] }));
   accessibility[name] = result.violations
     .filter((v) => v.impact === 'serious' || v.impact === 'critical')
@@ -47,6 +52,25 @@ async function newPage(context, who) {
   page.on('pageerror', (e) => consoleLines.push(`${who} pageerror: ${e.message}`));
   page.on('response', (r) => r.status() >= 500 && consoleLines.push(`${who} HTTP ${r.status()}: ${r.url()}`));
   return page;
+}
+
+/** Pay the order open on `page` on the test provider's card page, in a tab of its own (the order
+ *  page stays open and follows the payment live); the time the card was submitted, or with
+ *  `answer`, what the provider's page said. */
+async function payInNewTab(page, card, answer = false) {
+  const payNow = page.getByTestId('pay-now');
+  await payNow.waitFor({ timeout: 20000 });
+  const tab = await newPage(page.context(), 'provider');
+  // The provider's plain page has no icon: Chromium's own /favicon.ico request is not the page's error.
+  await tab.route('**/favicon.ico', (route) => route.fulfill({ status: 204 }));
+  await tab.goto(await payNow.getAttribute('href'));
+  await tab.getByLabel('Card number').fill(card);
+  const submitted = Date.now();
+  await tab.getByRole('button', { name: 'Pay' }).click();
+  await tab.waitForLoadState();
+  const said = answer ? (await tab.locator('body').innerText()).slice(0, 300) : null;
+  await tab.close();
+  return answer ? said : submitted;
 }
 
 /** Wait until `read()` returns something `ok` accepts; return it. */
@@ -122,6 +146,7 @@ try {
   // -- product page, add to cart
   await page.getByTestId('product-card').first().getByRole('link').click();
   await page.getByRole('button', { name: 'Add to cart' }).waitFor();
+  const productUrl = page.url();
   const product = { name: await text(page.getByRole('heading', { level: 1 })), price: await text(page.getByTestId('product-price')) };
   await page.getByRole('button', { name: 'Add to cart' }).click();
   await page.getByText('Added 1 to your cart.').waitFor();
@@ -147,6 +172,14 @@ try {
   await quantity.fill('3');
   await page.getByTestId('cart-line').first().getByRole('button', { name: 'Update' }).click();
   await until(() => text(page.getByTestId('cart-quantity')), (t) => t === '3', 'cart quantity');
+  // The badge and the priced summary come from their own answers: on a loaded machine they land a
+  // moment after the line (the journey read the old subtotal once); wait for them, not for a time.
+  await until(() => text(page.getByTestId('cart-count')), (t) => t === '3', 'cart badge after the update');
+  await until(
+    async () => [await text(page.getByTestId('line-total').first()), await text(page.getByTestId('cart-subtotal'))],
+    ([line, subtotal]) => line === subtotal,
+    'cart subtotal after the update',
+  );
   await audit(page, 'cart');
   say('cart', {
     stockError,
@@ -222,13 +255,13 @@ try {
   await page.screenshot({ path: config.shots.order });
   await audit(page, 'order');
 
-  // -- the admin sees it in the live feed and marks it paid; the shopper's page follows live
+  // -- the admin sees it in the live feed; the shopper pays on the test provider's page (a tab of
+  //    its own, card 4242 4242 4242 4242) and the order page, left open, turns Paid live
   const row = feed.locator(`tr[data-order="${number}"]`);
   await row.waitFor();
   const seenInFeedMs = await inFeed;
-  await feed.getByRole('button', { name: `Mark paid: order ${number}` }).click();
-  const paidAt = Date.now();
-  await until(() => text(page.getByTestId('order-status')), (t) => t === 'Paid', 'live order status');
+  const paidAt = await payInNewTab(page, '4242 4242 4242 4242');
+  await until(() => text(page.getByTestId('order-status')), (t) => t === 'Paid', 'live order status', 30000);
   const liveMs = Date.now() - paidAt;
   await until(() => text(row.locator('.status')), (t) => t === 'Paid', 'admin row status');
   const events = await feed.getByTestId('event-feed').locator('li').allTextContents();
@@ -276,6 +309,28 @@ try {
   await until(ofOrder, (list) => list.some((e) => e.startsWith('Shipped')), 'the missed SHIPPED event', 20000);
   await feed.waitForTimeout(1000); // a duplicate would have arrived by now
   say('resumed', { whileDown, events: (await ofOrder()).map((e) => e.split(' ')[0]) });
+
+  // -- a second order, paid with the declined card 4000 0000 0000 0002: the order page says so
+  //    plainly and shows the order cancelled
+  await page.goto(productUrl);
+  await page.getByRole('button', { name: 'Add to cart' }).click();
+  await page.getByText('Added 1 to your cart.').waitFor();
+  await page.getByRole('link', { name: /^Cart/ }).click();
+  await page.getByRole('link', { name: 'Check out' }).click();
+  await page.getByLabel('Full name').fill(config.address.name);
+  await page.getByLabel('Address line 1').fill(config.address.line1);
+  await page.getByLabel('City').fill(config.address.city);
+  await page.getByLabel('Postal code').fill(config.address.postalCode);
+  await page.getByLabel('Country (2 letters)').fill(config.address.country);
+  await page.getByRole('button', { name: 'Place order' }).click();
+  await page.getByRole('heading', { name: /^Order / }).waitFor();
+  const declinedNumber = (await text(page.getByRole('heading', { level: 1 }))).replace(/^Order /, '');
+  await until(() => text(page.getByTestId('live')), (t) => t.startsWith('live'), 'live marker');
+  const provider = await payInNewTab(page, '4000 0000 0000 0002', true);
+  await until(() => text(page.getByTestId('order-status')), (t) => t === 'Cancelled', 'declined order status', 30000);
+  const alert = page.getByTestId('payment-state').getByRole('alert');
+  await alert.waitFor();
+  say('declined', { number: declinedNumber, status: await text(page.getByTestId('order-status')), alert: await text(alert), provider });
   say('done', { console: consoleLines });
 } catch (e) {
   say('error', { message: String(e && e.stack ? e.stack : e), console: consoleLines });

@@ -4,6 +4,7 @@ import { useRef, useState } from 'react';
 import { useMutation, useQuery } from '@apollo/client';
 import {
   AdminAllOrdersDocument,
+  AdminRefundPaymentDocument,
   AdminUpdateOrderStatusDocument,
   OrderEventsDocument,
   type OrderEventsSubscription,
@@ -22,6 +23,54 @@ interface Row {
   itemCount: number;
   total: { amount: string; currencyCode: string };
   user: { name: string; email: string };
+  payment?: AdminPayment | null;
+}
+interface AdminPayment {
+  id: string;
+  status: string;
+  methodSummary?: string | null;
+  captured: { amount: string; currencyCode: string };
+  refunded: { amount: string; currencyCode: string };
+}
+
+/** The payment's state, and refunds (in full, or of an amount) once it is captured. */
+function PaymentCell({ order }: { order: Row }) {
+  const [amount, setAmount] = useState('');
+  const [refund, { loading, data, error }] = useMutation(AdminRefundPaymentDocument);
+  const payment = data?.refundPayment.payment ?? order.payment;
+  if (!order.payment || !payment) return <span className="muted">—</span>;
+  const problem = data?.refundPayment.userErrors.map((e) => e.message).join(' ') || error?.message;
+  const refundable = payment.status === 'CAPTURED' && payment.refunded.amount !== payment.captured.amount;
+  return (
+    <div data-testid="payment-cell">
+      <Status value={payment.status} /> {order.payment.methodSummary ?? ''}
+      {payment.refunded.amount !== '0.00' && payment.refunded.amount !== '0' && (
+        <span className="muted small">
+          {' '}
+          refunded <Money value={payment.refunded} />
+        </span>
+      )}
+      {refundable && (
+        <form
+          className="actions"
+          onSubmit={(e) => {
+            e.preventDefault();
+            void refund({ variables: { input: { paymentId: payment.id, amount: amount.trim() === '' ? null : amount.trim() } } });
+          }}
+        >
+          <input aria-label={`Refund amount for ${order.number} (empty: all)`} value={amount} onChange={(e) => setAmount(e.target.value)} placeholder="all" size={6} inputMode="decimal" />
+          <button type="submit" disabled={loading}>
+            Refund
+          </button>
+        </form>
+      )}
+      {problem && (
+        <span className="field-error" role="alert">
+          {problem}
+        </span>
+      )}
+    </div>
+  );
 }
 const LABEL: Record<string, string> = { PAID: 'Mark paid', SHIPPED: 'Mark shipped', DELIVERED: 'Mark delivered', CANCELLED: 'Cancel' };
 
@@ -121,6 +170,7 @@ export function OrdersFeed() {
               <th scope="col">Items</th>
               <th scope="col">Total</th>
               <th scope="col">Status</th>
+              <th scope="col">Payment</th>
               <th scope="col">Change status</th>
             </tr>
           </thead>
@@ -135,6 +185,9 @@ export function OrdersFeed() {
                 </td>
                 <td>
                   <Status value={order.status} />
+                </td>
+                <td>
+                  <PaymentCell order={order} />
                 </td>
                 <td>
                   <StatusActions order={order} onChanged={noteStatus} />

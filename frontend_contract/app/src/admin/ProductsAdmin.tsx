@@ -18,7 +18,7 @@ type Product = AdminProductsQuery['products']['edges'][number]['node'];
 
 function CreateProduct() {
   const categories = useQuery(CategoryNavDocument);
-  const [form, setForm] = useState({ sku: '', name: '', description: '', price: '', stock: '0', categoryId: '' });
+  const [form, setForm] = useState({ sku: '', name: '', description: '', price: '', stock: '0', weight: '', categoryId: '' });
   const [errors, setErrors] = useState<UserErrorLike[]>([]);
   const [created, setCreated] = useState<string | null>(null);
   const [create, { loading, error }] = useMutation(AdminCreateProductDocument, { refetchQueries: [AdminProductsDocument] });
@@ -29,29 +29,34 @@ function CreateProduct() {
     const local: UserErrorLike[] = [];
     if (price === null) local.push({ code: 'INVALID_PRICE', field: ['price'], message: 'Enter a price like 19.99.' });
     if (!Number.isInteger(stock) || stock < 0) local.push({ code: 'INVALID', field: ['stock'], message: 'Enter a whole number of 0 or more.' });
+    // Shipping weight in grams (BY_WEIGHT rates); empty: the catalog's default.
+    const weightGrams = form.weight.trim() === '' ? null : Number(form.weight.trim());
+    if (weightGrams !== null && !(Number.isInteger(weightGrams) && weightGrams >= 0)) {
+      local.push({ code: 'INVALID', field: ['weightGrams'], message: 'Enter a weight in whole grams.' });
+    }
     if (local.length > 0 || price === null) return setErrors(local);
-    const input = { sku: form.sku, name: form.name, description: form.description, price, stock, categoryId: form.categoryId || null };
+    const input = { sku: form.sku, name: form.name, description: form.description, price, stock, weightGrams, categoryId: form.categoryId || null };
     const result = await create({ variables: { input } }).catch(() => null);
     const payload = result?.data?.createProduct;
     if (!payload) return;
     setErrors(payload.userErrors);
     if (payload.product) {
       setCreated(payload.product.name);
-      setForm({ sku: '', name: '', description: '', price: '', stock: '0', categoryId: form.categoryId });
+      setForm({ sku: '', name: '', description: '', price: '', stock: '0', weight: '', categoryId: form.categoryId });
     }
   };
   const byField = errorsByField(errors);
-  const text = (key: 'sku' | 'name' | 'description' | 'price' | 'stock', label: string) => (
+  const text = (key: 'sku' | 'name' | 'description' | 'price' | 'stock' | 'weight', label: string) => (
     <div className="field">
       <label htmlFor={`new-product-${key}`}>{label}</label>
       <input
         id={`new-product-${key}`}
         value={form[key]}
-        inputMode={key === 'price' ? 'decimal' : key === 'stock' ? 'numeric' : undefined}
+        inputMode={key === 'price' ? 'decimal' : key === 'stock' || key === 'weight' ? 'numeric' : undefined}
         onChange={(e) => setForm({ ...form, [key]: e.target.value })}
         aria-describedby={`new-product-${key}-error`}
       />
-      <FieldError id={`new-product-${key}-error`} message={messageFor(byField, key)} />
+      <FieldError id={`new-product-${key}-error`} message={messageFor(byField, key === 'weight' ? 'weightGrams' : key)} />
     </div>
   );
   return (
@@ -62,6 +67,7 @@ function CreateProduct() {
       {text('description', 'Description')}
       {text('price', 'Price')}
       {text('stock', 'Stock')}
+      {text('weight', 'Weight in grams (optional)')}
       <div className="field">
         <label htmlFor="new-product-category">Category</label>
         <select id="new-product-category" value={form.categoryId} onChange={(e) => setForm({ ...form, categoryId: e.target.value })}>

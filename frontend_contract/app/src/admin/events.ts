@@ -7,11 +7,12 @@ export function eventIdAfter(id: string, last: string | null): boolean {
   return id > last;
 }
 
-/** The statuses an administrator can move an order to from `status` (the orders subgraph's rules). */
+/** The statuses an administrator can move an order to from `status` (the orders subgraph's rules: an
+ * order becomes PAID only when its payment is authorised, never by hand). */
 export function nextStatuses(status: string): Array<'PAID' | 'SHIPPED' | 'DELIVERED' | 'CANCELLED'> {
   switch (status) {
-    case 'PENDING':
-      return ['PAID', 'CANCELLED'];
+    case 'PENDING_PAYMENT':
+      return ['CANCELLED'];
     case 'PAID':
       return ['SHIPPED', 'CANCELLED'];
     case 'SHIPPED':

@@ -7,6 +7,7 @@ export interface GridProduct {
   sku: string;
   name: string;
   imageUrl?: string | null;
+  featuredImage?: { url: string; srcset: string; altText: string } | null;
   inStock: boolean;
   price: MoneyLike;
   category?: { name: string } | null;
@@ -19,9 +20,22 @@ export function ProductGrid({ products, label }: { products: readonly GridProduc
       {products.map((p) => (
         <li key={p.id} className="product-card" data-testid="product-card">
           <Link to={`/p/${encodeURIComponent(p.sku)}`}>
-            <span className="thumb" aria-hidden="true">
-              {p.name.charAt(0)}
-            </span>
+            {p.featuredImage ? (
+              <img
+                className="thumb"
+                src={p.featuredImage.url}
+                srcSet={p.featuredImage.srcset}
+                sizes="(max-width: 600px) 50vw, 240px"
+                alt=""
+                loading="lazy"
+                width={240}
+                height={240}
+              />
+            ) : (
+              <span className="thumb" aria-hidden="true">
+                {p.name.charAt(0)}
+              </span>
+            )}
             <span className="name">{p.name}</span>
           </Link>
           {p.category && <span className="muted small">{p.category.name}</span>}

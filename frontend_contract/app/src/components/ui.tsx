@@ -61,5 +61,6 @@ export function PageTitle({ children }: { children: ReactNode }) {
 }
 
 export function Status({ value }: { value: string }) {
-  return <span className={`status status-${value.toLowerCase()}`}>{value.charAt(0) + value.slice(1).toLowerCase()}</span>;
+  const words = value.toLowerCase().replace(/_/g, ' '); // PENDING_PAYMENT -> "Pending payment"
+  return <span className={`status status-${value.toLowerCase()}`}>{words.charAt(0).toUpperCase() + words.slice(1)}</span>;
 }

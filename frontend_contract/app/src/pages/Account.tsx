@@ -1,7 +1,7 @@
 // The account page: profile (name, email) and saved addresses (add, remove).
 import { useEffect, useState, type FormEvent } from 'react';
 import { useMutation, useQuery } from '@apollo/client';
-import { AccountPageDocument, AddAddressDocument, DeleteAddressDocument, UpdateProfileDocument } from '../gql/graphql';
+import { AccountPageDocument, AddAddressDocument, DeleteAddressDocument, UpdateMailPreferencesDocument, UpdateProfileDocument } from '../gql/graphql';
 import { ErrorState, FieldError, Loading, PageTitle } from '../components/ui';
 import { errorsByField, messageFor, type UserErrorLike } from '../lib/cart';
 import { useShop } from '../lib/shop';
@@ -47,6 +47,27 @@ function Profile({ name: initialName, email: initialEmail }: { name: string; ema
         </p>
       )}
     </form>
+  );
+}
+
+function MailPreferences({ orderUpdateEmails }: { orderUpdateEmails: boolean }) {
+  const [update, { loading, error, data }] = useMutation(UpdateMailPreferencesDocument);
+  const current = data?.updateMailPreferences.user?.orderUpdateEmails ?? orderUpdateEmails;
+  return (
+    <section aria-labelledby="mail-heading">
+      <h2 id="mail-heading">Mail</h2>
+      <label className="checkbox">
+        <input
+          type="checkbox"
+          checked={current}
+          disabled={loading}
+          onChange={(e) => update({ variables: { input: { orderUpdateEmails: e.target.checked } } }).catch(() => null)}
+        />{' '}
+        Mail me when my orders ship and arrive
+      </label>
+      <p className="muted">Order confirmations, payment and cancellation notices and password resets are always sent.</p>
+      {error && <ErrorState error={error} />}
+    </section>
   );
 }
 
@@ -112,6 +133,7 @@ export function AccountPage() {
         Member since {new Date(me.createdAt).toLocaleDateString()} · {me.role === 'ADMIN' ? 'Administrator' : 'Customer'}
       </p>
       <Profile name={me.name} email={me.email} />
+      <MailPreferences orderUpdateEmails={me.orderUpdateEmails} />
       <section aria-labelledby="addresses-heading">
         <h2 id="addresses-heading">Addresses</h2>
         {me.addresses.length === 0 && <p>No saved addresses.</p>}

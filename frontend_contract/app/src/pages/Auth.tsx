@@ -2,10 +2,20 @@
 import { useState, type FormEvent } from 'react';
 import { useMutation } from '@apollo/client';
 import { Link, useNavigate, useSearchParams } from 'react-router-dom';
-import { LoginDocument, RegisterDocument, type LoginMutation } from '../gql/graphql';
+import {
+  CartPageDocument,
+  ClaimGuestOrdersDocument,
+  LoginDocument,
+  MergeGuestCartDocument,
+  OrderHistoryDocument,
+  RegisterDocument,
+  type LoginMutation,
+} from '../gql/graphql';
 import { ErrorState, FieldError, PageTitle } from '../components/ui';
 import { errorsByField, messageFor, type UserErrorLike } from '../lib/cart';
 import { useShop } from '../lib/shop';
+import { guestCart } from '../lib/guestCart';
+import { guestOrders } from '../lib/guestOrders';
 
 type AuthPayload = LoginMutation['login'];
 
@@ -13,6 +23,8 @@ function useFinishSignIn() {
   const { session, client } = useShop();
   const navigate = useNavigate();
   const [params] = useSearchParams();
+  const [mergeGuestCart] = useMutation(MergeGuestCartDocument, { refetchQueries: [CartPageDocument] });
+  const [claimGuestOrders] = useMutation(ClaimGuestOrdersDocument);
   return async (payload: AuthPayload) => {
     if (!payload.accessToken || !payload.refreshToken || !payload.user) return;
     await client.clearStore(); // what was cached anonymously is not what this user sees
@@ -20,6 +32,17 @@ function useFinishSignIn() {
       { accessToken: payload.accessToken, refreshToken: payload.refreshToken, expiresIn: payload.expiresIn ?? 900 },
       payload.user,
     );
+    // A cart filled while signed out joins the account's cart (notices shown once by the shell).
+    await guestCart.mergeAfterSignIn(async (cartToken) => {
+      const result = await mergeGuestCart({ variables: { input: { cartToken } } });
+      return result.data?.mergeGuestCart ?? null;
+    });
+    // Orders placed here as a guest with this account's address join its order history.
+    const claimed = await guestOrders.claimAfterSignIn(async (lookupTokens) => {
+      const result = await claimGuestOrders({ variables: { input: { lookupTokens } } });
+      return result.data?.claimGuestOrders ?? null;
+    });
+    if (claimed.length > 0) await client.refetchQueries({ include: [OrderHistoryDocument] }).catch(() => undefined);
     const next = params.get('next');
     navigate(next && next.startsWith('/') && !next.startsWith('//') ? next : '/');
   };
@@ -72,15 +95,16 @@ export function SignInPage() {
         {error && <ErrorState error={error} />}
       </form>
       <p>
-        New here? <Link to="/signup">Create an account</Link>
+        New here? <Link to="/signup">Create an account</Link> · <Link to="/forgot-password">Forgot your password?</Link>
       </p>
     </section>
   );
 }
 
 export function SignUpPage() {
+  const [params] = useSearchParams();
   const [name, setName] = useState('');
-  const [email, setEmail] = useState('');
+  const [email, setEmail] = useState(() => params.get('email') ?? ''); // from a guest order's "create an account"
   const [password, setPassword] = useState('');
   const [errors, setErrors] = useState<UserErrorLike[]>([]);
   const [register, { loading, error }] = useMutation(RegisterDocument);

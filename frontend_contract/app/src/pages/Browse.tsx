@@ -5,7 +5,8 @@ import { Link, useSearchParams } from 'react-router-dom';
 import { CategoryNavDocument, ProductListDocument } from '../gql/graphql';
 import { ErrorState, Loading, PageTitle } from '../components/ui';
 import { ProductGrid } from '../components/ProductGrid';
-import { readBrowse, SORTS, writeBrowse, type BrowseState } from '../lib/browseParams';
+import { SearchFacets } from '../components/SearchFacets';
+import { optionFilter, readBrowse, SORTS, writeBrowse, type BrowseState } from '../lib/browseParams';
 import { parsePriceInput } from '../lib/money';
 
 const PAGE_SIZE = 24;
@@ -28,6 +29,7 @@ export function BrowsePage() {
         minPrice: state.minPrice || null,
         maxPrice: state.maxPrice || null,
         inStock: state.inStock ? true : null,
+        options: optionFilter(state.options),
       },
       sortKey: state.sort || null,
       reverse: state.reverse,
@@ -100,6 +102,7 @@ export function BrowsePage() {
           <label className="checkbox">
             <input type="checkbox" checked={state.reverse} onChange={(e) => update({ reverse: e.target.checked })} /> Reverse order
           </label>
+          <SearchFacets state={state} categories={categories.data?.categories ?? []} update={update} />
         </aside>
         <section aria-label="Results" className="results">
           {state.category && categories.data && !category && <p role="alert">There is no category “{state.category}”.</p>}

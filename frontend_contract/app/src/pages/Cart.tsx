@@ -1,25 +1,35 @@
-// The cart: change quantities, remove lines, totals; each userError next to the line it is about.
+// The cart (the signed-in user's or a guest's): change quantities, remove lines, where it ships and
+// how, a discount code, and the server's priced breakdown; each userError next to what it is about.
 import { useEffect, useState, type FormEvent } from 'react';
-import { useMutation, useQuery } from '@apollo/client';
+import { useMutation } from '@apollo/client';
 import { Link } from 'react-router-dom';
-import { CartPageDocument, RemoveFromCartDocument, UpdateCartItemDocument, type CartPageQuery } from '../gql/graphql';
+import { RemoveFromCartDocument, UpdateCartItemDocument } from '../gql/graphql';
 import { ErrorState, FieldError, Loading, Money, PageTitle } from '../components/ui';
+import { Breakdown } from '../components/Breakdown';
+import { DiscountCodes, ShippingChoice } from '../components/CartPricing';
 import { errorsByField, messageFor, parseQuantity, stepQuantity, unavailableLines, type UserErrorLike } from '../lib/cart';
+import { cartQueries, useCart, type CartView } from '../lib/useCart';
+import { deliveryEstimate } from '../lib/pricing';
 
-type Line = CartPageQuery['cart']['items'][number];
+type Line = CartView['items'][number];
+type TokenInput = { cartToken?: string };
 
-function CartLine({ line }: { line: Line }) {
+const nonZero = (m: { amount: string } | null | undefined) => !!m && !/^-?0*(\.0*)?$/.test(m.amount);
+
+function CartLine({ line, input }: { line: Line; input: TokenInput }) {
+  const refetchQueries = cartQueries(!input.cartToken);
   const [text, setText] = useState(String(line.quantity));
   const [errors, setErrors] = useState<UserErrorLike[]>([]);
-  const [update, updating] = useMutation(UpdateCartItemDocument);
-  const [remove, removing] = useMutation(RemoveFromCartDocument, { refetchQueries: [CartPageDocument] });
+  // Each change reprices the whole cart (discount shares, tax, shipping bands): refetch it.
+  const [update, updating] = useMutation(UpdateCartItemDocument, { refetchQueries });
+  const [remove, removing] = useMutation(RemoveFromCartDocument, { refetchQueries });
   const productId = line.product?.id;
   useEffect(() => setText(String(line.quantity)), [line.quantity]);
   const errorId = `line-error-${line.id}`;
 
   const setQuantity = async (quantity: number) => {
     if (!productId) return;
-    const result = await update({ variables: { input: { productId, quantity } } }).catch(() => null);
+    const result = await update({ variables: { input: { ...input, productId, quantity } } }).catch(() => null);
     const userErrors = result?.data?.updateCartItem.userErrors ?? [];
     setErrors(userErrors);
     setText(String(userErrors.length === 0 ? quantity : line.quantity));
@@ -40,6 +50,19 @@ function CartLine({ line }: { line: Line }) {
   return (
     <li className="cart-line" data-testid="cart-line">
       <div className="line-name">
+        {line.variant.image && (
+          <img
+            className="line-image"
+            src={line.variant.image.url}
+            srcSet={line.variant.image.srcset}
+            sizes="64px"
+            width={64}
+            height={64}
+            alt="" // the product's name is beside it
+            loading="lazy"
+            data-testid="line-image"
+          />
+        )}
         {line.product ? <Link to={`/p/${encodeURIComponent(line.product.sku)}`}>{name}</Link> : name}
         {!line.available && <p className="out-of-stock">Not available in this quantity</p>}
       </div>
@@ -73,11 +96,23 @@ function CartLine({ line }: { line: Line }) {
       <span className="line-total" data-testid="line-total">
         <Money value={line.lineTotal} />
       </span>
+      <span className="line-pricing">
+        {nonZero(line.discount) && (
+          <span className="notice line-discount" data-testid="line-discount">
+            {' '}−<Money value={line.discount} />
+          </span>
+        )}
+        {nonZero(line.tax) && (
+          <span className="muted line-tax" data-testid="line-tax">
+            {' '}tax <Money value={line.tax} />
+          </span>
+        )}
+      </span>
       <button
         type="button"
         className="link-button"
         disabled={removing.loading || !productId}
-        onClick={() => productId && remove({ variables: { input: { productId } } })}
+        onClick={() => productId && remove({ variables: { input: { ...input, productId } } })}
       >
         Remove<span className="visually-hidden"> {name}</span>
       </button>
@@ -87,41 +122,55 @@ function CartLine({ line }: { line: Line }) {
 }
 
 export function CartPage() {
-  const { data, loading, error, refetch } = useQuery(CartPageDocument, { fetchPolicy: 'cache-and-network' });
-  if (loading && !data) return <Loading what="Loading your cart" />;
-  if (error && !data) return <ErrorState error={error} retry={() => refetch()} />;
-  const cart = data!.cart;
-  const blocked = unavailableLines(cart.items);
-  return (
-    <>
-      <PageTitle>Your cart</PageTitle>
-      {cart.items.length === 0 ? (
+  const { cart, signedIn, loading, error, refetch, input } = useCart();
+  if (loading) return <Loading what="Loading your cart" />;
+  if (error && !cart) return <ErrorState error={error} retry={() => refetch()} />;
+  if (!cart || cart.items.length === 0) {
+    return (
+      <>
+        <PageTitle>Your cart</PageTitle>
         <p>
           Your cart is empty. <Link to="/products">Find something</Link>
         </p>
+      </>
+    );
+  }
+  const blocked = unavailableLines(cart.items);
+  const method = cart.shippingMethod;
+  return (
+    <>
+      <PageTitle>Your cart</PageTitle>
+      <ul className="cart-lines" aria-label="Cart lines">
+        {cart.items.map((line) => (
+          <CartLine key={line.id} line={line} input={input} />
+        ))}
+      </ul>
+      <div className="cart-pricing">
+        <ShippingChoice cart={cart} input={input} />
+        <DiscountCodes cart={cart} input={input} />
+      </div>
+      <p>
+        Items <span data-testid="cart-quantity">{cart.totalQuantity}</span>
+      </p>
+      <Breakdown subtotalTestId="cart-subtotal" cost={cart.cost} shippingLabel={method ? `${method.name}, ${deliveryEstimate(method.minDays, method.maxDays)}` : null} />
+      {blocked.length > 0 ? (
+        <p role="alert">Some lines cannot be ordered as they are: change or remove them to check out.</p>
+      ) : signedIn ? (
+        <Link className="button primary" to="/checkout">
+          Check out
+        </Link>
       ) : (
-        <>
-          <ul className="cart-lines" aria-label="Cart lines">
-            {cart.items.map((line) => (
-              <CartLine key={line.id} line={line} />
-            ))}
-          </ul>
-          <dl className="totals">
-            <dt>Items</dt>
-            <dd data-testid="cart-quantity">{cart.totalQuantity}</dd>
-            <dt>Subtotal</dt>
-            <dd data-testid="cart-subtotal">
-              <Money value={cart.subtotal} />
-            </dd>
-          </dl>
-          {blocked.length > 0 ? (
-            <p role="alert">Some lines cannot be ordered as they are: change or remove them to check out.</p>
-          ) : (
-            <Link className="button primary" to="/checkout">
-              Check out
-            </Link>
-          )}
-        </>
+        <p>
+          <Link className="button primary" to={`/signin?next=${encodeURIComponent('/checkout')}`} data-testid="guest-checkout">
+            Sign in to check out
+          </Link>{' '}
+          <span className="muted">
+            Your cart comes with you. New here? <Link to={`/signup?next=${encodeURIComponent('/checkout')}`}>Create an account</Link>
+          </span>{' '}
+          <Link className="button" to="/checkout/guest" data-testid="guest-checkout-email">
+            Check out as a guest
+          </Link>
+        </p>
       )}
     </>
   );

@@ -1,35 +1,19 @@
 // Checkout: the address form and "Place order". One idempotency key per attempt (lib/checkoutAttempt),
 // so a double click or a retry after a lost response never orders twice; out of stock and an
 // empty cart come back as userErrors and are shown over the form, with the cart refreshed.
+// The cart's destination follows the address's country/region, so the shipping method and the
+// breakdown shown beside the form are the ones the order is priced at.
 import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { useMutation, useQuery } from '@apollo/client';
 import { Link, useNavigate } from 'react-router-dom';
-import { AccountPageDocument, CartPageDocument, CheckoutDocument, type ShippingAddressInput } from '../gql/graphql';
-import { ErrorState, FieldError, Loading, Money, PageTitle } from '../components/ui';
+import { AccountPageDocument, CartPageDocument, CheckoutDocument, SetCartDestinationDocument, type ShippingAddressInput } from '../gql/graphql';
+import { AddressFields, EMPTY, toInput } from '../components/AddressFields';
+import { Breakdown } from '../components/Breakdown';
+import { ShippingChoice } from '../components/CartPricing';
+import { cleanCountry, deliveryEstimate, refusalText } from '../lib/pricing';
+import { ErrorState, Loading, Money, PageTitle } from '../components/ui';
 import { errorsByField, messageFor, unavailableLines, type UserErrorLike } from '../lib/cart';
 import { attemptKeys } from '../lib/checkoutAttempt';
-
-const EMPTY: ShippingAddressInput = { name: '', line1: '', line2: '', city: '', region: '', postalCode: '', country: '', phone: '' };
-const FIELDS: Array<{ key: keyof ShippingAddressInput; label: string; required: boolean; autoComplete: string }> = [
-  { key: 'name', label: 'Full name', required: true, autoComplete: 'name' },
-  { key: 'line1', label: 'Address line 1', required: true, autoComplete: 'address-line1' },
-  { key: 'line2', label: 'Address line 2', required: false, autoComplete: 'address-line2' },
-  { key: 'city', label: 'City', required: true, autoComplete: 'address-level2' },
-  { key: 'region', label: 'Region', required: false, autoComplete: 'address-level1' },
-  { key: 'postalCode', label: 'Postal code', required: true, autoComplete: 'postal-code' },
-  { key: 'country', label: 'Country (2 letters)', required: true, autoComplete: 'country' },
-  { key: 'phone', label: 'Phone', required: false, autoComplete: 'tel' },
-];
-
-/** The address as the API takes it: optional fields left empty become null. */
-function toInput(address: ShippingAddressInput): ShippingAddressInput {
-  const out: ShippingAddressInput = { ...address };
-  for (const { key, required } of FIELDS) {
-    const value = (address[key] ?? '').trim();
-    (out as unknown as Record<string, string | null>)[key] = value === '' && !required ? null : value;
-  }
-  return out;
-}
 
 export function CheckoutPage() {
   const navigate = useNavigate();
@@ -39,6 +23,27 @@ export function CheckoutPage() {
   const [errors, setErrors] = useState<UserErrorLike[]>([]);
   const keys = useRef(attemptKeys()).current;
   const [checkout, { loading, error }] = useMutation(CheckoutDocument);
+  const [setDestination, settingDestination] = useMutation(SetCartDestinationDocument);
+  const destination = cart.data?.cart.destination;
+  const country = cleanCountry(address.country ?? '');
+  const region = (address.region ?? '').trim() || null;
+  // The cart is priced where the order ships: until it is (after a pause in typing), no order.
+  // A destination the cart refuses is left to the checkout to report.
+  const [refused, setRefused] = useState<string | null>(null);
+  const wanted = country ? `${country}|${region ?? ''}` : null;
+  const priced = !!destination && destination.country === country && (destination.region ?? null) === region;
+  const repricing = settingDestination.loading || (wanted !== null && !!cart.data && !priced && refused !== wanted);
+  useEffect(() => {
+    if (!country || !wanted || !cart.data || priced || refused === wanted) return;
+    const timer = setTimeout(() => {
+      void setDestination({ variables: { input: { country, region } } })
+        .then((r) => {
+          if (!r.data || r.data.setCartDestination.userErrors.length > 0) setRefused(wanted);
+        })
+        .catch(() => setRefused(wanted));
+    }, 400);
+    return () => clearTimeout(timer);
+  }, [country, region, wanted, priced, refused, cart.data, setDestination]);
 
   const saved = account.data?.me?.addresses.find((a) => a.isDefault) ?? account.data?.me?.addresses[0];
   useEffect(() => {
@@ -86,30 +91,7 @@ export function CheckoutPage() {
       ) : (
         <div className="checkout">
           <form onSubmit={submit} aria-label="Shipping address">
-            <fieldset>
-              <legend>Shipping address</legend>
-              {FIELDS.map(({ key, label, required, autoComplete }) => {
-                const message = messageFor(byField, `shippingAddress.${key}`);
-                return (
-                  <div className="field" key={key}>
-                    <label htmlFor={`addr-${key}`}>
-                      {label}
-                      {!required && <span className="muted"> (optional)</span>}
-                    </label>
-                    <input
-                      id={`addr-${key}`}
-                      value={address[key] ?? ''}
-                      required={required}
-                      autoComplete={autoComplete}
-                      onChange={(e) => setAddress({ ...address, [key]: e.target.value })}
-                      aria-describedby={`addr-${key}-error`}
-                      aria-invalid={message ? true : undefined}
-                    />
-                    <FieldError id={`addr-${key}-error`} message={message} />
-                  </div>
-                );
-              })}
-            </fieldset>
+            <AddressFields address={address} onChange={setAddress} byField={byField} />
             {formMessage && (
               <div className="field-error" role="alert" data-testid="checkout-error">
                 <p>{formMessage}</p>
@@ -117,7 +99,7 @@ export function CheckoutPage() {
               </div>
             )}
             {error && <ErrorState error={error} />}
-            <button type="submit" className="primary" disabled={loading || unavailableLines(items).length > 0}>
+            <button type="submit" className="primary" disabled={loading || repricing || unavailableLines(items).length > 0}>
               {loading ? 'Placing your order…' : 'Place order'}
             </button>
           </form>
@@ -131,9 +113,29 @@ export function CheckoutPage() {
                 </li>
               ))}
             </ul>
-            <p>
-              Subtotal <Money value={cart.data?.cart.subtotal} />
-            </p>
+            {cart.data && (
+              <>
+                <ShippingChoice cart={cart.data.cart} input={{}} destination={false} />
+                {cart.data.cart.shippingMethod && (
+                  <p data-testid="checkout-shipping-method">
+                    Shipping: {cart.data.cart.shippingMethod.name} ({deliveryEstimate(cart.data.cart.shippingMethod.minDays, cart.data.cart.shippingMethod.maxDays)})
+                  </p>
+                )}
+                {cart.data.cart.discountCodes.map((d) => (
+                  <p key={`${d.code ?? ''}-${d.title}`} data-testid="checkout-discount">
+                    {d.code ?? d.title}:{' '}
+                    {d.applicable ? (
+                      <>
+                        −<Money value={d.amount} />
+                      </>
+                    ) : (
+                      <span className="out-of-stock">{refusalText(d.reason)} <Link to="/cart">Change it in your cart</Link></span>
+                    )}
+                  </p>
+                ))}
+                <Breakdown cost={cart.data.cart.cost} />
+              </>
+            )}
           </aside>
         </div>
       )}

@@ -1,10 +1,12 @@
 // Order history, and one order's page whose status follows the order live (orderUpdated).
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import { useMutation, useQuery } from '@apollo/client';
 import { Link, useLocation, useParams } from 'react-router-dom';
 import { CancelOrderDocument, OrderDetailDocument, OrderHistoryDocument, OrderUpdatedDocument } from '../gql/graphql';
 import { ErrorState, FieldError, Loading, Money, PageTitle, Status } from '../components/ui';
 import { useLiveSubscription } from '../lib/live';
+import { PaymentPanel, paymentUnsettled, settleDelay } from './Payment';
+import { Breakdown } from '../components/Breakdown';
 
 const dateTime = (iso: string) => new Date(iso).toLocaleString();
 
@@ -65,9 +67,10 @@ export function OrdersPage() {
   );
 }
 
-function LiveStatus({ orderId }: { orderId: string }) {
-  // Each event carries the order's id and status: the normalised cache updates the page.
-  const { error, data } = useLiveSubscription(OrderUpdatedDocument, () => ({ id: orderId }), orderId, () => undefined);
+function LiveStatus({ orderId, onChange }: { orderId: string; onChange: () => void }) {
+  // Each event carries the order's id and status: the normalised cache updates the page; the payment
+  // (another subgraph's) is read again on each change.
+  const { error, data } = useLiveSubscription(OrderUpdatedDocument, () => ({ id: orderId }), orderId, onChange);
   if (error) return <span className="muted small">(live updates paused: {error.message})</span>;
   return (
     <span className="muted small" data-testid="live">
@@ -80,9 +83,25 @@ export function OrderPage() {
   const { number = '' } = useParams();
   const location = useLocation();
   const placed = (location.state as { placed?: boolean } | null)?.placed;
+  // Sent back by Stripe (`redirect_status`) after the card was taken: its webhook may not be here yet.
+  const returned = ['succeeded', 'processing'].includes(new URLSearchParams(location.search).get('redirect_status') ?? '');
   const { data, loading, error, refetch } = useQuery(OrderDetailDocument, { variables: { number } });
   const [cancel, cancelled] = useMutation(CancelOrderDocument);
-  if (loading) return <Loading what="Loading the order" />;
+  const unsettled = data?.order ? paymentUnsettled(data.order.status, data.order.payment?.status, returned) : false;
+  const [attempt, setAttempt] = useState(0);
+  const shown = `${data?.order?.status}/${data?.order?.payment?.status}`;
+  useEffect(() => setAttempt(0), [shown]); // a change starts the backoff over
+  useEffect(() => {
+    if (!unsettled) return;
+    const timer = setTimeout(() => {
+      void refetch();
+      setAttempt((a) => a + 1);
+    }, settleDelay(attempt));
+    return () => clearTimeout(timer);
+  }, [unsettled, attempt, refetch]);
+  // Only the first load shows the placeholder: a refetch (each live change) keeps the order on screen,
+  // or the card form mounted in it would be torn down in the middle of a payment.
+  if (loading && !data) return <Loading what="Loading the order" />;
   if (error) return <ErrorState error={error} retry={() => refetch()} />;
   const order = data?.order;
   if (!order) return <p role="alert">There is no order {number} in your account.</p>;
@@ -93,15 +112,16 @@ export function OrderPage() {
       <PageTitle>{`Order ${order.number}`}</PageTitle>
       {placed && (
         <p className="notice" role="status">
-          Thank you! Your order is placed.
+          Thank you! Your order is placed{order.status === 'PENDING_PAYMENT' ? ' — now pay for it below to confirm it' : ''}.
         </p>
       )}
+      <PaymentPanel payment={order.payment} orderNumber={order.number} orderStatus={order.status} returned={returned} />
       <p>
         Status:{' '}
         <strong aria-live="polite" data-testid="order-status">
           <Status value={order.status} />
         </strong>{' '}
-        <LiveStatus orderId={order.id} />
+        <LiveStatus orderId={order.id} onChange={() => void refetch()} />
       </p>
       <p className="muted">Placed {dateTime(order.createdAt)}</p>
       <table className="order-lines">
@@ -139,6 +159,10 @@ export function OrderPage() {
           </tr>
         </tfoot>
       </table>
+      <h2>What you paid</h2>
+      {order.shippingMethod && <p data-testid="order-shipping-method">Shipping: {order.shippingMethod}</p>}
+      {order.discountCodes.length > 0 && <p data-testid="order-discount-codes">Discounts: {order.discountCodes.join(', ')}</p>}
+      <Breakdown cost={order.cost} />
       <h2>Shipping to</h2>
       <address>
         {address.name}
@@ -153,7 +177,7 @@ export function OrderPage() {
         <br />
         {address.postalCode} {address.city} {address.region} {address.country}
       </address>
-      {(order.status === 'PENDING' || order.status === 'PAID') && (
+      {(order.status === 'PENDING_PAYMENT' || order.status === 'PAID') && (
         <p>
           <button type="button" disabled={cancelled.loading} onClick={() => cancel({ variables: { input: { orderId: order.id } } })}>
             Cancel this order

@@ -1,19 +1,22 @@
 import { useState, type FormEvent } from 'react';
 import { useMutation, useQuery } from '@apollo/client';
-import { Link, useNavigate, useParams } from 'react-router-dom';
-import { AddToCartDocument, CartPageDocument, ProductDetailBySkuDocument } from '../gql/graphql';
+import { Link, useParams } from 'react-router-dom';
+import { AddToCartDocument, CreateGuestCartDocument, ProductDetailBySkuDocument } from '../gql/graphql';
 import { ErrorState, FieldError, Loading, Money, PageTitle } from '../components/ui';
 import { errorsByField, messageFor, parseQuantity } from '../lib/cart';
 import { useUser } from '../lib/shop';
+import { cartQueries } from '../lib/useCart';
+import { guestCart, isDeadToken } from '../lib/guestCart';
 
 export function ProductPage() {
   const { sku = '' } = useParams();
   const user = useUser();
-  const navigate = useNavigate();
   const { data, loading, error, refetch } = useQuery(ProductDetailBySkuDocument, { variables: { sku } });
   const [quantity, setQuantity] = useState('1');
+  const [chosen, setChosen] = useState<Record<string, string>>({});
   // The cart may be created by this first add (a new id): refetch it rather than trust the cache's.
-  const [add, added] = useMutation(AddToCartDocument, { refetchQueries: [CartPageDocument] });
+  const [add, added] = useMutation(AddToCartDocument, { refetchQueries: cartQueries(user !== null) });
+  const [createGuestCart] = useMutation(CreateGuestCartDocument);
   const [message, setMessage] = useState<string | null>(null);
 
   if (loading) return <Loading what="Loading product" />;
@@ -21,20 +24,43 @@ export function ProductPage() {
   const product = data?.product;
   if (!product) return <p role="alert">There is no product {sku}.</p>;
 
+  // The variant whose option values are the chosen ones (unchosen options: the first on sale's).
+  const first = product.variants.find((v) => v.inStock) ?? product.variants[0];
+  const wanted = (name: string) =>
+    chosen[name] ?? first?.selectedOptions.find((o) => o.name === name)?.value ?? '';
+  const variant =
+    product.variants.find((v) => v.selectedOptions.every((o) => o.value === wanted(o.name))) ?? null;
+  const image = variant?.image ?? product.images[0] ?? null;
+  const price = variant?.price ?? product.price;
+  const stock = variant ? variant.stock : product.stock;
   const errors = errorsByField(added.data?.addToCart.userErrors ?? []);
   const submit = async (e: FormEvent) => {
     e.preventDefault();
-    if (!user) {
-      navigate(`/signin?next=${encodeURIComponent(`/p/${sku}`)}`);
-      return;
-    }
     const q = parseQuantity(quantity);
     if (q === null) {
       setMessage('Enter a quantity from 1 to 99.');
       return;
     }
     setMessage(null);
-    const result = await add({ variables: { input: { productId: product.id, quantity: q } } }).catch(() => null);
+    if (!variant) {
+      setMessage('This combination is not sold.');
+      return;
+    }
+    const line = { productId: product.id, variantId: variant.id, quantity: q };
+    // Signed out: into a guest cart (created on the first add), by its token.
+    const token = async () =>
+      user ? null : guestCart.ensure(async () => (await createGuestCart()).data?.createGuestCart.cartToken ?? null);
+    let cartToken = await token();
+    if (!user && !cartToken) {
+      setMessage('Your cart could not be started; try again.');
+      return;
+    }
+    let result = await add({ variables: { input: cartToken ? { ...line, cartToken } : line } }).catch(() => null);
+    if (!user && result?.data && isDeadToken(result.data.addToCart.userErrors)) {
+      guestCart.forget(); // expired or merged elsewhere: start a new guest cart once
+      cartToken = await token();
+      if (cartToken) result = await add({ variables: { input: { ...line, cartToken } } }).catch(() => null);
+    }
     if (result?.data?.addToCart.userErrors.length === 0) setMessage(`Added ${q} to your cart.`);
   };
   const quantityError = messageFor(errors, 'quantity') ?? messageFor(errors, '') ?? messageFor(errors, 'productId');
@@ -50,15 +76,50 @@ export function ProductPage() {
         )}
       </p>
       <PageTitle>{product.name}</PageTitle>
+      {image && (
+        <img
+          className="product-image"
+          src={image.url}
+          srcSet={image.srcset}
+          sizes="(max-width: 700px) 100vw, 480px"
+          alt={image.altText || product.name}
+          width={480}
+          height={480}
+          data-testid="product-image"
+        />
+      )}
       <p className="price large" data-testid="product-price">
-        <Money value={product.price} />
+        <Money value={price} />
       </p>
+      {product.options.map((option) => (
+        <fieldset key={option.name} className="variant-picker">
+          <legend>{option.name}</legend>
+          {option.values.map((value) => {
+            const id = `opt-${option.name}-${value}`;
+            return (
+              <label key={value} htmlFor={id} className={wanted(option.name) === value ? 'chosen' : undefined}>
+                <input
+                  id={id}
+                  type="radio"
+                  name={option.name}
+                  value={value}
+                  checked={wanted(option.name) === value}
+                  onChange={() => setChosen({ ...chosen, [option.name]: value })}
+                />
+                {value}
+              </label>
+            );
+          })}
+        </fieldset>
+      ))}
       <p>{product.description}</p>
-      <p className="muted">SKU {product.sku}</p>
+      <p className="muted">SKU {variant?.sku ?? product.sku}</p>
       {!product.active ? (
         <p role="alert">This product is no longer sold.</p>
-      ) : product.inStock ? (
-        <p className="in-stock">In stock ({product.stock} available)</p>
+      ) : !variant ? (
+        <p className="out-of-stock">This combination is not sold</p>
+      ) : stock > 0 ? (
+        <p className="in-stock">In stock ({stock} available)</p>
       ) : (
         <p className="out-of-stock">Out of stock</p>
       )}
@@ -74,7 +135,7 @@ export function ProductPage() {
           aria-describedby="add-error"
           aria-invalid={quantityError ? true : undefined}
         />
-        <button type="submit" disabled={added.loading || !product.active}>
+        <button type="submit" disabled={added.loading || !product.active || !variant}>
           {added.loading ? 'Adding…' : 'Add to cart'}
         </button>
         <FieldError id="add-error" message={quantityError} />
