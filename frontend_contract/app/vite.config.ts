@@ -1,5 +1,7 @@
-// Vite: builds the app into dist/ (served by the router at /), and in `npm run dev` serves it with
-// hot reload, proxying /graphql (HTTP and WebSocket) to the running router.
+// Vite: builds the browser's app into dist/ (its /assets served by the router) and, with --ssr, the
+// server renderer into dist/server/main.js (src/server/main.ts, every dependency bundled in: it runs
+// with node alone); in `npm run dev` serves the app with hot reload (client-rendered), proxying
+// /graphql (HTTP and WebSocket) to the running router.
 //
 //   SHOPGRAPH_ROUTER=http://127.0.0.1:4000   where `npm run dev` proxies the graph (default)
 //   SHOPGRAPH_PERSISTED_QUERIES=1            build a client that sends persisted queries by their
@@ -30,5 +32,6 @@ export default defineConfig({
     proxy: { '/graphql': { target: router, ws: true, changeOrigin: false } },
   },
   build: { target: 'es2022', sourcemap: false, chunkSizeWarningLimit: 600 },
+  ssr: { noExternal: true, target: 'node' },
   test: { environment: 'node', include: ['tests/**/*.test.ts'] },
 });
