@@ -55,24 +55,47 @@ def _graphiql_assets(progress: Progress) -> None:
     threading.Thread(target=install, name="graphiql-assets", daemon=True).start()
 
 
-def _storefront(progress: Progress) -> str:
+STOREFRONT_PORT_OFFSET = 80  # the page renderer listens on the router's port + 80 (4080), on the same host
+
+
+def _storefront(progress: Progress, servers: contextlib.ExitStack, host: str, port_base: int) -> str:
     """Build the storefront when missing or stale (npm ci + vite build), in the background like
-    GraphiQL's assets: the router looks its build up per request, so the page appears once it
-    is done. Returns what the banner says of it."""
+    GraphiQL's assets, then start its page renderer (node) and point the router at it: the router
+    looks both up per request, answering 503 "starting" pages until they are there. Returns what
+    the banner says of it."""
     if importlib.util.find_spec("frontend_contract") is None:
         return "not part of this install, so GraphiQL only"
     build = importlib.import_module("frontend_contract.build")
-    if build.up_to_date():
-        return "ready"
-    if shutil.which("npm") is None:
+    ready = build.up_to_date()
+    if not ready and shutil.which("npm") is None:
         return "not built (it needs npm), so GraphiQL only"
+    port = port_base + STOREFRONT_PORT_OFFSET
+    started: list[Any] = []
+
+    def stop() -> None:
+        for process in started:
+            process.terminate()
+            with contextlib.suppress(Exception):
+                process.wait(timeout=5)
+
+    servers.callback(stop)
 
     def run() -> None:
-        with progress.step("storefront (npm ci + vite build, in the background)"):
-            build.ensure_built()
+        if not ready:
+            with progress.step("storefront (npm ci + vite build, in the background)"):
+                if not build.ensure_built():
+                    return
+        try:
+            started.append(build.renderer(build.DIST_DIR, f"http://{host}:{port_base}", port, host))
+        except build.BuildError as exc:
+            logging.getLogger("shopgraph.storefront").warning("storefront: pages not rendered (%s)", exc)
+            return
+        # router/storefront.py reads it per request: pages are passed to the renderer from now on.
+        os.environ["SHOPGRAPH_STOREFRONT_SSR_URL"] = f"http://{host}:{port}"
 
     threading.Thread(target=run, name="storefront-build", daemon=True).start()
-    return "building in the background (a few seconds)"
+    rendered = f"rendered on the server by node on {host}:{port}"
+    return rendered if ready else f"building in the background (a few seconds), then {rendered}"
 
 
 def _preload(subgraphs: Sequence[str], router: bool) -> None:
@@ -126,7 +149,7 @@ async def _dev(host: str, port_base: int, with_router: bool, processes: bool) ->
             storefront = ""
             if with_router:
                 _graphiql_assets(progress)
-                storefront = _storefront(progress)
+                storefront = _storefront(progress, servers, host, port_base)
             from starlette.types import ASGIApp
 
             from subgraphs.notifications.config import NotifySettings

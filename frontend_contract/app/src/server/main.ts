@@ -119,3 +119,11 @@ async function handle(request: IncomingMessage, response: ServerResponse): Promi
 const server = createServer((request, response) => void handle(request, response));
 server.listen(port, host, () => console.log(`storefront: serving pages on http://${host}:${port} from ${graphUrl}`));
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => server.close(() => process.exit(0)));
+
+// Started by `shopgraph dev` (frontend_contract/build.py): leave with it, even when it was killed.
+if (process.env.SHOPGRAPH_EXIT_WITH_PARENT === '1') {
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) process.exit(0);
+  }, 1000).unref();
+}
