@@ -42,7 +42,9 @@ export async function render(url: string, origin: string, graphUrl: string, head
   // Everything is in the cache now: the stream is ready once its shell is (no inline script needed
   // to reveal late parts, which the page's Content-Security-Policy would refuse).
   const stream = await new Promise<PipeableStream>((resolve, reject) => {
-    const s = renderToPipeableStream(tree, { onAllReady: () => resolve(s), onShellError: reject });
+    // A boundary larger than progressiveChunkSize would be sent after its fallback and swapped in by
+    // an inline script: keep every one in place.
+    const s = renderToPipeableStream(tree, { onAllReady: () => resolve(s), onShellError: reject, progressiveChunkSize: Number.POSITIVE_INFINITY });
   });
   const state = JSON.stringify(shop.client.extract());
   return {
