@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import html
 import logging
+import mimetypes
 import os
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -38,7 +39,7 @@ DEFAULT_DIR = Path(__file__).resolve().parents[1] / "frontend_contract" / "app" 
 IMMUTABLE = "public, max-age=31536000, immutable"  # Vite puts a content hash in every asset's name
 RENDER_TIMEOUT = httpx.Timeout(30.0, connect=2.0)  # a page waits on the graph's answers: generous
 # What the renderer's answer keeps (the security headers are this module's; hop-by-hop ones are not passed).
-_PASSED = ("content-type", "cache-control", "content-language", "location", "allow")
+_PASSED = ("content-type", "content-encoding", "vary", "cache-control", "content-language", "location", "allow")
 
 
 # A CSP source the configuration may add: an origin (or URL prefix), never a keyword such as
@@ -120,6 +121,7 @@ async def _rendered(request: Request, base: str, headers: dict[str, str]) -> Res
         "x-forwarded-host": request.headers.get("host", ""),
         "x-forwarded-proto": request.url.scheme,
         "accept-language": request.headers.get("accept-language", ""),
+        "accept-encoding": request.headers.get("accept-encoding", ""),
     }
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     try:
@@ -148,7 +150,12 @@ async def _asset(request: Request) -> Response:
     file = (root / str(request.path_params["path"])).resolve()
     if not file.is_relative_to(root) or not file.is_file():
         return PlainTextResponse("Not found", status_code=404)
-    return FileResponse(file, headers={"Cache-Control": IMMUTABLE})
+    headers = {"Cache-Control": IMMUTABLE, "Vary": "Accept-Encoding"}
+    packed = file.with_name(file.name + ".gz")  # written by the build (vite.config.ts) for scripts and styles
+    if "gzip" in request.headers.get("accept-encoding", "") and packed.is_file():
+        media_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+        return FileResponse(packed, media_type=media_type, headers={**headers, "Content-Encoding": "gzip"})
+    return FileResponse(file, headers=headers)
 
 
 def _page_of(headers: dict[str, str]) -> Callable[[Request], Awaitable[Response]]:

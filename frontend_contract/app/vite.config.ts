@@ -6,9 +6,12 @@
 //   SHOPGRAPH_ROUTER=http://127.0.0.1:4000   where `npm run dev` proxies the graph (default)
 //   SHOPGRAPH_PERSISTED_QUERIES=1            build a client that sends persisted queries by their
 //                                            manifest id (../manifest.json) instead of the text
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { defineConfig } from 'vitest/config';
 import react from '@vitejs/plugin-react';
+import type { Plugin } from 'vite';
 
 interface Manifest {
   operations: Array<{ id: string; name: string }>;
@@ -20,10 +23,26 @@ function persistedIds(): Record<string, string> | null {
   return Object.fromEntries(manifest.operations.map((op) => [op.name, op.id]));
 }
 
+/** Writes name.gz beside each script and stylesheet of the browser's build: the router sends those
+ * to browsers that accept gzip (router/storefront.py), compressed once at build time. */
+function gzipAssets(): Plugin {
+  return {
+    name: 'shopgraph-gzip-assets',
+    apply: (_config, env) => !env.isSsrBuild,
+    writeBundle(options, bundle) {
+      for (const name of Object.keys(bundle)) {
+        if (!/\.(js|css)$/.test(name)) continue;
+        const file = join(options.dir ?? 'dist', name);
+        writeFileSync(`${file}.gz`, gzipSync(readFileSync(file), { level: 9 }));
+      }
+    },
+  };
+}
+
 const router = process.env.SHOPGRAPH_ROUTER ?? 'http://127.0.0.1:4000';
 
 export default defineConfig({
-  plugins: [react()],
+  plugins: [react(), gzipAssets()],
   define: { __SHOPGRAPH_PERSISTED__: JSON.stringify(persistedIds()) },
   server: {
     host: '127.0.0.1',

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import socket
 import threading
@@ -34,6 +35,7 @@ def build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (dist / "assets").mkdir(parents=True)
     (dist / "index.html").write_text(INDEX)
     (dist / "assets" / "index-abc.js").write_text("console.log('shop')")
+    (dist / "assets" / "index-abc.js.gz").write_bytes(gzip.compress(b"console.log('shop')"))
     (tmp_path / "secret.txt").write_text("not for the web")
     monkeypatch.setenv("SHOPGRAPH_STOREFRONT_DIR", str(dist))
     monkeypatch.delenv("SHOPGRAPH_STOREFRONT_SSR_URL", raising=False)  # the build on its own, unless a test says
@@ -47,9 +49,12 @@ async def test_the_app_is_served_at_every_client_side_route(client: httpx.AsyncC
         assert page.text == INDEX
         assert page.headers["content-type"].startswith("text/html")
         assert page.headers["cache-control"] == "no-cache"  # a new build is picked up at once
-    asset = await client.get("/assets/index-abc.js")
+    asset = await client.get("/assets/index-abc.js", headers={"accept-encoding": "identity"})
     assert asset.status_code == 200 and asset.text == "console.log('shop')"
     assert "immutable" in asset.headers["cache-control"]
+    packed = await client.get("/assets/index-abc.js", headers={"accept-encoding": "gzip, br"})
+    assert packed.headers["content-encoding"] == "gzip" and packed.text == "console.log('shop')"  # the build's .gz
+    assert packed.headers["content-type"].startswith("text/javascript") and "Accept-Encoding" in packed.headers["vary"]
 
 
 async def test_missing_files_and_paths_outside_the_build_are_404(client: httpx.AsyncClient, build: Path) -> None:

@@ -10,7 +10,8 @@
 // Bundled with everything it imports (vite build --ssr): `node dist/server/main.js` needs no node_modules.
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { PassThrough } from 'node:stream';
+import { PassThrough, type Writable } from 'node:stream';
+import { constants, createGzip } from 'node:zlib';
 import { render } from '../entry-server';
 import { catalogSitemap, robotsTxt } from './seo';
 import { Metrics } from './metrics';
@@ -55,15 +56,28 @@ function originOf(request: IncomingMessage): string {
 
 async function page(request: IncomingMessage, response: ServerResponse, url: string): Promise<number> {
   const rendered = await render(url, originOf(request), graphUrl, {});
-  response.writeHead(rendered.status, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-cache' });
+  // Compressed for browsers that take it, each part flushed as it is written (the page still streams).
+  const gzip = /\bgzip\b/.test(String(request.headers['accept-encoding'] ?? ''));
+  response.writeHead(rendered.status, {
+    'content-type': 'text/html; charset=utf-8',
+    'cache-control': 'no-cache',
+    vary: 'Accept-Encoding',
+    ...(gzip ? { 'content-encoding': 'gzip' } : {}),
+  });
   if (request.method === 'HEAD') {
     response.end();
     return rendered.status;
   }
-  response.write(documentStart + rendered.head + headToRoot);
+  let out: Writable = response;
+  if (gzip) {
+    const zip = createGzip({ flush: constants.Z_SYNC_FLUSH });
+    zip.pipe(response);
+    out = zip;
+  }
+  out.write(documentStart + rendered.head + headToRoot);
   const body = new PassThrough();
-  body.pipe(response, { end: false });
-  body.on('end', () => response.end(rootToBodyEnd + rendered.state + documentEnd));
+  body.pipe(out, { end: false });
+  body.on('end', () => out.end(rootToBodyEnd + rendered.state + documentEnd));
   rendered.pipe(body);
   return rendered.status;
 }
