@@ -130,7 +130,7 @@ async def test_sitemap_and_robots_come_from_the_catalog(
     assert robots.status_code == 200
     lines = robots.text.splitlines()
     assert lines[0] == "User-agent: *"
-    assert {"Disallow: /cart", "Disallow: /checkout", "Disallow: /account", "Disallow: /graphql"} <= set(lines)
+    assert {"Disallow: /checkout", "Disallow: /account", "Disallow: /graphql"} <= set(lines)
     assert f"Sitemap: {base}sitemap.xml" in lines
 
 

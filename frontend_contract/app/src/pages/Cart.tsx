@@ -122,7 +122,7 @@ function CartLine({ line, input }: { line: Line; input: TokenInput }) {
   );
 }
 
-const CART_HEAD = { title: 'Your cart', description: 'Your Shopgraph cart.', path: '/cart', noindex: true };
+const CART_HEAD = { title: 'Your cart', description: 'Your Shopgraph cart: what you picked, priced with shipping and discounts.', path: '/cart' };
 
 export function CartPage() {
   const { cart, signedIn, loading, error, refetch, input } = useCart();

@@ -46,8 +46,11 @@ export async function catalogSitemap(graphUrl: string, origin: string): Promise<
   return `<?xml version="1.0" encoding="UTF-8"?>\n<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n${urls.join('\n')}\n</urlset>\n`;
 }
 
-/** Crawlers may read the shop's pages, not a shopper's own ones nor the graph. */
+/**
+ * Crawlers may read the shop's pages, not the graph nor the pages behind a sign-in. The cart page
+ * stays open: to a crawler it is an empty shell, and a blocked page Lighthouse counts against SEO.
+ */
 export function robotsTxt(origin: string): string {
-  const disallowed = ['/cart', '/checkout', '/orders', '/account', '/order-status', '/admin', '/graphql', '/signin', '/signup'];
+  const disallowed = ['/checkout', '/orders', '/account', '/order-status', '/admin', '/graphql', '/signin', '/signup'];
   return ['User-agent: *', 'Allow: /', ...disallowed.map((p) => `Disallow: ${p}`), `Sitemap: ${origin}/sitemap.xml`, ''].join('\n');
 }
