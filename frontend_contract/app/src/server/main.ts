@@ -93,8 +93,8 @@ async function handle(request: IncomingMessage, response: ServerResponse): Promi
       kind = 'other';
       status = 405;
       response.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('Method not allowed');
-    } else if (path === '/healthz') {
-      kind = 'health';
+    } else if (path === '/healthz' || path === '/health' || path === '/ready') {
+      kind = 'health'; // probes (the router answers its own /health and /ready: never a shopper's page)
       status = 200;
       response.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
     } else if (path === '/metrics') {
