@@ -278,6 +278,7 @@ async def test_the_storefront_service_renders_the_pages_the_router_serves(shop: 
             return page if page.status_code == 200 else None  # 503 "starting" until the service answers
 
         page = await until(rendered, what="a page rendered by the storefront service", within=120)
+        assert page is not None
         assert "<h1" in page.text and 'id="shopgraph-state"' in page.text  # rendered on the server
         assert "frame-ancestors 'none'" in page.headers["content-security-policy"]  # the router's headers
         robots = await client.get(shop.url("router", "/robots.txt"))

@@ -210,7 +210,7 @@ def test_config_maps_hold_the_settings_and_the_supergraph_and_are_referenced(ren
 
 def test_scaling_disruption_and_migration_objects_exist(rendered: list[Obj]) -> None:
     autoscalers = _by_kind(rendered, "HorizontalPodAutoscaler")
-    assert set(autoscalers) == {*SUBGRAPHS, "router", "storefront"}
+    assert set(autoscalers) == {*SUBGRAPHS, "router"}
     assert set(_by_kind(rendered, "PodDisruptionBudget")) == {
         *SUBGRAPHS,
         "router",
