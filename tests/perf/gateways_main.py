@@ -32,8 +32,10 @@ REVIEWS_PER_USER = 2
 
 
 def world() -> World:
-    users = {f"{i}": {"id": f"{i}", "name": f"User {i}", "username": f"user{i}"} for i in range(1, USERS + 1)}
-    products = {
+    users: dict[str, Json] = {
+        f"{i}": {"id": f"{i}", "name": f"User {i}", "username": f"user{i}"} for i in range(1, USERS + 1)
+    }
+    products: dict[str, Json] = {
         f"{i}": {"upc": f"{i}", "name": f"Product {i}", "price": 100 * i + 99, "weight": 10 * i, "inStock": i % 3 != 0}
         for i in range(1, PRODUCTS + 1)
     }
