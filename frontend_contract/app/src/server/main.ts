@@ -60,7 +60,8 @@ async function page(request: IncomingMessage, response: ServerResponse, url: str
   const gzip = /\bgzip\b/.test(String(request.headers['accept-encoding'] ?? ''));
   response.writeHead(rendered.status, {
     'content-type': 'text/html; charset=utf-8',
-    'cache-control': 'no-cache',
+    // Private: a page may show what its URL's token opens (a guest's order at /order-status?token=).
+    'cache-control': 'private, no-cache',
     vary: 'Accept-Encoding',
     ...(gzip ? { 'content-encoding': 'gzip' } : {}),
   });
