@@ -125,6 +125,9 @@ async def _rendered(request: Request, base: str, headers: dict[str, str]) -> Res
         "x-forwarded-proto": request.url.scheme,
         "accept-language": request.headers.get("accept-language", ""),
         "accept-encoding": request.headers.get("accept-encoding", ""),
+        # The shopper's address: the renderer sends it on with the page's graph requests, which the
+        # router counts against that shopper when server.trusted_proxies lists the renderer.
+        "x-forwarded-for": request.client.host if request.client else "",
     }
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     try:

@@ -55,7 +55,10 @@ function originOf(request: IncomingMessage): string {
 }
 
 async function page(request: IncomingMessage, response: ServerResponse, url: string): Promise<number> {
-  const rendered = await render(url, originOf(request), graphUrl, {});
+  // The shopper's address (from the router) goes with the page's graph requests: with the renderer
+  // in the router's server.trusted_proxies, rate limits count each shopper, not this server.
+  const shopper = request.headers['x-forwarded-for'];
+  const rendered = await render(url, originOf(request), graphUrl, shopper ? { 'x-forwarded-for': String(shopper) } : {});
   // Compressed for browsers that take it, each part flushed as it is written (the page still streams).
   const gzip = /\bgzip\b/.test(String(request.headers['accept-encoding'] ?? ''));
   response.writeHead(rendered.status, {
