@@ -8,6 +8,7 @@ import { useCart } from './lib/useCart';
 import { guestCart, type MergeNotice } from './lib/guestCart';
 import { useShop, useUser } from './lib/shop';
 import { Loading } from './components/ui';
+import { Region } from './components/Region';
 import { HomePage } from './pages/Home';
 import { BrowsePage } from './pages/Browse';
 import { ProductPage } from './pages/Product';
@@ -23,11 +24,25 @@ import { ForgotPasswordPage, ResetPasswordPage } from './pages/PasswordReset';
 const AdminPage = lazy(() => import('./admin/AdminPage'));
 
 function CartLink() {
-  const { cart } = useCart('cache-first'); // the user's, or a guest's by its token
+  const { cart, signedIn, loading, error, input } = useCart('cache-first'); // the user's, or a guest's by its token
+  // A count only when it is known: none while loading or when the cart cannot be read (never a
+  // made-up "0"); a signed-out shopper without a guest cart has none.
+  const unknown = !cart && (loading || !!error || signedIn || !!input.cartToken);
   const count = cart?.totalQuantity ?? 0;
   return (
     <NavLink to="/cart" className="cart-link">
-      Cart <span className="badge" aria-label={`${count} items`} data-testid="cart-count">{count}</span>
+      Cart{' '}
+      {unknown ? (
+        error && (
+          <span className="muted small" data-testid="cart-count-unknown">
+            (unavailable)
+          </span>
+        )
+      ) : (
+        <span className="badge" aria-label={`${count} items`} data-testid="cart-count">
+          {count}
+        </span>
+      )}
     </NavLink>
   );
 }
@@ -135,6 +150,7 @@ export function RequireUser({ role, children }: { role?: 'ADMIN'; children: Reac
 }
 
 export function App() {
+  const location = useLocation();
   return (
     <>
       <a href="#main" className="skip-link">
@@ -147,14 +163,19 @@ export function App() {
           </Link>
           <SearchBox />
           <nav aria-label="Account" className="account">
-            <CartLink />
+            <Region what="Cart" compact>
+              <CartLink />
+            </Region>
             <AccountMenu />
           </nav>
         </div>
-        <CategoryMenu />
+        <Region what="The category menu" compact>
+          <CategoryMenu />
+        </Region>
       </header>
       <main id="main">
         <MergeNotices />
+        <Region what="This page" resetKey={location.pathname}>
         <Suspense fallback={<Loading />}>
           <Routes>
             <Route path="/" element={<HomePage />} />
@@ -175,6 +196,7 @@ export function App() {
             <Route path="*" element={<p>Nothing here. <Link to="/">Back to the shop</Link></p>} />
           </Routes>
         </Suspense>
+        </Region>
       </main>
       <footer className="site-footer">
         <p>

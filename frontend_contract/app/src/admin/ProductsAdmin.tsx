@@ -211,10 +211,11 @@ export function ProductsAdmin() {
         <button type="submit">Find</button>
       </form>
       {loading && <Loading what="Loading products" />}
-      {error && <ErrorState error={error} retry={() => refetch()} />}
+      {error && <ErrorState what="The product list" error={error} retry={() => refetch()} />}
       {data && (
         <>
           <p role="status">{data.products.totalCount} products</p>
+          <div className="table-scroll" role="region" aria-label="Products" tabIndex={0}>
           <table className="products-admin">
             <thead>
               <tr>
@@ -232,6 +233,7 @@ export function ProductsAdmin() {
               ))}
             </tbody>
           </table>
+          </div>
           <nav aria-label="Pages" className="pager">
             {after && (
               <button type="button" onClick={() => setAfter(null)}>

@@ -124,7 +124,7 @@ function CartLine({ line, input }: { line: Line; input: TokenInput }) {
 export function CartPage() {
   const { cart, signedIn, loading, error, refetch, input } = useCart();
   if (loading) return <Loading what="Loading your cart" />;
-  if (error && !cart) return <ErrorState error={error} retry={() => refetch()} />;
+  if (error && !cart) return <ErrorState what="Cart" error={error} retry={() => refetch()} />;
   if (!cart || cart.items.length === 0) {
     return (
       <>

@@ -27,7 +27,7 @@ export function GuestOrderPage() {
     return () => stopPolling();
   }, [waiting, startPolling, stopPolling]);
   if (loading && !data) return <Loading what="Loading your order" />;
-  if (error && !data) return <ErrorState error={error} retry={() => refetch()} />;
+  if (error && !data) return <ErrorState what="This order" error={error} retry={() => refetch()} />;
   const order = data?.guestOrder;
   if (!order) {
     return (

@@ -7,6 +7,7 @@ import { errorsByField, messageFor, parseQuantity } from '../lib/cart';
 import { useUser } from '../lib/shop';
 import { cartQueries } from '../lib/useCart';
 import { guestCart, isDeadToken } from '../lib/guestCart';
+import { kindMessage } from '../lib/errors';
 
 export function ProductPage() {
   const { sku = '' } = useParams();
@@ -20,7 +21,7 @@ export function ProductPage() {
   const [message, setMessage] = useState<string | null>(null);
 
   if (loading) return <Loading what="Loading product" />;
-  if (error) return <ErrorState error={error} retry={() => refetch()} />;
+  if (error) return <ErrorState what="This product" error={error} retry={() => refetch()} />;
   const product = data?.product;
   if (!product) return <p role="alert">There is no product {sku}.</p>;
 
@@ -50,15 +51,15 @@ export function ProductPage() {
     // Signed out: into a guest cart (created on the first add), by its token.
     const token = async () =>
       user ? null : guestCart.ensure(async () => (await createGuestCart()).data?.createGuestCart.cartToken ?? null);
-    let cartToken = await token();
+    let cartToken = await token().catch(() => null);
     if (!user && !cartToken) {
-      setMessage('Your cart could not be started; try again.');
+      setMessage(kindMessage(null, 'Cart'));
       return;
     }
     let result = await add({ variables: { input: cartToken ? { ...line, cartToken } : line } }).catch(() => null);
     if (!user && result?.data && isDeadToken(result.data.addToCart.userErrors)) {
       guestCart.forget(); // expired or merged elsewhere: start a new guest cart once
-      cartToken = await token();
+      cartToken = await token().catch(() => null);
       if (cartToken) result = await add({ variables: { input: { ...line, cartToken } } }).catch(() => null);
     }
     if (result?.data?.addToCart.userErrors.length === 0) setMessage(`Added ${q} to your cart.`);
@@ -139,7 +140,7 @@ export function ProductPage() {
           {added.loading ? 'Adding…' : 'Add to cart'}
         </button>
         <FieldError id="add-error" message={quantityError} />
-        {added.error && <ErrorState error={added.error} />}
+        {added.error && <ErrorState what="Cart" error={added.error} />}
         {message && (
           <p role="status" className="notice">
             {message} <Link to="/cart">View cart</Link>
