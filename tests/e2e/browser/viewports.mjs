@@ -51,7 +51,12 @@ async function open(page, { path, ready }) {
     },
     [path, ready],
   );
-  await page.locator(`${ready}:not([data-stale])`).first().waitFor();
+  try {
+    await page.locator(`${ready}:not([data-stale])`).first().waitFor();
+  } catch (error) {
+    const main = await page.locator('main').innerText().catch(() => '');
+    throw new Error(`${path} at ${page.viewportSize().width} px: ${error.message.split('\n')[0]}; the page said: ${main.slice(0, 300)}`);
+  }
   // Content, not a loading notice: every page says "…" while it waits for the graph.
   await page.waitForFunction(() => !document.querySelector('main .loading'), null, { timeout: 15000 });
   // Charts and grids lay out after their data: two frames.
