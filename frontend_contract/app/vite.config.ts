@@ -30,5 +30,7 @@ export default defineConfig({
     proxy: { '/graphql': { target: router, ws: true, changeOrigin: false } },
   },
   build: { target: 'es2022', sourcemap: false, chunkSizeWarningLimit: 600 },
-  test: { environment: 'node', include: ['tests/**/*.test.ts'] },
+  // Unit tests run in Node; component tests (*.test.tsx) ask for jsdom in their first line.
+  // A generous timeout: the suite shares a loaded machine (jsdom and a render take seconds there).
+  test: { environment: 'node', include: ['tests/**/*.test.ts', 'tests/**/*.test.tsx'], testTimeout: 30000 },
 });

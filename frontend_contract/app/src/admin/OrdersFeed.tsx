@@ -59,7 +59,14 @@ function PaymentCell({ order }: { order: Row }) {
             void refund({ variables: { input: { paymentId: payment.id, amount: amount.trim() === '' ? null : amount.trim() } } });
           }}
         >
-          <input aria-label={`Refund amount for ${order.number} (empty: all)`} value={amount} onChange={(e) => setAmount(e.target.value)} placeholder="all" size={6} inputMode="decimal" />
+          <input
+            aria-label={`Refund amount for ${order.number} (empty: all)`}
+            value={amount}
+            onChange={(e) => setAmount(e.target.value)}
+            placeholder="all"
+            size={6}
+            inputMode="decimal"
+          />
           <button type="submit" disabled={loading}>
             Refund
           </button>
@@ -158,9 +165,7 @@ export function OrdersFeed() {
         </ol>
       </section>
       <section aria-labelledby="orders-heading">
-        <h2 id="orders-heading">
-          Latest orders {orders.data && <span className="muted">({orders.data.allOrders.totalCount + fresh.length} in all)</span>}
-        </h2>
+        <h2 id="orders-heading">Latest orders {orders.data && <span className="muted">({orders.data.allOrders.totalCount + fresh.length} in all)</span>}</h2>
         {orders.loading && !orders.data && <Loading what="Loading orders" />}
         {orders.error && <ErrorState what="The orders list" error={orders.error} retry={() => orders.refetch()} />}
         <table className="orders cards" data-testid="admin-orders">

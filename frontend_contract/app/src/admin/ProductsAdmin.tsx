@@ -122,7 +122,14 @@ function ProductRow({ product }: { product: Product }) {
     if (result && userErrors.length === 0) setDelta('');
   };
   const byField = errorsByField(errors);
-  const rowError = [messageFor(byField, ''), messageFor(byField, 'name'), messageFor(byField, 'price'), messageFor(byField, 'delta'), messageFor(byField, 'id'), messageFor(byField, 'productId')]
+  const rowError = [
+    messageFor(byField, ''),
+    messageFor(byField, 'name'),
+    messageFor(byField, 'price'),
+    messageFor(byField, 'delta'),
+    messageFor(byField, 'id'),
+    messageFor(byField, 'productId'),
+  ]
     .filter(Boolean)
     .join(' ');
   return (
@@ -174,7 +181,12 @@ function ProductRow({ product }: { product: Product }) {
           </button>
         )}
         {product.active && (
-          <button type="button" disabled={archiving.loading} onClick={() => archive({ variables: { input: { id: product.id } } })} aria-label={`Archive ${product.name}`}>
+          <button
+            type="button"
+            disabled={archiving.loading}
+            onClick={() => archive({ variables: { input: { id: product.id } } })}
+            aria-label={`Archive ${product.name}`}
+          >
             Archive
           </button>
         )}
@@ -216,23 +228,23 @@ export function ProductsAdmin() {
         <>
           <p role="status">{data.products.totalCount} products</p>
           <div className="table-scroll" role="region" aria-label="Products" tabIndex={0}>
-          <table className="products-admin">
-            <thead>
-              <tr>
-                <th scope="col">SKU</th>
-                <th scope="col">Name</th>
-                <th scope="col">Price</th>
-                <th scope="col">Stock</th>
-                <th scope="col">Adjust stock</th>
-                <th scope="col">Actions</th>
-              </tr>
-            </thead>
-            <tbody>
-              {data.products.edges.map(({ node }) => (
-                <ProductRow key={node.id} product={node} />
-              ))}
-            </tbody>
-          </table>
+            <table className="products-admin">
+              <thead>
+                <tr>
+                  <th scope="col">SKU</th>
+                  <th scope="col">Name</th>
+                  <th scope="col">Price</th>
+                  <th scope="col">Stock</th>
+                  <th scope="col">Adjust stock</th>
+                  <th scope="col">Actions</th>
+                </tr>
+              </thead>
+              <tbody>
+                {data.products.edges.map(({ node }) => (
+                  <ProductRow key={node.id} product={node} />
+                ))}
+              </tbody>
+            </table>
           </div>
           <nav aria-label="Pages" className="pager">
             {after && (

@@ -88,9 +88,14 @@ export function SalesHistory({ points, window, currency, bucket }: { points: rea
 export function SalesDashboard() {
   const [choice, setChoice] = useState(WINDOWS[0]);
   const series = useQuery(SalesSeriesDocument, { variables: { window: choice.window }, fetchPolicy: 'cache-and-network', notifyOnNetworkStatusChange: false });
-  const { data, error } = useLiveSubscription(SalesStatsDocument, () => ({ windowMinutes: choice.minutes }), choice.window, () => {
-    void series.refetch();
-  });
+  const { data, error } = useLiveSubscription(
+    SalesStatsDocument,
+    () => ({ windowMinutes: choice.minutes }),
+    choice.window,
+    () => {
+      void series.refetch();
+    },
+  );
   const stats = data?.salesStats;
   const points = series.data?.salesSeries.points ?? [];
   const currency = stats?.revenue.currencyCode ?? points[0]?.revenue.currencyCode ?? 'USD';

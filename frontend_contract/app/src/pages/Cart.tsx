@@ -99,12 +99,14 @@ function CartLine({ line, input }: { line: Line; input: TokenInput }) {
       <span className="line-pricing">
         {nonZero(line.discount) && (
           <span className="notice line-discount" data-testid="line-discount">
-            {' '}−<Money value={line.discount} />
+            {' '}
+            −<Money value={line.discount} />
           </span>
         )}
         {nonZero(line.tax) && (
           <span className="muted line-tax" data-testid="line-tax">
-            {' '}tax <Money value={line.tax} />
+            {' '}
+            tax <Money value={line.tax} />
           </span>
         )}
       </span>
@@ -152,7 +154,11 @@ export function CartPage() {
       <p>
         Items <span data-testid="cart-quantity">{cart.totalQuantity}</span>
       </p>
-      <Breakdown subtotalTestId="cart-subtotal" cost={cart.cost} shippingLabel={method ? `${method.name}, ${deliveryEstimate(method.minDays, method.maxDays)}` : null} />
+      <Breakdown
+        subtotalTestId="cart-subtotal"
+        cost={cart.cost}
+        shippingLabel={method ? `${method.name}, ${deliveryEstimate(method.minDays, method.maxDays)}` : null}
+      />
       {blocked.length > 0 ? (
         <p role="alert">Some lines cannot be ordered as they are: change or remove them to check out.</p>
       ) : signedIn ? (

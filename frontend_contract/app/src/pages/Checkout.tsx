@@ -54,7 +54,16 @@ export function CheckoutPage() {
     if (saved) {
       setAddress((current) =>
         current === EMPTY
-          ? { name: saved.name, line1: saved.line1, line2: saved.line2 ?? '', city: saved.city, region: saved.region ?? '', postalCode: saved.postalCode, country: saved.country, phone: saved.phone ?? '' }
+          ? {
+              name: saved.name,
+              line1: saved.line1,
+              line2: saved.line2 ?? '',
+              city: saved.city,
+              region: saved.region ?? '',
+              postalCode: saved.postalCode,
+              country: saved.country,
+              phone: saved.phone ?? '',
+            }
           : current,
       );
     }
@@ -125,7 +134,8 @@ export function CheckoutPage() {
                 <ShippingChoice cart={cart.data.cart} input={{}} destination={false} />
                 {cart.data.cart.shippingMethod && (
                   <p data-testid="checkout-shipping-method">
-                    Shipping: {cart.data.cart.shippingMethod.name} ({deliveryEstimate(cart.data.cart.shippingMethod.minDays, cart.data.cart.shippingMethod.maxDays)})
+                    Shipping: {cart.data.cart.shippingMethod.name} (
+                    {deliveryEstimate(cart.data.cart.shippingMethod.minDays, cart.data.cart.shippingMethod.maxDays)})
                   </p>
                 )}
                 {cart.data.cart.discountCodes.map((d) => (
@@ -136,7 +146,9 @@ export function CheckoutPage() {
                         −<Money value={d.amount} />
                       </>
                     ) : (
-                      <span className="out-of-stock">{refusalText(d.reason)} <Link to="/cart">Change it in your cart</Link></span>
+                      <span className="out-of-stock">
+                        {refusalText(d.reason)} <Link to="/cart">Change it in your cart</Link>
+                      </span>
                     )}
                   </p>
                 ))}

@@ -27,10 +27,8 @@ export function ProductPage() {
 
   // The variant whose option values are the chosen ones (unchosen options: the first on sale's).
   const first = product.variants.find((v) => v.inStock) ?? product.variants[0];
-  const wanted = (name: string) =>
-    chosen[name] ?? first?.selectedOptions.find((o) => o.name === name)?.value ?? '';
-  const variant =
-    product.variants.find((v) => v.selectedOptions.every((o) => o.value === wanted(o.name))) ?? null;
+  const wanted = (name: string) => chosen[name] ?? first?.selectedOptions.find((o) => o.name === name)?.value ?? '';
+  const variant = product.variants.find((v) => v.selectedOptions.every((o) => o.value === wanted(o.name))) ?? null;
   const image = variant?.image ?? product.images[0] ?? null;
   const price = variant?.price ?? product.price;
   const stock = variant ? variant.stock : product.stock;
@@ -49,8 +47,7 @@ export function ProductPage() {
     }
     const line = { productId: product.id, variantId: variant.id, quantity: q };
     // Signed out: into a guest cart (created on the first add), by its token.
-    const token = async () =>
-      user ? null : guestCart.ensure(async () => (await createGuestCart()).data?.createGuestCart.cartToken ?? null);
+    const token = async () => (user ? null : guestCart.ensure(async () => (await createGuestCart()).data?.createGuestCart.cartToken ?? null));
     let cartToken = await token().catch(() => null);
     if (!user && !cartToken) {
       setMessage(kindMessage(null, 'Cart'));
