@@ -9,6 +9,7 @@ import { useQuery } from '@apollo/client';
 import { Bar, BarChart, CartesianGrid, Legend, Line, LineChart, Tooltip, XAxis, YAxis } from 'recharts';
 import { SalesSeriesDocument, SalesStatsDocument, type SalesSeriesQuery, type SalesWindow } from '../gql/graphql';
 import { ErrorState, Loading, Money, PageTitle } from '../components/ui';
+import { Region } from '../components/Region';
 import { formatMoney } from '../lib/money';
 import { useLiveSubscription } from '../lib/live';
 
@@ -137,22 +138,26 @@ export function SalesDashboard() {
       )}
       <div className="charts">
         {series.data ? (
-          <SalesHistory points={points} window={choice.window} currency={currency} bucket={choice.bucket} />
+          <Region what="The sales history chart">
+            <SalesHistory points={points} window={choice.window} currency={currency} bucket={choice.bucket} />
+          </Region>
         ) : (
           !series.error && <Loading what="Loading the sales history" />
         )}
         {stats && (
-          <figure data-testid="chart-top-products" data-bars={top.length}>
-            <figcaption>Top products by revenue ({currency})</figcaption>
-            <BarChart responsive style={CHART_SIZE} data={top} layout="vertical" margin={{ top: 8, right: 16, bottom: 8, left: 0 }}>
-              <CartesianGrid strokeDasharray="3 3" />
-              <XAxis type="number" label={{ value: currency, position: 'insideBottomRight', offset: -4 }} />
-              <YAxis type="category" dataKey="name" width={110} />
-              <Tooltip formatter={(value) => formatMoney({ amount: String(value), currencyCode: currency })} />
-              <Legend verticalAlign="top" height={28} />
-              <Bar dataKey="revenue" name={`${REVENUE} (${currency})`} fill={BLUE} isAnimationActive={false} />
-            </BarChart>
-          </figure>
+          <Region what="The top products chart">
+            <figure data-testid="chart-top-products" data-bars={top.length}>
+              <figcaption>Top products by revenue ({currency})</figcaption>
+              <BarChart responsive style={CHART_SIZE} data={top} layout="vertical" margin={{ top: 8, right: 16, bottom: 8, left: 0 }}>
+                <CartesianGrid strokeDasharray="3 3" />
+                <XAxis type="number" label={{ value: currency, position: 'insideBottomRight', offset: -4 }} />
+                <YAxis type="category" dataKey="name" width={110} />
+                <Tooltip formatter={(value) => formatMoney({ amount: String(value), currencyCode: currency })} />
+                <Legend verticalAlign="top" height={28} />
+                <Bar dataKey="revenue" name={`${REVENUE} (${currency})`} fill={BLUE} isAnimationActive={false} />
+              </BarChart>
+            </figure>
+          </Region>
         )}
       </div>
       {stats && (

@@ -6,6 +6,7 @@ import { Link } from 'react-router-dom';
 import { RemoveFromCartDocument, UpdateCartItemDocument } from '../gql/graphql';
 import { ErrorState, FieldError, Loading, Money, PageTitle } from '../components/ui';
 import { Breakdown } from '../components/Breakdown';
+import { Region } from '../components/Region';
 import { DiscountCodes, ShippingChoice } from '../components/CartPricing';
 import { errorsByField, messageFor, parseQuantity, stepQuantity, unavailableLines, type UserErrorLike } from '../lib/cart';
 import { cartQueries, useCart, type CartView } from '../lib/useCart';
@@ -148,8 +149,12 @@ export function CartPage() {
         ))}
       </ul>
       <div className="cart-pricing">
-        <ShippingChoice cart={cart} input={input} />
-        <DiscountCodes cart={cart} input={input} />
+        <Region what="Shipping">
+          <ShippingChoice cart={cart} input={input} />
+        </Region>
+        <Region what="Discount codes">
+          <DiscountCodes cart={cart} input={input} />
+        </Region>
       </div>
       <p>
         Items <span data-testid="cart-quantity">{cart.totalQuantity}</span>
