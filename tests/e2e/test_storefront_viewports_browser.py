@@ -92,10 +92,18 @@ async def test_no_page_is_wider_than_a_phone(
         ],
     }
     ARTIFACTS.mkdir(exist_ok=True)
-    shots = {
+    shots: dict[int, dict[str, str]] = {
         width: {kind: str(ARTIFACTS / f"viewport_{width}_{kind}.png") for kind in ("category", "drawer")}
         for width in PHONES
     }
+    # The pages whose tables became cards or scroll, and the charts, as a phone shows them.
+    for who, path, name in (
+        ("shopper", "/orders", "orders"),
+        ("admin", "/admin", "admin_orders"),
+        ("admin", "/admin/sales", "admin_sales"),
+        ("admin", "/admin/products", "admin_products"),
+    ):
+        shots[360][f"{who} {path}"] = str(ARTIFACTS / f"viewport_360_{name}.png")
     config = {
         "url": router_url.removesuffix("graphql"),
         "widths": WIDTHS,

@@ -6,7 +6,8 @@
 // CONFIG_JSON: {"url", "widths": [360, ...], "shopper": {"email", "password"}, "admin": {...},
 //               "pages": {"anonymous": [{"path", "ready": CSS selector of its content}, ...],
 //                         "shopper": [...], "admin": [...]},
-//               "category": path of a category page, "shots": {width: {"category", "drawer"}}}
+//               "category": path of a category page,
+//               "shots": {width: {"category", "drawer", "<who> <path>": file of a page's screenshot}}}
 //
 // Each page is opened at each width once its content is on screen (its heading, no loading
 // notice left), and measured: the document's scrollWidth against the viewport's width (no page
@@ -103,6 +104,8 @@ try {
       for (const target of config.pages[who]) {
         await open(page, target);
         widths[`${who} ${target.path}`] = await measure(page);
+        const shot = config.shots[width]?.[`${who} ${target.path}`];
+        if (shot) await page.screenshot({ path: shot, fullPage: true });
       }
     }
     say(`width-${width}`, widths);
