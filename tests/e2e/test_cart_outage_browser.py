@@ -103,7 +103,9 @@ async def test_a_dead_cart_subgraph_leaves_the_shop_open_and_kind(
     await ours.data("AdminCreateProduct", {"input": product}, admin.access_token)
     cart, cart_url = cart_process
     killed = tmp_path / "cart-killed"
-    env = {"SHOPGRAPH_STOREFRONT_DIR": str(storefront_served)}
+    # Pages rendered by the session's renderer (its data from the stack's router: a product page has
+    # no cart in it); in the browser every query goes to this router, whose cart is the one killed.
+    env = {name: os.environ[name] for name in ("SHOPGRAPH_STOREFRONT_DIR", "SHOPGRAPH_STOREFRONT_SSR_URL")}
     for router in start(stack, tmp_path, {}, env, urls={"cart": cart_url}):
         config = {"url": router.url, "sku": product["sku"], "killed": str(killed)}
         async with journey("cart_outage.mjs", config) as script:
