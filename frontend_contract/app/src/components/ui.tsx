@@ -3,6 +3,7 @@ import { useEffect, useRef, type ReactNode } from 'react';
 import type { ApolloError } from '@apollo/client';
 import { useLocation } from 'react-router-dom';
 import { formatMoney, type MoneyLike } from '../lib/money';
+import { kindMessage } from '../lib/errors';
 import { DEFAULT_DESCRIPTION, useHead, type Head } from '../lib/head';
 
 export function Money({ value }: { value: MoneyLike | null | undefined }) {
@@ -18,10 +19,11 @@ export function Loading({ what = 'Loading' }: { what?: string }) {
   );
 }
 
-export function ErrorState({ error, retry }: { error: ApolloError | Error; retry?: () => void }) {
+/** A failed read or change, in kind words (lib/errors.ts): `what` names the region, e.g. "Cart". */
+export function ErrorState({ error, retry, what }: { error: ApolloError | Error; retry?: () => void; what?: string }) {
   return (
-    <div className="error" role="alert">
-      <p>Something went wrong: {error.message}</p>
+    <div className="error" role="alert" data-testid="error-state">
+      <p>{kindMessage(error, what)}</p>
       {retry && (
         <button type="button" onClick={() => retry()}>
           Try again

@@ -49,8 +49,12 @@ const metrics = new Metrics();
 
 function originOf(request: IncomingMessage): string {
   if (publicUrl) return publicUrl;
-  const proto = String(request.headers['x-forwarded-proto'] ?? 'http').split(',')[0].trim();
-  const hostHeader = String(request.headers['x-forwarded-host'] ?? request.headers.host ?? `${host}:${port}`).split(',')[0].trim();
+  const proto = String(request.headers['x-forwarded-proto'] ?? 'http')
+    .split(',')[0]
+    .trim();
+  const hostHeader = String(request.headers['x-forwarded-host'] ?? request.headers.host ?? `${host}:${port}`)
+    .split(',')[0]
+    .trim();
   return `${proto === 'https' ? 'https' : 'http'}://${hostHeader}`;
 }
 
