@@ -440,6 +440,17 @@ def _reader(how: Representation) -> _Reader:
 
     order = sorted({name for _, name in fields})
     sig = tn + "|" + ",".join(order)  # equal keys: equal typename, field names and values, as JSON
+    if len(fields) == 1:  # the usual key: one field
+        [(key, name)] = fields
+
+        def one(obj: Json) -> tuple[Any, Json] | None:
+            v = obj.get(key, _MISSING)
+            if v is _MISSING:
+                return None
+            rep = {name: v, "__typename": tn}
+            return ((sig, v) if type(v) is str else orjson.dumps(rep, option=orjson.OPT_SORT_KEYS)), rep
+
+        return one
 
     def flat(obj: Json) -> tuple[Any, Json] | None:
         rep: Json = {}
@@ -448,10 +459,11 @@ def _reader(how: Representation) -> _Reader:
                 return None
             rep[name] = obj[key]  # representations use field names (internal aliases dropped)
         rep["__typename"] = tn
-        values = [rep[n] for n in order]
-        if all(type(v) is str for v in values):
-            return (sig, *values), rep
-        return orjson.dumps(rep, option=orjson.OPT_SORT_KEYS), rep
+        values = tuple([rep[n] for n in order])
+        for v in values:
+            if type(v) is not str:
+                return orjson.dumps(rep, option=orjson.OPT_SORT_KEYS), rep
+        return (sig, *values), rep
 
     return flat
 
