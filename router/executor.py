@@ -423,14 +423,19 @@ _Reader = Callable[[Json], tuple[Any, Json] | None]
 
 def _reader(how: Representation) -> _Reader:
     """Read a representation from an object. A flat selection (plain fields: the usual key) is read
-    field by field, deduplicated by its values when all are strings; else as ``_extract`` does,
+    field by field, deduplicated by its values when all are strings or integers (equal as JSON
+    exactly when equal as Python values, unlike floats and booleans); else as ``_extract`` does,
     deduplicated by its JSON."""
     tn = how.typename
-    fields = [(s.key, s.name) for s in how.selection if isinstance(s, Field) and s.sels is None]
-    if len(fields) < len(how.selection):
+    sels = how.selection
+    # the object's own __typename is the one its reader was chosen by: only its place matters
+    lead = bool(sels) and isinstance(sels[0], Field) and sels[0].name == sels[0].key == "__typename"
+    rest = sels[1:] if lead else sels
+    fields = [(s.key, s.name) for s in rest if isinstance(s, Field) and s.sels is None and s.name != "__typename"]
+    if len(fields) < len(rest):
 
         def general(obj: Json) -> tuple[Any, Json] | None:
-            rep = _extract(obj, how.selection)
+            rep = _extract(obj, sels)
             if rep is None:
                 return None
             rep["__typename"] = tn
@@ -447,13 +452,14 @@ def _reader(how: Representation) -> _Reader:
             v = obj.get(key, _MISSING)
             if v is _MISSING:
                 return None
-            rep = {name: v, "__typename": tn}
-            return ((sig, v) if type(v) is str else orjson.dumps(rep, option=orjson.OPT_SORT_KEYS)), rep
+            rep = {"__typename": tn, name: v} if lead else {name: v, "__typename": tn}
+            t = type(v)
+            return ((sig, v) if t is str or t is int else orjson.dumps(rep, option=orjson.OPT_SORT_KEYS)), rep
 
         return one
 
     def flat(obj: Json) -> tuple[Any, Json] | None:
-        rep: Json = {}
+        rep: Json = {"__typename": tn} if lead else {}
         for key, name in fields:
             if key not in obj:
                 return None
@@ -461,7 +467,8 @@ def _reader(how: Representation) -> _Reader:
         rep["__typename"] = tn
         values = tuple([rep[n] for n in order])
         for v in values:
-            if type(v) is not str:
+            t = type(v)
+            if t is not str and t is not int:
                 return orjson.dumps(rep, option=orjson.OPT_SORT_KEYS), rep
         return (sig, *values), rep
 
