@@ -162,7 +162,8 @@ class Shaper:
                 raise _Fallback(always=True)
 
             return generic_only
-        env: dict[str, Any] = {}
+        env: dict[str, Any] = {"_nn": _non_null}
+        lines: list[str] = []
         items: list[str] = []
         for n, (key, name, _, subs, ftype, _, _) in enumerate(entries):
             if name == "__typename":
@@ -170,51 +171,35 @@ class Shaper:
             elif ftype is None or (subs is None and _plain_leaf(ftype)):
                 items.append(f"{key!r}: get({key!r})")
             else:
-                env[f"c{n}"] = self._completer(ftype, subs)
-                items.append(f"{key!r}: c{n}(get({key!r}))")
-        src = "def shape(value):\n    get = value.get\n    return {" + ", ".join(items) + "}\n"
+                lines.append(f"    v{n} = get({key!r})\n")
+                items.append(f"{key!r}: {self._expr(ftype, subs, f'v{n}', env, 0)}")
+        src = "def shape(value):\n    get = value.get\n" + "".join(lines) + "    return {" + ", ".join(items) + "}\n"
         exec(compile(src, f"<shape {t.name}>", "exec"), env)  # GraphQL names, repr()-quoted
         fn: Callable[[dict[str, Any]], dict[str, Any]] = env["shape"]
         return fn
 
-    def _completer(self, t: Any, subs: list[Sel] | None) -> Callable[[Any], Any]:
-        """``_Ctx.complete`` for one field type, without paths (errors fall back to ``_Ctx``)."""
+    def _expr(self, t: Any, subs: list[Sel] | None, var: str, env: dict[str, Any], depth: int) -> str:
+        """``_Ctx.complete`` of the value named ``var`` for one field type, as a Python expression
+        (list items in comprehensions); without paths, errors fall back to ``_Ctx``."""
         if type(t) is GraphQLNonNull:
-            inner = self._completer(t.of_type, subs)
-
-            def non_null(v: Any) -> Any:
-                r = None if v is None else inner(v)
-                if r is None:
-                    raise _Fallback(always=False)
-                return r
-
-            return non_null
+            return f"_nn({self._expr(t.of_type, subs, var, env, depth)})"
         if type(t) is GraphQLList:
-            item = self._completer(t.of_type, subs)
-
-            def listed(v: Any) -> Any:
-                return [item(x) for x in v] if type(v) is list else None
-
-            return listed
+            x = f"x{depth}"
+            item = self._expr(t.of_type, subs, x, env, depth + 1)
+            return f"([{item} for {x} in {var}] if type({var}) is list else None)"
+        name = f"f{len(env)}"
         if subs is None:
-            if type(t) is GraphQLEnumType:
-                values = t.values
-
-                def enum(v: Any) -> Any:
-                    if v is not None and v not in values:
-                        raise _Fallback(always=False)
-                    return v
-
-                return enum
-            return _same
-        sub_sels = subs
+            if type(t) is not GraphQLEnumType:
+                return var
+            env[name] = _enum_check(t.values)
+            return f"{name}({var})"
         if type(t) is GraphQLObjectType:
-            shape = self.compiled(subs, t)  # a smaller selection: compiling ends
+            env[name] = self.compiled(subs, t)  # a smaller selection: compiling ends
+            return f"({name}({var}) if type({var}) is dict else None)"
+        env[name] = self._abstract(subs)
+        return f"{name}({var})"
 
-            def obj(v: Any) -> Any:
-                return shape(v) if type(v) is dict else None
-
-            return obj
+    def _abstract(self, subs: list[Sel]) -> Callable[[Any], Any]:
         type_map = self.schema.type_map
         by_type: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 
@@ -227,7 +212,7 @@ class Shaper:
                 found = type_map.get(tn) if isinstance(tn, str) else None
                 if not isinstance(found, GraphQLObjectType):
                     raise _Fallback(always=False)
-                shape = by_type[found.name] = self.compiled(sub_sels, found)
+                shape = by_type[found.name] = self.compiled(subs, found)
             return shape(v)
 
         return abstract
@@ -278,8 +263,19 @@ class _Fallback(Exception):
         self.always = always
 
 
-def _same(v: Any) -> Any:
-    return v
+def _non_null(r: Any) -> Any:
+    if r is None:
+        raise _Fallback(always=False)
+    return r
+
+
+def _enum_check(values: Any) -> Callable[[Any], Any]:
+    def enum(v: Any) -> Any:
+        if v is not None and v not in values:
+            raise _Fallback(always=False)
+        return v
+
+    return enum
 
 
 def _plain_leaf(t: Any) -> bool:
