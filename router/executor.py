@@ -170,19 +170,19 @@ class Executor:
         readers = self._readers_of(f)
         for obj in objects_only(data, f.path):
             tn = obj.get("__typename")
-            read = readers.get(tn) if isinstance(tn, str) else None
-            if read is None:
+            reader = readers.get(tn) if isinstance(tn, str) else None
+            if reader is None:
                 continue
-            got = read(obj)
-            if got is None:
+            k = reader[0](obj)
+            if k is None:
                 continue
-            k, rep = got
             i = index.get(k)
             if i is None:
-                i = index[k] = len(reps)
-                reps.append(rep)
-                targets.append([])
-            targets[i].append(obj)
+                index[k] = len(reps)
+                reps.append(reader[1](obj))  # built once per distinct representation
+                targets.append([obj])
+            else:
+                targets[i].append(obj)
         if not reps:
             return
         if self.cache is not None:
@@ -417,8 +417,9 @@ class Executor:
         return parsed
 
 
-# an object -> (its dedup key, its representation), or None when it lacks a field of it
-_Reader = Callable[[Json], tuple[Any, Json] | None]
+# how to read one representation from an object: (its dedup key, or None when the object lacks a
+# field of it; the representation itself, asked for once per distinct key)
+_Reader = tuple[Callable[[Json], Any], Callable[[Json], Json]]
 
 
 def _reader(how: Representation) -> _Reader:
@@ -432,47 +433,60 @@ def _reader(how: Representation) -> _Reader:
     lead = bool(sels) and isinstance(sels[0], Field) and sels[0].name == sels[0].key == "__typename"
     rest = sels[1:] if lead else sels
     fields = [(s.key, s.name) for s in rest if isinstance(s, Field) and s.sels is None and s.name != "__typename"]
-    if len(fields) < len(rest):
 
-        def general(obj: Json) -> tuple[Any, Json] | None:
-            rep = _extract(obj, sels)
-            if rep is None:
-                return None
+    def extracted(obj: Json) -> Json | None:
+        rep = _extract(obj, sels)
+        if rep is not None:
             rep["__typename"] = tn
-            return orjson.dumps(rep, option=orjson.OPT_SORT_KEYS), rep
+        return rep
 
-        return general
+    def as_json(obj: Json) -> bytes | None:
+        rep = extracted(obj)
+        return None if rep is None else orjson.dumps(rep, option=orjson.OPT_SORT_KEYS)
 
-    order = sorted({name for _, name in fields})
-    sig = tn + "|" + ",".join(order)  # equal keys: equal typename, field names and values, as JSON
-    if len(fields) == 1:  # the usual key: one field
-        [(key, name)] = fields
+    def extracted_found(obj: Json) -> Json:  # (asked for only once its key was found)
+        rep = extracted(obj)
+        assert rep is not None
+        return rep
 
-        def one(obj: Json) -> tuple[Any, Json] | None:
-            v = obj.get(key, _MISSING)
-            if v is _MISSING:
-                return None
-            rep = {"__typename": tn, name: v} if lead else {name: v, "__typename": tn}
-            t = type(v)
-            return ((sig, v) if t is str or t is int else orjson.dumps(rep, option=orjson.OPT_SORT_KEYS)), rep
+    # the object's keys in the order of the representation's sorted field names
+    by_name = sorted({name: key for key, name in fields}.items())
+    if len(fields) < len(rest) or len(by_name) < len(fields):
+        return as_json, extracted_found
 
-        return one
-
-    def flat(obj: Json) -> tuple[Any, Json] | None:
+    def flat(obj: Json) -> Json:
         rep: Json = {"__typename": tn} if lead else {}
         for key, name in fields:
-            if key not in obj:
-                return None
             rep[name] = obj[key]  # representations use field names (internal aliases dropped)
         rep["__typename"] = tn
-        values = tuple([rep[n] for n in order])
+        return rep
+
+    sig = tn + "|" + ",".join(name for name, _ in by_name)  # equal keys: equal typename, names, values
+    if len(by_name) == 1:  # the usual key: one field
+        [(_, only)] = by_name
+
+        def one(obj: Json) -> Any:
+            v = obj.get(only, _MISSING)
+            if v is _MISSING:
+                return None
+            t = type(v)
+            return (sig, v) if t is str or t is int else as_json(obj)
+
+        return one, flat
+    keys = [key for _, key in by_name]
+
+    def several(obj: Json) -> Any:
+        try:
+            values = [obj[k] for k in keys]
+        except KeyError:
+            return None
         for v in values:
             t = type(v)
             if t is not str and t is not int:
-                return orjson.dumps(rep, option=orjson.OPT_SORT_KEYS), rep
-        return (sig, *values), rep
+                return as_json(obj)
+        return (sig, *values)
 
-    return flat
+    return several, flat
 
 
 def _extract(obj: Json, sels: tuple[Sel, ...] | list[Sel]) -> Json | None:
