@@ -1,12 +1,17 @@
-// Vite: builds the app into dist/ (served by the router at /), and in `npm run dev` serves it with
-// hot reload, proxying /graphql (HTTP and WebSocket) to the running router.
+// Vite: builds the browser's app into dist/ (its /assets served by the router) and, with --ssr, the
+// server renderer into dist/server/main.js (src/server/main.ts, every dependency bundled in: it runs
+// with node alone); in `npm run dev` serves the app with hot reload (client-rendered), proxying
+// /graphql (HTTP and WebSocket) to the running router.
 //
 //   SHOPGRAPH_ROUTER=http://127.0.0.1:4000   where `npm run dev` proxies the graph (default)
 //   SHOPGRAPH_PERSISTED_QUERIES=1            build a client that sends persisted queries by their
 //                                            manifest id (../manifest.json) instead of the text
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { defineConfig } from 'vitest/config';
 import react from '@vitejs/plugin-react';
+import type { Plugin } from 'vite';
 
 interface Manifest {
   operations: Array<{ id: string; name: string }>;
@@ -18,10 +23,26 @@ function persistedIds(): Record<string, string> | null {
   return Object.fromEntries(manifest.operations.map((op) => [op.name, op.id]));
 }
 
+/** Writes name.gz beside each script and stylesheet of the browser's build: the router sends those
+ * to browsers that accept gzip (router/storefront.py), compressed once at build time. */
+function gzipAssets(): Plugin {
+  return {
+    name: 'shopgraph-gzip-assets',
+    apply: (_config, env) => !env.isSsrBuild,
+    writeBundle(options, bundle) {
+      for (const name of Object.keys(bundle)) {
+        if (!/\.(js|css)$/.test(name)) continue;
+        const file = join(options.dir ?? 'dist', name);
+        writeFileSync(`${file}.gz`, gzipSync(readFileSync(file), { level: 9 }));
+      }
+    },
+  };
+}
+
 const router = process.env.SHOPGRAPH_ROUTER ?? 'http://127.0.0.1:4000';
 
 export default defineConfig({
-  plugins: [react()],
+  plugins: [react(), gzipAssets()],
   define: { __SHOPGRAPH_PERSISTED__: JSON.stringify(persistedIds()) },
   server: {
     host: '127.0.0.1',
@@ -30,5 +51,8 @@ export default defineConfig({
     proxy: { '/graphql': { target: router, ws: true, changeOrigin: false } },
   },
   build: { target: 'es2022', sourcemap: false, chunkSizeWarningLimit: 600 },
-  test: { environment: 'node', include: ['tests/**/*.test.ts'] },
+  ssr: { noExternal: true, target: 'node' },
+  // Unit tests run in Node; component tests (*.test.tsx) ask for jsdom in their first line.
+  // A generous timeout: the suite shares a loaded machine (jsdom and a render take seconds there).
+  test: { environment: 'node', include: ['tests/**/*.test.ts', 'tests/**/*.test.tsx'], testTimeout: 30000 },
 });

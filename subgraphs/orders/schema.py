@@ -4,26 +4,30 @@ from __future__ import annotations
 
 import functools
 import uuid
+from datetime import datetime
 from typing import Any
 
 import strawberry
 from gql import gql
 from sqlalchemy import Integer, bindparam, func, select, tuple_
 
+from subgraphs.kit import order_lookup
 from subgraphs.kit.address import ADDRESS_FIELDS
 from subgraphs.kit.auth import ADMIN_ONLY, Identity
 from subgraphs.kit.db import Read
 from subgraphs.kit.domain import DomainError
 from subgraphs.kit.domain import ErrorCode as Code
-from subgraphs.kit.errors import UserError, bad_input
+from subgraphs.kit.errors import ApiError, UserError, bad_input
 from subgraphs.kit.inputs import sent_fields
 from subgraphs.kit.loaders import parse_uuid
+from subgraphs.kit.money import Money
 from subgraphs.kit.mutations import admin, anyone, mutate, signed_in
 from subgraphs.kit.outbox_replay import replayed_as
 from subgraphs.kit.pagination import CONNECTION_SIZE, Connection, build_connection, page_size, selects, selects_total
 from subgraphs.kit.schema import federated_schema
 
 from . import guest
+from .history import DEFAULT_BUCKET, Bucket, SeriesError, Window, sales_series
 from .models import order_items, orders, outbox
 from .service import Status, parse_order_number
 from .subscriptions import Subscription
@@ -101,8 +105,52 @@ class OrderOutboxEvent:
     created: str = strawberry.field(description="ISO 8601, as published.")
 
 
+strawberry.enum(Window, name="SalesWindow", description="How far back a sales series goes from now.")
+strawberry.enum(Bucket, name="SalesBucket", description="How long each point of a sales series is.")
+
+
+@strawberry.type(description="One bucket of a sales series: paid orders placed in it and their revenue.")
+class SalesPoint:
+    start: datetime = strawberry.field(description="When the bucket starts (buckets are aligned to UTC).")
+    orders: int = strawberry.field(description="Orders placed in the bucket that were paid for.")
+    revenue: Money = strawberry.field(description="Their totals, in the shop's currency.")
+
+
+@strawberry.type(
+    description="Paid orders (paid, shipped, delivered) and revenue per bucket over a window, oldest first; "
+    "every bucket is listed (empty ones as zero), the last one is still filling."
+)
+class SalesSeries:
+    window: Window
+    bucket: Bucket
+    points: list[SalesPoint]
+
+
 @strawberry.type
 class Query:
+    @strawberry.field(
+        description="Sales over the last hour, day or week in buckets (administrators only); the default bucket is "
+        "a minute for an hour, an hour for a day, six hours for a week. At most 400 points.",
+        directives=[ADMIN_ONLY],
+    )
+    async def sales_series(
+        self,
+        info: OrdersInfo,
+        window: Window = Window.HOUR,
+        bucket: Bucket | None = None,
+    ) -> SalesSeries:
+        info.context.identity.require_admin()
+        size: Bucket = bucket or DEFAULT_BUCKET[window]
+        currency = info.context.runtime.settings.currency
+        try:
+            figures = await sales_series(info.context.runtime.db, window, size, currency)
+        except SeriesError as exc:
+            raise bad_input(f"{exc}.") from exc
+        points = [
+            SalesPoint(start=p.start, orders=p.orders, revenue=Money.of(p.revenue_minor, currency)) for p in figures
+        ]
+        return SalesSeries(window=window, bucket=size, points=points)
+
     @strawberry.field(description="The signed-in shopper's orders, newest first.", directives=[CONNECTION_SIZE])
     async def orders(
         self, info: OrdersInfo, first: int | None = None, after: str | None = None, status: Status | None = None
@@ -144,10 +192,14 @@ class Query:
 
     @strawberry.field(
         description="A guest's order by the lookup token its checkout returned; null if the token is forged, "
-        "or once an account has claimed the order."
+        "or once an account has claimed the order; an error coded TOKEN_EXPIRED once the token has expired."
     )
     async def guest_order(self, info: OrdersInfo, token: str) -> Order | None:
-        order_id = guest.verify(info.context.runtime.settings.service_secret, token)
+        try:
+            order_id = guest.verify(info.context.runtime.settings.service_secret, token)
+        except order_lookup.ExpiredToken:
+            guest.GUEST_ORDERS.labels(event="lookup_expired").inc()
+            raise ApiError(order_lookup.EXPIRED_MESSAGE, "TOKEN_EXPIRED") from None
         row = await info.context.loaders.order.load(order_id) if order_id else None
         if row is None or row.guest_email is None or row.claimed_at is not None:
             guest.GUEST_ORDERS.labels(event="lookup_refused").inc()
@@ -244,7 +296,8 @@ class Mutation:
             row = await info.context.orders.guest_checkout(
                 input.cart_token, input.email, input.idempotency_key, address
             )
-            token = guest.issue(info.context.runtime.settings.service_secret, row.id)
+            settings = info.context.runtime.settings
+            token = guest.issue(settings.service_secret, row.id, ttl=settings.order_lookup_ttl_seconds)
             return GuestCheckoutPayload(order=Order.from_row(row), lookup_token=token)
 
         return await mutate(info, GuestCheckoutPayload, perform, allow=anyone)
@@ -283,12 +336,18 @@ async def _claim(info: OrdersInfo, user_id: uuid.UUID, tokens: list[str]) -> Cla
     if len(tokens) > guest.MAX_CLAIM:
         raise DomainError(Code.INVALID, f"Claim at most {guest.MAX_CLAIM} orders at once.", ["input", "lookupTokens"])
     secret = info.context.runtime.settings.service_secret
-    ids = [guest.verify(secret, t) for t in tokens]
-    errors = [
-        UserError(code=Code.INVALID_TOKEN, field=["input", "lookupTokens", str(i)], message="This token is not valid.")
-        for i, order_id in enumerate(ids)
-        if order_id is None
-    ]
+    ids: list[uuid.UUID | None] = []
+    errors: list[UserError] = []
+    for i, token in enumerate(tokens):
+        field = ["input", "lookupTokens", str(i)]
+        try:
+            ids.append(guest.verify(secret, token))
+        except order_lookup.ExpiredToken:
+            ids.append(None)
+            errors.append(UserError(code=Code.TOKEN_EXPIRED, field=field, message="This token has expired."))
+            continue
+        if ids[-1] is None:
+            errors.append(UserError(code=Code.INVALID_TOKEN, field=field, message="This token is not valid."))
     wanted = [i for i in ids if i is not None]
     if not wanted:
         return ClaimGuestOrdersPayload(user_errors=errors)

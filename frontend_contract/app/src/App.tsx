@@ -4,10 +4,13 @@ import { lazy, Suspense, useEffect, useState, type FormEvent, type ReactNode } f
 import { useMutation, useQuery } from '@apollo/client';
 import { Link, NavLink, Navigate, Route, Routes, useLocation, useNavigate } from 'react-router-dom';
 import { CategoryNavDocument, LogoutDocument } from './gql/graphql';
-import { useCart } from './lib/useCart';
 import { guestCart, type MergeNotice } from './lib/guestCart';
 import { useShop, useUser } from './lib/shop';
 import { Loading } from './components/ui';
+import { Region } from './components/Region';
+import { CartLink } from './components/CartLink';
+import { NotFound } from './components/NotFound';
+import { useHydrated } from './lib/head';
 import { HomePage } from './pages/Home';
 import { BrowsePage } from './pages/Browse';
 import { ProductPage } from './pages/Product';
@@ -22,16 +25,6 @@ import { ForgotPasswordPage, ResetPasswordPage } from './pages/PasswordReset';
 
 const AdminPage = lazy(() => import('./admin/AdminPage'));
 
-function CartLink() {
-  const { cart } = useCart('cache-first'); // the user's, or a guest's by its token
-  const count = cart?.totalQuantity ?? 0;
-  return (
-    <NavLink to="/cart" className="cart-link">
-      Cart <span className="badge" aria-label={`${count} items`} data-testid="cart-count">{count}</span>
-    </NavLink>
-  );
-}
-
 function SearchBox() {
   const navigate = useNavigate();
   const location = useLocation();
@@ -42,11 +35,12 @@ function SearchBox() {
     navigate(q ? `/products?q=${encodeURIComponent(q)}` : '/products');
   };
   return (
-    <form role="search" onSubmit={submit} className="search">
+    // A plain GET form too: without JavaScript it still reaches the results page.
+    <form role="search" method="get" action="/products" onSubmit={submit} className="search">
       <label htmlFor="search-input" className="visually-hidden">
         Search products
       </label>
-      <input id="search-input" type="search" value={text} onChange={(e) => setText(e.target.value)} placeholder="Search products" />
+      <input id="search-input" type="search" name="q" value={text} onChange={(e) => setText(e.target.value)} placeholder="Search products" />
       <button type="submit">Search</button>
     </form>
   );
@@ -105,10 +99,14 @@ function CategoryMenu() {
 /** What the guest cart's merge at sign-in could not do as asked (quantity capped, unavailable): shown once. */
 function MergeNotices() {
   const [notices, setNotices] = useState<MergeNotice[]>(() => guestCart.takeNotices());
-  useEffect(() => guestCart.subscribe(() => {
-    const fresh = guestCart.takeNotices();
-    if (fresh.length > 0) setNotices(fresh);
-  }), []);
+  useEffect(
+    () =>
+      guestCart.subscribe(() => {
+        const fresh = guestCart.takeNotices();
+        if (fresh.length > 0) setNotices(fresh);
+      }),
+    [],
+  );
   if (notices.length === 0) return null;
   return (
     <div className="notice merge-notices" role="status" data-testid="merge-notices">
@@ -129,12 +127,16 @@ function MergeNotices() {
 export function RequireUser({ role, children }: { role?: 'ADMIN'; children: ReactNode }) {
   const user = useUser();
   const location = useLocation();
+  const hydrated = useHydrated();
+  // The server (and the hydrating page) cannot know who is signed in: wait for the browser's session.
+  if (!hydrated) return <Loading />;
   if (!user) return <Navigate to={`/signin?next=${encodeURIComponent(location.pathname + location.search)}`} replace />;
   if (role && user.role !== role) return <p role="alert">This page is for administrators.</p>;
   return <>{children}</>;
 }
 
 export function App() {
+  const location = useLocation();
   return (
     <>
       <a href="#main" className="skip-link">
@@ -147,34 +149,75 @@ export function App() {
           </Link>
           <SearchBox />
           <nav aria-label="Account" className="account">
-            <CartLink />
+            <Region what="Cart" compact>
+              <CartLink />
+            </Region>
             <AccountMenu />
           </nav>
         </div>
-        <CategoryMenu />
+        <Region what="The category menu" compact>
+          <CategoryMenu />
+        </Region>
       </header>
       <main id="main">
         <MergeNotices />
-        <Suspense fallback={<Loading />}>
-          <Routes>
-            <Route path="/" element={<HomePage />} />
-            <Route path="/products" element={<BrowsePage />} />
-            <Route path="/p/:sku" element={<ProductPage />} />
-            <Route path="/signin" element={<SignInPage />} />
-            <Route path="/signup" element={<SignUpPage />} />
-            <Route path="/forgot-password" element={<ForgotPasswordPage />} />
-            <Route path="/reset-password" element={<ResetPasswordPage />} />
-            <Route path="/cart" element={<CartPage />} />
-            <Route path="/checkout" element={<RequireUser><CheckoutPage /></RequireUser>} />
-            <Route path="/checkout/guest" element={<GuestCheckoutPage />} />
-            <Route path="/order-status" element={<GuestOrderPage />} />
-            <Route path="/orders" element={<RequireUser><OrdersPage /></RequireUser>} />
-            <Route path="/orders/:number" element={<RequireUser><OrderPage /></RequireUser>} />
-            <Route path="/account" element={<RequireUser><AccountPage /></RequireUser>} />
-            <Route path="/admin/*" element={<RequireUser role="ADMIN"><AdminPage /></RequireUser>} />
-            <Route path="*" element={<p>Nothing here. <Link to="/">Back to the shop</Link></p>} />
-          </Routes>
-        </Suspense>
+        <Region what="This page" resetKey={location.pathname}>
+          <Suspense fallback={<Loading />}>
+            <Routes>
+              <Route path="/" element={<HomePage />} />
+              <Route path="/products" element={<BrowsePage />} />
+              <Route path="/p/:sku" element={<ProductPage />} />
+              <Route path="/signin" element={<SignInPage />} />
+              <Route path="/signup" element={<SignUpPage />} />
+              <Route path="/forgot-password" element={<ForgotPasswordPage />} />
+              <Route path="/reset-password" element={<ResetPasswordPage />} />
+              <Route path="/cart" element={<CartPage />} />
+              <Route
+                path="/checkout"
+                element={
+                  <RequireUser>
+                    <CheckoutPage />
+                  </RequireUser>
+                }
+              />
+              <Route path="/checkout/guest" element={<GuestCheckoutPage />} />
+              <Route path="/order-status" element={<GuestOrderPage />} />
+              <Route
+                path="/orders"
+                element={
+                  <RequireUser>
+                    <OrdersPage />
+                  </RequireUser>
+                }
+              />
+              <Route
+                path="/orders/:number"
+                element={
+                  <RequireUser>
+                    <OrderPage />
+                  </RequireUser>
+                }
+              />
+              <Route
+                path="/account"
+                element={
+                  <RequireUser>
+                    <AccountPage />
+                  </RequireUser>
+                }
+              />
+              <Route
+                path="/admin/*"
+                element={
+                  <RequireUser role="ADMIN">
+                    <AdminPage />
+                  </RequireUser>
+                }
+              />
+              <Route path="*" element={<NotFound />} />
+            </Routes>
+          </Suspense>
+        </Region>
       </main>
       <footer className="site-footer">
         <p>

@@ -3,6 +3,8 @@ import { useEffect, useRef, type ReactNode } from 'react';
 import type { ApolloError } from '@apollo/client';
 import { useLocation } from 'react-router-dom';
 import { formatMoney, type MoneyLike } from '../lib/money';
+import { kindMessage } from '../lib/errors';
+import { DEFAULT_DESCRIPTION, useHead, type Head } from '../lib/head';
 
 export function Money({ value }: { value: MoneyLike | null | undefined }) {
   if (!value) return <span className="muted">—</span>;
@@ -17,10 +19,11 @@ export function Loading({ what = 'Loading' }: { what?: string }) {
   );
 }
 
-export function ErrorState({ error, retry }: { error: ApolloError | Error; retry?: () => void }) {
+/** A failed read or change, in kind words (lib/errors.ts): `what` names the region, e.g. "Cart". */
+export function ErrorState({ error, retry, what }: { error: ApolloError | Error; retry?: () => void; what?: string }) {
   return (
-    <div className="error" role="alert">
-      <p>Something went wrong: {error.message}</p>
+    <div className="error" role="alert" data-testid="error-state">
+      <p>{kindMessage(error, what)}</p>
       {retry && (
         <button type="button" onClick={() => retry()}>
           Try again
@@ -43,16 +46,15 @@ export function FieldError({ id, message }: { id: string; message: string | null
 /**
  * The page's heading, focused when the user arrives on a new page so screen readers announce it —
  * but not when only the query changes (a filter or sort), which would pull focus off that control.
+ * It also declares the page's <head> (lib/head.tsx): `head` when given, else its text as the title.
  */
-export function PageTitle({ children }: { children: ReactNode }) {
+export function PageTitle({ children, head }: { children: ReactNode; head?: Head }) {
   const ref = useRef<HTMLHeadingElement>(null);
-  const { pathname } = useLocation();
+  const { pathname, search } = useLocation();
+  useHead(head ?? { title: typeof children === 'string' ? children : 'Shopgraph', description: DEFAULT_DESCRIPTION, path: pathname + search });
   useEffect(() => {
     ref.current?.focus();
   }, [pathname]);
-  useEffect(() => {
-    document.title = `${typeof children === 'string' ? children : 'Shopgraph'} · Shopgraph`;
-  }, [children]);
   return (
     <h1 tabIndex={-1} ref={ref}>
       {children}

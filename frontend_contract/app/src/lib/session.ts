@@ -23,7 +23,7 @@ export interface SessionState {
 }
 
 /** Spends a refresh token: the new tokens, or null when the refresh token is no longer good. */
-export type RefreshFn = (refreshToken: string) => Promise<Omit<Tokens, 'expiresAt'> & { expiresIn: number } | null>;
+export type RefreshFn = (refreshToken: string) => Promise<(Omit<Tokens, 'expiresAt'> & { expiresIn: number }) | null>;
 
 export interface KeyValueStore {
   getItem(key: string): string | null;

@@ -15,8 +15,12 @@ export function useShop(): Shop {
   return shop;
 }
 
-/** The signed-in user (re-renders on sign-in, sign-out and token refresh), or null. */
+/**
+ * The signed-in user (re-renders on sign-in, sign-out and token refresh), or null. Null on the
+ * server and while the page hydrates (the session is the browser's), then the browser's user.
+ */
 export function useUser(): SessionUser | null {
   const { session } = useShop();
-  return useSyncExternalStore(session.subscribe, () => session.user);
+  return useSyncExternalStore(session.subscribe, () => session.user, signedOut);
 }
+const signedOut = () => null;

@@ -33,7 +33,14 @@ function Profile({ name: initialName, email: initialEmail }: { name: string; ema
       </div>
       <div className="field">
         <label htmlFor="profile-email">Email</label>
-        <input id="profile-email" type="email" value={email} onChange={(e) => setEmail(e.target.value)} autoComplete="email" aria-describedby="profile-email-error" />
+        <input
+          id="profile-email"
+          type="email"
+          value={email}
+          onChange={(e) => setEmail(e.target.value)}
+          autoComplete="email"
+          aria-describedby="profile-email-error"
+        />
         <FieldError id="profile-email-error" message={messageFor(byField, 'email')} />
       </div>
       <FieldError id="profile-error" message={messageFor(byField, '')} />
@@ -101,7 +108,13 @@ function AddAddress() {
       {ADDRESS_FIELDS.map(([key, label]) => (
         <div className="field" key={key}>
           <label htmlFor={`new-${key}`}>{label}</label>
-          <input id={`new-${key}`} value={form[key]} required onChange={(e) => setForm({ ...form, [key]: e.target.value })} aria-describedby={`new-${key}-error`} />
+          <input
+            id={`new-${key}`}
+            value={form[key]}
+            required
+            onChange={(e) => setForm({ ...form, [key]: e.target.value })}
+            aria-describedby={`new-${key}-error`}
+          />
           <FieldError id={`new-${key}-error`} message={messageFor(byField, key)} />
         </div>
       ))}

@@ -28,10 +28,7 @@ function useFinishSignIn() {
   return async (payload: AuthPayload) => {
     if (!payload.accessToken || !payload.refreshToken || !payload.user) return;
     await client.clearStore(); // what was cached anonymously is not what this user sees
-    session.signIn(
-      { accessToken: payload.accessToken, refreshToken: payload.refreshToken, expiresIn: payload.expiresIn ?? 900 },
-      payload.user,
-    );
+    session.signIn({ accessToken: payload.accessToken, refreshToken: payload.refreshToken, expiresIn: payload.expiresIn ?? 900 }, payload.user);
     // A cart filled while signed out joins the account's cart (notices shown once by the shell).
     await guestCart.mergeAfterSignIn(async (cartToken) => {
       const result = await mergeGuestCart({ variables: { input: { cartToken } } });
@@ -88,7 +85,15 @@ export function SignInPage() {
       <form onSubmit={submit} noValidate>
         <FieldError id="signin-error" message={messageFor(byField, '')} />
         <Field id="signin-email" label="Email" type="email" value={email} set={setEmail} error={messageFor(byField, 'email')} autoComplete="email" />
-        <Field id="signin-password" label="Password" type="password" value={password} set={setPassword} error={messageFor(byField, 'password')} autoComplete="current-password" />
+        <Field
+          id="signin-password"
+          label="Password"
+          type="password"
+          value={password}
+          set={setPassword}
+          error={messageFor(byField, 'password')}
+          autoComplete="current-password"
+        />
         <button type="submit" className="primary" disabled={loading}>
           {loading ? 'Signing in…' : 'Sign in'}
         </button>
@@ -125,7 +130,15 @@ export function SignUpPage() {
         <FieldError id="signup-error" message={messageFor(byField, '')} />
         <Field id="signup-name" label="Name" value={name} set={setName} error={messageFor(byField, 'name')} autoComplete="name" />
         <Field id="signup-email" label="Email" type="email" value={email} set={setEmail} error={messageFor(byField, 'email')} autoComplete="email" />
-        <Field id="signup-password" label="Password" type="password" value={password} set={setPassword} error={messageFor(byField, 'password')} autoComplete="new-password" />
+        <Field
+          id="signup-password"
+          label="Password"
+          type="password"
+          value={password}
+          set={setPassword}
+          error={messageFor(byField, 'password')}
+          autoComplete="new-password"
+        />
         <button type="submit" className="primary" disabled={loading}>
           {loading ? 'Creating your account…' : 'Create account'}
         </button>

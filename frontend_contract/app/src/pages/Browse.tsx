@@ -1,5 +1,5 @@
 // Category browse and search: filters, sort and the page cursor all kept in the URL.
-import { useEffect, useState, type FormEvent } from 'react';
+import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { useQuery } from '@apollo/client';
 import { Link, useSearchParams } from 'react-router-dom';
 import { CategoryNavDocument, ProductListDocument } from '../gql/graphql';
@@ -8,6 +8,7 @@ import { ProductGrid } from '../components/ProductGrid';
 import { SearchFacets } from '../components/SearchFacets';
 import { optionFilter, readBrowse, SORTS, writeBrowse, type BrowseState } from '../lib/browseParams';
 import { parsePriceInput } from '../lib/money';
+import { useStatus, type Head } from '../lib/head';
 
 const PAGE_SIZE = 24;
 const SORT_LABELS: Record<string, string> = { '': 'Default', RELEVANCE: 'Relevance', PRICE: 'Price', NAME: 'Name', NEWEST: 'Newest' };
@@ -39,6 +40,18 @@ export function BrowsePage() {
   const [minText, setMinText] = useState(state.minPrice);
   const [maxText, setMaxText] = useState(state.maxPrice);
   const [priceError, setPriceError] = useState<string | null>(null);
+  // On phones the filters are a drawer (closed: the first screen shows products); on wider
+  // screens a sidebar, and the toggle is hidden (styles.css).
+  const [filtersOpen, setFiltersOpen] = useState(false);
+  const closeButton = useRef<HTMLButtonElement>(null);
+  const toggleButton = useRef<HTMLButtonElement>(null);
+  useEffect(() => {
+    if (filtersOpen) closeButton.current?.focus();
+  }, [filtersOpen]);
+  const closeFilters = () => {
+    setFiltersOpen(false);
+    toggleButton.current?.focus();
+  };
   useEffect(() => {
     setMinText(state.minPrice);
     setMaxText(state.maxPrice);
@@ -59,11 +72,41 @@ export function BrowsePage() {
 
   const title = state.q ? `Search: ${state.q}` : category ? category.name : state.category ? 'Category' : 'All products';
   const connection = data?.products;
+  const unknownCategory = state.category !== '' && categories.data !== undefined && !category;
+  useStatus(unknownCategory ? 404 : 200);
+  const head: Head = {
+    title,
+    description: category
+      ? `${category.name} at Shopgraph: prices, stock and variants of every product in the category.`
+      : 'Every product at Shopgraph, with prices and stock.',
+    // Categories and the whole catalog are pages of their own; search results are not indexed.
+    path: category ? `/products?category=${encodeURIComponent(category.slug)}` : '/products',
+    noindex: !!state.q || unknownCategory,
+  };
   return (
     <>
-      <PageTitle>{title}</PageTitle>
+      <PageTitle head={head}>{title}</PageTitle>
+      <button
+        type="button"
+        className="filters-toggle"
+        ref={toggleButton}
+        aria-expanded={filtersOpen}
+        aria-controls="filters"
+        onClick={() => setFiltersOpen(true)}
+        data-testid="filters-toggle"
+      >
+        Filters and sort
+      </button>
       <div className="browse">
-        <aside aria-label="Filters" className="filters">
+        <aside
+          aria-label="Filters"
+          id="filters"
+          className={filtersOpen ? 'filters open' : 'filters'}
+          onKeyDown={(e) => e.key === 'Escape' && filtersOpen && closeFilters()}
+        >
+          <button type="button" className="filters-close" ref={closeButton} onClick={closeFilters}>
+            Show products
+          </button>
           <label htmlFor="filter-category">Category</label>
           <select id="filter-category" value={state.category} onChange={(e) => update({ category: e.target.value })}>
             <option value="">All categories</option>
@@ -105,9 +148,9 @@ export function BrowsePage() {
           <SearchFacets state={state} categories={categories.data?.categories ?? []} update={update} />
         </aside>
         <section aria-label="Results" className="results">
-          {state.category && categories.data && !category && <p role="alert">There is no category “{state.category}”.</p>}
+          {unknownCategory && <p role="alert">There is no category “{state.category}”.</p>}
           {(loading || waitingForCategory) && <Loading what="Loading products" />}
-          {error && <ErrorState error={error} retry={() => refetch()} />}
+          {error && <ErrorState what="The catalog" error={error} retry={() => refetch()} />}
           {connection && (
             <>
               <p className="result-count" role="status" data-testid="result-count">

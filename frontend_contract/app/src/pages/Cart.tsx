@@ -6,10 +6,12 @@ import { Link } from 'react-router-dom';
 import { RemoveFromCartDocument, UpdateCartItemDocument } from '../gql/graphql';
 import { ErrorState, FieldError, Loading, Money, PageTitle } from '../components/ui';
 import { Breakdown } from '../components/Breakdown';
+import { Region } from '../components/Region';
 import { DiscountCodes, ShippingChoice } from '../components/CartPricing';
 import { errorsByField, messageFor, parseQuantity, stepQuantity, unavailableLines, type UserErrorLike } from '../lib/cart';
 import { cartQueries, useCart, type CartView } from '../lib/useCart';
 import { deliveryEstimate } from '../lib/pricing';
+import { useHydrated } from '../lib/head';
 
 type Line = CartView['items'][number];
 type TokenInput = { cartToken?: string };
@@ -99,12 +101,14 @@ function CartLine({ line, input }: { line: Line; input: TokenInput }) {
       <span className="line-pricing">
         {nonZero(line.discount) && (
           <span className="notice line-discount" data-testid="line-discount">
-            {' '}−<Money value={line.discount} />
+            {' '}
+            −<Money value={line.discount} />
           </span>
         )}
         {nonZero(line.tax) && (
           <span className="muted line-tax" data-testid="line-tax">
-            {' '}tax <Money value={line.tax} />
+            {' '}
+            tax <Money value={line.tax} />
           </span>
         )}
       </span>
@@ -121,14 +125,32 @@ function CartLine({ line, input }: { line: Line; input: TokenInput }) {
   );
 }
 
+const CART_HEAD = { title: 'Your cart', description: 'Your Shopgraph cart: what you picked, priced with shipping and discounts.', path: '/cart' };
+
 export function CartPage() {
   const { cart, signedIn, loading, error, refetch, input } = useCart();
-  if (loading) return <Loading what="Loading your cart" />;
-  if (error && !cart) return <ErrorState error={error} retry={() => refetch()} />;
+  const hydrated = useHydrated();
+  // Whose cart it is lives in the browser (session, guest token): the server sends the page around it.
+  if (!hydrated || loading) {
+    return (
+      <>
+        <PageTitle head={CART_HEAD}>Your cart</PageTitle>
+        <Loading what="Loading your cart" />
+      </>
+    );
+  }
+  if (error && !cart) {
+    return (
+      <>
+        <PageTitle head={CART_HEAD}>Your cart</PageTitle>
+        <ErrorState what="Cart" error={error} retry={() => refetch()} />
+      </>
+    );
+  }
   if (!cart || cart.items.length === 0) {
     return (
       <>
-        <PageTitle>Your cart</PageTitle>
+        <PageTitle head={CART_HEAD}>Your cart</PageTitle>
         <p>
           Your cart is empty. <Link to="/products">Find something</Link>
         </p>
@@ -139,20 +161,28 @@ export function CartPage() {
   const method = cart.shippingMethod;
   return (
     <>
-      <PageTitle>Your cart</PageTitle>
+      <PageTitle head={CART_HEAD}>Your cart</PageTitle>
       <ul className="cart-lines" aria-label="Cart lines">
         {cart.items.map((line) => (
           <CartLine key={line.id} line={line} input={input} />
         ))}
       </ul>
       <div className="cart-pricing">
-        <ShippingChoice cart={cart} input={input} />
-        <DiscountCodes cart={cart} input={input} />
+        <Region what="Shipping">
+          <ShippingChoice cart={cart} input={input} />
+        </Region>
+        <Region what="Discount codes">
+          <DiscountCodes cart={cart} input={input} />
+        </Region>
       </div>
       <p>
         Items <span data-testid="cart-quantity">{cart.totalQuantity}</span>
       </p>
-      <Breakdown subtotalTestId="cart-subtotal" cost={cart.cost} shippingLabel={method ? `${method.name}, ${deliveryEstimate(method.minDays, method.maxDays)}` : null} />
+      <Breakdown
+        subtotalTestId="cart-subtotal"
+        cost={cart.cost}
+        shippingLabel={method ? `${method.name}, ${deliveryEstimate(method.minDays, method.maxDays)}` : null}
+      />
       {blocked.length > 0 ? (
         <p role="alert">Some lines cannot be ordered as they are: change or remove them to check out.</p>
       ) : signedIn ? (

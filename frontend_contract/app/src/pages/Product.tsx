@@ -7,6 +7,42 @@ import { errorsByField, messageFor, parseQuantity } from '../lib/cart';
 import { useUser } from '../lib/shop';
 import { cartQueries } from '../lib/useCart';
 import { guestCart, isDeadToken } from '../lib/guestCart';
+import { kindMessage } from '../lib/errors';
+import { NotFound } from '../components/NotFound';
+import type { Head } from '../lib/head';
+import type { ProductDetailBySkuQuery } from '../gql/graphql';
+
+type Product = NonNullable<ProductDetailBySkuQuery['product']>;
+
+/** The product's head: its description, first image and schema.org Product (offers per variant). */
+function productHead(product: Product): Head {
+  const path = `/p/${encodeURIComponent(product.sku)}`;
+  const images = [...product.images.map((i) => i.url), ...product.variants.flatMap((v) => (v.image ? [v.image.url] : []))];
+  const offer = (sku: string, price: Product['price'], inStock: boolean) => ({
+    '@type': 'Offer',
+    sku,
+    price: price.amount,
+    priceCurrency: price.currencyCode,
+    availability: `https://schema.org/${product.active && inStock ? 'InStock' : 'OutOfStock'}`,
+  });
+  return {
+    title: product.name,
+    description: product.description.length > 160 ? `${product.description.slice(0, 157)}…` : product.description,
+    path,
+    image: images[0] ?? null,
+    type: 'product',
+    jsonLd: {
+      '@context': 'https://schema.org',
+      '@type': 'Product',
+      name: product.name,
+      sku: product.sku,
+      description: product.description,
+      ...(images.length > 0 ? { image: [...new Set(images)] } : {}),
+      ...(product.category ? { category: product.category.name } : {}),
+      offers: product.variants.length > 1 ? product.variants.map((v) => offer(v.sku, v.price, v.inStock)) : offer(product.sku, product.price, product.inStock),
+    },
+  };
+}
 
 export function ProductPage() {
   const { sku = '' } = useParams();
@@ -20,16 +56,14 @@ export function ProductPage() {
   const [message, setMessage] = useState<string | null>(null);
 
   if (loading) return <Loading what="Loading product" />;
-  if (error) return <ErrorState error={error} retry={() => refetch()} />;
+  if (error) return <ErrorState what="This product" error={error} retry={() => refetch()} />;
   const product = data?.product;
-  if (!product) return <p role="alert">There is no product {sku}.</p>;
+  if (!product) return <NotFound what={`There is no product ${sku}.`} />;
 
   // The variant whose option values are the chosen ones (unchosen options: the first on sale's).
   const first = product.variants.find((v) => v.inStock) ?? product.variants[0];
-  const wanted = (name: string) =>
-    chosen[name] ?? first?.selectedOptions.find((o) => o.name === name)?.value ?? '';
-  const variant =
-    product.variants.find((v) => v.selectedOptions.every((o) => o.value === wanted(o.name))) ?? null;
+  const wanted = (name: string) => chosen[name] ?? first?.selectedOptions.find((o) => o.name === name)?.value ?? '';
+  const variant = product.variants.find((v) => v.selectedOptions.every((o) => o.value === wanted(o.name))) ?? null;
   const image = variant?.image ?? product.images[0] ?? null;
   const price = variant?.price ?? product.price;
   const stock = variant ? variant.stock : product.stock;
@@ -48,17 +82,16 @@ export function ProductPage() {
     }
     const line = { productId: product.id, variantId: variant.id, quantity: q };
     // Signed out: into a guest cart (created on the first add), by its token.
-    const token = async () =>
-      user ? null : guestCart.ensure(async () => (await createGuestCart()).data?.createGuestCart.cartToken ?? null);
-    let cartToken = await token();
+    const token = async () => (user ? null : guestCart.ensure(async () => (await createGuestCart()).data?.createGuestCart.cartToken ?? null));
+    let cartToken = await token().catch(() => null);
     if (!user && !cartToken) {
-      setMessage('Your cart could not be started; try again.');
+      setMessage(kindMessage(null, 'Cart'));
       return;
     }
     let result = await add({ variables: { input: cartToken ? { ...line, cartToken } : line } }).catch(() => null);
     if (!user && result?.data && isDeadToken(result.data.addToCart.userErrors)) {
       guestCart.forget(); // expired or merged elsewhere: start a new guest cart once
-      cartToken = await token();
+      cartToken = await token().catch(() => null);
       if (cartToken) result = await add({ variables: { input: { ...line, cartToken } } }).catch(() => null);
     }
     if (result?.data?.addToCart.userErrors.length === 0) setMessage(`Added ${q} to your cart.`);
@@ -75,7 +108,7 @@ export function ProductPage() {
           </>
         )}
       </p>
-      <PageTitle>{product.name}</PageTitle>
+      <PageTitle head={productHead(product)}>{product.name}</PageTitle>
       {image && (
         <img
           className="product-image"
@@ -139,7 +172,7 @@ export function ProductPage() {
           {added.loading ? 'Adding…' : 'Add to cart'}
         </button>
         <FieldError id="add-error" message={quantityError} />
-        {added.error && <ErrorState error={added.error} />}
+        {added.error && <ErrorState what="Cart" error={added.error} />}
         {message && (
           <p role="status" className="notice">
             {message} <Link to="/cart">View cart</Link>
