@@ -29,6 +29,7 @@ from deploy.embedded import backing_services
 from deploy.stack import create_database, delete_redis_keys, drop_database
 from subgraphs.kit.db import async_url
 from tests.support.compose_processes import ComposeProcesses
+from tests.support.npm import storefront_build
 from tests.support.payments import CARD_DECLINED, CARD_OK
 
 CHECKOUTS = 50
@@ -70,6 +71,8 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComposeProcesses]
             tmp_path_factory.mktemp("saga-faults"),
             shell,
             profiles=frozenset({"demo"}),
+            # The image's storefront build (compose's storefront service renders from it).
+            image_env={"SHOPGRAPH_STOREFRONT_DIR": str(storefront_build(tmp_path_factory))},
             # orders and payments with the short deadlines. The shipped router runs safelisted
             # storefront operations only; this client is a script of its own operations (the
             # safelist has its test in test_compose_processes).
