@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import logging
 import re
@@ -46,7 +47,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import Send
 from starlette.websockets import WebSocket
 
-from router import edge_metrics, errors, graphiql, metrics, redis_pool, storefront, telemetry
+from router import edge_metrics, errors, graphiql, metrics, redis_pool, session_cookie, storefront, telemetry
 from router.auth import Caller, bearer_of
 from router.config import ConfigError, Settings, load, not_allowed, subgraph_urls
 from router.connection_limits import Limits
@@ -101,6 +102,11 @@ def _respond(body: bytes, status: int, media: str, headers: dict[str, str] | Non
     return Response(body, status_code=status, media_type=f"{media}; charset=utf-8", headers=headers)
 
 
+@contextlib.contextmanager
+def _nothing() -> Iterator[list[str]]:
+    yield []
+
+
 def _failure(e: RouterError, media: str) -> Response:
     """The one place a refused request becomes an HTTP response."""
     return _respond(errors.body(e), errors.http_status(e, media), media, e.headers)
@@ -129,8 +135,14 @@ class GraphQLEndpoint:
             # The plan and this request's planning and fetch timings (GraphiQL's plan panel): only when
             # configured (query_plan.expose: off by default and in deploy/router.yaml) and asked for.
             expose = self.settings.expose_query_plan and request.headers.get(EXPOSE_PLAN_HEADER) == "true"
+            client = _client(request)
+            cookie_name, cookie_graph = self.settings.session_cookie, self.settings.session_cookie_subgraph
+            relayed = cookie_name is not None and cookie_graph is not None and request.method == "POST"
+            if relayed:
+                cookie = session_cookie.value_in(request.headers.get("cookie"), str(cookie_name))
+                client = dataclasses.replace(client, session_cookie=cookie)
             with telemetry.recording_timings(expose) as timings:
-                ready = await self.pipeline.prepare(graphql_request, _client(request), streaming=stream is not None)
+                ready = await self.pipeline.prepare(graphql_request, client, streaming=stream is not None)
                 if stream is not None:
                     return stream_response(stream, self.subscriptions, ready)
                 if (
@@ -139,7 +151,10 @@ class GraphQLEndpoint:
                     and accepts_defer(request.headers.get("accept", ""))
                 ):
                     return defer_response(self.pipeline, ready)
-                with response_policy() as policy:
+                with (
+                    response_policy() as policy,
+                    session_cookie.relaying(str(cookie_name), str(cookie_graph)) if relayed else _nothing() as cookies,
+                ):
                     body = await self.pipeline.execute(ready)
             if expose:
                 body.setdefault("extensions", {}).update(plan_extension(ready.p.plan) | timings.extension())
@@ -148,7 +163,10 @@ class GraphQLEndpoint:
             if request.method == "GET" or "persistedQuery" in (graphql_request.extensions or {}):
                 cacheable = policy() if ready.p.op.kind == "query" and not body.get("errors") else None
                 headers = {"cache-control": cacheable.header if cacheable is not None else "no-store"}
-            return _respond(orjson.dumps(body), 200, media, headers)
+            response = _respond(orjson.dumps(body), 200, media, headers)
+            for set_cookie in cookies:
+                response.headers.append("set-cookie", set_cookie)
+            return response
         except RouterError as e:
             return _failure(e, media)
         except Exception:  # never leak a stack trace to clients
@@ -419,7 +437,6 @@ def create_app(supergraph_sdl: str, settings: Settings | None = None) -> Starlet
 
 def serve(config: str | None, supergraph: str | None, host: str = "127.0.0.1", port: int = 4000) -> None:
     """Run the router (blocking): settings from ``config`` (YAML) and the environment."""
-    import dataclasses
 
     settings = load(config)
     if supergraph is not None:

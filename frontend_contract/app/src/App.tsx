@@ -6,7 +6,7 @@ import { Link, NavLink, Navigate, Route, Routes, useLocation, useNavigate } from
 import { CategoryNavDocument, LogoutDocument } from './gql/graphql';
 import { useCart } from './lib/useCart';
 import { guestCart, type MergeNotice } from './lib/guestCart';
-import { useShop, useUser } from './lib/shop';
+import { useSessionPending, useShop, useUser } from './lib/shop';
 import { Loading } from './components/ui';
 import { HomePage } from './pages/Home';
 import { BrowsePage } from './pages/Browse';
@@ -57,6 +57,8 @@ function AccountMenu() {
   const { session, client } = useShop();
   const navigate = useNavigate();
   const [logout] = useMutation(LogoutDocument);
+  const pending = useSessionPending();
+  if (!user && pending) return null; // being restored from the cookie: no "Sign in" flash
   if (!user) {
     return (
       <>
@@ -66,8 +68,7 @@ function AccountMenu() {
     );
   }
   const signOut = async () => {
-    const refreshToken = session.current?.tokens.refreshToken;
-    if (refreshToken) await logout({ variables: { input: { refreshToken } } }).catch(() => undefined);
+    await logout({ variables: { input: {} } }).catch(() => undefined); // the cookie's session, revoked and cleared
     session.signOut();
     await client.clearStore();
     navigate('/');
@@ -128,7 +129,9 @@ function MergeNotices() {
 /** Pages that need a signed-in user send others to sign in, and back afterwards. */
 export function RequireUser({ role, children }: { role?: 'ADMIN'; children: ReactNode }) {
   const user = useUser();
+  const pending = useSessionPending();
   const location = useLocation();
+  if (!user && pending) return <Loading what="Signing you in" />;
   if (!user) return <Navigate to={`/signin?next=${encodeURIComponent(location.pathname + location.search)}`} replace />;
   if (role && user.role !== role) return <p role="alert">This page is for administrators.</p>;
   return <>{children}</>;

@@ -20,3 +20,9 @@ export function useUser(): SessionUser | null {
   const { session } = useShop();
   return useSyncExternalStore(session.subscribe, () => session.user);
 }
+
+/** Whether the session a reload left behind is still being restored (who is signed in is not known yet). */
+export function useSessionPending(): boolean {
+  const { session } = useShop();
+  return useSyncExternalStore(session.subscribe, () => session.pending);
+}

@@ -26,12 +26,10 @@ function useFinishSignIn() {
   const [mergeGuestCart] = useMutation(MergeGuestCartDocument, { refetchQueries: [CartPageDocument] });
   const [claimGuestOrders] = useMutation(ClaimGuestOrdersDocument);
   return async (payload: AuthPayload) => {
-    if (!payload.accessToken || !payload.refreshToken || !payload.user) return;
+    if (!payload.accessToken || !payload.user) return;
     await client.clearStore(); // what was cached anonymously is not what this user sees
-    session.signIn(
-      { accessToken: payload.accessToken, refreshToken: payload.refreshToken, expiresIn: payload.expiresIn ?? 900 },
-      payload.user,
-    );
+    // The refresh token is not in the payload: the graph set it as an HttpOnly cookie.
+    session.signIn({ accessToken: payload.accessToken, expiresIn: payload.expiresIn ?? 900 }, payload.user);
     // A cart filled while signed out joins the account's cart (notices shown once by the shell).
     await guestCart.mergeAfterSignIn(async (cartToken) => {
       const result = await mergeGuestCart({ variables: { input: { cartToken } } });
