@@ -250,7 +250,6 @@ try {
     total: await text(page.getByTestId('order-total')),
     path: new URL(page.url()).pathname,
     badge: await text(page.getByTestId('cart-count')),
-    session: await page.evaluate(() => JSON.parse(localStorage.getItem('shopgraph.session')).tokens.accessToken),
   });
   await page.screenshot({ path: config.shots.order });
   await audit(page, 'order');

@@ -66,6 +66,7 @@ function Field(props: { id: string; label: string; type?: string; value: string;
 }
 
 export function SignInPage() {
+  const [params] = useSearchParams();
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
   const [errors, setErrors] = useState<UserErrorLike[]>([]);
@@ -83,6 +84,11 @@ export function SignInPage() {
   return (
     <section className="auth-form">
       <PageTitle>Sign in</PageTitle>
+      {params.get('signedOut') === 'everywhere' && (
+        <p role="status" className="notice">
+          You were signed out on every device.
+        </p>
+      )}
       <form onSubmit={submit} noValidate>
         <FieldError id="signin-error" message={messageFor(byField, '')} />
         <Field id="signin-email" label="Email" type="email" value={email} set={setEmail} error={messageFor(byField, 'email')} autoComplete="email" />
