@@ -41,7 +41,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import Send
@@ -169,6 +169,9 @@ class GraphQLEndpoint:
             return response
         except RouterError as e:
             return _failure(e, media)
+        except ClientDisconnect:  # gone while sending its body: nobody to answer, nothing went wrong here
+            log.info("client disconnected before its request body arrived")
+            return Response(status_code=499)
         except Exception:  # never leak a stack trace to clients
             log.exception("unexpected error while serving a GraphQL request")
             return _failure(RouterError.of("Internal server error", "INTERNAL_SERVER_ERROR", 500), media)

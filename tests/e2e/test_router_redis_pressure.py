@@ -15,6 +15,7 @@ import logging
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -43,25 +44,45 @@ def _router(stack: ThreadedStack, redis_url: str, **settings: Any) -> ThreadServ
     return ThreadServer(create_app(sdl, s))
 
 
-async def _hammer(url: str, connections: int, seconds: float) -> tuple[int, int, float]:
-    """(served, refused, elapsed): ``connections`` clients at once, each sending back to back."""
+@dataclass
+class Hammered:
+    served: int = 0
+    refused: int = 0
+    dropped: int = 0  # connections the server closed under a request (see _hammer)
+    elapsed: float = 0.0
+
+
+async def _hammer(url: str, connections: int, *, refusals: int = 3 * BURST, deadline: float = 60.0) -> Hammered:
+    """``connections`` clients at once, each sending back to back until ``refusals`` 429s came back.
+
+    Runs until an event (enough refusals), not for a time: on a loaded machine a fixed window
+    saw too few requests to exceed the budget. A request on a keep-alive connection the server
+    closes at that moment (uvicorn's keep-alive timeout, when a loaded loop wakes up late) fails
+    with a transport error, as it would for any HTTP client; it is counted, not fatal.
+    """
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    served = refused = 0
+    out = Hammered()
     started = time.monotonic()
     async with httpx.AsyncClient(timeout=30, limits=limits, trust_env=False) as client:
 
         async def one() -> None:
-            nonlocal served, refused
-            while time.monotonic() - started < seconds:
-                r = await client.post(url, json={"query": NORMAL})
+            while out.refused < refusals and time.monotonic() - started < deadline:
+                try:
+                    r = await client.post(url, json={"query": NORMAL})
+                except httpx.TransportError:
+                    out.dropped += 1
+                    continue
                 if r.status_code == 200:
-                    served += 1
+                    out.served += 1
                 else:
                     assert r.status_code == 429, r.text
-                    refused += 1
+                    out.refused += 1
 
         await asyncio.gather(*(one() for _ in range(connections)))
-    return served, refused, time.monotonic() - started
+    out.elapsed = time.monotonic() - started
+    assert out.refused >= refusals, out  # the limiter answered, and in time
+    assert out.dropped <= connections, out
+    return out
 
 
 async def _metrics(router: ThreadServer) -> str:
@@ -89,9 +110,8 @@ async def test_250_connections_get_the_share_of_20(
 ) -> None:
     assert stack.settings.redis_url
     with _router(stack, stack.settings.redis_url) as router:
-        served, refused, elapsed = await _hammer(router.url + "/graphql", connections, 2.0)
-    assert served <= _budget(elapsed), (served, refused, elapsed)
-    assert refused > served
+        out = await _hammer(router.url + "/graphql", connections)
+    assert out.served <= _budget(out.elapsed), out
 
 
 async def test_a_full_pool_falls_back_to_an_in_process_bucket(
@@ -100,9 +120,9 @@ async def test_a_full_pool_falls_back_to_an_in_process_bucket(
     """Two connections for every Redis user of the router: most checks cannot get one in time."""
     assert stack.settings.redis_url
     with _router(stack, stack.settings.redis_url, redis_max_connections=2, redis_pool_wait=0.001) as router:
-        served, refused, elapsed = await _hammer(router.url + "/graphql", 100, 1.5)
+        out = await _hammer(router.url + "/graphql", 100)
         metrics = await _metrics(router)
-    assert served <= _budget(elapsed), (served, refused, elapsed)
+    assert out.served <= _budget(out.elapsed), out
     assert 'shopgraph_router_redis_degraded_total{feature="rate_limits",reason="pool_full"}' in metrics
 
 
@@ -115,9 +135,9 @@ async def test_redis_gone_still_limits(stack: ThreadedStack, no_tracebacks: pyte
     finally:
         redis.stop()
     try:
-        served, refused, elapsed = await _hammer(router.url + "/graphql", 20, 1.5)
+        out = await _hammer(router.url + "/graphql", 20)
         metrics = await _metrics(router)
     finally:
         router.__exit__()
-    assert served <= _budget(elapsed), (served, refused, elapsed)
+    assert out.served <= _budget(out.elapsed), out
     assert 'shopgraph_router_redis_degraded_total{feature="rate_limits",reason="unavailable"}' in metrics

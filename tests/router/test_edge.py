@@ -589,3 +589,17 @@ async def test_expensive_operations_have_a_budget_of_their_own(
         # an anonymous caller's every operation draws its cost (issue 18): a cheap one waits for the budget too
         r = await client.post(url, json={"query": NORMAL})
         assert r.status_code == 429 and r.json()["errors"][0]["extensions"]["limit"] == "EXPENSIVE_COST"
+
+
+async def test_a_client_gone_mid_body_is_not_an_error(router: str, caplog: pytest.LogCaptureFixture) -> None:
+    """A client that hangs up before its body arrived is logged at INFO, with no traceback."""
+    caplog.set_level(logging.INFO, logger="shopgraph.router")
+    url = httpx.URL(router)
+    _, writer = await asyncio.open_connection(url.host, url.port)
+    writer.write(
+        b'POST /graphql HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"que'
+    )
+    await writer.drain()
+    writer.close()
+    await until(lambda: any("disconnected before" in r.getMessage() for r in caplog.records))
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
