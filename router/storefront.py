@@ -5,7 +5,10 @@ every other ``GET`` that accepts HTML answers ``index.html``, so the app's clien
 (``/products?q=…``, ``/orders/SG-100042``) survive a reload. The directory is
 ``SHOPGRAPH_STOREFRONT_DIR``, by default the Vite build in ``frontend_contract/app/dist`` (what
 ``shopgraph dev`` builds). It is looked up per request, so a rebuild is served without a restart
-and a router without a build answers 404 with how to build it.
+and a router without a build answers 404 with how to build it. Files at the build's top level (the
+service worker ``sw.js``, ``manifest.webmanifest``, icons) are served by name, revalidated on every
+use. Every answer carries the page's protections (:func:`page_headers`): a strict CSP, no framing,
+no sniffing, no referrer to other sites, unused browser features off, HSTS over https.
 """
 
 from __future__ import annotations
@@ -63,7 +66,25 @@ def page_headers(
         "X-Frame-Options": "DENY",
         "Referrer-Policy": "strict-origin-when-cross-origin",
         "X-Content-Type-Options": "nosniff",
+        # Powerful features the shop never uses are off for it and anything it frames; payment (the
+        # Payment Request API of a provider's wallet buttons) only for itself and the provider's frames.
+        "Permissions-Policy": ", ".join(
+            (
+                *(f"{feature}=()" for feature in _UNUSED_FEATURES),
+                "payment=(" + " ".join(("self", *(f'"{o}"' for o in frame_src))) + ")",
+            )
+        ),
+        "Cross-Origin-Resource-Policy": "same-origin",
     }
+
+
+# Browser features no page of the shop uses (Permissions-Policy turns them off).
+_UNUSED_FEATURES = ("accelerometer", "camera", "geolocation", "gyroscope", "magnetometer", "microphone", "usb")
+HSTS = "max-age=31536000"  # browsers heed it over https only: sent when the page was asked for over https
+
+
+def _protected(headers: dict[str, str], request: Request) -> dict[str, str]:
+    return {**headers, "Strict-Transport-Security": HSTS} if request.url.scheme == "https" else headers
 
 
 def directory() -> Path:
@@ -71,34 +92,50 @@ def directory() -> Path:
     return Path(configured) if configured else DEFAULT_DIR
 
 
-def _not_built() -> Response:
+def _not_built(headers: dict[str, str]) -> Response:
     return PlainTextResponse(
         "The storefront is not built: `uv run shopgraph dev` builds it (needs npm), "
         "or run `npm ci && npm run build` in frontend_contract/app. The graph is at /graphql.",
         status_code=404,
+        headers=headers,
     )
 
 
-async def _asset(request: Request) -> Response:
-    root = (directory() / "assets").resolve()
-    file = (root / str(request.path_params["path"])).resolve()
-    if not file.is_relative_to(root) or not file.is_file():
-        return PlainTextResponse("Not found", status_code=404)
-    return FileResponse(file, headers={"Cache-Control": IMMUTABLE})
+def _file_in(root: Path, name: str) -> Path | None:
+    root = root.resolve()
+    file = (root / name).resolve()
+    return file if file.is_relative_to(root) and file.is_file() else None
 
 
-def _page_of(headers: dict[str, str]) -> Callable[[Request], Awaitable[Response]]:
+def _routes_of(headers: dict[str, str]) -> tuple[Callable[[Request], Awaitable[Response]], ...]:
+    async def asset(request: Request) -> Response:
+        file = _file_in(directory() / "assets", str(request.path_params["path"]))
+        if file is None:
+            return PlainTextResponse("Not found", status_code=404, headers=_protected(headers, request))
+        return FileResponse(file, headers={"Cache-Control": IMMUTABLE, **_protected(headers, request)})
+
     async def page(request: Request) -> Response:
+        protected = _protected(headers, request)
         index = directory() / "index.html"
         if not index.is_file():
-            return _not_built()
-        if "." in request.url.path.rsplit("/", 1)[-1]:
-            return PlainTextResponse("Not found", status_code=404)  # a missing file, not an app route
+            return _not_built(protected)
+        name = request.url.path.rsplit("/", 1)[-1]
+        if "." in name:
+            # A file of the build's top level (the service worker, the web app manifest, icons): never
+            # cached unrevalidated, so a new service worker is found at once. Anything else is missing.
+            file = _file_in(directory(), name) if request.url.path.count("/") == 1 and name != "index.html" else None
+            if file is None:
+                return PlainTextResponse("Not found", status_code=404, headers=protected)
+            media = _MEDIA.get(file.suffix)
+            return FileResponse(file, media_type=media, headers={"Cache-Control": "no-cache", **protected})
         return FileResponse(
-            index, media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache", **headers}
+            index, media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache", **protected}
         )
 
-    return page
+    return asset, page
+
+
+_MEDIA = {".webmanifest": "application/manifest+json", ".js": "text/javascript; charset=utf-8"}
 
 
 def routes(
@@ -110,7 +147,8 @@ def routes(
 ) -> list[BaseRoute]:
     """Put these after every other route: the page route matches any remaining path."""
     headers = page_headers(img_src, script_src=script_src, frame_src=frame_src, connect_src=connect_src)
+    asset, page = _routes_of(headers)
     return [
-        Route("/assets/{path:path}", _asset, methods=["GET", "HEAD"]),
-        Route("/{path:path}", _page_of(headers), methods=["GET", "HEAD"]),
+        Route("/assets/{path:path}", asset, methods=["GET", "HEAD"]),
+        Route("/{path:path}", page, methods=["GET", "HEAD"]),
     ]

@@ -83,6 +83,33 @@ async def test_the_page_forbids_framing_foreign_scripts_and_leaking_the_referrer
     assert page.headers["x-content-type-options"] == "nosniff"
 
 
+async def test_every_answer_carries_the_protections(client: httpx.AsyncClient, build: Path) -> None:
+    """Issue 20: a strict CSP and the usual security headers on every page, asset, file and 404."""
+    (build / "sw.js").write_text("self.addEventListener('fetch', () => {})")
+    (build / "manifest.webmanifest").write_text('{"name": "Shopgraph"}')
+    answers = {
+        path: await client.get(path, headers=HTML)
+        for path in ("/", "/p/LAMP-1", "/assets/index-abc.js", "/sw.js", "/manifest.webmanifest", "/nope.png")
+    }
+    for path, answer in answers.items():
+        h = answer.headers
+        directives = dict(d.strip().split(" ", 1) for d in h["content-security-policy"].split(";"))
+        assert directives["script-src"] == "'self'", path  # no inline or eval'd script, ever
+        assert directives["frame-ancestors"] == "'none'" and directives["base-uri"] == "'self'", path
+        assert h["x-content-type-options"] == "nosniff" and h["referrer-policy"] == "strict-origin-when-cross-origin"
+        assert "camera=()" in h["permissions-policy"] and "geolocation=()" in h["permissions-policy"], path
+        assert h["cross-origin-resource-policy"] == "same-origin"
+        assert "strict-transport-security" not in h, path  # plain http: browsers would ignore it anyway
+    assert answers["/nope.png"].status_code == 404
+    # The service worker and the manifest are files of the build's top level, always revalidated.
+    assert answers["/sw.js"].status_code == 200 and answers["/sw.js"].headers["cache-control"] == "no-cache"
+    assert answers["/sw.js"].headers["content-type"].startswith("text/javascript")
+    assert answers["/manifest.webmanifest"].headers["content-type"] == "application/manifest+json"
+    assert (await client.get("/index.html")).status_code == 404  # the page is served at its routes only
+    secure = await client.get("https://router.test/products", headers=HTML)
+    assert secure.headers["strict-transport-security"] == "max-age=31536000"
+
+
 async def test_a_payment_providers_origins_are_allowed_only_when_configured(build: Path) -> None:
     """Issue 16: Stripe's Payment Element needs its script, frames and API allowed by the page's CSP;
     a configured value that is not an origin (a keyword, a second directive) is refused at start."""
@@ -100,6 +127,7 @@ async def test_a_payment_providers_origins_are_allowed_only_when_configured(buil
     assert directives["frame-src"] == "'self' https://js.stripe.com https://hooks.stripe.com"
     assert directives["connect-src"] == "'self' https://api.stripe.com"
     assert directives["frame-ancestors"] == "'none'"  # the shop's own page is still not framed by anyone
+    assert 'payment=(self "https://js.stripe.com" "https://hooks.stripe.com")' in page.headers["permissions-policy"]
     for bad in ("'unsafe-inline'", "*", "https://js.stripe.com; script-src *", "javascript:", "https://a b"):
         with pytest.raises(ValueError, match="not an origin"):
             create_app(SUPERGRAPH.read_text(), Settings(anonymous_only=True, storefront_script_src=(bad,)))
