@@ -121,9 +121,10 @@ def _routes_of(headers: dict[str, str]) -> tuple[Callable[[Request], Awaitable[R
             return _not_built(protected)
         name = request.url.path.rsplit("/", 1)[-1]
         if "." in name:
-            # A file of the build's top level (the service worker, the web app manifest, icons): never
-            # cached unrevalidated, so a new service worker is found at once. Anything else is missing.
-            file = _file_in(directory(), name) if request.url.path.count("/") == 1 and name != "index.html" else None
+            # A file of the build's top level (the service worker, the web app manifest, icons, the
+            # shell it precaches): never cached unrevalidated, so a new service worker is found at
+            # once. Anything else is missing.
+            file = _file_in(directory(), name) if request.url.path.count("/") == 1 else None
             if file is None:
                 return PlainTextResponse("Not found", status_code=404, headers=protected)
             media = _MEDIA.get(file.suffix)

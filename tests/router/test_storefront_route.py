@@ -48,7 +48,8 @@ async def test_the_app_is_served_at_every_client_side_route(client: httpx.AsyncC
 
 
 async def test_missing_files_and_paths_outside_the_build_are_404(client: httpx.AsyncClient, build: Path) -> None:
-    for path in ("/assets/nope.js", "/assets/../index.html", "/assets/%2e%2e/%2e%2e/secret.txt", "/favicon.ico"):
+    outside = ("/assets/../../secret.txt", "/../secret.txt", "/assets/%2e%2e/%2e%2e/secret.txt")
+    for path in ("/assets/nope.js", *outside, "/favicon.ico"):
         assert (await client.get(path)).status_code == 404, path
 
 
@@ -105,7 +106,7 @@ async def test_every_answer_carries_the_protections(client: httpx.AsyncClient, b
     assert answers["/sw.js"].status_code == 200 and answers["/sw.js"].headers["cache-control"] == "no-cache"
     assert answers["/sw.js"].headers["content-type"].startswith("text/javascript")
     assert answers["/manifest.webmanifest"].headers["content-type"] == "application/manifest+json"
-    assert (await client.get("/index.html")).status_code == 404  # the page is served at its routes only
+    assert (await client.get("/index.html")).text == INDEX  # the shell, which the service worker precaches
     secure = await client.get("https://router.test/products", headers=HTML)
     assert secure.headers["strict-transport-security"] == "max-age=31536000"
 

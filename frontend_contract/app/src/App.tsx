@@ -8,6 +8,7 @@ import { useCart } from './lib/useCart';
 import { guestCart, type MergeNotice } from './lib/guestCart';
 import { useSessionPending, useShop, useUser } from './lib/shop';
 import { Loading } from './components/ui';
+import { useOffline } from './lib/offline';
 import { HomePage } from './pages/Home';
 import { BrowsePage } from './pages/Browse';
 import { ProductPage } from './pages/Product';
@@ -126,6 +127,16 @@ function MergeNotices() {
   );
 }
 
+/** Offline: what still works (pages seen before) and what does not (changes), said once over the page. */
+function OfflineNotice() {
+  if (!useOffline()) return null;
+  return (
+    <p className="notice offline-notice" role="status" data-testid="offline-notice">
+      You are offline. Pages you have visited still show; the cart, checkout and your account need a connection.
+    </p>
+  );
+}
+
 /** Pages that need a signed-in user send others to sign in, and back afterwards. */
 export function RequireUser({ role, children }: { role?: 'ADMIN'; children: ReactNode }) {
   const user = useUser();
@@ -157,6 +168,7 @@ export function App() {
         <CategoryMenu />
       </header>
       <main id="main">
+        <OfflineNotice />
         <MergeNotices />
         <Suspense fallback={<Loading />}>
           <Routes>

@@ -5,6 +5,7 @@ import { BrowserRouter } from 'react-router-dom';
 import { App } from './App';
 import { createShop } from './lib/apollo';
 import { ShopProvider } from './lib/shop';
+import { registerServiceWorker } from './lib/serviceWorker';
 import './styles.css';
 
 const shop = createShop();
@@ -20,3 +21,5 @@ createRoot(document.getElementById('root')!).render(
     </ApolloProvider>
   </StrictMode>,
 );
+
+registerServiceWorker();

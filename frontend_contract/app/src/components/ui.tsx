@@ -3,6 +3,7 @@ import { useEffect, useRef, type ReactNode } from 'react';
 import type { ApolloError } from '@apollo/client';
 import { useLocation } from 'react-router-dom';
 import { formatMoney, type MoneyLike } from '../lib/money';
+import { OFFLINE_CHANGE, OfflineError } from '../lib/offline';
 
 export function Money({ value }: { value: MoneyLike | null | undefined }) {
   if (!value) return <span className="muted">—</span>;
@@ -18,9 +19,10 @@ export function Loading({ what = 'Loading' }: { what?: string }) {
 }
 
 export function ErrorState({ error, retry }: { error: ApolloError | Error; retry?: () => void }) {
+  const offline = error instanceof OfflineError || ('networkError' in error && error.networkError instanceof OfflineError);
   return (
     <div className="error" role="alert">
-      <p>Something went wrong: {error.message}</p>
+      <p>{offline ? OFFLINE_CHANGE : `Something went wrong: ${error.message}`}</p>
       {retry && (
         <button type="button" onClick={() => retry()}>
           Try again

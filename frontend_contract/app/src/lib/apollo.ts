@@ -10,6 +10,7 @@ import { createClient, type Client as WsClient } from 'graphql-ws';
 import { RefreshSessionDocument, type RefreshSessionMutation } from '../gql/graphql';
 import { createAuthLink } from './authLink';
 import { SocketWatch } from './live';
+import { offlineLink } from './offline';
 import { HINT_KEY, Session, type RefreshFn } from './session';
 
 export const GRAPHQL_PATH = '/graphql';
@@ -143,7 +144,7 @@ export function createShop(origin: string = window.location.origin): Shop {
       return definition.kind === 'OperationDefinition' && definition.operation === 'subscription';
     },
     new GraphQLWsLink(ws),
-    createAuthLink(session).concat(http),
+    offlineLink().concat(createAuthLink(session)).concat(http),
   );
 
   const client = new ApolloClient({ link, cache: createCache(), devtools: { enabled: false } });

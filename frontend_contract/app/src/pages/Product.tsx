@@ -7,6 +7,7 @@ import { errorsByField, messageFor, parseQuantity } from '../lib/cart';
 import { useUser } from '../lib/shop';
 import { cartQueries } from '../lib/useCart';
 import { guestCart, isDeadToken } from '../lib/guestCart';
+import { isOffline, OFFLINE_CHANGE } from '../lib/offline';
 
 export function ProductPage() {
   const { sku = '' } = useParams();
@@ -18,6 +19,7 @@ export function ProductPage() {
   const [add, added] = useMutation(AddToCartDocument, { refetchQueries: cartQueries(user !== null) });
   const [createGuestCart] = useMutation(CreateGuestCartDocument);
   const [message, setMessage] = useState<string | null>(null);
+  const [offline, setOffline] = useState(false);
 
   if (loading) return <Loading what="Loading product" />;
   if (error) return <ErrorState error={error} retry={() => refetch()} />;
@@ -36,6 +38,11 @@ export function ProductPage() {
   const errors = errorsByField(added.data?.addToCart.userErrors ?? []);
   const submit = async (e: FormEvent) => {
     e.preventDefault();
+    setOffline(isOffline()); // the cart changes only online: refused at once, never queued
+    if (isOffline()) {
+      setMessage(null);
+      return;
+    }
     const q = parseQuantity(quantity);
     if (q === null) {
       setMessage('Enter a quantity from 1 to 99.');
@@ -139,6 +146,7 @@ export function ProductPage() {
           {added.loading ? 'Adding…' : 'Add to cart'}
         </button>
         <FieldError id="add-error" message={quantityError} />
+        <FieldError id="add-offline" message={offline ? OFFLINE_CHANGE : null} />
         {added.error && <ErrorState error={added.error} />}
         {message && (
           <p role="status" className="notice">
