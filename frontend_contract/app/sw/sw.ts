@@ -14,7 +14,7 @@ import { NetworkFirst } from 'workbox-strategies';
 declare const self: ServiceWorkerGlobalScope & { __WB_MANIFEST: Array<{ url: string; revision: string | null }> };
 
 const PAGES = 'shopgraph-pages';
-const DATA = 'shopgraph-catalog';
+const DATA = 'shopgraph-catalog'; // the app drops it when the viewer changes (src/lib/offline.ts)
 const CATALOG = new Set([
   'CategoryNav',
   'CategoryPage',

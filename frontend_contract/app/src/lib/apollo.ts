@@ -10,7 +10,7 @@ import { createClient, type Client as WsClient } from 'graphql-ws';
 import { RefreshSessionDocument, type RefreshSessionMutation } from '../gql/graphql';
 import { createAuthLink } from './authLink';
 import { SocketWatch } from './live';
-import { offlineLink } from './offline';
+import { CATALOG_CACHE, offlineLink } from './offline';
 import { HINT_KEY, Session, type RefreshFn } from './session';
 
 export const GRAPHQL_PATH = '/graphql';
@@ -131,6 +131,8 @@ export function createShop(origin: string = window.location.origin): Shop {
     if (now !== signedAs) {
       signedAs = now;
       ws.terminate();
+      // What the service worker kept for offline was answered for the previous viewer: drop it.
+      void globalThis.caches?.delete(CATALOG_CACHE).catch(() => undefined);
     }
   });
 

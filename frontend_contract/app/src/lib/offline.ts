@@ -4,6 +4,9 @@ import { useSyncExternalStore } from 'react';
 import { ApolloLink, Observable, type FetchResult } from '@apollo/client/core';
 import { getMainDefinition } from '@apollo/client/utilities';
 
+/** The service worker's cache of catalog answers (sw/sw.ts keeps them under this name). */
+export const CATALOG_CACHE = 'shopgraph-catalog';
+
 export const OFFLINE_CHANGE = 'You are offline: nothing was changed. Try again when you are back online.';
 
 export function isOffline(): boolean {
