@@ -32,7 +32,21 @@ cleanupOutdatedCaches();
 // No directory index: "/" is a page like any other (network first), not the precached shell.
 precacheAndRoute(self.__WB_MANIFEST, { directoryIndex: '' });
 
-const pages = new NetworkFirst({ cacheName: PAGES, networkTimeoutSeconds: 10 });
+const KEPT_PAGES = 50; // visited pages kept (search URLs are endless): the oldest go first
+const KEPT_ANSWERS = 300;
+
+/** Keep at most `max` entries in a cache, dropping the oldest (a cache lists its keys oldest first). */
+async function trim(cacheName: string, max: number): Promise<void> {
+  const cache = await caches.open(cacheName);
+  const keys = await cache.keys();
+  await Promise.all(keys.slice(0, Math.max(0, keys.length - max)).map((key) => cache.delete(key)));
+}
+
+const pages = new NetworkFirst({
+  cacheName: PAGES,
+  networkTimeoutSeconds: 10,
+  plugins: [{ cacheDidUpdate: () => trim(PAGES, KEPT_PAGES) }],
+});
 registerRoute(
   new NavigationRoute(async (options) => {
     try {
@@ -70,6 +84,7 @@ async function catalogQuery(request: Request): Promise<Response> {
     if (!answer.errors) {
       const headers = { 'content-type': response.headers.get('content-type') ?? 'application/json' };
       await cache.put(key, new Response(text, { headers }));
+      await trim(DATA, KEPT_ANSWERS);
     }
   }
   return response;
