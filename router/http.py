@@ -42,7 +42,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import Send
 from starlette.websockets import WebSocket
@@ -125,7 +125,7 @@ class GraphQLEndpoint:
         if self.settings.graphiql and request.method == "GET" and "query" not in request.query_params:
             accept = request.headers.get("accept", "")
             if media is None or ("text/html" in accept and "extensions" not in request.query_params):
-                return HTMLResponse(graphiql.page(request, plan=self.settings.expose_query_plan))
+                return graphiql.page(request, plan=self.settings.expose_query_plan)
         if media is None:
             e = RouterError.of(f"Not acceptable: use application/json or {GRAPHQL_RESPONSE}", "BAD_REQUEST", 406)
             return _failure(e, JSON)

@@ -154,3 +154,17 @@ async def test_metrics_on_the_admin_listener_are_not_the_page_on_the_public_port
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://router.test") as c:
         assert (await c.get("/metrics")).status_code == 404
         assert (await c.get("/products", headers=HTML)).text == INDEX
+
+
+async def test_graphiql_runs_only_its_own_inline_scripts(client: httpx.AsyncClient) -> None:
+    """GraphiQL's page (an HTML answer too) lets its inline scripts run by a nonce new for each page."""
+    pages = [await client.get("/graphql", headers=HTML) for _ in range(2)]
+    nonces = set()
+    for page in pages:
+        directives = dict(d.strip().split(" ", 1) for d in page.headers["content-security-policy"].split(";"))
+        (nonce,) = [s for s in directives["script-src"].split() if s.startswith("'nonce-")]
+        assert "unsafe" not in directives["script-src"] and directives["frame-ancestors"] == "'none'"
+        assert page.text.count(f'<script nonce="{nonce[7:-1]}">') == 2
+        assert page.headers["x-content-type-options"] == "nosniff" and page.headers["cache-control"] == "no-store"
+        nonces.add(nonce)
+    assert len(nonces) == 2
