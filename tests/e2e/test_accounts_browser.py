@@ -49,5 +49,6 @@ async def test_accounts_keep_tokens_from_scripts_and_manage_sessions_and_address
     everywhere = steps["everywhere"]
     assert everywhere["notice"] == "You were signed out on every device."
     assert everywhere["cookiesLeftHere"] == 0
+    assert everywhere["otherTabSignIn"] == 1  # the other tab of this browser followed without a reload
     assert everywhere["therePath"] == "/signin" and everywhere["thereSignInLink"] >= 1
     assert steps["done"]["console"] == [], steps["done"]

@@ -6,7 +6,8 @@
 // document.cookie), the refresh token is an HttpOnly/Secure/SameSite=Strict cookie, a reload stays
 // signed in; addresses are added, edited, made default and removed; the password is changed (the
 // wrong current one refused first). A second browser ("there") signs in with the new password;
-// "Sign out everywhere" here then signs out both: there, a reload of the account page asks to sign in.
+// A second tab here signs in from the shared cookie. "Sign out everywhere" then signs out all: the
+// other tab at once, and there a reload of the account page asks to sign in.
 // One line per step on stdout: `<step> <json>`; `error <json>` and exit 1.
 import { chromium } from 'playwright-core';
 
@@ -121,16 +122,24 @@ try {
   await there.page.getByRole('button', { name: 'Sign in' }).click();
   await there.page.getByRole('heading', { name: 'Your account' }).waitFor();
 
-  // Sign out everywhere, here: both browsers are signed out.
+  // A second tab of this browser, signed in from the shared cookie (the tabs take turns refreshing).
+  const tab = await here.context.newPage();
+  await tab.goto(`${base}/orders`);
+  await tab.getByTestId('account-name').waitFor();
+
+  // Sign out everywhere, here: both browsers are signed out, and the other tab follows at once.
   await page.getByRole('button', { name: 'Sign out everywhere' }).click();
   await page.waitForURL((u) => new URL(u).pathname === '/signin');
   const notice = await text(page.getByRole('status').filter({ hasText: 'every device' }));
   const left = (await here.context.cookies()).filter((c) => c.name === 'shopgraph_refresh').length;
+  await tab.getByTestId('account-name').waitFor({ state: 'detached' });
+  const otherTab = await tab.getByRole('navigation', { name: 'Account' }).getByRole('link', { name: 'Sign in' }).count();
   await there.page.reload();
   await there.page.waitForURL((u) => new URL(u).pathname === '/signin');
   say('everywhere', {
     notice,
     cookiesLeftHere: left,
+    otherTabSignIn: otherTab,
     therePath: new URL(there.page.url()).pathname,
     thereSignInLink: await there.page.getByRole('link', { name: 'Sign in' }).count(),
   });
