@@ -13,6 +13,7 @@ import shutil
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,24 +56,47 @@ def _graphiql_assets(progress: Progress) -> None:
     threading.Thread(target=install, name="graphiql-assets", daemon=True).start()
 
 
-def _storefront(progress: Progress) -> str:
+STOREFRONT_PORT_OFFSET = 80  # the page renderer listens on the router's port + 80 (4080), on the same host
+
+
+def _storefront(progress: Progress, servers: contextlib.ExitStack, host: str, port_base: int) -> str:
     """Build the storefront when missing or stale (npm ci + vite build), in the background like
-    GraphiQL's assets: the router looks its build up per request, so the page appears once it
-    is done. Returns what the banner says of it."""
+    GraphiQL's assets, then start its page renderer (node) and point the router at it: the router
+    looks both up per request, answering 503 "starting" pages until they are there. Returns what
+    the banner says of it."""
     if importlib.util.find_spec("frontend_contract") is None:
         return "not part of this install, so GraphiQL only"
     build = importlib.import_module("frontend_contract.build")
-    if build.up_to_date():
-        return "ready"
-    if shutil.which("npm") is None:
+    ready = build.up_to_date()
+    if not ready and shutil.which("npm") is None:
         return "not built (it needs npm), so GraphiQL only"
+    port = port_base + STOREFRONT_PORT_OFFSET
+    started: list[Any] = []
+
+    def stop() -> None:
+        for process in started:
+            process.terminate()
+            with contextlib.suppress(Exception):
+                process.wait(timeout=5)
+
+    servers.callback(stop)
 
     def run() -> None:
-        with progress.step("storefront (npm ci + vite build, in the background)"):
-            build.ensure_built()
+        if not ready:
+            with progress.step("storefront (npm ci + vite build, in the background)"):
+                if not build.ensure_built():
+                    return
+        try:
+            started.append(build.renderer(build.DIST_DIR, f"http://{host}:{port_base}", port, host))
+        except build.BuildError as exc:
+            logging.getLogger("shopgraph.storefront").warning("storefront: pages not rendered (%s)", exc)
+            return
+        # router/storefront.py reads it per request: pages are passed to the renderer from now on.
+        os.environ["SHOPGRAPH_STOREFRONT_SSR_URL"] = f"http://{host}:{port}"
 
     threading.Thread(target=run, name="storefront-build", daemon=True).start()
-    return "building in the background (a few seconds)"
+    rendered = f"rendered on the server by node on {host}:{port}"
+    return rendered if ready else f"building in the background (a few seconds), then {rendered}"
 
 
 def _preload(subgraphs: Sequence[str], router: bool) -> None:
@@ -126,7 +150,7 @@ async def _dev(host: str, port_base: int, with_router: bool, processes: bool) ->
             storefront = ""
             if with_router:
                 _graphiql_assets(progress)
-                storefront = _storefront(progress)
+                storefront = _storefront(progress, servers, host, port_base)
             from starlette.types import ASGIApp
 
             from subgraphs.notifications.config import NotifySettings
@@ -454,6 +478,31 @@ def _plan(supergraph: Path, query: Path, operation_name: str | None) -> int:
     return 0
 
 
+# -- storefront ---------------------------------------------------------------------------------
+
+
+def _storefront_server(host: str, port: int, router_url: str, public_url: str | None) -> int:
+    """The storefront's page renderer (node on the build's dist/server/main.js), in place of this
+    process: the router passes page requests to it (SHOPGRAPH_STOREFRONT_SSR_URL)."""
+    build = importlib.import_module("frontend_contract.build")
+    # The build the router serves /assets from (router/storefront.py reads the same variable).
+    configured = os.environ.get("SHOPGRAPH_STOREFRONT_DIR")
+    entry = build.server_entry(Path(configured) if configured else build.DIST_DIR)
+    node = shutil.which("node")
+    if node is None:
+        print("shopgraph storefront: cannot render pages: node is not installed", file=sys.stderr)
+        return 1
+    if not entry.is_file():
+        # In the image the build is there; from a checkout, it is waited for (the router answers 503 meanwhile).
+        print(f"shopgraph storefront: waiting for {entry} (npm ci && npm run build)", file=sys.stderr, flush=True)
+        while not entry.is_file():
+            time.sleep(2)
+    env = {**os.environ, "HOST": host, "PORT": str(port), "SHOPGRAPH_ROUTER": router_url}
+    if public_url:
+        env["SHOPGRAPH_PUBLIC_URL"] = public_url
+    os.execve(node, [node, str(entry)], env)  # signals (compose stop, k8s) go straight to node
+
+
 # -- probe -------------------------------------------------------------------------------------
 
 
@@ -519,6 +568,13 @@ def parser() -> argparse.ArgumentParser:
     notify = commands.add_parser("notify", help="run the notifications worker (events -> mail over SMTP)")
     notify.add_argument("--metrics-port", type=int, help="serve Prometheus metrics (and liveness) on this port")
     notify.add_argument("--metrics-host", default="0.0.0.0")
+    storefront = commands.add_parser(
+        "storefront", help="render the storefront's pages (node; the router passes page requests to it)"
+    )
+    storefront.add_argument("--host", default="127.0.0.1")
+    storefront.add_argument("--port", type=int, default=DEV_PORT_BASE + STOREFRONT_PORT_OFFSET)
+    storefront.add_argument("--router", default=f"http://127.0.0.1:{DEV_PORT_BASE}", help="the router's base URL")
+    storefront.add_argument("--public-url", help="the shop's public origin for canonical URLs (default: the Host)")
     probe = commands.add_parser("probe", help="exit 0 if URL answers HTTP 200 (container health checks)")
     probe.add_argument("url")
     probe.add_argument("--timeout", type=float, default=4.0)
@@ -553,6 +609,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_notify(args.metrics_host, args.metrics_port))
         if args.command == "probe":
             return _probe(args.url, args.timeout)
+        if args.command == "storefront":
+            return _storefront_server(args.host, args.port, args.router, args.public_url)
         if args.command == "plan":
             return _plan(args.supergraph, args.query, args.operation_name)
     except KeyboardInterrupt:

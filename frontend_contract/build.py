@@ -3,7 +3,9 @@
 - ``ensure_built() -> bool`` — what ``shopgraph dev`` calls: ``npm ci`` when the packages are
   missing, ``vite build`` when ``app/dist`` is missing or older than the app's sources. Never
   raises: without npm, or when a step fails, it logs why (the router then serves GraphiQL only).
-- ``npm_ci()`` / ``build(out_dir)`` — the two steps, raising ``BuildError`` with npm's output.
+- ``npm_ci()`` / ``build(out_dir)`` — the two steps, raising ``BuildError`` with npm's output:
+  the browser's build in ``out_dir`` and the server renderer in ``out_dir/server/main.js``.
+- ``renderer(dist, router_url, port)`` — the server renderer's process (``node dist/server/main.js``).
 - ``initial_js(dist) -> InitialJs`` — the JavaScript ``index.html`` loads before the first render
   (its module script and the chunks it preloads), raw and gzipped: the budget's figure.
 """
@@ -72,10 +74,31 @@ def npm_ci() -> None:
 
 
 def build(out_dir: Path = DIST_DIR, *, persisted_queries: bool = False) -> Path:
-    """``vite build`` into ``out_dir`` (emptied first); returns it."""
+    """``vite build`` into ``out_dir`` (emptied first), then the server renderer into ``out_dir/server``."""
     env = {"SHOPGRAPH_PERSISTED_QUERIES": "1" if persisted_queries else "0"}
-    _run("run", "build", "--", "--outDir", str(out_dir), "--emptyOutDir", env=env)
+    _run("run", "build:client", "--", "--outDir", str(out_dir), "--emptyOutDir", env=env)
+    _run("run", "build:server", "--", "--outDir", str(out_dir / "server"), env=env)
     return out_dir
+
+
+def server_entry(dist: Path = DIST_DIR) -> Path:
+    return dist / "server" / "main.js"
+
+
+def renderer(dist: Path, router_url: str, port: int, host: str = "127.0.0.1") -> subprocess.Popen[bytes]:
+    """Start the server renderer of ``dist`` on ``host:port``, reading the graph at ``router_url``
+    (its base, without /graphql); it exits with the process that started it."""
+    node = shutil.which("node")
+    if node is None:
+        raise BuildError("node not found: install Node.js (20 or later) to render the storefront's pages")
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "HOST": host,
+        "SHOPGRAPH_ROUTER": router_url,
+        "SHOPGRAPH_EXIT_WITH_PARENT": "1",
+    }
+    return subprocess.Popen([node, str(server_entry(dist))], env=env, cwd=dist)
 
 
 def _newest_source() -> float:
@@ -89,7 +112,8 @@ def _newest_source() -> float:
 
 def up_to_date(dist: Path = DIST_DIR) -> bool:
     index = dist / "index.html"
-    return index.is_file() and index.stat().st_mtime >= _newest_source()
+    built = index.is_file() and server_entry(dist).is_file()
+    return built and min(index.stat().st_mtime, server_entry(dist).stat().st_mtime) >= _newest_source()
 
 
 def ensure_built(dist: Path = DIST_DIR) -> bool:

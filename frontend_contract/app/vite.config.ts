@@ -1,12 +1,17 @@
-// Vite: builds the app into dist/ (served by the router at /), and in `npm run dev` serves it with
-// hot reload, proxying /graphql (HTTP and WebSocket) to the running router.
+// Vite: builds the browser's app into dist/ (its /assets served by the router) and, with --ssr, the
+// server renderer into dist/server/main.js (src/server/main.ts, every dependency bundled in: it runs
+// with node alone); in `npm run dev` serves the app with hot reload (client-rendered), proxying
+// /graphql (HTTP and WebSocket) to the running router.
 //
 //   SHOPGRAPH_ROUTER=http://127.0.0.1:4000   where `npm run dev` proxies the graph (default)
 //   SHOPGRAPH_PERSISTED_QUERIES=1            build a client that sends persisted queries by their
 //                                            manifest id (../manifest.json) instead of the text
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { defineConfig } from 'vitest/config';
 import react from '@vitejs/plugin-react';
+import type { Plugin } from 'vite';
 import { VitePWA } from 'vite-plugin-pwa';
 
 interface Manifest {
@@ -19,11 +24,28 @@ function persistedIds(): Record<string, string> | null {
   return Object.fromEntries(manifest.operations.map((op) => [op.name, op.id]));
 }
 
+/** Writes name.gz beside each script and stylesheet of the browser's build: the router sends those
+ * to browsers that accept gzip (router/storefront.py), compressed once at build time. */
+function gzipAssets(): Plugin {
+  return {
+    name: 'shopgraph-gzip-assets',
+    apply: (_config, env) => !env.isSsrBuild,
+    writeBundle(options, bundle) {
+      for (const name of Object.keys(bundle)) {
+        if (!/\.(js|css)$/.test(name)) continue;
+        const file = join(options.dir ?? 'dist', name);
+        writeFileSync(`${file}.gz`, gzipSync(readFileSync(file), { level: 9 }));
+      }
+    },
+  };
+}
+
 const router = process.env.SHOPGRAPH_ROUTER ?? 'http://127.0.0.1:4000';
 
-export default defineConfig({
+export default defineConfig(({ isSsrBuild }) => ({
   plugins: [
     react(),
+    gzipAssets(),
     // Installable and offline: the web app manifest, and the service worker of sw/sw.ts with the
     // build's files precached (registered by src/lib/serviceWorker.ts: no inline script, for the CSP).
     VitePWA({
@@ -49,6 +71,7 @@ export default defineConfig({
       // The admin area (its charts) is not for offline shoppers: fetched when opened, as before.
       injectManifest: { globPatterns: ['**/*.{js,css,html,png,webmanifest}'], globIgnores: ['**/AdminPage-*.js'] },
       devOptions: { enabled: false },
+      disable: isSsrBuild === true, // the server renderer's build has no service worker
     }),
   ],
   define: { __SHOPGRAPH_PERSISTED__: JSON.stringify(persistedIds()) },
@@ -59,5 +82,6 @@ export default defineConfig({
     proxy: { '/graphql': { target: router, ws: true, changeOrigin: false } },
   },
   build: { target: 'es2022', sourcemap: false, chunkSizeWarningLimit: 600 },
+  ssr: { noExternal: true, target: 'node' },
   test: { environment: 'node', include: ['tests/**/*.test.ts'] },
-});
+}));

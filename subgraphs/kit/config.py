@@ -38,6 +38,9 @@ class Settings:
     # Where shoppers open the shop: the base of links in mail (password reset).
     public_url: str = "http://127.0.0.1:4000"
     password_reset_ttl_seconds: int = 30 * 60
+    # How long a guest's order-lookup token opens the order (kit/order_lookup.py); each mail to the
+    # guest carries a fresh one.
+    order_lookup_ttl_seconds: int = 30 * 24 * 3600
 
     def database_url_for(self, subgraph: str) -> str:
         return self.database_urls.get(subgraph, self.database_url)
@@ -74,6 +77,8 @@ class Settings:
             "outbox_relay": env_flag("SHOPGRAPH_OUTBOX_RELAY", default=True),
             "public_url": env.get("SHOPGRAPH_PUBLIC_URL", "http://127.0.0.1:4000").rstrip("/"),
         }
+        if env.get("SHOPGRAPH_ORDER_LOOKUP_TTL_SECONDS", "").strip():
+            values["order_lookup_ttl_seconds"] = positive_int("SHOPGRAPH_ORDER_LOOKUP_TTL_SECONDS")
         values.update(overrides)
         settings = cls(**values)  # type: ignore[arg-type]
         from .money import CurrencyCode  # strawberry: imported when settings are built, not with the names
@@ -81,6 +86,17 @@ class Settings:
         if settings.currency not in CurrencyCode.__members__:
             raise ValueError(f"SHOPGRAPH_CURRENCY={settings.currency!r} is not a supported ISO 4217 code")
         return settings
+
+
+def positive_int(name: str) -> int:
+    raw = os.environ.get(name, "").strip()
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number of seconds, not {raw!r}") from None
+    if value <= 0:
+        raise ValueError(f"{name} must be positive, not {raw!r}")
+    return value
 
 
 def env_flag(name: str, *, default: bool) -> bool:

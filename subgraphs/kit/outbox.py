@@ -18,6 +18,7 @@ one, which is what makes "resume after id n" exact.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -71,6 +72,17 @@ async def record_event(
 
     Call it last in the transaction: the ordering lock is held until commit.
     """
+    (event_id,) = await record_events(conn, table, [(event_type, aggregate_id, payload)])
+    return event_id
+
+
+async def record_events(
+    conn: AsyncConnection, table: Table, events: Sequence[tuple[str, uuid.UUID, dict[str, Any]]]
+) -> list[int]:
+    """Append ``events`` (type, aggregate id, payload), in order, inside the caller's transaction:
+    two statements however many there are. Returns their ordered ids; call it last, as ``record_event``."""
+    if not events:
+        return []
     await conn.execute(
         text(
             "SELECT pg_advisory_xact_lock(:lock, hashtext(current_schema() || '.' || :table)),"
@@ -78,19 +90,18 @@ async def record_event(
         ),
         {"lock": OUTBOX_ORDER_LOCK, "table": table.name},
     )
-    event_id: int = (
-        await conn.execute(
-            insert(table)
-            .values(
-                event_type=event_type,
-                aggregate_id=aggregate_id,
-                payload=with_trace_context(payload),  # links the event's delivery to this trace
-                created_at=func.now(),
-            )
-            .returning(table.c.id)
-        )
-    ).scalar_one()
-    return event_id
+    rows = [
+        {
+            "event_type": event_type,
+            "aggregate_id": aggregate_id,
+            "payload": with_trace_context(payload),  # links the event's delivery to this trace
+            "created_at": func.now(),
+        }
+        for event_type, aggregate_id, payload in events
+    ]
+    # One multi-row INSERT; ids come from the sequence in VALUES order, so sorting keeps the events' order.
+    ids = (await conn.execute(insert(table).values(rows).returning(table.c.id))).scalars().all()
+    return sorted(ids)
 
 
 async def read_events(

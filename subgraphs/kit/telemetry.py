@@ -87,6 +87,12 @@ def count_statements(runtime: Any) -> None:
     runtime.db.statements.observers.append(lambda _sql: child.inc())
 
 
+def current_request_id() -> str | None:
+    """The id of the request being served (the router's ``X-Request-ID``), None outside one: logs
+    carry it, and query-count tests tell a request's statements from background work's with it."""
+    return _request_id.get()
+
+
 @contextlib.contextmanager
 def outgoing_call(target: str, headers: dict[str, str]) -> Iterator[None]:
     """A call to another subgraph (``kit.service_client``): a client span, its context sent as

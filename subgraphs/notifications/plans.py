@@ -77,11 +77,18 @@ class Planned:
         return f"<{hashlib.sha256(self.idempotency_key.encode()).hexdigest()[:40]}@shopgraph.notifications>"
 
 
-def plan(stream: str, event: OutboxEvent, public_url: str, secret: str = "") -> Planned | None:
+def plan(
+    stream: str,
+    event: OutboxEvent,
+    public_url: str,
+    secret: str = "",
+    lookup_ttl: int = order_lookup.DEFAULT_TTL_SECONDS,
+) -> Planned | None:
     """The message ``event`` causes, or None (events no mail follows, e.g. ``order.created``).
 
     A guest's order (``guest_email`` in the event) is mailed to that address, its link the order's
-    lookup page (``secret``: the service secret its token is signed with, kit/order_lookup.py)."""
+    lookup page (``secret``: the service secret its token is signed with, kit/order_lookup.py; a fresh
+    token, opening the order for ``lookup_ttl`` seconds from the mail)."""
     template = BY_EVENT.get(event.event_type)
     if template is None:
         return None
@@ -128,7 +135,7 @@ def plan(stream: str, event: OutboxEvent, public_url: str, secret: str = "") -> 
     key = f"order:{order_id}:{template.name}" if template.once_per_order else f"{stream}:{event.id}:{template.name}"
     guest = payload.get("guest_email")
     if isinstance(guest, str) and guest and secret:
-        context["order_url"] = f"{public_url}/order-status?token={order_lookup.issue(secret, order_id)}"
+        context["order_url"] = f"{public_url}/order-status?token={order_lookup.issue(secret, order_id, ttl=lookup_ttl)}"
         context.pop("account_url")  # no account: no preferences to change
         return Planned(key, template, None, guest, context, traceparent)
     return Planned(key, template, user_id, None, context, traceparent)

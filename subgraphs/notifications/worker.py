@@ -227,7 +227,13 @@ class Worker:
 
     async def _take_event(self, conn: asyncpg.Connection, stream: str, event: Any) -> None:
         try:
-            planned = plan(stream, event, self.settings.public_url, self.settings.service_secret)
+            planned = plan(
+                stream,
+                event,
+                self.settings.public_url,
+                self.settings.service_secret,
+                self.settings.order_lookup_ttl_seconds,
+            )
         except BadEvent as exc:
             template = TEMPLATES.get(_template_name(event.event_type), PASSWORD_RESET)
             bad = Planned(f"{stream}:{event.id}:{template.name}", template, None, None, {}, None)

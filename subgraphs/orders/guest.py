@@ -4,8 +4,10 @@ A guest's order belongs to the guest's *customer id*, ``uuid5(GUEST_CUSTOMERS, e
 account has such an id (users issues uuid4s), the idempotency keys, the reservation ids and the
 per-customer discount limits all work per address, and the saga and payments see an ordinary
 order. The guest reaches the order with its lookup token,
-``o1.<order id>.<HMAC-SHA256>`` keyed from the service secret (only this subgraph can issue
-one; it opens that one order only). An account claims the order with the token *and* the same
+``o2.<order id>.<expiry>.<HMAC-SHA256>`` keyed from the service secret (only the stack can issue
+one; it opens that one order only, until it expires: ``Settings.order_lookup_ttl_seconds``, 30
+days by default; an expired token is refused with ``TOKEN_EXPIRED``, and each mail to the guest
+carries a fresh one). An account claims the order with the token *and* the same
 e-mail address: the token proves the claimant placed it (the address alone would not, since
 users does not verify addresses yet), the address keeps a leaked token from giving the order
 to a stranger. Once claimed the order is the account's (``user_id`` becomes the account's, an
@@ -31,7 +33,8 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 GUEST_ORDERS = Counter(
     "shopgraph_guest_orders",
-    "Guest orders: placed, looked_up, lookup_refused (forged, claimed or unknown token), claimed, claim_refused.",
+    "Guest orders: placed, looked_up, lookup_refused (forged, claimed or unknown token), lookup_expired, "
+    "claimed, claim_refused.",
     ["event"],
 )
 

@@ -10,12 +10,13 @@ import strawberry
 from gql import gql
 from sqlalchemy import Integer, bindparam, func, select, tuple_
 
+from subgraphs.kit import order_lookup
 from subgraphs.kit.address import ADDRESS_FIELDS
 from subgraphs.kit.auth import ADMIN_ONLY, Identity
 from subgraphs.kit.db import Read
 from subgraphs.kit.domain import DomainError
 from subgraphs.kit.domain import ErrorCode as Code
-from subgraphs.kit.errors import UserError, bad_input
+from subgraphs.kit.errors import ApiError, UserError, bad_input
 from subgraphs.kit.inputs import sent_fields
 from subgraphs.kit.loaders import parse_uuid
 from subgraphs.kit.mutations import admin, anyone, mutate, signed_in
@@ -144,10 +145,14 @@ class Query:
 
     @strawberry.field(
         description="A guest's order by the lookup token its checkout returned; null if the token is forged, "
-        "or once an account has claimed the order."
+        "or once an account has claimed the order; an error coded TOKEN_EXPIRED once the token has expired."
     )
     async def guest_order(self, info: OrdersInfo, token: str) -> Order | None:
-        order_id = guest.verify(info.context.runtime.settings.service_secret, token)
+        try:
+            order_id = guest.verify(info.context.runtime.settings.service_secret, token)
+        except order_lookup.ExpiredToken:
+            guest.GUEST_ORDERS.labels(event="lookup_expired").inc()
+            raise ApiError(order_lookup.EXPIRED_MESSAGE, "TOKEN_EXPIRED") from None
         row = await info.context.loaders.order.load(order_id) if order_id else None
         if row is None or row.guest_email is None or row.claimed_at is not None:
             guest.GUEST_ORDERS.labels(event="lookup_refused").inc()
@@ -244,7 +249,8 @@ class Mutation:
             row = await info.context.orders.guest_checkout(
                 input.cart_token, input.email, input.idempotency_key, address
             )
-            token = guest.issue(info.context.runtime.settings.service_secret, row.id)
+            settings = info.context.runtime.settings
+            token = guest.issue(settings.service_secret, row.id, ttl=settings.order_lookup_ttl_seconds)
             return GuestCheckoutPayload(order=Order.from_row(row), lookup_token=token)
 
         return await mutate(info, GuestCheckoutPayload, perform, allow=anyone)
@@ -283,12 +289,18 @@ async def _claim(info: OrdersInfo, user_id: uuid.UUID, tokens: list[str]) -> Cla
     if len(tokens) > guest.MAX_CLAIM:
         raise DomainError(Code.INVALID, f"Claim at most {guest.MAX_CLAIM} orders at once.", ["input", "lookupTokens"])
     secret = info.context.runtime.settings.service_secret
-    ids = [guest.verify(secret, t) for t in tokens]
-    errors = [
-        UserError(code=Code.INVALID_TOKEN, field=["input", "lookupTokens", str(i)], message="This token is not valid.")
-        for i, order_id in enumerate(ids)
-        if order_id is None
-    ]
+    ids: list[uuid.UUID | None] = []
+    errors: list[UserError] = []
+    for i, token in enumerate(tokens):
+        field = ["input", "lookupTokens", str(i)]
+        try:
+            ids.append(guest.verify(secret, token))
+        except order_lookup.ExpiredToken:
+            ids.append(None)
+            errors.append(UserError(code=Code.TOKEN_EXPIRED, field=field, message="This token has expired."))
+            continue
+        if ids[-1] is None:
+            errors.append(UserError(code=Code.INVALID_TOKEN, field=field, message="This token is not valid."))
     wanted = [i for i in ids if i is not None]
     if not wanted:
         return ClaimGuestOrdersPayload(user_errors=errors)

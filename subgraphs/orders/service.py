@@ -23,7 +23,7 @@ from subgraphs.kit.domain import DomainError, Unavailable
 from subgraphs.kit.domain import ErrorCode as Code
 from subgraphs.kit.metrics import SAGA_STEPS
 from subgraphs.kit.money import to_decimal
-from subgraphs.kit.outbox import record_event
+from subgraphs.kit.outbox import record_events
 from subgraphs.kit.service_client import ServiceClient
 
 from . import clients, guest, pricing, saga
@@ -419,9 +419,10 @@ class Orders:
                     ).all()
                 )
             guest_of = {r.id: r.user_id for r in claimable}
-            for row in claimed:
-                # payments moves the order's payment to the account (it is read by user id).
-                await record_order_event(conn, "order.claimed", row, guest_customer_id=str(guest_of[row.id]))
+            # payments moves each order's payment to the account (it is read by user id).
+            await record_order_events(
+                conn, "order.claimed", [(row, {"guest_customer_id": str(guest_of[row.id])}) for row in claimed]
+            )
         done = {r.id for r in mine} | {r.id for r in claimed}
         refused = {i for i in wanted if i not in done}
         for row in claimed:
@@ -620,7 +621,15 @@ async def transition(
 
 
 async def record_order_event(conn: AsyncConnection, event_type: str, order: Row[Any], **extra: Any) -> None:
-    """An ``order.*`` event in the orders outbox; call it last in the transaction.
+    """An ``order.*`` event in the orders outbox; call it last in the transaction (``record_order_events``)."""
+    await record_order_events(conn, event_type, [(order, extra)])
+
+
+async def record_order_events(
+    conn: AsyncConnection, event_type: str, orders_and_extras: Sequence[tuple[Row[Any], dict[str, Any]]]
+) -> None:
+    """An ``order.*`` event per order (with its ``extra`` keys) in the orders outbox, in three statements
+    however many orders; call it last in the transaction.
 
     The payload is the contract other services rely on (payments, notifications):
     ``order_id``, ``number``, ``user_id``, ``status``, ``currency``, ``subtotal_minor``, ``shipping_minor``,
@@ -630,9 +639,13 @@ async def record_order_event(conn: AsyncConnection, event_type: str, order: Row[
     and the older camelCase keys (``orderId``, ``userId``, ``total``, ``items``) the
     subscriptions read.
     """
-    items = (
+    if not orders_and_extras:
+        return
+    lines: dict[uuid.UUID, list[Any]] = {order.id: [] for order, _ in orders_and_extras}
+    found = (
         await conn.execute(
             select(
+                order_items.c.order_id,
                 order_items.c.product_id,
                 order_items.c.sku,
                 order_items.c.name,
@@ -640,46 +653,52 @@ async def record_order_event(conn: AsyncConnection, event_type: str, order: Row[
                 order_items.c.unit_price_minor,
                 order_items.c.variant_id,
             )
-            .where(order_items.c.order_id == order.id)
-            .order_by(order_items.c.position)
+            .where(order_items.c.order_id.in_(list(lines)))
+            .order_by(order_items.c.order_id, order_items.c.position)
         )
     ).all()
-    await record_event(
-        conn,
-        outbox,
-        event_type,
-        order.id,
-        {
-            "type": event_type,
-            "order_id": str(order.id),
-            "orderId": str(order.id),
-            "number": order_number(order.number),
-            "user_id": str(order.user_id),
-            "userId": str(order.user_id),
-            "status": order.status,
-            "currency": order.currency,
-            "subtotal_minor": order.subtotal_minor,
-            "shipping_minor": order.shipping_minor,
-            "total_minor": order.total_minor,
-            "total": {"amount": str(to_decimal(order.total_minor, order.currency)), "currencyCode": order.currency},
-            "lines": [
-                {"name": i.name, "sku": i.sku, "quantity": i.quantity, "unit_price_minor": i.unit_price_minor}
-                for i in items
-            ],
-            "items": [
-                {
-                    "productId": str(i.product_id),
-                    "variantId": str(i.variant_id),
-                    "sku": i.sku,
-                    "name": i.name,
-                    "quantity": i.quantity,
-                    "unitPrice": str(to_decimal(i.unit_price_minor, order.currency)),
-                }
-                for i in items
-            ],
-            "occurredAt": datetime.now(UTC).isoformat(),
-            # A guest's order (not claimed yet): notifications mails this address.
-            **({"guest_email": order.guest_email} if order.guest_email and order.claimed_at is None else {}),
-            **extra,
-        },
-    )
+    for line in found:
+        lines[line.order_id].append(line)
+    events = [
+        (event_type, order.id, _order_event_payload(event_type, order, lines[order.id], extra))
+        for order, extra in orders_and_extras
+    ]
+    await record_events(conn, outbox, events)
+
+
+def _order_event_payload(
+    event_type: str, order: Row[Any], items: Sequence[Any], extra: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "type": event_type,
+        "order_id": str(order.id),
+        "orderId": str(order.id),
+        "number": order_number(order.number),
+        "user_id": str(order.user_id),
+        "userId": str(order.user_id),
+        "status": order.status,
+        "currency": order.currency,
+        "subtotal_minor": order.subtotal_minor,
+        "shipping_minor": order.shipping_minor,
+        "total_minor": order.total_minor,
+        "total": {"amount": str(to_decimal(order.total_minor, order.currency)), "currencyCode": order.currency},
+        "lines": [
+            {"name": i.name, "sku": i.sku, "quantity": i.quantity, "unit_price_minor": i.unit_price_minor}
+            for i in items
+        ],
+        "items": [
+            {
+                "productId": str(i.product_id),
+                "variantId": str(i.variant_id),
+                "sku": i.sku,
+                "name": i.name,
+                "quantity": i.quantity,
+                "unitPrice": str(to_decimal(i.unit_price_minor, order.currency)),
+            }
+            for i in items
+        ],
+        "occurredAt": datetime.now(UTC).isoformat(),
+        # A guest's order (not claimed yet): notifications mails this address.
+        **({"guest_email": order.guest_email} if order.guest_email and order.claimed_at is None else {}),
+        **extra,
+    }

@@ -11,7 +11,7 @@ from subgraphs.kit import order_lookup
 from subgraphs.kit.auth import ADMIN_ONLY
 from subgraphs.kit.domain import DomainError
 from subgraphs.kit.domain import ErrorCode as Code
-from subgraphs.kit.errors import UserError, bad_input
+from subgraphs.kit.errors import ApiError, UserError, bad_input
 from subgraphs.kit.loaders import parse_uuid
 from subgraphs.kit.mutations import admin, internal, mutate
 from subgraphs.kit.schema import federated_schema
@@ -31,12 +31,16 @@ class Query:
 
     @strawberry.field(
         description="A guest order's payment, by the order's lookup token (guestCheckout), while it waits to be "
-        "paid (PENDING or REQUIRES_ACTION); null otherwise or if the token is forged."
+        "paid (PENDING or REQUIRES_ACTION); null otherwise or if the token is forged; an error coded TOKEN_EXPIRED "
+        "once the token has expired."
     )
     async def guest_payment(self, info: PaymentsInfo, lookup_token: str) -> Payment | None:
         # The token is the guest's credential for this one order (kit/order_lookup.py); once paid,
         # the guest follows the order's status (guestOrder), the payment's details stay private.
-        order_id = order_lookup.verify(info.context.runtime.settings.service_secret, lookup_token)
+        try:
+            order_id = order_lookup.verify(info.context.runtime.settings.service_secret, lookup_token)
+        except order_lookup.ExpiredToken:
+            raise ApiError(order_lookup.EXPIRED_MESSAGE, "TOKEN_EXPIRED") from None
         row = await info.context.loaders.by_order.load(order_id) if order_id else None
         if row is None or row.status not in OPEN:
             return None

@@ -30,6 +30,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from deploy.embedded import backing_services
 from deploy.stack import create_database, delete_redis_keys, drop_database
 from tests.support.compose_processes import ComposeProcesses
+from tests.support.npm import storefront_build
 from tests.support.order_events import newest_event_id
 from tests.support.otlp import Receiver
 from tests.support.subscriptions import subscription
@@ -79,6 +80,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory, receiver: Receiver) -> Iterat
             tmp_path_factory.mktemp("compose"),
             shell,
             profiles=frozenset({"demo"}),  # `docker compose --profile demo up`: the demo admin and catalog
+            image_env={"SHOPGRAPH_STOREFRONT_DIR": str(storefront_build(tmp_path_factory))},
         )
         try:
             with processes:
@@ -266,6 +268,22 @@ async def test_the_router_runs_the_production_configuration(shop: ComposeProcess
         assert "graphiql" not in page.text.lower(), page.text[:300]
         assert (await client.get(shop.url("router", "/metrics"))).status_code == 404
         assert "shopgraph_router_requests_total" in (await client.get(shop.admin_url("router"))).text
+
+
+async def test_the_storefront_service_renders_the_pages_the_router_serves(shop: ComposeProcesses) -> None:
+    async with httpx.AsyncClient(timeout=60, trust_env=False) as client:
+
+        async def rendered() -> httpx.Response | None:
+            page = await client.get(shop.url("router", "/"), headers={"accept": "text/html"})
+            return page if page.status_code == 200 else None  # 503 "starting" until the service answers
+
+        page = await until(rendered, what="a page rendered by the storefront service", within=120)
+        assert page is not None
+        assert "<h1" in page.text and 'id="shopgraph-state"' in page.text  # rendered on the server
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"]  # the router's headers
+        robots = await client.get(shop.url("router", "/robots.txt"))
+    # Canonical URLs from SHOPGRAPH_PUBLIC_URL (compose's default: the router's published port).
+    assert f"Sitemap: {shop.url('router', '/sitemap.xml')}" in robots.text.splitlines()
 
 
 def test_every_service_answers_its_probes(shop: ComposeProcesses) -> None:

@@ -30,7 +30,7 @@ from tests.support.kustomize import render
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 SUBGRAPHS = ("users", "catalog", "cart", "orders", "payments")
-APP_SERVICES = (*SUBGRAPHS, "relay", "notifications", "router", "migrate")
+APP_SERVICES = (*SUBGRAPHS, "relay", "notifications", "router", "storefront", "migrate")
 DEMO_SERVICES = ("demo-data",)  # behind `--profile demo`
 # behind `--profile observability` (tests/deploy/test_observability_manifests.py)
 OBSERVABILITY_SERVICES = ("otel-collector", "jaeger", "prometheus", "grafana")
@@ -165,7 +165,7 @@ def test_every_object_is_valid_for_kubernetes(rendered: list[Obj]) -> None:
 
 def test_deployments_are_probed_bounded_locked_down_and_get_secrets_by_reference(rendered: list[Obj]) -> None:
     deployments = _by_kind(rendered, "Deployment")
-    assert set(deployments) == {*SUBGRAPHS, "router", "relay", "notifications"}
+    assert set(deployments) == {*SUBGRAPHS, "router", "storefront", "relay", "notifications"}
     for name, deployment in deployments.items():
         pod = deployment["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True
@@ -181,6 +181,9 @@ def test_deployments_are_probed_bounded_locked_down_and_get_secrets_by_reference
         if name not in ("relay", "notifications"):
             assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
             assert container["livenessProbe"]["httpGet"]["path"] == "/health"
+        if name == "storefront":  # the page renderer reads the graph, no database and no secret
+            assert "env" not in container
+            continue
         env = {e["name"]: e for e in container["env"]}
         for secret in ("DATABASE_URL", "REDIS_URL", "SHOPGRAPH_SERVICE_SECRET"):
             assert env[secret]["valueFrom"]["secretKeyRef"]["name"] == "shopgraph-secrets", (name, secret)
@@ -208,10 +211,16 @@ def test_config_maps_hold_the_settings_and_the_supergraph_and_are_referenced(ren
 def test_scaling_disruption_and_migration_objects_exist(rendered: list[Obj]) -> None:
     autoscalers = _by_kind(rendered, "HorizontalPodAutoscaler")
     assert set(autoscalers) == {*SUBGRAPHS, "router"}
-    assert set(_by_kind(rendered, "PodDisruptionBudget")) == {*SUBGRAPHS, "router", "relay", "notifications"}
+    assert set(_by_kind(rendered, "PodDisruptionBudget")) == {
+        *SUBGRAPHS,
+        "router",
+        "storefront",
+        "relay",
+        "notifications",
+    }
     job = _by_kind(rendered, "Job")["migrate"]
     assert job["spec"]["template"]["spec"]["containers"][0]["args"] == ["migrate"]
-    assert set(_by_kind(rendered, "Service")) == {*SUBGRAPHS, "router"}
+    assert set(_by_kind(rendered, "Service")) == {*SUBGRAPHS, "router", "storefront"}
 
 
 def test_network_policies_let_subgraphs_hear_only_the_router_and_each_other(rendered: list[Obj]) -> None:
@@ -228,7 +237,7 @@ def test_network_policies_let_subgraphs_hear_only_the_router_and_each_other(rend
     assert "router" not in datastores["matchExpressions"][0]["values"]
     for deployment in _by_kind(rendered, "Deployment").values():
         labels = deployment["spec"]["template"]["metadata"]["labels"]
-        assert labels["app.kubernetes.io/component"] in ("subgraph", "router", "relay", "worker")
+        assert labels["app.kubernetes.io/component"] in ("subgraph", "router", "storefront", "relay", "worker")
 
 
 def test_the_production_overlay_changes_what_it_says() -> None:

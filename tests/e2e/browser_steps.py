@@ -13,22 +13,34 @@ import json
 import os
 import shutil
 import signal
+import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from frontend_contract import build
 from tests.support.npm import npm_ci_once, storefront_build
+from tests.support.wait import until_sync
 
 BROWSER = Path(__file__).resolve().parent / "browser"
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 JOURNEY_TIMEOUT = 180.0  # seconds for a whole journey (the long scripts give up by themselves at 150 s)
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 @pytest.fixture(scope="module")
-def storefront_served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Chromium, playwright-core, and this run's build of the app, which the router serves at ``/``."""
+def storefront_served(tmp_path_factory: pytest.TempPathFactory, router_url: str) -> Iterator[Path]:
+    """Chromium, playwright-core, and this run's build of the app, which the router serves at ``/``:
+    its assets from the build, its pages rendered by the build's server renderer (node), started here
+    against the router, as ``shopgraph dev`` starts it."""
     if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
         pytest.fail(
             f"{CHROMIUM} is missing: the browser tests need Debian's Chromium "
@@ -40,9 +52,26 @@ def storefront_served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
         pytest.fail("Node.js and npm are required by the browser tests: install Node.js 20 or later")
     npm_ci_once(BROWSER, BROWSER / "node_modules" / "playwright-core" / "package.json")
     dist = storefront_build(tmp_path_factory)  # this run's build of the current sources
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SHOPGRAPH_STOREFRONT_DIR", str(dist))  # router/storefront.py reads it per request
-        yield dist
+    port = _free_port()
+    renderer = build.renderer(dist, router_url.removesuffix("/graphql"), port)
+    try:
+        health = f"http://127.0.0.1:{port}/healthz"
+        until_sync(lambda: _answers(health) or renderer.poll() is not None, within=60, what="the page renderer")
+        assert renderer.poll() is None, f"the page renderer exited ({renderer.returncode})"
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("SHOPGRAPH_STOREFRONT_DIR", str(dist))  # router/storefront.py reads both per request
+            patch.setenv("SHOPGRAPH_STOREFRONT_SSR_URL", f"http://127.0.0.1:{port}")
+            yield dist
+    finally:
+        renderer.terminate()
+        renderer.wait(timeout=10)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 @contextlib.asynccontextmanager

@@ -1,9 +1,10 @@
 """Guest checkout through the router: a signed-out shopper checks out a guest cart with an e-mail address,
-reads the order with its lookup token, signs up with that address and claims it; attacked: forged tokens,
-another account's claim, a replayed key, a claim without signing in, a bad address."""
+reads the order with its lookup token, signs up with that address and claims it; attacked: forged, expired
+and replayed tokens, another account's claim, a replayed key, a claim without signing in, a bad address."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 
 from deploy.devmail import MailSink
 from deploy.stack import ThreadedStack
+from subgraphs.kit import telemetry
 from subgraphs.orders import guest
 from tests.e2e.pricing_helpers import CREATE_GUEST, GUEST_CART, MONEY, Shop, mutation
 from tests.e2e.storefront import Storefront
@@ -28,6 +30,7 @@ GUEST_ORDER = f"query($token: String!) {{ guestOrder(token: $token) {{ {ORDER} }
 CLAIM = mutation("claimGuestOrders", "ClaimGuestOrdersInput", f"orders {{ id number }} {ERRORS}")
 ADD_VARIANT_LINE = mutation("addToCart", "AddToCartInput", f"cart {{ id }} {ERRORS}")
 MY_ORDERS = "{ orders(first: 20) { edges { node { id number } } } }"
+GUEST_PAYMENT = "query($token: String!) { guestPayment(lookupToken: $token) { status nextActionUrl } }"
 ORDER_PAYMENT = "query($id: ID!) { order(id: $id) { id status payment { status } } }"
 
 
@@ -70,10 +73,13 @@ async def test_a_guest_checks_out_reads_the_order_signs_up_and_claims_it(shop: S
 
     # Signed out, the lookup token opens the order; nothing else does.
     assert (await shop.call(GUEST_ORDER, {"token": lookup}))["number"] == order["number"]
+    prefix, order_id, expires, signature = lookup.split(".")
     forged = [
         guest.issue("not-the-secret", uuid.UUID(order["id"])),
         lookup[:-3] + "AAA",
-        f"o1.{uuid.uuid4()}.{lookup.rsplit('.', 1)[1]}",
+        f"{prefix}.{uuid.uuid4()}.{expires}.{signature}",  # another order, the same signature
+        f"{prefix}.{order_id}.{int(expires) + 10**6}.{signature}",  # a longer life
+        f"o1.{order_id}.{signature}",  # the first format, which never expired
         "x" * 5000,
         "",
     ]
@@ -116,6 +122,86 @@ async def test_a_guest_checks_out_reads_the_order_signs_up_and_claims_it(shop: S
     assert (await eventually(payment))["payment"]["status"] in ("PENDING", "REQUIRES_ACTION")
     paid = await pay_order(stack, access, order["id"])
     assert paid["status"] == "PAID"
+
+
+async def test_a_lookup_token_expires_and_an_expired_one_is_refused_with_its_code(
+    shop: Shop, stack: ThreadedStack
+) -> None:
+    item = await shop.product("11.00", stock=5)
+    email = unique_email("late")
+    issued_from = int(time.time())
+    placed = await shop.call(GUEST_CHECKOUT, {"input": checkout_input(await guest_cart_with(shop, (item, 1)), email)})
+    issued_by = int(time.time()) + 1
+    lookup, order = placed["lookupToken"], placed["order"]
+    # The token opens the order for the configured lifetime (30 days unless set), from its issue.
+    ttl = stack.settings.order_lookup_ttl_seconds
+    assert ttl == 30 * 24 * 3600
+    assert issued_from + ttl <= int(lookup.split(".")[2]) <= issued_by + ttl
+
+    # The same order's genuine token, issued a lifetime and a second ago: refused with its code, everywhere.
+    secret = stack.settings.service_secret
+    expired = guest.issue(secret, uuid.UUID(order["id"]), ttl=ttl, now=time.time() - ttl - 1)
+    for query in (GUEST_ORDER, GUEST_PAYMENT):
+        answer = await gql(shop.url, query, {"token": expired}, client=shop.client)
+        assert [e["extensions"]["code"] for e in answer["errors"]] == ["TOKEN_EXPIRED"], answer
+        assert "expired" in answer["errors"][0]["message"]
+        assert answer["data"] is None or next(iter(answer["data"].values())) is None
+    account = await shop.ok(REGISTER, {"email": email, "password": STRONG_PASSWORD, "name": "Late"})
+    late = await shop.call(CLAIM, {"input": {"lookupTokens": [expired]}}, account["accessToken"])
+    assert late == {
+        "orders": [],
+        "userErrors": [
+            {"code": "TOKEN_EXPIRED", "field": ["input", "lookupTokens", "0"], "message": "This token has expired."}
+        ],
+    }
+    # Refused, it changed nothing: the live token still opens the order, and claims it.
+    assert (await shop.call(GUEST_ORDER, {"token": lookup}))["id"] == order["id"]
+    claimed = await shop.call(CLAIM, {"input": {"lookupTokens": [lookup]}}, account["accessToken"])
+    assert claimed == {"orders": [{"id": order["id"], "number": order["number"]}], "userErrors": []}
+    # Replayed once claimed, the live token opens nothing; the expired one is still refused as expired.
+    assert await shop.call(GUEST_ORDER, {"token": lookup}) is None
+    again = await gql(shop.url, GUEST_ORDER, {"token": expired}, client=shop.client)
+    assert again["errors"][0]["extensions"]["code"] == "TOKEN_EXPIRED"
+
+
+async def claim_statements(shop: Shop, stack: ThreadedStack, access: str, tokens: list[str]) -> tuple[Any, int]:
+    """Claim ``tokens`` through the router; the payload and the SQL statements the orders subgraph ran for
+    the claim itself (told from background work, a relay or a sweeper, by the request's X-Request-ID)."""
+    request_id = f"claim-{uuid.uuid4().hex}"
+    counted = 0
+
+    def observe(_sql: str) -> None:
+        nonlocal counted
+        if telemetry.current_request_id() == request_id:
+            counted += 1
+
+    statements = stack.apps["orders"].state.runtime.db.statements
+    statements.observers.append(observe)
+    try:
+        body = {"query": CLAIM, "variables": {"input": {"lookupTokens": tokens}}}
+        headers = {"Authorization": f"Bearer {access}", "X-Request-ID": request_id}
+        answer = (await shop.client.post(shop.url, json=body, headers=headers)).json()
+    finally:
+        statements.observers.remove(observe)
+    assert "errors" not in answer, answer
+    return answer["data"]["claimGuestOrders"], counted
+
+
+async def test_claiming_1_or_4_guest_orders_costs_the_same_statements(shop: Shop, stack: ThreadedStack) -> None:
+    item = await shop.product("3.00", stock=20)
+    email = unique_email("claims")
+    tokens = []
+    for _ in range(5):
+        cart_token = await guest_cart_with(shop, (item, 1), (await shop.product("4.00"), 2))
+        placed = await shop.call(GUEST_CHECKOUT, {"input": checkout_input(cart_token, email)})
+        assert placed["userErrors"] == [], placed
+        tokens.append(placed["lookupToken"])
+    access = (await shop.ok(REGISTER, {"email": email, "password": STRONG_PASSWORD, "name": "Many"}))["accessToken"]
+
+    one, one_cost = await claim_statements(shop, stack, access, tokens[:1])
+    four, four_cost = await claim_statements(shop, stack, access, tokens[1:])
+    assert len(one["orders"]) == 1 and len(four["orders"]) == 4 and four["userErrors"] == []
+    assert 0 < one_cost == four_cost
 
 
 async def test_a_guest_checkout_is_idempotent_per_key_and_refuses_bad_input(shop: Shop) -> None:
@@ -170,9 +256,6 @@ async def test_reading_a_guest_order_costs_the_same_for_1_and_8_lines(shop: Shop
     assert one_cost["catalog"] == eight_cost["catalog"]
 
 
-GUEST_PAYMENT = "query($token: String!) { guestPayment(lookupToken: $token) { status nextActionUrl } }"
-
-
 async def test_a_guest_pays_with_the_lookup_token(shop: Shop) -> None:
     item = await shop.product("15.00", stock=5)
     placed = await shop.call(
@@ -215,7 +298,11 @@ async def test_a_guest_gets_the_confirmation_mail_with_the_orders_link(shop: Sho
         mail = await sink.wait_for(lambda m: email in m.recipients)
     assert number in mail.subject
     (link,) = [u for u in mail.links if "/order-status?token=" in u]
-    assert link == f"{stack.settings.public_url}/order-status?token={token}"
+    # A fresh token (its life counts from the mail), opening the same order.
+    assert link.startswith(f"{stack.settings.public_url}/order-status?token=")
+    mailed = httpx.URL(link).params["token"]
+    assert int(mailed.split(".")[2]) >= int(token.split(".")[2])
+    assert (await shop.call(GUEST_ORDER, {"token": mailed}))["number"] == number
     assert "/account" not in mail.text  # no account: nothing to unsubscribe from there
 
 

@@ -134,11 +134,12 @@ def _ready_line(proc: subprocess.Popen[str], name: str, prefix: str, timeout: fl
 
 
 @contextmanager
-def stack_process(*, processes: bool = False) -> Iterator[Proc]:
+def stack_process(*, processes: bool = False, script: str = "stack_main.py") -> Iterator[Proc]:
     """The subgraphs (and PostgreSQL, unless DATABASE_URL is set) in their own process; with
-    ``processes`` each subgraph in a child process of its own (``info["pids"]``: name -> pid)."""
+    ``processes`` each subgraph in a child process of its own (``info["pids"]``: name -> pid).
+    ``script``: another subgraph set with the same protocol (``gateways_main.py``)."""
     popen = subprocess.Popen(
-        [sys.executable, str(HERE / "stack_main.py"), *(["--processes"] if processes else [])],
+        [sys.executable, str(HERE / script), *(["--processes"] if processes else [])],
         cwd=ROOT,
         text=True,
         stdin=subprocess.PIPE,
@@ -194,11 +195,17 @@ def _wait_http(url: str, timeout: float = 60) -> None:
 
 @contextmanager
 def our_router(
-    supergraph: Path, jwks_url: str, secret: str, *, redis: Mapping[str, str] | None = None, name: str = "shopgraph"
+    supergraph: Path,
+    jwks_url: str,
+    secret: str,
+    *,
+    redis: Mapping[str, str] | None = None,
+    name: str = "shopgraph",
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[Proc]:
     """``shopgraph router`` (uvicorn + uvloop + httptools), one process. With ``redis``
     (``url``, ``prefix``: the stack's, where catalog's change events go) its entity
-    cache is on, else off."""
+    cache is on, else off; ``env``: more settings."""
     port = free_port()
     exe = Path(sys.executable).parent / "shopgraph"
     env = {
@@ -210,6 +217,7 @@ def our_router(
         "SHOPGRAPH_RATE_USERS": "1000000/1000000",
         "SHOPGRAPH_RATE_EXPENSIVE": "1000000/1000000",
         "SHOPGRAPH_ENTITY_CACHE": "0",
+        **(env or {}),
     }
     if redis is not None:
         env |= {"REDIS_URL": redis["url"], "SHOPGRAPH_REDIS_PREFIX": redis["prefix"], "SHOPGRAPH_ENTITY_CACHE": "1"}

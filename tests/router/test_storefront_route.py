@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import gzip
+import json
+import socket
+import threading
 from collections.abc import AsyncIterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -30,8 +35,10 @@ def build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (dist / "assets").mkdir(parents=True)
     (dist / "index.html").write_text(INDEX)
     (dist / "assets" / "index-abc.js").write_text("console.log('shop')")
+    (dist / "assets" / "index-abc.js.gz").write_bytes(gzip.compress(b"console.log('shop')"))
     (tmp_path / "secret.txt").write_text("not for the web")
     monkeypatch.setenv("SHOPGRAPH_STOREFRONT_DIR", str(dist))
+    monkeypatch.delenv("SHOPGRAPH_STOREFRONT_SSR_URL", raising=False)  # the build on its own, unless a test says
     return dist
 
 
@@ -42,9 +49,12 @@ async def test_the_app_is_served_at_every_client_side_route(client: httpx.AsyncC
         assert page.text == INDEX
         assert page.headers["content-type"].startswith("text/html")
         assert page.headers["cache-control"] == "no-cache"  # a new build is picked up at once
-    asset = await client.get("/assets/index-abc.js")
+    asset = await client.get("/assets/index-abc.js", headers={"accept-encoding": "identity"})
     assert asset.status_code == 200 and asset.text == "console.log('shop')"
     assert "immutable" in asset.headers["cache-control"]
+    packed = await client.get("/assets/index-abc.js", headers={"accept-encoding": "gzip, br"})
+    assert packed.headers["content-encoding"] == "gzip" and packed.text == "console.log('shop')"  # the build's .gz
+    assert packed.headers["content-type"].startswith("text/javascript") and "Accept-Encoding" in packed.headers["vary"]
 
 
 async def test_missing_files_and_paths_outside_the_build_are_404(client: httpx.AsyncClient, build: Path) -> None:
@@ -60,14 +70,82 @@ async def test_the_graph_and_health_keep_their_paths(client: httpx.AsyncClient, 
     assert (await client.get("/health")).json()["status"] == "ok"
 
 
-async def test_without_a_build_the_router_says_how_to_make_one(
+async def test_without_a_build_the_router_says_it_is_on_its_way_not_404(
     client: httpx.AsyncClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Issue 20: while `shopgraph dev` built the storefront, `/` answered 404 telling the user to run
+    the command already running. Now: 503, a page that reloads itself, and what is happening."""
     monkeypatch.setenv("SHOPGRAPH_STOREFRONT_DIR", str(tmp_path / "none"))
+    monkeypatch.delenv("SHOPGRAPH_STOREFRONT_SSR_URL", raising=False)
     page = await client.get("/", headers=HTML)
-    assert page.status_code == 404
-    assert "shopgraph dev" in page.text and "/graphql" in page.text
+    assert page.status_code == 503 and page.headers["retry-after"] == "3"
+    assert '<meta http-equiv="refresh" content="3">' in page.text
+    assert "being built" in page.text and "shopgraph dev" in page.text and "/graphql" in page.text
+    assert page.headers["cache-control"] == "no-store" and "content-security-policy" in page.headers
     assert storefront.directory() == tmp_path / "none"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_a_renderer_that_does_not_answer_is_a_503_that_reloads(
+    client: httpx.AsyncClient, build: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHOPGRAPH_STOREFRONT_SSR_URL", f"http://127.0.0.1:{_free_port()}")  # nothing listens
+    page = await client.get("/p/LAMP-1", headers=HTML)
+    assert page.status_code == 503 and "renderer is starting" in page.text
+    assert '<meta http-equiv="refresh" content="3">' in page.text
+
+
+class _Renderer(BaseHTTPRequestHandler):
+    """Stands in for the page renderer (frontend_contract/app/src/server): echoes what it was asked."""
+
+    def do_GET(self) -> None:
+        status = 404 if self.path.startswith("/missing") else 200
+        self.send_response(status)
+        self.send_header("content-type", "text/html; charset=utf-8")
+        self.send_header("cache-control", "no-cache")
+        self.send_header("set-cookie", "leak=1")  # not the renderer's to set
+        self.send_header("content-security-policy", "default-src *")  # nor to loosen
+        self.end_headers()
+        asked = {
+            "path": self.path,
+            "host": self.headers["x-forwarded-host"],
+            "proto": self.headers["x-forwarded-proto"],
+        }
+        self.wfile.write(json.dumps(asked).encode())
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+async def test_pages_are_passed_to_the_renderer_with_the_page_headers(
+    client: httpx.AsyncClient, build: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Renderer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        monkeypatch.setenv("SHOPGRAPH_STOREFRONT_SSR_URL", f"http://127.0.0.1:{server.server_address[1]}")
+        page = await client.get("/products?q=lamp&inStock=1", headers=HTML)
+        missing = await client.get("/missing/page", headers=HTML)
+        robots = await client.get("/robots.txt")
+        asset = await client.get("/assets/index-abc.js")  # still the build's file, not the renderer's
+    finally:
+        server.shutdown()
+        thread.join()
+    assert page.status_code == 200
+    assert page.json() == {"path": "/products?q=lamp&inStock=1", "host": "router.test", "proto": "http"}
+    assert page.headers["content-type"] == "text/html; charset=utf-8" and page.headers["cache-control"] == "no-cache"
+    assert "set-cookie" not in page.headers
+    assert page.headers["content-security-policy"].startswith("default-src 'self'; script-src 'self'")
+    assert page.headers["x-frame-options"] == "DENY"
+    assert missing.status_code == 404 and missing.json()["path"] == "/missing/page"
+    assert robots.json()["path"] == "/robots.txt"
+    assert asset.text == "console.log('shop')"
 
 
 async def test_the_page_forbids_framing_foreign_scripts_and_leaking_the_referrer(

@@ -72,6 +72,8 @@ class ComposeProcesses:
     workdir: Path
     shell: Mapping[str, str] = field(default_factory=dict)
     profiles: frozenset[str] = frozenset()
+    # What the image holds that a checkout may not (the storefront's build: SHOPGRAPH_STOREFRONT_DIR).
+    image_env: Mapping[str, str] = field(default_factory=dict)
     compose_file: Path = ROOT / "compose.yaml"
     instances: dict[str, Instance] = field(default_factory=dict)
 
@@ -151,6 +153,7 @@ class ComposeProcesses:
         env["DATABASE_URL"] = self.database_url
         env["REDIS_URL"] = self.redis_url
         env["SHOPGRAPH_REDIS_PREFIX"] = self.redis_prefix
+        env.update(self.image_env)
         env.update(changes)
         # The process environment of a container: PATH and the like, nothing of the test's own settings.
         base = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR", "VIRTUAL_ENV")}

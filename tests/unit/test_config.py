@@ -1,4 +1,4 @@
-"""Settings from the environment: flags parsed strictly, secure defaults, currency checked."""
+"""Settings from the environment: flags parsed strictly, secure defaults, currency and lifetimes checked."""
 
 from __future__ import annotations
 
@@ -37,3 +37,14 @@ def test_an_unknown_currency_is_refused_at_start(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("SHOPGRAPH_CURRENCY", "XYZ")
     with pytest.raises(ValueError, match="XYZ"):
         Settings.from_env()
+
+
+def test_guest_order_links_last_30_days_unless_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SHOPGRAPH_ORDER_LOOKUP_TTL_SECONDS", raising=False)
+    assert Settings.from_env().order_lookup_ttl_seconds == 30 * 24 * 3600
+    monkeypatch.setenv("SHOPGRAPH_ORDER_LOOKUP_TTL_SECONDS", "3600")
+    assert Settings.from_env().order_lookup_ttl_seconds == 3600
+    for bad in ("0", "-5", "a week"):
+        monkeypatch.setenv("SHOPGRAPH_ORDER_LOOKUP_TTL_SECONDS", bad)
+        with pytest.raises(ValueError, match="SHOPGRAPH_ORDER_LOOKUP_TTL_SECONDS"):
+            Settings.from_env()

@@ -8,6 +8,8 @@ import { useCart } from './lib/useCart';
 import { guestCart, type MergeNotice } from './lib/guestCart';
 import { useSessionPending, useShop, useUser } from './lib/shop';
 import { Loading } from './components/ui';
+import { NotFound } from './components/NotFound';
+import { useHydrated } from './lib/head';
 import { useOffline } from './lib/offline';
 import { HomePage } from './pages/Home';
 import { BrowsePage } from './pages/Browse';
@@ -43,11 +45,12 @@ function SearchBox() {
     navigate(q ? `/products?q=${encodeURIComponent(q)}` : '/products');
   };
   return (
-    <form role="search" onSubmit={submit} className="search">
+    // A plain GET form too: without JavaScript it still reaches the results page.
+    <form role="search" method="get" action="/products" onSubmit={submit} className="search">
       <label htmlFor="search-input" className="visually-hidden">
         Search products
       </label>
-      <input id="search-input" type="search" value={text} onChange={(e) => setText(e.target.value)} placeholder="Search products" />
+      <input id="search-input" type="search" name="q" value={text} onChange={(e) => setText(e.target.value)} placeholder="Search products" />
       <button type="submit">Search</button>
     </form>
   );
@@ -142,6 +145,10 @@ export function RequireUser({ role, children }: { role?: 'ADMIN'; children: Reac
   const user = useUser();
   const pending = useSessionPending();
   const location = useLocation();
+  const hydrated = useHydrated();
+  // The server (and the hydrating page) cannot know who is signed in: wait for the browser's session,
+  // restored from its cookie after a reload.
+  if (!hydrated) return <Loading />;
   if (!user && pending) return <Loading what="Signing you in" />;
   if (!user) return <Navigate to={`/signin?next=${encodeURIComponent(location.pathname + location.search)}`} replace />;
   if (role && user.role !== role) return <p role="alert">This page is for administrators.</p>;
@@ -187,7 +194,7 @@ export function App() {
             <Route path="/orders/:number" element={<RequireUser><OrderPage /></RequireUser>} />
             <Route path="/account" element={<RequireUser><AccountPage /></RequireUser>} />
             <Route path="/admin/*" element={<RequireUser role="ADMIN"><AdminPage /></RequireUser>} />
-            <Route path="*" element={<p>Nothing here. <Link to="/">Back to the shop</Link></p>} />
+            <Route path="*" element={<NotFound />} />
           </Routes>
         </Suspense>
       </main>

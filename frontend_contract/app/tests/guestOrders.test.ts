@@ -26,10 +26,10 @@ describe('guest orders kept for the claim', () => {
     expect(store.all().map((o) => o.number)).toEqual(['SG-2', 'SG-1']);
   });
 
-  it('forgets claimed and forged orders, keeps one placed with another address', async () => {
+  it('forgets claimed, forged and expired orders, keeps one placed with another address', async () => {
     const storage = new MemoryStorage();
     const store = new GuestOrderStore(storage);
-    [1, 2, 3].forEach((n) => store.add(order(n)));
+    [1, 2, 3, 4].forEach((n) => store.add(order(n)));
     const asked: string[][] = [];
     const claimed = await store.claimAfterSignIn(async (tokens) => {
       asked.push(tokens);
@@ -38,10 +38,11 @@ describe('guest orders kept for the claim', () => {
         userErrors: [
           { code: 'INVALID_TOKEN', field: ['input', 'lookupTokens', '1'] },
           { code: 'NOT_FOUND', field: ['input', 'lookupTokens', '2'] },
+          { code: 'TOKEN_EXPIRED', field: ['input', 'lookupTokens', '3'] },
         ],
       };
     });
-    expect(asked).toEqual([['o1.t1.sig', 'o1.t2.sig', 'o1.t3.sig']]);
+    expect(asked).toEqual([['o1.t1.sig', 'o1.t2.sig', 'o1.t3.sig', 'o1.t4.sig']]);
     expect(claimed).toEqual(['SG-1']);
     expect(store.all().map((o) => o.number)).toEqual(['SG-3']);
   });

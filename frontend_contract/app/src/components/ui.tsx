@@ -3,6 +3,7 @@ import { useEffect, useRef, type ReactNode } from 'react';
 import type { ApolloError } from '@apollo/client';
 import { useLocation } from 'react-router-dom';
 import { formatMoney, type MoneyLike } from '../lib/money';
+import { DEFAULT_DESCRIPTION, useHead, type Head } from '../lib/head';
 import { OFFLINE_CHANGE, OfflineError } from '../lib/offline';
 
 export function Money({ value }: { value: MoneyLike | null | undefined }) {
@@ -45,16 +46,15 @@ export function FieldError({ id, message }: { id: string; message: string | null
 /**
  * The page's heading, focused when the user arrives on a new page so screen readers announce it —
  * but not when only the query changes (a filter or sort), which would pull focus off that control.
+ * It also declares the page's <head> (lib/head.tsx): `head` when given, else its text as the title.
  */
-export function PageTitle({ children }: { children: ReactNode }) {
+export function PageTitle({ children, head }: { children: ReactNode; head?: Head }) {
   const ref = useRef<HTMLHeadingElement>(null);
-  const { pathname } = useLocation();
+  const { pathname, search } = useLocation();
+  useHead(head ?? { title: typeof children === 'string' ? children : 'Shopgraph', description: DEFAULT_DESCRIPTION, path: pathname + search });
   useEffect(() => {
     ref.current?.focus();
   }, [pathname]);
-  useEffect(() => {
-    document.title = `${typeof children === 'string' ? children : 'Shopgraph'} · Shopgraph`;
-  }, [children]);
   return (
     <h1 tabIndex={-1} ref={ref}>
       {children}

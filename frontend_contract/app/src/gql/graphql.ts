@@ -354,6 +354,7 @@ export type UserErrorCode =
   | 'SKU_TAKEN'
   | 'SLUG_TAKEN'
   | 'STOCK_BELOW_ZERO'
+  | 'TOKEN_EXPIRED'
   | 'TOKEN_REUSED'
   | 'TOO_LONG'
   | 'WEAK_PASSWORD';

@@ -1,7 +1,7 @@
 // The Apollo Client of the storefront: one normalised cache, HTTP for queries and mutations,
 // graphql-ws for subscriptions, every request signed by the session (lib/authLink.ts), and —
 // when the build enables it — persisted queries sent by their manifest id.
-import { ApolloClient, ApolloLink, HttpLink, InMemoryCache, split } from '@apollo/client/core';
+import { ApolloClient, ApolloLink, HttpLink, InMemoryCache, split, type NormalizedCacheObject } from '@apollo/client/core';
 import { GraphQLWsLink } from '@apollo/client/link/subscriptions';
 import { createPersistedQueryLink, type ErrorResponse } from '@apollo/client/link/persisted-queries';
 import { getMainDefinition } from '@apollo/client/utilities';
@@ -99,7 +99,42 @@ export interface Shop {
   socket: SocketWatch;
 }
 
-export function createShop(origin: string = window.location.origin): Shop {
+/** The HTTP link to the graph: persisted queries by id when the build sends them. */
+function httpLink(uri: string, headers?: Record<string, string>): ApolloLink {
+  const http = new HttpLink({ uri, headers });
+  const ids = persistedIds();
+  return ids ? persistedQueryLink(ids).concat(http) : http;
+}
+
+class NoSocket {
+  static readonly CONNECTING = 0;
+  static readonly OPEN = 1;
+  static readonly CLOSING = 2;
+  static readonly CLOSED = 3;
+  constructor() {
+    throw new Error('no WebSocket on the server');
+  }
+}
+
+/**
+ * The server renderer's shop (src/server): one per page request, so no cache is shared between
+ * shoppers; signed out (the session is the browser's); queries only, over HTTP to the router.
+ * `headers` go with every request (the shopper's address, for the router's limits and logs).
+ */
+export function createServerShop(graphUrl: string, headers: Record<string, string> = {}): Shop {
+  const none = { getItem: () => null, setItem: () => undefined, removeItem: () => undefined };
+  const session = new Session(none, async () => null);
+  // Lazy and never subscribed to: no socket is opened (a page's subscriptions start in the browser).
+  const ws = createClient({ url: graphUrl.replace(/^http/, 'ws'), lazy: true, webSocketImpl: NoSocket });
+  const client = new ApolloClient({ ssrMode: true, link: httpLink(graphUrl, headers), cache: createCache(), devtools: { enabled: false } });
+  return { client, session, ws, socket: new SocketWatch(ws) };
+}
+
+/**
+ * The browser's shop. `state` is the server's cache for this page (src/entry-client.tsx): the page
+ * hydrates from it, and its queries are not sent again while it hydrates (ssrForceFetchDelay).
+ */
+export function createShop(origin: string = window.location.origin, state?: NormalizedCacheObject): Shop {
   const httpUrl = origin + GRAPHQL_PATH;
   const wsUrl = origin.replace(/^http/, 'ws') + GRAPHQL_PATH;
   const session = new Session(window.localStorage, fetchRefresh(httpUrl));
@@ -136,19 +171,17 @@ export function createShop(origin: string = window.location.origin): Shop {
     }
   });
 
-  let http: ApolloLink = new HttpLink({ uri: httpUrl });
-  const ids = persistedIds();
-  if (ids) http = persistedQueryLink(ids).concat(http);
-
   const link = split(
     ({ query }) => {
       const definition = getMainDefinition(query);
       return definition.kind === 'OperationDefinition' && definition.operation === 'subscription';
     },
     new GraphQLWsLink(ws),
-    offlineLink().concat(createAuthLink(session)).concat(http),
+    offlineLink().concat(createAuthLink(session)).concat(httpLink(httpUrl)),
   );
 
-  const client = new ApolloClient({ link, cache: createCache(), devtools: { enabled: false } });
+  const cache = createCache();
+  if (state) cache.restore(state);
+  const client = new ApolloClient({ link, cache, ssrForceFetchDelay: state ? 1000 : 0, devtools: { enabled: false } });
   return { client, session, ws, socket };
 }

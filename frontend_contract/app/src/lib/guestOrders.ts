@@ -47,7 +47,7 @@ export class GuestOrderStore {
   }
 
   /**
-   * After sign-in: claim every kept order. Claimed ones and forged ones are forgotten; one placed with
+   * After sign-in: claim every kept order. Claimed, forged and expired ones are forgotten; one placed with
    * another address stays (another account may claim it later). Returns the numbers claimed.
    */
   async claimAfterSignIn(
@@ -60,7 +60,9 @@ export class GuestOrderStore {
     if (!result) return [];
     const claimed = new Set(result.orders.map((o) => o.number));
     const invalid = new Set(
-      result.userErrors.filter((e) => e.code === 'INVALID_TOKEN').map((e) => Number(e.field?.[2] ?? -1)),
+      result.userErrors
+        .filter((e) => e.code === 'INVALID_TOKEN' || e.code === 'TOKEN_EXPIRED')
+        .map((e) => Number(e.field?.[2] ?? -1)),
     );
     this.drop(kept.filter((o, i) => claimed.has(o.number) || invalid.has(i)).map((o) => o.token));
     return [...claimed];

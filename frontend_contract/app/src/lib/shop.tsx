@@ -15,14 +15,22 @@ export function useShop(): Shop {
   return shop;
 }
 
-/** The signed-in user (re-renders on sign-in, sign-out and token refresh), or null. */
+/**
+ * The signed-in user (re-renders on sign-in, sign-out and token refresh), or null. Null on the
+ * server and while the page hydrates (the session is the browser's), then the browser's user.
+ */
 export function useUser(): SessionUser | null {
   const { session } = useShop();
-  return useSyncExternalStore(session.subscribe, () => session.user);
+  return useSyncExternalStore(session.subscribe, () => session.user, signedOut);
 }
+const signedOut = () => null;
 
-/** Whether the session a reload left behind is still being restored (who is signed in is not known yet). */
+/**
+ * Whether the session a reload left behind is still being restored from the cookie (who is signed
+ * in is not known yet). False on the server and while the page hydrates, as useUser's null is.
+ */
 export function useSessionPending(): boolean {
   const { session } = useShop();
-  return useSyncExternalStore(session.subscribe, () => session.pending);
+  return useSyncExternalStore(session.subscribe, () => session.pending, notPending);
 }
+const notPending = () => false;

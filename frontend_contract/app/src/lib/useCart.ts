@@ -9,7 +9,7 @@ import { useUser } from './shop';
 export type CartView = CartPageQuery['cart'];
 
 export function useGuestToken(): string | null {
-  return useSyncExternalStore(guestCart.subscribe, () => guestCart.token);
+  return useSyncExternalStore(guestCart.subscribe, () => guestCart.token, () => null); // the browser's, after hydration
 }
 
 export function useCart(fetchPolicy: WatchQueryFetchPolicy = 'cache-and-network') {

@@ -8,6 +8,7 @@ import { ProductGrid } from '../components/ProductGrid';
 import { SearchFacets } from '../components/SearchFacets';
 import { optionFilter, readBrowse, SORTS, writeBrowse, type BrowseState } from '../lib/browseParams';
 import { parsePriceInput } from '../lib/money';
+import { useStatus, type Head } from '../lib/head';
 
 const PAGE_SIZE = 24;
 const SORT_LABELS: Record<string, string> = { '': 'Default', RELEVANCE: 'Relevance', PRICE: 'Price', NAME: 'Name', NEWEST: 'Newest' };
@@ -59,9 +60,20 @@ export function BrowsePage() {
 
   const title = state.q ? `Search: ${state.q}` : category ? category.name : state.category ? 'Category' : 'All products';
   const connection = data?.products;
+  const unknownCategory = state.category !== '' && categories.data !== undefined && !category;
+  useStatus(unknownCategory ? 404 : 200);
+  const head: Head = {
+    title,
+    description: category
+      ? `${category.name} at Shopgraph: prices, stock and variants of every product in the category.`
+      : 'Every product at Shopgraph, with prices and stock.',
+    // Categories and the whole catalog are pages of their own; search results are not indexed.
+    path: category ? `/products?category=${encodeURIComponent(category.slug)}` : '/products',
+    noindex: !!state.q || unknownCategory,
+  };
   return (
     <>
-      <PageTitle>{title}</PageTitle>
+      <PageTitle head={head}>{title}</PageTitle>
       <div className="browse">
         <aside aria-label="Filters" className="filters">
           <label htmlFor="filter-category">Category</label>
@@ -105,7 +117,7 @@ export function BrowsePage() {
           <SearchFacets state={state} categories={categories.data?.categories ?? []} update={update} />
         </aside>
         <section aria-label="Results" className="results">
-          {state.category && categories.data && !category && <p role="alert">There is no category “{state.category}”.</p>}
+          {unknownCategory && <p role="alert">There is no category “{state.category}”.</p>}
           {(loading || waitingForCategory) && <Loading what="Loading products" />}
           {error && <ErrorState error={error} retry={() => refetch()} />}
           {connection && (

@@ -10,6 +10,7 @@ import { DiscountCodes, ShippingChoice } from '../components/CartPricing';
 import { errorsByField, messageFor, parseQuantity, stepQuantity, unavailableLines, type UserErrorLike } from '../lib/cart';
 import { cartQueries, useCart, type CartView } from '../lib/useCart';
 import { deliveryEstimate } from '../lib/pricing';
+import { useHydrated } from '../lib/head';
 
 type Line = CartView['items'][number];
 type TokenInput = { cartToken?: string };
@@ -121,14 +122,25 @@ function CartLine({ line, input }: { line: Line; input: TokenInput }) {
   );
 }
 
+const CART_HEAD = { title: 'Your cart', description: 'Your Shopgraph cart: what you picked, priced with shipping and discounts.', path: '/cart' };
+
 export function CartPage() {
   const { cart, signedIn, loading, error, refetch, input } = useCart();
-  if (loading) return <Loading what="Loading your cart" />;
+  const hydrated = useHydrated();
+  // Whose cart it is lives in the browser (session, guest token): the server sends the page around it.
+  if (!hydrated || loading) {
+    return (
+      <>
+        <PageTitle head={CART_HEAD}>Your cart</PageTitle>
+        <Loading what="Loading your cart" />
+      </>
+    );
+  }
   if (error && !cart) return <ErrorState error={error} retry={() => refetch()} />;
   if (!cart || cart.items.length === 0) {
     return (
       <>
-        <PageTitle>Your cart</PageTitle>
+        <PageTitle head={CART_HEAD}>Your cart</PageTitle>
         <p>
           Your cart is empty. <Link to="/products">Find something</Link>
         </p>
@@ -139,7 +151,7 @@ export function CartPage() {
   const method = cart.shippingMethod;
   return (
     <>
-      <PageTitle>Your cart</PageTitle>
+      <PageTitle head={CART_HEAD}>Your cart</PageTitle>
       <ul className="cart-lines" aria-label="Cart lines">
         {cart.items.map((line) => (
           <CartLine key={line.id} line={line} input={input} />

@@ -27,6 +27,17 @@ export function GuestOrderPage() {
     return () => stopPolling();
   }, [waiting, startPolling, stopPolling]);
   if (loading && !data) return <Loading what="Loading your order" />;
+  if (error && !data && error.graphQLErrors.some((e) => e.extensions?.code === 'TOKEN_EXPIRED')) {
+    return (
+      <>
+        <PageTitle>Link expired</PageTitle>
+        <p data-testid="guest-order-expired">
+          This order link has expired: use the link in your latest mail about the order.{' '}
+          {user ? <Link to="/orders">Your orders</Link> : <Link to={`/signin?next=${encodeURIComponent('/orders')}`}>Sign in to see your orders</Link>}
+        </p>
+      </>
+    );
+  }
   if (error && !data) return <ErrorState error={error} retry={() => refetch()} />;
   const order = data?.guestOrder;
   if (!order) {

@@ -3,13 +3,14 @@ import { Link } from 'react-router-dom';
 import { CategoryNavDocument, ProductListDocument } from '../gql/graphql';
 import { ErrorState, Loading, PageTitle } from '../components/ui';
 import { ProductGrid } from '../components/ProductGrid';
+import { DEFAULT_DESCRIPTION, SITE_NAME } from '../lib/head';
 
 export function HomePage() {
   const categories = useQuery(CategoryNavDocument);
   const featured = useQuery(ProductListDocument, { variables: { first: 8, sortKey: 'NEWEST', filter: { inStock: true } } });
   return (
     <>
-      <PageTitle>Welcome to Shopgraph</PageTitle>
+      <PageTitle head={{ title: SITE_NAME, description: DEFAULT_DESCRIPTION, path: '/' }}>Welcome to Shopgraph</PageTitle>
       <section aria-labelledby="cat-heading">
         <h2 id="cat-heading">Shop by category</h2>
         {categories.loading && <Loading what="Loading categories" />}

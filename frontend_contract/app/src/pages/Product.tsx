@@ -8,6 +8,44 @@ import { useUser } from '../lib/shop';
 import { cartQueries } from '../lib/useCart';
 import { guestCart, isDeadToken } from '../lib/guestCart';
 import { isOffline, OFFLINE_CHANGE } from '../lib/offline';
+import { NotFound } from '../components/NotFound';
+import type { Head } from '../lib/head';
+import type { ProductDetailBySkuQuery } from '../gql/graphql';
+
+type Product = NonNullable<ProductDetailBySkuQuery['product']>;
+
+/** The product's head: its description, first image and schema.org Product (offers per variant). */
+function productHead(product: Product): Head {
+  const path = `/p/${encodeURIComponent(product.sku)}`;
+  const images = [...product.images.map((i) => i.url), ...product.variants.flatMap((v) => (v.image ? [v.image.url] : []))];
+  const offer = (sku: string, price: Product['price'], inStock: boolean) => ({
+    '@type': 'Offer',
+    sku,
+    price: price.amount,
+    priceCurrency: price.currencyCode,
+    availability: `https://schema.org/${product.active && inStock ? 'InStock' : 'OutOfStock'}`,
+  });
+  return {
+    title: product.name,
+    description: product.description.length > 160 ? `${product.description.slice(0, 157)}…` : product.description,
+    path,
+    image: images[0] ?? null,
+    type: 'product',
+    jsonLd: {
+      '@context': 'https://schema.org',
+      '@type': 'Product',
+      name: product.name,
+      sku: product.sku,
+      description: product.description,
+      ...(images.length > 0 ? { image: [...new Set(images)] } : {}),
+      ...(product.category ? { category: product.category.name } : {}),
+      offers:
+        product.variants.length > 1
+          ? product.variants.map((v) => offer(v.sku, v.price, v.inStock))
+          : offer(product.sku, product.price, product.inStock),
+    },
+  };
+}
 
 export function ProductPage() {
   const { sku = '' } = useParams();
@@ -24,7 +62,7 @@ export function ProductPage() {
   if (loading) return <Loading what="Loading product" />;
   if (error) return <ErrorState error={error} retry={() => refetch()} />;
   const product = data?.product;
-  if (!product) return <p role="alert">There is no product {sku}.</p>;
+  if (!product) return <NotFound what={`There is no product ${sku}.`} />;
 
   // The variant whose option values are the chosen ones (unchosen options: the first on sale's).
   const first = product.variants.find((v) => v.inStock) ?? product.variants[0];
@@ -82,7 +120,7 @@ export function ProductPage() {
           </>
         )}
       </p>
-      <PageTitle>{product.name}</PageTitle>
+      <PageTitle head={productHead(product)}>{product.name}</PageTitle>
       {image && (
         <img
           className="product-image"
