@@ -20,7 +20,7 @@ export function useCart(fetchPolicy: WatchQueryFetchPolicy = 'cache-and-network'
   // shared, and show the cart from before the change. The account's cart is first read the moment
   // the shopper signs in, while the guest cart is being merged into it (the badge kept the
   // account's old count once); a new guest cart's first read, while the first "Add to cart" runs.
-  const merging = useSyncExternalStore(guestCart.subscribe, () => guestCart.merging);
+  const merging = useSyncExternalStore(guestCart.subscribe, () => guestCart.merging, () => false);
   const mine = useQuery(CartPageDocument, { fetchPolicy, skip: !signedIn || merging, context: { queryDeduplication: false } });
   const guest = useQuery(GuestCartPageDocument, {
     fetchPolicy,
