@@ -188,3 +188,20 @@ describe('session', () => {
     expect(refresh.calls).toEqual(['refresh-1', 'refresh-2']);
   });
 });
+
+describe('session restore', () => {
+  it('tells callers when who is signed in is known', async () => {
+    const store = memoryStore();
+    store.setItem(HINT_KEY, '1');
+    const session = new Session(store, rotatingRefresh().fn);
+    const restoring = session.restore();
+    expect(session.restore()).toBe(restoring); // one restore at a time
+    let known = false;
+    const waiting = session.settled().then(() => (known = true));
+    expect(session.user).toBeNull();
+    await waiting;
+    expect(known).toBe(true);
+    expect(session.user).toEqual(ANN);
+    await session.settled(); // nothing running: at once
+  });
+});

@@ -59,6 +59,7 @@ export class Session {
   private restoring: boolean;
   private listeners = new Set<() => void>();
   private refreshing: Promise<boolean> | null = null;
+  private restoration: Promise<void> | null = null;
 
   constructor(
     private readonly hints: KeyValueStore,
@@ -92,16 +93,26 @@ export class Session {
   };
 
   /** After a reload (or a sign-in in another tab): take up the session the cookie holds, if any. */
-  async restore(): Promise<void> {
-    if (this.state === null && this.hints.getItem(HINT_KEY) !== null) {
-      this.restoring = true;
-      this.emit();
-      await this.refreshWith(null).catch(() => false); // offline: stays signed out until the next load
-    }
-    if (this.restoring) {
-      this.restoring = false;
-      this.emit();
-    }
+  restore(): Promise<void> {
+    this.restoration ??= (async () => {
+      if (this.state === null && this.hints.getItem(HINT_KEY) !== null) {
+        this.restoring = true;
+        this.emit();
+        await this.refreshWith(null).catch(() => false); // offline: stays signed out until the next load
+      }
+      if (this.restoring) {
+        this.restoring = false;
+        this.emit();
+      }
+    })().finally(() => {
+      this.restoration = null;
+    });
+    return this.restoration;
+  }
+
+  /** Resolves once who is signed in is known (a restore running now has ended). */
+  settled(): Promise<void> {
+    return this.restoration ?? Promise.resolve();
   }
 
   signIn(tokens: { accessToken: string; expiresIn: number }, user: SessionUser): void {

@@ -4,7 +4,7 @@ import { Link, useParams } from 'react-router-dom';
 import { AddToCartDocument, CreateGuestCartDocument, ProductDetailBySkuDocument } from '../gql/graphql';
 import { ErrorState, FieldError, Loading, Money, PageTitle } from '../components/ui';
 import { errorsByField, messageFor, parseQuantity } from '../lib/cart';
-import { useUser } from '../lib/shop';
+import { useShop } from '../lib/shop';
 import { cartQueries } from '../lib/useCart';
 import { guestCart, isDeadToken } from '../lib/guestCart';
 import { isOffline, OFFLINE_CHANGE } from '../lib/offline';
@@ -49,12 +49,13 @@ function productHead(product: Product): Head {
 
 export function ProductPage() {
   const { sku = '' } = useParams();
-  const user = useUser();
+  const { session } = useShop();
   const { data, loading, error, refetch } = useQuery(ProductDetailBySkuDocument, { variables: { sku } });
   const [quantity, setQuantity] = useState('1');
   const [chosen, setChosen] = useState<Record<string, string>>({});
-  // The cart may be created by this first add (a new id): refetch it rather than trust the cache's.
-  const [add, added] = useMutation(AddToCartDocument, { refetchQueries: cartQueries(user !== null) });
+  // The cart may be created by this first add (a new id): each add refetches it (submit) rather than
+  // trust the cache's.
+  const [add, added] = useMutation(AddToCartDocument);
   const [createGuestCart] = useMutation(CreateGuestCartDocument);
   const [message, setMessage] = useState<string | null>(null);
   const [offline, setOffline] = useState(false);
@@ -92,19 +93,24 @@ export function ProductPage() {
       return;
     }
     const line = { productId: product.id, variantId: variant.id, quantity: q };
+    // After a reload the session may still be coming back from its cookie: the account's cart or a
+    // guest cart is decided once it has.
+    await session.settled();
+    const current = session.user;
+    const refetchQueries = cartQueries(current !== null);
     // Signed out: into a guest cart (created on the first add), by its token.
     const token = async () =>
-      user ? null : guestCart.ensure(async () => (await createGuestCart()).data?.createGuestCart.cartToken ?? null);
+      current ? null : guestCart.ensure(async () => (await createGuestCart()).data?.createGuestCart.cartToken ?? null);
     let cartToken = await token();
-    if (!user && !cartToken) {
+    if (!current && !cartToken) {
       setMessage('Your cart could not be started; try again.');
       return;
     }
-    let result = await add({ variables: { input: cartToken ? { ...line, cartToken } : line } }).catch(() => null);
-    if (!user && result?.data && isDeadToken(result.data.addToCart.userErrors)) {
+    let result = await add({ variables: { input: cartToken ? { ...line, cartToken } : line }, refetchQueries }).catch(() => null);
+    if (!current && result?.data && isDeadToken(result.data.addToCart.userErrors)) {
       guestCart.forget(); // expired or merged elsewhere: start a new guest cart once
       cartToken = await token();
-      if (cartToken) result = await add({ variables: { input: { ...line, cartToken } } }).catch(() => null);
+      if (cartToken) result = await add({ variables: { input: { ...line, cartToken } }, refetchQueries }).catch(() => null);
     }
     if (result?.data?.addToCart.userErrors.length === 0) setMessage(`Added ${q} to your cart.`);
   };
