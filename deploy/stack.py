@@ -179,6 +179,23 @@ async def delete_redis_keys(redis_url: str, prefix: str) -> int:
     return deleted
 
 
+def serve_environment(settings: Settings) -> dict[str, str]:
+    """What ``shopgraph serve NAME`` needs to serve a subgraph configured like this stack's."""
+    env = {
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url,
+        "SHOPGRAPH_REDIS_PREFIX": settings.redis_prefix,
+        "SHOPGRAPH_SERVICE_SECRET": settings.service_secret,
+        "SHOPGRAPH_ROUTER_ONLY": "1" if settings.router_only else "0",
+        "SHOPGRAPH_OUTBOX_RELAY": "1" if settings.outbox_relay else "0",
+        "SHOPGRAPH_CURRENCY": settings.currency,
+        "SHOPGRAPH_LOG_FORMAT": os.environ.get("SHOPGRAPH_LOG_FORMAT") or "text",
+    }
+    env |= {f"SHOPGRAPH_SUBGRAPH_{n.upper()}_URL": url for n, url in settings.subgraph_urls.items()}
+    env |= {f"{n.upper()}_DATABASE_URL": url for n, url in settings.database_urls.items()}
+    return env
+
+
 async def _terminate(process: asyncio.subprocess.Process) -> None:
     if process.returncode is not None:
         return
@@ -396,18 +413,7 @@ class Stack:
         assert settings is not None
         host, port = sock.getsockname()[:2]
         sock.close()  # the child binds the port itself
-        env = os.environ | {
-            "DATABASE_URL": settings.database_url,
-            "REDIS_URL": settings.redis_url,
-            "SHOPGRAPH_REDIS_PREFIX": settings.redis_prefix,
-            "SHOPGRAPH_SERVICE_SECRET": settings.service_secret,
-            "SHOPGRAPH_ROUTER_ONLY": "1" if settings.router_only else "0",
-            "SHOPGRAPH_OUTBOX_RELAY": "1" if settings.outbox_relay else "0",
-            "SHOPGRAPH_CURRENCY": settings.currency,
-            "SHOPGRAPH_LOG_FORMAT": os.environ.get("SHOPGRAPH_LOG_FORMAT") or "text",
-        }
-        env |= {f"SHOPGRAPH_SUBGRAPH_{n.upper()}_URL": url for n, url in settings.subgraph_urls.items()}
-        env |= {f"{n.upper()}_DATABASE_URL": url for n, url in settings.database_urls.items()}
+        env = os.environ | serve_environment(settings)
         command = [sys.executable, "-m", "deploy.cli", "serve", name, "--host", host, "--port", str(port)]
         process = await asyncio.create_subprocess_exec(*command, env=env, stdin=asyncio.subprocess.DEVNULL)
         self.pids[name] = process.pid

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import httpx
@@ -23,7 +23,19 @@ from router.breaker import CircuitOpen, Resilient
 from router.config import Resilience
 from router.entity_cache import EntityCache, Policy, note, now_ms
 from router.operation import Field, Frag, Sel, conds_pass
-from router.plan import Deferred, Fetch, Parallel, PlanNode, QueryPlan, Rename, Sequence, fetch_of, objects_at
+from router.plan import (
+    Deferred,
+    Fetch,
+    Parallel,
+    PlanNode,
+    QueryPlan,
+    Rename,
+    Representation,
+    Sequence,
+    fetch_of,
+    objects_at,
+    objects_only,
+)
 from router.subgraph_client import Reply, SubgraphClient, SubgraphHTTPError, SubgraphTimeout
 
 Json = dict[str, Any]
@@ -56,6 +68,7 @@ class Executor:
         self.rng = random.Random()  # progressive @override shares (not security-relevant)
         self._inflight: dict[tuple[str, bytes, tuple[tuple[str, str], ...]], asyncio.Future[Reply]] = {}
         self.cache: EntityCache | None = None  # the entity cache (router/entity_cache.py), when on
+        self._readers: dict[int, tuple[Fetch, dict[str, _Reader]]] = {}
 
     async def execute(
         self,
@@ -151,44 +164,55 @@ class Executor:
             for e in result.get("errors") or ():
                 errors.append(self._sub_error(f, e, None))
             return
-        objs = objects_at(data, f.path)
         reps: list[Json] = []
-        index: dict[bytes, int] = {}
-        targets: list[list[tuple[Json, list[str | int]]]] = []
-        reps_of = f.representations or {}
-        for obj, path in objs:
+        index: dict[Any, int] = {}
+        targets: list[list[Json]] = []
+        readers = self._readers_of(f)
+        for obj in objects_only(data, f.path):
             tn = obj.get("__typename")
-            how = reps_of.get(tn) if isinstance(tn, str) else None
-            if how is None:
+            reader = readers.get(tn) if isinstance(tn, str) else None
+            if reader is None:
                 continue
-            rep = _extract(obj, how.selection)
-            if rep is None:
+            k = reader[0](obj)
+            if k is None:
                 continue
-            rep["__typename"] = how.typename
-            k = orjson.dumps(rep, option=orjson.OPT_SORT_KEYS)
             i = index.get(k)
             if i is None:
-                i = index[k] = len(reps)
-                reps.append(rep)
-                targets.append([])
-            targets[i].append((obj, path))
+                index[k] = len(reps)
+                reps.append(reader[1](obj))  # built once per distinct representation
+                targets.append([obj])
+            else:
+                targets[i].append(obj)
         if not reps:
             return
         if self.cache is not None:
-            await self._cached_entities(self.cache, plan, f, reps, list(index), targets, vars_, headers, errors, viewer)
+            idents = [orjson.dumps(r, option=orjson.OPT_SORT_KEYS) for r in reps]
+            await self._cached_entities(
+                self.cache, plan, f, reps, idents, targets, data, vars_, headers, errors, viewer
+            )
             return
         vars_["representations"] = reps
         result = await self._fetch(f, vars_, headers, errors)
         if result is None:
             return
-        self._merge_entities(plan, f, result, targets, errors)
+        self._merge_entities(plan, f, result, targets, data, errors)
+
+    def _readers_of(self, f: Fetch) -> dict[str, _Reader]:
+        """Per fetch, once: typename -> how to read its representation and dedup key from an object."""
+        hit = self._readers.get(id(f))
+        if hit is not None and hit[0] is f:
+            return hit[1]
+        readers = {tn: _reader(how) for tn, how in (f.representations or {}).items()}
+        self._readers[id(f)] = (f, readers)  # keep `f` alive so id() stays unique
+        return readers
 
     def _merge_entities(
         self,
         plan: QueryPlan,
         f: Fetch,
         result: Json,
-        targets: list[list[tuple[Json, list[str | int]]]],
+        targets: list[list[Json]],
+        data: Json,
         errors: list[Json],
     ) -> list[Any] | None:
         """Merge an ``_entities`` answer into its targets; the entities (unaliased), if any."""
@@ -201,10 +225,10 @@ class Executor:
                         _unalias(ent, f.renames)
             for i, ent in enumerate(ents[: len(targets)]):
                 if isinstance(ent, dict):
-                    for obj, _ in targets[i]:
+                    for obj in targets[i]:
                         deep_merge(obj, ent, plan.interface_objects)
         for e in result.get("errors") or ():
-            errors.append(self._sub_error(f, e, targets))
+            errors.append(self._sub_error(f, e, (targets, data)))
         return ents if isinstance(ents, list) else None
 
     # -- through the entity cache -------------------------------------------------------------
@@ -249,7 +273,8 @@ class Executor:
         f: Fetch,
         reps: list[Json],
         idents: list[bytes],
-        targets: list[list[tuple[Json, list[str | int]]]],
+        targets: list[list[Json]],
+        data: Json,
         vars_: Json,
         headers: Mapping[str, dict[str, str]],
         errors: list[Json],
@@ -264,7 +289,7 @@ class Executor:
             for i, hit in enumerate(hits):
                 if hit is not None:
                     note(scope[1])
-                    for obj, _ in targets[i]:
+                    for obj in targets[i]:
                         deep_merge(obj, hit, plan.interface_objects)
         missing = [i for i, hit in enumerate(hits) if hit is None]
         if not missing:
@@ -276,7 +301,7 @@ class Executor:
         result = await self._fetch(f, vars_, headers, errors, policy)
         if result is None:
             return
-        ents = self._merge_entities(plan, f, result, missed, errors)
+        ents = self._merge_entities(plan, f, result, missed, data, errors)
         if not policy or result.get("errors") or ents is None or len(ents) != len(missing):
             return
         cache.learn(name, f.operation, policy[0])
@@ -285,15 +310,20 @@ class Executor:
             keep = [(idents[i], ent) for i, ent in zip(missing, ents, strict=True) if isinstance(ent, dict)]
             await cache.store(name, f.operation, scope[0], scope[1], fetched, keep)
 
-    def _sub_error(self, f: Fetch, e: Any, targets: list[list[tuple[Json, list[str | int]]]] | None) -> Json:
+    def _sub_error(self, f: Fetch, e: Any, entities: tuple[list[list[Json]], Json] | None) -> Json:
+        """A subgraph's error for the client; an ``_entities`` one (``entities``: the fetch's targets
+        and the response data they are in) gets the path of the first object it was fetched for."""
         if not isinstance(e, dict):
             e = {"message": str(e)}
         out: Json = {"message": e.get("message", "Subgraph error")}
         path = e.get("path")
         if isinstance(path, list):
-            if targets is not None:
+            if entities is not None:
+                targets, data = entities
                 if len(path) >= 2 and path[0] == "_entities" and isinstance(path[1], int) and path[1] < len(targets):
-                    out["path"] = targets[path[1]][0][1] + path[2:]
+                    first = targets[path[1]][0]
+                    at = next(p for obj, p in objects_at(data, f.path) if obj is first)
+                    out["path"] = at + path[2:]
             else:
                 out["path"] = path
         ext = dict(e.get("extensions") or {})
@@ -388,6 +418,78 @@ class Executor:
         return parsed
 
 
+# how to read one representation from an object: (its dedup key, or None when the object lacks a
+# field of it; the representation itself, asked for once per distinct key)
+_Reader = tuple[Callable[[Json], Any], Callable[[Json], Json]]
+
+
+def _reader(how: Representation) -> _Reader:
+    """Read a representation from an object. A flat selection (plain fields: the usual key) is read
+    field by field, deduplicated by its values when all are strings or integers (equal as JSON
+    exactly when equal as Python values, unlike floats and booleans); else as ``_extract`` does,
+    deduplicated by its JSON."""
+    tn = how.typename
+    sels = how.selection
+    # the object's own __typename is the one its reader was chosen by: only its place matters
+    lead = bool(sels) and isinstance(sels[0], Field) and sels[0].name == sels[0].key == "__typename"
+    rest = sels[1:] if lead else sels
+    fields = [(s.key, s.name) for s in rest if isinstance(s, Field) and s.sels is None and s.name != "__typename"]
+
+    def extracted(obj: Json) -> Json | None:
+        rep = _extract(obj, sels)
+        if rep is not None:
+            rep["__typename"] = tn
+        return rep
+
+    def as_json(obj: Json) -> bytes | None:
+        rep = extracted(obj)
+        return None if rep is None else orjson.dumps(rep, option=orjson.OPT_SORT_KEYS)
+
+    def extracted_found(obj: Json) -> Json:  # (asked for only once its key was found)
+        rep = extracted(obj)
+        assert rep is not None
+        return rep
+
+    # the object's keys in the order of the representation's sorted field names
+    by_name = sorted({name: key for key, name in fields}.items())
+    if len(fields) < len(rest) or len(by_name) < len(fields):
+        return as_json, extracted_found
+
+    def flat(obj: Json) -> Json:
+        rep: Json = {"__typename": tn} if lead else {}
+        for key, name in fields:
+            rep[name] = obj[key]  # representations use field names (internal aliases dropped)
+        rep["__typename"] = tn
+        return rep
+
+    sig = tn + "|" + ",".join(name for name, _ in by_name)  # equal keys: equal typename, names, values
+    if len(by_name) == 1:  # the usual key: one field
+        [(_, only)] = by_name
+
+        def one(obj: Json) -> Any:
+            v = obj.get(only, _MISSING)
+            if v is _MISSING:
+                return None
+            t = type(v)
+            return (sig, v) if t is str or t is int else as_json(obj)
+
+        return one, flat
+    keys = [key for _, key in by_name]
+
+    def several(obj: Json) -> Any:
+        try:
+            values = [obj[k] for k in keys]
+        except KeyError:
+            return None
+        for v in values:
+            t = type(v)
+            if t is not str and t is not int:
+                return as_json(obj)
+        return (sig, *values)
+
+    return several, flat
+
+
 def _extract(obj: Json, sels: tuple[Sel, ...] | list[Sel]) -> Json | None:
     out: Json = {}
     for s in sels:
@@ -427,7 +529,7 @@ def _extract_value(v: Any, sels: list[Sel]) -> Any:
 def _unalias(value: Json, renames: tuple[Rename, ...]) -> None:
     """Give internally aliased fields their response keys back."""
     for r in renames:
-        for obj, _ in objects_at(value, r.path):
+        for obj in objects_only(value, r.path):
             if obj.get("__typename") == r.typename and r.alias in obj:
                 obj[r.key] = obj.pop(r.alias)
 

@@ -328,6 +328,18 @@ def _sels(sels: tuple[Sel, ...] | list[Sel]) -> str:
     return " " + " ".join(out) + " "
 
 
+def objects_only(value: Any, path: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The objects ``objects_at`` finds, in the same order, without their paths (the executor's
+    hot path: paths are wanted only for errors)."""
+    level = [value]
+    for seg in path:
+        if seg == "@":
+            level = [x for v in level if type(v) is list for x in v]
+        else:
+            level = [v.get(seg) for v in level if type(v) is dict]
+    return [v for v in level if type(v) is dict]
+
+
 def objects_at(value: Any, path: tuple[str, ...]) -> list[tuple[dict[str, Any], list[str | int]]]:
     """The objects a plan path (``"@"`` for each list level) reaches in response data, with
     their response paths: where a Flatten merges its fetch, where a deferred part lands."""

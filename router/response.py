@@ -7,6 +7,7 @@ for is returned (keys/requires fetched for planning are dropped).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from graphql import (
@@ -54,6 +55,8 @@ class Shaper:
         self._collected: dict[tuple[int, str], tuple[list[Sel], Collected]] = {}
         self._plans: dict[tuple[int, str], tuple[list[Sel], list[_Entry]]] = {}
         self._primary: dict[int, tuple[list[Sel], list[Sel]]] = {}
+        self._compiled: dict[tuple[int, str], tuple[list[Sel], Callable[[dict[str, Any]], dict[str, Any]]]] = {}
+        self._generic: dict[int, list[Sel]] = {}  # operations only _Ctx shapes (kept alive for id())
 
     def plan(self, sels: list[Sel], t: GraphQLObjectType) -> list[_Entry]:
         """The collected fields of ``sels`` on ``t``, with their definitions; sub-selections
@@ -126,9 +129,93 @@ class Shaper:
         variables: dict[str, Any],
         errors: list[dict[str, Any]],
     ) -> dict[str, Any] | None:
+        if id(sels) not in self._generic:
+            # The compiled shaper answers when nothing needs an error; on anything else (a null in
+            # a non-null position, an unknown enum value or __typename, a field @include/@skip
+            # decides or the caller may not see) the whole response is shaped again here.
+            try:
+                return self.compiled(sels, root_type)(data or {})
+            except _Fallback as fb:
+                if fb.always:
+                    self._generic[id(sels)] = sels
         ctx = _Ctx(self, variables, errors)
         r = ctx.obj(data or {}, root_type, sels, None)
         return None if r is _INVALID or r is None else r
+
+    def compiled(self, sels: list[Sel], t: GraphQLObjectType) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        """``sels`` on ``t`` as one Python function, made once: a dict display of the fields
+        (plain nullable leaves read straight from the object), each other field through a
+        completer made for its type. It raises ``_Fallback`` where ``_Ctx`` would add an error."""
+        k = (id(sels), t.name)
+        hit = self._compiled.get(k)
+        if hit is not None and hit[0] is sels:
+            return hit[1]
+        fn = self._compile(sels, t)
+        self._compiled[k] = (sels, fn)  # keep `sels` alive so id() stays unique
+        return fn
+
+    def _compile(self, sels: list[Sel], t: GraphQLObjectType) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        entries = self.plan(sels, t)
+        if any(variants is not None or denied for _, _, variants, _, _, _, denied in entries):
+
+            def generic_only(_: dict[str, Any]) -> dict[str, Any]:
+                raise _Fallback(always=True)
+
+            return generic_only
+        env: dict[str, Any] = {"_nn": _non_null}
+        lines: list[str] = []
+        items: list[str] = []
+        for n, (key, name, _, subs, ftype, _, _) in enumerate(entries):
+            if name == "__typename":
+                items.append(f"{key!r}: {t.name!r}")
+            elif ftype is None or (subs is None and _plain_leaf(ftype)):
+                items.append(f"{key!r}: get({key!r})")
+            else:
+                lines.append(f"    v{n} = get({key!r})\n")
+                items.append(f"{key!r}: {self._expr(ftype, subs, f'v{n}', env, 0)}")
+        src = "def shape(value):\n    get = value.get\n" + "".join(lines) + "    return {" + ", ".join(items) + "}\n"
+        exec(compile(src, f"<shape {t.name}>", "exec"), env)  # GraphQL names, repr()-quoted
+        fn: Callable[[dict[str, Any]], dict[str, Any]] = env["shape"]
+        return fn
+
+    def _expr(self, t: Any, subs: list[Sel] | None, var: str, env: dict[str, Any], depth: int) -> str:
+        """``_Ctx.complete`` of the value named ``var`` for one field type, as a Python expression
+        (list items in comprehensions); without paths, errors fall back to ``_Ctx``."""
+        if type(t) is GraphQLNonNull:
+            return f"_nn({self._expr(t.of_type, subs, var, env, depth)})"
+        if type(t) is GraphQLList:
+            x = f"x{depth}"
+            item = self._expr(t.of_type, subs, x, env, depth + 1)
+            return f"([{item} for {x} in {var}] if type({var}) is list else None)"
+        name = f"f{len(env)}"
+        if subs is None:
+            if type(t) is not GraphQLEnumType:
+                return var
+            env[name] = _enum_check(t.values)
+            return f"{name}({var})"
+        if type(t) is GraphQLObjectType:
+            env[name] = self.compiled(subs, t)  # a smaller selection: compiling ends
+            return f"({name}({var}) if type({var}) is dict else None)"
+        env[name] = self._abstract(subs)
+        return f"{name}({var})"
+
+    def _abstract(self, subs: list[Sel]) -> Callable[[Any], Any]:
+        type_map = self.schema.type_map
+        by_type: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+        def abstract(v: Any) -> Any:
+            if type(v) is not dict:
+                return None
+            tn = v.get("__typename")
+            shape = by_type.get(tn) if isinstance(tn, str) else None
+            if shape is None:
+                found = type_map.get(tn) if isinstance(tn, str) else None
+                if not isinstance(found, GraphQLObjectType):
+                    raise _Fallback(always=False)
+                shape = by_type[found.name] = self.compiled(subs, found)
+            return shape(v)
+
+        return abstract
 
     def primary(self, sels: list[Sel]) -> list[Sel]:
         """`sels` without their @defer fragments (shaped when those arrive)."""
@@ -166,6 +253,34 @@ class Shaper:
                 item["errors"] = mine
             items.append(item)
         return items
+
+
+class _Fallback(Exception):
+    """The compiled shaper met what needs an error; ``always``: it will for every response."""
+
+    def __init__(self, always: bool) -> None:
+        super().__init__()
+        self.always = always
+
+
+def _non_null(r: Any) -> Any:
+    if r is None:
+        raise _Fallback(always=False)
+    return r
+
+
+def _enum_check(values: Any) -> Callable[[Any], Any]:
+    def enum(v: Any) -> Any:
+        if v is not None and v not in values:
+            raise _Fallback(always=False)
+        return v
+
+    return enum
+
+
+def _plain_leaf(t: Any) -> bool:
+    """A nullable scalar: what the subgraph sent is the answer."""
+    return type(t) is not GraphQLNonNull and type(t) is not GraphQLList and type(t) is not GraphQLEnumType
 
 
 def _without_deferred(sels: list[Sel]) -> list[Sel]:

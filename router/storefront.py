@@ -144,12 +144,18 @@ NOT_RENDERING = "The storefront's page renderer is starting."
 
 async def _rendered(request: Request, base: str, headers: dict[str, str]) -> Response:
     """The renderer's answer to this page request, streamed as it renders."""
-    client = httpx.AsyncClient(base_url=base, timeout=RENDER_TIMEOUT)
+    # A TLS context only for an https renderer (building one costs 10-250 ms a request: the CA bundle
+    # is loaded each time); never a proxy from the environment.
+    https = base.startswith("https:")
+    client = httpx.AsyncClient(base_url=base, timeout=RENDER_TIMEOUT, verify=https, trust_env=False)
     forwarded = {
         "x-forwarded-host": request.headers.get("host", ""),
         "x-forwarded-proto": request.url.scheme,
         "accept-language": request.headers.get("accept-language", ""),
         "accept-encoding": request.headers.get("accept-encoding", ""),
+        # The shopper's address: the renderer sends it on with the page's graph requests, which the
+        # router counts against that shopper when server.trusted_proxies lists the renderer.
+        "x-forwarded-for": request.client.host if request.client else "",
     }
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     try:

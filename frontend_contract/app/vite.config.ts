@@ -83,5 +83,7 @@ export default defineConfig(({ isSsrBuild }) => ({
   },
   build: { target: 'es2022', sourcemap: false, chunkSizeWarningLimit: 600 },
   ssr: { noExternal: true, target: 'node' },
-  test: { environment: 'node', include: ['tests/**/*.test.ts'] },
+  // Unit tests run in Node; component tests (*.test.tsx) ask for jsdom in their first line.
+  // A generous timeout: the suite shares a loaded machine (jsdom and a render take seconds there).
+  test: { environment: 'node', include: ['tests/**/*.test.ts', 'tests/**/*.test.tsx'], testTimeout: 30000 },
 }));

@@ -25,7 +25,14 @@ from subgraphs.kit.inputs import sent_fields
 from subgraphs.kit.loaders import parse_uuid
 from subgraphs.kit.money import Money, to_minor
 from subgraphs.kit.mutations import admin, internal, mutate
-from subgraphs.kit.pagination import CONNECTION_SIZE, Connection, build_connection, decode_cursor, page_size
+from subgraphs.kit.pagination import (
+    CONNECTION_SIZE,
+    Connection,
+    build_connection,
+    decode_cursor,
+    page_size,
+    selects_total,
+)
 from subgraphs.kit.schema import federated_schema
 
 from .loaders import CategoryCountKey, CategoryPageKey, Loaders
@@ -453,15 +460,18 @@ async def list_products(
         # Typos corrected and split words joined, as productSearch does ("head phones", "expresso").
         search = await Search(ctx.runtime.db, ctx.runtime.settings.currency).correct(search)
     query = product_query(info, search, filter, sort_key, reverse)
-    rows, listing = await ctx.catalog.list_products(query, size, decode_cursor(after, 2) if after else None)
-    return build_connection(
-        rows,
-        size,
-        after=after,
-        key_of=listing.cursor_key,
-        node_of=Product.from_row,
-        count=lambda: ctx.catalog.count_products(listing),
-    )
+    # The first page counts in its own statement (a window count), as allOrders does; later pages'
+    # rows are only those after the cursor, so they count apart, when asked to.
+    with_total = after is None and selects_total(info)
+    cursor = decode_cursor(after, 2) if after else None
+    rows, listing = await ctx.catalog.list_products(query, size, cursor, with_total=with_total)
+
+    async def count() -> int:
+        if with_total:
+            return int(rows[0].total) if rows else 0
+        return await ctx.catalog.count_products(listing)
+
+    return build_connection(rows, size, after=after, key_of=listing.cursor_key, node_of=Product.from_row, count=count)
 
 
 def _option_filter(options: list[OptionFilter]) -> tuple[tuple[str, tuple[str, ...]], ...]:

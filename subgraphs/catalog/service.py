@@ -192,11 +192,13 @@ class ProductListing:
         filters = (q.visible_only, q.category_id is not None, q.min_price_minor is not None)
         return (*filters, q.max_price_minor is not None, q.in_stock, self.tsquery is not None, len(q.options))
 
-    def page_read(self, after: bool) -> Read:
-        key = ("page", *self._shape(), self.sort, self.descending, after)
+    def page_read(self, after: bool, with_total: bool = False) -> Read:
+        """``with_total``: each row carries ``total``, every matching product counted (a window count:
+        the first page's ``totalCount`` without a statement of its own)."""
+        key = ("page", *self._shape(), self.sort, self.descending, after, with_total)
         read = _reads.get(key)
         if read is None:
-            read = _reads[key] = Read(self._page(after))
+            read = _reads[key] = Read(self._page(after, with_total))
         return read
 
     def count_read(self) -> Read:
@@ -210,9 +212,10 @@ class ProductListing:
         """The page as a statement with its values bound (SQLAlchemy's path)."""
         return self._page(after is not None).params(self.params(limit, after))
 
-    def _page(self, after: bool) -> Select[Any]:
+    def _page(self, after: bool, with_total: bool = False) -> Select[Any]:
+        total = (func.count().over().label("total"),) if with_total else ()
         statement = (
-            select(products, *WITH_CATEGORY, self.sort_column.label("sort_value"))
+            select(products, *WITH_CATEGORY, self.sort_column.label("sort_value"), *total)
             .select_from(products.outerjoin(categories, categories.c.id == products.c.category_id))
             .where(*self.conditions())
         )
@@ -296,10 +299,13 @@ class Catalog:
     # --- listing ------------------------------------------------------------
 
     async def list_products(
-        self, query: ProductQuery, limit: int, after: Sequence[Any] | None
+        self, query: ProductQuery, limit: int, after: Sequence[Any] | None, *, with_total: bool = False
     ) -> tuple[list[Row[Any]], ProductListing]:
+        """A page of products; ``with_total`` (first pages only): each row's ``total`` counts every match."""
+        assert not (with_total and after is not None), "after a cursor, a window counts only the rows after it"
         listing = ProductListing(query)
-        rows = await self.db.fetch(listing.page_read(after is not None), **listing.params(limit, after))
+        read = listing.page_read(after is not None, with_total)
+        rows = await self.db.fetch(read, **listing.params(limit, after))
         return cast(list[Row[Any]], rows), listing  # Records, read by attribute as rows are
 
     async def count_products(self, listing: ProductListing) -> int:

@@ -18,16 +18,20 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 from cross_web import HTTPException
-from graphql import GraphQLError, OperationType, get_operation_ast, parse
+from graphql import GraphQLError, get_operation_ast, parse
+from graphql import OperationType as GraphQLOperationType
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import MissingQueryError
 from strawberry.federation import Schema
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, MULTIPART_SUBSCRIPTION_PROTOCOL
+from strawberry.types.graphql import OperationType
 
 from . import telemetry
 from .auth import (
@@ -75,13 +79,63 @@ class _GraphQLView(GraphQL[RequestContext, None]):
                 operation = get_operation_ast(parse(data.query), data.operation_name)
             except GraphQLError:
                 operation = None  # let strawberry report the syntax error as usual
-            if operation is not None and operation.operation is OperationType.SUBSCRIPTION:
+            if operation is not None and operation.operation is GraphQLOperationType.SUBSCRIPTION:
                 raise HTTPException(
                     400,
                     "Subscriptions need a WebSocket (graphql-transport-ws) or multipart HTTP "
                     '(Accept: multipart/mixed;subscriptionSpec="1.0").',
                 )
         return await super().execute_single(*args, **kwargs)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Plain JSON POSTs (every request a router or another subgraph sends) skip strawberry's HTTP
+        # machinery, which cost more CPU than executing a small operation: two content-type parses
+        # through email.message, a request adapter, the stream-transport checks. Anything else
+        # (GET, multipart uploads, subscriptions over HTTP, batches, bodies that do not read as one
+        # operation) goes through strawberry's view with the body as read.
+        if scope["type"] == "http" and scope["method"] == "POST" and _plain_json(scope):
+            body = await _read_body(receive)
+            if await self._answer_plain(scope, body, send):
+                return
+            receive = _replay(body)
+        await super().__call__(scope, receive, send)
+
+    async def _answer_plain(self, scope: Scope, body: bytes, send: Send) -> bool:
+        """Answer a single operation as strawberry's view would (same execution, result and response
+        hooks); False, having done nothing, for whatever its view must handle instead."""
+        try:
+            data = self.decode_json(body)
+        except ValueError:
+            return False
+        if not isinstance(data, dict):
+            return False
+        query, variables, extensions = data.get("query"), data.get("variables"), data.get("extensions")
+        if not isinstance(query, str) or "subscription" in query:
+            return False
+        if not isinstance(variables, dict | None) or not isinstance(extensions, dict | None):
+            return False
+        request = Request(scope)
+        request._body = body  # read already: a context reading it gets it
+        sub_response = await self.get_sub_response(request)
+        context = await self.get_context(request, response=sub_response)
+        try:
+            result = await self.schema.execute(
+                query,
+                root_value=None,
+                variable_values=variables,
+                context_value=context,
+                operation_name=data.get("operationName"),
+                allowed_operation_types=_POST_OPERATIONS,
+                operation_extensions=extensions,
+            )
+        except (CannotGetOperationTypeError, InvalidOperationTypeError, MissingQueryError):
+            return False  # refused before anything ran: the view words the 400
+        response_data = await self.process_result(request, result)
+        if result.errors:
+            self._handle_errors(result.errors, response_data)
+        response = self.create_response(response_data=response_data, sub_response=sub_response)
+        await response(scope, _replay(b""), send)
+        return True
 
     def decode_json(self, data: str | bytes) -> object:
         # orjson first (several times faster); what it refuses (NaN, integers past 64 bits, lone
@@ -103,6 +157,47 @@ class _GraphQLView(GraphQL[RequestContext, None]):
         if isinstance(response, Response):
             context.response_headers = response.headers
         return context
+
+
+_POST_OPERATIONS = OperationType.from_http("POST")  # strawberry's own set: query, mutation, subscription
+
+
+def _plain_json(scope: Scope) -> bool:
+    """A JSON body (any charset) and no streamed answer asked for (multipart/mixed, event streams)."""
+    content_type = accept = b""
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            content_type = value
+        elif name == b"accept":
+            accept = value
+    media = content_type.split(b";", 1)[0].strip().lower()
+    return media == b"application/json" and b"multipart" not in accept and b"event-stream" not in accept
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # the client left: nothing to answer
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes) -> Receive:
+    """``receive`` for a body read already: the body, then a disconnect (as a server would say)."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
 
 
 class _Authenticate:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import uuid
+from datetime import datetime
 from typing import Any
 
 import strawberry
@@ -19,12 +20,14 @@ from subgraphs.kit.domain import ErrorCode as Code
 from subgraphs.kit.errors import ApiError, UserError, bad_input
 from subgraphs.kit.inputs import sent_fields
 from subgraphs.kit.loaders import parse_uuid
+from subgraphs.kit.money import Money
 from subgraphs.kit.mutations import admin, anyone, mutate, signed_in
 from subgraphs.kit.outbox_replay import replayed_as
 from subgraphs.kit.pagination import CONNECTION_SIZE, Connection, build_connection, page_size, selects, selects_total
 from subgraphs.kit.schema import federated_schema
 
 from . import guest
+from .history import DEFAULT_BUCKET, Bucket, SeriesError, Window, sales_series
 from .models import order_items, orders, outbox
 from .service import Status, parse_order_number
 from .subscriptions import Subscription
@@ -102,8 +105,52 @@ class OrderOutboxEvent:
     created: str = strawberry.field(description="ISO 8601, as published.")
 
 
+strawberry.enum(Window, name="SalesWindow", description="How far back a sales series goes from now.")
+strawberry.enum(Bucket, name="SalesBucket", description="How long each point of a sales series is.")
+
+
+@strawberry.type(description="One bucket of a sales series: paid orders placed in it and their revenue.")
+class SalesPoint:
+    start: datetime = strawberry.field(description="When the bucket starts (buckets are aligned to UTC).")
+    orders: int = strawberry.field(description="Orders placed in the bucket that were paid for.")
+    revenue: Money = strawberry.field(description="Their totals, in the shop's currency.")
+
+
+@strawberry.type(
+    description="Paid orders (paid, shipped, delivered) and revenue per bucket over a window, oldest first; "
+    "every bucket is listed (empty ones as zero), the last one is still filling."
+)
+class SalesSeries:
+    window: Window
+    bucket: Bucket
+    points: list[SalesPoint]
+
+
 @strawberry.type
 class Query:
+    @strawberry.field(
+        description="Sales over the last hour, day or week in buckets (administrators only); the default bucket is "
+        "a minute for an hour, an hour for a day, six hours for a week. At most 400 points.",
+        directives=[ADMIN_ONLY],
+    )
+    async def sales_series(
+        self,
+        info: OrdersInfo,
+        window: Window = Window.HOUR,
+        bucket: Bucket | None = None,
+    ) -> SalesSeries:
+        info.context.identity.require_admin()
+        size: Bucket = bucket or DEFAULT_BUCKET[window]
+        currency = info.context.runtime.settings.currency
+        try:
+            figures = await sales_series(info.context.runtime.db, window, size, currency)
+        except SeriesError as exc:
+            raise bad_input(f"{exc}.") from exc
+        points = [
+            SalesPoint(start=p.start, orders=p.orders, revenue=Money.of(p.revenue_minor, currency)) for p in figures
+        ]
+        return SalesSeries(window=window, bucket=size, points=points)
+
     @strawberry.field(description="The signed-in shopper's orders, newest first.", directives=[CONNECTION_SIZE])
     async def orders(
         self, info: OrdersInfo, first: int | None = None, after: str | None = None, status: Status | None = None

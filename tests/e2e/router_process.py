@@ -53,11 +53,16 @@ class RouterProcess:
 
 
 def start(
-    stack: ThreadedStack, tmp: Path, config: dict[str, Any], env: dict[str, str] | None = None
+    stack: ThreadedStack,
+    tmp: Path,
+    config: dict[str, Any],
+    env: dict[str, str] | None = None,
+    urls: dict[str, str] | None = None,
 ) -> Iterator[RouterProcess]:
-    """Serve a router process with ``config`` (merged over the stack's essentials) until the generator ends."""
+    """Serve a router process with ``config`` (merged over the stack's essentials) until the generator ends;
+    ``urls``: subgraphs served elsewhere than the stack's (by name)."""
     supergraph = tmp / "supergraph.graphql"
-    supergraph.write_text(supergraph_for({n: stack.urls[n] for n in stack.subgraphs}))
+    supergraph.write_text(supergraph_for({n: stack.urls[n] for n in stack.subgraphs} | (urls or {})))
     base: dict[str, Any] = {
         "supergraph": {"path": str(supergraph), "poll_seconds": 0},
         "auth": {"jwks_urls": [stack.settings.jwks_url]},

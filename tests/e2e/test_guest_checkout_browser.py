@@ -83,6 +83,7 @@ async def test_a_guest_checks_out_with_an_email_then_signs_up_and_finds_the_orde
     assert ordered["items"] == [f"1 {TIMES} {product['name']} — Teal $26.50"]
     assert ordered["total"] == "Total $26.50"
     assert ordered["kept"] == 1 and ordered["badge"] == "0"
+    assert ordered["sawEmptyCart"] is False, "the page showed 'Your cart is empty' before the order"
 
     assert steps["paid"] == {"path": "/order-status", "status": "Paid", "payNow": 0}
 

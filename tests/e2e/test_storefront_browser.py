@@ -109,6 +109,7 @@ async def test_a_shopper_orders_and_the_admin_sees_it_live(
     # "Pending payment": the Status component's label of PENDING_PAYMENT.
     assert ordered["status"] == "Pending payment" and ordered["total"] == "$73.50"
     assert ordered["path"] == f"/orders/{number}" and ordered["badge"] == "0"
+    assert ordered["sawEmptyCart"] is False, "the page showed 'Your cart is empty' before the order"
     # The double click on "Place order" placed one order (one idempotency key per attempt).
     # (And the second order, paid with the declined card, was cancelled.)
     declined = steps["declined"]
@@ -131,7 +132,10 @@ async def test_a_shopper_orders_and_the_admin_sees_it_live(
     before, after = steps["dashboard-before"], steps["dashboard-after"]
     assert int(after["orders"]) == int(before["orders"]) + 1
     assert _dollars(after["revenue"]) == _dollars(before["revenue"]) + Decimal("73.50")
-    assert after["points"] > before["points"], "the chart drew the new figures"
+    assert before["points"] == after["points"] == 24, "the last day in hourly buckets, from the first paint"
+    assert after["seriesOrders"] > before["seriesOrders"], "the history chart counted the paid order live"
+    legends = {chart: sorted(entries) for chart, entries in after["legends"].items()}
+    assert legends == {"timeline": ["Paid orders", "Revenue (USD)"], "top": ["Revenue (USD)"]}, "legends with units"
     assert after["bars"] == len(after["top"]) == after["svgBars"] >= 1
     # The feed lost its connection, the order shipped meanwhile, and the feed showed that event once.
     assert steps["resumed"] == {

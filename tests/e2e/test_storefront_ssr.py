@@ -94,6 +94,7 @@ async def test_the_product_page_is_in_the_html_before_any_script(
         assert 'type="application/' in tag or re.search(r'type="module"[^>]*src="/assets/', tag), tag
     assert "script-src 'self'" in page.headers["content-security-policy"]
     assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["cache-control"] == "private, no-cache"  # no shared cache keeps a page
 
 
 async def test_unknown_products_and_paths_answer_404_with_a_search_box(

@@ -4,7 +4,8 @@
   one, and no breaking change to it goes unrecorded (frontend_contract/api_schema.py);
 - the generated types (frontend_contract/app/src/gql) are what GraphQL Code Generator makes of
   that schema and the operations (``graphql-codegen --check``);
-- the app and its tests type-check (``tsc --noEmit``) and its Vitest unit tests pass;
+- the app and its tests type-check (``tsc --noEmit``) and its Vitest unit and component tests pass;
+- ESLint finds nothing and the sources are as Prettier formats them (``npm run lint``, ``format:check``);
 - the production build's initial JavaScript stays within the 250 KB gzipped budget.
 """
 
@@ -91,6 +92,16 @@ def test_generated_types_are_current(app_installed: Path) -> None:
 def test_app_type_checks(app_installed: Path) -> None:
     done = _npx(app_installed, "tsc", "--noEmit", "-p", "tsconfig.json")
     assert done.returncode == 0, f"tsc --noEmit failed:\n{done.stdout}{done.stderr}"
+
+
+def test_eslint_finds_nothing(app_installed: Path) -> None:
+    done = _npx(app_installed, "eslint", ".")
+    assert done.returncode == 0, f"eslint found problems:\n{done.stdout}{done.stderr}"
+
+
+def test_sources_are_formatted_by_prettier(app_installed: Path) -> None:
+    done = _npx(app_installed, "prettier", "--check", ".")
+    assert done.returncode == 0, f"not formatted (`npm run format` fixes it):\n{done.stdout}{done.stderr}"
 
 
 def test_vitest_unit_tests_pass(app_installed: Path) -> None:

@@ -38,6 +38,7 @@ from tests.integration.helpers import (
     unique_word,
     user_error_codes,
 )
+from tests.integration.shop_helpers import fewest_statements
 from tests.support.graphql import gql
 
 PAYLOAD = f"product {{ {PRODUCT_FIELDS} }} userErrors {{ code field message }}"
@@ -951,3 +952,26 @@ async def test_concurrent_reservations_never_oversell(
     assert codes.count([]) == 10
     assert codes.count(["OUT_OF_STOCK"]) == 15
     assert await stock_of(stack, admin, product["id"]) == 0
+
+
+async def test_a_first_pages_total_count_is_read_with_the_page(stack: ThreadedStack, admin: str) -> None:
+    """A first page counts its matches in the page's own statement (a window count); a later page,
+    whose rows are only those after its cursor, counts apart: both give the same total."""
+    category = await create_category(stack, admin)
+    for _ in range(5):
+        await create_product(stack, admin, category_id=category["id"])
+
+    async def listing(total: bool, after: str | None = None) -> dict[str, Any]:
+        fields = "totalCount pageInfo { endCursor } edges { node { id } }" if total else "edges { node { id } }"
+        page = f"products(first: 3, after: $after, filter: $f) {{ {fields} }}"
+        query = f"query($after: String, $f: ProductFilter) {{ {page} }}"
+        variables = {"after": after, "f": {"categoryId": category["id"]}}
+        found: dict[str, Any] = data(await gql(stack.url("catalog"), query, variables))["products"]
+        return found
+
+    _, plain = await fewest_statements(stack, ("catalog",), lambda: listing(False))
+    first, counted = await fewest_statements(stack, ("catalog",), lambda: listing(True))
+    assert 0 < counted["catalog"] == plain["catalog"]
+    later = await listing(True, first["pageInfo"]["endCursor"])
+    assert first["totalCount"] == later["totalCount"] == 5
+    assert len(first["edges"]) == 3 and len(later["edges"]) == 2

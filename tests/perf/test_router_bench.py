@@ -17,7 +17,8 @@ routers answer identically, without errors); never timings.
 
 SHOPGRAPH_BENCH_SECONDS (default 5) per router per scenario,
 SHOPGRAPH_BENCH_WARMUP (default 2), SHOPGRAPH_BENCH_CONNECTIONS (default 16),
-SHOPGRAPH_BENCH_MODES (default "live,replay").
+SHOPGRAPH_BENCH_MODES (default "live,replay"), SHOPGRAPH_BENCH_CASES (default every scenario, e.g.
+"admin-varying-vars").
 
 Two modes: ``live``, the routers over the real subgraphs (on a small machine the
 Python subgraphs are the bottleneck for both routers, so requests/s mostly
@@ -249,7 +250,10 @@ def run_mode(
                 running.enter_context(bench.our_router(supergraph, jwks, secret, redis=redis, name="shopgraph+cache"))
             )
         endpoints = [r.url for r in routers]
+        cases = os.environ.get("SHOPGRAPH_BENCH_CASES", "")
         for sc in scenarios(shopper, admin):
+            if cases and sc.name not in cases.split(","):
+                continue
             check_identical(endpoints, sc, sample=20)
             headers = {"authorization": f"Bearer {sc.token}"}
             ms = [

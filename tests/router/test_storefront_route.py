@@ -115,6 +115,7 @@ class _Renderer(BaseHTTPRequestHandler):
             "path": self.path,
             "host": self.headers["x-forwarded-host"],
             "proto": self.headers["x-forwarded-proto"],
+            "for": self.headers["x-forwarded-for"],
         }
         self.wfile.write(json.dumps(asked).encode())
 
@@ -138,7 +139,8 @@ async def test_pages_are_passed_to_the_renderer_with_the_page_headers(
         server.shutdown()
         thread.join()
     assert page.status_code == 200
-    assert page.json() == {"path": "/products?q=lamp&inStock=1", "host": "router.test", "proto": "http"}
+    asked = {"path": "/products?q=lamp&inStock=1", "host": "router.test", "proto": "http", "for": "127.0.0.1"}
+    assert page.json() == asked
     assert page.headers["content-type"] == "text/html; charset=utf-8" and page.headers["cache-control"] == "no-cache"
     assert "set-cookie" not in page.headers
     assert page.headers["content-security-policy"].startswith("default-src 'self'; script-src 'self'")

@@ -4,10 +4,11 @@ import { lazy, Suspense, useEffect, useState, type FormEvent, type ReactNode } f
 import { useMutation, useQuery } from '@apollo/client';
 import { Link, NavLink, Navigate, Route, Routes, useLocation, useNavigate } from 'react-router-dom';
 import { CategoryNavDocument, LogoutDocument } from './gql/graphql';
-import { useCart } from './lib/useCart';
 import { guestCart, type MergeNotice } from './lib/guestCart';
 import { useSessionPending, useShop, useUser } from './lib/shop';
 import { Loading } from './components/ui';
+import { Region } from './components/Region';
+import { CartLink } from './components/CartLink';
 import { NotFound } from './components/NotFound';
 import { useHydrated } from './lib/head';
 import { useOffline } from './lib/offline';
@@ -24,16 +25,6 @@ import { AccountPage } from './pages/Account';
 import { ForgotPasswordPage, ResetPasswordPage } from './pages/PasswordReset';
 
 const AdminPage = lazy(() => import('./admin/AdminPage'));
-
-function CartLink() {
-  const { cart } = useCart('cache-first'); // the user's, or a guest's by its token
-  const count = cart?.totalQuantity ?? 0;
-  return (
-    <NavLink to="/cart" className="cart-link">
-      Cart <span className="badge" aria-label={`${count} items`} data-testid="cart-count">{count}</span>
-    </NavLink>
-  );
-}
 
 function SearchBox() {
   const navigate = useNavigate();
@@ -110,10 +101,14 @@ function CategoryMenu() {
 /** What the guest cart's merge at sign-in could not do as asked (quantity capped, unavailable): shown once. */
 function MergeNotices() {
   const [notices, setNotices] = useState<MergeNotice[]>(() => guestCart.takeNotices());
-  useEffect(() => guestCart.subscribe(() => {
-    const fresh = guestCart.takeNotices();
-    if (fresh.length > 0) setNotices(fresh);
-  }), []);
+  useEffect(
+    () =>
+      guestCart.subscribe(() => {
+        const fresh = guestCart.takeNotices();
+        if (fresh.length > 0) setNotices(fresh);
+      }),
+    [],
+  );
   if (notices.length === 0) return null;
   return (
     <div className="notice merge-notices" role="status" data-testid="merge-notices">
@@ -156,6 +151,7 @@ export function RequireUser({ role, children }: { role?: 'ADMIN'; children: Reac
 }
 
 export function App() {
+  const location = useLocation();
   return (
     <>
       <a href="#main" className="skip-link">
@@ -168,35 +164,76 @@ export function App() {
           </Link>
           <SearchBox />
           <nav aria-label="Account" className="account">
-            <CartLink />
+            <Region what="Cart" compact>
+              <CartLink />
+            </Region>
             <AccountMenu />
           </nav>
         </div>
-        <CategoryMenu />
+        <Region what="The category menu" compact>
+          <CategoryMenu />
+        </Region>
       </header>
       <main id="main">
         <OfflineNotice />
         <MergeNotices />
-        <Suspense fallback={<Loading />}>
-          <Routes>
-            <Route path="/" element={<HomePage />} />
-            <Route path="/products" element={<BrowsePage />} />
-            <Route path="/p/:sku" element={<ProductPage />} />
-            <Route path="/signin" element={<SignInPage />} />
-            <Route path="/signup" element={<SignUpPage />} />
-            <Route path="/forgot-password" element={<ForgotPasswordPage />} />
-            <Route path="/reset-password" element={<ResetPasswordPage />} />
-            <Route path="/cart" element={<CartPage />} />
-            <Route path="/checkout" element={<RequireUser><CheckoutPage /></RequireUser>} />
-            <Route path="/checkout/guest" element={<GuestCheckoutPage />} />
-            <Route path="/order-status" element={<GuestOrderPage />} />
-            <Route path="/orders" element={<RequireUser><OrdersPage /></RequireUser>} />
-            <Route path="/orders/:number" element={<RequireUser><OrderPage /></RequireUser>} />
-            <Route path="/account" element={<RequireUser><AccountPage /></RequireUser>} />
-            <Route path="/admin/*" element={<RequireUser role="ADMIN"><AdminPage /></RequireUser>} />
-            <Route path="*" element={<NotFound />} />
-          </Routes>
-        </Suspense>
+        <Region what="This page" resetKey={location.pathname}>
+          <Suspense fallback={<Loading />}>
+            <Routes>
+              <Route path="/" element={<HomePage />} />
+              <Route path="/products" element={<BrowsePage />} />
+              <Route path="/p/:sku" element={<ProductPage />} />
+              <Route path="/signin" element={<SignInPage />} />
+              <Route path="/signup" element={<SignUpPage />} />
+              <Route path="/forgot-password" element={<ForgotPasswordPage />} />
+              <Route path="/reset-password" element={<ResetPasswordPage />} />
+              <Route path="/cart" element={<CartPage />} />
+              <Route
+                path="/checkout"
+                element={
+                  <RequireUser>
+                    <CheckoutPage />
+                  </RequireUser>
+                }
+              />
+              <Route path="/checkout/guest" element={<GuestCheckoutPage />} />
+              <Route path="/order-status" element={<GuestOrderPage />} />
+              <Route
+                path="/orders"
+                element={
+                  <RequireUser>
+                    <OrdersPage />
+                  </RequireUser>
+                }
+              />
+              <Route
+                path="/orders/:number"
+                element={
+                  <RequireUser>
+                    <OrderPage />
+                  </RequireUser>
+                }
+              />
+              <Route
+                path="/account"
+                element={
+                  <RequireUser>
+                    <AccountPage />
+                  </RequireUser>
+                }
+              />
+              <Route
+                path="/admin/*"
+                element={
+                  <RequireUser role="ADMIN">
+                    <AdminPage />
+                  </RequireUser>
+                }
+              />
+              <Route path="*" element={<NotFound />} />
+            </Routes>
+          </Suspense>
+        </Region>
       </main>
       <footer className="site-footer">
         <p>

@@ -15,15 +15,7 @@ declare const self: ServiceWorkerGlobalScope & { __WB_MANIFEST: Array<{ url: str
 
 const PAGES = 'shopgraph-pages';
 const DATA = 'shopgraph-catalog'; // the app drops it when the viewer changes (src/lib/offline.ts)
-const CATALOG = new Set([
-  'CategoryNav',
-  'CategoryPage',
-  'ProductDetail',
-  'ProductDetailBySku',
-  'ProductList',
-  'SearchFacets',
-  'StorefrontHome',
-]);
+const CATALOG = new Set(['CategoryNav', 'CategoryPage', 'ProductDetail', 'ProductDetailBySku', 'ProductList', 'SearchFacets', 'StorefrontHome']);
 const OFFLINE_HEADER = 'x-shopgraph-offline'; // on answers served from what was kept
 
 void self.skipWaiting();
@@ -63,7 +55,10 @@ interface Body {
 }
 
 async function catalogQuery(request: Request): Promise<Response> {
-  const body = (await request.clone().json().catch(() => null)) as Body | null;
+  const body = (await request
+    .clone()
+    .json()
+    .catch(() => null)) as Body | null;
   const name = body?.operationName;
   if (!name || !CATALOG.has(name)) return fetch(request);
   const key = new Request(`/graphql/kept?op=${encodeURIComponent(name)}&v=${encodeURIComponent(JSON.stringify(body.variables ?? {}))}`);
@@ -91,8 +86,7 @@ async function catalogQuery(request: Request): Promise<Response> {
 }
 
 registerRoute(
-  ({ url, request, sameOrigin }) =>
-    sameOrigin && url.pathname === '/graphql' && !/event-stream|multipart/.test(request.headers.get('accept') ?? ''),
+  ({ url, request, sameOrigin }) => sameOrigin && url.pathname === '/graphql' && !/event-stream|multipart/.test(request.headers.get('accept') ?? ''),
   ({ request }) => catalogQuery(request),
   'POST',
 );

@@ -176,7 +176,10 @@ describe('session', () => {
     let queue = Promise.resolve();
     const oneAtATime: Exclusive = (task) => {
       const turn = queue.then(task);
-      queue = turn.then(() => undefined, () => undefined);
+      queue = turn.then(
+        () => undefined,
+        () => undefined,
+      );
       return turn;
     };
     const tabs = [0, 1].map(() => {

@@ -59,7 +59,17 @@ describe('checkout attempts', () => {
 describe('browse URL state', () => {
   it('round-trips filters, sort and page through the URL', () => {
     const state = readBrowse(new URLSearchParams('q=lamp&category=home&minPrice=10&maxPrice=99.5&inStock=1&sort=PRICE&reverse=1&after=abc'));
-    expect(state).toEqual({ q: 'lamp', category: 'home', minPrice: '10.00', maxPrice: '99.50', inStock: true, options: {}, sort: 'PRICE', reverse: true, after: 'abc' });
+    expect(state).toEqual({
+      q: 'lamp',
+      category: 'home',
+      minPrice: '10.00',
+      maxPrice: '99.50',
+      inStock: true,
+      options: {},
+      sort: 'PRICE',
+      reverse: true,
+      after: 'abc',
+    });
     expect(readBrowse(writeBrowse(state))).toEqual(state);
     expect(readBrowse(new URLSearchParams('sort=BOGUS&minPrice=x')).sort).toBe('');
     expect(writeBrowse(readBrowse(new URLSearchParams(''))).toString()).toBe('');

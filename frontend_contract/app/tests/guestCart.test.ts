@@ -136,9 +136,7 @@ describe('merge after sign-in', () => {
     expect(notices.map((n) => n.code)).toEqual(['INVALID_TOKEN']);
     expect(store.token).toBeNull();
     storage.setItem(TOKEN_KEY, 'twice');
-    expect(
-      await store.mergeAfterSignIn(async () => ({ notices: [{ code: 'ALREADY_MERGED', message: 'x' }], userErrors: [] })),
-    ).toEqual([]);
+    expect(await store.mergeAfterSignIn(async () => ({ notices: [{ code: 'ALREADY_MERGED', message: 'x' }], userErrors: [] }))).toEqual([]);
     expect(store.token).toBeNull();
   });
 });

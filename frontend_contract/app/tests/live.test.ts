@@ -11,7 +11,16 @@ const event = (id: string): Event => ({
   id,
   type: 'CREATED',
   occurredAt: '2026-01-01T00:00:00Z',
-  order: { id: `o${id}`, number: `SG-${id}`, status: 'PENDING_PAYMENT', createdAt: '', updatedAt: '', itemCount: 1, total: { amount: '1.00', currencyCode: 'USD' }, user: { id: 'u', name: 'U', email: 'u@x' } },
+  order: {
+    id: `o${id}`,
+    number: `SG-${id}`,
+    status: 'PENDING_PAYMENT',
+    createdAt: '',
+    updatedAt: '',
+    itemCount: 1,
+    total: { amount: '1.00', currencyCode: 'USD' },
+    user: { id: 'u', name: 'U', email: 'u@x' },
+  },
 });
 
 /** Answers each subscribe with the next script: events to emit, then 'fail' or nothing (stay open). */
@@ -44,14 +53,20 @@ describe('keepSubscribed', () => {
     let lastId: string | null = null;
     const shown: string[] = [];
     const errors: number[] = [];
-    const stop = keepSubscribed(fake.client, OrderEventsDocument, () => ({ after: lastId }), {
-      onData: ({ orderEvents }) => {
-        if (!eventIdAfter(orderEvents.id, lastId)) return;
-        lastId = orderEvents.id;
-        shown.push(orderEvents.id);
+    const stop = keepSubscribed(
+      fake.client,
+      OrderEventsDocument,
+      () => ({ after: lastId }),
+      {
+        onData: ({ orderEvents }) => {
+          if (!eventIdAfter(orderEvents.id, lastId)) return;
+          lastId = orderEvents.id;
+          shown.push(orderEvents.id);
+        },
+        onError: (_e, wait) => errors.push(wait),
       },
-      onError: (_e, wait) => errors.push(wait),
-    }, 1000);
+      1000,
+    );
     await vi.advanceTimersByTimeAsync(0); // the Observable delivers what it emits while starting a tick later
     expect(shown).toEqual(['1', '2']);
     expect(errors).toEqual([1000]);
@@ -67,7 +82,11 @@ describe('keepSubscribed', () => {
 
   it('backs off while failures repeat and stops retrying once stopped', async () => {
     vi.useFakeTimers();
-    const fake = fakeClient([{ events: [], then: 'fail' }, { events: [], then: 'fail' }, { events: [], then: 'fail' }]);
+    const fake = fakeClient([
+      { events: [], then: 'fail' },
+      { events: [], then: 'fail' },
+      { events: [], then: 'fail' },
+    ]);
     const waits: number[] = [];
     const stop = keepSubscribed(fake.client, OrderEventsDocument, () => ({ after: null }), { onData: () => undefined, onError: (_e, w) => waits.push(w) }, 100);
     await vi.advanceTimersByTimeAsync(0);

@@ -41,7 +41,9 @@ describe('persisted queries', () => {
     await new Promise((resolve, reject) => execute(persistedQueryLink(ids).concat(terminal), { query: doc }).subscribe({ next: resolve, error: reject }));
     expect(seen[0].extensions.persistedQuery).toEqual({ version: 1, sha256Hash: ids.CategoryNav });
     // An operation outside the manifest is refused here, not sent for the router to refuse.
-    const unknown = new Promise((resolve, reject) => execute(persistedQueryLink({}).concat(terminal), { query: doc }).subscribe({ next: resolve, error: reject }));
+    const unknown = new Promise((resolve, reject) =>
+      execute(persistedQueryLink({}).concat(terminal), { query: doc }).subscribe({ next: resolve, error: reject }),
+    );
     await expect(unknown).rejects.toThrow(/CategoryNav is not in the persisted-query manifest/);
     expect(seen).toHaveLength(1);
   });

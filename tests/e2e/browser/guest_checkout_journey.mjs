@@ -111,6 +111,14 @@ try {
   await page.getByRole('button', { name: 'Place order' }).click();
   const emailError = await text(await page.locator('#guest-email-error').filter({ hasText: /./ }).waitFor().then(() => page.locator('#guest-email-error')));
   await page.getByLabel('Email').fill(config.email);
+  // From "Place order" to the order, the page never shows the emptied cart.
+  await page.evaluate(() => {
+    window.__sawEmptyCart = false;
+    const main = document.querySelector('main');
+    new MutationObserver(() => {
+      if (main.textContent.includes('Your cart is empty')) window.__sawEmptyCart = true;
+    }).observe(main, { subtree: true, childList: true, characterData: true });
+  });
   await page.getByRole('button', { name: 'Place order' }).click();
 
   // -- the order, by its lookup link
@@ -125,6 +133,7 @@ try {
     path: new URL(orderUrl).pathname,
     kept: await page.evaluate(() => JSON.parse(window.localStorage.getItem('shopgraph.guestOrders') ?? '[]').length),
     badge: await text(page.getByTestId('cart-count')),
+    sawEmptyCart: await page.evaluate(() => window.__sawEmptyCart),
   };
   say('ordered', { emailError, ...order });
 

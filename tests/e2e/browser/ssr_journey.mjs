@@ -4,8 +4,9 @@
 //
 // 1. JavaScript off: home → the category's link → a product → the header's search form (a GET
 //    form) → its results: each page is the server's HTML alone, with links that work.
-// 2. JavaScript on: a product page and a category page hydrate from the server's data: no /graphql
-//    request while they do, no hydration error; then the page is live (a variant click changes the price).
+// 2. JavaScript on (a German browser): a product page, a category page and home hydrate from the
+//    server's data: no /graphql request while they do, no hydration error; then a click on a
+//    category link is a client-side navigation that reads the graph.
 // One line per step on stdout: `<step> <json>` (what the page showed); `error <json>` and exit 1.
 import { chromium } from 'playwright-core';
 
@@ -43,8 +44,9 @@ try {
   await still.waitForURL((u) => new URL(u).searchParams.get('q') === config.search);
   say('search', { heading: await heading(still), count: await text(still.getByTestId('result-count')), cards: await still.getByTestId('product-card').count() });
 
-  // 2. Hydration: the server's data is used as is.
-  const context = await browser.newContext();
+  // 2. Hydration: the server's data is used as is, and the markup matches even in a browser whose
+  //    own locale would format prices otherwise.
+  const context = await browser.newContext({ locale: 'de-DE' });
   const live = await context.newPage();
   const graph = [];
   live.on('request', (r) => {

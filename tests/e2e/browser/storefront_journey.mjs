@@ -214,11 +214,18 @@ try {
   await sales.getByRole('heading', { name: 'Welcome to Shopgraph' }).waitFor(); // signed in, back home
   await sales.getByRole('link', { name: 'Admin', exact: true }).click();
   await sales.getByRole('link', { name: 'Sales', exact: true }).click();
-  await sales.getByLabel('Window').selectOption('1440');
+  await sales.getByLabel('Window').selectOption('DAY');
   await sales.getByTestId('kpi-orders').waitFor();
+  // The day's history is there from the first paint: 24 hourly buckets.
   const points = () => sales.getByTestId('chart-timeline').getAttribute('data-points').then(Number);
-  await until(points, (n) => n >= 1, 'first chart point');
-  const before = { orders: await text(sales.getByTestId('kpi-orders')), revenue: await text(sales.getByTestId('kpi-revenue')), points: await points() };
+  const seriesOrders = () => sales.getByTestId('chart-timeline').getAttribute('data-orders').then(Number);
+  await until(points, (n) => n === 24, 'the day in hourly buckets');
+  const before = {
+    orders: await text(sales.getByTestId('kpi-orders')),
+    revenue: await text(sales.getByTestId('kpi-revenue')),
+    points: await points(),
+    seriesOrders: await seriesOrders(),
+  };
   say('dashboard-before', before);
   const feed = await newPage(admin, 'feed');
   await feed.goto(`${base}/admin`);
@@ -234,6 +241,14 @@ try {
   await page.getByLabel('Postal code').fill(config.address.postalCode);
   await page.getByLabel('Country (2 letters)').fill(config.address.country);
   await audit(page, 'checkout');
+  // From "Place order" to the order page, the page never shows the emptied cart.
+  await page.evaluate(() => {
+    window.__sawEmptyCart = false;
+    const main = document.querySelector('main');
+    new MutationObserver(() => {
+      if (main.textContent.includes('Your cart is empty')) window.__sawEmptyCart = true;
+    }).observe(main, { subtree: true, childList: true, characterData: true });
+  });
   const placedAt = Date.now();
   await page.getByRole('button', { name: 'Place order' }).dblclick();
   // Watch the admin's pages from now on, each in the background: when did each show the order?
@@ -249,7 +264,8 @@ try {
     status: await text(page.getByTestId('order-status')),
     total: await text(page.getByTestId('order-total')),
     path: new URL(page.url()).pathname,
-    badge: await text(page.getByTestId('cart-count')),
+    badge: await until(() => text(page.getByTestId('cart-count')), (t) => t === '0', 'cart badge after the order'),
+    sawEmptyCart: await page.evaluate(() => window.__sawEmptyCart),
   });
   await page.screenshot({ path: config.shots.order });
   await audit(page, 'order');
@@ -270,12 +286,17 @@ try {
 
   // -- the dashboard counted the order and drew the new figures
   const updatedMs = await dashboardUpdated;
-  await until(points, (n) => n > before.points, 'new chart point');
+  await until(seriesOrders, (n) => n > before.seriesOrders, 'the order in the history chart');
   await sales.waitForTimeout(300);
   say('dashboard-after', {
     orders: await text(sales.getByTestId('kpi-orders')),
     revenue: await text(sales.getByTestId('kpi-revenue')),
     points: await points(),
+    seriesOrders: await seriesOrders(),
+    legends: {
+      timeline: await sales.locator('[data-testid=chart-timeline] .recharts-legend-item').allTextContents(),
+      top: await sales.locator('[data-testid=chart-top-products] .recharts-legend-item').allTextContents(),
+    },
     bars: Number(await sales.getByTestId('chart-top-products').getAttribute('data-bars')),
     svgBars: await sales.locator('[data-testid=chart-top-products] .recharts-bar-rectangle').count(),
     top: await sales.getByTestId('top-products').locator('tbody th').allTextContents(),

@@ -13,6 +13,7 @@ import { ErrorState, Loading, Money, PageTitle, Status } from '../components/ui'
 import { useShop } from '../lib/shop';
 import { useLiveSubscription, useSocketState } from '../lib/live';
 import { eventIdAfter, nextStatuses } from './events';
+import { kindMessage } from '../lib/errors';
 
 type Event = OrderEventsSubscription['orderEvents'];
 interface Row {
@@ -39,7 +40,7 @@ function PaymentCell({ order }: { order: Row }) {
   const [refund, { loading, data, error }] = useMutation(AdminRefundPaymentDocument);
   const payment = data?.refundPayment.payment ?? order.payment;
   if (!order.payment || !payment) return <span className="muted">—</span>;
-  const problem = data?.refundPayment.userErrors.map((e) => e.message).join(' ') || error?.message;
+  const problem = data?.refundPayment.userErrors.map((e) => e.message).join(' ') || (error && kindMessage(error, 'Refunding'));
   const refundable = payment.status === 'CAPTURED' && payment.refunded.amount !== payment.captured.amount;
   return (
     <div data-testid="payment-cell">
@@ -58,7 +59,14 @@ function PaymentCell({ order }: { order: Row }) {
             void refund({ variables: { input: { paymentId: payment.id, amount: amount.trim() === '' ? null : amount.trim() } } });
           }}
         >
-          <input aria-label={`Refund amount for ${order.number} (empty: all)`} value={amount} onChange={(e) => setAmount(e.target.value)} placeholder="all" size={6} inputMode="decimal" />
+          <input
+            aria-label={`Refund amount for ${order.number} (empty: all)`}
+            value={amount}
+            onChange={(e) => setAmount(e.target.value)}
+            placeholder="all"
+            size={6}
+            inputMode="decimal"
+          />
           <button type="submit" disabled={loading}>
             Refund
           </button>
@@ -78,7 +86,7 @@ function StatusActions({ order, onChanged }: { order: Row; onChanged: (orderId: 
   const [update, { loading, data, error }] = useMutation(AdminUpdateOrderStatusDocument, {
     onCompleted: ({ updateOrderStatus: { order: changed } }) => changed && onChanged(changed.id, changed.status),
   });
-  const problem = data?.updateOrderStatus.userErrors.map((e) => e.message).join(' ') || error?.message;
+  const problem = data?.updateOrderStatus.userErrors.map((e) => e.message).join(' ') || (error && kindMessage(error, 'Changing the status'));
   return (
     <div className="actions">
       {nextStatuses(order.status).map((status) => (
@@ -145,7 +153,7 @@ export function OrdersFeed() {
             {connected ? 'live' : 'connecting'}
           </span>
         </h2>
-        {live.error && <p className="muted small">{live.error.message}</p>}
+        {live.error && <p className="muted small">Live events are paused — reconnecting.</p>}
         <ol aria-live="polite" data-testid="event-feed" className="events">
           {events.length === 0 && <li className="muted">Waiting for order events…</li>}
           {events.map((e) => (
@@ -157,12 +165,10 @@ export function OrdersFeed() {
         </ol>
       </section>
       <section aria-labelledby="orders-heading">
-        <h2 id="orders-heading">
-          Latest orders {orders.data && <span className="muted">({orders.data.allOrders.totalCount + fresh.length} in all)</span>}
-        </h2>
+        <h2 id="orders-heading">Latest orders {orders.data && <span className="muted">({orders.data.allOrders.totalCount + fresh.length} in all)</span>}</h2>
         {orders.loading && !orders.data && <Loading what="Loading orders" />}
-        {orders.error && <ErrorState error={orders.error} retry={() => orders.refetch()} />}
-        <table className="orders" data-testid="admin-orders">
+        {orders.error && <ErrorState what="The orders list" error={orders.error} retry={() => orders.refetch()} />}
+        <table className="orders cards" data-testid="admin-orders">
           <thead>
             <tr>
               <th scope="col">Order</th>
@@ -178,18 +184,18 @@ export function OrdersFeed() {
             {rows.map((order) => (
               <tr key={order.id} data-order={order.number}>
                 <th scope="row">{order.number}</th>
-                <td>{order.user.email}</td>
-                <td>{order.itemCount}</td>
-                <td>
+                <td data-label="Customer">{order.user.email}</td>
+                <td data-label="Items">{order.itemCount}</td>
+                <td data-label="Total">
                   <Money value={order.total} />
                 </td>
-                <td>
+                <td data-label="Status">
                   <Status value={order.status} />
                 </td>
-                <td>
+                <td data-label="Payment">
                   <PaymentCell order={order} />
                 </td>
-                <td>
+                <td data-label="Change status">
                   <StatusActions order={order} onChanged={noteStatus} />
                 </td>
               </tr>

@@ -122,7 +122,14 @@ function ProductRow({ product }: { product: Product }) {
     if (result && userErrors.length === 0) setDelta('');
   };
   const byField = errorsByField(errors);
-  const rowError = [messageFor(byField, ''), messageFor(byField, 'name'), messageFor(byField, 'price'), messageFor(byField, 'delta'), messageFor(byField, 'id'), messageFor(byField, 'productId')]
+  const rowError = [
+    messageFor(byField, ''),
+    messageFor(byField, 'name'),
+    messageFor(byField, 'price'),
+    messageFor(byField, 'delta'),
+    messageFor(byField, 'id'),
+    messageFor(byField, 'productId'),
+  ]
     .filter(Boolean)
     .join(' ');
   return (
@@ -174,7 +181,12 @@ function ProductRow({ product }: { product: Product }) {
           </button>
         )}
         {product.active && (
-          <button type="button" disabled={archiving.loading} onClick={() => archive({ variables: { input: { id: product.id } } })} aria-label={`Archive ${product.name}`}>
+          <button
+            type="button"
+            disabled={archiving.loading}
+            onClick={() => archive({ variables: { input: { id: product.id } } })}
+            aria-label={`Archive ${product.name}`}
+          >
             Archive
           </button>
         )}
@@ -211,27 +223,29 @@ export function ProductsAdmin() {
         <button type="submit">Find</button>
       </form>
       {loading && <Loading what="Loading products" />}
-      {error && <ErrorState error={error} retry={() => refetch()} />}
+      {error && <ErrorState what="The product list" error={error} retry={() => refetch()} />}
       {data && (
         <>
           <p role="status">{data.products.totalCount} products</p>
-          <table className="products-admin">
-            <thead>
-              <tr>
-                <th scope="col">SKU</th>
-                <th scope="col">Name</th>
-                <th scope="col">Price</th>
-                <th scope="col">Stock</th>
-                <th scope="col">Adjust stock</th>
-                <th scope="col">Actions</th>
-              </tr>
-            </thead>
-            <tbody>
-              {data.products.edges.map(({ node }) => (
-                <ProductRow key={node.id} product={node} />
-              ))}
-            </tbody>
-          </table>
+          <div className="table-scroll" role="region" aria-label="Products" tabIndex={0}>
+            <table className="products-admin">
+              <thead>
+                <tr>
+                  <th scope="col">SKU</th>
+                  <th scope="col">Name</th>
+                  <th scope="col">Price</th>
+                  <th scope="col">Stock</th>
+                  <th scope="col">Adjust stock</th>
+                  <th scope="col">Actions</th>
+                </tr>
+              </thead>
+              <tbody>
+                {data.products.edges.map(({ node }) => (
+                  <ProductRow key={node.id} product={node} />
+                ))}
+              </tbody>
+            </table>
+          </div>
           <nav aria-label="Pages" className="pager">
             {after && (
               <button type="button" onClick={() => setAfter(null)}>

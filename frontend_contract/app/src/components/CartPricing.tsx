@@ -2,12 +2,7 @@
 // delivery estimate, and a discount code with its effect or the reason it does not apply.
 import { useEffect, useState, type FormEvent } from 'react';
 import { useMutation } from '@apollo/client';
-import {
-  ApplyDiscountCodeDocument,
-  RemoveDiscountCodeDocument,
-  SetCartDestinationDocument,
-  SetCartShippingMethodDocument,
-} from '../gql/graphql';
+import { ApplyDiscountCodeDocument, RemoveDiscountCodeDocument, SetCartDestinationDocument, SetCartShippingMethodDocument } from '../gql/graphql';
 import { cleanCountry, deliveryEstimate, refusalText } from '../lib/pricing';
 import { errorsByField, messageFor, type UserErrorLike } from '../lib/cart';
 import type { CartView } from '../lib/useCart';
@@ -46,22 +41,29 @@ export function ShippingChoice({ cart, input, destination: withDestination = tru
     <section className="shipping-choice" aria-labelledby="shipping-heading">
       <h2 id="shipping-heading">Shipping</h2>
       {withDestination && (
-      <form onSubmit={submit} className="destination" aria-label="Shipping destination">
-        <div className="field">
-          <label htmlFor="dest-country">Country (2 letters)</label>
-          <input id="dest-country" value={country} maxLength={2} autoComplete="country" onChange={(e) => setCountry(e.target.value)} aria-describedby="dest-error" />
-        </div>
-        <div className="field">
-          <label htmlFor="dest-region">
-            Region <span className="muted">(optional)</span>
-          </label>
-          <input id="dest-region" value={region} autoComplete="address-level1" onChange={(e) => setRegion(e.target.value)} aria-describedby="dest-error" />
-        </div>
-        <button type="submit" disabled={destination.loading}>
-          {destination.loading ? 'Updating…' : 'Update destination'}
-        </button>
-        <FieldError id="dest-error" message={messageFor(byField, 'country') ?? messageFor(byField, 'region') ?? messageFor(byField, '')} />
-      </form>
+        <form onSubmit={submit} className="destination" aria-label="Shipping destination">
+          <div className="field">
+            <label htmlFor="dest-country">Country (2 letters)</label>
+            <input
+              id="dest-country"
+              value={country}
+              maxLength={2}
+              autoComplete="country"
+              onChange={(e) => setCountry(e.target.value)}
+              aria-describedby="dest-error"
+            />
+          </div>
+          <div className="field">
+            <label htmlFor="dest-region">
+              Region <span className="muted">(optional)</span>
+            </label>
+            <input id="dest-region" value={region} autoComplete="address-level1" onChange={(e) => setRegion(e.target.value)} aria-describedby="dest-error" />
+          </div>
+          <button type="submit" disabled={destination.loading}>
+            {destination.loading ? 'Updating…' : 'Update destination'}
+          </button>
+          <FieldError id="dest-error" message={messageFor(byField, 'country') ?? messageFor(byField, 'region') ?? messageFor(byField, '')} />
+        </form>
       )}
       <FieldError id="method-error" message={messageFor(byField, 'shippingMethodId')} />
       {cart.destination && cart.shippingOptions.length === 0 && <p className="muted">No shipping method delivers there: shipping is free.</p>}

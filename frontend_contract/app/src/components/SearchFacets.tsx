@@ -87,7 +87,10 @@ export function SearchFacets({
                   aria-pressed={v.selected}
                   onClick={() => choose(facet.kind, facet.name, v.value)}
                 >
-                  {v.label} <span className="count" data-testid={`facet-count-${facet.name}-${v.value}`}>({v.count})</span>
+                  {v.label}{' '}
+                  <span className="count" data-testid={`facet-count-${facet.name}-${v.value}`}>
+                    ({v.count})
+                  </span>
                 </button>
               </li>
             ))}

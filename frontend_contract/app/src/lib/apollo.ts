@@ -100,8 +100,8 @@ export interface Shop {
 }
 
 /** The HTTP link to the graph: persisted queries by id when the build sends them. */
-function httpLink(uri: string, headers?: Record<string, string>): ApolloLink {
-  const http = new HttpLink({ uri, headers });
+function httpLink(uri: string, headers?: Record<string, string>, signal?: AbortSignal): ApolloLink {
+  const http = new HttpLink({ uri, headers, fetchOptions: signal ? { signal } : undefined });
   const ids = persistedIds();
   return ids ? persistedQueryLink(ids).concat(http) : http;
 }
@@ -126,7 +126,9 @@ export function createServerShop(graphUrl: string, headers: Record<string, strin
   const session = new Session(none, async () => null);
   // Lazy and never subscribed to: no socket is opened (a page's subscriptions start in the browser).
   const ws = createClient({ url: graphUrl.replace(/^http/, 'ws'), lazy: true, webSocketImpl: NoSocket });
-  const client = new ApolloClient({ ssrMode: true, link: httpLink(graphUrl, headers), cache: createCache(), devtools: { enabled: false } });
+  // A page gives up on the graph after 20 s (the router waits 30 s for the page): an error, not a hang.
+  const link = httpLink(graphUrl, headers, AbortSignal.timeout(20_000));
+  const client = new ApolloClient({ ssrMode: true, link, cache: createCache(), devtools: { enabled: false } });
   return { client, session, ws, socket: new SocketWatch(ws) };
 }
 

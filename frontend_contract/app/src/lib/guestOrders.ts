@@ -19,9 +19,7 @@ export class GuestOrderStore {
   all(): GuestOrderRef[] {
     try {
       const parsed: unknown = JSON.parse(this.storage?.getItem(ORDERS_KEY) ?? '[]');
-      return Array.isArray(parsed)
-        ? parsed.filter((o): o is GuestOrderRef => typeof o?.token === 'string' && typeof o?.number === 'string')
-        : [];
+      return Array.isArray(parsed) ? parsed.filter((o): o is GuestOrderRef => typeof o?.token === 'string' && typeof o?.number === 'string') : [];
     } catch {
       return [];
     }
@@ -51,7 +49,9 @@ export class GuestOrderStore {
    * another address stays (another account may claim it later). Returns the numbers claimed.
    */
   async claimAfterSignIn(
-    claim: (tokens: string[]) => Promise<{ orders: readonly { number: string }[]; userErrors: readonly { code: string; field?: readonly string[] | null }[] } | null>,
+    claim: (
+      tokens: string[],
+    ) => Promise<{ orders: readonly { number: string }[]; userErrors: readonly { code: string; field?: readonly string[] | null }[] } | null>,
   ): Promise<string[]> {
     const kept = this.all();
     if (kept.length === 0) return [];
@@ -59,11 +59,7 @@ export class GuestOrderStore {
     const result = await claim(tokens).catch(() => null);
     if (!result) return [];
     const claimed = new Set(result.orders.map((o) => o.number));
-    const invalid = new Set(
-      result.userErrors
-        .filter((e) => e.code === 'INVALID_TOKEN' || e.code === 'TOKEN_EXPIRED')
-        .map((e) => Number(e.field?.[2] ?? -1)),
-    );
+    const invalid = new Set(result.userErrors.filter((e) => e.code === 'INVALID_TOKEN' || e.code === 'TOKEN_EXPIRED').map((e) => Number(e.field?.[2] ?? -1)));
     this.drop(kept.filter((o, i) => claimed.has(o.number) || invalid.has(i)).map((o) => o.token));
     return [...claimed];
   }

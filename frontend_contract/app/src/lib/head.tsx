@@ -31,7 +31,11 @@ export const PageContextProvider = PageContext.Provider;
 
 /** Whether React is past hydration: false on the server and while hydrating, so both render the same. */
 export function useHydrated(): boolean {
-  return useSyncExternalStore(noSubscribe, () => true, () => false);
+  return useSyncExternalStore(
+    noSubscribe,
+    () => true,
+    () => false,
+  );
 }
 const noSubscribe = () => () => undefined;
 
@@ -76,16 +80,21 @@ export function fullTitle(head: Head): string {
   return head.title === SITE_NAME ? SITE_NAME : `${head.title} · ${SITE_NAME}`;
 }
 
-const escapeHtml = (text: string) =>
-  text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+const escapeHtml = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 // Inside <script>: no "</script>" or "<!--" can end it early (JSON allows \u003c for "<").
-export const escapeScriptJson = (json: string) => json.replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+export const escapeScriptJson = (json: string) =>
+  json
+    .replace(/</g, '\\u003c')
+    .replace(/\u2028/g, '\\u2028')
+    .replace(/\u2029/g, '\\u2029');
 
 /** The head as HTML, for the server's response. */
 export function renderHead(head: Head, origin: string): string {
   const parts = [`<title>${escapeHtml(fullTitle(head))}</title>`];
   for (const [tag, attributes, text] of tagsOf(head, origin)) {
-    const attrs = Object.entries(attributes).map(([k, v]) => ` ${k}="${escapeHtml(v)}"`).join('');
+    const attrs = Object.entries(attributes)
+      .map(([k, v]) => ` ${k}="${escapeHtml(v)}"`)
+      .join('');
     parts.push(text === undefined ? `<${tag}${attrs} data-head>` : `<${tag}${attrs} data-head>${escapeScriptJson(text)}</${tag}>`);
   }
   return parts.join('');

@@ -98,9 +98,7 @@ export class SocketWatch {
   private listeners = new Set<() => void>();
 
   constructor(ws: SocketEvents) {
-    ws.on('connected', (_socket, _payload, wasRetry) =>
-      this.set({ connected: true, reconnects: this.state.reconnects + (wasRetry ? 1 : 0) }),
-    );
+    ws.on('connected', (_socket, _payload, wasRetry) => this.set({ connected: true, reconnects: this.state.reconnects + (wasRetry ? 1 : 0) }));
     ws.on('closed', () => this.set({ ...this.state, connected: false }));
   }
 

@@ -10,8 +10,8 @@ export interface MoneyLike {
 const DECIMAL = /^-?\d+(\.\d+)?$/;
 const formatters = new Map<string, Intl.NumberFormat>();
 
-function formatter(currencyCode: string, locale: string | undefined): Intl.NumberFormat {
-  const key = `${locale ?? ''}|${currencyCode}`;
+function formatter(currencyCode: string, locale: string): Intl.NumberFormat {
+  const key = `${locale}|${currencyCode}`;
   let f = formatters.get(key);
   if (!f) {
     f = new Intl.NumberFormat(locale, { style: 'currency', currency: currencyCode });
@@ -20,8 +20,14 @@ function formatter(currencyCode: string, locale: string | undefined): Intl.Numbe
   return f;
 }
 
-/** "1234.50" USD -> "$1,234.50" (in the given locale, default the browser's). */
-export function formatMoney(money: MoneyLike, locale?: string): string {
+/**
+ * The shop's locale (its pages are in English): the server renders prices in it and the browser
+ * hydrates them, so a shopper's own browser locale cannot make the two differ (a hydration mismatch).
+ */
+export const SHOP_LOCALE = 'en-US';
+
+/** "1234.50" USD -> "$1,234.50" (in the given locale, default the shop's). */
+export function formatMoney(money: MoneyLike, locale: string = SHOP_LOCALE): string {
   if (!DECIMAL.test(money.amount)) throw new RangeError(`not a decimal amount: ${JSON.stringify(money.amount)}`);
   // The string overload of format() (Intl.NumberFormat v3) keeps every digit of the decimal.
   return formatter(money.currencyCode, locale).format(money.amount as unknown as number);

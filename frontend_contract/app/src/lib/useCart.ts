@@ -9,7 +9,11 @@ import { useSessionPending, useUser } from './shop';
 export type CartView = CartPageQuery['cart'];
 
 export function useGuestToken(): string | null {
-  return useSyncExternalStore(guestCart.subscribe, () => guestCart.token, () => null); // the browser's, after hydration
+  return useSyncExternalStore(
+    guestCart.subscribe,
+    () => guestCart.token,
+    () => null,
+  ); // the browser's, after hydration
 }
 
 export function useCart(fetchPolicy: WatchQueryFetchPolicy = 'cache-and-network') {
@@ -20,7 +24,11 @@ export function useCart(fetchPolicy: WatchQueryFetchPolicy = 'cache-and-network'
   // shared, and show the cart from before the change. The account's cart is first read the moment
   // the shopper signs in, while the guest cart is being merged into it (the badge kept the
   // account's old count once); a new guest cart's first read, while the first "Add to cart" runs.
-  const merging = useSyncExternalStore(guestCart.subscribe, () => guestCart.merging, () => false);
+  const merging = useSyncExternalStore(
+    guestCart.subscribe,
+    () => guestCart.merging,
+    () => false,
+  );
   const mine = useQuery(CartPageDocument, { fetchPolicy, skip: !signedIn || merging, context: { queryDeduplication: false } });
   const pending = useSessionPending(); // not known yet whether this is a guest
   const guest = useQuery(GuestCartPageDocument, {

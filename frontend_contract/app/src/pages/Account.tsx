@@ -45,7 +45,14 @@ function Profile({ name: initialName, email: initialEmail }: { name: string; ema
       </div>
       <div className="field">
         <label htmlFor="profile-email">Email</label>
-        <input id="profile-email" type="email" value={email} onChange={(e) => setEmail(e.target.value)} autoComplete="email" aria-describedby="profile-email-error" />
+        <input
+          id="profile-email"
+          type="email"
+          value={email}
+          onChange={(e) => setEmail(e.target.value)}
+          autoComplete="email"
+          aria-describedby="profile-email-error"
+        />
         <FieldError id="profile-email-error" message={messageFor(byField, 'email')} />
       </div>
       <FieldError id="profile-error" message={messageFor(byField, '')} />
@@ -127,17 +134,41 @@ function ChangePassword() {
       <h2 id="password-heading">Password</h2>
       <div className="field">
         <label htmlFor="password-current">Current password</label>
-        <input id="password-current" type="password" value={current} required autoComplete="current-password" onChange={(e) => setCurrent(e.target.value)} aria-describedby="password-current-error" />
+        <input
+          id="password-current"
+          type="password"
+          value={current}
+          required
+          autoComplete="current-password"
+          onChange={(e) => setCurrent(e.target.value)}
+          aria-describedby="password-current-error"
+        />
         <FieldError id="password-current-error" message={messageFor(byField, 'currentPassword')} />
       </div>
       <div className="field">
         <label htmlFor="password-new">New password</label>
-        <input id="password-new" type="password" value={next} required autoComplete="new-password" onChange={(e) => setNext(e.target.value)} aria-describedby="password-new-error" />
+        <input
+          id="password-new"
+          type="password"
+          value={next}
+          required
+          autoComplete="new-password"
+          onChange={(e) => setNext(e.target.value)}
+          aria-describedby="password-new-error"
+        />
         <FieldError id="password-new-error" message={messageFor(byField, 'newPassword')} />
       </div>
       <div className="field">
         <label htmlFor="password-confirm">New password again</label>
-        <input id="password-confirm" type="password" value={confirm} required autoComplete="new-password" onChange={(e) => setConfirm(e.target.value)} aria-describedby="password-confirm-error" />
+        <input
+          id="password-confirm"
+          type="password"
+          value={confirm}
+          required
+          autoComplete="new-password"
+          onChange={(e) => setConfirm(e.target.value)}
+          aria-describedby="password-confirm-error"
+        />
         <FieldError id="password-confirm-error" message={messageFor(byField, 'confirm')} />
       </div>
       <FieldError id="password-error" message={messageFor(byField, '')} />
@@ -247,7 +278,12 @@ function SavedAddresses({ addresses }: { addresses: SavedAddress[] }) {
                   Edit<span className="visually-hidden"> the address {a.line1}</span>
                 </button>
                 {!a.isDefault && (
-                  <button type="button" className="link-button" disabled={busy} onClick={() => makeDefault({ variables: { input: { id: a.id, isDefault: true } } }).catch(() => null)}>
+                  <button
+                    type="button"
+                    className="link-button"
+                    disabled={busy}
+                    onClick={() => makeDefault({ variables: { input: { id: a.id, isDefault: true } } }).catch(() => null)}
+                  >
                     Make default<span className="visually-hidden"> the address {a.line1}</span>
                   </button>
                 )}
@@ -284,7 +320,13 @@ function AddAddress() {
       {ADDRESS_FIELDS.map(([key, label]) => (
         <div className="field" key={key}>
           <label htmlFor={`new-${key}`}>{label}</label>
-          <input id={`new-${key}`} value={form[key]} required onChange={(e) => setForm({ ...form, [key]: e.target.value })} aria-describedby={`new-${key}-error`} />
+          <input
+            id={`new-${key}`}
+            value={form[key]}
+            required
+            onChange={(e) => setForm({ ...form, [key]: e.target.value })}
+            aria-describedby={`new-${key}-error`}
+          />
           <FieldError id={`new-${key}-error`} message={messageFor(byField, key)} />
         </div>
       ))}

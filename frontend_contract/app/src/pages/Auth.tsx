@@ -92,7 +92,15 @@ export function SignInPage() {
       <form onSubmit={submit} noValidate>
         <FieldError id="signin-error" message={messageFor(byField, '')} />
         <Field id="signin-email" label="Email" type="email" value={email} set={setEmail} error={messageFor(byField, 'email')} autoComplete="email" />
-        <Field id="signin-password" label="Password" type="password" value={password} set={setPassword} error={messageFor(byField, 'password')} autoComplete="current-password" />
+        <Field
+          id="signin-password"
+          label="Password"
+          type="password"
+          value={password}
+          set={setPassword}
+          error={messageFor(byField, 'password')}
+          autoComplete="current-password"
+        />
         <button type="submit" className="primary" disabled={loading}>
           {loading ? 'Signing in…' : 'Sign in'}
         </button>
@@ -129,7 +137,15 @@ export function SignUpPage() {
         <FieldError id="signup-error" message={messageFor(byField, '')} />
         <Field id="signup-name" label="Name" value={name} set={setName} error={messageFor(byField, 'name')} autoComplete="name" />
         <Field id="signup-email" label="Email" type="email" value={email} set={setEmail} error={messageFor(byField, 'email')} autoComplete="email" />
-        <Field id="signup-password" label="Password" type="password" value={password} set={setPassword} error={messageFor(byField, 'password')} autoComplete="new-password" />
+        <Field
+          id="signup-password"
+          label="Password"
+          type="password"
+          value={password}
+          set={setPassword}
+          error={messageFor(byField, 'password')}
+          autoComplete="new-password"
+        />
         <button type="submit" className="primary" disabled={loading}>
           {loading ? 'Creating your account…' : 'Create account'}
         </button>

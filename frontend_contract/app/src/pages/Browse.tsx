@@ -1,5 +1,5 @@
 // Category browse and search: filters, sort and the page cursor all kept in the URL.
-import { useEffect, useState, type FormEvent } from 'react';
+import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { useQuery } from '@apollo/client';
 import { Link, useSearchParams } from 'react-router-dom';
 import { CategoryNavDocument, ProductListDocument } from '../gql/graphql';
@@ -40,6 +40,18 @@ export function BrowsePage() {
   const [minText, setMinText] = useState(state.minPrice);
   const [maxText, setMaxText] = useState(state.maxPrice);
   const [priceError, setPriceError] = useState<string | null>(null);
+  // On phones the filters are a drawer (closed: the first screen shows products); on wider
+  // screens a sidebar, and the toggle is hidden (styles.css).
+  const [filtersOpen, setFiltersOpen] = useState(false);
+  const closeButton = useRef<HTMLButtonElement>(null);
+  const toggleButton = useRef<HTMLButtonElement>(null);
+  useEffect(() => {
+    if (filtersOpen) closeButton.current?.focus();
+  }, [filtersOpen]);
+  const closeFilters = () => {
+    setFiltersOpen(false);
+    toggleButton.current?.focus();
+  };
   useEffect(() => {
     setMinText(state.minPrice);
     setMaxText(state.maxPrice);
@@ -74,8 +86,27 @@ export function BrowsePage() {
   return (
     <>
       <PageTitle head={head}>{title}</PageTitle>
+      <button
+        type="button"
+        className="filters-toggle"
+        ref={toggleButton}
+        aria-expanded={filtersOpen}
+        aria-controls="filters"
+        onClick={() => setFiltersOpen(true)}
+        data-testid="filters-toggle"
+      >
+        Filters and sort
+      </button>
       <div className="browse">
-        <aside aria-label="Filters" className="filters">
+        <aside
+          aria-label="Filters"
+          id="filters"
+          className={filtersOpen ? 'filters open' : 'filters'}
+          onKeyDown={(e) => e.key === 'Escape' && filtersOpen && closeFilters()}
+        >
+          <button type="button" className="filters-close" ref={closeButton} onClick={closeFilters}>
+            Show products
+          </button>
           <label htmlFor="filter-category">Category</label>
           <select id="filter-category" value={state.category} onChange={(e) => update({ category: e.target.value })}>
             <option value="">All categories</option>
@@ -119,7 +150,7 @@ export function BrowsePage() {
         <section aria-label="Results" className="results">
           {unknownCategory && <p role="alert">There is no category “{state.category}”.</p>}
           {(loading || waitingForCategory) && <Loading what="Loading products" />}
-          {error && <ErrorState error={error} retry={() => refetch()} />}
+          {error && <ErrorState what="The catalog" error={error} retry={() => refetch()} />}
           {connection && (
             <>
               <p className="result-count" role="status" data-testid="result-count">

@@ -6,6 +6,7 @@ import { Link } from 'react-router-dom';
 import { RemoveFromCartDocument, UpdateCartItemDocument } from '../gql/graphql';
 import { ErrorState, FieldError, Loading, Money, PageTitle } from '../components/ui';
 import { Breakdown } from '../components/Breakdown';
+import { Region } from '../components/Region';
 import { DiscountCodes, ShippingChoice } from '../components/CartPricing';
 import { errorsByField, messageFor, parseQuantity, stepQuantity, unavailableLines, type UserErrorLike } from '../lib/cart';
 import { cartQueries, useCart, type CartView } from '../lib/useCart';
@@ -100,12 +101,14 @@ function CartLine({ line, input }: { line: Line; input: TokenInput }) {
       <span className="line-pricing">
         {nonZero(line.discount) && (
           <span className="notice line-discount" data-testid="line-discount">
-            {' '}−<Money value={line.discount} />
+            {' '}
+            −<Money value={line.discount} />
           </span>
         )}
         {nonZero(line.tax) && (
           <span className="muted line-tax" data-testid="line-tax">
-            {' '}tax <Money value={line.tax} />
+            {' '}
+            tax <Money value={line.tax} />
           </span>
         )}
       </span>
@@ -136,7 +139,14 @@ export function CartPage() {
       </>
     );
   }
-  if (error && !cart) return <ErrorState error={error} retry={() => refetch()} />;
+  if (error && !cart) {
+    return (
+      <>
+        <PageTitle head={CART_HEAD}>Your cart</PageTitle>
+        <ErrorState what="Cart" error={error} retry={() => refetch()} />
+      </>
+    );
+  }
   if (!cart || cart.items.length === 0) {
     return (
       <>
@@ -158,13 +168,21 @@ export function CartPage() {
         ))}
       </ul>
       <div className="cart-pricing">
-        <ShippingChoice cart={cart} input={input} />
-        <DiscountCodes cart={cart} input={input} />
+        <Region what="Shipping">
+          <ShippingChoice cart={cart} input={input} />
+        </Region>
+        <Region what="Discount codes">
+          <DiscountCodes cart={cart} input={input} />
+        </Region>
       </div>
       <p>
         Items <span data-testid="cart-quantity">{cart.totalQuantity}</span>
       </p>
-      <Breakdown subtotalTestId="cart-subtotal" cost={cart.cost} shippingLabel={method ? `${method.name}, ${deliveryEstimate(method.minDays, method.maxDays)}` : null} />
+      <Breakdown
+        subtotalTestId="cart-subtotal"
+        cost={cart.cost}
+        shippingLabel={method ? `${method.name}, ${deliveryEstimate(method.minDays, method.maxDays)}` : null}
+      />
       {blocked.length > 0 ? (
         <p role="alert">Some lines cannot be ordered as they are: change or remove them to check out.</p>
       ) : signedIn ? (

@@ -4,7 +4,7 @@
 // The cart's destination follows the address's country/region, so the shipping method and the
 // breakdown shown beside the form are the ones the order is priced at.
 import { useEffect, useRef, useState, type FormEvent } from 'react';
-import { useMutation, useQuery } from '@apollo/client';
+import { useApolloClient, useMutation, useQuery } from '@apollo/client';
 import { Link, useNavigate } from 'react-router-dom';
 import { AccountPageDocument, CartPageDocument, CheckoutDocument, SetCartDestinationDocument, type ShippingAddressInput } from '../gql/graphql';
 import { AddressFields, EMPTY, toInput } from '../components/AddressFields';
@@ -22,6 +22,10 @@ export function CheckoutPage() {
   const [address, setAddress] = useState<ShippingAddressInput>(EMPTY);
   const [errors, setErrors] = useState<UserErrorLike[]>([]);
   const keys = useRef(attemptKeys()).current;
+  const client = useApolloClient();
+  // Set once the order is placed: the page shows it is opening the order, never the cart that the
+  // order has just emptied ("Your cart is empty" flashed before the order page once).
+  const [placed, setPlaced] = useState<string | null>(null);
   const [checkout, { loading, error }] = useMutation(CheckoutDocument);
   const [setDestination, settingDestination] = useMutation(SetCartDestinationDocument);
   const destination = cart.data?.cart.destination;
@@ -50,14 +54,24 @@ export function CheckoutPage() {
     if (saved) {
       setAddress((current) =>
         current === EMPTY
-          ? { name: saved.name, line1: saved.line1, line2: saved.line2 ?? '', city: saved.city, region: saved.region ?? '', postalCode: saved.postalCode, country: saved.country, phone: saved.phone ?? '' }
+          ? {
+              name: saved.name,
+              line1: saved.line1,
+              line2: saved.line2 ?? '',
+              city: saved.city,
+              region: saved.region ?? '',
+              postalCode: saved.postalCode,
+              country: saved.country,
+              phone: saved.phone ?? '',
+            }
           : current,
       );
     }
   }, [saved]);
 
+  if (placed) return <Loading what={`Order ${placed} is placed. Opening it`} />;
   if (cart.loading && !cart.data) return <Loading what="Loading your cart" />;
-  if (cart.error && !cart.data) return <ErrorState error={cart.error} retry={() => cart.refetch()} />;
+  if (cart.error && !cart.data) return <ErrorState what="Cart" error={cart.error} retry={() => cart.refetch()} />;
   const items = cart.data?.cart.items ?? [];
 
   const submit = async (e: FormEvent) => {
@@ -71,8 +85,10 @@ export function CheckoutPage() {
     setErrors(payload.userErrors);
     if (payload.order && payload.userErrors.length === 0) {
       keys.finish();
-      await cart.refetch();
+      setPlaced(payload.order.number);
       navigate(`/orders/${encodeURIComponent(payload.order.number)}`, { state: { placed: true } });
+      // The header's count, read again once the order page is showing.
+      void client.refetchQueries({ include: [CartPageDocument] });
     } else {
       await cart.refetch(); // availability has changed: show it
     }
@@ -98,7 +114,7 @@ export function CheckoutPage() {
                 {outOfStock && <Link to="/cart">Change your cart</Link>}
               </div>
             )}
-            {error && <ErrorState error={error} />}
+            {error && <ErrorState what="Checkout" error={error} />}
             <button type="submit" className="primary" disabled={loading || repricing || unavailableLines(items).length > 0}>
               {loading ? 'Placing your order…' : 'Place order'}
             </button>
@@ -118,7 +134,8 @@ export function CheckoutPage() {
                 <ShippingChoice cart={cart.data.cart} input={{}} destination={false} />
                 {cart.data.cart.shippingMethod && (
                   <p data-testid="checkout-shipping-method">
-                    Shipping: {cart.data.cart.shippingMethod.name} ({deliveryEstimate(cart.data.cart.shippingMethod.minDays, cart.data.cart.shippingMethod.maxDays)})
+                    Shipping: {cart.data.cart.shippingMethod.name} (
+                    {deliveryEstimate(cart.data.cart.shippingMethod.minDays, cart.data.cart.shippingMethod.maxDays)})
                   </p>
                 )}
                 {cart.data.cart.discountCodes.map((d) => (
@@ -129,7 +146,9 @@ export function CheckoutPage() {
                         −<Money value={d.amount} />
                       </>
                     ) : (
-                      <span className="out-of-stock">{refusalText(d.reason)} <Link to="/cart">Change it in your cart</Link></span>
+                      <span className="out-of-stock">
+                        {refusalText(d.reason)} <Link to="/cart">Change it in your cart</Link>
+                      </span>
                     )}
                   </p>
                 ))}

@@ -3,7 +3,7 @@
 // "Place order" is enabled, each userError beside its field. The order's lookup token is kept
 // (lib/guestOrders) so the confirmation can be opened again and the account claims the order.
 import { useEffect, useRef, useState, type FormEvent } from 'react';
-import { useMutation } from '@apollo/client';
+import { useApolloClient, useMutation } from '@apollo/client';
 import { Link, useNavigate } from 'react-router-dom';
 import { GuestCartPageDocument, GuestCheckoutDocument, SetCartDestinationDocument, type ShippingAddressInput } from '../gql/graphql';
 import { AddressFields, EMPTY, toInput } from '../components/AddressFields';
@@ -22,6 +22,9 @@ export function GuestCheckoutPage() {
   const [address, setAddress] = useState<ShippingAddressInput>(EMPTY);
   const [errors, setErrors] = useState<UserErrorLike[]>([]);
   const keys = useRef(attemptKeys()).current;
+  const client = useApolloClient();
+  // Set once the order is placed: never the emptied cart before the order page (see Checkout.tsx).
+  const [placed, setPlaced] = useState<string | null>(null);
   const [guestCheckout, { loading, error }] = useMutation(GuestCheckoutDocument);
   const [setDestination, settingDestination] = useMutation(SetCartDestinationDocument, { refetchQueries: [GuestCartPageDocument] });
   const country = cleanCountry(address.country ?? '');
@@ -43,8 +46,9 @@ export function GuestCheckoutPage() {
     return () => clearTimeout(timer);
   }, [country, region, wanted, priced, refused, cart, input, setDestination]);
 
+  if (placed) return <Loading what={`Order ${placed} is placed. Opening it`} />;
   if (cartLoading) return <Loading what="Loading your cart" />;
-  if (cartError && !cart) return <ErrorState error={cartError} retry={() => refetch()} />;
+  if (cartError && !cart) return <ErrorState what="Cart" error={cartError} retry={() => refetch()} />;
   const items = cart?.items ?? [];
   const cartToken = input.cartToken;
 
@@ -61,8 +65,9 @@ export function GuestCheckoutPage() {
     if (payload.order && payload.lookupToken && payload.userErrors.length === 0) {
       keys.finish();
       guestOrders.add({ token: payload.lookupToken, number: payload.order.number, email: payload.order.guestEmail ?? request.email });
-      await refetch();
+      setPlaced(payload.order.number);
       navigate(`/order-status?token=${encodeURIComponent(payload.lookupToken)}`, { state: { placed: true } });
+      void client.refetchQueries({ include: [GuestCartPageDocument] }); // the header's count, afterwards
     } else {
       await refetch();
     }
@@ -105,7 +110,7 @@ export function GuestCheckoutPage() {
                 <Link to="/cart">Change your cart</Link>
               </div>
             )}
-            {error && <ErrorState error={error} />}
+            {error && <ErrorState what="Checkout" error={error} />}
             <button type="submit" className="primary" disabled={loading || repricing || unavailableLines(items).length > 0}>
               {loading ? 'Placing your order…' : 'Place order'}
             </button>

@@ -38,7 +38,7 @@ export function GuestOrderPage() {
       </>
     );
   }
-  if (error && !data) return <ErrorState error={error} retry={() => refetch()} />;
+  if (error && !data) return <ErrorState what="This order" error={error} retry={() => refetch()} />;
   const order = data?.guestOrder;
   if (!order) {
     return (

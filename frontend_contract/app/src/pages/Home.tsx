@@ -14,7 +14,7 @@ export function HomePage() {
       <section aria-labelledby="cat-heading">
         <h2 id="cat-heading">Shop by category</h2>
         {categories.loading && <Loading what="Loading categories" />}
-        {categories.error && <ErrorState error={categories.error} retry={() => categories.refetch()} />}
+        {categories.error && <ErrorState what="The category list" error={categories.error} retry={() => categories.refetch()} />}
         <ul className="category-tiles">
           {categories.data?.categories.map((c) => (
             <li key={c.id}>
@@ -26,7 +26,7 @@ export function HomePage() {
       <section aria-labelledby="new-heading">
         <h2 id="new-heading">New arrivals</h2>
         {featured.loading && <Loading what="Loading products" />}
-        {featured.error && <ErrorState error={featured.error} retry={() => featured.refetch()} />}
+        {featured.error && <ErrorState what="The catalog" error={featured.error} retry={() => featured.refetch()} />}
         {featured.data && <ProductGrid label="New arrivals" products={featured.data.products.edges.map((e) => e.node)} />}
         <p>
           <Link to="/products">Browse all products</Link>

@@ -18,10 +18,10 @@ export function OrdersPage() {
     <>
       <PageTitle>Your orders</PageTitle>
       {loading && !data && <Loading what="Loading your orders" />}
-      {error && <ErrorState error={error} retry={() => refetch()} />}
+      {error && <ErrorState what="Your order history" error={error} retry={() => refetch()} />}
       {orders && orders.totalCount === 0 && <p>No orders yet.</p>}
       {orders && orders.totalCount > 0 && (
-        <table className="orders">
+        <table className="orders cards">
           <caption className="visually-hidden">Your orders, newest first</caption>
           <thead>
             <tr>
@@ -38,12 +38,12 @@ export function OrdersPage() {
                 <th scope="row">
                   <Link to={`/orders/${encodeURIComponent(node.number)}`}>{node.number}</Link>
                 </th>
-                <td>{dateTime(node.createdAt)}</td>
-                <td>{node.items.map((i) => `${i.quantity} × ${i.product?.name ?? '—'}`).join(', ')}</td>
-                <td>
+                <td data-label="Placed">{dateTime(node.createdAt)}</td>
+                <td data-label="Items">{node.items.map((i) => `${i.quantity} × ${i.product?.name ?? '—'}`).join(', ')}</td>
+                <td data-label="Status">
                   <Status value={node.status} />
                 </td>
-                <td>
+                <td data-label="Total">
                   <Money value={node.total} />
                 </td>
               </tr>
@@ -71,7 +71,7 @@ function LiveStatus({ orderId, onChange }: { orderId: string; onChange: () => vo
   // Each event carries the order's id and status: the normalised cache updates the page; the payment
   // (another subgraph's) is read again on each change.
   const { error, data } = useLiveSubscription(OrderUpdatedDocument, () => ({ id: orderId }), orderId, onChange);
-  if (error) return <span className="muted small">(live updates paused: {error.message})</span>;
+  if (error) return <span className="muted small">(live updates paused — reconnecting)</span>;
   return (
     <span className="muted small" data-testid="live">
       {data ? `live · last change ${dateTime(data.orderUpdated.occurredAt)}` : 'live'}
@@ -102,7 +102,7 @@ export function OrderPage() {
   // Only the first load shows the placeholder: a refetch (each live change) keeps the order on screen,
   // or the card form mounted in it would be torn down in the middle of a payment.
   if (loading && !data) return <Loading what="Loading the order" />;
-  if (error) return <ErrorState error={error} retry={() => refetch()} />;
+  if (error) return <ErrorState what="This order" error={error} retry={() => refetch()} />;
   const order = data?.order;
   if (!order) return <p role="alert">There is no order {number} in your account.</p>;
   const cancelError = cancelled.data?.cancelOrder.userErrors.map((e) => e.message).join(' ') ?? null;

@@ -35,7 +35,15 @@ export function ForgotPasswordPage() {
       <form onSubmit={submit} noValidate>
         <div className="field">
           <label htmlFor="forgot-email">Email</label>
-          <input id="forgot-email" type="email" value={email} required autoComplete="email" onChange={(e) => setEmail(e.target.value)} aria-describedby="forgot-email-error" />
+          <input
+            id="forgot-email"
+            type="email"
+            value={email}
+            required
+            autoComplete="email"
+            onChange={(e) => setEmail(e.target.value)}
+            aria-describedby="forgot-email-error"
+          />
           <FieldError id="forgot-email-error" message={messageFor(byField, 'email')} />
         </div>
         <FieldError id="forgot-error" message={messageFor(byField, '')} />
@@ -102,12 +110,28 @@ export function ResetPasswordPage() {
         )}
         <div className="field">
           <label htmlFor="reset-password">New password</label>
-          <input id="reset-password" type="password" value={password} required autoComplete="new-password" onChange={(e) => setPassword(e.target.value)} aria-describedby="reset-password-error" />
+          <input
+            id="reset-password"
+            type="password"
+            value={password}
+            required
+            autoComplete="new-password"
+            onChange={(e) => setPassword(e.target.value)}
+            aria-describedby="reset-password-error"
+          />
           <FieldError id="reset-password-error" message={messageFor(byField, 'newPassword')} />
         </div>
         <div className="field">
           <label htmlFor="reset-confirm">New password again</label>
-          <input id="reset-confirm" type="password" value={confirm} required autoComplete="new-password" onChange={(e) => setConfirm(e.target.value)} aria-describedby="reset-confirm-error" />
+          <input
+            id="reset-confirm"
+            type="password"
+            value={confirm}
+            required
+            autoComplete="new-password"
+            onChange={(e) => setConfirm(e.target.value)}
+            aria-describedby="reset-confirm-error"
+          />
           <FieldError id="reset-confirm-error" message={messageFor(byField, 'confirm')} />
         </div>
         <button type="submit" className="primary" disabled={loading}>

@@ -82,11 +82,7 @@ export function PaymentPanel({
               Your order is reserved until you pay <Money value={payment.amount} />.
             </p>
             {payment.publishableKey && payment.clientSecret && payment.elementScriptUrl ? (
-              <StripeElement
-                scriptUrl={payment.elementScriptUrl}
-                publishableKey={payment.publishableKey}
-                clientSecret={payment.clientSecret}
-              />
+              <StripeElement scriptUrl={payment.elementScriptUrl} publishableKey={payment.publishableKey} clientSecret={payment.clientSecret} />
             ) : (
               payment.nextActionUrl && (
                 <a className="button primary" data-testid="pay-now" href={payUrl(payment.nextActionUrl, orderNumber, origin)}>
@@ -240,7 +236,8 @@ function StripeNextAction({ scriptUrl, publishableKey, clientSecret }: { scriptU
       setState('idle');
     }
   };
-  if (state === 'done') return <p data-testid="payment-confirming">Confirmed with your bank; waiting for the payment to go through… this page updates by itself.</p>;
+  if (state === 'done')
+    return <p data-testid="payment-confirming">Confirmed with your bank; waiting for the payment to go through… this page updates by itself.</p>;
   return (
     <>
       <button type="button" className="primary" onClick={() => void confirm()} disabled={state === 'busy'}>

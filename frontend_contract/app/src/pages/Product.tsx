@@ -7,6 +7,7 @@ import { errorsByField, messageFor, parseQuantity } from '../lib/cart';
 import { useShop } from '../lib/shop';
 import { cartQueries } from '../lib/useCart';
 import { guestCart, isDeadToken } from '../lib/guestCart';
+import { kindMessage } from '../lib/errors';
 import { isOffline, OFFLINE_CHANGE } from '../lib/offline';
 import { NotFound } from '../components/NotFound';
 import type { Head } from '../lib/head';
@@ -39,10 +40,7 @@ function productHead(product: Product): Head {
       description: product.description,
       ...(images.length > 0 ? { image: [...new Set(images)] } : {}),
       ...(product.category ? { category: product.category.name } : {}),
-      offers:
-        product.variants.length > 1
-          ? product.variants.map((v) => offer(v.sku, v.price, v.inStock))
-          : offer(product.sku, product.price, product.inStock),
+      offers: product.variants.length > 1 ? product.variants.map((v) => offer(v.sku, v.price, v.inStock)) : offer(product.sku, product.price, product.inStock),
     },
   };
 }
@@ -61,16 +59,14 @@ export function ProductPage() {
   const [offline, setOffline] = useState(false);
 
   if (loading) return <Loading what="Loading product" />;
-  if (error) return <ErrorState error={error} retry={() => refetch()} />;
+  if (error) return <ErrorState what="This product" error={error} retry={() => refetch()} />;
   const product = data?.product;
   if (!product) return <NotFound what={`There is no product ${sku}.`} />;
 
   // The variant whose option values are the chosen ones (unchosen options: the first on sale's).
   const first = product.variants.find((v) => v.inStock) ?? product.variants[0];
-  const wanted = (name: string) =>
-    chosen[name] ?? first?.selectedOptions.find((o) => o.name === name)?.value ?? '';
-  const variant =
-    product.variants.find((v) => v.selectedOptions.every((o) => o.value === wanted(o.name))) ?? null;
+  const wanted = (name: string) => chosen[name] ?? first?.selectedOptions.find((o) => o.name === name)?.value ?? '';
+  const variant = product.variants.find((v) => v.selectedOptions.every((o) => o.value === wanted(o.name))) ?? null;
   const image = variant?.image ?? product.images[0] ?? null;
   const price = variant?.price ?? product.price;
   const stock = variant ? variant.stock : product.stock;
@@ -99,17 +95,16 @@ export function ProductPage() {
     const current = session.user;
     const refetchQueries = cartQueries(current !== null);
     // Signed out: into a guest cart (created on the first add), by its token.
-    const token = async () =>
-      current ? null : guestCart.ensure(async () => (await createGuestCart()).data?.createGuestCart.cartToken ?? null);
-    let cartToken = await token();
+    const token = async () => (current ? null : guestCart.ensure(async () => (await createGuestCart()).data?.createGuestCart.cartToken ?? null));
+    let cartToken = await token().catch(() => null);
     if (!current && !cartToken) {
-      setMessage('Your cart could not be started; try again.');
+      setMessage(kindMessage(null, 'Cart'));
       return;
     }
     let result = await add({ variables: { input: cartToken ? { ...line, cartToken } : line }, refetchQueries }).catch(() => null);
     if (!current && result?.data && isDeadToken(result.data.addToCart.userErrors)) {
       guestCart.forget(); // expired or merged elsewhere: start a new guest cart once
-      cartToken = await token();
+      cartToken = await token().catch(() => null);
       if (cartToken) result = await add({ variables: { input: { ...line, cartToken } }, refetchQueries }).catch(() => null);
     }
     if (result?.data?.addToCart.userErrors.length === 0) setMessage(`Added ${q} to your cart.`);
@@ -191,7 +186,7 @@ export function ProductPage() {
         </button>
         <FieldError id="add-error" message={quantityError} />
         <FieldError id="add-offline" message={offline ? OFFLINE_CHANGE : null} />
-        {added.error && <ErrorState error={added.error} />}
+        {added.error && <ErrorState what="Cart" error={added.error} />}
         {message && (
           <p role="status" className="notice">
             {message} <Link to="/cart">View cart</Link>

@@ -49,18 +49,26 @@ const metrics = new Metrics();
 
 function originOf(request: IncomingMessage): string {
   if (publicUrl) return publicUrl;
-  const proto = String(request.headers['x-forwarded-proto'] ?? 'http').split(',')[0].trim();
-  const hostHeader = String(request.headers['x-forwarded-host'] ?? request.headers.host ?? `${host}:${port}`).split(',')[0].trim();
+  const proto = String(request.headers['x-forwarded-proto'] ?? 'http')
+    .split(',')[0]
+    .trim();
+  const hostHeader = String(request.headers['x-forwarded-host'] ?? request.headers.host ?? `${host}:${port}`)
+    .split(',')[0]
+    .trim();
   return `${proto === 'https' ? 'https' : 'http'}://${hostHeader}`;
 }
 
 async function page(request: IncomingMessage, response: ServerResponse, url: string): Promise<number> {
-  const rendered = await render(url, originOf(request), graphUrl, {});
+  // The shopper's address (from the router) goes with the page's graph requests: with the renderer
+  // in the router's server.trusted_proxies, rate limits count each shopper, not this server.
+  const shopper = request.headers['x-forwarded-for'];
+  const rendered = await render(url, originOf(request), graphUrl, shopper ? { 'x-forwarded-for': String(shopper) } : {});
   // Compressed for browsers that take it, each part flushed as it is written (the page still streams).
   const gzip = /\bgzip\b/.test(String(request.headers['accept-encoding'] ?? ''));
   response.writeHead(rendered.status, {
     'content-type': 'text/html; charset=utf-8',
-    'cache-control': 'no-cache',
+    // Private: a page may show what its URL's token opens (a guest's order at /order-status?token=).
+    'cache-control': 'private, no-cache',
     vary: 'Accept-Encoding',
     ...(gzip ? { 'content-encoding': 'gzip' } : {}),
   });

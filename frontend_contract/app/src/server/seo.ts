@@ -8,8 +8,7 @@ const PAGE = 100; // the graph's largest page
 const MAX_URLS = 50_000; // a sitemap file's limit
 const FRESH_MS = 5 * 60_000; // the catalog is walked at most this often (a sitemap request is cheap to send)
 
-const escapeXml = (text: string) =>
-  text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
+const escapeXml = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
 
 /** Every page worth indexing: home, the catalog, each category, each active product. */
 export async function sitemapPaths(graphUrl: string): Promise<string[]> {
