@@ -219,7 +219,7 @@ function EditAddress({ address, done }: { address: SavedAddress; done: () => voi
     country: address.country,
   });
   const [errors, setErrors] = useState<UserErrorLike[]>([]);
-  const [update, { loading, error }] = useMutation(UpdateAddressDocument, { refetchQueries: [AccountPageDocument] });
+  const [update, { loading, error }] = useMutation(UpdateAddressDocument, { refetchQueries: [AccountPageDocument], awaitRefetchQueries: true });
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     const result = await update({ variables: { input: { id: address.id, ...form } } }).catch(() => null);
@@ -253,8 +253,11 @@ function EditAddress({ address, done }: { address: SavedAddress; done: () => voi
 
 function SavedAddresses({ addresses }: { addresses: SavedAddress[] }) {
   const [editing, setEditing] = useState<string | null>(null);
-  const [remove, removing] = useMutation(DeleteAddressDocument, { refetchQueries: [AccountPageDocument] });
-  const [makeDefault, defaulting] = useMutation(UpdateAddressDocument, { refetchQueries: [AccountPageDocument] });
+  // Each change is busy until the list is read again: a read still in flight from one change could
+  // otherwise answer after the next change's and put a removed address back on the page.
+  const refetched = { refetchQueries: [AccountPageDocument], awaitRefetchQueries: true };
+  const [remove, removing] = useMutation(DeleteAddressDocument, refetched);
+  const [makeDefault, defaulting] = useMutation(UpdateAddressDocument, refetched);
   const [problem, setProblem] = useState<string | null>(null);
   useEffect(() => setProblem(removing.data?.deleteAddress.userErrors.map((e) => e.message).join(' ') || null), [removing.data]);
   useEffect(() => setProblem(defaulting.data?.updateAddress.userErrors.map((e) => e.message).join(' ') || null), [defaulting.data]);
@@ -304,7 +307,7 @@ function AddAddress() {
   const [form, setForm] = useState<AddressForm>(BLANK);
   const [isDefault, setIsDefault] = useState(false);
   const [errors, setErrors] = useState<UserErrorLike[]>([]);
-  const [add, { loading, error }] = useMutation(AddAddressDocument, { refetchQueries: [AccountPageDocument] });
+  const [add, { loading, error }] = useMutation(AddAddressDocument, { refetchQueries: [AccountPageDocument], awaitRefetchQueries: true });
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     const result = await add({ variables: { input: { ...form, isDefault } } }).catch(() => null);
