@@ -21,6 +21,7 @@ import secrets
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from deploy.bytecode import cache_bytecode_in
 
@@ -45,6 +46,10 @@ from argon2 import PasswordHasher  # noqa: E402
 
 from deploy.stack import Stack, ThreadedStack  # noqa: E402
 
+if TYPE_CHECKING:
+    from xdist.remote import Producer
+    from xdist.scheduler.protocol import Scheduling
+
 # Workers per core for a whole pass: the tests mostly wait on their servers (each worker's stack
 # is in that worker's process), so a little more than one worker per core keeps the cores busy.
 WORKERS_PER_CORE = 1.5
@@ -62,6 +67,16 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     if len(paths) == 1 and Path(paths[0]).is_file():
         return 0
     return max(1, round((os.cpu_count() or 1) * WORKERS_PER_CORE))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Producer) -> Scheduling | None:
+    """``--dist loadfile`` with the longest files handed out first (tests/support/schedule.py)."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from tests.support.schedule import HeavyFirst
+
+    return HeavyFirst(config, log)
 
 
 @pytest.fixture(scope="session", autouse=True)

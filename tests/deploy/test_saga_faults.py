@@ -70,16 +70,13 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComposeProcesses]
             tmp_path_factory.mktemp("saga-faults"),
             shell,
             profiles=frozenset({"demo"}),
+            # orders and payments with the short deadlines. The shipped router runs safelisted
+            # storefront operations only; this client is a script of its own operations (the
+            # safelist has its test in test_compose_processes).
+            changes={"orders": SAGA, "payments": SAGA, "router": {"SHOPGRAPH_SAFELIST": "allow"}},
         )
         try:
             with processes:
-                for name in ("orders", "payments"):  # again, with the short deadlines
-                    processes.stop(name)
-                    processes.start(name, changes=SAGA)
-                # The shipped router runs safelisted storefront operations only; this client is a
-                # script of its own operations (the safelist has its test in test_compose_processes).
-                processes.stop("router")
-                processes.start("router", changes={"SHOPGRAPH_SAFELIST": "allow"})
                 yield processes
         finally:
             asyncio.run(drop_database(database_url))

@@ -129,10 +129,11 @@ async def _sse(client: httpx.AsyncClient, url: str, query: str) -> httpx.Respons
     return await client.post(url, json={"query": query}, headers={"accept": "text/event-stream"})
 
 
-async def _ws(url: str, queries: list[str]) -> list[Json]:
-    """Each query subscribed on one WebSocket; the first message for each."""
+async def _ws(url: str, queries: list[str], address: str | None = None) -> list[Json]:
+    """Each query subscribed on one WebSocket (from ``address``, if given); the first message for each."""
     out = []
-    async with connect(url.replace("http://", "ws://"), subprotocols=[PROTOCOL], max_size=None) as ws:
+    local: dict[str, Any] = {"local_addr": (address, 0)} if address else {}
+    async with connect(url.replace("http://", "ws://"), subprotocols=[PROTOCOL], max_size=None, **local) as ws:
         await ws.send(json.dumps({"type": "connection_init"}))
         assert json.loads(await ws.recv())["type"] == "connection_ack"
         for i, q in enumerate(queries):
@@ -319,14 +320,18 @@ async def test_invalid_and_refused_documents_draw_from_the_budget_before_parsing
 ) -> None:
     url, _ = strict_router
     costly = "{ users { reviews { product { reviews { id } } } } }"  # over the 500 cap
-    async with _client() as client:
-        for query, code in (("{ nope }", "GRAPHQL_VALIDATION_FAILED"), (costly, "COST_ESTIMATED_TOO_EXPENSIVE")):
-            await asyncio.sleep(5)  # the burst back
+    # Each round from an address of its own: an anonymous caller with its whole burst.
+    rounds = (
+        ("{ nope }", "GRAPHQL_VALIDATION_FAILED", "127.0.0.4"),
+        (costly, "COST_ESTIMATED_TOO_EXPENSIVE", "127.0.0.5"),
+    )
+    for query, code, address in rounds:
+        async with _from(address) as client:
             codes = [_ext(await _post(client, url, query))["code"] for _ in range(12)]
-            assert codes.count(code) <= 6 and codes.count("RATE_LIMITED") >= 6, codes
-            assert set(codes) == {code, "RATE_LIMITED"}, codes
-        messages = await _ws(url, ["{ nope }"] * 3)
-        assert {_ext(m)["code"] for m in messages} == {"RATE_LIMITED"}, messages
+        assert codes.count(code) <= 6 and codes.count("RATE_LIMITED") >= 6, codes
+        assert set(codes) == {code, "RATE_LIMITED"}, codes
+    messages = await _ws(url, ["{ nope }"] * 3, address)
+    assert {_ext(m)["code"] for m in messages} == {"RATE_LIMITED"}, messages
 
 
 NEAR_CAP = "{ topProducts { reviews { id } } }"  # 420, under the 500 cap (and far under expensive_cost)
@@ -419,15 +424,16 @@ async def test_apq_stores_nothing_refused_and_nothing_too_large(
         r = await client.post(url, json={"extensions": _pq(small)})
         assert r.json() == {"data": {"__typename": "Query"}}
 
-        # Rate-refused registrations store nothing.
-        url, _ = strict_router
-        await asyncio.sleep(5)
-        queries = [f"query Refused{i} {{ __typename }}" for i in range(12)]
+    # Rate-refused registrations store nothing: registered by one caller (from an address of its
+    # own, with its whole burst), looked up by another (with a burst of its own too).
+    url, _ = strict_router
+    queries = [f"query Refused{i} {{ __typename }}" for i in range(12)]
+    async with _from("127.0.0.6") as client:
         codes = [(await _post(client, url, q, extensions=_pq(q))).json().get("errors", [{}])[0] for q in queries]
-        codes = [e.get("extensions", {}).get("code", "served") for e in codes]
-        refused = [q for q, c in zip(queries, codes, strict=True) if c == "RATE_LIMITED"]
-        assert len(refused) >= 6, codes
-        await asyncio.sleep(5)
+    codes = [e.get("extensions", {}).get("code", "served") for e in codes]
+    refused = [q for q, c in zip(queries, codes, strict=True) if c == "RATE_LIMITED"]
+    assert len(refused) >= 6, codes
+    async with _from("127.0.0.7") as client:
         for q in refused[:4]:
             r = await client.post(url, json={"extensions": _pq(q)})
             assert _ext(r)["code"] == "PERSISTED_QUERY_NOT_FOUND", r.text
