@@ -47,7 +47,17 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import Send
 from starlette.websockets import WebSocket
 
-from router import edge_metrics, errors, graphiql, metrics, redis_pool, session_cookie, storefront, telemetry
+from router import (
+    edge_metrics,
+    errors,
+    graphiql,
+    metrics,
+    redis_pool,
+    session_cookie,
+    shopper_address,
+    storefront,
+    telemetry,
+)
 from router.auth import Caller, bearer_of
 from router.config import ConfigError, Settings, load, not_allowed, subgraph_urls
 from router.connection_limits import Limits
@@ -57,6 +67,7 @@ from router.incremental import accepts_defer, defer_response
 from router.pipeline import Pipeline
 from router.plan import EXPOSE_PLAN_HEADER, plan_extension
 from router.request import Client, GraphQLRequest, bad, from_params, from_query_string
+from router.shopper_address import ShopperSigner
 from router.streams import respond as stream_response
 from router.subscriptions import SSE, SubscriptionService, stream_mode
 from router.supergraph import Supergraph
@@ -76,13 +87,18 @@ _SIMPLE_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-
 _NEVER_PROPAGATED = frozenset({"authorization", "cookie", "host", "content-length", "content-type", "connection"})
 
 
-def _address(connection: Request | WebSocket) -> str:
+def _address(connection: Request | WebSocket, signer: ShopperSigner | None = None) -> str:
+    """Who to count the request against: the connection's address, or the shopper the router's
+    own page renderer asks for (router/shopper_address.py)."""
+    vouched = connection.headers.get(shopper_address.HEADER) if signer is not None else None
+    if vouched is not None and signer is not None and (shopper := signer.verify(vouched)) is not None:
+        return shopper
     return connection.client.host if connection.client else "unknown"
 
 
-def _client(connection: Request | WebSocket) -> Client:
+def _client(connection: Request | WebSocket, signer: ShopperSigner | None = None) -> Client:
     headers = {k: v for k, v in connection.headers.items() if k not in _NEVER_PROPAGATED}
-    return Client(bearer_of(connection.headers), _address(connection), headers)
+    return Client(bearer_of(connection.headers), _address(connection, signer), headers)
 
 
 def _media_type(request: Request) -> str | None:
@@ -113,8 +129,11 @@ def _failure(e: RouterError, media: str) -> Response:
 
 
 class GraphQLEndpoint:
-    def __init__(self, pipeline: Pipeline, subscriptions: SubscriptionService, settings: Settings) -> None:
+    def __init__(
+        self, pipeline: Pipeline, subscriptions: SubscriptionService, settings: Settings, signer: ShopperSigner
+    ) -> None:
         self.pipeline = pipeline
+        self.signer = signer
         self.subscriptions = subscriptions
         self.settings = settings
         self.csrf_headers = tuple(h.lower() for h in settings.csrf_required_headers)
@@ -135,7 +154,7 @@ class GraphQLEndpoint:
             # The plan and this request's planning and fetch timings (GraphiQL's plan panel): only when
             # configured (query_plan.expose: off by default and in deploy/router.yaml) and asked for.
             expose = self.settings.expose_query_plan and request.headers.get(EXPOSE_PLAN_HEADER) == "true"
-            client = _client(request)
+            client = _client(request, self.signer)
             cookie_name, cookie_graph = self.settings.session_cookie, self.settings.session_cookie_subgraph
             relayed = cookie_name is not None and cookie_graph is not None and request.method == "POST"
             if relayed:
@@ -336,7 +355,8 @@ def create_app(supergraph_sdl: str, settings: Settings | None = None) -> Starlet
     pipeline = Pipeline(supergraph_sdl, settings, redis)
     settings.check_subgraphs(pipeline.schema.supergraph)
     subscriptions = SubscriptionService(pipeline, settings)
-    endpoint = GraphQLEndpoint(pipeline, subscriptions, settings)
+    signer = ShopperSigner(settings.service_secret)
+    endpoint = GraphQLEndpoint(pipeline, subscriptions, settings, signer)
     state: dict[str, Any] = {}
 
     @contextlib.asynccontextmanager
@@ -422,6 +442,7 @@ def create_app(supergraph_sdl: str, settings: Settings | None = None) -> Starlet
                 script_src=settings.storefront_script_src,
                 frame_src=settings.storefront_frame_src,
                 connect_src=settings.storefront_connect_src,
+                signer=signer,
             ),
         ],
         middleware=middleware,

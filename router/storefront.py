@@ -37,6 +37,9 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from router import shopper_address
+from router.shopper_address import ShopperSigner
+
 log = logging.getLogger("shopgraph.router.storefront")
 
 DEFAULT_DIR = Path(__file__).resolve().parents[1] / "frontend_contract" / "app" / "dist"
@@ -142,7 +145,7 @@ NOT_BUILT = (
 NOT_RENDERING = "The storefront's page renderer is starting."
 
 
-async def _rendered(request: Request, base: str, headers: dict[str, str]) -> Response:
+async def _rendered(request: Request, base: str, headers: dict[str, str], signer: ShopperSigner) -> Response:
     """The renderer's answer to this page request, streamed as it renders."""
     # A TLS context only for an https renderer (building one costs 10-250 ms a request: the CA bundle
     # is loaded each time); never a proxy from the environment.
@@ -153,9 +156,9 @@ async def _rendered(request: Request, base: str, headers: dict[str, str]) -> Res
         "x-forwarded-proto": request.url.scheme,
         "accept-language": request.headers.get("accept-language", ""),
         "accept-encoding": request.headers.get("accept-encoding", ""),
-        # The shopper's address: the renderer sends it on with the page's graph requests, which the
-        # router counts against that shopper when server.trusted_proxies lists the renderer.
-        "x-forwarded-for": request.client.host if request.client else "",
+        # The shopper's address, signed: the renderer sends it back with the page's graph requests,
+        # which are counted against that shopper (router/shopper_address.py).
+        shopper_address.HEADER: signer.sign(request.client.host if request.client else "unknown"),
     }
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     try:
@@ -179,7 +182,7 @@ async def _rendered(request: Request, base: str, headers: dict[str, str]) -> Res
     )
 
 
-def _routes_of(headers: dict[str, str]) -> tuple[Callable[[Request], Awaitable[Response]], ...]:
+def _routes_of(headers: dict[str, str], signer: ShopperSigner) -> tuple[Callable[[Request], Awaitable[Response]], ...]:
     async def asset(request: Request) -> Response:
         protected = _protected(headers, request)
         file = _file_in(directory() / "assets", str(request.path_params["path"]))
@@ -204,7 +207,7 @@ def _routes_of(headers: dict[str, str]) -> tuple[Callable[[Request], Awaitable[R
                 return FileResponse(file, media_type=media, headers={"Cache-Control": "no-cache", **protected})
         base = renderer()
         if base is not None:
-            return await _rendered(request, base, protected)
+            return await _rendered(request, base, protected, signer)
         index = directory() / "index.html"
         if not index.is_file():
             return _unavailable(protected, NOT_BUILT)
@@ -226,10 +229,11 @@ def routes(
     script_src: tuple[str, ...] = (),
     frame_src: tuple[str, ...] = (),
     connect_src: tuple[str, ...] = (),
+    signer: ShopperSigner,
 ) -> list[BaseRoute]:
     """Put these after every other route: the page route matches any remaining path."""
     headers = page_headers(img_src, script_src=script_src, frame_src=frame_src, connect_src=connect_src)
-    asset, page = _routes_of(headers)
+    asset, page = _routes_of(headers, signer)
     return [
         Route("/assets/{path:path}", asset, methods=["GET", "HEAD"]),
         Route("/{path:path}", page, methods=["GET", "HEAD"]),

@@ -6,6 +6,7 @@ import gzip
 import json
 import socket
 import threading
+import time
 from collections.abc import AsyncIterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -13,9 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from router import storefront
-from router.config import Settings
+from router import shopper_address, storefront
+from router.config import Bucket, Settings
 from router.http import create_app
+from router.shopper_address import ShopperSigner
 
 SUPERGRAPH = Path(__file__).resolve().parents[2] / "schema" / "supergraph.graphql"
 HTML = {"accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
@@ -115,7 +117,7 @@ class _Renderer(BaseHTTPRequestHandler):
             "path": self.path,
             "host": self.headers["x-forwarded-host"],
             "proto": self.headers["x-forwarded-proto"],
-            "for": self.headers["x-forwarded-for"],
+            "for": self.headers["x-shopgraph-shopper"].split("|")[0],  # signed: see the test below
         }
         self.wfile.write(json.dumps(asked).encode())
 
@@ -248,3 +250,27 @@ async def test_graphiql_runs_only_its_own_inline_scripts(client: httpx.AsyncClie
         assert page.headers["x-content-type-options"] == "nosniff" and page.headers["cache-control"] == "no-store"
         nonces.add(nonce)
     assert len(nonces) == 2
+
+
+async def test_the_renderers_graph_requests_count_against_the_shopper_the_router_vouched_for(build: Path) -> None:
+    """One client requesting pages fast must not spend every other shopper's page reads: the router
+    signs the shopper's address when it passes a page on, and the renderer's graph requests that
+    carry it are rate-limited as that shopper (router/shopper_address.py)."""
+    settings = Settings(anonymous_only=True, rate_anonymous=Bucket(0.001, 2), service_secret="s" * 32)
+    signer = ShopperSigner(settings.service_secret)
+    app = create_app(SUPERGRAPH.read_text(), settings)
+    query = {"query": "{ __typename }"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://router.test") as c:
+
+        async def as_(header: str | None) -> int:
+            headers = {shopper_address.HEADER: header} if header is not None else {}
+            return (await c.post("/graphql", json=query, headers=headers)).status_code
+
+        greedy = signer.sign("203.0.113.7")
+        assert [await as_(greedy) for _ in range(3)] == [200, 200, 429]
+        assert await as_(signer.sign("198.51.100.9")) == 200  # another shopper still served
+        # forged, altered, expired or another key's: counted against the connection's own address
+        assert await as_("198.51.100.10|9999999999|" + "0" * 64) == 200
+        assert await as_(greedy.replace("203.0.113.7", "203.0.113.8")) == 200
+        assert await as_(signer.sign("192.0.2.1", now=time.time() - 2 * shopper_address.LIFETIME)) == 429
+        assert await as_(ShopperSigner("t" * 32).sign("192.0.2.2")) == 429
