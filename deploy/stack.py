@@ -91,6 +91,9 @@ def compose_router(stack: Stack) -> ASGIApp:
         expose_query_plan=True,
         # The catalog serves its media from its own origin here (plain http): the page may show them.
         storefront_img_src=(stack.urls["catalog"].rsplit("/graphql", 1)[0],),
+        # The storefront's refresh token as an HttpOnly cookie, as deploy/router.yaml has it.
+        session_cookie="shopgraph_refresh",
+        session_cookie_subgraph="users",
     )
     app: ASGIApp = http.create_app(compose.compose(sources), settings)
     return app

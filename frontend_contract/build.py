@@ -29,7 +29,7 @@ LOCK = APP_DIR / "package-lock.json"
 # npm writes this on every install: older than the lock means the lock changed since (a pull).
 INSTALLED_MARKER = APP_DIR / "node_modules" / ".package-lock.json"
 # What the build reads besides node_modules: if any is newer than dist/index.html, rebuild.
-SOURCES = ("src", "index.html", "vite.config.ts", "package-lock.json", "../manifest.json")
+SOURCES = ("src", "sw", "public", "index.html", "vite.config.ts", "package-lock.json", "../manifest.json")
 TIMEOUT = 600.0  # seconds for one npm step
 
 

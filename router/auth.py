@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 import jwt
 
+from router import session_cookie
 from router.config import HeaderRule, Settings, SubgraphHeaderRules
 from router.errors import unauthenticated
 from router.request import Client
@@ -70,6 +71,7 @@ class Caller:
     identity: Identity | None = None
     address: str = "unknown"  # where the client connected from (sign-in throttling is per address)
     headers: tuple[tuple[str, str], ...] = field(default=())  # client headers some subgraph is sent
+    session_cookie: str | None = None  # sent to session_cookie.subgraph only (router/session_cookie.py)
 
     @property
     def expires_at(self) -> float | None:
@@ -248,7 +250,7 @@ class Authenticator:
             except AuthError as e:
                 raise unauthenticated(str(e)) from e
         forwarded = tuple((n, client.headers[n]) for n in self.wanted if n in client.headers)
-        return Caller(identity, client.address, forwarded)
+        return Caller(identity, client.address, forwarded, client.session_cookie)
 
     def headers(self, caller: Caller) -> GraphHeaders:
         """Headers of the subgraph requests made for ``caller`` (queries and events), by graph:
@@ -258,14 +260,20 @@ class Authenticator:
         h = {"content-type": "application/json", "accept": "application/json"}
         h.update((r.rename or r.name, sent[r.name]) for r in self.rules if r.name in sent)
         tokens = self.tokens
-        if tokens is None:
+        cookie = self._cookie(caller)
+        if tokens is None and cookie is None:
             own: Callable[[str], dict[str, str]] | None = None
         else:
             identity, address = caller.identity, caller.address
 
             def own(graph: str) -> dict[str, str]:
-                # The internal token is scoped to the subgraph it is sent to (audience per subgraph).
-                return {"authorization": tokens.header(identity, graph), CLIENT_ADDRESS_HEADER: address}
+                h: dict[str, str] = {}
+                if tokens is not None:
+                    # The internal token is scoped to the subgraph it is sent to (audience per subgraph).
+                    h = {"authorization": tokens.header(identity, graph), CLIENT_ADDRESS_HEADER: address}
+                if cookie is not None and session_cookie.is_for(graph, cookie[0]):
+                    h["cookie"] = cookie[1]
+                return h
 
         if not self.graph_rules:
             return GraphHeaders(h, None, own)
@@ -280,6 +288,13 @@ class Authenticator:
                 gh.update(own(graph))
             per_graph[graph] = gh
         return GraphHeaders(h, per_graph, own)
+
+    def _cookie(self, caller: Caller) -> tuple[str, str] | None:
+        """(the subgraph, its ``Cookie`` header) when the caller sent the session cookie."""
+        s = self.settings
+        if caller.session_cookie is None or s.session_cookie is None or s.session_cookie_subgraph is None:
+            return None
+        return s.session_cookie_subgraph, f"{s.session_cookie}={caller.session_cookie}"
 
 
 def bearer_of(headers: Mapping[str, str]) -> str | None:

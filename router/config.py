@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,6 +152,10 @@ class Settings:
         "x-apollo-operation-name",
     )
     cors_max_age: int = 600
+    # The one cookie relayed between browsers and one subgraph (router/session_cookie.py): its
+    # name and the subgraph (graph enum value or name) that sets it; unset: cookies never pass.
+    session_cookie: str | None = None
+    session_cookie_subgraph: str | None = None
     # errors
     introspection: bool = True
     graphiql: bool = True
@@ -254,6 +259,19 @@ class Settings:
             if not host or not port.isdigit():
                 raise ConfigError(f"admin.listen: expected host:port (got {self.admin_listen!r})")
         self._check_header_rules()
+        self._check_session_cookie()
+
+    def _check_session_cookie(self) -> None:
+        if (self.session_cookie is None) != (self.session_cookie_subgraph is None):
+            raise ConfigError("session_cookie: set both name and subgraph, or neither")
+        if self.session_cookie is None:
+            return
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", self.session_cookie):
+            raise ConfigError(f"session_cookie.name: {self.session_cookie!r} is not a plain cookie name")
+        if not self.csrf:
+            # A cookie goes with every request the browser makes: only CSRF prevention (a preflight,
+            # which CORS then refuses for other sites) keeps another site from spending it.
+            raise ConfigError("session_cookie needs csrf.enabled: a cookie-carrying request must be preflighted")
 
     def _check_pipeline(self) -> None:
         for name in (
@@ -295,6 +313,8 @@ class Settings:
         odd = sorted(n for n in self.subgraph_resilience if n not in names)
         if odd:
             raise ConfigError(f"subgraphs.resilience: no subgraph named {', '.join(odd)} in the supergraph")
+        if self.session_cookie_subgraph is not None and self.session_cookie_subgraph.lower() not in names - {"default"}:
+            raise ConfigError(f"session_cookie.subgraph: no subgraph named {self.session_cookie_subgraph}")
         unknown = sorted(g.lower() for g in self.subgraph_headers if g not in known)
         if unknown:
             raise ConfigError(
@@ -547,6 +567,20 @@ OPTIONS: tuple[Option, ...] = (
     Option("cors.origins", "cors_origins", "list", "SHOPGRAPH_CORS_ORIGINS", "origins allowed besides the same one"),
     Option(
         "cors.origin_regex", "cors_origin_regex", "str", "SHOPGRAPH_CORS_ORIGIN_REGEX", "origins allowed by pattern"
+    ),
+    Option(
+        "session_cookie.name",
+        "session_cookie",
+        "str",
+        "SHOPGRAPH_SESSION_COOKIE",
+        "the one cookie relayed to and from session_cookie.subgraph over HTTP (the storefront's refresh token)",
+    ),
+    Option(
+        "session_cookie.subgraph",
+        "session_cookie_subgraph",
+        "str",
+        "SHOPGRAPH_SESSION_COOKIE_SUBGRAPH",
+        "the subgraph that sets the session cookie (users)",
     ),
     Option(
         "cors.allow_credentials",

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import orjson
 
-from router import telemetry
+from router import session_cookie, telemetry
 from router.breaker import CircuitOpen, Resilient
 from router.config import Resilience
 from router.entity_cache import EntityCache, Policy, note, now_ms
@@ -353,6 +353,7 @@ class Executor:
             if f.kind == "mutation":
                 # Never shared: two identical mutations (a double click, two tabs) are two changes.
                 raw = await self._post(graph, body, headers, idempotent=False)
+                session_cookie.offer(self.names.get(graph, graph), raw.set_cookies)
             else:
                 key = (graph, body, tuple(sorted(headers.items())))
                 shared = self._inflight.get(key)

@@ -1,6 +1,7 @@
 """GraphiQL for the router: the page, and the browser builds it loads, served by the router itself.
 
-- ``page(request) -> str`` is the GraphiQL HTML for ``GET /graphql`` from a browser. Queries and
+- ``page(request) -> HTMLResponse`` is the GraphiQL page for ``GET /graphql`` from a browser (with
+  a nonce-based Content-Security-Policy). Queries and
   mutations are POSTed to the page's own path; subscriptions go over graphql-transport-ws to the
   same path, with the *Headers* tab (e.g. ``{"Authorization": "Bearer …"}``) sent as the
   ``connection_init`` payload.
@@ -17,13 +18,14 @@ from __future__ import annotations
 import html
 import json
 import logging
+import secrets
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, PlainTextResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 log = logging.getLogger("shopgraph.router.graphiql")
@@ -81,23 +83,43 @@ def asset_urls(root_path: str = "") -> dict[str, str]:
     return {name: a.cdn_url for name, a in ASSETS.items()}
 
 
-def page(request: Request, plan: bool = False) -> str:
+def page(request: Request, plan: bool = False) -> HTMLResponse:
     """The GraphiQL page for a browser's ``GET`` of the GraphQL path.
 
     ``plan``: the router exposes query plans (``query_plan.expose``): the page asks for them
     (``Apollo-Expose-Query-Plan: true``) and shows, in its *Query plan* panel, the plan of the
-    operation just run and a waterfall of its subgraph fetches (``extensions.shopgraphTimings``)."""
+    operation just run and a waterfall of its subgraph fetches (``extensions.shopgraphTimings``).
+
+    Its Content-Security-Policy lets its own two inline scripts run by a nonce fresh for each page,
+    and scripts otherwise from this origin (or the CDN, when the assets are not installed) only;
+    nothing may frame it."""
     urls = {k: html.escape(v, quote=True) for k, v in asset_urls(str(request.scope.get("root_path", ""))).items()}
     local = not urls["graphiql.min.js"].startswith(CDN)
     cross = "" if local else " crossorigin"
     scripts = "\n".join(f'<script{cross} src="{urls[name]}"></script>' for name in _SCRIPTS)
-    return _PAGE.format(
+    nonce = secrets.token_urlsafe(16)
+    body = _PAGE.format(
         css=urls["graphiql.min.css"],
         scripts=scripts,
         source=json.dumps("local" if local else "cdn"),
         plan=json.dumps(plan),
         plan_panel=_PLAN_PANEL,
+        nonce=nonce,
     )
+    cdn = "" if local else f" {CDN}"
+    csp = (
+        f"default-src 'self'; script-src 'self' 'nonce-{nonce}'{cdn}; style-src 'self' 'unsafe-inline'{cdn}; "
+        f"img-src 'self' data:; font-src 'self' data:{cdn}; connect-src 'self'; object-src 'none'; "
+        "base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+    )
+    headers = {
+        "Content-Security-Policy": csp,
+        "X-Frame-Options": "DENY",
+        "Referrer-Policy": "strict-origin-when-cross-origin",
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "no-store",  # the nonce is for this page only
+    }
+    return HTMLResponse(body, headers=headers)
 
 
 async def _asset(request: Request) -> Response:
@@ -211,8 +233,8 @@ _PAGE = """<!doctype html>
 <body>
 <div id="graphiql">Loading GraphiQL…</div>
 {scripts}
-<script>{plan_panel}</script>
-<script>
+<script nonce="{nonce}">{plan_panel}</script>
+<script nonce="{nonce}">
   // Assets from the router itself ("local") or a CDN ("cdn").
   window.SHOPGRAPH_GRAPHIQL_ASSETS = {source};
   // Subscriptions go over graphql-transport-ws to this same path; the headers

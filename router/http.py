@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import logging
 import re
@@ -41,12 +42,22 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import Send
 from starlette.websockets import WebSocket
 
-from router import edge_metrics, errors, graphiql, metrics, redis_pool, storefront, telemetry
+from router import (
+    edge_metrics,
+    errors,
+    graphiql,
+    metrics,
+    redis_pool,
+    session_cookie,
+    shopper_address,
+    storefront,
+    telemetry,
+)
 from router.auth import Caller, bearer_of
 from router.config import ConfigError, Settings, load, not_allowed, subgraph_urls
 from router.connection_limits import Limits
@@ -56,6 +67,7 @@ from router.incremental import accepts_defer, defer_response
 from router.pipeline import Pipeline
 from router.plan import EXPOSE_PLAN_HEADER, plan_extension
 from router.request import Client, GraphQLRequest, bad, from_params, from_query_string
+from router.shopper_address import ShopperSigner
 from router.streams import respond as stream_response
 from router.subscriptions import SSE, SubscriptionService, stream_mode
 from router.supergraph import Supergraph
@@ -75,13 +87,18 @@ _SIMPLE_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-
 _NEVER_PROPAGATED = frozenset({"authorization", "cookie", "host", "content-length", "content-type", "connection"})
 
 
-def _address(connection: Request | WebSocket) -> str:
+def _address(connection: Request | WebSocket, signer: ShopperSigner | None = None) -> str:
+    """Who to count the request against: the connection's address, or the shopper the router's
+    own page renderer asks for (router/shopper_address.py)."""
+    vouched = connection.headers.get(shopper_address.HEADER) if signer is not None else None
+    if vouched is not None and signer is not None and (shopper := signer.verify(vouched)) is not None:
+        return shopper
     return connection.client.host if connection.client else "unknown"
 
 
-def _client(connection: Request | WebSocket) -> Client:
+def _client(connection: Request | WebSocket, signer: ShopperSigner | None = None) -> Client:
     headers = {k: v for k, v in connection.headers.items() if k not in _NEVER_PROPAGATED}
-    return Client(bearer_of(connection.headers), _address(connection), headers)
+    return Client(bearer_of(connection.headers), _address(connection, signer), headers)
 
 
 def _media_type(request: Request) -> str | None:
@@ -101,14 +118,22 @@ def _respond(body: bytes, status: int, media: str, headers: dict[str, str] | Non
     return Response(body, status_code=status, media_type=f"{media}; charset=utf-8", headers=headers)
 
 
+@contextlib.contextmanager
+def _nothing() -> Iterator[list[str]]:
+    yield []
+
+
 def _failure(e: RouterError, media: str) -> Response:
     """The one place a refused request becomes an HTTP response."""
     return _respond(errors.body(e), errors.http_status(e, media), media, e.headers)
 
 
 class GraphQLEndpoint:
-    def __init__(self, pipeline: Pipeline, subscriptions: SubscriptionService, settings: Settings) -> None:
+    def __init__(
+        self, pipeline: Pipeline, subscriptions: SubscriptionService, settings: Settings, signer: ShopperSigner
+    ) -> None:
         self.pipeline = pipeline
+        self.signer = signer
         self.subscriptions = subscriptions
         self.settings = settings
         self.csrf_headers = tuple(h.lower() for h in settings.csrf_required_headers)
@@ -119,7 +144,7 @@ class GraphQLEndpoint:
         if self.settings.graphiql and request.method == "GET" and "query" not in request.query_params:
             accept = request.headers.get("accept", "")
             if media is None or ("text/html" in accept and "extensions" not in request.query_params):
-                return HTMLResponse(graphiql.page(request, plan=self.settings.expose_query_plan))
+                return graphiql.page(request, plan=self.settings.expose_query_plan)
         if media is None:
             e = RouterError.of(f"Not acceptable: use application/json or {GRAPHQL_RESPONSE}", "BAD_REQUEST", 406)
             return _failure(e, JSON)
@@ -129,8 +154,14 @@ class GraphQLEndpoint:
             # The plan and this request's planning and fetch timings (GraphiQL's plan panel): only when
             # configured (query_plan.expose: off by default and in deploy/router.yaml) and asked for.
             expose = self.settings.expose_query_plan and request.headers.get(EXPOSE_PLAN_HEADER) == "true"
+            client = _client(request, self.signer)
+            cookie_name, cookie_graph = self.settings.session_cookie, self.settings.session_cookie_subgraph
+            relayed = cookie_name is not None and cookie_graph is not None and request.method == "POST"
+            if relayed:
+                cookie = session_cookie.value_in(request.headers.get("cookie"), str(cookie_name))
+                client = dataclasses.replace(client, session_cookie=cookie)
             with telemetry.recording_timings(expose) as timings:
-                ready = await self.pipeline.prepare(graphql_request, _client(request), streaming=stream is not None)
+                ready = await self.pipeline.prepare(graphql_request, client, streaming=stream is not None)
                 if stream is not None:
                     return stream_response(stream, self.subscriptions, ready)
                 if (
@@ -139,7 +170,10 @@ class GraphQLEndpoint:
                     and accepts_defer(request.headers.get("accept", ""))
                 ):
                     return defer_response(self.pipeline, ready)
-                with response_policy() as policy:
+                with (
+                    response_policy() as policy,
+                    session_cookie.relaying(str(cookie_name), str(cookie_graph)) if relayed else _nothing() as cookies,
+                ):
                     body = await self.pipeline.execute(ready)
             if expose:
                 body.setdefault("extensions", {}).update(plan_extension(ready.p.plan) | timings.extension())
@@ -148,7 +182,10 @@ class GraphQLEndpoint:
             if request.method == "GET" or "persistedQuery" in (graphql_request.extensions or {}):
                 cacheable = policy() if ready.p.op.kind == "query" and not body.get("errors") else None
                 headers = {"cache-control": cacheable.header if cacheable is not None else "no-store"}
-            return _respond(orjson.dumps(body), 200, media, headers)
+            response = _respond(orjson.dumps(body), 200, media, headers)
+            for set_cookie in cookies:
+                response.headers.append("set-cookie", set_cookie)
+            return response
         except RouterError as e:
             return _failure(e, media)
         except ClientDisconnect:  # gone while sending its body: nobody to answer, nothing went wrong here
@@ -318,7 +355,8 @@ def create_app(supergraph_sdl: str, settings: Settings | None = None) -> Starlet
     pipeline = Pipeline(supergraph_sdl, settings, redis)
     settings.check_subgraphs(pipeline.schema.supergraph)
     subscriptions = SubscriptionService(pipeline, settings)
-    endpoint = GraphQLEndpoint(pipeline, subscriptions, settings)
+    signer = ShopperSigner(settings.service_secret)
+    endpoint = GraphQLEndpoint(pipeline, subscriptions, settings, signer)
     state: dict[str, Any] = {}
 
     @contextlib.asynccontextmanager
@@ -404,6 +442,7 @@ def create_app(supergraph_sdl: str, settings: Settings | None = None) -> Starlet
                 script_src=settings.storefront_script_src,
                 frame_src=settings.storefront_frame_src,
                 connect_src=settings.storefront_connect_src,
+                signer=signer,
             ),
         ],
         middleware=middleware,
@@ -422,7 +461,6 @@ def create_app(supergraph_sdl: str, settings: Settings | None = None) -> Starlet
 
 def serve(config: str | None, supergraph: str | None, host: str = "127.0.0.1", port: int = 4000) -> None:
     """Run the router (blocking): settings from ``config`` (YAML) and the environment."""
-    import dataclasses
 
     settings = load(config)
     if supergraph is not None:

@@ -70,6 +70,12 @@ AUTHZ_REFUSALS = Counter(
     "by what happened (null: the field answered null with an error; rejected: the whole request refused).",
     ["directive", "action"],
 )
+SESSION_COOKIES = Counter(
+    "shopgraph_router_session_cookies",
+    "Set-Cookie headers from subgraph mutations: relayed to the browser (set, cleared) or dropped "
+    "(another cookie, or another subgraph's).",
+    ["action"],
+)
 
 
 def operation_label(name: str | None) -> str:

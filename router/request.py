@@ -34,6 +34,7 @@ class Client:
     token: str | None
     address: str
     headers: Mapping[str, str] = field(default_factory=dict)  # lower-cased client headers
+    session_cookie: str | None = None  # the browser's session cookie (router/session_cookie.py), HTTP POST only
 
 
 def bad(message: str) -> RouterError:

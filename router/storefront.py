@@ -14,7 +14,11 @@ The build's directory is ``SHOPGRAPH_STOREFRONT_DIR``, by default the Vite build
 ``frontend_contract/app/dist`` (what ``shopgraph dev`` builds). Both are looked up per request,
 so a rebuild or a renderer started later is served without a restart. While there is neither a
 build nor a renderer answering (``shopgraph dev`` builds in the background), a page answers 503
-with a notice that reloads itself, never a 404.
+with a notice that reloads itself, never a 404. Files at the build's top level (the service worker
+``sw.js``, ``manifest.webmanifest``, icons, the ``index.html`` shell it precaches) are served by
+name, revalidated on every use, renderer or not. Every answer carries the page's protections
+(:func:`page_headers`): a strict CSP, no framing, no sniffing, no referrer to other sites, unused
+browser features off, HSTS over https.
 """
 
 from __future__ import annotations
@@ -32,6 +36,9 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
+
+from router import shopper_address
+from router.shopper_address import ShopperSigner
 
 log = logging.getLogger("shopgraph.router.storefront")
 
@@ -82,7 +89,31 @@ def page_headers(
         "X-Frame-Options": "DENY",
         "Referrer-Policy": "strict-origin-when-cross-origin",
         "X-Content-Type-Options": "nosniff",
+        # Powerful features the shop never uses are off for it and anything it frames; payment (the
+        # Payment Request API of a provider's wallet buttons) only for itself and the provider's frames.
+        "Permissions-Policy": ", ".join(
+            (
+                *(f"{feature}=()" for feature in _UNUSED_FEATURES),
+                "payment=(" + " ".join(("self", *(f'"{o}"' for o in frame_src))) + ")",
+            )
+        ),
+        "Cross-Origin-Resource-Policy": "same-origin",
     }
+
+
+# Browser features no page of the shop uses (Permissions-Policy turns them off).
+_UNUSED_FEATURES = ("accelerometer", "camera", "geolocation", "gyroscope", "magnetometer", "microphone", "usb")
+HSTS = "max-age=31536000"  # browsers heed it over https only: sent when the page was asked for over https
+
+
+def _protected(headers: dict[str, str], request: Request) -> dict[str, str]:
+    return {**headers, "Strict-Transport-Security": HSTS} if request.url.scheme == "https" else headers
+
+
+def _file_in(root: Path, name: str) -> Path | None:
+    root = root.resolve()
+    file = (root / name).resolve()
+    return file if file.is_relative_to(root) and file.is_file() else None
 
 
 def directory() -> Path:
@@ -114,7 +145,7 @@ NOT_BUILT = (
 NOT_RENDERING = "The storefront's page renderer is starting."
 
 
-async def _rendered(request: Request, base: str, headers: dict[str, str]) -> Response:
+async def _rendered(request: Request, base: str, headers: dict[str, str], signer: ShopperSigner) -> Response:
     """The renderer's answer to this page request, streamed as it renders."""
     # A TLS context only for an https renderer (building one costs 10-250 ms a request: the CA bundle
     # is loaded each time); never a proxy from the environment.
@@ -125,9 +156,9 @@ async def _rendered(request: Request, base: str, headers: dict[str, str]) -> Res
         "x-forwarded-proto": request.url.scheme,
         "accept-language": request.headers.get("accept-language", ""),
         "accept-encoding": request.headers.get("accept-encoding", ""),
-        # The shopper's address: the renderer sends it on with the page's graph requests, which the
-        # router counts against that shopper when server.trusted_proxies lists the renderer.
-        "x-forwarded-for": request.client.host if request.client else "",
+        # The shopper's address, signed: the renderer sends it back with the page's graph requests,
+        # which are counted against that shopper (router/shopper_address.py).
+        shopper_address.HEADER: signer.sign(request.client.host if request.client else "unknown"),
     }
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     try:
@@ -151,34 +182,45 @@ async def _rendered(request: Request, base: str, headers: dict[str, str]) -> Res
     )
 
 
-async def _asset(request: Request) -> Response:
-    root = (directory() / "assets").resolve()
-    file = (root / str(request.path_params["path"])).resolve()
-    if not file.is_relative_to(root) or not file.is_file():
-        return PlainTextResponse("Not found", status_code=404)
-    headers = {"Cache-Control": IMMUTABLE, "Vary": "Accept-Encoding"}
-    packed = file.with_name(file.name + ".gz")  # written by the build (vite.config.ts) for scripts and styles
-    if "gzip" in request.headers.get("accept-encoding", "") and packed.is_file():
-        media_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
-        return FileResponse(packed, media_type=media_type, headers={**headers, "Content-Encoding": "gzip"})
-    return FileResponse(file, headers=headers)
+def _routes_of(headers: dict[str, str], signer: ShopperSigner) -> tuple[Callable[[Request], Awaitable[Response]], ...]:
+    async def asset(request: Request) -> Response:
+        protected = _protected(headers, request)
+        file = _file_in(directory() / "assets", str(request.path_params["path"]))
+        if file is None:
+            return PlainTextResponse("Not found", status_code=404, headers=protected)
+        cached = {"Cache-Control": IMMUTABLE, "Vary": "Accept-Encoding", **protected}
+        packed = file.with_name(file.name + ".gz")  # written by the build (vite.config.ts) for scripts and styles
+        if "gzip" in request.headers.get("accept-encoding", "") and packed.is_file():
+            media_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+            return FileResponse(packed, media_type=media_type, headers={**cached, "Content-Encoding": "gzip"})
+        return FileResponse(file, headers=cached)
 
-
-def _page_of(headers: dict[str, str]) -> Callable[[Request], Awaitable[Response]]:
     async def page(request: Request) -> Response:
+        protected = _protected(headers, request)
+        name = request.url.path.rsplit("/", 1)[-1]
+        if "." in name and request.url.path.count("/") == 1:
+            # A file of the build's top level (the service worker, the web app manifest, icons, the
+            # shell it precaches): never cached unrevalidated, so a new service worker is found at once.
+            file = _file_in(directory(), name)
+            if file is not None:
+                media = _MEDIA.get(file.suffix)
+                return FileResponse(file, media_type=media, headers={"Cache-Control": "no-cache", **protected})
         base = renderer()
         if base is not None:
-            return await _rendered(request, base, headers)
+            return await _rendered(request, base, protected, signer)
         index = directory() / "index.html"
         if not index.is_file():
-            return _unavailable(headers, NOT_BUILT)
-        if "." in request.url.path.rsplit("/", 1)[-1]:
-            return PlainTextResponse("Not found", status_code=404)  # a missing file, not an app route
+            return _unavailable(protected, NOT_BUILT)
+        if "." in name:
+            return PlainTextResponse("Not found", status_code=404, headers=protected)  # a missing file
         return FileResponse(
-            index, media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache", **headers}
+            index, media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache", **protected}
         )
 
-    return page
+    return asset, page
+
+
+_MEDIA = {".webmanifest": "application/manifest+json", ".js": "text/javascript; charset=utf-8"}
 
 
 def routes(
@@ -187,10 +229,12 @@ def routes(
     script_src: tuple[str, ...] = (),
     frame_src: tuple[str, ...] = (),
     connect_src: tuple[str, ...] = (),
+    signer: ShopperSigner,
 ) -> list[BaseRoute]:
     """Put these after every other route: the page route matches any remaining path."""
     headers = page_headers(img_src, script_src=script_src, frame_src=frame_src, connect_src=connect_src)
+    asset, page = _routes_of(headers, signer)
     return [
-        Route("/assets/{path:path}", _asset, methods=["GET", "HEAD"]),
-        Route("/{path:path}", _page_of(headers), methods=["GET", "HEAD"]),
+        Route("/assets/{path:path}", asset, methods=["GET", "HEAD"]),
+        Route("/{path:path}", page, methods=["GET", "HEAD"]),
     ]

@@ -63,6 +63,7 @@ class Reply(NamedTuple):
     reason: str
     body: bytes
     cache_control: str | None
+    set_cookies: tuple[str, ...] = ()  # what router/session_cookie.py may relay
 
 
 class SubgraphHTTPError(Exception):
@@ -103,6 +104,7 @@ class _Conn(asyncio.Protocol):
         self.waiter: asyncio.Future[Reply] | None = None
         self.reason = b""
         self.cache_control: str | None = None
+        self.set_cookies: list[str] = []
         self.chunks: list[bytes] = []
         self.headers_done = False
         self.received = False
@@ -139,6 +141,8 @@ class _Conn(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         if len(name) == 13 and name.lower() == b"cache-control":  # what the entity cache may keep
             self.cache_control = value.decode("latin-1")
+        elif len(name) == 10 and name.lower() == b"set-cookie":
+            self.set_cookies.append(value.decode("latin-1"))
 
     def on_headers_complete(self) -> None:
         self.headers_done = True
@@ -153,6 +157,7 @@ class _Conn(asyncio.Protocol):
     def send(self, data: bytes, waiter: asyncio.Future[Reply]) -> None:
         self.reason = b""
         self.cache_control = None
+        self.set_cookies = []
         self.chunks = []
         self.headers_done = False
         self.received = False
@@ -174,7 +179,8 @@ class _Conn(asyncio.Protocol):
         body = b"".join(self.chunks)
         self.chunks = []
         if w is not None and not w.done():
-            w.set_result(Reply(self.parser.get_status_code(), self.reason.decode("latin-1"), body, self.cache_control))
+            status, reason = self.parser.get_status_code(), self.reason.decode("latin-1")
+            w.set_result(Reply(status, reason, body, self.cache_control, tuple(self.set_cookies)))
         if keep_alive and not self.closed:
             self.pool.release(self)
         else:

@@ -12,6 +12,7 @@ import { gzipSync } from 'node:zlib';
 import { defineConfig } from 'vitest/config';
 import react from '@vitejs/plugin-react';
 import type { Plugin } from 'vite';
+import { VitePWA } from 'vite-plugin-pwa';
 
 interface Manifest {
   operations: Array<{ id: string; name: string }>;
@@ -41,8 +42,38 @@ function gzipAssets(): Plugin {
 
 const router = process.env.SHOPGRAPH_ROUTER ?? 'http://127.0.0.1:4000';
 
-export default defineConfig({
-  plugins: [react(), gzipAssets()],
+export default defineConfig(({ isSsrBuild }) => ({
+  plugins: [
+    react(),
+    gzipAssets(),
+    // Installable and offline: the web app manifest, and the service worker of sw/sw.ts with the
+    // build's files precached (registered by src/lib/serviceWorker.ts: no inline script, for the CSP).
+    VitePWA({
+      strategies: 'injectManifest',
+      srcDir: 'sw',
+      filename: 'sw.ts',
+      injectRegister: false,
+      manifest: {
+        name: 'Shopgraph',
+        short_name: 'Shopgraph',
+        description: 'Shopgraph demo shop',
+        start_url: '/',
+        scope: '/',
+        display: 'standalone',
+        background_color: '#ffffff',
+        theme_color: '#1d4ed8',
+        icons: [
+          { src: '/icon-192.png', sizes: '192x192', type: 'image/png', purpose: 'any' },
+          { src: '/icon-512.png', sizes: '512x512', type: 'image/png', purpose: 'any' },
+          { src: '/icon-512.png', sizes: '512x512', type: 'image/png', purpose: 'maskable' },
+        ],
+      },
+      // The admin area (its charts) is not for offline shoppers: fetched when opened, as before.
+      injectManifest: { globPatterns: ['**/*.{js,css,html,png,webmanifest}'], globIgnores: ['**/AdminPage-*.js'] },
+      devOptions: { enabled: false },
+      disable: isSsrBuild === true, // the server renderer's build has no service worker
+    }),
+  ],
   define: { __SHOPGRAPH_PERSISTED__: JSON.stringify(persistedIds()) },
   server: {
     host: '127.0.0.1',
@@ -55,4 +86,4 @@ export default defineConfig({
   // Unit tests run in Node; component tests (*.test.tsx) ask for jsdom in their first line.
   // A generous timeout: the suite shares a loaded machine (jsdom and a render take seconds there).
   test: { environment: 'node', include: ['tests/**/*.test.ts', 'tests/**/*.test.tsx'], testTimeout: 30000 },
-});
+}));

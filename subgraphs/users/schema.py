@@ -25,6 +25,7 @@ from subgraphs.kit.mutations import admin, anyone, mutate, signed_in
 from subgraphs.kit.outbox_replay import replayed_as
 from subgraphs.kit.schema import federated_schema
 
+from . import cookie
 from .keys import KeyStore
 from .loaders import Loaders
 from .models import outbox
@@ -127,6 +128,14 @@ class User:
         return await load_user(info, parse_uuid(id))
 
 
+def _refresh_token_of(input: RefreshTokenInput, info: UsersInfo) -> str:
+    """The token named in the input, else the session cookie's; none at all is an invalid token."""
+    token = input.refresh_token or cookie.sent_token(info.context)
+    if not token:
+        raise DomainError(Code.INVALID_TOKEN, "No refresh token: sign in again.", ["input", "refreshToken"])
+    return token
+
+
 async def load_user(info: UsersInfo, user_id: uuid.UUID | None) -> User | None:
     """A user, if the caller may see it: themself, an admin, or another subgraph."""
     if user_id is None or not info.context.identity.can_see_user(user_id):
@@ -146,7 +155,8 @@ class AuthPayload:
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
     @classmethod
-    def of(cls, session: Session) -> AuthPayload:
+    def of(cls, session: Session, info: UsersInfo) -> AuthPayload:
+        cookie.set_session(info.context, session.refresh_token)
         return cls(
             user=User.from_row(session.user),
             access_token=session.access_token,
@@ -189,7 +199,9 @@ class LoginInput:
 
 @strawberry.input
 class RefreshTokenInput:
-    refresh_token: str
+    refresh_token: str | None = strawberry.field(
+        default=None, description="Omitted: the one the browser's session cookie carries (subgraphs/users/cookie.py)."
+    )
 
 
 @strawberry.input
@@ -335,7 +347,7 @@ class Mutation:
     @strawberry.mutation(description="Create a customer account and sign in.")
     async def register(self, info: UsersInfo, input: RegisterInput) -> AuthPayload:
         async def perform(_: Identity) -> AuthPayload:
-            return AuthPayload.of(await info.context.accounts.register(input.email, input.password, input.name))
+            return AuthPayload.of(await info.context.accounts.register(input.email, input.password, input.name), info)
 
         return await mutate(info, AuthPayload, perform, allow=anyone)
 
@@ -343,21 +355,26 @@ class Mutation:
     async def login(self, info: UsersInfo, input: LoginInput) -> AuthPayload:
         async def perform(_: Identity) -> AuthPayload:
             accounts = info.context.accounts
-            return AuthPayload.of(await accounts.login(input.email, input.password, info.context.client_address))
+            return AuthPayload.of(await accounts.login(input.email, input.password, info.context.client_address), info)
 
         return await mutate(info, AuthPayload, perform, allow=anyone)
 
     @strawberry.mutation(description="Exchange a refresh token for a new access and refresh token.")
     async def refresh_token(self, info: UsersInfo, input: RefreshTokenInput) -> AuthPayload:
         async def perform(_: Identity) -> AuthPayload:
-            return AuthPayload.of(await info.context.accounts.refresh(input.refresh_token))
+            try:
+                return AuthPayload.of(await info.context.accounts.refresh(_refresh_token_of(input, info)), info)
+            except DomainError:
+                cookie.clear_session(info.context)  # a spent or revoked cookie is worth nothing: forget it
+                raise
 
         return await mutate(info, AuthPayload, perform, allow=anyone)
 
     @strawberry.mutation(description="Sign out: revoke the refresh token and its whole family.")
     async def logout(self, info: UsersInfo, input: RefreshTokenInput) -> LogoutPayload:
         async def perform(_: Identity) -> LogoutPayload:
-            await info.context.accounts.logout(input.refresh_token)
+            cookie.clear_session(info.context)
+            await info.context.accounts.logout(_refresh_token_of(input, info))
             return LogoutPayload(ok=True)
 
         return await mutate(info, LogoutPayload, perform, allow=anyone)
@@ -366,6 +383,7 @@ class Mutation:
     async def sign_out_everywhere(self, info: UsersInfo) -> OkPayload:
         async def perform(user_id: uuid.UUID) -> OkPayload:
             await info.context.accounts.sign_out_everywhere(user_id)
+            cookie.clear_session(info.context)
             return OkPayload(ok=True)
 
         return await mutate(info, OkPayload, perform, allow=signed_in)
@@ -379,7 +397,7 @@ class Mutation:
             session = await info.context.accounts.change_password(
                 user_id, input.current_password, input.new_password, info.context.client_address
             )
-            return AuthPayload.of(session)
+            return AuthPayload.of(session, info)
 
         return await mutate(info, AuthPayload, perform, allow=signed_in)
 

@@ -41,7 +41,6 @@ class Shopper:
     email: str
     role: str
     access_token: str
-    refresh_token: str
 
     def internal_token(self, service_secret: str) -> str:
         """What our router forwards for this user: an internal token carrying the verified identity."""
@@ -87,12 +86,12 @@ class Storefront:
             "register"
         ]
         user = payload["user"]
-        return Shopper(user["id"], email, user["role"], payload["accessToken"], payload["refreshToken"])
+        return Shopper(user["id"], email, user["role"], payload["accessToken"])
 
     async def login(self, email: str, password: str) -> Shopper:
         payload = (await self.data("Login", {"input": {"email": email, "password": password}}))["login"]
         user = payload["user"]
-        return Shopper(user["id"], email, user["role"], payload["accessToken"], payload["refreshToken"])
+        return Shopper(user["id"], email, user["role"], payload["accessToken"])
 
 
 # --- normalising responses of two runs that create different objects --------------------------

@@ -113,7 +113,8 @@ async def test_a_shopper_orders_and_the_admin_sees_it_live(
     # The double click on "Place order" placed one order (one idempotency key per attempt).
     # (And the second order, paid with the declined card, was cancelled.)
     declined = steps["declined"]
-    history = (await ours.data("OrderHistory", {"first": 5}, ordered["session"]))["me"]["orders"]
+    shopper = await ours.login(str(config["email"]), PASSWORD)  # the page keeps its tokens from scripts
+    history = (await ours.data("OrderHistory", {"first": 5}, shopper.access_token))["me"]["orders"]
     assert history["totalCount"] == 2
     assert [(e["node"]["number"], e["node"]["status"]) for e in history["edges"]] == [
         (declined["number"], "CANCELLED"),

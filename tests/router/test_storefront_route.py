@@ -6,6 +6,7 @@ import gzip
 import json
 import socket
 import threading
+import time
 from collections.abc import AsyncIterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -13,9 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from router import storefront
-from router.config import Settings
+from router import shopper_address, storefront
+from router.config import Bucket, Settings
 from router.http import create_app
+from router.shopper_address import ShopperSigner
 
 SUPERGRAPH = Path(__file__).resolve().parents[2] / "schema" / "supergraph.graphql"
 HTML = {"accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
@@ -58,7 +60,8 @@ async def test_the_app_is_served_at_every_client_side_route(client: httpx.AsyncC
 
 
 async def test_missing_files_and_paths_outside_the_build_are_404(client: httpx.AsyncClient, build: Path) -> None:
-    for path in ("/assets/nope.js", "/assets/../index.html", "/assets/%2e%2e/%2e%2e/secret.txt", "/favicon.ico"):
+    outside = ("/assets/../../secret.txt", "/../secret.txt", "/assets/%2e%2e/%2e%2e/secret.txt")
+    for path in ("/assets/nope.js", *outside, "/favicon.ico"):
         assert (await client.get(path)).status_code == 404, path
 
 
@@ -114,7 +117,7 @@ class _Renderer(BaseHTTPRequestHandler):
             "path": self.path,
             "host": self.headers["x-forwarded-host"],
             "proto": self.headers["x-forwarded-proto"],
-            "for": self.headers["x-forwarded-for"],
+            "for": self.headers["x-shopgraph-shopper"].split("|")[0],  # signed: see the test below
         }
         self.wfile.write(json.dumps(asked).encode())
 
@@ -163,6 +166,33 @@ async def test_the_page_forbids_framing_foreign_scripts_and_leaking_the_referrer
     assert page.headers["x-content-type-options"] == "nosniff"
 
 
+async def test_every_answer_carries_the_protections(client: httpx.AsyncClient, build: Path) -> None:
+    """Issue 20: a strict CSP and the usual security headers on every page, asset, file and 404."""
+    (build / "sw.js").write_text("self.addEventListener('fetch', () => {})")
+    (build / "manifest.webmanifest").write_text('{"name": "Shopgraph"}')
+    answers = {
+        path: await client.get(path, headers=HTML)
+        for path in ("/", "/p/LAMP-1", "/assets/index-abc.js", "/sw.js", "/manifest.webmanifest", "/nope.png")
+    }
+    for path, answer in answers.items():
+        h = answer.headers
+        directives = dict(d.strip().split(" ", 1) for d in h["content-security-policy"].split(";"))
+        assert directives["script-src"] == "'self'", path  # no inline or eval'd script, ever
+        assert directives["frame-ancestors"] == "'none'" and directives["base-uri"] == "'self'", path
+        assert h["x-content-type-options"] == "nosniff" and h["referrer-policy"] == "strict-origin-when-cross-origin"
+        assert "camera=()" in h["permissions-policy"] and "geolocation=()" in h["permissions-policy"], path
+        assert h["cross-origin-resource-policy"] == "same-origin"
+        assert "strict-transport-security" not in h, path  # plain http: browsers would ignore it anyway
+    assert answers["/nope.png"].status_code == 404
+    # The service worker and the manifest are files of the build's top level, always revalidated.
+    assert answers["/sw.js"].status_code == 200 and answers["/sw.js"].headers["cache-control"] == "no-cache"
+    assert answers["/sw.js"].headers["content-type"].startswith("text/javascript")
+    assert answers["/manifest.webmanifest"].headers["content-type"] == "application/manifest+json"
+    assert (await client.get("/index.html")).text == INDEX  # the shell, which the service worker precaches
+    secure = await client.get("https://router.test/products", headers=HTML)
+    assert secure.headers["strict-transport-security"] == "max-age=31536000"
+
+
 async def test_a_payment_providers_origins_are_allowed_only_when_configured(build: Path) -> None:
     """Issue 16: Stripe's Payment Element needs its script, frames and API allowed by the page's CSP;
     a configured value that is not an origin (a keyword, a second directive) is refused at start."""
@@ -180,6 +210,7 @@ async def test_a_payment_providers_origins_are_allowed_only_when_configured(buil
     assert directives["frame-src"] == "'self' https://js.stripe.com https://hooks.stripe.com"
     assert directives["connect-src"] == "'self' https://api.stripe.com"
     assert directives["frame-ancestors"] == "'none'"  # the shop's own page is still not framed by anyone
+    assert 'payment=(self "https://js.stripe.com" "https://hooks.stripe.com")' in page.headers["permissions-policy"]
     for bad in ("'unsafe-inline'", "*", "https://js.stripe.com; script-src *", "javascript:", "https://a b"):
         with pytest.raises(ValueError, match="not an origin"):
             create_app(SUPERGRAPH.read_text(), Settings(anonymous_only=True, storefront_script_src=(bad,)))
@@ -205,3 +236,41 @@ async def test_metrics_on_the_admin_listener_are_not_the_page_on_the_public_port
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://router.test") as c:
         assert (await c.get("/metrics")).status_code == 404
         assert (await c.get("/products", headers=HTML)).text == INDEX
+
+
+async def test_graphiql_runs_only_its_own_inline_scripts(client: httpx.AsyncClient) -> None:
+    """GraphiQL's page (an HTML answer too) lets its inline scripts run by a nonce new for each page."""
+    pages = [await client.get("/graphql", headers=HTML) for _ in range(2)]
+    nonces = set()
+    for page in pages:
+        directives = dict(d.strip().split(" ", 1) for d in page.headers["content-security-policy"].split(";"))
+        (nonce,) = [s for s in directives["script-src"].split() if s.startswith("'nonce-")]
+        assert "unsafe" not in directives["script-src"] and directives["frame-ancestors"] == "'none'"
+        assert page.text.count(f'<script nonce="{nonce[7:-1]}">') == 2
+        assert page.headers["x-content-type-options"] == "nosniff" and page.headers["cache-control"] == "no-store"
+        nonces.add(nonce)
+    assert len(nonces) == 2
+
+
+async def test_the_renderers_graph_requests_count_against_the_shopper_the_router_vouched_for(build: Path) -> None:
+    """One client requesting pages fast must not spend every other shopper's page reads: the router
+    signs the shopper's address when it passes a page on, and the renderer's graph requests that
+    carry it are rate-limited as that shopper (router/shopper_address.py)."""
+    settings = Settings(anonymous_only=True, rate_anonymous=Bucket(0.001, 2), service_secret="s" * 32)
+    signer = ShopperSigner(settings.service_secret)
+    app = create_app(SUPERGRAPH.read_text(), settings)
+    query = {"query": "{ __typename }"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://router.test") as c:
+
+        async def as_(header: str | None) -> int:
+            headers = {shopper_address.HEADER: header} if header is not None else {}
+            return (await c.post("/graphql", json=query, headers=headers)).status_code
+
+        greedy = signer.sign("203.0.113.7")
+        assert [await as_(greedy) for _ in range(3)] == [200, 200, 429]
+        assert await as_(signer.sign("198.51.100.9")) == 200  # another shopper still served
+        # forged, altered, expired or another key's: counted against the connection's own address
+        assert await as_("198.51.100.10|9999999999|" + "0" * 64) == 200
+        assert await as_(greedy.replace("203.0.113.7", "203.0.113.8")) == 200
+        assert await as_(signer.sign("192.0.2.1", now=time.time() - 2 * shopper_address.LIFETIME)) == 429
+        assert await as_(ShopperSigner("t" * 32).sign("192.0.2.2")) == 429

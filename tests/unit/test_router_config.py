@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from deploy.cli import main
-from router.config import OPTIONS, Bucket, ConfigError, HeaderRule, SubgraphHeaderRules, load
+from router.config import OPTIONS, Bucket, ConfigError, HeaderRule, Settings, SubgraphHeaderRules, load
 
 ROOT = Path(__file__).resolve().parents[2]
 YAML = """
@@ -133,3 +135,15 @@ def test_the_production_example_is_valid_and_safelists(monkeypatch: pytest.Monke
     s = load(ROOT / "deploy" / "router.yaml", env={})
     s.check()
     assert s.safelist == "safelist" and s.apq and not s.introspection
+
+
+def test_the_session_cookie_needs_csrf_prevention_and_a_plain_name() -> None:
+    cookie: dict[str, Any] = {"session_cookie": "shopgraph_refresh", "session_cookie_subgraph": "users"}
+    base = Settings(jwks_urls=("http://users/jwks",), **cookie)
+    base.check()
+    with pytest.raises(ConfigError, match="csrf"):
+        dataclasses.replace(base, csrf=False).check()
+    with pytest.raises(ConfigError, match="plain cookie name"):
+        dataclasses.replace(base, session_cookie="a; Path=/").check()
+    with pytest.raises(ConfigError, match="both"):
+        dataclasses.replace(base, session_cookie_subgraph=None).check()

@@ -5,12 +5,13 @@ import { useMutation, useQuery } from '@apollo/client';
 import { Link, NavLink, Navigate, Route, Routes, useLocation, useNavigate } from 'react-router-dom';
 import { CategoryNavDocument, LogoutDocument } from './gql/graphql';
 import { guestCart, type MergeNotice } from './lib/guestCart';
-import { useShop, useUser } from './lib/shop';
+import { useSessionPending, useShop, useUser } from './lib/shop';
 import { Loading } from './components/ui';
 import { Region } from './components/Region';
 import { CartLink } from './components/CartLink';
 import { NotFound } from './components/NotFound';
 import { useHydrated } from './lib/head';
+import { useOffline } from './lib/offline';
 import { HomePage } from './pages/Home';
 import { BrowsePage } from './pages/Browse';
 import { ProductPage } from './pages/Product';
@@ -51,6 +52,8 @@ function AccountMenu() {
   const { session, client } = useShop();
   const navigate = useNavigate();
   const [logout] = useMutation(LogoutDocument);
+  const pending = useSessionPending();
+  if (!user && pending) return null; // being restored from the cookie: no "Sign in" flash
   if (!user) {
     return (
       <>
@@ -60,8 +63,7 @@ function AccountMenu() {
     );
   }
   const signOut = async () => {
-    const refreshToken = session.current?.tokens.refreshToken;
-    if (refreshToken) await logout({ variables: { input: { refreshToken } } }).catch(() => undefined);
+    await logout({ variables: { input: {} } }).catch(() => undefined); // the cookie's session, revoked and cleared
     session.signOut();
     await client.clearStore();
     navigate('/');
@@ -123,13 +125,26 @@ function MergeNotices() {
   );
 }
 
+/** Offline: what still works (pages seen before) and what does not (changes), said once over the page. */
+function OfflineNotice() {
+  if (!useOffline()) return null;
+  return (
+    <p className="notice offline-notice" role="status" data-testid="offline-notice">
+      You are offline. Pages you have visited still show; the cart, checkout and your account need a connection.
+    </p>
+  );
+}
+
 /** Pages that need a signed-in user send others to sign in, and back afterwards. */
 export function RequireUser({ role, children }: { role?: 'ADMIN'; children: ReactNode }) {
   const user = useUser();
+  const pending = useSessionPending();
   const location = useLocation();
   const hydrated = useHydrated();
-  // The server (and the hydrating page) cannot know who is signed in: wait for the browser's session.
+  // The server (and the hydrating page) cannot know who is signed in: wait for the browser's session,
+  // restored from its cookie after a reload.
   if (!hydrated) return <Loading />;
+  if (!user && pending) return <Loading what="Signing you in" />;
   if (!user) return <Navigate to={`/signin?next=${encodeURIComponent(location.pathname + location.search)}`} replace />;
   if (role && user.role !== role) return <p role="alert">This page is for administrators.</p>;
   return <>{children}</>;
@@ -160,6 +175,7 @@ export function App() {
         </Region>
       </header>
       <main id="main">
+        <OfflineNotice />
         <MergeNotices />
         <Region what="This page" resetKey={location.pathname}>
           <Suspense fallback={<Loading />}>

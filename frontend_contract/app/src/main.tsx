@@ -10,6 +10,7 @@ import { App } from './App';
 import { createShop } from './lib/apollo';
 import { ShopProvider } from './lib/shop';
 import { STATE_ID } from './lib/head';
+import { registerServiceWorker } from './lib/serviceWorker';
 import './styles.css';
 
 const stateElement = document.getElementById(STATE_ID);
@@ -30,3 +31,5 @@ const app = (
 const root = document.getElementById('root')!;
 if (state) hydrateRoot(root, app);
 else createRoot(root).render(app);
+
+registerServiceWorker();

@@ -1,9 +1,10 @@
 // The auth link against a downstream link that plays the router: it refuses expired tokens
-// with HTTP 401 / UNAUTHENTICATED, and the Session refreshes with a rotating refresh token.
+// with HTTP 401 / UNAUTHENTICATED, and the Session refreshes with a rotating refresh token (the
+// HttpOnly cookie, played here by `cookie`: the page never holds it).
 import { describe, expect, it } from 'vitest';
 import { ApolloLink, execute, Observable, gql, type FetchResult } from '@apollo/client/core';
 import { createAuthLink } from '../src/lib/authLink';
-import { Session, type KeyValueStore, type RefreshFn } from '../src/lib/session';
+import { HINT_KEY, Session, type Exclusive, type KeyValueStore, type RefreshFn } from '../src/lib/session';
 
 const QUERY = gql`
   query Me {
@@ -18,20 +19,25 @@ function memoryStore(): KeyValueStore {
   return { getItem: (k) => data.get(k) ?? null, setItem: (k, v) => void data.set(k, v), removeItem: (k) => void data.delete(k) };
 }
 
-/** A refresh endpoint with rotating tokens: each refresh token works once. */
+const ANN = { id: 'u1', name: 'Ann', email: 'a@x', role: 'CUSTOMER' } as const;
+
+/** A refresh endpoint with rotating tokens in a cookie jar: each refresh token works once. */
 function rotatingRefresh() {
   const calls: string[] = [];
   let generation = 1;
   const valid = new Set(['refresh-1']);
-  const fn: RefreshFn = async (token) => {
+  const jar = { cookie: 'refresh-1' };
+  const fn: RefreshFn = async () => {
+    const token = jar.cookie;
     calls.push(token);
     await new Promise((r) => setTimeout(r, 5));
     if (!valid.delete(token)) return null;
     generation += 1;
     valid.add(`refresh-${generation}`);
-    return { accessToken: `access-${generation}`, refreshToken: `refresh-${generation}`, expiresIn: 900 };
+    jar.cookie = `refresh-${generation}`;
+    return { accessToken: `access-${generation}`, expiresIn: 900, user: ANN };
   };
-  return { fn, calls };
+  return { fn, calls, jar };
 }
 
 /** The router: accepts only `good` access tokens; `mode` says how it refuses the others. */
@@ -61,7 +67,7 @@ function router(good: Set<string>, mode: 'http401' | 'graphql') {
 
 function signedIn(refresh: RefreshFn, now = () => 1_000_000): Session {
   const session = new Session(memoryStore(), refresh, now);
-  session.signIn({ accessToken: 'access-1', refreshToken: 'refresh-1', expiresIn: 900 }, { id: 'u1', name: 'Ann', email: 'a@x', role: 'CUSTOMER' });
+  session.signIn({ accessToken: 'access-1', expiresIn: 900 }, ANN);
   return session;
 }
 
@@ -80,7 +86,7 @@ describe('auth link', () => {
       expect(result.data).toEqual({ me: { id: 'u1' } });
       expect(downstream.seen).toEqual(['Bearer access-1', 'Bearer access-2']);
       expect(refresh.calls).toEqual(['refresh-1']);
-      expect(session.current?.tokens.refreshToken).toBe('refresh-2');
+      expect(session.accessToken).toBe('access-2');
     });
   }
 
@@ -127,5 +133,78 @@ describe('auth link', () => {
     expect(result.data).toEqual({ me: null });
     expect(downstream.seen).toEqual([undefined]);
     expect(refresh.calls).toEqual([]);
+  });
+});
+
+describe('session', () => {
+  it('keeps no token in storage: only a hint that a cookie may hold a session', async () => {
+    const store = memoryStore();
+    const session = new Session(store, rotatingRefresh().fn);
+    session.signIn({ accessToken: 'access-1', expiresIn: 900 }, ANN);
+    expect(store.getItem(HINT_KEY)).toBe('1');
+    await session.refresh();
+    expect(session.accessToken).toBe('access-2');
+    expect(store.getItem(HINT_KEY)).toBe('1');
+    session.signOut();
+    expect(store.getItem(HINT_KEY)).toBeNull();
+  });
+
+  it('restores a reloaded page from the cookie, and asks nothing without the hint', async () => {
+    const refresh = rotatingRefresh();
+    const store = memoryStore();
+    const anonymous = new Session(store, refresh.fn);
+    expect(anonymous.pending).toBe(false);
+    await anonymous.restore();
+    expect(refresh.calls).toEqual([]);
+
+    store.setItem(HINT_KEY, '1'); // an earlier page signed in
+    const reloaded = new Session(store, refresh.fn);
+    expect(reloaded.pending).toBe(true);
+    await reloaded.restore();
+    expect(reloaded.pending).toBe(false);
+    expect(reloaded.user).toEqual(ANN);
+    expect(reloaded.accessToken).toBe('access-2');
+
+    const gone = new Session(store, async () => null); // the cookie was revoked or cleared
+    await gone.restore();
+    expect(gone.user).toBeNull();
+    expect(store.getItem(HINT_KEY)).toBeNull();
+  });
+
+  it('takes turns with other tabs: two tabs never spend the same cookie', async () => {
+    const refresh = rotatingRefresh();
+    let queue = Promise.resolve();
+    const oneAtATime: Exclusive = (task) => {
+      const turn = queue.then(task);
+      queue = turn.then(
+        () => undefined,
+        () => undefined,
+      );
+      return turn;
+    };
+    const tabs = [0, 1].map(() => {
+      const tab = new Session(memoryStore(), refresh.fn, Date.now, oneAtATime);
+      tab.signIn({ accessToken: 'access-1', expiresIn: 900 }, ANN);
+      return tab;
+    });
+    expect(await Promise.all(tabs.map((t) => t.refresh()))).toEqual([true, true]);
+    expect(refresh.calls).toEqual(['refresh-1', 'refresh-2']);
+  });
+});
+
+describe('session restore', () => {
+  it('tells callers when who is signed in is known', async () => {
+    const store = memoryStore();
+    store.setItem(HINT_KEY, '1');
+    const session = new Session(store, rotatingRefresh().fn);
+    const restoring = session.restore();
+    expect(session.restore()).toBe(restoring); // one restore at a time
+    let known = false;
+    const waiting = session.settled().then(() => (known = true));
+    expect(session.user).toBeNull();
+    await waiting;
+    expect(known).toBe(true);
+    expect(session.user).toEqual(ANN);
+    await session.settled(); // nothing running: at once
   });
 });

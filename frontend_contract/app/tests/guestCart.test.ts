@@ -74,6 +74,22 @@ describe('guest cart token', () => {
 });
 
 describe('merge after sign-in', () => {
+  it('says a merge is running from its start to its end, failed or not (the account cart waits)', async () => {
+    const storage = new MemoryStorage();
+    const store = new GuestCartStore(storage);
+    storage.setItem(TOKEN_KEY, 'guest');
+    const seen: boolean[] = [];
+    const merging = store.mergeAfterSignIn(async () => {
+      seen.push(store.merging);
+      throw new Error('network');
+    });
+    expect(store.merging).toBe(true); // at once: before the first render of the signed-in page
+    await merging;
+    expect(seen).toEqual([true]);
+    expect(store.merging).toBe(false);
+    expect(store.token).toBe('guest'); // kept for the next sign-in
+  });
+
   it('merges once, forgets the token and hands the notices out once', async () => {
     const storage = new MemoryStorage();
     const store = new GuestCartStore(storage);

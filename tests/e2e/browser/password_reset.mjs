@@ -57,8 +57,9 @@ try {
     await page.getByLabel('Password').fill(config.password);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.waitForURL((u) => new URL(u).pathname === '/');
-    const session = await page.evaluate(() => Object.keys(window.localStorage).map((k) => window.localStorage.getItem(k)).join(' '));
-    say('signed-in', { path: new URL(page.url()).pathname, hasSession: session.includes(config.email) });
+    // Signed in: the header names the account (the tokens are in memory and an HttpOnly cookie).
+    const signedIn = await page.getByTestId('account-name').waitFor().then(() => true, () => false);
+    say('signed-in', { path: new URL(page.url()).pathname, hasSession: signedIn });
   }
   say('done', {});
 } catch (e) {

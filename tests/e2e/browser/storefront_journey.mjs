@@ -266,7 +266,6 @@ try {
     path: new URL(page.url()).pathname,
     badge: await until(() => text(page.getByTestId('cart-count')), (t) => t === '0', 'cart badge after the order'),
     sawEmptyCart: await page.evaluate(() => window.__sawEmptyCart),
-    session: await page.evaluate(() => JSON.parse(localStorage.getItem('shopgraph.session')).tokens.accessToken),
   });
   await page.screenshot({ path: config.shots.order });
   await audit(page, 'order');

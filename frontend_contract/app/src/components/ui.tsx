@@ -5,6 +5,7 @@ import { useLocation } from 'react-router-dom';
 import { formatMoney, type MoneyLike } from '../lib/money';
 import { kindMessage } from '../lib/errors';
 import { DEFAULT_DESCRIPTION, useHead, type Head } from '../lib/head';
+import { OFFLINE_CHANGE, OfflineError } from '../lib/offline';
 
 export function Money({ value }: { value: MoneyLike | null | undefined }) {
   if (!value) return <span className="muted">—</span>;
@@ -19,11 +20,13 @@ export function Loading({ what = 'Loading' }: { what?: string }) {
   );
 }
 
-/** A failed read or change, in kind words (lib/errors.ts): `what` names the region, e.g. "Cart". */
+/** A failed read or change, in kind words (lib/errors.ts): `what` names the region, e.g. "Cart". A change
+ * refused offline (lib/offline.ts) says that nothing was changed. */
 export function ErrorState({ error, retry, what }: { error: ApolloError | Error; retry?: () => void; what?: string }) {
+  const offline = error instanceof OfflineError || ('networkError' in error && error.networkError instanceof OfflineError);
   return (
     <div className="error" role="alert" data-testid="error-state">
-      <p>{kindMessage(error, what)}</p>
+      <p>{offline ? OFFLINE_CHANGE : kindMessage(error, what)}</p>
       {retry && (
         <button type="button" onClick={() => retry()}>
           Try again

@@ -7,10 +7,11 @@ import { createPersistedQueryLink, type ErrorResponse } from '@apollo/client/lin
 import { getMainDefinition } from '@apollo/client/utilities';
 import { print } from 'graphql';
 import { createClient, type Client as WsClient } from 'graphql-ws';
-import { RefreshSessionDocument } from '../gql/graphql';
+import { RefreshSessionDocument, type RefreshSessionMutation } from '../gql/graphql';
 import { createAuthLink } from './authLink';
 import { SocketWatch } from './live';
-import { Session, type RefreshFn } from './session';
+import { CATALOG_CACHE, offlineLink } from './offline';
+import { HINT_KEY, Session, type RefreshFn } from './session';
 
 export const GRAPHQL_PATH = '/graphql';
 
@@ -35,26 +36,28 @@ export function createCache(): InMemoryCache {
   });
 }
 
-/** RefreshSession over plain fetch (not through the client, whose auth link waits on it). */
+/**
+ * RefreshSession over plain fetch (not through the client, whose auth link waits on it): the
+ * browser sends the HttpOnly session cookie and stores the rotated one the answer sets.
+ */
 export function fetchRefresh(url: string): RefreshFn {
   const query = print(RefreshSessionDocument);
-  return async (refreshToken) => {
+  return async () => {
     let response: Response;
     try {
       response = await fetch(url, {
         method: 'POST',
+        credentials: 'same-origin',
         headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json' },
-        body: JSON.stringify({ operationName: 'RefreshSession', query, variables: { input: { refreshToken } } }),
+        body: JSON.stringify({ operationName: 'RefreshSession', query, variables: { input: {} } }),
       });
     } catch {
       throw new Error('could not reach the shop to refresh the session');
     }
-    const body = (await response.json()) as {
-      data?: { refreshToken: { accessToken: string | null; refreshToken: string | null; expiresIn: number | null } };
-    };
+    const body = (await response.json()) as { data?: RefreshSessionMutation };
     const payload = body.data?.refreshToken;
-    if (!payload?.accessToken || !payload.refreshToken) return null; // INVALID_TOKEN / TOKEN_REUSED: signed out
-    return { accessToken: payload.accessToken, refreshToken: payload.refreshToken, expiresIn: payload.expiresIn ?? 900 };
+    if (!payload?.accessToken || !payload.user) return null; // INVALID_TOKEN / TOKEN_REUSED: signed out
+    return { accessToken: payload.accessToken, expiresIn: payload.expiresIn ?? 900, user: payload.user };
   };
 }
 
@@ -137,6 +140,13 @@ export function createShop(origin: string = window.location.origin, state?: Norm
   const httpUrl = origin + GRAPHQL_PATH;
   const wsUrl = origin.replace(/^http/, 'ws') + GRAPHQL_PATH;
   const session = new Session(window.localStorage, fetchRefresh(httpUrl));
+  void session.restore(); // a reload: the cookie (if any) signs this page in again
+  // Tabs share the cookie: one signing out or in is followed by the others.
+  window.addEventListener('storage', (e) => {
+    if (e.key !== HINT_KEY) return;
+    if (e.newValue === null) session.forget();
+    else if (!session.user) void session.restore();
+  });
 
   // Subscriptions: the token goes in connection_init; a reconnect (retried forever, backing off)
   // asks for a fresh one, so a long-open dashboard outlives its 15-minute access tokens.
@@ -158,6 +168,8 @@ export function createShop(origin: string = window.location.origin, state?: Norm
     if (now !== signedAs) {
       signedAs = now;
       ws.terminate();
+      // What the service worker kept for offline was answered for the previous viewer: drop it.
+      void globalThis.caches?.delete(CATALOG_CACHE).catch(() => undefined);
     }
   });
 
@@ -167,7 +179,7 @@ export function createShop(origin: string = window.location.origin, state?: Norm
       return definition.kind === 'OperationDefinition' && definition.operation === 'subscription';
     },
     new GraphQLWsLink(ws),
-    createAuthLink(session).concat(httpLink(httpUrl)),
+    offlineLink().concat(createAuthLink(session)).concat(httpLink(httpUrl)),
   );
 
   const cache = createCache();

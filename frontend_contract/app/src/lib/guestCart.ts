@@ -25,6 +25,8 @@ export class GuestCartStore {
   private listeners = new Set<() => void>();
   private creating: Promise<string | null> | null = null;
   private flash: MergeNotice[] = [];
+  /** A merge into the account's cart is running (mergeAfterSignIn). */
+  merging = false;
 
   constructor(private readonly storage: StorageLike | null) {}
 
@@ -85,7 +87,16 @@ export class GuestCartStore {
   async mergeAfterSignIn(merge: (token: string) => Promise<MergeResult | null>): Promise<MergeNotice[]> {
     const token = this.token;
     if (!token) return [];
-    const result = await merge(token).catch(() => null);
+    // Until the merge is done the account's cart is not read (useCart): a read sent meanwhile could
+    // answer after the merged one and leave the count from before the merge on the page.
+    this.merging = true;
+    for (const listener of this.listeners) listener();
+    const result = await merge(token)
+      .catch(() => null)
+      .finally(() => {
+        this.merging = false;
+        for (const listener of this.listeners) listener();
+      });
     if (!result) return [];
     this.forget();
     const notices = [...result.notices, ...result.userErrors].filter((n) => n.code !== 'ALREADY_MERGED');

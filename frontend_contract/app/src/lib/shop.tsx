@@ -24,3 +24,13 @@ export function useUser(): SessionUser | null {
   return useSyncExternalStore(session.subscribe, () => session.user, signedOut);
 }
 const signedOut = () => null;
+
+/**
+ * Whether the session a reload left behind is still being restored from the cookie (who is signed
+ * in is not known yet). False on the server and while the page hydrates, as useUser's null is.
+ */
+export function useSessionPending(): boolean {
+  const { session } = useShop();
+  return useSyncExternalStore(session.subscribe, () => session.pending, notPending);
+}
+const notPending = () => false;

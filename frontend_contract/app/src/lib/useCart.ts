@@ -4,7 +4,7 @@ import { useEffect, useSyncExternalStore } from 'react';
 import { useQuery, type WatchQueryFetchPolicy } from '@apollo/client';
 import { CartPageDocument, GuestCartPageDocument, type CartPageQuery } from '../gql/graphql';
 import { cartTokenFor, guestCart } from './guestCart';
-import { useUser } from './shop';
+import { useSessionPending, useUser } from './shop';
 
 export type CartView = CartPageQuery['cart'];
 
@@ -24,10 +24,16 @@ export function useCart(fetchPolicy: WatchQueryFetchPolicy = 'cache-and-network'
   // shared, and show the cart from before the change. The account's cart is first read the moment
   // the shopper signs in, while the guest cart is being merged into it (the badge kept the
   // account's old count once); a new guest cart's first read, while the first "Add to cart" runs.
-  const mine = useQuery(CartPageDocument, { fetchPolicy, skip: !signedIn, context: { queryDeduplication: false } });
+  const merging = useSyncExternalStore(
+    guestCart.subscribe,
+    () => guestCart.merging,
+    () => false,
+  );
+  const mine = useQuery(CartPageDocument, { fetchPolicy, skip: !signedIn || merging, context: { queryDeduplication: false } });
+  const pending = useSessionPending(); // not known yet whether this is a guest
   const guest = useQuery(GuestCartPageDocument, {
     fetchPolicy,
-    skip: signedIn || !token,
+    skip: signedIn || pending || !token,
     variables: { token: token ?? '' },
     context: { queryDeduplication: false },
   });

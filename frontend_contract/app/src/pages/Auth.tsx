@@ -26,9 +26,10 @@ function useFinishSignIn() {
   const [mergeGuestCart] = useMutation(MergeGuestCartDocument, { refetchQueries: [CartPageDocument] });
   const [claimGuestOrders] = useMutation(ClaimGuestOrdersDocument);
   return async (payload: AuthPayload) => {
-    if (!payload.accessToken || !payload.refreshToken || !payload.user) return;
+    if (!payload.accessToken || !payload.user) return;
     await client.clearStore(); // what was cached anonymously is not what this user sees
-    session.signIn({ accessToken: payload.accessToken, refreshToken: payload.refreshToken, expiresIn: payload.expiresIn ?? 900 }, payload.user);
+    // The refresh token is not in the payload: the graph set it as an HttpOnly cookie.
+    session.signIn({ accessToken: payload.accessToken, expiresIn: payload.expiresIn ?? 900 }, payload.user);
     // A cart filled while signed out joins the account's cart (notices shown once by the shell).
     await guestCart.mergeAfterSignIn(async (cartToken) => {
       const result = await mergeGuestCart({ variables: { input: { cartToken } } });
@@ -65,6 +66,7 @@ function Field(props: { id: string; label: string; type?: string; value: string;
 }
 
 export function SignInPage() {
+  const [params] = useSearchParams();
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
   const [errors, setErrors] = useState<UserErrorLike[]>([]);
@@ -82,6 +84,11 @@ export function SignInPage() {
   return (
     <section className="auth-form">
       <PageTitle>Sign in</PageTitle>
+      {params.get('signedOut') === 'everywhere' && (
+        <p role="status" className="notice">
+          You were signed out on every device.
+        </p>
+      )}
       <form onSubmit={submit} noValidate>
         <FieldError id="signin-error" message={messageFor(byField, '')} />
         <Field id="signin-email" label="Email" type="email" value={email} set={setEmail} error={messageFor(byField, 'email')} autoComplete="email" />

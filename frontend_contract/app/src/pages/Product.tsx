@@ -4,10 +4,11 @@ import { Link, useParams } from 'react-router-dom';
 import { AddToCartDocument, CreateGuestCartDocument, ProductDetailBySkuDocument } from '../gql/graphql';
 import { ErrorState, FieldError, Loading, Money, PageTitle } from '../components/ui';
 import { errorsByField, messageFor, parseQuantity } from '../lib/cart';
-import { useUser } from '../lib/shop';
+import { useShop } from '../lib/shop';
 import { cartQueries } from '../lib/useCart';
 import { guestCart, isDeadToken } from '../lib/guestCart';
 import { kindMessage } from '../lib/errors';
+import { isOffline, OFFLINE_CHANGE } from '../lib/offline';
 import { NotFound } from '../components/NotFound';
 import type { Head } from '../lib/head';
 import type { ProductDetailBySkuQuery } from '../gql/graphql';
@@ -46,14 +47,16 @@ function productHead(product: Product): Head {
 
 export function ProductPage() {
   const { sku = '' } = useParams();
-  const user = useUser();
+  const { session } = useShop();
   const { data, loading, error, refetch } = useQuery(ProductDetailBySkuDocument, { variables: { sku } });
   const [quantity, setQuantity] = useState('1');
   const [chosen, setChosen] = useState<Record<string, string>>({});
-  // The cart may be created by this first add (a new id): refetch it rather than trust the cache's.
-  const [add, added] = useMutation(AddToCartDocument, { refetchQueries: cartQueries(user !== null) });
+  // The cart may be created by this first add (a new id): each add refetches it (submit) rather than
+  // trust the cache's.
+  const [add, added] = useMutation(AddToCartDocument);
   const [createGuestCart] = useMutation(CreateGuestCartDocument);
   const [message, setMessage] = useState<string | null>(null);
+  const [offline, setOffline] = useState(false);
 
   if (loading) return <Loading what="Loading product" />;
   if (error) return <ErrorState what="This product" error={error} retry={() => refetch()} />;
@@ -70,6 +73,11 @@ export function ProductPage() {
   const errors = errorsByField(added.data?.addToCart.userErrors ?? []);
   const submit = async (e: FormEvent) => {
     e.preventDefault();
+    setOffline(isOffline()); // the cart changes only online: refused at once, never queued
+    if (isOffline()) {
+      setMessage(null);
+      return;
+    }
     const q = parseQuantity(quantity);
     if (q === null) {
       setMessage('Enter a quantity from 1 to 99.');
@@ -81,18 +89,23 @@ export function ProductPage() {
       return;
     }
     const line = { productId: product.id, variantId: variant.id, quantity: q };
+    // After a reload the session may still be coming back from its cookie: the account's cart or a
+    // guest cart is decided once it has.
+    await session.settled();
+    const current = session.user;
+    const refetchQueries = cartQueries(current !== null);
     // Signed out: into a guest cart (created on the first add), by its token.
-    const token = async () => (user ? null : guestCart.ensure(async () => (await createGuestCart()).data?.createGuestCart.cartToken ?? null));
+    const token = async () => (current ? null : guestCart.ensure(async () => (await createGuestCart()).data?.createGuestCart.cartToken ?? null));
     let cartToken = await token().catch(() => null);
-    if (!user && !cartToken) {
+    if (!current && !cartToken) {
       setMessage(kindMessage(null, 'Cart'));
       return;
     }
-    let result = await add({ variables: { input: cartToken ? { ...line, cartToken } : line } }).catch(() => null);
-    if (!user && result?.data && isDeadToken(result.data.addToCart.userErrors)) {
+    let result = await add({ variables: { input: cartToken ? { ...line, cartToken } : line }, refetchQueries }).catch(() => null);
+    if (!current && result?.data && isDeadToken(result.data.addToCart.userErrors)) {
       guestCart.forget(); // expired or merged elsewhere: start a new guest cart once
       cartToken = await token().catch(() => null);
-      if (cartToken) result = await add({ variables: { input: { ...line, cartToken } } }).catch(() => null);
+      if (cartToken) result = await add({ variables: { input: { ...line, cartToken } }, refetchQueries }).catch(() => null);
     }
     if (result?.data?.addToCart.userErrors.length === 0) setMessage(`Added ${q} to your cart.`);
   };
@@ -172,6 +185,7 @@ export function ProductPage() {
           {added.loading ? 'Adding…' : 'Add to cart'}
         </button>
         <FieldError id="add-error" message={quantityError} />
+        <FieldError id="add-offline" message={offline ? OFFLINE_CHANGE : null} />
         {added.error && <ErrorState what="Cart" error={added.error} />}
         {message && (
           <p role="status" className="notice">

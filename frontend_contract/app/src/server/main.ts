@@ -59,10 +59,10 @@ function originOf(request: IncomingMessage): string {
 }
 
 async function page(request: IncomingMessage, response: ServerResponse, url: string): Promise<number> {
-  // The shopper's address (from the router) goes with the page's graph requests: with the renderer
-  // in the router's server.trusted_proxies, rate limits count each shopper, not this server.
-  const shopper = request.headers['x-forwarded-for'];
-  const rendered = await render(url, originOf(request), graphUrl, shopper ? { 'x-forwarded-for': String(shopper) } : {});
+  // The shopper's address, as the router signed it, goes back with the page's graph requests, so
+  // rate limits count each shopper, not this server (router/shopper_address.py).
+  const shopper = request.headers['x-shopgraph-shopper'];
+  const rendered = await render(url, originOf(request), graphUrl, shopper ? { 'x-shopgraph-shopper': String(shopper) } : {});
   // Compressed for browsers that take it, each part flushed as it is written (the page still streams).
   const gzip = /\bgzip\b/.test(String(request.headers['accept-encoding'] ?? ''));
   response.writeHead(rendered.status, {
