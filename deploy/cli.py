@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 from .bytecode import cache_bytecode_in
 from .embedded import backing_detail, backing_services
 from .layout import DEV_PORT_BASE, PROJECT_ROOT, dev_data_dir, dev_ports
-from .logs import configure_logging
+from .logs import configure_logging, log_format
 from .progress import Progress
 from .tracing import service, setup_tracing
 
@@ -498,6 +498,7 @@ def _storefront_server(host: str, port: int, router_url: str, public_url: str | 
         while not entry.is_file():
             time.sleep(2)
     env = {**os.environ, "HOST": host, "PORT": str(port), "SHOPGRAPH_ROUTER": router_url}
+    env["SHOPGRAPH_LOG_FORMAT"] = log_format("json")  # its lines as the other deployed processes' (server/log.ts)
     if public_url:
         env["SHOPGRAPH_PUBLIC_URL"] = public_url
     os.execve(node, [node, str(entry)], env)  # signals (compose stop, k8s) go straight to node
@@ -588,7 +589,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     # Services log JSON lines for a log pipeline; commands a person runs log text.
-    configure_logging("json" if args.command in ("serve", "router", "relay", "notify") else "text")
+    configure_logging("json" if args.command in ("serve", "router", "relay", "notify", "storefront") else "text")
     try:
         if args.command == "dev":
             cache_bytecode_in(dev_data_dir())

@@ -129,9 +129,14 @@ async def _asset(request: Request) -> Response:
     return FileResponse(asset.file, media_type=asset.media_type, headers={"Cache-Control": "public, max-age=86400"})
 
 
-def routes() -> list[Route]:
-    """The static routes of the GraphiQL assets (``GET /graphiql/{name}``)."""
-    return [Route(PREFIX + "{name}", _asset, methods=["GET", "HEAD"])]
+async def _missing(_: Request) -> Response:
+    return PlainTextResponse("Not found", status_code=404)
+
+
+def routes(enabled: bool) -> list[Route]:
+    """``GET /graphiql/…``: the listed GraphiQL assets when enabled; every other path under the
+    prefix (or all of them, when GraphiQL is off) is a 404, never the storefront's page."""
+    return [Route(PREFIX + "{name:path}", _asset if enabled else _missing, methods=["GET", "HEAD"])]
 
 
 def ensure_assets(timeout: float = INSTALL_TIMEOUT) -> bool:

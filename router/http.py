@@ -433,7 +433,7 @@ def create_app(supergraph_sdl: str, settings: Settings | None = None) -> Starlet
             WebSocketRoute("/graphql", WebSocketApp(websocket)),
             Route("/health", health, methods=["GET"]),
             Route("/ready", ready, methods=["GET"]),
-            *(graphiql.routes() if settings.graphiql else []),
+            *graphiql.routes(settings.graphiql),
             # /metrics on the admin listener: here a 404, not the storefront's page for an unknown path
             *([Route("/metrics", _elsewhere, methods=["GET", "HEAD"])] if settings.admin_listen else []),
             # last: its page route takes every remaining path

@@ -62,7 +62,9 @@ async def test_the_reset_link_in_the_mail_resets_the_password(router_url: str, s
         page = await client.get(
             base + urlsplit(link).path + "?" + urlsplit(link).query, headers={"accept": "text/html"}
         )
-    assert page.status_code in (200, 404)  # 404 only when the storefront is not built in this checkout
+    # 503 (the page that reloads itself) only when no storefront build or renderer runs beside this
+    # router; the browser test (test_password_reset_browser.py) opens the link in the real storefront.
+    assert page.status_code in (200, 503)
     if page.status_code == 200:
         assert '<div id="root"' in page.text or "<script" in page.text
 

@@ -14,6 +14,7 @@ import { PassThrough, type Writable } from 'node:stream';
 import { constants, createGzip } from 'node:zlib';
 import { render } from '../entry-server';
 import { catalogSitemap, robotsTxt } from './seo';
+import { log } from './log';
 import { Metrics } from './metrics';
 
 const port = Number(process.env.PORT ?? 4100);
@@ -124,7 +125,7 @@ async function handle(request: IncomingMessage, response: ServerResponse): Promi
       status = await page(request, response, url);
     }
   } catch (error) {
-    console.error(`storefront: ${request.method} ${path} failed:`, error);
+    log('ERROR', `${request.method} ${path} failed`, error);
     metrics.failed(kind);
     if (!response.headersSent) {
       response.writeHead(500, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
@@ -139,7 +140,7 @@ async function handle(request: IncomingMessage, response: ServerResponse): Promi
 }
 
 const server = createServer((request, response) => void handle(request, response));
-server.listen(port, host, () => console.log(`storefront: serving pages on http://${host}:${port} from ${graphUrl}`));
+server.listen(port, host, () => log('INFO', `serving pages on http://${host}:${port} from ${graphUrl}`));
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => server.close(() => process.exit(0)));
 
 // Started by `shopgraph dev` (frontend_contract/build.py): leave with it, even when it was killed.
