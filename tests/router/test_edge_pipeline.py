@@ -58,7 +58,10 @@ Json = dict[str, Any]
 
 
 def _config(**sections: Any) -> dict[str, Any]:
-    return {"auth": {"disabled": True}, **sections}
+    # A worker is killed when one document takes prepare_timeout_seconds (10 by default); the dense
+    # documents here take a second or more, and several times that on a loaded CI machine: these
+    # tests aim at the budgets and memory, test_document_workers.py at the timeout.
+    return {"auth": {"disabled": True}, "limits": {"prepare_timeout_seconds": 60}, **sections}
 
 
 @pytest.fixture(scope="module")
