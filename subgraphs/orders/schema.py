@@ -297,7 +297,13 @@ class Mutation:
                 input.cart_token, input.email, input.idempotency_key, address
             )
             settings = info.context.runtime.settings
-            token = guest.issue(settings.service_secret, row.id, ttl=settings.order_lookup_ttl_seconds)
+            # Its life runs from the order's placing: a replay with the same key gets the same token.
+            token = guest.issue(
+                settings.service_secret,
+                row.id,
+                ttl=settings.order_lookup_ttl_seconds,
+                now=row.created_at.timestamp(),
+            )
             return GuestCheckoutPayload(order=Order.from_row(row), lookup_token=token)
 
         return await mutate(info, GuestCheckoutPayload, perform, allow=anyone)
