@@ -31,6 +31,12 @@ MAX_EMAIL_LENGTH = 254
 MAX_CLAIM = 20
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
+
+def is_guest_customer(customer: uuid.UUID) -> bool:
+    """A guest's customer id (uuid5 of its address), never an account's (users issues uuid4s)."""
+    return customer.version == 5
+
+
 GUEST_ORDERS = Counter(
     "shopgraph_guest_orders",
     "Guest orders: placed, looked_up, lookup_refused (forged, claimed or unknown token), lookup_expired, "

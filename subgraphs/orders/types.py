@@ -33,6 +33,7 @@ from subgraphs.kit.pagination import (
     decode_cursor,
     page_size,
 )
+from subgraphs.orders.guest import is_guest_customer
 
 from .loaders import Loaders, PageKey
 from .saga import orders_service
@@ -164,9 +165,13 @@ class Order:
     user_id: strawberry.Private[uuid.UUID]
     currency: strawberry.Private[str]
 
-    @strawberry.field
-    def user(self) -> User:
-        return User(id=strawberry.ID(str(self.user_id)))
+    @strawberry.field(
+        description="The account that placed the order; null for a guest's order (see guestEmail) until an "
+        "account claims it."
+    )
+    def user(self) -> User | None:
+        # A guest's customer id is no account's (subgraphs/orders/guest.py): users cannot resolve it.
+        return None if is_guest_customer(self.user_id) else User(id=strawberry.ID(str(self.user_id)))
 
     # Synchronous when the items were read with the order (no await): otherwise it returns the
     # loader's awaitable, which the executor awaits like an async resolver's.

@@ -331,3 +331,16 @@ async def test_the_cart_page_shows_each_lines_variant_picture(shop: Shop, ours: 
             "960w",
             "1280w",
         ]
+
+
+async def test_the_admin_order_list_shows_a_guest_order_with_no_account(shop: Shop) -> None:
+    """A guest's order has no account: ``user`` is null and ``guestEmail`` says who placed it. (It
+    was a reference users could not resolve: every admin list holding a guest order was an error.)"""
+    item = await shop.product("9.00", stock=3)
+    email = unique_email("listed")
+    placed = await shop.ok(GUEST_CHECKOUT, checkout_input(await guest_cart_with(shop, (item, 1)), email))
+    listed = await shop.call(
+        "{ allOrders(first: 50) { edges { node { id guestEmail user { id email } } } } }", token=shop.admin
+    )
+    (mine,) = [e["node"] for e in listed["edges"] if e["node"]["id"] == placed["order"]["id"]]
+    assert mine == {"id": placed["order"]["id"], "guestEmail": email, "user": None}

@@ -20,6 +20,7 @@ const event = (id: string): Event => ({
     itemCount: 1,
     total: { amount: '1.00', currencyCode: 'USD' },
     user: { id: 'u', name: 'U', email: 'u@x' },
+    guestEmail: null,
   },
 });
 

@@ -23,9 +23,15 @@ interface Row {
   createdAt: string;
   itemCount: number;
   total: { amount: string; currencyCode: string };
-  user: { name: string; email: string };
+  user: { name: string; email: string } | null;
+  guestEmail?: string | null;
   payment?: AdminPayment | null;
 }
+/** Who placed an order: the account's address, or a guest's (no account until the order is claimed). */
+function customer(order: { user: { email: string } | null; guestEmail?: string | null }): string {
+  return order.user?.email ?? `${order.guestEmail ?? 'unknown'} (guest)`;
+}
+
 interface AdminPayment {
   id: string;
   status: string;
@@ -158,7 +164,7 @@ export function OrdersFeed() {
           {events.length === 0 && <li className="muted">Waiting for order events…</li>}
           {events.map((e) => (
             <li key={e.id}>
-              <Status value={e.type} /> {e.order.number} · {e.order.user.email} · <Money value={e.order.total} /> ·{' '}
+              <Status value={e.type} /> {e.order.number} · {customer(e.order)} · <Money value={e.order.total} /> ·{' '}
               <time dateTime={e.occurredAt}>{new Date(e.occurredAt).toLocaleTimeString()}</time>
             </li>
           ))}
@@ -184,7 +190,7 @@ export function OrdersFeed() {
             {rows.map((order) => (
               <tr key={order.id} data-order={order.number}>
                 <th scope="row">{order.number}</th>
-                <td data-label="Customer">{order.user.email}</td>
+                <td data-label="Customer">{customer(order)}</td>
                 <td data-label="Items">{order.itemCount}</td>
                 <td data-label="Total">
                   <Money value={order.total} />
