@@ -287,10 +287,15 @@ async def test_a_deleted_users_orders_stay_listed_with_a_tombstone(
     number = placed["checkout"]["order"]["number"]
     deleted = await _data(router_url, DELETE_USER, {"i": {"userId": shopper["user"]["id"]}}, admin)
     assert deleted["deleteUser"] == {"ok": True, "userErrors": []}
-    listed = await _data(
+    listed = await _call(
         router_url, "{ allOrders(first: 100) { edges { node { number user { id name email } } } } }", None, admin
     )
-    mine = [e["node"] for e in listed["allOrders"]["edges"] if e["node"]["number"] == number]
+    edges = listed["data"]["allOrders"]["edges"]
+    (index,) = [i for i, e in enumerate(edges) if e["node"]["number"] == number]
+    # Only this order's entry must be whole: in a full pass the list also holds orders that
+    # subgraph-level tests placed for made-up accounts (tokens minted for ids users never had).
+    assert not [e for e in listed.get("errors", []) if e["path"][:3] == ["allOrders", "edges", index]], listed
+    mine = [edges[index]["node"]]
     assert [(o["user"]["id"], o["user"]["name"]) for o in mine] == [(shopper["user"]["id"], "Deleted account")]
     assert mine[0]["user"]["email"].endswith("@deleted.invalid")
     # Deleting it again finds nothing: the tombstone is not an account.

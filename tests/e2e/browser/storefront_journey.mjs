@@ -106,6 +106,8 @@ try {
     // The app renders on the client: once the cards are on screen their links work.
     tti.push(await tp.evaluate(() => Math.round(performance.now())));
   }
+  // The page streams: count the cards once the whole document is in, not at the first card.
+  await tp.waitForLoadState('load');
   const cards = await tp.getByTestId('product-card').count();
   await tp.screenshot({ path: config.shots.listing });
   await audit(tp, 'listing');
