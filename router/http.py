@@ -90,8 +90,8 @@ _NEVER_PROPAGATED = frozenset({"authorization", "cookie", "host", "content-lengt
 def _address(connection: Request | WebSocket, signer: ShopperSigner | None = None) -> str:
     """Who to count the request against: the connection's address, or the shopper the router's
     own page renderer asks for (router/shopper_address.py)."""
-    vouched = connection.headers.get(shopper_address.HEADER) if signer is not None else None
-    if vouched is not None and signer is not None and (shopper := signer.verify(vouched)) is not None:
+    vouched = connection.headers.get(shopper_address.HEADER)
+    if vouched and signer is not None and (shopper := signer.verify(vouched)):
         return shopper
     return connection.client.host if connection.client else "unknown"
 
